@@ -1,0 +1,71 @@
+# Stagecraft — `make run` serves the app with demo data, `make test` runs the whole suite.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV    := .venv
+PY      := $(VENV)/bin/python
+UV      := $(VENV)/bin/uv
+PYTHON  ?= $(shell scripts/find-python)
+SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+# Test services (API.md): PostgreSQL and Redis on this machine; tests use their own Redis db.
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/stagecraft
+TEST_REDIS_URL    ?= redis://127.0.0.1:6379/15
+
+.PHONY: help run test test-fast lint format install install-dev chromium clean
+
+help:
+	@echo "make run    serve Stagecraft on http://127.0.0.1:8000 (SQLite + local Redis, demo data)"
+	@echo "make test   run the whole suite against PostgreSQL and Redis, browser tests included"
+	@echo "make lint   ruff check + ruff format --check"
+
+$(PY):
+	@test -n "$(PYTHON)" || { scripts/find-python; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check uv
+
+$(VENV)/.installed: pyproject.toml | $(PY)
+	$(UV) pip install --quiet --python $(PY) -r pyproject.toml
+	@touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(PY)
+	$(UV) pip install --quiet --python $(PY) -r pyproject.toml --extra dev
+	@touch $(VENV)/.installed $@
+
+install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
+
+run: export DEBUG ?= 1
+run: install
+	@mkdir -p var
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py seed_demo
+	$(PY) manage.py serve 127.0.0.1:8000
+
+chromium:
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  echo "Installing Debian's chromium for the browser tests"; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends \
+	    chromium fonts-dejavu-core >/dev/null; \
+	fi
+
+test: install-dev chromium
+	DATABASE_URL=$(TEST_DATABASE_URL) TEST_REDIS_URL=$(TEST_REDIS_URL) \
+	  $(PY) -m pytest $(PYTEST_ARGS)
+
+# The suite without the browser tests.
+test-fast: install-dev
+	DATABASE_URL=$(TEST_DATABASE_URL) TEST_REDIS_URL=$(TEST_REDIS_URL) \
+	  $(PY) -m pytest -m "not e2e" $(PYTEST_ARGS)
+
+lint: install-dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: install-dev
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+clean:
+	rm -rf $(VENV) var

@@ -1,0 +1,23 @@
+"""Settings for the test suite: PostgreSQL and a Redis database of its own."""
+
+import os
+
+os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/stagecraft")
+os.environ.setdefault("SECRET_KEY", "test-only-secret-key-for-the-stagecraft-suite")
+# Playwright's sync API runs an event loop in the test thread (STACK.md).
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+from config.settings import *  # noqa: E402, F403
+from config.settings import RQ_QUEUE_NAMES, env  # noqa: E402
+
+# Never the application's Redis database: the suite empties its own.
+REDIS_URL = env("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+RQ_QUEUES = {name: {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 600} for name in RQ_QUEUE_NAMES}
+STAGECRAFT_JOBS_SYNC_FALLBACK = True
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+SESSION_COOKIE_SECURE = False
+CSRF_COOKIE_SECURE = False
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}

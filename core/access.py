@@ -1,0 +1,82 @@
+"""The one permission layer (DESIGN.md §8), used by pages and the API alike.
+
+Membership rows say who holds which role in a project; django-guardian grants on
+the Project are kept in step with them (projects.services) and are what this
+layer reads. Administrators (superusers and staff) may do everything.
+
+Objects a user may not see answer 404; visible objects with a forbidden action
+answer 403.
+"""
+
+from collections.abc import Iterable
+from enum import StrEnum
+from typing import TYPE_CHECKING
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from guardian.core import ObjectPermissionChecker
+
+if TYPE_CHECKING:
+    from projects.models import Project
+
+
+class Action(StrEnum):
+    VIEW = "view"  # see the project, its data and (role-filtered) tasks
+    CHANGE = "change"  # edit project, blueprints, members; create/edit/delete tasks
+    ANNOTATE = "annotate"  # work on annotate stages
+    REVIEW = "review"  # review and audit
+
+
+ACTION_PERMISSION = {
+    Action.VIEW: "view_project",
+    Action.CHANGE: "change_project",
+    Action.ANNOTATE: "annotate_project",
+    Action.REVIEW: "review_project",
+}
+
+# Object permissions that each membership role grants on its project.
+ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
+    "manager": frozenset({"view_project", "change_project", "annotate_project", "review_project"}),
+    "annotator": frozenset({"view_project", "annotate_project"}),
+    "reviewer": frozenset({"view_project", "review_project"}),
+}
+
+
+def is_admin(user) -> bool:
+    return bool(user.is_authenticated and user.is_active and (user.is_superuser or user.is_staff))
+
+
+def can_create_project(user) -> bool:
+    return is_admin(user) or bool(user.is_authenticated and user.has_perm("projects.add_project"))
+
+
+def permissions_for_roles(roles: Iterable[str]) -> frozenset[str]:
+    granted: set[str] = set()
+    for role in roles:
+        granted |= ROLE_PERMISSIONS[role]
+    return frozenset(granted)
+
+
+def project_permissions(user, project: "Project") -> frozenset[str]:
+    """The object permissions ``user`` holds on ``project`` (cached on the instance)."""
+    if is_admin(user):
+        return frozenset(ACTION_PERMISSION.values())
+    if not user.is_authenticated or not user.is_active:
+        return frozenset()
+    cache = project.__dict__.setdefault("_permission_cache", {})
+    if user.pk not in cache:
+        cache[user.pk] = frozenset(ObjectPermissionChecker(user).get_perms(project))
+    return cache[user.pk]
+
+
+def project_allows(user, project: "Project", action: Action) -> bool:
+    return ACTION_PERMISSION[action] in project_permissions(user, project)
+
+
+def check_project_access(*, user, project: "Project", action: Action = Action.VIEW) -> None:
+    """Raise Http404 when ``user`` may not see ``project``, 403 when they may not act."""
+    perms = project_permissions(user, project)
+    if ACTION_PERMISSION[Action.VIEW] not in perms:
+        raise Http404("No such project.")
+    if ACTION_PERMISSION[action] not in perms:
+        raise PermissionDenied(f"You may not {action} in this project.")

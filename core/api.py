@@ -1,0 +1,43 @@
+"""Shared API pieces: pagination and JSON errors that never leak a 500 for bad input."""
+
+import logging
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404
+from rest_framework import exceptions, status
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from core.exceptions import ApplicationError
+
+logger = logging.getLogger(__name__)
+
+
+class Pagination(PageNumberPagination):
+    page_size_query_param = "page_size"
+    max_page_size = 500
+
+
+def application_error_response(exc: ApplicationError) -> Response:
+    if exc.field:
+        body: dict = {exc.field: [exc.message]}
+    else:
+        body = {"detail": exc.message}
+    body.update(exc.extra)
+    return Response(body, status=exc.status_code)
+
+
+def exception_handler(exc, context):
+    """DRF's handler, plus our ApplicationError and Django's ValidationError as JSON."""
+    if isinstance(exc, ApplicationError):
+        return application_error_response(exc)
+    if isinstance(exc, ValidationError):
+        if hasattr(exc, "message_dict"):
+            return Response(exc.message_dict, status=status.HTTP_400_BAD_REQUEST)
+        return Response({"detail": exc.messages}, status=status.HTTP_400_BAD_REQUEST)
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound(str(exc) or "Not found.")
+    elif isinstance(exc, PermissionDenied):
+        exc = exceptions.PermissionDenied(str(exc) or None)
+    return drf_exception_handler(exc, context)

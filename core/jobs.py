@@ -1,0 +1,77 @@
+"""Enqueueing background jobs, with a synchronous fallback when Redis is down.
+
+Jobs go to the RQ queues of ``settings.RQ_QUEUE_NAMES`` after the current
+transaction commits. When Redis cannot be reached and
+``STAGECRAFT_JOBS_SYNC_FALLBACK`` is on (the ``make run`` default), the job's
+function runs in the web process instead, and every page shows a banner saying
+so. In production the fallback is off and a missing Redis is an error.
+"""
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import django_rq
+import redis
+from django.conf import settings
+from django.db import transaction
+from rq import get_current_job
+
+logger = logging.getLogger(__name__)
+
+_PING_TTL_SECONDS = 5.0
+_ping_cache: dict[str, tuple[float, bool]] = {}
+
+
+def redis_available(*, fresh: bool = False) -> bool:
+    """Whether Redis answers; the answer is cached for a few seconds per URL."""
+    url = settings.REDIS_URL
+    now = time.monotonic()
+    cached = _ping_cache.get(url)
+    if cached and not fresh and now - cached[0] < _PING_TTL_SECONDS:
+        return cached[1]
+    try:
+        client = redis.Redis.from_url(url, socket_connect_timeout=0.3, socket_timeout=0.5)
+        ok = bool(client.ping())
+        client.close()
+    except (redis.RedisError, OSError, ValueError):
+        ok = False
+    _ping_cache[url] = (now, ok)
+    return ok
+
+
+def jobs_run_inline() -> bool:
+    """True when jobs run in the web process because Redis is unreachable."""
+    return settings.STAGECRAFT_JOBS_SYNC_FALLBACK and not redis_available()
+
+
+def enqueue(queue_name: str, func: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+    """Run ``func(*args, **kwargs)`` as an RQ job on ``queue_name`` once the transaction commits."""
+    if queue_name not in settings.RQ_QUEUE_NAMES:
+        raise ValueError(f"Unknown queue {queue_name!r}")
+
+    def submit() -> None:
+        if jobs_run_inline():
+            logger.warning("Redis unreachable: running %s inline", func.__name__)
+            func(*args, **kwargs)
+            return
+        django_rq.get_queue(queue_name).enqueue(func, *args, **kwargs)
+
+    transaction.on_commit(submit)
+
+
+def report_progress(fraction: float, **meta: Any) -> None:
+    """Store progress (0..1) and extra fields in the current job's meta; no-op inline."""
+    job = get_current_job()
+    if job is None:
+        return
+    job.meta["progress"] = max(0.0, min(1.0, float(fraction)))
+    job.meta.update(meta)
+    job.save_meta()
+
+
+def ping_job(value: str) -> str:
+    """A trivial job: proves a worker takes jobs from the queues (used by tests and checks)."""
+    report_progress(1.0, echoed=value)
+    return f"pong:{value}"

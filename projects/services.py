@@ -1,0 +1,256 @@
+"""Writes for projects and memberships. Each function is one user action."""
+
+import logging
+from collections.abc import Iterable
+
+from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.utils.text import slugify
+from guardian.models import UserObjectPermission
+from guardian.shortcuts import assign_perm, remove_perm
+
+from core.access import ROLE_PERMISSIONS, can_create_project, permissions_for_roles
+from core.exceptions import ApplicationError, Conflict
+
+from .models import Delivery, Membership, Project, Role
+
+logger = logging.getLogger(__name__)
+User = get_user_model()
+
+ALL_ROLE_PERMISSIONS = frozenset().union(*ROLE_PERMISSIONS.values())
+
+
+def _unique_slug(name: str, wanted: str | None) -> str:
+    base = slugify(wanted or name)[:70] or "project"
+    if wanted and Project.objects.filter(slug=base).exists():
+        raise ApplicationError(f"The address “{base}” is taken by another project.", field="slug")
+    slug, n = base, 2
+    while Project.objects.filter(slug=slug).exists():
+        slug, n = f"{base}-{n}", n + 1
+    return slug
+
+
+def _clean_skills(skills: Iterable[str] | None) -> list[str]:
+    cleaned: list[str] = []
+    for skill in skills or []:
+        if not isinstance(skill, str):
+            raise ApplicationError("Skills must be words, such as “robotics”.", field="skills")
+        skill = skill.strip().lower()
+        if skill and skill not in cleaned:
+            cleaned.append(skill)
+    return cleaned
+
+
+def _validate_delivery(delivery: str) -> None:
+    if delivery not in Delivery.values:
+        raise ApplicationError(
+            f"Delivery must be one of {', '.join(Delivery.values)}.", field="delivery"
+        )
+
+
+def project_sync_permissions(*, project: Project, user) -> None:
+    """Make the user's guardian grants on ``project`` match their memberships."""
+    roles = Membership.objects.filter(project=project, user=user).values_list("role", flat=True)
+    wanted = permissions_for_roles(roles)
+    held = (
+        set(
+            UserObjectPermission.objects.filter(
+                user=user,
+                content_type__app_label="projects",
+                content_type__model="project",
+                object_pk=str(project.pk),
+            ).values_list("permission__codename", flat=True)
+        )
+        & ALL_ROLE_PERMISSIONS
+    )
+    for codename in wanted - held:
+        assign_perm(f"projects.{codename}", user, project)
+    for codename in held - wanted:
+        remove_perm(f"projects.{codename}", user, project)
+    # The access layer caches permissions on the instance; the grants just moved.
+    project.__dict__.pop("_permission_cache", None)
+
+
+@transaction.atomic
+def project_create(
+    *,
+    actor,
+    name: str,
+    description: str = "",
+    delivery: str = Delivery.TASK,
+    slug: str | None = None,
+) -> Project:
+    """Create a project; its creator becomes its first manager."""
+    if not can_create_project(actor):
+        raise PermissionDenied("You may not create projects.")
+    name = (name or "").strip()
+    if not name:
+        raise ApplicationError("A project needs a name.", field="name")
+    _validate_delivery(delivery)
+    project = Project.objects.create(
+        name=name,
+        slug=_unique_slug(name, slug),
+        description=description or "",
+        delivery=delivery,
+        created_by=actor,
+    )
+    membership_add(actor=actor, project=project, user=actor, role=Role.MANAGER)
+    logger.info("project %s created by %s", project.slug, actor)
+    return project
+
+
+@transaction.atomic
+def project_update(
+    *,
+    actor,
+    project: Project,
+    version: int | None = None,
+    **fields,
+) -> Project:
+    """Change name, description or delivery. ``version`` guards against stale forms."""
+    locked = Project.objects.select_for_update().get(pk=project.pk)
+    if version is not None and version != locked.version:
+        raise Conflict(
+            "Someone else changed this project since you opened it. "
+            "Review the current values and save again.",
+            extra={"version": locked.version},
+        )
+    allowed = {"name", "description", "delivery"}
+    unknown = set(fields) - allowed
+    if unknown:
+        raise ApplicationError(f"Unknown field: {', '.join(sorted(unknown))}.")
+    if "name" in fields:
+        fields["name"] = (fields["name"] or "").strip()
+        if not fields["name"]:
+            raise ApplicationError("A project needs a name.", field="name")
+    if "delivery" in fields:
+        _validate_delivery(fields["delivery"])
+    changed = [key for key, value in fields.items() if getattr(locked, key) != value]
+    if changed:
+        for key in changed:
+            setattr(locked, key, fields[key])
+        locked.version += 1
+        locked.save(update_fields=[*changed, "version", "updated_at"])
+        logger.info("project %s changed by %s: %s", locked.slug, actor, ", ".join(changed))
+    return locked
+
+
+def _get_user(username: str):
+    try:
+        return User.objects.get(username=username.strip(), is_active=True)
+    except User.DoesNotExist:
+        raise ApplicationError(f"No active user is named “{username}”.", field="username") from None
+
+
+def _validate_role(role: str) -> None:
+    if role not in Role.values:
+        raise ApplicationError(f"Role must be one of {', '.join(Role.values)}.", field="role")
+
+
+def _ensure_other_manager(membership: Membership) -> None:
+    if membership.role != Role.MANAGER:
+        return
+    others = Membership.objects.filter(project=membership.project_id, role=Role.MANAGER).exclude(
+        pk=membership.pk
+    )
+    if not others.exists():
+        raise ApplicationError(
+            "A project needs at least one manager: add another manager first.", field="role"
+        )
+
+
+@transaction.atomic
+def membership_add(
+    *,
+    actor,
+    project: Project,
+    role: str,
+    user=None,
+    username: str | None = None,
+    skills: Iterable[str] | None = None,
+    capacity: int | None = None,
+) -> tuple[Membership, bool]:
+    """Give a user a role in the project. Returns (membership, created).
+
+    Adding a role the user already holds updates its skills and capacity.
+    """
+    _validate_role(role)
+    if user is None:
+        user = _get_user(username or "")
+    if capacity is not None and capacity < 0:
+        raise ApplicationError("Capacity cannot be negative.", field="capacity")
+    defaults: dict = {}
+    if skills is not None:
+        defaults["skills"] = _clean_skills(skills)
+    if capacity is not None:
+        defaults["capacity"] = capacity
+    membership, created = Membership.objects.update_or_create(
+        project=project, user=user, role=role, defaults=defaults
+    )
+    project_sync_permissions(project=project, user=user)
+    logger.info(
+        "%s %s %s as %s of %s", actor, "added" if created else "updated", user, role, project
+    )
+    return membership, created
+
+
+@transaction.atomic
+def membership_update(
+    *,
+    actor,
+    membership: Membership,
+    role: str | None = None,
+    skills: Iterable[str] | None = None,
+    capacity: int | None = None,
+) -> Membership:
+    """Change a member's role, skills or capacity."""
+    membership = Membership.objects.select_for_update().select_related("user").get(pk=membership.pk)
+    if role is not None and role != membership.role:
+        _validate_role(role)
+        _ensure_other_manager(membership)
+        if Membership.objects.filter(
+            project=membership.project_id, user=membership.user_id, role=role
+        ).exists():
+            raise ApplicationError(
+                f"{membership.user.username} is already a {role} of this project.", field="role"
+            )
+        membership.role = role
+    if skills is not None:
+        membership.skills = _clean_skills(skills)
+    if capacity is not None:
+        if capacity < 0:
+            raise ApplicationError("Capacity cannot be negative.", field="capacity")
+        membership.capacity = capacity
+    membership.save()
+    project_sync_permissions(project=membership.project, user=membership.user)
+    return membership
+
+
+@transaction.atomic
+def membership_remove(*, actor, membership: Membership) -> None:
+    membership = (
+        Membership.objects.select_for_update()
+        .select_related("user", "project")
+        .get(pk=membership.pk)
+    )
+    _ensure_other_manager(membership)
+    membership.delete()
+    project_sync_permissions(project=membership.project, user=membership.user)
+    logger.info(
+        "%s removed %s as %s of %s", actor, membership.user, membership.role, membership.project
+    )
+
+
+@transaction.atomic
+def membership_remove_user(*, actor, project: Project, user, role: str | None = None) -> int:
+    """Remove all of a user's roles in the project (or only ``role``). Returns how many."""
+    memberships = Membership.objects.filter(project=project, user=user)
+    if role is not None:
+        _validate_role(role)
+        memberships = memberships.filter(role=role)
+    removed = 0
+    for membership in memberships:
+        membership_remove(actor=actor, membership=membership)
+        removed += 1
+    return removed

@@ -1,0 +1,164 @@
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from core.access import Action, can_create_project, project_allows
+from core.exceptions import ApplicationError, Conflict
+from core.forms import add_application_error
+
+from . import selectors, services
+from .forms import MemberAddForm, MemberEditForm, ProjectEditForm, ProjectForm
+from .models import Role
+
+
+@login_required
+def project_list(request):
+    projects = selectors.project_list_for_user(user=request.user)
+    return render(request, "projects/list.html", {"projects": projects})
+
+
+@login_required
+def project_create(request):
+    if not can_create_project(request.user):
+        raise PermissionDenied("Only administrators and project creators may create projects.")
+    form = ProjectForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            project = services.project_create(actor=request.user, **form.cleaned_data)
+        except ApplicationError as exc:
+            add_application_error(form, exc)
+        else:
+            messages.success(request, f"Project “{project.name}” created. Add its members next.")
+            return redirect("projects:members", slug=project.slug)
+    return render(request, "projects/form.html", {"form": form, "creating": True})
+
+
+@login_required
+def project_detail(request, slug):
+    project = selectors.project_get_for_user(user=request.user, slug=slug)
+    memberships = selectors.membership_list(project=project)
+    return render(
+        request,
+        "projects/detail.html",
+        {
+            "project": project,
+            "memberships": memberships,
+            "my_roles": [m.role for m in memberships if m.user_id == request.user.pk],
+            "can_change": project_allows(request.user, project, Action.CHANGE),
+        },
+    )
+
+
+@login_required
+def project_edit(request, slug):
+    project = selectors.project_get_for_user(user=request.user, slug=slug, action=Action.CHANGE)
+    initial = {f: getattr(project, f) for f in ("name", "description", "delivery", "version")}
+    form = ProjectEditForm(request.POST or None, initial=initial)
+    current = None
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.project_update(actor=request.user, project=project, **form.cleaned_data)
+        except Conflict as exc:
+            add_application_error(form, exc)
+            project.refresh_from_db()
+            current = project
+            # Resubmitting after reading the current values is a conscious overwrite.
+            form.data = form.data.copy()
+            form.data["version"] = project.version
+        except ApplicationError as exc:
+            add_application_error(form, exc)
+        else:
+            messages.success(request, "Project saved.")
+            return redirect("projects:detail", slug=project.slug)
+    return render(
+        request, "projects/form.html", {"form": form, "project": project, "current": current}
+    )
+
+
+def _members_context(request, project, add_form=None, row_errors=None):
+    row_errors = row_errors or {}
+    memberships = selectors.membership_list(project=project)
+    return {
+        "project": project,
+        "rows": [(m, row_errors.get(m.pk)) for m in memberships],
+        "roles": Role.choices,
+        "can_change": project_allows(request.user, project, Action.CHANGE),
+        "add_form": add_form or MemberAddForm(),
+    }
+
+
+def _members_response(request, project, **extra):
+    context = _members_context(request, project, **extra)
+    template = "projects/members.html#members" if request.htmx else "projects/members.html"
+    return render(request, template, context)
+
+
+@login_required
+def project_members(request, slug):
+    action = Action.CHANGE if request.method == "POST" else Action.VIEW
+    project = selectors.project_get_for_user(user=request.user, slug=slug, action=action)
+    if request.method != "POST":
+        return _members_response(request, project)
+    form = MemberAddForm(request.POST)
+    if form.is_valid():
+        try:
+            membership, created = services.membership_add(
+                actor=request.user, project=project, **form.cleaned_data
+            )
+        except ApplicationError as exc:
+            add_application_error(form, exc)
+        else:
+            verb = "added as" if created else "updated as"
+            messages.success(request, f"{membership.user.username} {verb} {membership.role}.")
+            if not request.htmx:
+                return redirect("projects:members", slug=project.slug)
+            form = None
+    return _members_response(request, project, add_form=form)
+
+
+@require_POST
+@login_required
+def member_update(request, slug, membership_id):
+    project = selectors.project_get_for_user(user=request.user, slug=slug, action=Action.CHANGE)
+    membership = selectors.membership_get(project=project, membership_id=membership_id)
+    form = MemberEditForm(request.POST)
+    row_errors = {}
+    if form.is_valid():
+        try:
+            services.membership_update(
+                actor=request.user, membership=membership, **form.cleaned_data
+            )
+        except ApplicationError as exc:
+            row_errors[membership.pk] = exc.message
+        else:
+            messages.success(request, f"{membership.user.username}'s membership saved.")
+    else:
+        row_errors[membership.pk] = " ".join(e for errs in form.errors.values() for e in errs)
+    if not request.htmx:
+        for error in row_errors.values():
+            messages.error(request, error)
+        return redirect("projects:members", slug=project.slug)
+    return _members_response(request, project, row_errors=row_errors)
+
+
+@require_POST
+@login_required
+def member_remove(request, slug, membership_id):
+    project = selectors.project_get_for_user(user=request.user, slug=slug, action=Action.CHANGE)
+    membership = selectors.membership_get(project=project, membership_id=membership_id)
+    row_errors = {}
+    try:
+        services.membership_remove(actor=request.user, membership=membership)
+    except ApplicationError as exc:
+        row_errors[membership.pk] = exc.message
+    else:
+        messages.success(
+            request, f"{membership.user.username} is no longer a {membership.role} here."
+        )
+    if not request.htmx:
+        for error in row_errors.values():
+            messages.error(request, error)
+        return redirect("projects:members", slug=project.slug)
+    return _members_response(request, project, row_errors=row_errors)

@@ -1,0 +1,74 @@
+"""The role × endpoint matrix (DESIGN.md §8), kept as data in permission_matrix.csv.
+
+Every named URL outside the admin site must have at least one row, so a new
+endpoint without a decision about who may call it fails the suite.
+"""
+
+import csv
+from pathlib import Path
+
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver
+
+from tests.conftest import ROLES
+
+MATRIX = Path(__file__).with_name("permission_matrix.csv")
+# The admin site (and django-rq's dashboard inside it) guards itself: staff only.
+EXEMPT_PREFIXES = ("admin/",)
+
+
+def _rows() -> list[dict]:
+    with MATRIX.open(newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+CASES = [
+    pytest.param(row, role, id=f"{row['method']} {row['name']} as {role}")
+    for row in _rows()
+    for role in ROLES
+]
+
+
+def _named_patterns(resolver=None, prefix="", namespace=""):
+    resolver = resolver or get_resolver()
+    for entry in resolver.url_patterns:
+        route = prefix + str(entry.pattern)
+        if isinstance(entry, URLResolver):
+            ns = namespace
+            if entry.namespace:
+                ns = f"{namespace}{entry.namespace}:"
+            yield from _named_patterns(entry, route, ns)
+        elif isinstance(entry, URLPattern) and entry.name:
+            yield route, namespace + entry.name
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("row", "role"), CASES)
+def test_matrix(row, role, users, project, client):
+    user = users[role]
+    target = project.memberships.get(user=users["annotator"])
+    path = row["path"].format(
+        slug=project.slug,
+        project_id=project.pk,
+        membership_id=target.pk,
+        user_id=users["annotator"].pk,
+    )
+    if user is not None:
+        client.force_login(user)
+    method = row["method"].lower()
+    if path.startswith("/api/v1/") and method in {"post", "patch"}:
+        response = getattr(client, method)(path, data={}, content_type="application/json")
+    else:
+        response = getattr(client, method)(path)
+    assert response.status_code == int(row[role]), (
+        f"{row['method']} {path} as {role}: {response.status_code}, expected {row[role]}"
+    )
+
+
+def test_every_url_has_a_row():
+    named = {name for route, name in _named_patterns() if not route.startswith(EXEMPT_PREFIXES)}
+    covered = {row["name"] for row in _rows()}
+    missing = sorted(named - covered)
+    assert not missing, f"URL patterns without a row in {MATRIX.name}: {missing}"
+    stale = sorted(covered - named)
+    assert not stale, f"Rows in {MATRIX.name} for URLs that no longer exist: {stale}"
