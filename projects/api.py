@@ -5,7 +5,7 @@ from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import PermissionDenied
-from rest_framework.generics import GenericAPIView
+from rest_framework.generics import GenericAPIView, ListAPIView
 from rest_framework.response import Response
 
 from core.access import Action, can_create_project
@@ -49,15 +49,11 @@ class MembershipInputSerializer(serializers.Serializer):
     capacity = serializers.IntegerField(min_value=0, max_value=10_000, required=False)
 
 
-class ProjectListApi(GenericAPIView):
+class ProjectListApi(ListAPIView):
     serializer_class = ProjectSerializer
 
     def get_queryset(self):
         return selectors.project_list_for_user(user=self.request.user)
-
-    def get(self, request):
-        page = self.paginate_queryset(self.get_queryset())
-        return self.get_paginated_response(ProjectSerializer(page, many=True).data)
 
     def post(self, request):
         if not can_create_project(request.user):
@@ -95,14 +91,15 @@ class ProjectDetailApi(GenericAPIView):
         return Response(ProjectSerializer(project).data)
 
 
-class MemberListApi(GenericAPIView):
+class MemberListApi(ListAPIView):
     serializer_class = MembershipSerializer
     pagination_class = None
 
-    def get(self, request, project_id: int):
-        project = selectors.project_get_for_user(user=request.user, project_id=project_id)
-        memberships = selectors.membership_list(project=project)
-        return Response(MembershipSerializer(memberships, many=True).data)
+    def get_queryset(self):
+        project = selectors.project_get_for_user(
+            user=self.request.user, project_id=self.kwargs["project_id"]
+        )
+        return selectors.membership_list(project=project)
 
     @extend_schema(request=MembershipInputSerializer, responses=MembershipSerializer)
     def post(self, request, project_id: int):

@@ -33,7 +33,7 @@ def _skills_field() -> forms.CharField:
 
 class MemberAddForm(forms.Form):
     username = forms.CharField(max_length=150)
-    role = forms.ChoiceField(choices=Role.choices)
+    role = forms.ChoiceField(choices=Role.choices, initial=Role.ANNOTATOR)
     skills = _skills_field()
     capacity = forms.IntegerField(min_value=0, max_value=10_000, initial=10)
 

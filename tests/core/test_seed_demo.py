@@ -1,0 +1,39 @@
+import pytest
+from django.contrib.auth import authenticate
+from django.core.management import call_command
+
+from core.access import Action, can_create_project, project_allows
+from projects.models import Membership, Project
+
+pytestmark = pytest.mark.django_db
+
+
+def test_seed_demo_is_idempotent_and_logs_everyone_in():
+    call_command("seed_demo")
+    call_command("seed_demo")
+    project = Project.objects.get(slug="pick-and-place")
+    assert project.name == "Pick and place"
+    roles = set(Membership.objects.values_list("user__username", "role"))
+    assert roles == {
+        ("manager", "manager"),
+        ("reviewer", "reviewer"),
+        ("annotator", "annotator"),
+        ("annotator2", "annotator"),
+    }
+    for name in ("admin", "manager", "reviewer", "annotator", "annotator2"):
+        assert authenticate(username=name, password="demo") is not None, name
+    admin = authenticate(username="admin", password="demo")
+    manager = authenticate(username="manager", password="demo")
+    reviewer = authenticate(username="reviewer", password="demo")
+    assert admin.is_superuser
+    assert can_create_project(manager) and not can_create_project(reviewer)
+    assert project_allows(reviewer, project, Action.REVIEW)
+    assert not project_allows(reviewer, project, Action.CHANGE)
+
+
+def test_seed_demo_keeps_what_a_manager_changed():
+    call_command("seed_demo")
+    Membership.objects.filter(user__username="annotator").update(capacity=2, skills=["x"])
+    call_command("seed_demo")
+    membership = Membership.objects.get(user__username="annotator")
+    assert (membership.capacity, membership.skills) == (2, ["x"])
