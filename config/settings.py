@@ -101,9 +101,14 @@ TEMPLATES = [
 
 WSGI_APPLICATION = "config.wsgi.application"
 
+DATABASE_URL = env("DATABASE_URL")
+if not DATABASE_URL:
+    # The embedded default: a SQLite file under var/ (made on first use, even on a fresh clone).
+    (BASE_DIR / "var").mkdir(exist_ok=True)
+    DATABASE_URL = f"sqlite:///{BASE_DIR / 'var' / 'stagecraft.sqlite3'}"
 DATABASES = {
     "default": dj_database_url.parse(
-        env("DATABASE_URL") or f"sqlite:///{BASE_DIR / 'var' / 'stagecraft.sqlite3'}",
+        DATABASE_URL,
         conn_max_age=int(env("DB_CONN_MAX_AGE", "60") or 60),
         conn_health_checks=True,
     )
