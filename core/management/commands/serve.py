@@ -34,6 +34,9 @@ class Command(BaseCommand):
             self._announce(addrport)
             if not no_worker:
                 worker = self._start_worker()
+        # Ctrl-C and SIGTERM stop the server even when started from a shell that ignores
+        # SIGINT for background jobs; the reloader's child is killed as the parent unwinds.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
         try:
             call_command("runserver", addrport, use_reloader=not noreload)
