@@ -2,6 +2,7 @@ from django.urls import path
 
 from core.api_views import TokenView
 from projects import api as projects_api
+from projects import dataset_api
 
 app_name = "api"
 
@@ -20,5 +21,28 @@ urlpatterns = [
         "projects/<int:project_id>/members/<int:user_id>/",
         projects_api.MemberDetailApi.as_view(),
         name="member-detail",
+    ),
+    path(
+        "projects/<int:project_id>/datasets/",
+        dataset_api.DatasetListApi.as_view(),
+        name="dataset-list",
+    ),
+    path(
+        "datasets/<int:dataset_id>/", dataset_api.DatasetDetailApi.as_view(), name="dataset-detail"
+    ),
+    path(
+        "datasets/<int:dataset_id>/samples/",
+        dataset_api.SampleListApi.as_view(),
+        name="sample-list",
+    ),
+    path(
+        "samples/<int:sample_id>/frames/<str:camera>/<int:index>/",
+        dataset_api.SampleFrameApi.as_view(),
+        name="sample-frame",
+    ),
+    path(
+        "samples/<int:sample_id>/series/",
+        dataset_api.SampleSeriesApi.as_view(),
+        name="sample-series",
     ),
 ]

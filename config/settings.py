@@ -196,6 +196,13 @@ RQ_SHOW_ADMIN_LINK = True
 # (the development default; off in production, where a missing Redis is an outage).
 STAGECRAFT_JOBS_SYNC_FALLBACK = env_bool("STAGECRAFT_JOBS_SYNC_FALLBACK", DEBUG)
 STAGECRAFT_ALLOW_PRIVATE_CALLBACKS = env_bool("STAGECRAFT_ALLOW_PRIVATE_CALLBACKS", DEBUG)
+# Server folders that the API and pages may import datasets from (the command line may
+# import from anywhere). Files are copied into MEDIA_ROOT/datasets/ on import.
+STAGECRAFT_IMPORT_ROOTS = env_list("STAGECRAFT_IMPORT_ROOTS", str(MEDIA_ROOT / "incoming"))
+
+# Dataset uploads: many files per request (a folder of episodes), large files on disk.
+DATA_UPLOAD_MAX_NUMBER_FILES = int(env("DATA_UPLOAD_MAX_NUMBER_FILES", "5000") or 5000)
+FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 
 # --- API -------------------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -1,6 +1,8 @@
 """Settings for the test suite: PostgreSQL and a Redis database of its own."""
 
 import os
+import tempfile
+from pathlib import Path
 
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/stagecraft")
 os.environ.setdefault("SECRET_KEY", "test-only-secret-key-for-the-stagecraft-suite")
@@ -14,6 +16,9 @@ from config.settings import RQ_QUEUE_NAMES, env  # noqa: E402
 REDIS_URL = env("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 RQ_QUEUES = {name: {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 600} for name in RQ_QUEUE_NAMES}
 STAGECRAFT_JOBS_SYNC_FALLBACK = True
+# Media of the test run lives in a folder of its own, removed at the end (tests/conftest.py).
+MEDIA_ROOT = Path(tempfile.mkdtemp(prefix="stagecraft-test-media-"))
+STAGECRAFT_IMPORT_ROOTS = [str(MEDIA_ROOT / "incoming"), tempfile.gettempdir()]
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 SESSION_COOKIE_SECURE = False
 CSRF_COOKIE_SECURE = False

@@ -3,14 +3,16 @@
 Later issues add datasets, blueprints and tasks here.
 """
 
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.db import transaction
 
 from projects import services as project_services
-from projects.models import Project, Role
+from projects.models import Dataset, DatasetFormat, ImportStatus, Project, Role
 
 DEMO_PASSWORD = "demo"  # noqa: S105 — documented demo credential, printed at start-up
 DEMO_PROJECT_SLUG = "pick-and-place"
@@ -35,9 +37,19 @@ DEMO_USERS = (
 )
 
 
-@transaction.atomic
 def seed_demo() -> dict:
-    """Create (or leave as they are) the demo users and project. Returns what was created."""
+    """Create (or leave as they are) the demo users, project and datasets.
+
+    Returns what was created.
+    """
+    created, project, users = _seed_people()
+    # Imports publish files, so they run outside the people's transaction, one by one.
+    created["datasets"] = seed_demo_datasets(project=project, actor=users["manager"])
+    return created
+
+
+@transaction.atomic
+def _seed_people() -> tuple[dict, Project, dict]:
     User = get_user_model()
     created: dict[str, list[str]] = {"users": [], "projects": [], "memberships": []}
     users = {}
@@ -84,4 +96,60 @@ def seed_demo() -> dict:
                 skills=list(spec.skills),
             )
             created["memberships"].append(f"{spec.username}:{role}")
-    return created
+    return created, project, users
+
+
+# (name, description, number of episodes, seed)
+DEMO_DATASETS = (
+    ("Tabletop session 1", "Morning recordings: one block to the bin per episode.", 4, 1),
+    ("Tabletop session 2", "Night-shift recordings, same task, other layouts.", 3, 2),
+    ("Sorting blocks", "Blocks of four colours, the first one goes to the bin.", 3, 3),
+)
+
+
+def seed_demo_datasets(*, project: Project, actor) -> list[str]:
+    """Generate the demo's robot episodes as ALOHA HDF5 files and import them for real."""
+    from core.synthetic import make_episode, write_aloha_folder
+    from projects.dataset_services import dataset_import_run, dataset_import_start
+
+    made = []
+    existing = set(
+        Dataset.objects.filter(project=project, status=ImportStatus.FINISHED).values_list(
+            "name", flat=True
+        )
+    )
+    for name, description, episodes, seed in DEMO_DATASETS:
+        if name in existing:
+            continue
+        with tempfile.TemporaryDirectory(prefix="stagecraft-demo-") as tmp:
+            write_aloha_folder(Path(tmp), episodes=episodes, seed=seed)
+            dataset = dataset_import_start(
+                actor=actor,
+                project=project,
+                name=name,
+                description=description,
+                format=DatasetFormat.HDF5,
+                source_path=tmp,
+                background=False,
+            )
+            dataset_import_run(dataset_id=dataset.pk)
+        made.append(name)
+    if "Tabletop snapshots" not in existing:
+        from PIL import Image
+
+        with tempfile.TemporaryDirectory(prefix="stagecraft-demo-") as tmp:
+            for i in range(6):
+                frame = make_episode(100 + i, size=128, frames=40).top[0]
+                Image.fromarray(frame).save(Path(tmp) / f"snapshot_{i}.png")
+            dataset = dataset_import_start(
+                actor=actor,
+                project=project,
+                name="Tabletop snapshots",
+                description="Still images of table layouts, for box labelling.",
+                format=DatasetFormat.IMAGES,
+                source_path=tmp,
+                background=False,
+            )
+            dataset_import_run(dataset_id=dataset.pk)
+        made.append("Tabletop snapshots")
+    return made

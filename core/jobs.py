@@ -46,8 +46,17 @@ def jobs_run_inline() -> bool:
     return settings.STAGECRAFT_JOBS_SYNC_FALLBACK and not redis_available()
 
 
-def enqueue(queue_name: str, func: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
-    """Run ``func(*args, **kwargs)`` as an RQ job on ``queue_name`` once the transaction commits."""
+def enqueue(
+    queue_name: str,
+    func: Callable[..., Any],
+    *args: Any,
+    job_id: str | None = None,
+    **kwargs: Any,
+) -> None:
+    """Run ``func(*args, **kwargs)`` as an RQ job on ``queue_name`` once the transaction commits.
+
+    ``job_id`` names the job so that pages can follow its progress.
+    """
     if queue_name not in settings.RQ_QUEUE_NAMES:
         raise ValueError(f"Unknown queue {queue_name!r}")
 
@@ -56,7 +65,7 @@ def enqueue(queue_name: str, func: Callable[..., Any], *args: Any, **kwargs: Any
             logger.warning("Redis unreachable: running %s inline", func.__name__)
             func(*args, **kwargs)
             return
-        django_rq.get_queue(queue_name).enqueue(func, *args, **kwargs)
+        django_rq.get_queue(queue_name).enqueue(func, *args, job_id=job_id, **kwargs)
 
     transaction.on_commit(submit)
 
@@ -75,3 +84,18 @@ def ping_job(value: str) -> str:
     """A trivial job: proves a worker takes jobs from the queues (used by tests and checks)."""
     report_progress(1.0, echoed=value)
     return f"pong:{value}"
+
+
+def job_progress(job_id: str) -> dict[str, Any] | None:
+    """A job's status and progress meta, or None when Redis has no such job (any more)."""
+    if not job_id or not redis_available():
+        return None
+    from rq.exceptions import NoSuchJobError
+    from rq.job import Job
+
+    try:
+        job = Job.fetch(job_id, connection=django_rq.get_connection("default"))
+    except NoSuchJobError:
+        return None
+    meta = job.get_meta(refresh=False)
+    return {"status": job.get_status(refresh=False), **meta}

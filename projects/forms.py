@@ -1,6 +1,6 @@
 from django import forms
 
-from .models import Delivery, Role
+from .models import DatasetFormat, Delivery, Role
 
 
 class ProjectForm(forms.Form):
@@ -48,3 +48,44 @@ class MemberEditForm(forms.Form):
 
     def clean_skills(self) -> list[str]:
         return [s for s in self.cleaned_data["skills"].split(",") if s.strip()]
+
+
+class MultipleFileInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class MultipleFileField(forms.FileField):
+    widget = MultipleFileInput
+
+    def clean(self, data, initial=None):
+        if isinstance(data, list | tuple):
+            return [super(MultipleFileField, self).clean(d, initial) for d in data]
+        return [super().clean(data, initial)] if data else []
+
+
+class DatasetImportForm(forms.Form):
+    name = forms.CharField(max_length=200)
+    format = forms.ChoiceField(choices=DatasetFormat.choices, initial=DatasetFormat.HDF5)
+    files = MultipleFileField(
+        required=False,
+        help_text="One or more episode files or images, or a .zip of a folder "
+        "(a LeRobot dataset must come zipped or from a server folder).",
+    )
+    path = forms.CharField(
+        required=False,
+        max_length=1000,
+        label="Or a folder on the server",
+        help_text="Inside the server's import folders.",
+    )
+    fps = forms.FloatField(
+        required=False, min_value=0.1, max_value=10_000, label="Frame rate (when files don't say)"
+    )
+
+    def clean(self):
+        data = super().clean()
+        if not data.get("files") and not data.get("path"):
+            raise forms.ValidationError("Choose files to upload or give a folder on the server.")
+        if data.get("files") and data.get("path"):
+            raise forms.ValidationError("Upload files or give a server folder, not both.")
+        data["options"] = {"fps": data["fps"]} if data.get("fps") else {}
+        return data

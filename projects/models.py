@@ -65,3 +65,111 @@ class Membership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} — {self.role} of {self.project}"
+
+
+class DatasetFormat(models.TextChoices):
+    HDF5 = "hdf5", "HDF5 episodes (ALOHA/ACT layout)"
+    LEROBOT = "lerobot", "LeRobot dataset (v3.0)"
+    ROBOMIMIC = "robomimic", "robomimic / robosuite HDF5"
+    IMAGES = "images", "Folder of images (PNG/JPEG)"
+
+
+class ImportStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    STARTED = "started", "Importing"
+    FINISHED = "finished", "Ready"
+    FAILED = "failed", "Failed"
+
+
+class Dataset(models.Model):
+    """A unit of data that tasks reference: one recording session, many samples.
+
+    Its files live under ``MEDIA_ROOT/datasets/<id>/`` once imported. Task
+    operations never delete datasets (tasks only link to them).
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.PROTECT, related_name="datasets")
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    format = models.CharField(max_length=20, choices=DatasetFormat.choices)
+    options = models.JSONField(default=dict, blank=True)
+    status = models.CharField(
+        max_length=10, choices=ImportStatus.choices, default=ImportStatus.QUEUED
+    )
+    error = models.TextField(blank=True)
+    # A server-side path the files were copied from; empty for uploads.
+    source_path = models.CharField(max_length=1000, blank=True)
+    job_id = models.CharField(max_length=64, blank=True)
+    # sha256 over the sorted per-file checksums: the same files imported twice match.
+    checksum = models.CharField(max_length=64, blank=True, db_index=True)
+    num_samples = models.PositiveIntegerField(default=0)
+    total_frames = models.PositiveBigIntegerField(default=0)
+    duration_seconds = models.FloatField(default=0)
+    size_bytes = models.PositiveBigIntegerField(default=0)
+    created_by = models.ForeignKey(
+        django_settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    imported_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        indexes = [models.Index(fields=["project", "status"])]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "checksum"],
+                condition=models.Q(status="finished"),
+                name="dataset_unique_files_per_project",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class SampleKind(models.TextChoices):
+    EPISODE = "episode", "Episode"
+    IMAGE = "image", "Image"
+
+
+class Sample(models.Model):
+    """One episode (a repeat of a demonstration) or one image of a dataset.
+
+    ``cameras``: ``[{"name", "height", "width", "encoding"}]``; ``arrays``:
+    ``{"<name>": {"role": "state"|"action"|"other", "shape": [...], "dtype", "names"}}``;
+    ``source``: where the bytes live, relative to the dataset folder, plus
+    format-specific keys (HDF5 group, LeRobot row range and video offsets).
+    """
+
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="samples")
+    index = models.PositiveIntegerField()
+    name = models.CharField(max_length=300)
+    kind = models.CharField(max_length=10, choices=SampleKind.choices, default=SampleKind.EPISODE)
+    num_frames = models.PositiveIntegerField()
+    fps = models.FloatField(default=0)
+    cameras = models.JSONField(default=list)
+    arrays = models.JSONField(default=dict)
+    source = models.JSONField(default=dict)
+    metadata = models.JSONField(default=dict, blank=True)
+    checksum = models.CharField(max_length=64, blank=True)
+    size_bytes = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        ordering = ["dataset", "index"]
+        constraints = [
+            models.UniqueConstraint(fields=["dataset", "index"], name="sample_unique_index")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.dataset} / {self.name}"
+
+    @property
+    def duration_seconds(self) -> float:
+        return self.num_frames / self.fps if self.fps else 0.0
+
+    def camera(self, name: str) -> dict | None:
+        return next((c for c in self.cameras if c["name"] == name), None)

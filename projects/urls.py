@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import data_views, views
 
 app_name = "projects"
 
@@ -14,4 +14,20 @@ urlpatterns = [
     path(
         "<slug:slug>/members/<int:membership_id>/remove/", views.member_remove, name="member-remove"
     ),
+    path("<slug:slug>/data/", data_views.project_data, name="data"),
+    path("<slug:slug>/data/<int:dataset_id>/", data_views.dataset_detail, name="dataset"),
+    path(
+        "<slug:slug>/data/<int:dataset_id>/progress/",
+        data_views.dataset_progress,
+        name="dataset-progress",
+    ),
+    path(
+        "<slug:slug>/samples/<int:sample_id>/strip/<str:camera>/",
+        data_views.sample_strip,
+        name="sample-strip",
+    ),
+    path(
+        "<slug:slug>/samples/<int:sample_id>/plot.svg", data_views.sample_plot, name="sample-plot"
+    ),
+    path("<slug:slug>/tasks/new/", data_views.task_from_selection, name="task-from-selection"),
 ]

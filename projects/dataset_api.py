@@ -1,0 +1,188 @@
+"""JSON API for datasets and samples, and the frame and series endpoints."""
+
+from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers, status
+from rest_framework.generics import GenericAPIView, ListAPIView
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.response import Response
+
+from core.access import Action
+from core.exceptions import ApplicationError
+
+from . import dataset_selectors, selectors
+from .dataset_services import check_import_path, dataset_import_start
+from .formats import DataError
+from .models import Dataset, DatasetFormat, Sample
+
+
+class DatasetSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Dataset
+        fields = [
+            "id",
+            "project",
+            "name",
+            "description",
+            "format",
+            "status",
+            "error",
+            "num_samples",
+            "total_frames",
+            "duration_seconds",
+            "size_bytes",
+            "checksum",
+            "job_id",
+            "created_at",
+            "imported_at",
+        ]
+
+
+class DatasetCreateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200)
+    format = serializers.ChoiceField(choices=DatasetFormat.choices)
+    description = serializers.CharField(required=False, allow_blank=True, default="")
+    path = serializers.CharField(required=False, max_length=1000)
+    files = serializers.ListField(child=serializers.FileField(), required=False)
+    fps = serializers.FloatField(required=False, min_value=0.1, max_value=10_000)
+    swap_rb = serializers.BooleanField(required=False)
+
+
+class SampleSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Sample
+        fields = [
+            "id",
+            "dataset",
+            "index",
+            "name",
+            "kind",
+            "num_frames",
+            "fps",
+            "cameras",
+            "arrays",
+            "metadata",
+        ]
+
+
+class DatasetListApi(ListAPIView):
+    serializer_class = DatasetSerializer
+    parser_classes = [JSONParser, MultiPartParser, FormParser]
+
+    def get_queryset(self):
+        project = selectors.project_get_for_user(
+            user=self.request.user, project_id=self.kwargs["project_id"]
+        )
+        return dataset_selectors.dataset_list(project=project)
+
+    @extend_schema(
+        request={
+            "application/json": DatasetCreateSerializer,
+            "multipart/form-data": DatasetCreateSerializer,
+        },
+        responses={202: DatasetSerializer},
+    )
+    def post(self, request, project_id: int):
+        """Import files (multipart ``files``) or a server folder (``path``) as a dataset."""
+        project = selectors.project_get_for_user(
+            user=request.user, project_id=project_id, action=Action.CHANGE
+        )
+        serializer = DatasetCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        uploads = request.FILES.getlist("files") if hasattr(request, "FILES") else []
+        path = check_import_path(data["path"]) if data.get("path") else None
+        options = {k: data[k] for k in ("fps", "swap_rb") if k in data}
+        dataset = dataset_import_start(
+            actor=request.user,
+            project=project,
+            name=data["name"],
+            format=data["format"],
+            description=data["description"],
+            source_path=path,
+            uploads=uploads,
+            options=options,
+        )
+        dataset.refresh_from_db()
+        body = {"dataset": DatasetSerializer(dataset).data, "job_id": dataset.job_id}
+        body["status"] = dataset.status
+        return Response(body, status=status.HTTP_202_ACCEPTED)
+
+
+class DatasetDetailApi(GenericAPIView):
+    serializer_class = DatasetSerializer
+
+    def get(self, request, dataset_id: int):
+        dataset = dataset_selectors.dataset_get_for_user(user=request.user, dataset_id=dataset_id)
+        return Response(DatasetSerializer(dataset).data)
+
+
+class SampleListApi(ListAPIView):
+    serializer_class = SampleSerializer
+
+    def get_queryset(self):
+        dataset = dataset_selectors.dataset_get_for_user(
+            user=self.request.user, dataset_id=self.kwargs["dataset_id"]
+        )
+        return dataset_selectors.sample_list(dataset=dataset)
+
+
+def _int_param(request, name: str, default: int | None, low: int, high: int) -> int | None:
+    raw = request.query_params.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ApplicationError(f"{name} must be a whole number.", field=name) from None
+    if not low <= value <= high:
+        raise ApplicationError(f"{name} must be between {low} and {high}.", field=name)
+    return value
+
+
+class SampleFrameApi(GenericAPIView):
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("encoding", enum=["jpeg", "png"], description="Default jpeg."),
+            OpenApiParameter("size", int, description="Shrink to fit this many pixels."),
+        ],
+        responses={
+            (200, "image/jpeg"): OpenApiTypes.BINARY,
+            (200, "image/png"): OpenApiTypes.BINARY,
+        },
+    )
+    def get(self, request, sample_id: int, camera: str, index: int):
+        """One frame of one camera as an image, with an ETag (304 when unchanged)."""
+        sample = dataset_selectors.sample_get_for_user(user=request.user, sample_id=sample_id)
+        encoding = request.query_params.get("encoding", "jpeg")
+        size = _int_param(request, "size", None, 16, 4096)
+        etag = dataset_selectors.frame_etag(sample, camera, index, encoding, size)
+        if etag in request.headers.get("If-None-Match", ""):
+            response = HttpResponse(status=304)
+        else:
+            try:
+                content = dataset_selectors.sample_frame(
+                    sample=sample, camera=camera, index=index, encoding=encoding, max_size=size
+                )
+            except DataError as exc:
+                return Response({"detail": exc.message}, status=422)
+            response = HttpResponse(content, content_type=dataset_selectors.ENCODINGS[encoding][1])
+        response["ETag"] = etag
+        response["Cache-Control"] = "private, max-age=86400"
+        return response
+
+
+class SampleSeriesApi(GenericAPIView):
+    @extend_schema(
+        parameters=[OpenApiParameter("max_points", int, description="Thin long episodes.")],
+        responses={200: OpenApiTypes.OBJECT},
+    )
+    def get(self, request, sample_id: int):
+        """The sample's state/action arrays for plotting: names, roles and values per frame."""
+        sample = dataset_selectors.sample_get_for_user(user=request.user, sample_id=sample_id)
+        max_points = _int_param(request, "max_points", None, 2, 100_000)
+        try:
+            return Response(dataset_selectors.sample_series(sample=sample, max_points=max_points))
+        except DataError as exc:
+            return Response({"detail": exc.message}, status=422)

@@ -1,0 +1,348 @@
+"""Dataset import: copy files into Stagecraft's storage, inspect them, store samples.
+
+``dataset_import_start`` records the request and enqueues ``import_dataset_job``
+on the ``imports`` queue; the job calls ``dataset_import_run``, which:
+
+1. stages the files in ``MEDIA_ROOT/datasets/.staging-<id>/`` (copied from a
+   server path, or the uploaded files, zip archives unpacked), hashing each;
+2. inspects them with the format's pure importer (projects.formats);
+3. refuses files already imported in the project (same checksums);
+4. publishes the folder by an atomic rename and stores every sample in one
+   transaction.
+
+Any failure leaves no samples and no files behind, only the dataset row with
+status ``failed`` and an error that names the file and the problem.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import shutil
+import zipfile
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.files.uploadedfile import UploadedFile
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from core.exceptions import ApplicationError
+from core.jobs import enqueue, report_progress
+
+from .formats import DataError, SampleSpec, get_format
+from .models import Dataset, DatasetFormat, ImportStatus, Project, Sample
+
+logger = logging.getLogger(__name__)
+
+CHUNK = 1024 * 1024
+MAX_ZIP_MEMBERS = 100_000
+
+
+def datasets_root() -> Path:
+    return Path(settings.MEDIA_ROOT) / "datasets"
+
+
+def dataset_dir(dataset: Dataset) -> Path:
+    return datasets_root() / str(dataset.pk)
+
+
+def staging_dir(dataset: Dataset) -> Path:
+    return datasets_root() / f".staging-{dataset.pk}"
+
+
+def import_job_id(dataset: Dataset) -> str:
+    return f"import-dataset-{dataset.pk}"
+
+
+def check_import_path(path: str) -> Path:
+    """A server path the API and pages may import from: inside an allowed root."""
+    resolved = Path(path).expanduser().resolve()
+    roots = [Path(r).resolve() for r in settings.STAGECRAFT_IMPORT_ROOTS]
+    if not any(resolved == root or root in resolved.parents for root in roots):
+        allowed = ", ".join(str(r) for r in roots) or "none configured"
+        raise ApplicationError(
+            f"Imports from the server may only read inside the import folders ({allowed}).",
+            field="path",
+        )
+    return resolved
+
+
+@transaction.atomic
+def dataset_import_start(
+    *,
+    actor,
+    project: Project,
+    name: str,
+    format: str,
+    source_path: str | Path | None = None,
+    uploads: Iterable[UploadedFile] | None = None,
+    options: dict[str, Any] | None = None,
+    description: str = "",
+    background: bool = True,
+) -> Dataset:
+    """Record an import and queue it. Exactly one of ``source_path`` and ``uploads``.
+
+    With ``background=False`` nothing is queued: the caller runs ``dataset_import_run``
+    itself (the command line does, showing progress in the terminal).
+    """
+    name = (name or "").strip()
+    if not name:
+        raise ApplicationError("A dataset needs a name.", field="name")
+    if format not in DatasetFormat.values:
+        raise ApplicationError(
+            f"Format must be one of {', '.join(DatasetFormat.values)}.", field="format"
+        )
+    uploads = list(uploads or [])
+    if bool(source_path) == bool(uploads):
+        raise ApplicationError(
+            "Give either files to upload or a path on the server.", field="files"
+        )
+    if source_path is not None:
+        source = Path(source_path).expanduser().resolve()
+        if not source.exists():
+            raise ApplicationError(f"{source} does not exist.", field="path")
+    dataset = Dataset.objects.create(
+        project=project,
+        name=name,
+        description=description,
+        format=format,
+        options=options or {},
+        source_path=str(source) if source_path is not None else "",
+        created_by=actor,
+    )
+    if uploads:
+        _save_uploads(dataset, uploads)
+    if background:
+        dataset.job_id = import_job_id(dataset)
+        dataset.save(update_fields=["job_id"])
+        from .jobs import import_dataset_job
+
+        enqueue("imports", import_dataset_job, dataset.pk, job_id=dataset.job_id)
+    logger.info("dataset %s (%s) import requested by %s", dataset.pk, format, actor)
+    return dataset
+
+
+def _save_uploads(dataset: Dataset, uploads: list[UploadedFile]) -> None:
+    staging = staging_dir(dataset)
+    staging.mkdir(parents=True, exist_ok=True)
+    for upload in uploads:
+        target = staging / Path(upload.name).name  # never a path from the client
+        with target.open("wb") as out:
+            for chunk in upload.chunks():
+                out.write(chunk)
+
+
+def detect_format(path: str | Path) -> str:
+    """Guess the format of a file or folder: LeRobot, robomimic, ALOHA HDF5 or images."""
+    import h5py
+
+    path = Path(path)
+    if (path / "meta" / "info.json").is_file():
+        return DatasetFormat.LEROBOT
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    for candidate in files:
+        suffix = candidate.suffix.lower()
+        if suffix in {".png", ".jpg", ".jpeg"}:
+            return DatasetFormat.IMAGES
+        if suffix in {".hdf5", ".h5"}:
+            try:
+                with h5py.File(candidate, "r") as f:
+                    if "data" in f:
+                        return DatasetFormat.ROBOMIMIC
+                    if "observations" in f or "action" in f:
+                        return DatasetFormat.HDF5
+            except OSError:
+                continue
+    raise ApplicationError(
+        f"Cannot tell the format of {path}: give --format (hdf5, lerobot, robomimic, images).",
+        field="format",
+    )
+
+
+def _copy_hashed(src: Path, dst: Path) -> tuple[str, int]:
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    digest, size = hashlib.sha256(), 0
+    with src.open("rb") as fin, dst.open("wb") as fout:
+        while chunk := fin.read(CHUNK):
+            digest.update(chunk)
+            fout.write(chunk)
+            size += len(chunk)
+    shutil.copystat(src, dst)
+    return digest.hexdigest(), size
+
+
+def _hash(path: Path) -> tuple[str, int]:
+    digest, size = hashlib.sha256(), 0
+    with path.open("rb") as fin:
+        while chunk := fin.read(CHUNK):
+            digest.update(chunk)
+            size += len(chunk)
+    return digest.hexdigest(), size
+
+
+def _unpack_zip(archive: Path, into: Path) -> None:
+    try:
+        with zipfile.ZipFile(archive) as zf:
+            members = zf.infolist()
+            if len(members) > MAX_ZIP_MEMBERS:
+                raise DataError(archive.name, f"holds more than {MAX_ZIP_MEMBERS} files")
+            for member in members:
+                target = (into / member.filename).resolve()
+                if into.resolve() not in target.parents:
+                    raise DataError(archive.name, f"member {member.filename!r} points outside")
+            zf.extractall(into)
+    except zipfile.BadZipFile as exc:
+        raise DataError(archive.name, f"is not a readable zip archive ({exc})") from exc
+    archive.unlink()
+
+
+def _stage(dataset: Dataset, fmt, staging: Path) -> dict[str, tuple[str, int]]:
+    """Put the dataset's files in ``staging``; return {relative path: (sha256, size)}."""
+    checksums: dict[str, tuple[str, int]] = {}
+    if dataset.source_path:
+        source = Path(dataset.source_path)
+        if not source.exists():
+            raise DataError(source, "no longer exists")
+        if source.is_file():
+            base, candidates = source.parent, [source]
+        else:
+            base = source
+            candidates = sorted(p for p in source.rglob("*") if p.is_file())
+        files = [p for p in candidates if fmt.accepts(p.relative_to(base))]
+        if not files:
+            raise DataError(source, f"holds no files that the {dataset.format} importer takes")
+        staging.mkdir(parents=True, exist_ok=True)
+        for n, path in enumerate(files):
+            relative = path.relative_to(base)
+            report_progress(0.4 * n / len(files), stage="copying", detail=str(relative))
+            checksums[str(relative)] = _copy_hashed(path, staging / relative)
+        return checksums
+    if not staging.exists():
+        raise DataError(None, "The uploaded files are gone (the upload did not complete).")
+    for archive in list(staging.glob("*.zip")):
+        _unpack_zip(archive, staging)
+    files = sorted(p for p in staging.rglob("*") if p.is_file())
+    for n, path in enumerate(files):
+        relative = path.relative_to(staging)
+        if not fmt.accepts(relative):
+            path.unlink()
+            continue
+        report_progress(0.4 * n / len(files), stage="checking", detail=str(relative))
+        checksums[str(relative)] = _hash(path)
+    if not checksums:
+        raise DataError(
+            None, f"None of the uploaded files is something the {dataset.format} importer takes."
+        )
+    return checksums
+
+
+def _sample_rows(dataset: Dataset, specs: list[SampleSpec], checksums: dict) -> list[Sample]:
+    rows = []
+    for index, spec in enumerate(specs):
+        file_sha, size = checksums.get(spec.source.get("file", ""), ("", 0))
+        key = spec.source.get("group") or spec.source.get("episode_index")
+        checksum = file_sha
+        if key is not None:  # several samples in one file
+            checksum = hashlib.sha256(f"{file_sha}:{key}".encode()).hexdigest()
+        rows.append(
+            Sample(
+                dataset=dataset,
+                index=index,
+                name=spec.name[:300],
+                kind=spec.kind,
+                num_frames=spec.num_frames,
+                fps=spec.fps,
+                cameras=spec.cameras,
+                arrays=spec.arrays,
+                source=spec.source,
+                metadata=spec.metadata,
+                checksum=checksum,
+                size_bytes=size if key is None else 0,
+            )
+        )
+    return rows
+
+
+def _fail(dataset_id: int, message: str) -> None:
+    Dataset.objects.filter(pk=dataset_id).update(status=ImportStatus.FAILED, error=message[:4000])
+
+
+def dataset_import_run(*, dataset_id: int) -> Dataset | None:
+    """Run a queued import (the job's body). Safe to call twice: only a queued import runs."""
+    claimed = Dataset.objects.filter(pk=dataset_id, status=ImportStatus.QUEUED).update(
+        status=ImportStatus.STARTED
+    )
+    if not claimed:
+        return None
+    dataset = Dataset.objects.select_related("project").get(pk=dataset_id)
+    staging, final = staging_dir(dataset), dataset_dir(dataset)
+    try:
+        fmt = get_format(dataset.format)
+        report_progress(0.0, stage="copying")
+        checksums = _stage(dataset, fmt, staging)
+
+        def progress(done: int, total: int, detail: str) -> None:
+            report_progress(0.4 + 0.55 * done / max(total, 1), stage="reading", detail=detail)
+
+        specs = fmt.inspect(staging, [Path(p) for p in checksums], dataset.options, progress)
+        if not specs:
+            raise DataError(None, "No samples found.")
+        digest = hashlib.sha256("\n".join(sorted(s for s, _ in checksums.values())).encode())
+        dataset.checksum = digest.hexdigest()
+        duplicate = (
+            Dataset.objects.filter(
+                project=dataset.project_id, checksum=dataset.checksum, status=ImportStatus.FINISHED
+            )
+            .exclude(pk=dataset.pk)
+            .first()
+        )
+        if duplicate:
+            raise DataError(
+                None,
+                f"These files were already imported as “{duplicate.name}” "
+                f"(dataset {duplicate.pk}).",
+            )
+        report_progress(0.95, stage="saving")
+        if final.exists():
+            shutil.rmtree(final)
+        staging.replace(final)
+        try:
+            _save_samples(dataset, specs, checksums)
+        except BaseException:
+            shutil.rmtree(final, ignore_errors=True)
+            raise
+    except DataError as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        _fail(dataset_id, exc.message)
+        logger.info("dataset %s import failed: %s", dataset_id, exc.message)
+        return Dataset.objects.get(pk=dataset_id)
+    except IntegrityError:
+        shutil.rmtree(staging, ignore_errors=True)
+        _fail(dataset_id, "The same files were imported into this project at the same moment.")
+        return Dataset.objects.get(pk=dataset_id)
+    except Exception as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        _fail(dataset_id, f"The import failed unexpectedly ({exc.__class__.__name__}: {exc}).")
+        logger.exception("dataset %s import crashed", dataset_id)
+        raise
+    report_progress(1.0, stage="done")
+    dataset.refresh_from_db()
+    return dataset
+
+
+@transaction.atomic
+def _save_samples(dataset: Dataset, specs: list[SampleSpec], checksums: dict) -> None:
+    Sample.objects.bulk_create(_sample_rows(dataset, specs, checksums), batch_size=500)
+    Dataset.objects.filter(pk=dataset.pk).update(
+        status=ImportStatus.FINISHED,
+        error="",
+        checksum=dataset.checksum,
+        num_samples=len(specs),
+        total_frames=sum(s.num_frames for s in specs),
+        duration_seconds=sum(s.num_frames / s.fps for s in specs if s.fps),
+        size_bytes=sum(size for _, size in checksums.values()),
+        imported_at=timezone.now(),
+    )

@@ -1,0 +1,124 @@
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from core.exceptions import ApplicationError
+
+Progress = Callable[[int, int, str], None]
+
+
+class DataError(ApplicationError):
+    """A file that cannot be imported or read: says which file and what is wrong."""
+
+    def __init__(self, file: str | Path | None, problem: str) -> None:
+        self.file = str(file) if file is not None else None
+        self.problem = problem
+        super().__init__(f"{self.file}: {problem}" if self.file else problem)
+
+
+@dataclass
+class SampleSpec:
+    name: str
+    num_frames: int
+    fps: float
+    cameras: list[dict[str, Any]]
+    arrays: dict[str, dict[str, Any]]
+    source: dict[str, Any]
+    kind: str = "episode"
+    metadata: dict[str, Any] = field(default_factory=dict)
+    checksum: str = ""
+    size_bytes: int = 0
+
+
+def joint_names(prefix: str, width: int) -> list[str]:
+    return [f"{prefix}_{i}" for i in range(width)]
+
+
+ALOHA_JOINTS = [
+    f"{side}_{joint}"
+    for side in ("left", "right")
+    for joint in (
+        "waist",
+        "shoulder",
+        "elbow",
+        "forearm_roll",
+        "wrist_angle",
+        "wrist_rotate",
+        "gripper",
+    )
+]
+
+
+def names_for(array_name: str, width: int) -> list[str]:
+    if width == len(ALOHA_JOINTS) and array_name in {"qpos", "qvel", "effort", "action"}:
+        return list(ALOHA_JOINTS)
+    return joint_names(array_name.split("/")[-1].split(".")[-1], width)
+
+
+class DatasetFormatReader:
+    """One dataset format. Subclasses set ``key`` and implement the four methods."""
+
+    key: ClassVar[str]
+    # File suffixes the format takes from a folder (lower case); None takes every file.
+    suffixes: ClassVar[tuple[str, ...] | None] = None
+
+    def accepts(self, relative: Path) -> bool:
+        if any(part.startswith(".") for part in relative.parts):
+            return False
+        return self.suffixes is None or relative.suffix.lower() in self.suffixes
+
+    def inspect(
+        self, root: Path, files: list[Path], options: dict[str, Any], progress: Progress
+    ) -> list[SampleSpec]:
+        raise NotImplementedError
+
+    def read_frame(self, root: Path, sample, camera: str, index: int) -> np.ndarray:
+        """One frame as an (H, W, 3) uint8 RGB array."""
+        raise NotImplementedError
+
+    def read_series(self, root: Path, sample) -> dict[str, np.ndarray]:
+        """Every state/action array of the sample as (T, D) float arrays."""
+        raise NotImplementedError
+
+    def read_frames(self, root: Path, sample, camera: str, indices: Iterable[int]) -> list:
+        return [self.read_frame(root, sample, camera, i) for i in indices]
+
+
+_REGISTRY: dict[str, DatasetFormatReader] = {}
+
+
+def register(cls: type[DatasetFormatReader]) -> type[DatasetFormatReader]:
+    _REGISTRY[cls.key] = cls()
+    return cls
+
+
+def get_format(key: str) -> DatasetFormatReader:
+    # Import the format modules so that they register themselves.
+    from . import aloha, images, lerobot, robomimic  # noqa: F401
+
+    try:
+        return _REGISTRY[key]
+    except KeyError:
+        raise DataError(None, f"Unknown dataset format “{key}”.") from None
+
+
+def natural_key(path: Path | str) -> list:
+    """Sort episode_2 before episode_10."""
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", str(path))]
+
+
+def plain(value: Any) -> Any:
+    """An HDF5 attribute as a JSON-friendly value."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, bytes):
+        return value.decode(errors="replace")
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return value

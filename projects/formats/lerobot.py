@@ -1,0 +1,258 @@
+"""LeRobot datasets, codebase version v3.0 (FORMATS.md).
+
+``meta/info.json`` describes the features; ``meta/episodes/*/*.parquet`` says
+where each episode's rows (``data/…parquet``) and video segments
+(``videos/<key>/…mp4``, from/to timestamps in seconds) are. Cameras are features
+of dtype ``video`` (decoded with PyAV) or ``image`` (PNG bytes in the data
+parquet). Vector features other than the bookkeeping columns become arrays.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from PIL import Image
+
+from .base import DataError, DatasetFormatReader, Progress, SampleSpec, register
+
+BOOKKEEPING = {"timestamp", "frame_index", "episode_index", "index", "task_index"}
+EPISODE_COLUMNS = [
+    "episode_index",
+    "tasks",
+    "length",
+    "data/chunk_index",
+    "data/file_index",
+    "dataset_from_index",
+    "dataset_to_index",
+]
+
+
+def _read_json(path: Path, label: str) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise DataError(label, "missing (not a LeRobot dataset folder)") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise DataError(label, f"is not valid JSON ({exc})") from exc
+
+
+def _read_parquet(path: Path, label, columns=None) -> pa.Table:
+    try:
+        return pq.read_table(path, columns=columns)
+    except FileNotFoundError:
+        raise DataError(label, "missing") from None
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        raise DataError(label, f"is not a readable Parquet file ({exc})") from exc
+
+
+@register
+class LeRobotFormat(DatasetFormatReader):
+    key = "lerobot"
+    suffixes = None  # the whole folder: meta/, data/, videos/
+
+    def inspect(
+        self, root: Path, files: list[Path], options: dict[str, Any], progress: Progress
+    ) -> list[SampleSpec]:
+        info = _read_json(root / "meta" / "info.json", "meta/info.json")
+        version = info.get("codebase_version")
+        if version != "v3.0":
+            raise DataError(
+                "meta/info.json",
+                f"codebase_version is {version!r}; only LeRobot v3.0 datasets are supported "
+                "(convert older ones with lerobot's v2.1→v3.0 script)",
+            )
+        features = info.get("features")
+        fps = info.get("fps")
+        if not isinstance(features, dict) or not isinstance(fps, int | float) or fps <= 0:
+            raise DataError("meta/info.json", "needs “features” and a positive “fps”")
+        cameras, arrays = self._features(features)
+        episode_files = sorted((root / "meta" / "episodes").glob("chunk-*/file-*.parquet"))
+        if not episode_files:
+            raise DataError(
+                "meta/episodes", "no episode files (meta/episodes/chunk-*/file-*.parquet)"
+            )
+        specs: list[SampleSpec] = []
+        for episodes_path in episode_files:
+            label = episodes_path.relative_to(root)
+            schema_names = set(pq.read_schema(episodes_path).names)
+            video_columns = [
+                f"videos/{c['feature']}/{field}"
+                for c in cameras
+                if c["encoding"] == "video"
+                for field in ("chunk_index", "file_index", "from_timestamp")
+            ]
+            wanted = [c for c in EPISODE_COLUMNS + video_columns if c in schema_names]
+            missing = [c for c in EPISODE_COLUMNS + video_columns if c not in schema_names]
+            if missing:
+                raise DataError(label, f"lacks columns {', '.join(missing)}")
+            for row in _read_parquet(episodes_path, label, wanted).to_pylist():
+                progress(
+                    len(specs),
+                    int(info.get("total_episodes") or 0),
+                    f"episode {row['episode_index']}",
+                )
+                specs.append(self._episode(root, info, row, cameras, arrays, float(fps)))
+        if info.get("total_episodes") not in (None, len(specs)):
+            raise DataError(
+                "meta/info.json",
+                f"says {info['total_episodes']} episodes but meta/episodes lists {len(specs)}",
+            )
+        return specs
+
+    def _features(self, features: dict) -> tuple[list[dict], dict[str, dict]]:
+        cameras, arrays = [], {}
+        for key, feature in features.items():
+            dtype, shape = feature.get("dtype"), feature.get("shape") or []
+            if dtype in {"video", "image"}:
+                if len(shape) != 3:
+                    raise DataError("meta/info.json", f"camera {key} needs shape [H, W, C]")
+                names = feature.get("names") or ["height", "width", "channels"]
+                dims = dict(zip(names, shape, strict=False))
+                cameras.append(
+                    {
+                        "name": key.removeprefix("observation.images."),
+                        "feature": key,
+                        "height": int(dims.get("height", shape[0])),
+                        "width": int(dims.get("width", shape[1])),
+                        "encoding": dtype,
+                    }
+                )
+            elif key not in BOOKKEEPING and len(shape) == 1 and dtype not in {"string"}:
+                role = "action" if key == "action" else "state" if "state" in key else "other"
+                names = feature.get("names")
+                if isinstance(names, dict):  # older style: {"motors": [...]}
+                    names = next(iter(names.values()), None)
+                if not isinstance(names, list) or len(names) != shape[0]:
+                    names = [f"{key}_{i}" for i in range(shape[0])]
+                arrays[key] = {"role": role, "shape": [0, shape[0]], "dtype": dtype, "names": names}
+        return cameras, arrays
+
+    def _episode(self, root, info, row, cameras, arrays, fps) -> SampleSpec:
+        index = int(row["episode_index"])
+        data_file = info["data_path"].format(
+            chunk_index=row["data/chunk_index"], file_index=row["data/file_index"]
+        )
+        if not (root / data_file).exists():
+            raise DataError(data_file, f"missing (episode {index})")
+        length = int(row["length"])
+        if row["dataset_to_index"] - row["dataset_from_index"] != length:
+            raise DataError(
+                f"episode {index}", "length disagrees with dataset_from_index/dataset_to_index"
+            )
+        videos = {}
+        for camera in cameras:
+            if camera["encoding"] != "video":
+                continue
+            key = camera["feature"]
+            video_file = info["video_path"].format(
+                video_key=key,
+                chunk_index=row[f"videos/{key}/chunk_index"],
+                file_index=row[f"videos/{key}/file_index"],
+            )
+            if not (root / video_file).exists():
+                raise DataError(video_file, f"missing (episode {index}, camera {key})")
+            videos[camera["name"]] = {
+                "file": video_file,
+                "from_timestamp": float(row[f"videos/{key}/from_timestamp"]),
+            }
+        episode_arrays = {
+            name: {**spec, "shape": [length, spec["shape"][1]]} for name, spec in arrays.items()
+        }
+        return SampleSpec(
+            name=f"episode_{index:06d}",
+            num_frames=length,
+            fps=fps,
+            cameras=[{k: v for k, v in c.items()} for c in cameras],
+            arrays=episode_arrays,
+            source={
+                "file": data_file,
+                "episode_index": index,
+                "from": int(row["dataset_from_index"]),
+                "to": int(row["dataset_to_index"]),
+                "videos": videos,
+            },
+            metadata={"tasks": list(row.get("tasks") or []), "robot_type": info.get("robot_type")},
+        )
+
+    # --- reading ------------------------------------------------------------------------
+
+    def _rows(self, root: Path, sample, columns: list[str]) -> pa.Table:
+        table = _read_parquet(
+            root / sample.source["file"], sample.source["file"], columns + ["index"]
+        )
+        mask = pc.and_(
+            pc.greater_equal(table["index"], sample.source["from"]),
+            pc.less(table["index"], sample.source["to"]),
+        )
+        return table.filter(mask).sort_by("index")
+
+    def read_series(self, root: Path, sample) -> dict[str, np.ndarray]:
+        if not sample.arrays:
+            return {}
+        table = self._rows(root, sample, list(sample.arrays))
+        return {
+            name: np.asarray(table[name].to_pylist(), dtype=np.float64).reshape(table.num_rows, -1)
+            for name in sample.arrays
+        }
+
+    def read_frame(self, root: Path, sample, camera: str, index: int) -> np.ndarray:
+        return self.read_frames(root, sample, camera, [index])[0]
+
+    def read_frames(self, root: Path, sample, camera: str, indices) -> list[np.ndarray]:
+        info = sample.camera(camera) if hasattr(sample, "camera") else None
+        info = info or next(c for c in sample.cameras if c["name"] == camera)
+        indices = list(indices)
+        if info["encoding"] == "image":
+            table = self._rows(root, sample, [info["feature"]])
+            column = table[info["feature"]]
+            return [
+                np.asarray(Image.open(io.BytesIO(column[i].as_py()["bytes"])).convert("RGB"))
+                for i in indices
+            ]
+        video = sample.source["videos"][camera]
+        return decode_video_frames(
+            root / video["file"], video["from_timestamp"], sample.fps, indices
+        )
+
+
+def decode_video_frames(
+    path: Path, start: float, fps: float, indices: list[int]
+) -> list[np.ndarray]:
+    """Frames ``indices`` of an episode that starts ``start`` seconds into ``path``."""
+    import av
+
+    wanted = {i: start + i / fps for i in indices}
+    found: dict[int, np.ndarray] = {}
+    tolerance = 0.5 / fps
+    try:
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            for i in sorted(wanted):
+                if i in found:
+                    continue
+                target = wanted[i]
+                container.seek(int(target / stream.time_base), stream=stream, backward=True)
+                for frame in container.decode(stream):
+                    t = (
+                        float(frame.pts * Fraction(stream.time_base))
+                        if frame.pts is not None
+                        else 0
+                    )
+                    if t < target - tolerance:
+                        continue
+                    found[i] = frame.to_ndarray(format="rgb24")
+                    break
+    except (av.error.FFmpegError, OSError) as exc:
+        raise DataError(path.name, f"video cannot be decoded ({exc})") from exc
+    missing = [i for i in indices if i not in found]
+    if missing:
+        raise DataError(path.name, f"frames {missing[:5]} are past the end of the video")
+    return [found[i] for i in indices]
