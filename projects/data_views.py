@@ -6,7 +6,6 @@ from django.core.paginator import Paginator
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET
-from django_htmx.http import HttpResponseClientRefresh
 
 from core.access import Action, project_allows
 from core.exceptions import ApplicationError
@@ -97,13 +96,17 @@ def dataset_detail(request, slug, dataset_id):
 @login_required
 def dataset_progress(request, slug, dataset_id):
     dataset = dataset_selectors.dataset_get_for_user(user=request.user, dataset_id=dataset_id)
+    # When the import ends the partial shows its last state, then loads the dataset page.
     done = dataset.status in {ImportStatus.FINISHED, ImportStatus.FAILED}
-    if done and request.htmx:
-        return HttpResponseClientRefresh()
     return render(
         request,
         "projects/dataset.html#import-progress",
-        {"project": dataset.project, "dataset": dataset, "progress": _import_state(dataset)},
+        {
+            "project": dataset.project,
+            "dataset": dataset,
+            "progress": _import_state(dataset),
+            "done": done,
+        },
     )
 
 

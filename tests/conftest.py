@@ -95,3 +95,49 @@ def redis_conn():
     conn.flushdb()
     yield conn
     conn.flushdb()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _media_root_cleanup():
+    """The suite's MEDIA_ROOT is a temporary folder (config/test_settings.py); remove it."""
+    import shutil
+
+    from django.conf import settings
+
+    yield
+    shutil.rmtree(settings.MEDIA_ROOT, ignore_errors=True)
+
+
+@pytest.fixture
+def run_jobs(redis_conn):
+    """``run_jobs("imports")``: a real RQ worker takes every waiting job, then stops."""
+    from rq import SimpleWorker
+
+    def run(*queues: str) -> None:
+        names = queues or ("default", "exports", "imports", "webhooks")
+        worker = SimpleWorker([django_rq.get_queue(name) for name in names], connection=redis_conn)
+        worker.work(burst=True)
+
+    return run
+
+
+@pytest.fixture
+def dataset(project, manager, tmp_path):
+    """A finished dataset of two raw ALOHA episodes in ``project`` (``dataset.source`` data)."""
+    from projects.dataset_services import dataset_import_run, dataset_import_start
+    from tests.helpers.hdf5 import write_aloha
+
+    folder = tmp_path / "fixture-episodes"
+    source = [write_aloha(folder / f"episode_{i}.hdf5", T=12, seed=i) for i in range(2)]
+    dataset = dataset_import_start(
+        actor=manager,
+        project=project,
+        name="Fixture episodes",
+        format="hdf5",
+        source_path=folder,
+        background=False,
+    )
+    dataset = dataset_import_run(dataset_id=dataset.pk)
+    assert dataset.status == "finished", dataset.error
+    dataset.source = source
+    return dataset

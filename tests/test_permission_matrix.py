@@ -44,15 +44,19 @@ def _named_patterns(resolver=None, prefix="", namespace=""):
 
 @pytest.mark.django_db
 @pytest.mark.parametrize(("row", "role"), CASES)
-def test_matrix(row, role, users, project, client):
+def test_matrix(row, role, users, project, request, client):
     user = users[role]
     target = project.memberships.get(user=users["annotator"])
-    path = row["path"].format(
-        slug=project.slug,
-        project_id=project.pk,
-        membership_id=target.pk,
-        user_id=users["annotator"].pk,
-    )
+    ids = {
+        "slug": project.slug,
+        "project_id": project.pk,
+        "membership_id": target.pk,
+        "user_id": users["annotator"].pk,
+    }
+    if "{dataset_id}" in row["path"] or "{sample_id}" in row["path"]:
+        dataset = request.getfixturevalue("dataset")
+        ids.update(dataset_id=dataset.pk, sample_id=dataset.samples.first().pk)
+    path = row["path"].format(**ids)
     if user is not None:
         client.force_login(user)
     method = row["method"].lower()

@@ -3,7 +3,7 @@ from django.contrib.auth import authenticate
 from django.core.management import call_command
 
 from core.access import Action, can_create_project, project_allows
-from projects.models import Membership, Project
+from projects.models import Dataset, Membership, Project
 
 pytestmark = pytest.mark.django_db
 
@@ -29,6 +29,23 @@ def test_seed_demo_is_idempotent_and_logs_everyone_in():
     assert can_create_project(manager) and not can_create_project(reviewer)
     assert project_allows(reviewer, project, Action.REVIEW)
     assert not project_allows(reviewer, project, Action.CHANGE)
+
+
+def test_seed_demo_imports_generated_episodes_once():
+    call_command("seed_demo")
+    call_command("seed_demo")
+    datasets = Dataset.objects.filter(project__slug="pick-and-place").order_by("name")
+    assert [(d.name, d.format, d.status, d.num_samples) for d in datasets] == [
+        ("Sorting blocks", "hdf5", "finished", 3),
+        ("Tabletop session 1", "hdf5", "finished", 4),
+        ("Tabletop session 2", "hdf5", "finished", 3),
+        ("Tabletop snapshots", "images", "finished", 6),
+    ]
+    episode = datasets[1].samples.first()
+    assert [c["name"] for c in episode.cameras] == ["cam_high", "cam_right_wrist"]
+    assert episode.cameras[0]["height"] == 96
+    assert episode.arrays["qpos"]["shape"][1] == 14
+    assert 90 <= episode.num_frames <= 140
 
 
 def test_seed_demo_keeps_what_a_manager_changed():

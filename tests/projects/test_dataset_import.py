@@ -1,0 +1,218 @@
+"""The import pipeline: files → RQ job on `imports` → samples, all or nothing."""
+
+import zipfile
+from pathlib import Path
+
+import django_rq
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.management import CommandError, call_command
+
+from core.exceptions import ApplicationError
+from projects.dataset_services import (
+    check_import_path,
+    dataset_dir,
+    dataset_import_run,
+    dataset_import_start,
+    datasets_root,
+    detect_format,
+)
+from projects.models import Dataset, Sample
+from tests.helpers.hdf5 import truncate, write_aloha, write_robomimic
+from tests.helpers.lerobot import write_lerobot
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def episodes(tmp_path):
+    folder = tmp_path / "session"
+    for i in range(3):
+        write_aloha(folder / f"episode_{i}.hdf5", T=10 + i, seed=i)
+    return folder
+
+
+def start(project, manager, path, fmt="hdf5", **kwargs):
+    return dataset_import_start(
+        actor=manager, project=project, name="Session", format=fmt, source_path=path, **kwargs
+    )
+
+
+def test_a_worker_imports_a_folder_and_reports_progress(
+    project, manager, episodes, run_jobs, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        dataset = start(project, manager, episodes)
+    assert dataset.status == "queued"
+    job = django_rq.get_queue("imports").fetch_job(dataset.job_id)
+    assert job is not None and job.origin == "imports"
+
+    run_jobs("imports")
+
+    dataset.refresh_from_db()
+    assert (dataset.status, dataset.error) == ("finished", "")
+    assert (dataset.num_samples, dataset.total_frames) == (3, 33)
+    assert dataset.duration_seconds == pytest.approx(33 / 50)
+    assert len(dataset.checksum) == 64
+    samples = list(dataset.samples.order_by("index"))
+    assert [s.name for s in samples] == ["episode_0", "episode_1", "episode_2"]
+    assert all(len(s.checksum) == 64 for s in samples)
+    stored = sorted(p.name for p in dataset_dir(dataset).iterdir())
+    assert stored == ["episode_0.hdf5", "episode_1.hdf5", "episode_2.hdf5"]
+    job.refresh()
+    assert job.get_status() == "finished"
+    assert job.get_meta(refresh=True)["progress"] == 1.0
+
+
+def test_one_corrupt_file_fails_the_whole_dataset(project, manager, episodes):
+    truncate(episodes / "episode_1.hdf5")
+    dataset = start(project, manager, episodes, background=False)
+    dataset = dataset_import_run(dataset_id=dataset.pk)
+    assert dataset.status == "failed"
+    assert dataset.error.startswith("episode_1.hdf5: not a readable HDF5 file")
+    assert not Sample.objects.exists()
+    assert dataset.num_samples == 0
+    assert not dataset_dir(dataset).exists()
+    assert not any(datasets_root().glob(f".staging-{dataset.pk}"))
+
+
+def test_reimporting_the_same_files_is_detected(project, manager, episodes, tmp_path):
+    first = dataset_import_run(dataset_id=start(project, manager, episodes, background=False).pk)
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    for path in episodes.iterdir():  # same bytes, other names and folder
+        (copy / f"renamed_{path.name}").write_bytes(path.read_bytes())
+    second = dataset_import_run(dataset_id=start(project, manager, copy, background=False).pk)
+    assert second.status == "failed"
+    assert second.error == f"These files were already imported as “Session” (dataset {first.pk})."
+    assert Sample.objects.filter(dataset=second).count() == 0
+
+
+def test_running_an_import_twice_does_nothing_the_second_time(project, manager, episodes):
+    dataset = start(project, manager, episodes, background=False)
+    assert dataset_import_run(dataset_id=dataset.pk).status == "finished"
+    assert dataset_import_run(dataset_id=dataset.pk) is None
+    assert dataset.samples.count() == 3
+
+
+def test_thousand_samples_with_bounded_queries(
+    project, manager, tmp_path, django_assert_max_num_queries
+):
+    write_robomimic(tmp_path / "big.hdf5", demos=1000, T=3, images=False)
+    dataset = start(project, manager, tmp_path / "big.hdf5", fmt="robomimic", background=False)
+    with django_assert_max_num_queries(12):
+        dataset = dataset_import_run(dataset_id=dataset.pk)
+    assert dataset.status == "finished"
+    assert dataset.num_samples == 1000
+    assert dataset.samples.last().name == "big/demo_999"
+
+
+def test_uploads_and_zip_archives(project, manager, tmp_path):
+    write_aloha(tmp_path / "episode_0.hdf5", seed=5)
+    write_aloha(tmp_path / "episode_1.hdf5", seed=6)
+    with zipfile.ZipFile(tmp_path / "more.zip", "w") as zf:
+        zf.write(tmp_path / "episode_1.hdf5", "nested/episode_1.hdf5")
+    uploads = [
+        SimpleUploadedFile("../../episode_0.hdf5", (tmp_path / "episode_0.hdf5").read_bytes()),
+        SimpleUploadedFile("more.zip", (tmp_path / "more.zip").read_bytes()),
+    ]
+    dataset = dataset_import_start(
+        actor=manager,
+        project=project,
+        name="Uploaded",
+        format="hdf5",
+        uploads=uploads,
+        background=False,
+    )
+    dataset = dataset_import_run(dataset_id=dataset.pk)
+    assert dataset.status == "finished", dataset.error
+    assert sorted(s.source["file"] for s in dataset.samples.all()) == [
+        "episode_0.hdf5",
+        "nested/episode_1.hdf5",
+    ]
+
+
+def test_a_zip_that_escapes_its_folder_is_refused(project, manager, tmp_path):
+    with zipfile.ZipFile(tmp_path / "evil.zip", "w") as zf:
+        zf.writestr("../../outside.hdf5", b"x")
+    dataset = dataset_import_start(
+        actor=manager,
+        project=project,
+        name="Evil",
+        format="hdf5",
+        uploads=[SimpleUploadedFile("evil.zip", (tmp_path / "evil.zip").read_bytes())],
+        background=False,
+    )
+    dataset = dataset_import_run(dataset_id=dataset.pk)
+    assert dataset.status == "failed"
+    assert "points outside" in dataset.error
+    assert not (datasets_root().parent / "outside.hdf5").exists()
+
+
+def test_lerobot_folder_import(project, manager, tmp_path):
+    import numpy as np
+
+    episode = {
+        "frames": np.zeros((4, 8, 8, 3), np.uint8),
+        "state": np.zeros((4, 2)),
+        "action": np.ones((4, 2)),
+        "task": "pick",
+    }
+    write_lerobot(tmp_path / "ds", [episode, episode], video=True)
+    dataset = start(project, manager, tmp_path / "ds", fmt="lerobot", background=False)
+    dataset = dataset_import_run(dataset_id=dataset.pk)
+    assert dataset.status == "finished", dataset.error
+    assert dataset.num_samples == 2
+    assert (dataset_dir(dataset) / "meta" / "info.json").exists()
+
+
+def test_bad_requests_are_refused_before_anything_is_queued(project, manager, tmp_path):
+    with pytest.raises(ApplicationError, match="needs a name"):
+        dataset_import_start(
+            actor=manager, project=project, name=" ", format="hdf5", source_path=tmp_path
+        )
+    with pytest.raises(ApplicationError, match="Format must be one of"):
+        dataset_import_start(
+            actor=manager, project=project, name="x", format="mp3", source_path=tmp_path
+        )
+    with pytest.raises(ApplicationError, match="does not exist"):
+        dataset_import_start(
+            actor=manager, project=project, name="x", format="hdf5", source_path=tmp_path / "no"
+        )
+    with pytest.raises(ApplicationError, match="either files to upload or a path"):
+        dataset_import_start(actor=manager, project=project, name="x", format="hdf5")
+    assert not Dataset.objects.exists()
+
+
+def test_server_paths_must_be_inside_the_import_folders(settings, tmp_path):
+    settings.STAGECRAFT_IMPORT_ROOTS = [str(tmp_path / "incoming")]
+    (tmp_path / "incoming" / "a").mkdir(parents=True)
+    assert check_import_path(str(tmp_path / "incoming" / "a")) == tmp_path / "incoming" / "a"
+    for outside in ("/etc", str(tmp_path / "incoming" / ".." / "secret"), str(tmp_path)):
+        with pytest.raises(ApplicationError, match="only read inside the import folders"):
+            check_import_path(outside)
+
+
+def test_formats_are_detected(tmp_path, episodes):
+    write_robomimic(tmp_path / "demo.hdf5")
+    (tmp_path / "imgs").mkdir()
+    from PIL import Image
+
+    Image.new("RGB", (4, 4)).save(tmp_path / "imgs" / "a.png")
+    assert detect_format(episodes) == "hdf5"
+    assert detect_format(tmp_path / "demo.hdf5") == "robomimic"
+    assert detect_format(tmp_path / "imgs") == "images"
+    with pytest.raises(ApplicationError, match="Cannot tell the format"):
+        detect_format(Path("/dev/null"))
+
+
+def test_the_command_imports_and_reports(project, episodes, capsys):
+    call_command("import_dataset", str(episodes), "--project", project.slug)
+    out = capsys.readouterr().out
+    assert "3 samples, 33 frames" in out
+    truncate(episodes / "episode_2.hdf5")
+    (episodes / "extra.hdf5").write_bytes(b"junk")
+    with pytest.raises(CommandError, match="Import failed: episode_2.hdf5"):
+        call_command("import_dataset", str(episodes), "--project", project.slug, "--name", "B")
+    with pytest.raises(CommandError, match="No project"):
+        call_command("import_dataset", str(episodes), "--project", "nope")
