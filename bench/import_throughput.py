@@ -62,7 +62,9 @@ def main() -> None:
                     0, 255, (args.frames, args.height, args.width, 3), dtype=np.uint8
                 )
                 f.create_dataset(
-                    f"observations/images/{cam}", data=frames, chunks=(1, args.height, args.width, 3)
+                    f"observations/images/{cam}",
+                    data=frames,
+                    chunks=(1, args.height, args.width, 3),
                 )
     robomimic = work / "robomimic.hdf5"
     with h5py.File(robomimic, "w") as f:

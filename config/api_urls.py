@@ -1,5 +1,6 @@
 from django.urls import path
 
+from blueprints import api as blueprints_api
 from core.api_views import TokenView
 from projects import api as projects_api
 from projects import dataset_api
@@ -21,6 +22,21 @@ urlpatterns = [
         "projects/<int:project_id>/members/<int:user_id>/",
         projects_api.MemberDetailApi.as_view(),
         name="member-detail",
+    ),
+    path(
+        "projects/<int:project_id>/blueprints/",
+        blueprints_api.BlueprintListApi.as_view(),
+        name="blueprint-list",
+    ),
+    path(
+        "projects/<int:project_id>/blueprints/<str:name>/activate/",
+        blueprints_api.BlueprintActivateApi.as_view(),
+        name="blueprint-activate",
+    ),
+    path(
+        "blueprints/<int:blueprint_id>/",
+        blueprints_api.BlueprintDetailApi.as_view(),
+        name="blueprint-detail",
     ),
     path(
         "projects/<int:project_id>/datasets/",

@@ -200,6 +200,8 @@ STAGECRAFT_ALLOW_PRIVATE_CALLBACKS = env_bool("STAGECRAFT_ALLOW_PRIVATE_CALLBACK
 # import from anywhere). Files are copied into MEDIA_ROOT/datasets/ on import.
 STAGECRAFT_IMPORT_ROOTS = env_list("STAGECRAFT_IMPORT_ROOTS", str(MEDIA_ROOT / "incoming"))
 
+# Largest import (bytes unpacked); protects the disk from zip bombs.
+STAGECRAFT_MAX_IMPORT_BYTES = int(env("STAGECRAFT_MAX_IMPORT_BYTES", str(50 * 10**9)) or 0)
 # Dataset uploads: many files per request (a folder of episodes), large files on disk.
 DATA_UPLOAD_MAX_NUMBER_FILES = int(env("DATA_UPLOAD_MAX_NUMBER_FILES", "5000") or 5000)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024

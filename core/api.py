@@ -20,12 +20,7 @@ class Pagination(PageNumberPagination):
 
 
 def application_error_response(exc: ApplicationError) -> Response:
-    if exc.field:
-        body: dict = {exc.field: [exc.message]}
-    else:
-        body = {"detail": exc.message}
-    body.update(exc.extra)
-    return Response(body, status=exc.status_code)
+    return Response(exc.body(), status=exc.status_code)
 
 
 def exception_handler(exc, context):

@@ -17,6 +17,12 @@ class ApplicationError(Exception):
         self.field = field
         self.extra = extra or {}
 
+    def body(self) -> dict:
+        """The JSON body the API answers with."""
+        body: dict = {self.field: [self.message]} if self.field else {"detail": self.message}
+        body.update(self.extra)
+        return body
+
 
 class Conflict(ApplicationError):
     """A stale edit or a duplicate: the API answers 409."""

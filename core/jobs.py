@@ -60,12 +60,24 @@ def enqueue(
     if queue_name not in settings.RQ_QUEUE_NAMES:
         raise ValueError(f"Unknown queue {queue_name!r}")
 
+    def run_inline() -> None:
+        logger.warning("Redis unreachable: running %s inline", func.__name__)
+        try:
+            func(*args, **kwargs)
+        except Exception:
+            # The job records its own failure (as a worker would); the request goes on.
+            logger.exception("inline job %s failed", func.__name__)
+
     def submit() -> None:
         if jobs_run_inline():
-            logger.warning("Redis unreachable: running %s inline", func.__name__)
-            func(*args, **kwargs)
+            run_inline()
             return
-        django_rq.get_queue(queue_name).enqueue(func, *args, job_id=job_id, **kwargs)
+        try:
+            django_rq.get_queue(queue_name).enqueue(func, *args, job_id=job_id, **kwargs)
+        except redis.RedisError:
+            if not settings.STAGECRAFT_JOBS_SYNC_FALLBACK:
+                raise
+            run_inline()
 
     transaction.on_commit(submit)
 
@@ -86,16 +98,19 @@ def ping_job(value: str) -> str:
     return f"pong:{value}"
 
 
-def job_progress(job_id: str) -> dict[str, Any] | None:
-    """A job's status and progress meta, or None when Redis has no such job (any more)."""
-    if not job_id or not redis_available():
-        return None
-    from rq.exceptions import NoSuchJobError
+def jobs_progress(job_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """Status and progress meta of jobs, fetched in one round trip; missing jobs are left out."""
+    job_ids = [j for j in job_ids if j]
+    if not job_ids or not redis_available():
+        return {}
     from rq.job import Job
 
     try:
-        job = Job.fetch(job_id, connection=django_rq.get_connection("default"))
-    except NoSuchJobError:
-        return None
-    meta = job.get_meta(refresh=False)
-    return {"status": job.get_status(refresh=False), **meta}
+        jobs = Job.fetch_many(job_ids, connection=django_rq.get_connection("default"))
+    except redis.RedisError:
+        return {}
+    return {
+        job.id: {"status": job.get_status(refresh=False), **(job.meta or {})}
+        for job in jobs
+        if job is not None
+    }

@@ -23,8 +23,12 @@ class ProjectSerializer(serializers.ModelSerializer):
         fields = ["id", "name", "slug", "description", "delivery", "active_blueprint"]
 
     def get_active_blueprint(self, project: Project) -> dict | None:
-        # Blueprints arrive with the blueprint issue; until then a project has none.
-        return None
+        from blueprints.selectors import active_blueprint
+
+        blueprint = active_blueprint(project=project)
+        if blueprint is None:
+            return None
+        return {"id": blueprint.pk, "name": blueprint.name, "version": blueprint.version}
 
 
 class ProjectUpdateSerializer(serializers.Serializer):

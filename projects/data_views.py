@@ -1,5 +1,7 @@
 """Pages for a project's data: the dataset list with imports, a dataset's samples."""
 
+import re
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
@@ -10,7 +12,7 @@ from django.views.decorators.http import require_GET
 from core.access import Action, project_allows
 from core.exceptions import ApplicationError
 from core.forms import add_application_error
-from core.jobs import job_progress
+from core.jobs import jobs_progress
 
 from . import dataset_selectors, selectors
 from .dataset_services import check_import_path, dataset_import_start
@@ -21,13 +23,15 @@ from .models import ImportStatus
 SAMPLES_PER_PAGE = 25
 
 
-def _import_state(dataset) -> dict:
+def _import_state(dataset, meta: dict | None = None) -> dict:
     """Progress of a dataset's import for the progress bar (job meta, else the row)."""
     if dataset.status == ImportStatus.FINISHED:
         return {"percent": 100, "stage": "done", "detail": ""}
     if dataset.status == ImportStatus.FAILED:
         return {"percent": 0, "stage": "failed", "detail": dataset.error}
-    meta = job_progress(dataset.job_id) or {}
+    if meta is None:
+        meta = jobs_progress([dataset.job_id]).get(dataset.job_id)
+    meta = meta or {}
     return {
         "percent": round(100 * float(meta.get("progress", 0.0))),
         "stage": meta.get("stage", "waiting for a worker"),
@@ -61,8 +65,14 @@ def project_data(request, slug):
             return redirect("projects:dataset", slug=project.slug, dataset_id=dataset.pk)
     datasets = list(dataset_selectors.dataset_list(project=project))
     thumbnails = dataset_selectors.dataset_thumbnails(datasets)
+    running = [d.job_id for d in datasets if d.status in {"queued", "started"} and d.job_id]
+    metas = jobs_progress(running)  # one Redis round trip for all running imports
     rows = [
-        {"dataset": d, "thumb": thumbnails.get(d.pk), "progress": _import_state(d)}
+        {
+            "dataset": d,
+            "thumb": thumbnails.get(d.pk),
+            "progress": _import_state(d, metas.get(d.job_id, {})),
+        }
         for d in datasets
     ]
     return render(
@@ -120,6 +130,8 @@ def _cached_image(request, etag: str, render_bytes, content_type: str) -> HttpRe
             return HttpResponse(exc.message, status=422, content_type="text/plain")
     response["ETag"] = etag
     response["Cache-Control"] = "private, max-age=86400"
+    # Images never run scripts, even an SVG opened on its own.
+    response["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'"
     return response
 
 
@@ -160,7 +172,7 @@ def sample_plot(request, slug, sample_id):
 def task_from_selection(request, slug):
     """Until the tasks issue lands: shows the selection and says what comes next."""
     project = selectors.project_get_for_user(user=request.user, slug=slug, action=Action.CHANGE)
-    ids = [int(i) for i in request.GET.getlist("datasets") if i.isdigit()]
+    ids = [int(i) for i in request.GET.getlist("datasets") if re.fullmatch(r"[0-9]{1,18}", i)]
     datasets = dataset_selectors.dataset_list(project=project).filter(pk__in=ids)
     return render(
         request, "projects/task_from_selection.html", {"project": project, "datasets": datasets}

@@ -170,6 +170,7 @@ class SampleFrameApi(GenericAPIView):
             response = HttpResponse(content, content_type=dataset_selectors.ENCODINGS[encoding][1])
         response["ETag"] = etag
         response["Cache-Control"] = "private, max-age=86400"
+        response["Content-Security-Policy"] = "default-src 'none'"
         return response
 
 

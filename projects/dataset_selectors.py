@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from html import escape
 from pathlib import Path
 
 import numpy as np
@@ -55,6 +56,17 @@ def _root(sample: Sample) -> Path:
     return dataset_dir(sample.dataset)
 
 
+def _read(sample: Sample, method: str, *args):
+    """Call the format's reader; any failure of the stored files becomes a DataError."""
+    reader = getattr(get_format(sample.dataset.format), method)
+    try:
+        return reader(_root(sample), sample, *args)
+    except DataError:
+        raise
+    except Exception as exc:  # files are outside input: h5py, pyarrow, PyAV, Pillow errors
+        raise DataError(sample.name, f"cannot be read ({exc.__class__.__name__}: {exc})") from exc
+
+
 def _check_frame(sample: Sample, camera: str, index: int) -> None:
     if sample.camera(camera) is None:
         names = ", ".join(c["name"] for c in sample.cameras) or "none"
@@ -86,7 +98,7 @@ def sample_frame(
     if encoding not in ENCODINGS:
         raise ApplicationError("Encoding must be jpeg or png.", field="encoding")
     _check_frame(sample, camera, index)
-    array = get_format(sample.dataset.format).read_frame(_root(sample), sample, camera, index)
+    array = _read(sample, "read_frame", camera, index)
     return _encode(array, encoding, max_size)
 
 
@@ -95,7 +107,7 @@ def sample_strip(*, sample: Sample, camera: str, count: int = 8, height: int = 6
     _check_frame(sample, camera, 0)
     count = max(1, min(count, 16, sample.num_frames))
     indices = np.linspace(0, sample.num_frames - 1, count).round().astype(int).tolist()
-    frames = get_format(sample.dataset.format).read_frames(_root(sample), sample, camera, indices)
+    frames = _read(sample, "read_frames", camera, indices)
     tiles = []
     for frame in frames:
         image = Image.fromarray(np.ascontiguousarray(frame[..., :3]).astype(np.uint8))
@@ -117,7 +129,7 @@ def sample_series(*, sample: Sample, max_points: int | None = None) -> dict:
     With ``max_points`` long episodes are thinned to evenly spaced frames (the
     ``frames`` list says which).
     """
-    series = get_format(sample.dataset.format).read_series(_root(sample), sample)
+    series = _read(sample, "read_series")
     frames = np.arange(sample.num_frames)
     if max_points and sample.num_frames > max_points:
         frames = np.linspace(0, sample.num_frames - 1, max_points).round().astype(int)
@@ -155,12 +167,12 @@ def sample_plot_svg(*, sample: Sample, width: int = 320, height: int = 90) -> st
     chosen = next((s for s in series.values() if s["role"] == "state"), None) or next(
         iter(series.values()), None
     )
-    title = f"Joint trajectories of {sample.name}"
+    title = escape(f"Joint trajectories of {sample.name}")
     if chosen is None or not chosen["values"]:
         return (
             f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-            f'role="img" aria-label="No joint data for {sample.name}"><text x="8" y="20" '
-            'font-size="12" fill="#616e7c">no joint data</text></svg>'
+            f'role="img" aria-label="{escape("No joint data for " + sample.name)}">'
+            '<text x="8" y="20" font-size="12" fill="#616e7c">no joint data</text></svg>'
         )
     values = np.asarray(chosen["values"], dtype=float)
     low, high = float(values.min()), float(values.max())

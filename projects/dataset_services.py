@@ -33,6 +33,7 @@ from core.exceptions import ApplicationError
 from core.jobs import enqueue, report_progress
 
 from .formats import DataError, SampleSpec, get_format
+from .formats.base import check_spec
 from .models import Dataset, DatasetFormat, ImportStatus, Project, Sample
 
 logger = logging.getLogger(__name__)
@@ -59,7 +60,10 @@ def import_job_id(dataset: Dataset) -> str:
 
 def check_import_path(path: str) -> Path:
     """A server path the API and pages may import from: inside an allowed root."""
-    resolved = Path(path).expanduser().resolve()
+    try:
+        resolved = Path(path).resolve()
+    except (OSError, RuntimeError):
+        raise ApplicationError("That path cannot be resolved.", field="path") from None
     roots = [Path(r).resolve() for r in settings.STAGECRAFT_IMPORT_ROOTS]
     if not any(resolved == root or root in resolved.parents for root in roots):
         allowed = ", ".join(str(r) for r in roots) or "none configured"
@@ -96,12 +100,20 @@ def dataset_import_start(
             f"Format must be one of {', '.join(DatasetFormat.values)}.", field="format"
         )
     uploads = list(uploads or [])
+    names = [Path(u.name).name for u in uploads]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise ApplicationError(
+            f"Two uploaded files are both named “{repeated[0]}”: upload a .zip of the folder "
+            "to keep its structure.",
+            field="files",
+        )
     if bool(source_path) == bool(uploads):
         raise ApplicationError(
             "Give either files to upload or a path on the server.", field="files"
         )
     if source_path is not None:
-        source = Path(source_path).expanduser().resolve()
+        source = Path(source_path).resolve()
         if not source.exists():
             raise ApplicationError(f"{source} does not exist.", field="path")
     dataset = Dataset.objects.create(
@@ -184,19 +196,36 @@ def _hash(path: Path) -> tuple[str, int]:
 
 
 def _unpack_zip(archive: Path, into: Path) -> None:
+    """Unpack safely: no paths outside, bounded size, a single top folder flattened."""
+    limit = settings.STAGECRAFT_MAX_IMPORT_BYTES
+    unpacked = into / f".unzip-{archive.stem}"
     try:
         with zipfile.ZipFile(archive) as zf:
             members = zf.infolist()
             if len(members) > MAX_ZIP_MEMBERS:
                 raise DataError(archive.name, f"holds more than {MAX_ZIP_MEMBERS} files")
+            total = sum(m.file_size for m in members)
+            if total > limit:
+                raise DataError(archive.name, f"unpacks to {total / 1e9:.1f} GB, over the limit")
+            if total > shutil.disk_usage(into).free * 0.9:
+                raise DataError(archive.name, "does not fit on the server's disk")
             for member in members:
-                target = (into / member.filename).resolve()
-                if into.resolve() not in target.parents:
+                target = (unpacked / member.filename).resolve()
+                if not target.is_relative_to(unpacked.resolve()):
                     raise DataError(archive.name, f"member {member.filename!r} points outside")
-            zf.extractall(into)
-    except zipfile.BadZipFile as exc:
+            zf.extractall(unpacked)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EOFError) as exc:
         raise DataError(archive.name, f"is not a readable zip archive ({exc})") from exc
     archive.unlink()
+    children = [c for c in unpacked.iterdir() if c.name != "__MACOSX"]
+    base = children[0] if len(children) == 1 and children[0].is_dir() else unpacked
+    for child in base.iterdir():
+        if child.name == "__MACOSX":
+            continue
+        if (into / child.name).exists():
+            raise DataError(archive.name, f"holds {child.name!r}, which another upload has too")
+        child.rename(into / child.name)
+    shutil.rmtree(unpacked)
 
 
 def _stage(dataset: Dataset, fmt, staging: Path) -> dict[str, tuple[str, int]]:
@@ -210,7 +239,12 @@ def _stage(dataset: Dataset, fmt, staging: Path) -> dict[str, tuple[str, int]]:
             base, candidates = source.parent, [source]
         else:
             base = source
-            candidates = sorted(p for p in source.rglob("*") if p.is_file())
+            # Symbolic links could reach outside the import folders: they are skipped.
+            candidates = sorted(
+                p
+                for p in source.rglob("*")
+                if p.is_file() and not p.is_symlink() and p.resolve().is_relative_to(base)
+            )
         files = [p for p in candidates if fmt.accepts(p.relative_to(base))]
         if not files:
             raise DataError(source, f"holds no files that the {dataset.format} importer takes")
@@ -290,6 +324,8 @@ def dataset_import_run(*, dataset_id: int) -> Dataset | None:
         specs = fmt.inspect(staging, [Path(p) for p in checksums], dataset.options, progress)
         if not specs:
             raise DataError(None, "No samples found.")
+        for spec in specs:
+            check_spec(spec)
         digest = hashlib.sha256("\n".join(sorted(s for s, _ in checksums.values())).encode())
         dataset.checksum = digest.hexdigest()
         duplicate = (

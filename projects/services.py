@@ -5,7 +5,7 @@ from collections.abc import Iterable
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils.text import slugify
 from guardian.models import UserObjectPermission
 from guardian.shortcuts import assign_perm, remove_perm
@@ -81,21 +81,35 @@ def project_create(
     delivery: str = Delivery.TASK,
     slug: str | None = None,
 ) -> Project:
-    """Create a project; its creator becomes its first manager."""
+    """Create a project; its creator becomes its first manager; it starts with the default
+    blueprint (annotate → review) as its active one."""
     if not can_create_project(actor):
         raise PermissionDenied("You may not create projects.")
     name = (name or "").strip()
     if not name:
         raise ApplicationError("A project needs a name.", field="name")
     _validate_delivery(delivery)
-    project = Project.objects.create(
-        name=name,
-        slug=_unique_slug(name, slug),
-        description=description or "",
-        delivery=delivery,
-        created_by=actor,
-    )
+    for attempt in range(3):
+        try:
+            with transaction.atomic():  # a savepoint: a slug taken meanwhile is retried
+                project = Project.objects.create(
+                    name=name,
+                    slug=_unique_slug(name, slug),
+                    description=description or "",
+                    delivery=delivery,
+                    created_by=actor,
+                )
+            break
+        except IntegrityError:
+            if slug or attempt == 2:
+                raise ApplicationError(
+                    "That address was just taken; try again.", field="slug"
+                ) from None
+
     membership_add(actor=actor, project=project, user=actor, role=Role.MANAGER)
+    from blueprints.services import DEFAULT_EXAMPLE, blueprint_create_from_example
+
+    blueprint_create_from_example(actor=actor, project=project, example=DEFAULT_EXAMPLE)
     logger.info("project %s created by %s", project.slug, actor)
     return project
 
@@ -151,6 +165,8 @@ def _validate_role(role: str) -> None:
 def _ensure_other_manager(membership: Membership) -> None:
     if membership.role != Role.MANAGER:
         return
+    # Two managers removing each other at once must not both succeed: serialise on the project.
+    Project.objects.select_for_update().filter(pk=membership.project_id).first()
     others = Membership.objects.filter(project=membership.project_id, role=Role.MANAGER).exclude(
         pk=membership.pk
     )

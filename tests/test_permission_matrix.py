@@ -52,6 +52,7 @@ def test_matrix(row, role, users, project, request, client):
         "project_id": project.pk,
         "membership_id": target.pk,
         "user_id": users["annotator"].pk,
+        "blueprint_id": project.blueprints.get().pk,
     }
     if "{dataset_id}" in row["path"] or "{sample_id}" in row["path"]:
         dataset = request.getfixturevalue("dataset")

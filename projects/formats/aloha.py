@@ -22,6 +22,7 @@ from .base import (
     DatasetFormatReader,
     Progress,
     SampleSpec,
+    check_hdf5_links,
     names_for,
     natural_key,
     plain,
@@ -74,6 +75,7 @@ class AlohaFormat(DatasetFormatReader):
 
     def _inspect_file(self, path: Path, relative: Path, options: dict) -> SampleSpec:
         with open_hdf5(path) as f:
+            check_hdf5_links(f, relative)
             arrays: dict[str, dict] = {}
             lengths: dict[str, int] = {}
             for role, table in (("state", STATE_ARRAYS), ("action", ACTION_ARRAYS)):
@@ -106,7 +108,10 @@ class AlohaFormat(DatasetFormatReader):
             num_frames = frame_counts.pop()
             if num_frames == 0:
                 raise DataError(relative, "the episode has no frames")
-            fps = float(f.attrs.get("fps", options.get("fps") or DEFAULT_FPS))
+            try:
+                fps = float(f.attrs.get("fps", options.get("fps") or DEFAULT_FPS))
+            except (TypeError, ValueError):
+                raise DataError(relative, "the fps attribute is not a number") from None
             sample = SampleSpec(
                 name=relative.stem,
                 num_frames=num_frames,

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -106,6 +107,48 @@ def get_format(key: str) -> DatasetFormatReader:
         return _REGISTRY[key]
     except KeyError:
         raise DataError(None, f"Unknown dataset format “{key}”.") from None
+
+
+CAMERA_NAME = re.compile(r"[A-Za-z0-9_.\-]{1,100}")
+MAX_FRAME_PIXELS = 50_000_000
+
+
+def check_spec(spec: SampleSpec) -> None:
+    """What every importer's output must satisfy, whatever the file said."""
+    label = spec.source.get("file") or spec.name
+    if not (math.isfinite(spec.fps) and 0 <= spec.fps <= 100_000):
+        raise DataError(label, f"frame rate {spec.fps!r} is not a usable number")
+    if spec.kind == "episode" and spec.fps <= 0:
+        raise DataError(label, "an episode needs a positive frame rate (give one with --fps)")
+    for camera in spec.cameras:
+        if not CAMERA_NAME.fullmatch(str(camera["name"])):
+            raise DataError(label, f"camera name {camera['name']!r} is not usable")
+        if camera["height"] * camera["width"] > MAX_FRAME_PIXELS:
+            raise DataError(label, f"camera {camera['name']} frames are too large")
+
+
+def check_hdf5_links(group, label) -> None:
+    """Refuse HDF5 content that reads bytes from elsewhere (external/soft links,
+    external storage, virtual datasets): an import must only expose its own files."""
+    import h5py
+
+    for name in group:
+        link = group.get(name, getlink=True)
+        if isinstance(link, h5py.ExternalLink | h5py.SoftLink):
+            raise DataError(label, f"{group.name.rstrip('/')}/{name} is a link (not allowed)")
+        item = group[name]
+        if isinstance(item, h5py.Group):
+            check_hdf5_links(item, label)
+        elif isinstance(item, h5py.Dataset) and (item.external or item.is_virtual):
+            raise DataError(label, f"{item.name} keeps its data outside the file (not allowed)")
+
+
+def inside(root: Path, relative: str, label) -> Path:
+    """``root / relative``, refusing paths that leave ``root``."""
+    path = (root / relative).resolve()
+    if not path.is_relative_to(root.resolve()):
+        raise DataError(label, f"path {relative!r} points outside the dataset")
+    return path
 
 
 def natural_key(path: Path | str) -> list:

@@ -21,7 +21,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from PIL import Image
 
-from .base import DataError, DatasetFormatReader, Progress, SampleSpec, register
+from .base import DataError, DatasetFormatReader, Progress, SampleSpec, inside, register
 
 BOOKKEEPING = {"timestamp", "frame_index", "episode_index", "index", "task_index"}
 EPISODE_COLUMNS = [
@@ -137,10 +137,13 @@ class LeRobotFormat(DatasetFormatReader):
 
     def _episode(self, root, info, row, cameras, arrays, fps) -> SampleSpec:
         index = int(row["episode_index"])
-        data_file = info["data_path"].format(
-            chunk_index=row["data/chunk_index"], file_index=row["data/file_index"]
+        data_file = _format_path(
+            info.get("data_path"),
+            "data_path",
+            chunk_index=row["data/chunk_index"],
+            file_index=row["data/file_index"],
         )
-        if not (root / data_file).exists():
+        if not inside(root, data_file, "meta/info.json").exists():
             raise DataError(data_file, f"missing (episode {index})")
         length = int(row["length"])
         if row["dataset_to_index"] - row["dataset_from_index"] != length:
@@ -152,17 +155,22 @@ class LeRobotFormat(DatasetFormatReader):
             if camera["encoding"] != "video":
                 continue
             key = camera["feature"]
-            video_file = info["video_path"].format(
+            video_file = _format_path(
+                info.get("video_path"),
+                "video_path",
                 video_key=key,
                 chunk_index=row[f"videos/{key}/chunk_index"],
                 file_index=row[f"videos/{key}/file_index"],
             )
-            if not (root / video_file).exists():
+            if not inside(root, video_file, "meta/info.json").exists():
                 raise DataError(video_file, f"missing (episode {index}, camera {key})")
             videos[camera["name"]] = {
                 "file": video_file,
                 "from_timestamp": float(row[f"videos/{key}/from_timestamp"]),
             }
+        rows = self._count_rows(root, data_file, row["dataset_from_index"], row["dataset_to_index"])
+        if rows != length:
+            raise DataError(data_file, f"episode {index} has {rows} rows, not {length}")
         episode_arrays = {
             name: {**spec, "shape": [length, spec["shape"][1]]} for name, spec in arrays.items()
         }
@@ -181,6 +189,11 @@ class LeRobotFormat(DatasetFormatReader):
             },
             metadata={"tasks": list(row.get("tasks") or []), "robot_type": info.get("robot_type")},
         )
+
+    def _count_rows(self, root: Path, data_file: str, start: int, stop: int) -> int:
+        table = _read_parquet(root / data_file, data_file, ["index"])
+        mask = pc.and_(pc.greater_equal(table["index"], start), pc.less(table["index"], stop))
+        return int(pc.sum(mask.cast(pa.int64())).as_py() or 0)
 
     # --- reading ------------------------------------------------------------------------
 
@@ -221,6 +234,15 @@ class LeRobotFormat(DatasetFormatReader):
         return decode_video_frames(
             root / video["file"], video["from_timestamp"], sample.fps, indices
         )
+
+
+def _format_path(template, name: str, **values) -> str:
+    if not isinstance(template, str):
+        raise DataError("meta/info.json", f"“{name}” must be a path template")
+    try:
+        return template.format(**values)
+    except (KeyError, IndexError, ValueError, AttributeError) as exc:
+        raise DataError("meta/info.json", f"“{name}” is not a usable template ({exc})") from exc
 
 
 def decode_video_frames(

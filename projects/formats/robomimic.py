@@ -9,6 +9,7 @@ present (robosuite's ``control_freq``), else 20 Hz.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from .base import (
     DatasetFormatReader,
     Progress,
     SampleSpec,
+    check_hdf5_links,
     names_for,
     natural_key,
     register,
@@ -32,11 +34,16 @@ DEFAULT_FPS = 20.0
 def _fps(data: h5py.Group, options: dict) -> float:
     if options.get("fps"):
         return float(options["fps"])
+    return _file_fps(data)
+
+
+def _file_fps(data: h5py.Group) -> float:
     raw = data.attrs.get("env_args")
     if raw is not None:
         try:
             env_args = json.loads(raw)
-            return float(env_args.get("env_kwargs", {}).get("control_freq", DEFAULT_FPS))
+            fps = float(env_args.get("env_kwargs", {}).get("control_freq", DEFAULT_FPS))
+            return fps if math.isfinite(fps) and fps > 0 else DEFAULT_FPS
         except (ValueError, TypeError, AttributeError):
             pass
     return DEFAULT_FPS
@@ -55,6 +62,7 @@ class RobomimicFormat(DatasetFormatReader):
         specs: list[SampleSpec] = []
         for relative in sorted(files, key=natural_key):
             with open_hdf5(root / relative) as f:
+                check_hdf5_links(f, relative)
                 data = f.get("data")
                 if not isinstance(data, h5py.Group):
                     raise DataError(relative, "no /data group (not a robomimic/robosuite file)")

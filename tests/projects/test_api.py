@@ -20,7 +20,11 @@ def test_token_auth_round_trip(api_client, manager, project):
         "slug": "pick-and-place",
         "description": "",
         "delivery": "task",
-        "active_blueprint": None,
+        "active_blueprint": {
+            "id": project.blueprints.get().pk,
+            "name": "default",
+            "version": 1,
+        },
     }
 
 

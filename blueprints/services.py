@@ -1,0 +1,125 @@
+"""Writes for blueprints: save (versioned), activate, the default for new projects."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import yaml
+from django.conf import settings
+from django.db import transaction
+
+from core.exceptions import ApplicationError
+from projects.models import Project
+
+from .models import Blueprint
+from .validation import canonical, to_yaml, validate
+
+logger = logging.getLogger(__name__)
+
+EXAMPLES_DIR = Path(settings.BASE_DIR) / "examples" / "blueprints"
+DEFAULT_EXAMPLE = "default"
+
+
+def example_source(name: str) -> str:
+    return (EXAMPLES_DIR / f"{name}.yaml").read_text()
+
+
+def blueprint_in_use(blueprint: Blueprint) -> bool:
+    """Whether tasks use this version (then it is immutable)."""
+    tasks = getattr(blueprint, "tasks", None)
+    return bool(tasks is not None and tasks.exists())
+
+
+def _lock_project(project: Project) -> None:
+    # Serialises version numbers and activation per project.
+    Project.objects.select_for_update().filter(pk=project.pk).first()
+
+
+@transaction.atomic
+def blueprint_save(
+    *,
+    actor,
+    project: Project,
+    definition: Any,
+    name: str | None = None,
+    source: str = "",
+    new_version: bool = False,
+) -> tuple[Blueprint, bool]:
+    """Save a document under ``name``. Returns (the stored version, whether it changed).
+
+    An unchanged document changes nothing. A changed one updates the newest version in
+    place, unless tasks use it or ``new_version`` asks: then it becomes version n+1,
+    which takes over the active flag from its predecessor.
+    """
+    spec = validate(definition)
+    name = (name or spec.name or "").strip()
+    if not name:
+        raise ApplicationError("A blueprint needs a name.", field="name")
+    source = source or to_yaml(definition)
+    _lock_project(project)
+    latest = Blueprint.objects.filter(project=project, name=name).order_by("-version").first()
+    if latest is not None and canonical(latest.definition) == canonical(definition):
+        if source != latest.source and not blueprint_in_use(latest):
+            latest.source = source  # only comments or layout changed
+            latest.save(update_fields=["source", "updated_at"])
+        return latest, False
+    if latest is None:
+        has_active = Blueprint.objects.filter(project=project, active=True).exists()
+        blueprint = Blueprint.objects.create(
+            project=project,
+            name=name,
+            version=1,
+            definition=definition,
+            source=source,
+            active=not has_active,
+            created_by=actor,
+        )
+    elif new_version or blueprint_in_use(latest):
+        was_active = latest.active
+        if was_active:
+            Blueprint.objects.filter(pk=latest.pk).update(active=False)
+        blueprint = Blueprint.objects.create(
+            project=project,
+            name=name,
+            version=latest.version + 1,
+            definition=definition,
+            source=source,
+            active=was_active,
+            created_by=actor,
+        )
+    else:
+        latest.definition, latest.source = definition, source
+        latest.save(update_fields=["definition", "source", "updated_at"])
+        blueprint = latest
+    logger.info("blueprint %s v%s saved by %s", name, blueprint.version, actor)
+    return blueprint, True
+
+
+@transaction.atomic
+def blueprint_activate(*, actor, blueprint: Blueprint) -> Blueprint:
+    """Make this version the project's active blueprint (the one new tasks use)."""
+    _lock_project(blueprint.project)
+    Blueprint.objects.filter(project=blueprint.project_id, active=True).exclude(
+        pk=blueprint.pk
+    ).update(active=False)
+    Blueprint.objects.filter(pk=blueprint.pk).update(active=True)
+    blueprint.active = True
+    logger.info("blueprint %s v%s activated by %s", blueprint.name, blueprint.version, actor)
+    return blueprint
+
+
+def blueprint_activate_newest(*, actor, project: Project, name: str) -> Blueprint:
+    newest = Blueprint.objects.filter(project=project, name=name).order_by("-version").first()
+    if newest is None:
+        raise ApplicationError(f"No blueprint named “{name}” in this project.", field="name")
+    return blueprint_activate(actor=actor, blueprint=newest)
+
+
+def blueprint_create_from_example(*, actor, project: Project, example: str) -> Blueprint:
+    source = example_source(example)
+    blueprint, _ = blueprint_save(
+        actor=actor, project=project, definition=yaml.safe_load(source), source=source
+    )
+    return blueprint
