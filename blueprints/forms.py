@@ -6,6 +6,7 @@ class BlueprintEditorForm(forms.Form):
         max_length=200, required=False, help_text="Left empty, the document's own name is used."
     )
     source = forms.CharField(
+        strip=False,
         label="Document (YAML or JSON)",
         widget=forms.Textarea(attrs={"rows": 28, "spellcheck": "false", "class": "code"}),
     )

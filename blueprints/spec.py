@@ -16,7 +16,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
 
 from core.exceptions import ApplicationError
 
@@ -312,6 +319,18 @@ class TaskDurationRule(Rule):
     longer_than: float | None = Field(default=None, ge=0)
     shorter_than: float | None = Field(default=None, ge=0)
 
+    @model_validator(mode="after")
+    def _bounds(self):
+        if self.longer_than is None and self.shorter_than is None:
+            raise ValueError("task_duration needs longer_than or shorter_than (seconds)")
+        if (
+            self.longer_than is not None
+            and self.shorter_than is not None
+            and self.longer_than >= self.shorter_than
+        ):
+            raise ValueError("longer_than must be less than shorter_than")
+        return self
+
     def describe(self) -> str:
         parts = []
         if self.longer_than is not None:
@@ -490,8 +509,9 @@ def _parse_kind(raw: Any, path: str, out: Collector, registry: dict, field_name:
     if name is None:
         out.add(join(path, field_name), f"is required (one of {', '.join(registry)})")
         return None
-    if name not in registry:
-        out.add(join(path, field_name), f"unknown {what} “{name}”; known: {', '.join(registry)}")
+    if not isinstance(name, str) or name not in registry:
+        shown = name if isinstance(name, str | int | float) else type(name).__name__
+        out.add(join(path, field_name), f"unknown {what} “{shown}”; known: {', '.join(registry)}")
         return None
     return out.model(registry[name], raw, path)
 

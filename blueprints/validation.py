@@ -26,7 +26,6 @@ from .spec import (
     ReviewStage,
     SpecError,
     Stage,
-    TaskDurationRule,
     iter_leaves,
     join,
     parse,
@@ -317,20 +316,6 @@ class _Meaning:
                             join(path, "rules", j, "conditions", k),
                             stage.key,
                             upstream_classes,
-                        )
-                if isinstance(rule, TaskDurationRule):
-                    if rule.longer_than is None and rule.shorter_than is None:
-                        self.out.add(
-                            join(path, "rules", j),
-                            "task_duration needs longer_than or shorter_than (seconds)",
-                        )
-                    elif (
-                        rule.longer_than is not None
-                        and rule.shorter_than is not None
-                        and rule.longer_than >= rule.shorter_than
-                    ):
-                        self.out.add(
-                            join(path, "rules", j), "longer_than must be less than shorter_than"
                         )
             for j, target in [*targets, ("else", stage.else_)]:
                 tpath = join(path, "else") if j == "else" else join(path, "rules", j, "to")

@@ -82,8 +82,10 @@ def _editor(request, project, blueprint=None, *, source=None, name=None):
         "name": name if name is not None else (blueprint.name if blueprint else ""),
         "source": source if source is not None else (blueprint.source if blueprint else ""),
     }
-    form = BlueprintEditorForm(request.POST or None, initial=initial)
-    if source is None and request.method == "POST" and form.is_valid():
+    # Given a source (an upload, an example), the editor opens on it unbound.
+    data = None if source is not None else (request.POST or None)
+    form = BlueprintEditorForm(data, initial=initial)
+    if form.is_bound and form.is_valid():
         text = form.cleaned_data["source"]
         definition, spec, errors = check_text(text)
         if not errors:
@@ -151,7 +153,7 @@ def blueprint_upload(request, slug):
     definition, spec, errors = check_text(text)
     if errors:
         messages.error(request, "The uploaded blueprint has errors: fix them here, then save.")
-        return _editor(request, project, source=text, name=form.cleaned_data["name"], status=400)
+        return _editor(request, project, source=text, name=form.cleaned_data["name"])
     try:
         saved, changed = services.blueprint_save(
             actor=request.user,

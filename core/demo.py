@@ -43,6 +43,7 @@ def seed_demo() -> dict:
     Returns what was created.
     """
     created, project, users = _seed_people()
+    created["blueprints"] = seed_demo_blueprint(project=project, actor=users["manager"])
     # Imports publish files, so they run outside the people's transaction, one by one.
     created["datasets"] = seed_demo_datasets(project=project, actor=users["manager"])
     return created
@@ -97,6 +98,20 @@ def _seed_people() -> tuple[dict, Project, dict]:
             )
             created["memberships"].append(f"{spec.username}:{role}")
     return created, project, users
+
+
+def seed_demo_blueprint(*, project: Project, actor) -> list[str]:
+    """The demo project works with the pick-and-place example, active."""
+    from blueprints.models import Blueprint
+    from blueprints.services import blueprint_activate, blueprint_create_from_example
+
+    if Blueprint.objects.filter(project=project, name="pick-and-place").exists():
+        return []
+    blueprint = blueprint_create_from_example(
+        actor=actor, project=project, example="pick-and-place"
+    )
+    blueprint_activate(actor=actor, blueprint=blueprint)
+    return [str(blueprint)]
 
 
 # (name, description, number of episodes, seed)

@@ -217,3 +217,129 @@ def test_the_command_imports_and_reports(project, episodes, capsys):
         call_command("import_dataset", str(episodes), "--project", project.slug, "--name", "B")
     with pytest.raises(CommandError, match="No project"):
         call_command("import_dataset", str(episodes), "--project", "nope")
+
+
+# --- hostile files: nothing outside the dataset may be read through it ------------------
+
+
+def run_import(project, manager, path, fmt="hdf5"):
+    dataset = start(project, manager, path, fmt=fmt, background=False)
+    return dataset_import_run(dataset_id=dataset.pk)
+
+
+def test_hdf5_external_storage_is_refused(project, manager, tmp_path):
+    import h5py
+    import numpy as np
+
+    secret = tmp_path / "secret.bin"
+    secret.write_bytes(b"x" * 4 * 8 * 8 * 3)
+    folder = tmp_path / "ep"
+    folder.mkdir()
+    with h5py.File(folder / "episode_0.hdf5", "w") as f:
+        f.create_dataset("observations/qpos", data=np.zeros((4, 14)))
+        f.create_dataset("action", data=np.zeros((4, 14)))
+        f.create_dataset(
+            "observations/images/cam", shape=(4, 8, 8, 3), dtype="uint8",
+            external=[(str(secret), 0, 4 * 8 * 8 * 3)],
+        )  # fmt: skip
+    dataset = run_import(project, manager, folder)
+    assert dataset.status == "failed"
+    assert "keeps its data outside the file" in dataset.error
+
+
+def test_hdf5_links_to_other_files_are_refused(project, manager, tmp_path):
+    import h5py
+
+    other = tmp_path / "other.hdf5"
+    write_aloha(other)
+    folder = tmp_path / "ep"
+    write_aloha(folder / "episode_0.hdf5")
+    with h5py.File(folder / "episode_0.hdf5", "a") as f:
+        f["observations/effort"] = h5py.ExternalLink(str(other), "/observations/qpos")
+    dataset = run_import(project, manager, folder)
+    assert dataset.status == "failed"
+    assert "/observations/effort is a link (not allowed)" in dataset.error
+
+
+def test_lerobot_paths_that_leave_the_dataset_are_refused(project, manager, tmp_path):
+    import json
+
+    import numpy as np
+
+    episode = {
+        "frames": np.zeros((3, 8, 8, 3), np.uint8),
+        "state": np.zeros((3, 2)),
+        "action": np.zeros((3, 2)),
+        "task": "t",
+    }
+    root = write_lerobot(tmp_path / "ds", [episode])
+    info = json.loads((root / "meta" / "info.json").read_text())
+    info["data_path"] = "../../elsewhere/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet"
+    (root / "meta" / "info.json").write_text(json.dumps(info))
+    dataset = run_import(project, manager, root, fmt="lerobot")
+    assert dataset.status == "failed"
+    assert "points outside the dataset" in dataset.error
+    info["data_path"] = "data/{nope}.parquet"
+    (root / "meta" / "info.json").write_text(json.dumps(info))
+    dataset = run_import(project, manager, root, fmt="lerobot")
+    assert "“data_path” is not a usable template" in dataset.error
+
+
+def test_symlinks_in_a_server_folder_are_skipped(project, manager, tmp_path):
+    folder = tmp_path / "ep"
+    write_aloha(folder / "episode_0.hdf5")
+    outside = tmp_path / "outside.hdf5"
+    write_aloha(outside, seed=3)
+    (folder / "episode_1.hdf5").symlink_to(outside)
+    dataset = run_import(project, manager, folder)
+    assert dataset.status == "finished"
+    assert [s.name for s in dataset.samples.all()] == ["episode_0"]
+
+
+def test_uploads_with_the_same_name_are_refused(project, manager):
+    with pytest.raises(ApplicationError, match="both named “a.png”"):
+        dataset_import_start(
+            actor=manager,
+            project=project,
+            name="Twice",
+            format="images",
+            uploads=[SimpleUploadedFile("a.png", b"1"), SimpleUploadedFile("x/a.png", b"2")],
+        )
+
+
+def test_a_frame_rate_that_is_not_a_number_is_refused(project, manager, tmp_path):
+    import h5py
+
+    write_aloha(tmp_path / "ep" / "episode_0.hdf5")
+    with h5py.File(tmp_path / "ep" / "episode_0.hdf5", "a") as f:
+        f.attrs["fps"] = float("nan")
+    dataset = run_import(project, manager, tmp_path / "ep")
+    assert dataset.status == "failed"
+    assert "frame rate nan is not a usable number" in dataset.error
+
+
+def test_a_zipped_lerobot_folder_imports(project, manager, tmp_path):
+    import numpy as np
+
+    episode = {
+        "frames": np.zeros((3, 8, 8, 3), np.uint8),
+        "state": np.zeros((3, 2)),
+        "action": np.zeros((3, 2)),
+        "task": "t",
+    }
+    root = write_lerobot(tmp_path / "my_dataset", [episode])
+    archive = tmp_path / "my_dataset.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for path in root.rglob("*"):
+            zf.write(path, path.relative_to(tmp_path))
+    dataset = dataset_import_start(
+        actor=manager,
+        project=project,
+        name="Zipped",
+        format="lerobot",
+        uploads=[SimpleUploadedFile("my_dataset.zip", archive.read_bytes())],
+        background=False,
+    )
+    dataset = dataset_import_run(dataset_id=dataset.pk)
+    assert dataset.status == "finished", dataset.error
+    assert dataset.num_samples == 1

@@ -223,3 +223,23 @@ def test_task_from_selection_placeholder_lists_the_choice(client, manager, datas
     body = client.get(f"{url}?datasets={dataset.pk}&datasets=999&datasets=x").content.decode()
     assert "Fixture episodes — 2 samples" in body
     assert "task form arrives with task management" in body
+
+
+def test_plot_escapes_sample_names_and_images_forbid_scripts(client, manager, dataset):
+    sample = dataset.samples.first()
+    sample.name = 'x" onload="alert(1)" y="&'
+    sample.save()
+    client.force_login(manager)
+    response = client.get(reverse("projects:sample-plot", args=[dataset.project.slug, sample.pk]))
+    svg = response.content.decode()
+    assert 'onload="alert(1)"' not in svg
+    assert "&quot; onload=&quot;alert(1)&quot;" in svg
+    assert response["Content-Security-Policy"].startswith("default-src 'none'")
+    frame = client.get(frame_url(sample))
+    assert frame["Content-Security-Policy"] == "default-src 'none'"
+
+
+def test_odd_selection_ids_are_ignored(client, manager, dataset):
+    client.force_login(manager)
+    url = reverse("projects:task-from-selection", args=[dataset.project.slug])
+    assert client.get(f"{url}?datasets=%C2%B2&datasets=-1").status_code == 200
