@@ -16,7 +16,7 @@ import django_rq
 import redis
 from django.conf import settings
 from django.db import transaction
-from rq import get_current_job
+from rq import Callback, get_current_job
 
 logger = logging.getLogger(__name__)
 
@@ -51,11 +51,14 @@ def enqueue(
     func: Callable[..., Any],
     *args: Any,
     job_id: str | None = None,
+    on_failure: Callable[..., Any] | None = None,
     **kwargs: Any,
 ) -> None:
     """Run ``func(*args, **kwargs)`` as an RQ job on ``queue_name`` once the transaction commits.
 
-    ``job_id`` names the job so that pages can follow its progress.
+    ``job_id`` names the job so that pages can follow its progress. ``on_failure(job,
+    connection, exc_type, exc_value, traceback)`` runs when the job raises or its worker
+    dies (RQ reports an abandoned job when it cleans the started registry).
     """
     if queue_name not in settings.RQ_QUEUE_NAMES:
         raise ValueError(f"Unknown queue {queue_name!r}")
@@ -73,7 +76,13 @@ def enqueue(
             run_inline()
             return
         try:
-            django_rq.get_queue(queue_name).enqueue(func, *args, job_id=job_id, **kwargs)
+            django_rq.get_queue(queue_name).enqueue(
+                func,
+                *args,
+                job_id=job_id,
+                on_failure=Callback(on_failure) if on_failure else None,
+                **kwargs,
+            )
         except redis.RedisError:
             if not settings.STAGECRAFT_JOBS_SYNC_FALLBACK:
                 raise

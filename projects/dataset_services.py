@@ -130,9 +130,15 @@ def dataset_import_start(
     if background:
         dataset.job_id = import_job_id(dataset)
         dataset.save(update_fields=["job_id"])
-        from .jobs import import_dataset_job
+        from .jobs import import_dataset_failed, import_dataset_job
 
-        enqueue("imports", import_dataset_job, dataset.pk, job_id=dataset.job_id)
+        enqueue(
+            "imports",
+            import_dataset_job,
+            dataset.pk,
+            job_id=dataset.job_id,
+            on_failure=import_dataset_failed,
+        )
     logger.info("dataset %s (%s) import requested by %s", dataset.pk, format, actor)
     return dataset
 
@@ -302,6 +308,20 @@ def _sample_rows(dataset: Dataset, specs: list[SampleSpec], checksums: dict) -> 
 
 def _fail(dataset_id: int, message: str) -> None:
     Dataset.objects.filter(pk=dataset_id).update(status=ImportStatus.FAILED, error=message[:4000])
+
+
+def dataset_import_abandon(*, dataset_id: int, reason: str) -> None:
+    """Mark an import that can no longer finish as failed and drop its staged files."""
+    stuck = Dataset.objects.filter(
+        pk=dataset_id, status__in=[ImportStatus.QUEUED, ImportStatus.STARTED]
+    )
+    if stuck.update(
+        status=ImportStatus.FAILED,
+        error=f"The import job stopped before it finished ({reason}). Nothing was kept; "
+        "import the files again.",
+    ):
+        shutil.rmtree(datasets_root() / f".staging-{dataset_id}", ignore_errors=True)
+        logger.warning("dataset %s import abandoned: %s", dataset_id, reason)
 
 
 def dataset_import_run(*, dataset_id: int) -> Dataset | None:

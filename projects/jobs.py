@@ -6,3 +6,11 @@ from .dataset_services import dataset_import_run
 def import_dataset_job(dataset_id: int) -> str:
     dataset = dataset_import_run(dataset_id=dataset_id)
     return dataset.status if dataset else "skipped"
+
+
+def import_dataset_failed(job, connection, exc_type, exc_value, traceback) -> None:
+    """RQ failure callback: the job raised, or its worker died mid-import."""
+    from .dataset_services import dataset_import_abandon
+
+    reason = exc_type.__name__ if exc_type else "the worker stopped"
+    dataset_import_abandon(dataset_id=job.args[0], reason=reason)

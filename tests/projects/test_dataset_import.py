@@ -343,3 +343,27 @@ def test_a_zipped_lerobot_folder_imports(project, manager, tmp_path):
     dataset = dataset_import_run(dataset_id=dataset.pk)
     assert dataset.status == "finished", dataset.error
     assert dataset.num_samples == 1
+
+
+def test_an_import_whose_worker_died_is_marked_failed(
+    project, manager, episodes, redis_conn, django_capture_on_commit_callbacks
+):
+    import time
+
+    from rq.executions import Execution
+
+    with django_capture_on_commit_callbacks(execute=True):
+        dataset = start(project, manager, episodes)
+    queue = django_rq.get_queue("imports")
+    job = queue.fetch_job(dataset.job_id)
+    # A worker took the job and then died (killed, out of memory): the job stays "started".
+    Dataset.objects.filter(pk=dataset.pk).update(status="started")
+    queue.remove(job)
+    with redis_conn.pipeline() as pipe:
+        Execution.create(job, ttl=60, pipeline=pipe)  # what a worker records as it starts
+        pipe.execute()
+    queue.started_job_registry.cleanup(timestamp=time.time() + 3600)  # RQ's periodic cleanup
+
+    dataset.refresh_from_db()
+    assert dataset.status == "failed"
+    assert dataset.error.startswith("The import job stopped before it finished (AbandonedJobError)")
