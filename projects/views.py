@@ -95,6 +95,16 @@ def _members_response(request, project, **extra):
     return render(request, template, context)
 
 
+def _member_action_response(request, project, row_errors: dict):
+    """After a row action: htmx gets the member section with errors in their rows,
+    a plain form post a redirect with the errors as messages."""
+    if request.htmx:
+        return _members_response(request, project, row_errors=row_errors)
+    for error in row_errors.values():
+        messages.error(request, error)
+    return redirect("projects:members", slug=project.slug)
+
+
 @login_required
 def project_members(request, slug):
     action = Action.CHANGE if request.method == "POST" else Action.VIEW
@@ -136,11 +146,7 @@ def member_update(request, slug, membership_id):
             messages.success(request, f"{membership.user.username}'s membership saved.")
     else:
         row_errors[membership.pk] = " ".join(e for errs in form.errors.values() for e in errs)
-    if not request.htmx:
-        for error in row_errors.values():
-            messages.error(request, error)
-        return redirect("projects:members", slug=project.slug)
-    return _members_response(request, project, row_errors=row_errors)
+    return _member_action_response(request, project, row_errors)
 
 
 @require_POST
@@ -157,8 +163,4 @@ def member_remove(request, slug, membership_id):
         messages.success(
             request, f"{membership.user.username} is no longer a {membership.role} here."
         )
-    if not request.htmx:
-        for error in row_errors.values():
-            messages.error(request, error)
-        return redirect("projects:members", slug=project.slug)
-    return _members_response(request, project, row_errors=row_errors)
+    return _member_action_response(request, project, row_errors)
