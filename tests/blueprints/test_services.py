@@ -109,3 +109,20 @@ def test_concurrent_activations_leave_exactly_one_active(manager):
         thread.join()
     assert errors == []
     assert Blueprint.objects.filter(project=project, active=True).count() == 1
+
+
+def test_a_version_that_tasks_use_is_never_changed(project, manager):
+    from tasks.models import Task
+
+    blueprint = project.blueprints.get()
+    task = Task.objects.create(project=project, blueprint=blueprint, name="uses v1")
+    doc = dict(blueprint.definition, description="Changed after a task started")
+    saved, changed = services.blueprint_save(
+        actor=manager, project=project, definition=doc, name="default"
+    )
+    assert changed and saved.version == 2 and saved.pk != blueprint.pk
+    blueprint.refresh_from_db()
+    assert blueprint.definition["description"] != "Changed after a task started"
+    task.refresh_from_db()
+    assert task.blueprint_id == blueprint.pk  # the task keeps the version it was created with
+    assert saved.active and not blueprint.active  # new tasks get the new version
