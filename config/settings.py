@@ -196,6 +196,11 @@ RQ_SHOW_ADMIN_LINK = True
 # (the development default; off in production, where a missing Redis is an outage).
 STAGECRAFT_JOBS_SYNC_FALLBACK = env_bool("STAGECRAFT_JOBS_SYNC_FALLBACK", DEBUG)
 STAGECRAFT_ALLOW_PRIVATE_CALLBACKS = env_bool("STAGECRAFT_ALLOW_PRIVATE_CALLBACKS", DEBUG)
+# Delivery callbacks: HMAC secret, timeout, and the waits between attempts (seconds):
+# 1 min, 5 min, 30 min, 2 h, 6 h, 12 h — a receiver that is down for hours still gets it.
+STAGECRAFT_WEBHOOK_SECRET = env("STAGECRAFT_WEBHOOK_SECRET") or f"webhook:{SECRET_KEY}"
+STAGECRAFT_WEBHOOK_TIMEOUT = float(env("STAGECRAFT_WEBHOOK_TIMEOUT", "10") or 10)
+STAGECRAFT_WEBHOOK_RETRY_INTERVALS = [60, 300, 1800, 7200, 21600, 43200]
 # Server folders that the API and pages may import datasets from (the command line may
 # import from anywhere). Files are copied into MEDIA_ROOT/datasets/ on import.
 STAGECRAFT_IMPORT_ROOTS = env_list("STAGECRAFT_IMPORT_ROOTS", str(MEDIA_ROOT / "incoming"))

@@ -72,3 +72,134 @@ class Task(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class StageRun(models.Model):
+    """The state of one stage for one task (a consensus stage has one run per replica)."""
+
+    class Status(models.TextChoices):
+        BLOCKED = "blocked"
+        READY = "ready"
+        IN_PROGRESS = "in_progress"
+        SUBMITTED = "submitted"
+        COMPLETED = "completed"
+        SKIPPED = "skipped"
+
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="runs")
+    stage_key = models.CharField(max_length=64)
+    kind = models.CharField(max_length=20)
+    replica = models.PositiveSmallIntegerField(default=0)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.BLOCKED)
+    attempt = models.PositiveIntegerField(default=1)
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="stage_runs",
+    )
+    routed_to = models.CharField(max_length=64, blank=True)
+    reason = models.CharField(max_length=300, blank=True)
+    feedback = models.TextField(blank=True)
+    agreement = models.FloatField(null=True, blank=True)
+    active_seconds = models.FloatField(default=0)
+    started_at = models.DateTimeField(null=True, blank=True)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["task", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["task", "stage_key", "replica"], name="stagerun_unique_replica"
+            )
+        ]
+        indexes = [models.Index(fields=["assignee", "status"]), models.Index(fields=["status"])]
+
+    def __str__(self) -> str:
+        return f"{self.task_id}/{self.stage_key}#{self.replica} {self.status}"
+
+
+class Annotation(models.Model):
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="annotations")
+    stage_key = models.CharField(max_length=64)
+    replica = models.PositiveSmallIntegerField(default=0)
+    sample = models.ForeignKey(
+        "projects.Sample", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    label = models.CharField(max_length=64)
+    kind = models.CharField(max_length=20)
+    data = models.JSONField(default=dict)
+    attributes = models.JSONField(default=dict, blank=True)
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    version = models.PositiveIntegerField(default=1)
+    invalid = models.BooleanField(default=False)
+    invalid_reason = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["task", "id"]
+        indexes = [models.Index(fields=["task", "stage_key"])]
+
+    def __str__(self) -> str:
+        return f"{self.label} ({self.kind}) v{self.version}"
+
+
+class TaskEvent(models.Model):
+    """Append-only history of a task: who did what, when."""
+
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=40)
+    stage_key = models.CharField(max_length=64, blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    data = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["task", "id"]
+        indexes = [models.Index(fields=["task", "kind"])]
+
+    def __str__(self) -> str:
+        return f"{self.task_id}: {self.kind} {self.stage_key}".strip()
+
+
+class Delivery(models.Model):
+    """Finished work handed over: a whole task, or one annotate stage (stage-level delivery)."""
+
+    class Callback(models.TextChoices):
+        NONE = "none", "No callback"
+        PENDING = "pending", "Sending"
+        SUCCEEDED = "succeeded", "Delivered"
+        FAILED = "failed", "Failed"
+
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="deliveries")
+    stage_key = models.CharField(max_length=64, blank=True)
+    payload = models.JSONField()
+    callback = models.CharField(max_length=10, choices=Callback.choices, default=Callback.NONE)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["task", "id"]
+
+    def __str__(self) -> str:
+        return f"delivery of {self.task_id} {self.stage_key or 'task'}"
+
+
+class DeliveryAttempt(models.Model):
+    delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="attempts")
+    url = models.URLField(max_length=1000)
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    error = models.CharField(max_length=500, blank=True)
+    duration_ms = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["delivery", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.url} → {self.status_code or self.error}"

@@ -1,0 +1,111 @@
+"""Annotation payloads checked against the blueprint's taxonomy (API.md shapes)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from blueprints.spec import LabelClass
+from core.exceptions import ApplicationError
+
+
+def _number(value: Any, field: str, *, positive: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ApplicationError(f"{field} must be a number.", field=f"data.{field}")
+    if positive and value <= 0:
+        raise ApplicationError(f"{field} must be more than 0.", field=f"data.{field}")
+    return float(value)
+
+
+def _frame(data: dict, field: str = "frame") -> int:
+    value = data.get(field)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ApplicationError(
+            f"{field} must be a frame number (0 or more).", field=f"data.{field}"
+        )
+    return value
+
+
+def clean_data(cls: LabelClass, data: Any) -> dict:
+    """The annotation's geometry or value for its class kind, or a clear error."""
+    if not isinstance(data, dict):
+        raise ApplicationError("data must be an object.", field="data")
+    kind = cls.kind
+    if kind == "box":
+        _frame(data)
+        for key in ("x", "y"):
+            _number(data.get(key), key)
+        for key in ("w", "h"):
+            _number(data.get(key), key, positive=True)
+        return {k: data[k] for k in ("frame", "camera", "x", "y", "w", "h") if k in data}
+    if kind == "polygon":
+        _frame(data)
+        points = data.get("points")
+        if not isinstance(points, list) or len(points) < 3:
+            raise ApplicationError("points needs at least three [x, y] pairs.", field="data.points")
+        for point in points:
+            if not isinstance(point, list | tuple) or len(point) != 2:
+                raise ApplicationError("each point is [x, y].", field="data.points")
+            _number(point[0], "points")
+            _number(point[1], "points")
+        return {k: data[k] for k in ("frame", "camera", "points") if k in data}
+    if kind == "keypoint":
+        _frame(data)
+        _number(data.get("x"), "x")
+        _number(data.get("y"), "y")
+        return {k: data[k] for k in ("frame", "camera", "x", "y") if k in data}
+    if kind == "segment":
+        start, end = _frame(data, "start"), _frame(data, "end")
+        if end < start:
+            raise ApplicationError("end must not come before start.", field="data.end")
+        return {"start": start, "end": end}
+    if kind == "classification":
+        value = data.get("value")
+        if value not in (cls.choices or []):
+            choices = ", ".join(cls.choices or [])
+            raise ApplicationError(f"value must be one of {choices}.", field="data.value")
+        return {"value": value}
+    text = data.get("text")
+    if not isinstance(text, str) or not text.strip():
+        raise ApplicationError("text must be non-empty text.", field="data.text")
+    return {"text": text}
+
+
+def clean_attributes(cls: LabelClass, attributes: Any) -> dict:
+    if attributes in (None, ""):
+        attributes = {}
+    if not isinstance(attributes, dict):
+        raise ApplicationError("attributes must be an object.", field="attributes")
+    known = {a.key: a for a in cls.attributes}
+    cleaned = {}
+    for key, value in attributes.items():
+        attribute = known.get(key)
+        if attribute is None:
+            names = ", ".join(known) or "none"
+            raise ApplicationError(
+                f"{cls.key} has no attribute “{key}” (attributes: {names}).",
+                field=f"attributes.{key}",
+            )
+        if value is None:
+            continue
+        if attribute.type == "choice" and value not in (attribute.choices or []):
+            raise ApplicationError(
+                f"{key} must be one of {', '.join(map(str, attribute.choices or []))}.",
+                field=f"attributes.{key}",
+            )
+        if attribute.type == "boolean" and not isinstance(value, bool):
+            raise ApplicationError(f"{key} is true or false.", field=f"attributes.{key}")
+        if attribute.type == "number":
+            number = _number(value, key)
+            if attribute.min is not None and number < attribute.min:
+                raise ApplicationError(
+                    f"{key} must be at least {attribute.min:g}.", field=f"attributes.{key}"
+                )
+            if attribute.max is not None and number > attribute.max:
+                raise ApplicationError(
+                    f"{key} must be at most {attribute.max:g}.", field=f"attributes.{key}"
+                )
+        if attribute.type == "text" and not isinstance(value, str):
+            raise ApplicationError(f"{key} is text.", field=f"attributes.{key}")
+        cleaned[key] = value
+    return cleaned

@@ -1,0 +1,131 @@
+"""Delivery callbacks: a signed JSON POST per delivery, sent by an RQ job on `webhooks`
+with retries and exponential backoff over hours; every attempt is recorded."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import json
+import logging
+import socket
+import time
+import urllib.error
+import urllib.request
+from urllib.parse import urlparse
+
+from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
+
+from core.exceptions import ApplicationError
+from core.jobs import enqueue
+
+logger = logging.getLogger(__name__)
+SIGNATURE_HEADER = "X-Stagecraft-Signature"
+
+
+def _private(host: str) -> bool:
+    try:
+        infos = socket.getaddrinfo(host, None)
+    except (socket.gaierror, UnicodeError):
+        return False
+    for info in infos:
+        address = ipaddress.ip_address(info[4][0])
+        if (
+            address.is_private
+            or address.is_loopback
+            or address.is_link_local
+            or address.is_reserved
+            or address.is_multicast
+            or address.is_unspecified
+        ):
+            return True
+    return False
+
+
+def check_callback_url(url: str) -> None:
+    """http(s) only; private and loopback addresses only when the setting allows them."""
+    parsed = urlparse(url)
+    if parsed.scheme not in {"http", "https"} or not parsed.hostname:
+        raise ApplicationError("callback_url must be an http(s) address.", field="callback_url")
+    if not settings.STAGECRAFT_ALLOW_PRIVATE_CALLBACKS and _private(parsed.hostname):
+        raise ApplicationError(
+            "callback_url points at a private or loopback address.", field="callback_url"
+        )
+
+
+def sign(body: bytes) -> str:
+    """``sha256=<hex HMAC of the body>`` with the deployment's webhook secret."""
+    secret = settings.STAGECRAFT_WEBHOOK_SECRET.encode()
+    return "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
+
+
+def queue_callback(delivery) -> None:
+    enqueue("webhooks", send_callback_job, delivery.pk, job_id=f"delivery-{delivery.pk}")
+
+
+def send_callback_job(delivery_id: int) -> str:
+    """One attempt; a failure schedules the next one (backoff) until attempts run out."""
+    from .models import Delivery, DeliveryAttempt
+
+    delivery = Delivery.objects.select_related("task").filter(pk=delivery_id).first()
+    if delivery is None or delivery.callback != Delivery.Callback.PENDING:
+        return "nothing to send"
+    url = delivery.task.callback_url
+    body = json.dumps(delivery.payload, cls=DjangoJSONEncoder, sort_keys=True).encode()
+    started = time.monotonic()
+    status_code, error = None, ""
+    try:
+        check_callback_url(url)  # again at send time: DNS may have changed
+        request = urllib.request.Request(  # noqa: S310 — http(s) checked above
+            url,
+            data=body,
+            method="POST",
+            headers={
+                "Content-Type": "application/json",
+                SIGNATURE_HEADER: sign(body),
+                "X-Stagecraft-Delivery": str(delivery.pk),
+                "User-Agent": "Stagecraft-Webhook/1",
+            },
+        )
+        with urllib.request.urlopen(request, timeout=settings.STAGECRAFT_WEBHOOK_TIMEOUT) as reply:  # noqa: S310
+            status_code = reply.status
+    except urllib.error.HTTPError as exc:
+        status_code, error = exc.code, f"HTTP {exc.code}"
+    except (urllib.error.URLError, OSError, ApplicationError, ValueError) as exc:
+        error = str(getattr(exc, "reason", None) or getattr(exc, "message", None) or exc)[:500]
+    duration = int((time.monotonic() - started) * 1000)
+    DeliveryAttempt.objects.create(
+        delivery=delivery,
+        url=url[:1000],
+        status_code=status_code,
+        error=error,
+        duration_ms=duration,
+    )
+    if status_code is not None and 200 <= status_code < 300:
+        Delivery.objects.filter(pk=delivery.pk).update(callback=Delivery.Callback.SUCCEEDED)
+        return "delivered"
+    attempts = delivery.attempts.count()
+    intervals = settings.STAGECRAFT_WEBHOOK_RETRY_INTERVALS
+    if attempts > len(intervals):
+        Delivery.objects.filter(pk=delivery.pk).update(callback=Delivery.Callback.FAILED)
+        logger.warning("delivery %s failed after %d attempts", delivery.pk, attempts)
+        return "failed"
+    _schedule_retry(delivery.pk, intervals[attempts - 1])
+    return f"retrying in {intervals[attempts - 1]} s"
+
+
+def _schedule_retry(delivery_id: int, seconds: int) -> None:
+    from datetime import timedelta
+
+    import django_rq
+
+    from core.jobs import jobs_run_inline
+
+    if jobs_run_inline():
+        return  # without Redis there is nobody to retry later; the delivery stays pending
+    queue = django_rq.get_queue("webhooks")
+    if seconds <= 0:
+        queue.enqueue(send_callback_job, delivery_id)
+    else:
+        queue.enqueue_in(timedelta(seconds=seconds), send_callback_job, delivery_id)
