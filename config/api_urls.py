@@ -4,6 +4,7 @@ from blueprints import api as blueprints_api
 from core.api_views import TokenView
 from projects import api as projects_api
 from projects import dataset_api
+from tasks import api as tasks_api
 
 app_name = "api"
 
@@ -60,5 +61,39 @@ urlpatterns = [
         "samples/<int:sample_id>/series/",
         dataset_api.SampleSeriesApi.as_view(),
         name="sample-series",
+    ),
+    path("tasks/", tasks_api.TaskListApi.as_view(), name="task-list"),
+    path("tasks/bulk/", tasks_api.TaskBulkApi.as_view(), name="task-bulk"),
+    path("tasks/<int:task_id>/", tasks_api.TaskDetailApi.as_view(), name="task-detail"),
+    path(
+        "tasks/<int:task_id>/stages/<str:key>/start/",
+        tasks_api.StageStartApi.as_view(),
+        name="stage-start",
+    ),
+    path(
+        "tasks/<int:task_id>/stages/<str:key>/submit/",
+        tasks_api.StageSubmitApi.as_view(),
+        name="stage-submit",
+    ),
+    path(
+        "tasks/<int:task_id>/stages/<str:key>/review/",
+        tasks_api.StageReviewApi.as_view(),
+        name="stage-review",
+    ),
+    path(
+        "tasks/<int:task_id>/annotations/",
+        tasks_api.AnnotationListApi.as_view(),
+        name="annotation-list",
+    ),
+    path(
+        "tasks/<int:task_id>/annotations/<int:annotation_id>/",
+        tasks_api.AnnotationDetailApi.as_view(),
+        name="annotation-detail",
+    ),
+    path("tasks/<int:task_id>/events/", tasks_api.TaskEventsApi.as_view(), name="task-events"),
+    path(
+        "tasks/<int:task_id>/deliveries/",
+        tasks_api.TaskDeliveriesApi.as_view(),
+        name="task-deliveries",
     ),
 ]

@@ -808,8 +808,7 @@ def annotation_update(
         raise ApplicationError("Send the version you edited.", field="version")
     if version != locked.version:
         raise Conflict(
-            "Someone changed this annotation meanwhile.",
-            field="version",
+            "Someone changed this annotation meanwhile: nothing was overwritten.",
             extra={"version": locked.version, "current": annotation_payload(locked)},
         )
     spec = spec_for(task.blueprint)
@@ -845,9 +844,43 @@ def annotation_delete(*, actor, annotation: Annotation, version: Any = None) -> 
     locked = Annotation.objects.select_for_update().get(pk=annotation.pk)
     if version is not None and version != locked.version:
         raise Conflict(
-            "Someone changed this annotation meanwhile.",
-            field="version",
+            "Someone changed this annotation meanwhile: nothing was deleted.",
             extra={"version": locked.version},
         )
     _annotating_run(task, locked.stage_key, actor)
     locked.delete()
+
+
+EDITABLE = {"name", "description", "priority", "due_at", "batch", "metadata"}
+
+
+@transaction.atomic
+def task_update(*, actor, task: Task, **fields) -> Task:
+    """Change a task's descriptive fields (not its blueprint or status); one event."""
+    unknown = set(fields) - EDITABLE
+    if unknown:
+        raise ApplicationError(
+            f"{', '.join(sorted(unknown))} cannot be changed here.", field=sorted(unknown)[0]
+        )
+    task = _lock(task.pk)
+    if not project_allows(actor, task.project, Action.CHANGE):
+        raise PermissionDenied("Only managers edit tasks.")
+    _check_fields(fields.get("name", task.name), fields.get("priority", task.priority), "")
+    changed = {k: v for k, v in fields.items() if getattr(task, k) != v}
+    for key, value in changed.items():
+        setattr(task, key, value.strip() if key == "name" else value)
+    if changed:
+        task.save(update_fields=[*changed, "updated_at"])
+        TaskEvent.objects.create(
+            task=task, kind="updated", actor=actor, data={"fields": sorted(changed)}
+        )
+    return task
+
+
+@transaction.atomic
+def task_delete(*, actor, task: Task) -> None:
+    """Delete a task with its runs, annotations, events and dataset links — never datasets."""
+    if not project_allows(actor, task.project, Action.CHANGE):
+        raise PermissionDenied("Only managers delete tasks.")
+    logger.info("%s deleted task %s (%s)", actor, task.pk, task.name)
+    Task.objects.filter(pk=task.pk).delete()

@@ -141,3 +141,18 @@ def dataset(project, manager, tmp_path):
     assert dataset.status == "finished", dataset.error
     dataset.source = source
     return dataset
+
+
+@pytest.fixture
+def task(project, manager, annotator):
+    """A default-blueprint task given to ana (annotate stage started, one annotation)."""
+    from tasks import services as task_services
+
+    task = task_services.task_create(
+        actor=manager, project=project, name="Fixture task", annotators=["ana"], reviewers=["ravi"]
+    )
+    task_services.stage_start(actor=annotator, task=task, stage_key="annotate")
+    task.first_annotation = task_services.annotation_create(
+        actor=annotator, task=task, stage="annotate", label="outcome", data={"value": "success"}
+    )
+    return task

@@ -57,11 +57,14 @@ def test_matrix(row, role, users, project, request, client):
     if "{dataset_id}" in row["path"] or "{sample_id}" in row["path"]:
         dataset = request.getfixturevalue("dataset")
         ids.update(dataset_id=dataset.pk, sample_id=dataset.samples.first().pk)
+    if "{task_id}" in row["path"]:
+        task = request.getfixturevalue("task")
+        ids.update(task_id=task.pk, annotation_id=task.first_annotation.pk)
     path = row["path"].format(**ids)
     if user is not None:
         client.force_login(user)
     method = row["method"].lower()
-    if path.startswith("/api/v1/") and method in {"post", "patch"}:
+    if path.startswith("/api/v1/") and method in {"post", "patch", "delete"}:
         response = getattr(client, method)(path, data={}, content_type="application/json")
     else:
         response = getattr(client, method)(path)

@@ -1,0 +1,359 @@
+"""JSON API for tasks, stage actions, annotations, events and deliveries (API.md)."""
+
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers, status
+from rest_framework.exceptions import ParseError
+from rest_framework.generics import GenericAPIView, ListAPIView
+from rest_framework.response import Response
+
+from core.access import Action
+from projects.selectors import project_get_for_user
+
+from . import selectors, services
+from .models import Annotation, Delivery, Priority, Task, TaskEvent, TaskStatus
+
+
+class StageSerializer(serializers.Serializer):
+    key = serializers.CharField(source="stage_key")
+    kind = serializers.CharField()
+    replica = serializers.IntegerField()
+    status = serializers.CharField()
+    assignee = serializers.SerializerMethodField()
+    attempt = serializers.IntegerField()
+    routed_to = serializers.CharField()
+    feedback = serializers.CharField()
+    agreement = serializers.FloatField(allow_null=True)
+
+    def get_assignee(self, run) -> str | None:
+        return run.assignee.username if run.assignee else None
+
+
+class TaskSerializer(serializers.ModelSerializer):
+    blueprint = serializers.SerializerMethodField()
+    datasets = serializers.SerializerMethodField()
+    annotators = serializers.SerializerMethodField()
+    reviewers = serializers.SerializerMethodField()
+    stages = StageSerializer(source="runs", many=True)
+
+    class Meta:
+        model = Task
+        fields = [
+            "id", "project", "name", "description", "status", "priority", "batch", "blueprint",
+            "datasets", "annotators", "reviewers", "stages", "metadata", "callback_url",
+            "unique_id", "created_at", "updated_at", "due_at",
+        ]  # fmt: skip
+
+    def get_blueprint(self, task) -> dict:
+        return {"name": task.blueprint.name, "version": task.blueprint.version}
+
+    def get_datasets(self, task) -> list[int]:
+        return [d.pk for d in task.datasets.all()]
+
+    def get_annotators(self, task) -> list[str]:
+        return [u.username for u in task.annotators.all()]
+
+    def get_reviewers(self, task) -> list[str]:
+        return [u.username for u in task.reviewers.all()]
+
+
+class TaskInputSerializer(serializers.Serializer):
+    project = serializers.IntegerField()
+    name = serializers.CharField(max_length=300)
+    blueprint = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    description = serializers.CharField(required=False, allow_blank=True, default="")
+    priority = serializers.ChoiceField(choices=Priority.choices, default=Priority.NORMAL)
+    datasets = serializers.ListField(child=serializers.IntegerField(), required=False, default=list)
+    annotators = serializers.ListField(child=serializers.CharField(), required=False, default=list)
+    reviewers = serializers.ListField(child=serializers.CharField(), required=False, default=list)
+    due_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
+    batch = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    metadata = serializers.DictField(required=False, default=dict)
+    callback_url = serializers.CharField(
+        max_length=1000, required=False, allow_blank=True, default=""
+    )
+    unique_id = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+
+
+class TaskUpdateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=300, required=False)
+    description = serializers.CharField(required=False, allow_blank=True)
+    priority = serializers.ChoiceField(choices=Priority.choices, required=False)
+    due_at = serializers.DateTimeField(required=False, allow_null=True)
+    batch = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    metadata = serializers.DictField(required=False)
+
+
+class AnnotationSerializer(serializers.ModelSerializer):
+    stage = serializers.CharField(source="stage_key")
+    author = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Annotation
+        fields = [
+            "id", "stage", "replica", "sample", "label", "kind", "data", "attributes", "author",
+            "version", "invalid", "invalid_reason", "created_at", "updated_at",
+        ]  # fmt: skip
+
+    def get_author(self, annotation) -> str | None:
+        return annotation.author.username if annotation.author else None
+
+
+class AnnotationInputSerializer(serializers.Serializer):
+    stage = serializers.CharField(max_length=64)
+    label = serializers.CharField(max_length=64)
+    kind = serializers.CharField(max_length=20, required=False)
+    sample = serializers.IntegerField(required=False, allow_null=True)
+    data = serializers.JSONField()
+    attributes = serializers.JSONField(required=False)
+
+
+class AnnotationPatchSerializer(serializers.Serializer):
+    version = serializers.IntegerField()
+    data = serializers.JSONField(required=False)
+    attributes = serializers.JSONField(required=False)
+    invalid = serializers.BooleanField(required=False)
+    invalid_reason = serializers.CharField(required=False, allow_blank=True, max_length=500)
+
+
+class ReviewSerializer(serializers.Serializer):
+    decision = serializers.ChoiceField(choices=["approve", "reject"])
+    comment = serializers.CharField(required=False, allow_blank=True, default="", max_length=5000)
+
+
+class EventSerializer(serializers.ModelSerializer):
+    actor = serializers.SerializerMethodField()
+    stage = serializers.CharField(source="stage_key")
+
+    class Meta:
+        model = TaskEvent
+        fields = ["id", "kind", "stage", "actor", "data", "created_at"]
+
+    def get_actor(self, event) -> str | None:
+        return event.actor.username if event.actor else None
+
+
+class DeliverySerializer(serializers.ModelSerializer):
+    stage = serializers.CharField(source="stage_key")
+    attempts = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Delivery
+        fields = ["id", "stage", "callback", "attempts", "payload", "created_at"]
+
+    def get_attempts(self, delivery) -> list[dict]:
+        return [
+            {"at": a.created_at, "status_code": a.status_code, "error": a.error}
+            for a in delivery.attempts.all()
+        ]
+
+
+def _create_items(request, items):
+    """Validate the items, then create them per project through the one service."""
+    cleaned = []
+    for index, raw in enumerate(items):
+        serializer = TaskInputSerializer(data=raw)
+        if not serializer.is_valid():
+            if len(items) == 1 and not request.path.endswith("/bulk/"):
+                serializer.is_valid(raise_exception=True)
+            return Response({f"[{index}]": serializer.errors}, status=400)
+        cleaned.append(serializer.validated_data)
+    created = []
+    for project_id in dict.fromkeys(item["project"] for item in cleaned):
+        project = project_get_for_user(
+            user=request.user, project_id=project_id, action=Action.CHANGE
+        )
+        batch = [dict(item) for item in cleaned if item["project"] == project_id]
+        for item in batch:
+            item.pop("project")
+            item["blueprint"] = item.get("blueprint") or None
+        created += services.task_create_many(actor=request.user, project=project, items=batch)
+    return created
+
+
+class TaskListApi(ListAPIView):
+    serializer_class = TaskSerializer
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("project", int),
+            OpenApiParameter("status", enum=TaskStatus.values),
+            OpenApiParameter("assignee", str),
+            OpenApiParameter("priority", enum=Priority.values),
+            OpenApiParameter("batch", str),
+            OpenApiParameter("search", str),
+            OpenApiParameter("ordering", enum=sorted(selectors.ORDERINGS)),
+        ]
+    )
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    def get_queryset(self):
+        params = self.request.query_params
+        filters = {
+            k: params.get(k)
+            for k in ("status", "assignee", "priority", "batch", "search", "ordering")
+        }
+        project = params.get("project")
+        if project:
+            if not project.isdigit():
+                raise ParseError("project must be a project id.")
+            filters["project"] = int(project)
+        return selectors.task_list_for_user(user=self.request.user, filters=filters)
+
+    @extend_schema(request=TaskInputSerializer, responses={201: TaskSerializer})
+    def post(self, request):
+        """Create a task: a project and a name are enough (the active blueprint is used)."""
+        if not isinstance(request.data, dict):
+            raise ParseError("The body must be one task object; use /tasks/bulk/ for a list.")
+        created = _create_items(request, [request.data])
+        if isinstance(created, Response):
+            return created
+        task = selectors.task_get_for_user(user=request.user, task_id=created[0].pk)
+        return Response(TaskSerializer(task).data, status=status.HTTP_201_CREATED)
+
+
+class TaskBulkApi(GenericAPIView):
+    serializer_class = TaskInputSerializer
+
+    @extend_schema(request=TaskInputSerializer(many=True), responses={201: dict})
+    def post(self, request):
+        """Create many tasks at once (bulk inserts); all or nothing."""
+        items = request.data
+        if not isinstance(items, list) or not items:
+            raise ParseError("The body must be a non-empty list of task objects.")
+        if len(items) > 10_000:
+            raise ParseError("At most 10,000 tasks per request.")
+        created = _create_items(request, items)
+        if isinstance(created, Response):
+            return created
+        return Response({"created": len(created), "ids": [t.pk for t in created]}, status=201)
+
+
+class TaskDetailApi(GenericAPIView):
+    serializer_class = TaskSerializer
+
+    def get(self, request, task_id: int):
+        return Response(
+            TaskSerializer(selectors.task_get_for_user(user=request.user, task_id=task_id)).data
+        )
+
+    @extend_schema(request=TaskUpdateSerializer)
+    def patch(self, request, task_id: int):
+        task = selectors.task_get_for_user(user=request.user, task_id=task_id, action=Action.CHANGE)
+        serializer = TaskUpdateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        services.task_update(actor=request.user, task=task, **serializer.validated_data)
+        return Response(
+            TaskSerializer(selectors.task_get_for_user(user=request.user, task_id=task_id)).data
+        )
+
+    def delete(self, request, task_id: int):
+        task = selectors.task_get_for_user(user=request.user, task_id=task_id, action=Action.CHANGE)
+        services.task_delete(actor=request.user, task=task)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class StageActionApi(GenericAPIView):
+    serializer_class = StageSerializer
+    action_name = ""
+
+    @extend_schema(request=None, responses=TaskSerializer)
+    def post(self, request, task_id: int, key: str):
+        action = Action.REVIEW if self.action_name == "review" else Action.ANNOTATE
+        task = selectors.task_get_for_user(user=request.user, task_id=task_id, action=action)
+        if self.action_name == "start":
+            services.stage_start(actor=request.user, task=task, stage_key=key)
+        elif self.action_name == "submit":
+            services.stage_submit(actor=request.user, task=task, stage_key=key)
+        else:
+            serializer = ReviewSerializer(data=request.data)
+            serializer.is_valid(raise_exception=True)
+            services.stage_review(
+                actor=request.user, task=task, stage_key=key, **serializer.validated_data
+            )
+        return Response(
+            TaskSerializer(selectors.task_get_for_user(user=request.user, task_id=task_id)).data
+        )
+
+
+class StageStartApi(StageActionApi):
+    action_name = "start"
+
+
+class StageSubmitApi(StageActionApi):
+    action_name = "submit"
+
+
+class StageReviewApi(StageActionApi):
+    action_name = "review"
+
+    @extend_schema(request=ReviewSerializer, responses=TaskSerializer)
+    def post(self, request, task_id: int, key: str):
+        return super().post(request, task_id, key)
+
+
+class AnnotationListApi(ListAPIView):
+    serializer_class = AnnotationSerializer
+    pagination_class = None
+
+    def get_queryset(self):
+        task = selectors.task_get_for_user(user=self.request.user, task_id=self.kwargs["task_id"])
+        return task.annotations.select_related("author").order_by("id")
+
+    @extend_schema(request=AnnotationInputSerializer, responses={201: AnnotationSerializer})
+    def post(self, request, task_id: int):
+        task = selectors.task_get_for_user(user=request.user, task_id=task_id)
+        serializer = AnnotationInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        annotation = services.annotation_create(
+            actor=request.user, task=task, **serializer.validated_data
+        )
+        return Response(AnnotationSerializer(annotation).data, status=status.HTTP_201_CREATED)
+
+
+class AnnotationDetailApi(GenericAPIView):
+    serializer_class = AnnotationSerializer
+
+    def _get(self, request, task_id, annotation_id):
+        task = selectors.task_get_for_user(user=request.user, task_id=task_id)
+        return get_object_or_404(Annotation, pk=annotation_id, task=task)
+
+    @extend_schema(request=AnnotationPatchSerializer)
+    def patch(self, request, task_id: int, annotation_id: int):
+        annotation = self._get(request, task_id, annotation_id)
+        serializer = AnnotationPatchSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        updated = services.annotation_update(
+            actor=request.user, annotation=annotation, **serializer.validated_data
+        )
+        return Response(AnnotationSerializer(updated).data)
+
+    @extend_schema(parameters=[OpenApiParameter("version", int)])
+    def delete(self, request, task_id: int, annotation_id: int):
+        annotation = self._get(request, task_id, annotation_id)
+        version = request.query_params.get("version")
+        services.annotation_delete(
+            actor=request.user,
+            annotation=annotation,
+            version=int(version) if version and version.isdigit() else None,
+        )
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class TaskEventsApi(ListAPIView):
+    serializer_class = EventSerializer
+    pagination_class = None
+
+    def get_queryset(self):
+        task = selectors.task_get_for_user(user=self.request.user, task_id=self.kwargs["task_id"])
+        return task.events.select_related("actor").order_by("id")
+
+
+class TaskDeliveriesApi(ListAPIView):
+    serializer_class = DeliverySerializer
+    pagination_class = None
+
+    def get_queryset(self):
+        task = selectors.task_get_for_user(user=self.request.user, task_id=self.kwargs["task_id"])
+        return task.deliveries.prefetch_related("attempts").order_by("id")

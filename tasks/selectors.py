@@ -1,0 +1,85 @@
+"""Reads for tasks: who sees which task, list filters, one task with access checks."""
+
+from __future__ import annotations
+
+from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
+from django.shortcuts import get_object_or_404
+
+from core.access import Action, check_project_access, is_admin
+from projects.models import Membership, Role
+
+from .models import StageRun, Task
+
+ORDERINGS = {
+    "created_at",
+    "-created_at",
+    "due_at",
+    "-due_at",
+    "priority",
+    "-priority",
+    "name",
+    "-name",
+}
+
+
+def task_visibility(user) -> Q:
+    """Managers and reviewers see their projects' tasks; annotators the tasks given to them."""
+    if is_admin(user):
+        return Q()
+    if not user.is_authenticated:
+        return Q(pk__in=[])
+    broad = Membership.objects.filter(user=user, role__in=[Role.MANAGER, Role.REVIEWER]).values(
+        "project"
+    )
+    annotating = Membership.objects.filter(user=user, role=Role.ANNOTATOR).values("project")
+    assigned = Exists(
+        Task.annotators.through.objects.filter(task=OuterRef("pk"), user=user)
+    ) | Exists(StageRun.objects.filter(task=OuterRef("pk"), assignee=user))
+    return Q(project__in=broad) | (Q(project__in=annotating) & assigned)
+
+
+def task_list_for_user(*, user, filters: dict | None = None) -> QuerySet[Task]:
+    filters = filters or {}
+    tasks = Task.objects.filter(task_visibility(user))
+    if filters.get("project"):
+        tasks = tasks.filter(project=filters["project"])
+    if filters.get("status"):
+        tasks = tasks.filter(status=filters["status"])
+    if filters.get("priority"):
+        tasks = tasks.filter(priority=filters["priority"])
+    if filters.get("batch"):
+        tasks = tasks.filter(batch=filters["batch"])
+    if filters.get("assignee"):
+        name = filters["assignee"]
+        tasks = tasks.filter(
+            Exists(StageRun.objects.filter(task=OuterRef("pk"), assignee__username=name))
+            | Exists(
+                Task.annotators.through.objects.filter(task=OuterRef("pk"), user__username=name)
+            )
+        )
+    if filters.get("search"):
+        text = filters["search"]
+        tasks = tasks.filter(Q(name__icontains=text) | Q(description__icontains=text))
+    ordering = filters.get("ordering") or "-created_at"
+    if ordering not in ORDERINGS:
+        ordering = "-created_at"
+    return with_details(tasks.order_by(ordering, "-pk"))
+
+
+def with_details(tasks: QuerySet[Task]) -> QuerySet[Task]:
+    return tasks.select_related("blueprint").prefetch_related(
+        "annotators",
+        "reviewers",
+        "datasets",
+        Prefetch("runs", queryset=StageRun.objects.select_related("assignee").order_by("id")),
+    )
+
+
+def task_get_for_user(*, user, task_id: int, action: Action = Action.VIEW) -> Task:
+    """404 when the user may not see the task, 403 when they may not ``action`` it."""
+    task = get_object_or_404(
+        with_details(Task.objects.filter(task_visibility(user)).select_related("project")),
+        pk=task_id,
+    )
+    check_project_access(user=user, project=task.project, action=action)
+    return task
