@@ -16,6 +16,7 @@ from config.settings import RQ_QUEUE_NAMES, env  # noqa: E402
 REDIS_URL = env("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 RQ_QUEUES = {name: {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 600} for name in RQ_QUEUE_NAMES}
 STAGECRAFT_JOBS_SYNC_FALLBACK = True
+STAGECRAFT_ALLOW_PRIVATE_CALLBACKS = True  # the tests run their receivers on 127.0.0.1
 # Media of the test run lives in a folder of its own, removed at the end (tests/conftest.py).
 MEDIA_ROOT = Path(tempfile.mkdtemp(prefix="stagecraft-test-media-"))
 STAGECRAFT_IMPORT_ROOTS = [str(MEDIA_ROOT / "incoming"), tempfile.gettempdir()]

@@ -357,3 +357,16 @@ class TaskDeliveriesApi(ListAPIView):
     def get_queryset(self):
         task = selectors.task_get_for_user(user=self.request.user, task_id=self.kwargs["task_id"])
         return task.deliveries.prefetch_related("attempts").order_by("id")
+
+
+class TaskNextApi(GenericAPIView):
+    serializer_class = TaskSerializer
+
+    @extend_schema(request=None, responses={200: TaskSerializer, 204: None})
+    def post(self, request):
+        """Claim the next stage run that fits your skills (priority, then due date)."""
+        run = services.stage_claim_next(actor=request.user)
+        if run is None:
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        task = selectors.task_get_for_user(user=request.user, task_id=run.task_id)
+        return Response(TaskSerializer(task).data)

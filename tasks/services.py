@@ -884,3 +884,72 @@ def task_delete(*, actor, task: Task) -> None:
         raise PermissionDenied("Only managers delete tasks.")
     logger.info("%s deleted task %s (%s)", actor, task.pk, task.name)
     Task.objects.filter(pk=task.pk).delete()
+
+
+PRIORITY_ORDER = {"urgent": 0, "high": 1, "normal": 2, "low": 3}
+
+
+def stage_claim_next(*, actor) -> StageRun | None:
+    """Claim the next ready annotate run that fits the annotator's skills and capacity:
+    highest priority first, then the earliest due date. Two annotators claiming at once
+    never get the same run (rows are locked with SKIP LOCKED)."""
+    from django.db.models import Case, F, IntegerField, Value, When
+
+    memberships = {
+        m.project_id: m for m in Membership.objects.filter(user=actor, role=Role.ANNOTATOR)
+    }
+    if not memberships:
+        return None
+    open_runs = dict(
+        StageRun.objects.filter(assignee=actor, status=StageRun.Status.IN_PROGRESS)
+        .values_list("task__project")
+        .annotate(n=models_count("id"))
+    )
+    projects = [p for p, m in memberships.items() if open_runs.get(p, 0) < m.capacity]
+    if not projects:
+        return None
+    rank = Case(
+        *[When(task__priority=p, then=Value(n)) for p, n in PRIORITY_ORDER.items()],
+        output_field=IntegerField(),
+    )
+    candidates = (
+        StageRun.objects.filter(
+            task__project__in=projects,
+            status=StageRun.Status.READY,
+            kind__in=["annotate", "consensus"],
+            assignee__isnull=True,
+        )
+        .filter(Q_assigned_or_open(actor))
+        .select_related("task", "task__blueprint")
+        .annotate(rank=rank)
+        .order_by("rank", F("task__due_at").asc(nulls_last=True), "task__created_at", "id")
+    )
+    for _ in range(3):  # a few tries: a candidate may go to someone else meanwhile
+        with transaction.atomic():
+            for run in candidates.select_for_update(skip_locked=True, of=("self",))[:50]:
+                spec = spec_for(run.task.blueprint)
+                needed = set(spec.by_key[run.stage_key].params.required_skills)
+                if not needed <= set(memberships[run.task.project_id].skills):
+                    continue
+                others = StageRun.objects.filter(
+                    task=run.task_id, stage_key=run.stage_key, assignee=actor
+                )
+                if others.exists():
+                    continue  # consensus: one run per annotator
+                return stage_start(actor=actor, task=run.task, stage_key=run.stage_key)
+        return None
+    return None
+
+
+def models_count(field: str):
+    from django.db.models import Count
+
+    return Count(field)
+
+
+def Q_assigned_or_open(actor):  # noqa: N802 — reads like the Q it returns
+    from django.db.models import Exists, OuterRef
+
+    assigned = Task.annotators.through.objects.filter(task=OuterRef("task"))
+    mine = assigned.filter(user=actor)
+    return ~Exists(assigned) | Exists(mine)

@@ -124,7 +124,8 @@ def _schedule_retry(delivery_id: int, seconds: int) -> None:
 
     if jobs_run_inline():
         return  # without Redis there is nobody to retry later; the delivery stays pending
-    queue = django_rq.get_queue("webhooks")
+    # Scheduled from inside a job: enqueue now, not on some transaction's commit.
+    queue = django_rq.get_queue("webhooks", commit_mode="auto")
     if seconds <= 0:
         queue.enqueue(send_callback_job, delivery_id)
     else:
