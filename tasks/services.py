@@ -413,10 +413,10 @@ def _sync(task: Task, actor, events: list[TaskEvent]) -> None:
     if task.status != TaskStatus.DATA_SUBMITTED and derived != task.status:
         events.append(task_transition(task=task, to=derived, actor=actor))
         task.save(update_fields=["status", "updated_at"])
-    _deliver(task, spec, current, nxt, events, annotations)
+    _deliver(task, spec, nxt, events, annotations)
 
 
-def _deliver(task, spec, before, after, events, annotations) -> None:
+def _deliver(task, spec, after, events, annotations) -> None:
     from .webhooks import queue_callback
 
     deliveries = []
@@ -427,21 +427,22 @@ def _deliver(task, spec, before, after, events, annotations) -> None:
         ):
             deliveries.append(Delivery(task=task, payload=delivery_payload(task, annotations)))
     else:
+        # Each annotate stage once per attempt: rework after a reject is delivered again.
+        done = {
+            (d["stage_key"], d["payload__attempt"])
+            for d in task.deliveries.exclude(stage_key="").values("stage_key", "payload__attempt")
+        }
         for key, state in after.items():
             stage = spec.by_key[key]
-            if (
-                stage.kind in {"annotate", "consensus"}
-                and state.status == engine.COMPLETED
-                and before[key].status != engine.COMPLETED
-            ):
-                stage_annotations = [a for a in annotations if a.stage_key == key]
-                deliveries.append(
-                    Delivery(
-                        task=task,
-                        stage_key=key,
-                        payload=delivery_payload(task, stage_annotations, stage=key),
-                    )
-                )
+            if stage.kind not in {"annotate", "consensus"} or state.status != engine.COMPLETED:
+                continue
+            if (key, state.attempt) in done:
+                continue
+            payload = delivery_payload(
+                task, [a for a in annotations if a.stage_key == key], stage=key
+            )
+            payload["attempt"] = state.attempt
+            deliveries.append(Delivery(task=task, stage_key=key, payload=payload))
     for delivery in deliveries:
         delivery.callback = (
             Delivery.Callback.PENDING if task.callback_url else Delivery.Callback.NONE
