@@ -46,7 +46,72 @@ def seed_demo() -> dict:
     created["blueprints"] = seed_demo_blueprint(project=project, actor=users["manager"])
     # Imports publish files, so they run outside the people's transaction, one by one.
     created["datasets"] = seed_demo_datasets(project=project, actor=users["manager"])
+    created["tasks"] = seed_demo_tasks(project=project, users=users)
     return created
+
+
+def seed_demo_tasks(*, project: Project, users: dict) -> list[str]:
+    """Tasks in every status, driven through the real services (no status is written)."""
+    from tasks import services as task_services
+    from tasks.models import Task
+
+    if Task.objects.filter(project=project).exists():
+        return []
+    manager, ana, ravi = users["manager"], users["annotator"], users["reviewer"]
+    datasets = list(
+        Dataset.objects.filter(
+            project=project, format=DatasetFormat.HDF5, status=ImportStatus.FINISHED
+        ).order_by("name")
+    )
+
+    def make(name, dataset, batch="day", **extra):
+        return task_services.task_create(
+            actor=manager, project=project, name=name, datasets=[dataset.pk] if dataset else [],
+            annotators=["annotator", "annotator2"], reviewers=["reviewer"], batch=batch, **extra,
+        )  # fmt: skip
+
+    def annotate(task, dataset, with_segment=True):
+        task_services.stage_start(actor=ana, task=task, stage_key="objects")
+        for sample in dataset.samples.all() if dataset else []:
+            task_services.annotation_create(
+                actor=ana, task=task, stage="objects", label="object", sample=sample.pk,
+                data={"frame": 0, "camera": "cam_high", "x": 10, "y": 12, "w": 14, "h": 14},
+                attributes={"category": "block"},
+            )  # fmt: skip
+        task_services.stage_submit(actor=ana, task=task, stage_key="objects")
+        task_services.stage_start(actor=ana, task=task, stage_key="segments")
+        if with_segment:
+            task_services.annotation_create(
+                actor=ana, task=task, stage="segments", label="gripper_open",
+                data={"start": 20, "end": 45}, attributes={"description": "grasp the block"},
+            )  # fmt: skip
+            task_services.stage_submit(actor=ana, task=task, stage_key="segments")
+
+    first = datasets[0] if datasets else None
+    made = [make(f"Morning episodes {i + 1}", first, priority="normal").name for i in range(3)]
+    task = make("Reach and grasp", first, priority="high")
+    task_services.stage_start(actor=ana, task=task, stage_key="segments")
+    made.append(task.name)
+    task = make("Night shift review", first, batch="night-shift", priority="urgent")
+    annotate(task, first)
+    made.append(task.name)
+    task = make("Reviewed night episode", first, batch="night-shift")
+    annotate(task, first)
+    task_services.stage_review(actor=ravi, task=task, stage_key="full_review", decision="approve")
+    made.append(task.name)
+    task = make("Sent back for rework", first, batch="night-shift")
+    annotate(task, first)
+    task_services.stage_review(
+        actor=ravi, task=task, stage_key="full_review", decision="reject",
+        comment="The grasp starts ten frames earlier.",
+    )  # fmt: skip
+    made.append(task.name)
+    task = make("Delivered to training", first, batch="night-shift")
+    annotate(task, first)
+    task_services.stage_review(actor=ravi, task=task, stage_key="full_review", decision="approve")
+    task_services.task_mark_submitted(actor=manager, tasks=[task], reason="demo export")
+    made.append(task.name)
+    return made
 
 
 @transaction.atomic

@@ -954,3 +954,16 @@ def Q_assigned_or_open(actor):  # noqa: N802 — reads like the Q it returns
     assigned = Task.annotators.through.objects.filter(task=OuterRef("task"))
     mine = assigned.filter(user=actor)
     return ~Exists(assigned) | Exists(mine)
+
+
+@transaction.atomic
+def task_mark_submitted(*, actor, tasks: Iterable[Task], reason: str = "") -> int:
+    """review_passed → data_submitted (an export that submits calls this). Returns how many."""
+    moved = 0
+    for task in Task.objects.select_for_update().filter(pk__in=[t.pk for t in tasks]):
+        event = task_transition(task=task, to=TaskStatus.DATA_SUBMITTED, actor=actor)
+        event.data["reason"] = reason
+        task.save(update_fields=["status", "updated_at"])
+        event.save()
+        moved += 1
+    return moved

@@ -54,3 +54,23 @@ def test_seed_demo_keeps_what_a_manager_changed():
     call_command("seed_demo")
     membership = Membership.objects.get(user__username="annotator")
     assert (membership.capacity, membership.skills) == (2, ["x"])
+
+
+def test_seed_demo_makes_tasks_in_every_status_through_the_services():
+    from tasks.models import Task, TaskEvent
+
+    call_command("seed_demo")
+    call_command("seed_demo")
+    statuses = set(Task.objects.values_list("status", flat=True))
+    assert statuses == {
+        "pending_start",
+        "in_progress",
+        "pending_review",
+        "review_passed",
+        "data_submitted",
+    }
+    assert Task.objects.count() == 8
+    rework = Task.objects.get(name="Sent back for rework")
+    segments = rework.runs.get(stage_key="segments")
+    assert (segments.attempt, segments.feedback) == (2, "The grasp starts ten frames earlier.")
+    assert TaskEvent.objects.filter(kind="status_changed").count() >= 10
