@@ -10,6 +10,8 @@
   ``else``) names the target; the logic run completes with ``routed_to`` set.
 - Random sampling is an independent draw per task and rule, reproducible from the
   task's seed: re-running the engine never re-rolls.
+- A consensus stage whose annotators disagreed (below its agreement threshold) makes
+  every review stage that reviews it ready, whatever logic routing said.
 """
 
 from __future__ import annotations
@@ -46,6 +48,8 @@ BLOCKED, READY, IN_PROGRESS, SUBMITTED, COMPLETED, SKIPPED = (
     "skipped",
 )
 FINISHED = {COMPLETED, SKIPPED}
+# A consensus run below its agreement threshold carries this as routed_to.
+DISAGREEMENT = "review"
 STARTED = {IN_PROGRESS, SUBMITTED, COMPLETED}
 
 
@@ -159,6 +163,10 @@ def advance(
         stage = spec.by_key[key]
         deps = [runs[d] for d in stage.depends_on]
         if any(d.status not in FINISHED for d in deps):
+            continue
+        disagreed = [k for k in getattr(stage, "reviews", []) if runs[k].routed_to == DISAGREEMENT]
+        if disagreed:  # consensus below its threshold: reviewed whatever the routing says
+            runs[key] = replace(run, status=READY, reason=f"annotators disagreed on {disagreed[0]}")
             continue
         if deps and all(d.status == SKIPPED for d in deps):
             runs[key] = replace(run, status=SKIPPED, reason="every dependency was skipped")

@@ -35,14 +35,21 @@ class TaskSerializer(serializers.ModelSerializer):
     annotators = serializers.SerializerMethodField()
     reviewers = serializers.SerializerMethodField()
     stages = StageSerializer(source="runs", many=True)
+    callback = serializers.SerializerMethodField(
+        help_text="State of the latest delivery's callback: none, pending, succeeded, failed."
+    )
 
     class Meta:
         model = Task
         fields = [
             "id", "project", "name", "description", "status", "priority", "batch", "blueprint",
             "datasets", "annotators", "reviewers", "stages", "metadata", "callback_url",
-            "unique_id", "created_at", "updated_at", "due_at",
+            "unique_id", "callback", "created_at", "updated_at", "due_at",
         ]  # fmt: skip
+
+    def get_callback(self, task) -> str | None:
+        deliveries = list(task.deliveries.all())
+        return deliveries[-1].callback if deliveries else None
 
     def get_blueprint(self, task) -> dict:
         return {"name": task.blueprint.name, "version": task.blueprint.version}

@@ -8,7 +8,7 @@ from django.shortcuts import get_object_or_404
 from core.access import Action, check_project_access, is_admin
 from projects.models import Membership, Role
 
-from .models import StageRun, Task
+from .models import Delivery, StageRun, Task
 
 ORDERINGS = {
     "created_at",
@@ -72,6 +72,10 @@ def with_details(tasks: QuerySet[Task]) -> QuerySet[Task]:
         "reviewers",
         "datasets",
         Prefetch("runs", queryset=StageRun.objects.select_related("assignee").order_by("id")),
+        Prefetch(
+            "deliveries",
+            queryset=Delivery.objects.only("id", "task_id", "stage_key", "callback").order_by("id"),
+        ),
     )
 
 

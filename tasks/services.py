@@ -620,9 +620,11 @@ def _consensus(task: Task, stage: ConsensusStage, events: list) -> None:
     for a in task.annotations.filter(stage_key=stage.key, invalid=False):
         by_replica.setdefault(a.replica, []).append(a)
     score = agreement(list(by_replica.values()))
+    routed = engine.DISAGREEMENT if score < stage.agreement else ""
     for r in runs:
         r.status, r.agreement, r.completed_at = StageRun.Status.COMPLETED, score, timezone.now()
-    StageRun.objects.bulk_update(runs, ["status", "agreement", "completed_at"])
+        r.routed_to = routed
+    StageRun.objects.bulk_update(runs, ["status", "agreement", "completed_at", "routed_to"])
     events.append(
         _event(
             task,

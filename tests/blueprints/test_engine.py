@@ -145,3 +145,23 @@ def test_reject_reopens_the_reviewed_stages_and_resets_downstream(pick):
     assert task_status(pick, reopened) == "in_progress"
     with pytest.raises(ValueError, match="not a review stage"):
         reopen(pick, runs, "route")
+
+
+def test_consensus_disagreement_forces_its_review():
+    from blueprints.engine import DISAGREEMENT
+
+    spec = validate(example("driving-scene"))
+    facts = TaskFacts(seed="calm", active_seconds=600)
+    runs = advance(spec, {}, [], facts)
+    runs = {
+        **runs,
+        "boxes": Run(status=COMPLETED),
+        "weather": Run(status=COMPLETED, routed_to=DISAGREEMENT),
+    }
+    runs = advance(spec, runs, [], facts)
+    if runs["audit_route"].routed_to == "audit":
+        pytest.skip("this seed is audited at random anyway")
+    assert runs["audit"].status == READY
+    assert runs["audit"].reason == "annotators disagreed on weather"
+    agreed = advance(spec, {**runs, "weather": Run(status=COMPLETED), "audit": Run()}, [], facts)
+    assert agreed["audit"].status == SKIPPED

@@ -96,6 +96,7 @@ def test_api_journey_with_a_signed_retried_callback(
     assert payload["task"] == task["id"] and payload["status"] == "review_passed"
     assert [a["label"] for a in payload["annotations"]] == ["segment"]
 
+    assert upstream.get(f"{url}/").json()["callback"] == "succeeded"
     deliveries = upstream.get(f"{url}/deliveries/").json()
     assert deliveries[0]["callback"] == "succeeded"
     assert [a["status_code"] for a in deliveries[0]["attempts"]] == [500, 500, 200]
@@ -233,3 +234,26 @@ def test_annotators_see_only_their_tasks(api_as, manager, annotator, project, ta
     names = [t["name"] for t in api_as(annotator).get("/api/v1/tasks/").json()["results"]]
     assert names == ["Fixture task"]
     assert len(api_as(manager).get("/api/v1/tasks/").json()["results"]) == 2
+
+
+def test_task_list_queries_are_bounded(api_as, manager, project, django_assert_max_num_queries):
+    from tasks import services
+
+    services.task_create_many(
+        actor=manager, project=project, items=[{"name": f"t{i}"} for i in range(60)]
+    )
+    client = api_as(manager)
+    with django_assert_max_num_queries(14):
+        response = client.get(f"/api/v1/tasks/?project={project.pk}&page_size=50")
+    assert len(response.json()["results"]) == 50
+
+
+def test_invalid_flag_needs_a_reason(api_as, annotator, reviewer, task):
+    url = f"/api/v1/tasks/{task.pk}/annotations/{task.first_annotation.pk}/"
+    response = api_as(reviewer).patch(url, {"version": 1, "invalid": True}, format="json")
+    assert response.status_code == 400 and "invalid_reason" in response.json()
+    response = api_as(reviewer).patch(
+        url, {"version": 1, "invalid": True, "invalid_reason": "blurry frame"}, format="json"
+    )
+    assert response.status_code == 200
+    assert (response.json()["invalid"], response.json()["invalid_reason"]) == (True, "blurry frame")
