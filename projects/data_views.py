@@ -1,7 +1,5 @@
 """Pages for a project's data: the dataset list with imports, a dataset's samples."""
 
-import re
-
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
@@ -165,15 +163,4 @@ def sample_plot(request, slug, sample_id):
         etag,
         lambda: dataset_selectors.sample_plot_svg(sample=sample).encode(),
         "image/svg+xml",
-    )
-
-
-@login_required
-def task_from_selection(request, slug):
-    """Until the tasks issue lands: shows the selection and says what comes next."""
-    project = selectors.project_get_for_user(user=request.user, slug=slug, action=Action.CHANGE)
-    ids = [int(i) for i in request.GET.getlist("datasets") if re.fullmatch(r"[0-9]{1,18}", i)]
-    datasets = dataset_selectors.dataset_list(project=project).filter(pk__in=ids)
-    return render(
-        request, "projects/task_from_selection.html", {"project": project, "datasets": datasets}
     )

@@ -1,5 +1,7 @@
 from django.urls import path
 
+from tasks import views as task_views
+
 from . import data_views, views
 
 app_name = "projects"
@@ -29,5 +31,5 @@ urlpatterns = [
     path(
         "<slug:slug>/samples/<int:sample_id>/plot.svg", data_views.sample_plot, name="sample-plot"
     ),
-    path("<slug:slug>/tasks/new/", data_views.task_from_selection, name="task-from-selection"),
+    path("<slug:slug>/tasks/new/", task_views.task_create, name="task-from-selection"),
 ]

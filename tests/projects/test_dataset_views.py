@@ -217,12 +217,40 @@ def test_upload_form_errors(client, manager, project):
     assert not Dataset.objects.exists()
 
 
-def test_task_from_selection_placeholder_lists_the_choice(client, manager, dataset):
+def test_task_form_opens_with_the_selection_and_creates_the_task(client, manager, dataset):
+    from tasks.models import Task
+
     client.force_login(manager)
     url = reverse("projects:task-from-selection", args=[dataset.project.slug])
     body = client.get(f"{url}?datasets={dataset.pk}&datasets=999&datasets=x").content.decode()
-    assert "Fixture episodes — 2 samples" in body
-    assert "task form arrives with task management" in body
+    assert f'value="{dataset.pk}" id="id_datasets_0" checked' in body
+    assert '<option value="default" selected>default</option>' in body
+    response = client.post(
+        url,
+        {
+            "name": "From the data page",
+            "datasets": [dataset.pk],
+            "priority": "high",
+            "annotators": ["ana"],
+            "reviewers": ["ravi"],
+            "blueprint": "default",
+        },
+    )
+    task = Task.objects.get(name="From the data page")
+    assert response["Location"] == reverse("tasks:detail", args=[task.pk])
+    assert [d.pk for d in task.datasets.all()] == [dataset.pk]
+    assert task.priority == "high" and [u.username for u in task.annotators.all()] == ["ana"]
+    page = client.get(response["Location"]).content.decode()
+    assert "From the data page" in page and "Pending start" in page
+
+
+def test_task_form_errors_keep_the_input(client, manager, dataset):
+    client.force_login(manager)
+    url = reverse("projects:task-from-selection", args=[dataset.project.slug])
+    response = client.post(url, {"name": "", "priority": "asap", "annotators": ["ravi"]})
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert "This field is required." in body and "Select a valid choice." in body
 
 
 def test_plot_escapes_sample_names_and_images_forbid_scripts(client, manager, dataset):
