@@ -671,7 +671,12 @@ def stage_review(
     )
     events = [
         _event(
-            task, f"review_{decision}d", actor, stage_key, comment=comment, first_pass=first_pass
+            task,
+            {"approve": "review_approved", "reject": "review_rejected"}[decision],
+            actor,
+            stage_key,
+            comment=comment,
+            first_pass=first_pass,
         )
     ]
     now = timezone.now()
