@@ -65,6 +65,7 @@ urlpatterns = [
     path("tasks/", tasks_api.TaskListApi.as_view(), name="task-list"),
     path("tasks/bulk/", tasks_api.TaskBulkApi.as_view(), name="task-bulk"),
     path("tasks/next/", tasks_api.TaskNextApi.as_view(), name="task-next"),
+    path("tasks/batch/", tasks_api.TaskBatchApi.as_view(), name="task-batch"),
     path("tasks/<int:task_id>/", tasks_api.TaskDetailApi.as_view(), name="task-detail"),
     path(
         "tasks/<int:task_id>/stages/<str:key>/start/",

@@ -377,3 +377,56 @@ class TaskNextApi(GenericAPIView):
             return Response(status=status.HTTP_204_NO_CONTENT)
         task = selectors.task_get_for_user(user=request.user, task_id=run.task_id)
         return Response(TaskSerializer(task).data)
+
+
+class BatchSerializer(serializers.Serializer):
+    action = serializers.ChoiceField(choices=["delete", "assign", "update"])
+    ids = serializers.ListField(child=serializers.IntegerField(), required=False)
+    filter = serializers.DictField(required=False)
+    annotators = serializers.ListField(child=serializers.CharField(), required=False)
+    reviewers = serializers.ListField(child=serializers.CharField(), required=False)
+    priority = serializers.ChoiceField(choices=Priority.choices, required=False)
+    due_at = serializers.DateTimeField(required=False, allow_null=True)
+    batch = serializers.CharField(required=False, allow_blank=True, max_length=200)
+
+    def validate(self, data):
+        if ("ids" in data) == ("filter" in data):
+            raise serializers.ValidationError({"ids": ["Give either ids or a filter."]})
+        return data
+
+
+FILTER_KEYS = {"project", "status", "assignee", "reviewer", "priority", "batch", "search",
+               "due_before", "due_after", "overdue"}  # fmt: skip
+
+
+class TaskBatchApi(GenericAPIView):
+    serializer_class = BatchSerializer
+
+    @extend_schema(request=BatchSerializer, responses={200: dict})
+    def post(self, request):
+        """Delete, reassign or update many tasks, chosen by ids or by a list filter."""
+        from . import batch
+
+        batch.ensure_manager(request.user)
+        serializer = BatchSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        filters = data.get("filter")
+        if filters is not None:
+            unknown = set(filters) - FILTER_KEYS
+            if unknown:
+                raise ParseError(f"Unknown filter: {', '.join(sorted(unknown))}.")
+        selection = batch.batch_selection(user=request.user, ids=data.get("ids"), filters=filters)
+        if data["action"] == "delete":
+            affected = batch.task_batch_delete(actor=request.user, selection=selection)
+        elif data["action"] == "assign":
+            affected = batch.task_batch_assign(
+                actor=request.user,
+                selection=selection,
+                annotators=data.get("annotators"),
+                reviewers=data.get("reviewers"),
+            )
+        else:
+            changes = {k: data[k] for k in ("priority", "due_at", "batch") if k in data}
+            affected = batch.task_batch_update(actor=request.user, selection=selection, **changes)
+        return Response({"affected": affected})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 from django.shortcuts import get_object_or_404
+from django.utils import timezone
 
 from core.access import Action, check_project_access, is_admin
 from projects.models import Membership, Role
@@ -57,6 +58,22 @@ def task_list_for_user(*, user, filters: dict | None = None) -> QuerySet[Task]:
                 Task.annotators.through.objects.filter(task=OuterRef("pk"), user__username=name)
             )
         )
+    if filters.get("reviewer"):
+        tasks = tasks.filter(
+            Exists(
+                Task.reviewers.through.objects.filter(
+                    task=OuterRef("pk"), user__username=filters["reviewer"]
+                )
+            )
+        )
+    if filters.get("due_before"):
+        tasks = tasks.filter(due_at__lt=filters["due_before"])
+    if filters.get("due_after"):
+        tasks = tasks.filter(due_at__gte=filters["due_after"])
+    if filters.get("overdue"):
+        tasks = tasks.filter(due_at__lt=timezone.now()).exclude(
+            status__in=["review_passed", "data_submitted"]
+        )
     if filters.get("search"):
         text = filters["search"]
         tasks = tasks.filter(Q(name__icontains=text) | Q(description__icontains=text))
@@ -64,6 +81,22 @@ def task_list_for_user(*, user, filters: dict | None = None) -> QuerySet[Task]:
     if ordering not in ORDERINGS:
         ordering = "-created_at"
     return with_details(tasks.order_by(ordering, "-pk"))
+
+
+def status_counts(*, user, filters: dict) -> dict[str, int]:
+    """Tasks per status for the tabs, under every filter except the status itself."""
+    from django.db.models import Count
+
+    rest = {k: v for k, v in filters.items() if k != "status"}
+    rows = (
+        task_list_for_user(user=user, filters=rest)
+        .order_by()
+        .values("status")
+        .annotate(n=Count("id"))
+    )
+    counts = {row["status"]: row["n"] for row in rows}
+    counts["all"] = sum(counts.values())
+    return counts
 
 
 def with_details(tasks: QuerySet[Task]) -> QuerySet[Task]:

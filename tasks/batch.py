@@ -1,0 +1,174 @@
+"""Batch operations on many tasks: one service call each, with a query count that does not
+grow with the number of tasks, and a TaskEvent per task changed."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from core.access import is_admin
+from core.exceptions import ApplicationError
+from projects.models import Membership, Role
+
+from .models import Priority, Task, TaskEvent
+from .selectors import task_list_for_user
+
+logger = logging.getLogger(__name__)
+UNSET: Any = object()
+MAX_BATCH = 100_000
+DB = "default"
+
+
+def managed_tasks(*, user) -> QuerySet[Task]:
+    """Tasks the user may change: administrators all, managers their projects'."""
+    if is_admin(user):
+        return Task.objects.all()
+    projects = Membership.objects.filter(user=user, role=Role.MANAGER).values("project")
+    return Task.objects.filter(project__in=projects)
+
+
+def batch_selection(*, user, ids: list[int] | None = None, filters: dict | None = None) -> QuerySet:
+    """The tasks a batch action touches: the given ids, or every task matching the filters —
+    always limited to tasks the user manages. Returns a plain queryset of ids."""
+    if ids is None and filters is None:
+        raise ApplicationError("Choose tasks (ids) or a filter.", field="ids")
+    if ids is not None:
+        if not isinstance(ids, list) or not all(
+            isinstance(i, int) and not isinstance(i, bool) for i in ids
+        ):
+            raise ApplicationError("ids is a list of task ids.", field="ids")
+        chosen = Task.objects.filter(pk__in=ids)
+    else:
+        chosen = task_list_for_user(user=user, filters=filters).order_by()
+    return managed_tasks(user=user).filter(pk__in=chosen.values("pk"))
+
+
+def _ids(selection: QuerySet) -> list[int]:
+    ids = list(selection.values_list("pk", flat=True)[: MAX_BATCH + 1])
+    if len(ids) > MAX_BATCH:
+        raise ApplicationError(f"At most {MAX_BATCH:,} tasks per batch action.", field="ids")
+    return ids
+
+
+def _events(ids: list[int], kind: str, actor, **data) -> None:
+    TaskEvent.objects.bulk_create(
+        [TaskEvent(task_id=i, kind=kind, actor=actor, data=data) for i in ids], batch_size=5000
+    )
+
+
+@transaction.atomic
+def task_batch_delete(*, actor, selection: QuerySet) -> int:
+    """Delete the tasks with their runs, annotations, events, deliveries and dataset links.
+    Datasets and samples are never deleted."""
+    ids = _ids(selection)
+    if not ids:
+        return 0
+    # Set-based deletes, children first: one statement per table, whatever the count
+    # (Django's collector would fetch and chunk every related row).
+    from .models import Annotation, Delivery, DeliveryAttempt, StageRun
+
+    DeliveryAttempt.objects.filter(delivery__task_id__in=ids)._raw_delete(DB)
+    for model in (Delivery, TaskEvent, Annotation, StageRun):
+        model.objects.filter(task_id__in=ids)._raw_delete(DB)
+    for field in ("datasets", "annotators", "reviewers"):
+        getattr(Task, field).through.objects.filter(task_id__in=ids)._raw_delete(DB)
+    Task.objects.filter(pk__in=ids)._raw_delete(DB)
+    logger.info("%s deleted %d task(s): %s", actor, len(ids), ids[:20])
+    return len(ids)
+
+
+def _users(ids: list[int], usernames, role: str, field: str) -> list:
+    from django.contrib.auth import get_user_model
+
+    usernames = list(dict.fromkeys(usernames))
+    users = {u.username: u for u in get_user_model().objects.filter(username__in=usernames)}
+    missing = [u for u in usernames if u not in users]
+    if missing:
+        raise ApplicationError(f"No user named {', '.join(missing)}.", field=field)
+    # Everyone named must hold the role in every project of the selection.
+    projects = set(Task.objects.filter(pk__in=ids).values_list("project", flat=True).distinct())
+    held = set(
+        Membership.objects.filter(
+            user__in=users.values(), project__in=projects, role__in=[role, Role.MANAGER]
+        ).values_list("user__username", "project")
+    )
+    for name in usernames:
+        lacking = [p for p in projects if (name, p) not in held]
+        if lacking:
+            raise ApplicationError(
+                f"{name} is not a {role} of every project in the selection.", field=field
+            )
+    return [users[u] for u in usernames]
+
+
+@transaction.atomic
+def task_batch_assign(
+    *,
+    actor,
+    selection: QuerySet,
+    annotators: list[str] | None = None,
+    reviewers: list[str] | None = None,
+) -> int:
+    """Replace the annotators and/or reviewers of the selected tasks."""
+    if annotators is None and reviewers is None:
+        raise ApplicationError("Give annotators or reviewers.", field="annotators")
+    ids = _ids(selection)
+    if not ids:
+        return 0
+    for field, names, role in (
+        ("annotators", annotators, Role.ANNOTATOR),
+        ("reviewers", reviewers, Role.REVIEWER),
+    ):
+        if names is None:
+            continue
+        users = _users(ids, names, role, field)
+        through = getattr(Task, field).through
+        through.objects.filter(task_id__in=ids).delete()
+        through.objects.bulk_create(
+            [through(task_id=t, user_id=u.pk) for t in ids for u in users], batch_size=5000
+        )
+    Task.objects.filter(pk__in=ids).update(updated_at=timezone.now())
+    _events(ids, "assigned", actor, annotators=annotators, reviewers=reviewers)
+    return len(ids)
+
+
+@transaction.atomic
+def task_batch_update(
+    *, actor, selection: QuerySet, priority: Any = UNSET, due_at: Any = UNSET, batch: Any = UNSET
+) -> int:
+    """Change priority, due date and/or batch name of the selected tasks."""
+    changes: dict[str, Any] = {}
+    if priority is not UNSET:
+        if priority not in Priority.values:
+            raise ApplicationError(
+                f"priority must be one of {', '.join(Priority.values)}.", field="priority"
+            )
+        changes["priority"] = priority
+    if due_at is not UNSET:
+        if due_at is not None and not isinstance(due_at, datetime):
+            raise ApplicationError("due_at must be a date and time.", field="due_at")
+        changes["due_at"] = due_at
+    if batch is not UNSET:
+        if not isinstance(batch, str) or len(batch) > 200:
+            raise ApplicationError("batch must be text of at most 200 characters.", field="batch")
+        changes["batch"] = batch.strip()
+    if not changes:
+        raise ApplicationError("Nothing to change: give priority, due_at or batch.", field="action")
+    ids = _ids(selection)
+    if not ids:
+        return 0
+    Task.objects.filter(pk__in=ids).update(**changes, updated_at=timezone.now())
+    shown = {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in changes.items()}
+    _events(ids, "updated", actor, **shown)
+    return len(ids)
+
+
+def ensure_manager(user) -> None:
+    if not (is_admin(user) or Membership.objects.filter(user=user, role=Role.MANAGER).exists()):
+        raise PermissionDenied("Only managers and administrators change tasks in batches.")
