@@ -169,6 +169,10 @@ def task_batch_update(
     return len(ids)
 
 
+def can_batch(user) -> bool:
+    return is_admin(user) or Membership.objects.filter(user=user, role=Role.MANAGER).exists()
+
+
 def ensure_manager(user) -> None:
-    if not (is_admin(user) or Membership.objects.filter(user=user, role=Role.MANAGER).exists()):
+    if not can_batch(user):
         raise PermissionDenied("Only managers and administrators change tasks in batches.")

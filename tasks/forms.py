@@ -43,3 +43,60 @@ class TaskCreateForm(forms.Form):
         self.fields["blueprint"].choices = [(n, n) for n in dict.fromkeys(names)]
         if names:
             self.fields["blueprint"].initial = names[0]  # the active one
+
+
+SORTS = [
+    ("-created_at", "Newest"),
+    ("created_at", "Oldest"),
+    ("due_at", "Due soonest"),
+    ("-priority", "Priority"),
+    ("name", "Name"),
+]
+STATUS_TABS = [
+    ("", "All"),
+    ("pending_start", "Pending start"),
+    ("in_progress", "In progress"),
+    ("pending_review", "Pending review"),
+    ("review_passed", "Review passed"),
+    ("data_submitted", "Data submitted"),
+]
+
+
+class TaskFilterForm(forms.Form):
+    """The task list's filters, as they appear in the URL."""
+
+    status = forms.ChoiceField(choices=STATUS_TABS, required=False)
+    project = forms.TypedChoiceField(coerce=int, required=False, empty_value=None)
+    q = forms.CharField(required=False, max_length=200, label="Search")
+    assignee = forms.CharField(required=False, max_length=150)
+    reviewer = forms.CharField(required=False, max_length=150)
+    priority = forms.ChoiceField(choices=[("", "Any priority"), *Priority.choices], required=False)
+    batch = forms.CharField(required=False, max_length=200)
+    due_after = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    due_before = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    overdue = forms.BooleanField(required=False)
+    sort = forms.ChoiceField(choices=SORTS, required=False)
+
+    def __init__(self, *args, projects, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["project"].choices = [("", "All projects")] + [(p.pk, p.name) for p in projects]
+
+    def filters(self) -> dict:
+        """Selector filters from the valid fields (invalid ones are ignored, never a 500)."""
+        data = self.cleaned_data if self.is_bound and self.is_valid() else {}
+        if self.is_bound and not self.is_valid():
+            data = {k: v for k, v in self.cleaned_data.items() if k not in self.errors}
+        filters = {
+            "status": data.get("status") or None,
+            "project": data.get("project"),
+            "search": data.get("q") or None,
+            "assignee": data.get("assignee") or None,
+            "reviewer": data.get("reviewer") or None,
+            "priority": data.get("priority") or None,
+            "batch": data.get("batch") or None,
+            "due_after": data.get("due_after"),
+            "due_before": data.get("due_before"),
+            "overdue": data.get("overdue") or None,
+            "ordering": data.get("sort") or "-created_at",
+        }
+        return {k: v for k, v in filters.items() if v not in (None, "")}

@@ -21,6 +21,7 @@ ORDERINGS = {
     "name",
     "-name",
 }
+PRIORITY_RANK = {"low": 0, "normal": 1, "high": 2, "urgent": 3}
 
 
 def task_visibility(user) -> Q:
@@ -80,6 +81,24 @@ def task_list_for_user(*, user, filters: dict | None = None) -> QuerySet[Task]:
     ordering = filters.get("ordering") or "-created_at"
     if ordering not in ORDERINGS:
         ordering = "-created_at"
+    if ordering.lstrip("-") == "priority":  # by urgency, not alphabetically
+        from django.db.models import Case, IntegerField, Value, When
+
+        rank = Case(
+            *[When(priority=p, then=Value(n)) for p, n in PRIORITY_RANK.items()],
+            output_field=IntegerField(),
+        )
+        tasks = tasks.annotate(priority_rank=rank)
+        ordering = ordering.replace("priority", "priority_rank")
+    if ordering.lstrip("-") == "due_at":
+        from django.db.models import F
+
+        key = (
+            F("due_at").desc(nulls_last=True)
+            if ordering[0] == "-"
+            else F("due_at").asc(nulls_last=True)
+        )
+        return with_details(tasks.order_by(key, "-pk"))
     return with_details(tasks.order_by(ordering, "-pk"))
 
 
@@ -100,7 +119,7 @@ def status_counts(*, user, filters: dict) -> dict[str, int]:
 
 
 def with_details(tasks: QuerySet[Task]) -> QuerySet[Task]:
-    return tasks.select_related("blueprint").prefetch_related(
+    return tasks.select_related("blueprint", "project").prefetch_related(
         "annotators",
         "reviewers",
         "datasets",

@@ -1,14 +1,131 @@
+from urllib.parse import urlencode
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
 
 from core.access import Action
 from core.exceptions import ApplicationError
 from core.forms import add_application_error
 from projects.selectors import project_get_for_user
 
+from . import batch as batch_services
 from . import selectors, services
-from .forms import TaskCreateForm
+from .forms import STATUS_TABS, TaskCreateForm, TaskFilterForm
+
+PAGE_SIZE = 50
+FILTER_FIELDS = ("status", "project", "q", "assignee", "reviewer", "priority", "batch",
+                 "due_after", "due_before", "overdue", "sort")  # fmt: skip
+
+
+def _filter_state(request, source) -> tuple[TaskFilterForm, dict, str]:
+    from projects.selectors import project_list_for_user
+
+    params = {k: v for k, v in source.items() if k in FILTER_FIELDS and v not in ("", None)}
+    form = TaskFilterForm(params, projects=project_list_for_user(user=request.user))
+    form.is_valid()
+    return form, form.filters(), urlencode(params)
+
+
+def _list_context(request, source) -> dict:
+    form, filters, query = _filter_state(request, source)
+    counts = selectors.status_counts(user=request.user, filters=filters)
+    tasks = selectors.task_list_for_user(user=request.user, filters=filters)
+    matching = counts.get(filters.get("status") or "all", 0)
+    paginator = Paginator(tasks, PAGE_SIZE)
+    paginator.count = matching  # already counted for the tabs
+    page = paginator.get_page(source.get("page"))
+    base = {k: v for k, v in form.data.items() if k != "status"}
+    tabs = [
+        {
+            "status": value,
+            "label": label,
+            "count": counts.get(value or "all", 0),
+            "query": urlencode({**base, **({"status": value} if value else {})}),
+            "selected": (filters.get("status") or "") == value,
+        }
+        for value, label in STATUS_TABS
+    ]
+    return {
+        "form": form,
+        "tabs": tabs,
+        "page": page,
+        "matching": matching,
+        "query": query,
+        "filter_items": list(form.data.items()),
+        "can_batch": batch_services.can_batch(request.user),
+    }
+
+
+@login_required
+def task_list(request):
+    context = _list_context(request, request.GET)
+    template = "tasks/list.html#task-results" if request.htmx else "tasks/list.html"
+    return render(request, template, context)
+
+
+@require_POST
+@login_required
+def task_batch(request):
+    """Batch actions from the list's action bar: on the ticked rows or all matching tasks."""
+    if not batch_services.can_batch(request.user):
+        raise PermissionDenied("Only managers and administrators change tasks in batches.")
+    form, filters, query = _filter_state(request, request.POST)
+    action = request.POST.get("action")
+    try:
+        if request.POST.get("all_matching") == "1":
+            selection = batch_services.batch_selection(user=request.user, filters=filters)
+        else:
+            ids = [int(i) for i in request.POST.getlist("ids") if i.isascii() and i.isdigit()]
+            selection = batch_services.batch_selection(user=request.user, ids=ids)
+        done = _run_batch(request, action, selection)
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, done)
+    if request.htmx:
+        return render(request, "tasks/list.html#task-results", _list_context(request, request.POST))
+    return redirect(f"{reverse('tasks:list')}?{query}")
+
+
+def _run_batch(request, action: str, selection) -> str:
+    actor = request.user
+    if action == "delete":
+        n = batch_services.task_batch_delete(actor=actor, selection=selection)
+        return f"Deleted {n} task{'s' if n != 1 else ''}. Their datasets are kept."
+    if action == "assign":
+        split = lambda name: [u.strip() for u in request.POST.get(name, "").split(",") if u.strip()]  # noqa: E731
+        annotators = split("annotators") if request.POST.get("annotators", "").strip() else None
+        reviewers = split("reviewers") if request.POST.get("reviewers", "").strip() else None
+        n = batch_services.task_batch_assign(
+            actor=actor, selection=selection, annotators=annotators, reviewers=reviewers
+        )
+        return f"Reassigned {n} task{'s' if n != 1 else ''}."
+    if action in {"priority", "due", "batch"}:
+        changes = {}
+        if action == "priority":
+            changes["priority"] = request.POST.get("new_priority", "")
+        elif action == "batch":
+            changes["batch"] = request.POST.get("new_batch", "")
+        else:
+            from django.utils.dateparse import parse_datetime
+
+            raw = request.POST.get("new_due", "")
+            due = parse_datetime(raw) if raw else None
+            if raw and due is None:
+                raise ApplicationError("Give the due date as date and time.", field="due_at")
+            if due is not None and due.tzinfo is None:
+                from django.utils import timezone
+
+                due = timezone.make_aware(due)
+            changes["due_at"] = due
+        n = batch_services.task_batch_update(actor=actor, selection=selection, **changes)
+        return f"Updated {n} task{'s' if n != 1 else ''}."
+    raise ApplicationError("Unknown batch action.", field="action")
 
 
 @login_required
