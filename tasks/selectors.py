@@ -139,3 +139,62 @@ def task_get_for_user(*, user, task_id: int, action: Action = Action.VIEW) -> Ta
     )
     check_project_access(user=user, project=task.project, action=action)
     return task
+
+
+def task_statistics(*, task: Task) -> dict:
+    """Figures for the task page: datasets, samples, annotations, time; per class/stage/author."""
+    from django.db.models import Count, Sum
+
+    from projects.models import Sample
+
+    annotations = task.annotations.all()
+    samples = Sample.objects.filter(dataset__in=task.datasets.all())
+    total_samples = samples.count()
+    annotated = annotations.exclude(sample=None).values("sample").distinct().count()
+    by = lambda field: list(  # noqa: E731
+        annotations.values(field).annotate(n=Count("id")).order_by("-n", field)
+    )
+    return {
+        "datasets": task.datasets.count(),
+        "samples": total_samples,
+        "annotated_samples": annotated,
+        "percent_annotated": round(100 * annotated / total_samples) if total_samples else 0,
+        "annotations": annotations.count(),
+        "invalid": annotations.filter(invalid=True).count(),
+        "seconds": task.runs.aggregate(s=Sum("active_seconds"))["s"] or 0,
+        "by_label": by("label"),
+        "by_stage": by("stage_key"),
+        "by_author": by("author__username"),
+    }
+
+
+def task_descriptions(*, task: Task) -> list[dict]:
+    """The text attributes of the task's segments (their descriptions), in time order."""
+    from blueprints.validation import validate
+
+    spec = validate(task.blueprint.definition)
+    text_keys = {
+        c.key: [a.key for a in c.attributes if a.type == "text"]
+        for c in spec.taxonomy
+        if c.kind == "segment"
+    }
+    segments = task.annotations.filter(kind="segment", invalid=False).select_related(
+        "sample", "author"
+    )
+    rows = [
+        {
+            "annotation": a.pk,
+            "sample": a.sample.name if a.sample else "",
+            "label": a.label,
+            "start": a.data.get("start"),
+            "end": a.data.get("end"),
+            "attribute": key,
+            "text": a.attributes[key],
+            "author": a.author.username if a.author else "",
+        }
+        for a in segments
+        for key in text_keys.get(a.label, [])
+        if a.attributes.get(key)
+    ]
+    rows.sort(key=lambda r: (r["sample"], r["start"] or 0))
+    return rows

@@ -974,3 +974,49 @@ def task_mark_submitted(*, actor, tasks: Iterable[Task], reason: str = "") -> in
         event.save()
         moved += 1
     return moved
+
+
+@transaction.atomic
+def task_datasets_change(
+    *, actor, task: Task, add: Iterable[int] = (), remove: Iterable[int] = ()
+) -> Task:
+    """Link or unlink datasets (never deletes a dataset); one event."""
+    task = _lock(task.pk)
+    if not project_allows(actor, task.project, Action.CHANGE):
+        raise PermissionDenied("Only managers change a task's datasets.")
+    added = _datasets(task.project, list(add)) if add else []
+    task.datasets.add(*added)
+    removed = [d for d in task._dataset_list if d.pk in set(remove)]
+    task.datasets.remove(*removed)
+    if added or removed:
+        TaskEvent.objects.create(
+            task=task,
+            kind="datasets_changed",
+            actor=actor,
+            data={"added": [d.name for d in added], "removed": [d.name for d in removed]},
+        )
+    return task
+
+
+@transaction.atomic
+def annotation_manage_invalid(*, actor, annotation: Annotation, restore: bool) -> None:
+    """A manager restores an annotation marked invalid, or deletes it; one event."""
+    task = _lock(annotation.task_id)
+    if not project_allows(actor, task.project, Action.CHANGE):
+        raise PermissionDenied("Only managers restore or delete invalid annotations.")
+    locked = Annotation.objects.select_for_update().get(pk=annotation.pk)
+    if not locked.invalid:
+        raise ApplicationError("That annotation is not marked invalid.", field="annotation")
+    if restore:
+        locked.invalid, locked.invalid_reason = False, ""
+        locked.version += 1
+        locked.save()
+    else:
+        locked.delete()
+    TaskEvent.objects.create(
+        task=task,
+        kind="annotation_restored" if restore else "annotation_deleted",
+        actor=actor,
+        stage_key=annotation.stage_key,
+        data={"annotation": annotation.pk, "label": annotation.label},
+    )

@@ -8,4 +8,17 @@ urlpatterns = [
     path("", views.task_list, name="list"),
     path("batch/", views.task_batch, name="batch"),
     path("<int:task_id>/", views.task_detail, name="detail"),
+    path("<int:task_id>/datasets/", views.task_datasets, name="datasets"),
+    path("<int:task_id>/delete/", views.task_delete, name="delete"),
+    path(
+        "<int:task_id>/annotations/<int:annotation_id>/invalid/",
+        views.task_invalid_annotation,
+        name="invalid-annotation",
+    ),
+    path(
+        "<int:task_id>/descriptions.<str:fmt>",
+        views.task_descriptions_export,
+        name="descriptions-export",
+    ),
+    path("<int:task_id>/<slug:tab>/", views.task_tab, name="tab"),
 ]

@@ -8,7 +8,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from core.access import Action
+from core.access import Action, project_allows
 from core.exceptions import ApplicationError
 from core.forms import add_application_error
 from projects.selectors import project_get_for_user
@@ -158,15 +158,152 @@ def task_create(request, slug):
     return render(request, "tasks/create.html", {"project": project, "form": form})
 
 
+TABS = [
+    ("data", "Annotation data"),
+    ("batch-annotation", "Batch annotation"),
+    ("invalid", "Invalid annotations"),
+    ("statistics", "Annotation statistics"),
+]
+
+
+def _tab_context(request, task, tab: str) -> dict:
+    from projects.models import Dataset, ImportStatus, Sample
+
+    context: dict = {}
+    if tab == "data":
+        linked = list(task.datasets.all())
+        context["linked"] = linked
+        context["addable"] = Dataset.objects.filter(
+            project=task.project, status=ImportStatus.FINISHED
+        ).exclude(pk__in=[d.pk for d in linked])
+    elif tab == "batch-annotation":
+        samples = Sample.objects.filter(dataset__in=task.datasets.all()).select_related("dataset")
+        done = set(task.annotations.exclude(sample=None).values_list("sample", flat=True))
+        context["samples"] = [(s, s.pk in done) for s in samples.order_by("dataset__name", "index")]
+    elif tab == "invalid":
+        context["invalid"] = task.annotations.filter(invalid=True).select_related(
+            "sample", "author"
+        )
+    else:
+        context["descriptions"] = selectors.task_descriptions(task=task)
+    return context
+
+
+def _detail(request, task_id, tab):
+    task = selectors.task_get_for_user(user=request.user, task_id=task_id)
+    context = {
+        "task": task,
+        "project": task.project,
+        "tab": tab,
+        "tabs": TABS,
+        "stats": selectors.task_statistics(task=task),
+        "can_change": project_allows(request.user, task.project, Action.CHANGE),
+        **_tab_context(request, task, tab),
+    }
+    if request.htmx and request.htmx.target == "tab-panel":
+        return render(request, "tasks/detail.html#tab-panel", context)
+    if request.htmx and request.htmx.target == "task-stats":
+        return render(request, "tasks/detail.html#task-stats", context)
+    context["events"] = task.events.select_related("actor").order_by("-id")[:200]
+    return render(request, "tasks/detail.html", context)
+
+
 @login_required
 def task_detail(request, task_id):
+    return _detail(request, task_id, "data")
+
+
+@login_required
+def task_tab(request, task_id, tab):
+    if tab not in dict(TABS):
+        from django.http import Http404
+
+        raise Http404("No such tab.")
+    return _detail(request, task_id, tab)
+
+
+@require_POST
+@login_required
+def task_datasets(request, task_id):
+    task = selectors.task_get_for_user(user=request.user, task_id=task_id, action=Action.CHANGE)
+    add = [int(i) for i in request.POST.getlist("add") if i.isascii() and i.isdigit()]
+    remove = [int(i) for i in request.POST.getlist("remove") if i.isascii() and i.isdigit()]
+    try:
+        services.task_datasets_change(actor=request.user, task=task, add=add, remove=remove)
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    return redirect("tasks:detail", task_id=task.pk)
+
+
+@require_POST
+@login_required
+def task_invalid_annotation(request, task_id, annotation_id):
+    from django.shortcuts import get_object_or_404
+
+    from .models import Annotation
+
+    task = selectors.task_get_for_user(user=request.user, task_id=task_id, action=Action.CHANGE)
+    annotation = get_object_or_404(Annotation, pk=annotation_id, task=task)
+    restore = request.POST.get("action") == "restore"
+    try:
+        services.annotation_manage_invalid(
+            actor=request.user, annotation=annotation, restore=restore
+        )
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, "Annotation restored." if restore else "Annotation deleted.")
+    return redirect("tasks:tab", task_id=task.pk, tab="invalid")
+
+
+@login_required
+def task_descriptions_export(request, task_id, fmt):
+    import csv
+    import io
+    import json
+
+    from django.http import HttpResponse
+
+    if fmt not in {"csv", "json"}:
+        from django.http import Http404
+
+        raise Http404("Export as .csv or .json.")
     task = selectors.task_get_for_user(user=request.user, task_id=task_id)
-    return render(
-        request,
-        "tasks/detail.html",
-        {
-            "task": task,
-            "project": task.project,
-            "events": task.events.select_related("actor").order_by("-id")[:200],
-        },
-    )
+    rows = selectors.task_descriptions(task=task)
+    if fmt == "json":
+        response = HttpResponse(json.dumps(rows, indent=2), content_type="application/json")
+    else:
+        buffer = io.StringIO()
+        writer = csv.DictWriter(
+            buffer,
+            fieldnames=[
+                "annotation",
+                "sample",
+                "label",
+                "start",
+                "end",
+                "attribute",
+                "text",
+                "author",
+            ],
+        )
+        writer.writeheader()
+        writer.writerows(rows)
+        response = HttpResponse(buffer.getvalue(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="task-{task.pk}-descriptions.{fmt}"'
+    return response
+
+
+@require_POST
+@login_required
+def task_delete(request, task_id):
+    task = selectors.task_get_for_user(user=request.user, task_id=task_id, action=Action.CHANGE)
+    project = task.project
+    services.task_delete(actor=request.user, task=task)
+    messages.success(request, f"Task “{task.name}” deleted. Its datasets are kept.")
+    target = f"{reverse('tasks:list')}?project={project.pk}"
+    if request.htmx:
+        from django_htmx.http import HttpResponseClientRedirect
+
+        return HttpResponseClientRedirect(target)
+    return redirect(target)

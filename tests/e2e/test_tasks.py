@@ -94,7 +94,7 @@ def test_create_a_task_from_the_data_page(login, live_server):
     page.get_by_role("checkbox", name="annotator2").check()
     page.get_by_role("button", name="Create task").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Night layouts")
-    expect(page.get_by_role("table", name="Stages")).to_contain_text("segments")
+    expect(page.get_by_role("list", name="Stage strip")).to_contain_text("segments")
 
 
 def test_an_annotator_cannot_open_another_annotators_task(login, live_server):
@@ -105,3 +105,46 @@ def test_an_annotator_cannot_open_another_annotators_task(login, live_server):
     page = login("annotator")
     response = page.goto(f"{live_server.url}/tasks/{task.pk}/")
     assert response.status == 404
+
+
+def test_task_page_tabs_have_their_own_urls(login, live_server):
+    task = Task.objects.get(name="Night shift review")
+    page = login("reviewer")
+    page.goto(f"{live_server.url}/tasks/{task.pk}/")
+    expect(page.get_by_role("navigation", name="Breadcrumb")).to_contain_text("Tasks")
+    strip = page.get_by_role("list", name="Stage strip")
+    expect(strip).to_contain_text("tool_detail")
+    expect(strip).to_contain_text("Skipped")
+    expect(page.get_by_role("tab", name="Annotation data")).to_have_attribute(
+        "aria-selected", "true"
+    )
+    expect(page.get_by_role("table", name="Datasets of the task")).to_contain_text("Sorting blocks")
+    for name, path, content in (
+        ("Batch annotation", "batch-annotation", "samples annotated"),
+        ("Invalid annotations", "invalid", "No annotation is marked invalid."),
+        ("Annotation statistics", "statistics", "grasp the block"),
+    ):
+        page.get_by_role("tab", name=name).click()
+        expect(page).to_have_url(f"{live_server.url}/tasks/{task.pk}/{path}/")
+        expect(page.get_by_role("tab", name=name)).to_have_attribute("aria-selected", "true")
+        expect(page.get_by_role("tabpanel")).to_contain_text(content)
+    page.go_back()
+    expect(page.get_by_role("tabpanel")).to_contain_text("No annotation is marked invalid.")
+    page.reload()
+    expect(page.get_by_role("tab", name="Invalid annotations")).to_have_attribute(
+        "aria-selected", "true"
+    )
+    # A reviewer sees no manager actions.
+    expect(page.get_by_role("button", name="Delete task")).to_have_count(0)
+
+
+def test_manager_deletes_a_task_from_its_page_and_datasets_remain(login, live_server):
+    task = Task.objects.get(name="Reach and grasp")
+    datasets = [d.pk for d in task.datasets.all()]
+    page = login("manager")
+    page.goto(f"{live_server.url}/tasks/{task.pk}/")
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Delete task").click()
+    expect(page.get_by_role("status")).to_contain_text("Task “Reach and grasp” deleted.")
+    assert not Task.objects.filter(pk=task.pk).exists()
+    assert Dataset.objects.filter(pk__in=datasets).count() == len(datasets)
