@@ -100,3 +100,22 @@ class TaskFilterForm(forms.Form):
             "ordering": data.get("sort") or "-created_at",
         }
         return {k: v for k, v in filters.items() if v not in (None, "")}
+
+
+class TaskEditForm(forms.Form):
+    name = forms.CharField(max_length=300)
+    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
+    priority = forms.ChoiceField(choices=Priority.choices)
+    due_at = forms.DateTimeField(
+        required=False, label="Due", widget=forms.DateTimeInput(attrs={"type": "datetime-local"})
+    )
+    batch = forms.CharField(max_length=200, required=False)
+    annotators = forms.MultipleChoiceField(required=False, widget=forms.CheckboxSelectMultiple)
+    reviewers = forms.MultipleChoiceField(required=False, widget=forms.CheckboxSelectMultiple)
+
+    def __init__(self, *args, project, **kwargs):
+        super().__init__(*args, **kwargs)
+        members = Membership.objects.filter(project=project).select_related("user")
+        for field, role in (("annotators", Role.ANNOTATOR), ("reviewers", Role.REVIEWER)):
+            names = sorted({m.user.username for m in members if m.role == role})
+            self.fields[field].choices = [(n, n) for n in names]

@@ -10,6 +10,7 @@ urlpatterns = [
     path("<int:task_id>/", views.task_detail, name="detail"),
     path("<int:task_id>/datasets/", views.task_datasets, name="datasets"),
     path("<int:task_id>/delete/", views.task_delete, name="delete"),
+    path("<int:task_id>/edit/", views.task_edit, name="edit"),
     path(
         "<int:task_id>/annotations/<int:annotation_id>/invalid/",
         views.task_invalid_annotation,

@@ -50,8 +50,16 @@ def _list_context(request, source) -> dict:
         }
         for value, label in STATUS_TABS
     ]
+    from projects.selectors import project_list_for_user
+
+    managed = [
+        p
+        for p in project_list_for_user(user=request.user)
+        if project_allows(request.user, p, Action.CHANGE)
+    ]
     return {
         "form": form,
+        "managed_projects": managed,
         "tabs": tabs,
         "page": page,
         "matching": matching,
@@ -292,6 +300,38 @@ def task_descriptions_export(request, task_id, fmt):
         response = HttpResponse(buffer.getvalue(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="task-{task.pk}-descriptions.{fmt}"'
     return response
+
+
+@login_required
+def task_edit(request, task_id):
+    """Edit a task's fields and people (managers)."""
+    from .forms import TaskEditForm
+
+    task = selectors.task_get_for_user(user=request.user, task_id=task_id, action=Action.CHANGE)
+    initial = {
+        "name": task.name,
+        "description": task.description,
+        "priority": task.priority,
+        "due_at": task.due_at,
+        "batch": task.batch,
+        "annotators": [u.username for u in task.annotators.all()],
+        "reviewers": [u.username for u in task.reviewers.all()],
+    }
+    form = TaskEditForm(request.POST or None, project=task.project, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        data = dict(form.cleaned_data)
+        people = {k: data.pop(k) for k in ("annotators", "reviewers")}
+        try:
+            services.task_update(actor=request.user, task=task, **data)
+            if people != {k: initial[k] for k in people}:
+                selection = batch_services.batch_selection(user=request.user, ids=[task.pk])
+                batch_services.task_batch_assign(actor=request.user, selection=selection, **people)
+        except ApplicationError as exc:
+            add_application_error(form, exc)
+        else:
+            messages.success(request, "Task saved.")
+            return redirect("tasks:detail", task_id=task.pk)
+    return render(request, "tasks/edit.html", {"task": task, "project": task.project, "form": form})
 
 
 @require_POST

@@ -1,0 +1,62 @@
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from tasks import services
+from tasks.models import Task
+
+pytestmark = pytest.mark.django_db
+
+
+def list_queries(client, n_tasks, project, manager) -> int:
+    Task.objects.all().delete()
+    services.task_create_many(
+        actor=manager,
+        project=project,
+        items=[
+            {"name": f"t{i}", "annotators": ["ana"], "reviewers": ["ravi"]} for i in range(n_tasks)
+        ],
+    )
+    with CaptureQueriesContext(connection) as ctx:
+        response = client.get(reverse("tasks:list") + "?sort=name")
+    assert response.status_code == 200
+    return len(ctx.captured_queries)
+
+
+def test_list_queries_do_not_grow_with_tasks(client, manager, project):
+    client.force_login(manager)
+    client.get(reverse("tasks:list"))  # warm the content-type cache
+    assert list_queries(client, 10, project, manager) == list_queries(
+        client, 1000, project, manager
+    )
+
+
+def test_list_fragment_for_htmx_and_bad_filters_are_ignored(client, manager, project):
+    services.task_create(actor=manager, project=project, name="alpha", priority="urgent")
+    client.force_login(manager)
+    body = client.get(
+        reverse("tasks:list") + "?priority=urgent&due_before=notadate&project=abc&sort=evil",
+        HTTP_HX_REQUEST="true",
+    ).content.decode()
+    assert body.lstrip().startswith('<section id="task-results"')
+    assert "alpha" in body
+
+
+def test_edit_page_changes_fields_and_people(client, manager, project, task):
+    client.force_login(manager)
+    response = client.post(
+        reverse("tasks:edit", args=[task.pk]),
+        {
+            "name": "Renamed",
+            "priority": "low",
+            "annotators": [],
+            "reviewers": ["ravi"],
+            "batch": "b",
+        },
+    )
+    assert response.status_code == 302
+    task.refresh_from_db()
+    assert (task.name, task.priority, task.batch) == ("Renamed", "low", "b")
+    assert list(task.annotators.all()) == []
+    assert task.events.filter(kind="assigned").exists()
