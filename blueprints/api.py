@@ -5,10 +5,11 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import ParseError
 from rest_framework.generics import GenericAPIView, ListAPIView
-from rest_framework.parsers import BaseParser, JSONParser
+from rest_framework.parsers import BaseParser
 from rest_framework.response import Response
 
 from core.access import Action
+from core.api import StrictJSONParser, _has_nul
 from projects.selectors import project_get_for_user
 
 from . import selectors, services
@@ -20,9 +21,12 @@ class YAMLParser(BaseParser):
 
     def parse(self, stream, media_type=None, parser_context=None):
         try:
-            return yaml.safe_load(stream.read().decode("utf-8"))
-        except (yaml.YAMLError, UnicodeDecodeError) as exc:
+            data = yaml.safe_load(stream.read().decode("utf-8"))
+        except (yaml.YAMLError, UnicodeDecodeError, RecursionError) as exc:
             raise ParseError(f"YAML parse error: {exc}") from exc
+        if _has_nul(data):
+            raise ParseError("Text may not contain NUL characters.")
+        return data
 
 
 class XYAMLParser(YAMLParser):
@@ -44,7 +48,7 @@ class BlueprintInputSerializer(serializers.Serializer):
 class BlueprintListApi(ListAPIView):
     serializer_class = BlueprintSerializer
     pagination_class = None
-    parser_classes = [JSONParser, YAMLParser, XYAMLParser]
+    parser_classes = [StrictJSONParser, YAMLParser, XYAMLParser]
 
     def get_queryset(self):
         project = project_get_for_user(user=self.request.user, project_id=self.kwargs["project_id"])

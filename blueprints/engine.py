@@ -195,17 +195,21 @@ def advance(
 
 def reopen(spec: BlueprintSpec, runs: dict[str, Run], review_key: str) -> dict[str, Run]:
     """A review rejected: its reviewed stages go back to work (attempt + 1) and every run
-    downstream of them — the review included — is reset to be evaluated again."""
+    downstream of them — the review included — is reset (attempt + 1) to be evaluated
+    again. A reviewed stage that lies downstream of another reviewed stage is reset too, so
+    its condition and routing are decided anew by the reworked upstream."""
     review = spec.by_key[review_key]
     if not isinstance(review, ReviewStage):
         raise ValueError(f"{review_key} is not a review stage")
     runs = dict(runs)
+    reviewed = set(review.reviews)
     reset: set[str] = set()
-    for key in review.reviews:
+    for key in reviewed:
         reset |= spec.downstream_of(key)
-    for key in reset - set(review.reviews):
-        runs[key] = Run(attempt=runs[key].attempt)
-    for key in review.reviews:
+    for key in reset:
+        if runs[key].status != BLOCKED:
+            runs[key] = Run(attempt=runs[key].attempt + 1)
+    for key in reviewed - reset:
         if runs[key].status == SKIPPED:
             continue
         runs[key] = replace(runs[key], status=IN_PROGRESS, attempt=runs[key].attempt + 1, reason="")

@@ -5,10 +5,11 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.generics import GenericAPIView, ListAPIView
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 
 from core.access import Action
+from core.api import StrictJSONParser
 from core.exceptions import ApplicationError
 
 from . import dataset_selectors, selectors
@@ -68,7 +69,7 @@ class SampleSerializer(serializers.ModelSerializer):
 
 class DatasetListApi(ListAPIView):
     serializer_class = DatasetSerializer
-    parser_classes = [JSONParser, MultiPartParser, FormParser]
+    parser_classes = [StrictJSONParser, MultiPartParser, FormParser]
 
     def get_queryset(self):
         project = selectors.project_get_for_user(

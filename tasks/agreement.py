@@ -12,6 +12,8 @@ from itertools import combinations
 
 
 def _iou_box(a: dict, b: dict) -> float:
+    a = {k: float(a[k]) for k in ("x", "y", "w", "h")}
+    b = {k: float(b[k]) for k in ("x", "y", "w", "h")}
     x1, y1 = max(a["x"], b["x"]), max(a["y"], b["y"])
     x2 = min(a["x"] + a["w"], b["x"] + b["w"])
     y2 = min(a["y"] + a["h"], b["y"] + b["h"])

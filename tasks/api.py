@@ -1,5 +1,7 @@
 """JSON API for tasks, stage actions, annotations, events and deliveries (API.md)."""
 
+import re
+
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
@@ -7,7 +9,7 @@ from rest_framework.exceptions import ParseError
 from rest_framework.generics import GenericAPIView, ListAPIView
 from rest_framework.response import Response
 
-from core.access import Action
+from core.access import Action, project_allows
 from projects.selectors import project_get_for_user
 
 from . import selectors, services
@@ -46,6 +48,17 @@ class TaskSerializer(serializers.ModelSerializer):
             "datasets", "annotators", "reviewers", "stages", "metadata", "callback_url",
             "unique_id", "callback", "created_at", "updated_at", "due_at",
         ]  # fmt: skip
+
+    def to_representation(self, task):
+        data = super().to_representation(task)
+        request = self.context.get("request")
+        if request is not None:
+            allowed = self.context.setdefault("_can_change", {})  # one check per project
+            if task.project_id not in allowed:
+                allowed[task.project_id] = project_allows(request.user, task.project, Action.CHANGE)
+            if not allowed[task.project_id]:
+                data.pop("callback_url", None)  # it often carries a token
+        return data
 
     def get_callback(self, task) -> str | None:
         deliveries = list(task.deliveries.all())
@@ -156,7 +169,14 @@ class DeliverySerializer(serializers.ModelSerializer):
 
 
 def _create_items(request, items):
-    """Validate the items, then create them per project through the one service."""
+    """Validate the items, then create them per project through the one service — all in
+    one transaction, so a bad item anywhere creates nothing; errors name the item's index."""
+    import re
+
+    from django.db import transaction
+
+    from core.exceptions import ApplicationError
+
     cleaned = []
     for index, raw in enumerate(items):
         serializer = TaskInputSerializer(data=raw)
@@ -166,15 +186,28 @@ def _create_items(request, items):
             return Response({f"[{index}]": serializer.errors}, status=400)
         cleaned.append(serializer.validated_data)
     created = []
-    for project_id in dict.fromkeys(item["project"] for item in cleaned):
-        project = project_get_for_user(
-            user=request.user, project_id=project_id, action=Action.CHANGE
-        )
-        batch = [dict(item) for item in cleaned if item["project"] == project_id]
-        for item in batch:
-            item.pop("project")
-            item["blueprint"] = item.get("blueprint") or None
-        created += services.task_create_many(actor=request.user, project=project, items=batch)
+    with transaction.atomic():
+        for project_id in dict.fromkeys(item["project"] for item in cleaned):
+            project = project_get_for_user(
+                user=request.user, project_id=project_id, action=Action.CHANGE
+            )
+            positions = [i for i, item in enumerate(cleaned) if item["project"] == project_id]
+            batch = []
+            for i in positions:
+                item = dict(cleaned[i])
+                item.pop("project")
+                item["blueprint"] = item.get("blueprint") or None
+                batch.append(item)
+            try:
+                created += services.task_create_many(
+                    actor=request.user, project=project, items=batch
+                )
+            except ApplicationError as exc:
+                found = re.match(r"^\[(\d+)\]", exc.field or "")
+                if found:  # the service counts within this project's items
+                    original = positions[int(found.group(1))]
+                    exc.field = f"[{original}]" + exc.field[found.end() :]
+                raise
     return created
 
 
@@ -203,7 +236,7 @@ class TaskListApi(ListAPIView):
         }
         project = params.get("project")
         if project:
-            if not project.isdigit():
+            if not re.fullmatch(r"[0-9]{1,18}", project):
                 raise ParseError("project must be a project id.")
             filters["project"] = int(project)
         return selectors.task_list_for_user(user=self.request.user, filters=filters)
@@ -217,7 +250,9 @@ class TaskListApi(ListAPIView):
         if isinstance(created, Response):
             return created
         task = selectors.task_get_for_user(user=request.user, task_id=created[0].pk)
-        return Response(TaskSerializer(task).data, status=status.HTTP_201_CREATED)
+        return Response(
+            TaskSerializer(task, context={"request": request}).data, status=status.HTTP_201_CREATED
+        )
 
 
 class TaskBulkApi(GenericAPIView):
@@ -242,7 +277,10 @@ class TaskDetailApi(GenericAPIView):
 
     def get(self, request, task_id: int):
         return Response(
-            TaskSerializer(selectors.task_get_for_user(user=request.user, task_id=task_id)).data
+            TaskSerializer(
+                selectors.task_get_for_user(user=request.user, task_id=task_id),
+                context={"request": request},
+            ).data
         )
 
     @extend_schema(request=TaskUpdateSerializer)
@@ -252,7 +290,10 @@ class TaskDetailApi(GenericAPIView):
         serializer.is_valid(raise_exception=True)
         services.task_update(actor=request.user, task=task, **serializer.validated_data)
         return Response(
-            TaskSerializer(selectors.task_get_for_user(user=request.user, task_id=task_id)).data
+            TaskSerializer(
+                selectors.task_get_for_user(user=request.user, task_id=task_id),
+                context={"request": request},
+            ).data
         )
 
     def delete(self, request, task_id: int):
@@ -280,7 +321,10 @@ class StageActionApi(GenericAPIView):
                 actor=request.user, task=task, stage_key=key, **serializer.validated_data
             )
         return Response(
-            TaskSerializer(selectors.task_get_for_user(user=request.user, task_id=task_id)).data
+            TaskSerializer(
+                selectors.task_get_for_user(user=request.user, task_id=task_id),
+                context={"request": request},
+            ).data
         )
 
 
@@ -306,7 +350,23 @@ class AnnotationListApi(ListAPIView):
 
     def get_queryset(self):
         task = selectors.task_get_for_user(user=self.request.user, task_id=self.kwargs["task_id"])
-        return task.annotations.select_related("author").order_by("id")
+        annotations = task.annotations.select_related("author").order_by("id")
+        user = self.request.user
+        if project_allows(user, task.project, Action.CHANGE) or project_allows(
+            user, task.project, Action.REVIEW
+        ):
+            return annotations
+        # Consensus work is independent: an annotator sees only their own replica of it.
+        own = dict(
+            task.runs.filter(kind="consensus", assignee=user).values_list("stage_key", "replica")
+        )
+        consensus = set(task.runs.filter(kind="consensus").values_list("stage_key", flat=True))
+        hidden = [
+            a.pk
+            for a in annotations
+            if a.stage_key in consensus and own.get(a.stage_key) != a.replica
+        ]
+        return annotations.exclude(pk__in=hidden)
 
     @extend_schema(request=AnnotationInputSerializer, responses={201: AnnotationSerializer})
     def post(self, request, task_id: int):
@@ -343,7 +403,7 @@ class AnnotationDetailApi(GenericAPIView):
         services.annotation_delete(
             actor=request.user,
             annotation=annotation,
-            version=int(version) if version and version.isdigit() else None,
+            version=int(version) if version and re.fullmatch(r"[0-9]{1,9}", version) else None,
         )
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -376,7 +436,7 @@ class TaskNextApi(GenericAPIView):
         if run is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
         task = selectors.task_get_for_user(user=request.user, task_id=run.task_id)
-        return Response(TaskSerializer(task).data)
+        return Response(TaskSerializer(task, context={"request": request}).data)
 
 
 class BatchSerializer(serializers.Serializer):

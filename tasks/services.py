@@ -11,7 +11,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from blueprints import engine
@@ -135,17 +135,19 @@ def _new_runs(task: Task, spec: BlueprintSpec) -> list[StageRun]:
     return runs
 
 
-def _check_fields(name: str, priority: str, callback_url: str) -> None:
+def _check_fields(name: str, priority: str, callback_url: str, checked: set | None = None) -> None:
     if not isinstance(name, str) or not name.strip():
         raise ApplicationError("A task needs a name.", field="name")
     if priority not in Priority.values:
         raise ApplicationError(
             f"priority must be one of {', '.join(Priority.values)}.", field="priority"
         )
-    if callback_url:
+    if callback_url and (checked is None or callback_url not in checked):
         from .webhooks import check_callback_url
 
         check_callback_url(callback_url)
+        if checked is not None:
+            checked.add(callback_url)
 
 
 @transaction.atomic
@@ -211,6 +213,7 @@ def task_create_many(*, actor, project: Project, items: list[dict]) -> list[Task
             extra={"task": task_id},
         )
     blueprints: dict = {}
+    checked_urls: set = set()
     users: dict = {}
     dataset_cache: dict = {}
     prepared = []
@@ -220,6 +223,7 @@ def task_create_many(*, actor, project: Project, items: list[dict]) -> list[Task
                 item.get("name", ""),
                 item.get("priority") or Priority.NORMAL,
                 item.get("callback_url") or "",
+                checked_urls,
             )
             key = item.get("blueprint") or ""
             if key not in blueprints:
@@ -249,7 +253,25 @@ def task_create_many(*, actor, project: Project, items: list[dict]) -> list[Task
             )
         )
 
-    tasks = Task.objects.bulk_create(
+    try:
+        with transaction.atomic():  # a savepoint: a unique_id taken meanwhile is a 409
+            tasks = _insert_tasks(project, prepared, actor)
+    except IntegrityError:
+        taken = Task.objects.filter(project=project, unique_id__in=unique_ids).first()
+        if taken is None:
+            raise
+        raise Conflict(
+            f"A task with unique_id “{taken.unique_id}” already exists (task {taken.pk}).",
+            field="unique_id",
+            extra={"task": taken.pk},
+        ) from None
+    _link_and_start(tasks, prepared, actor)
+    logger.info("%s created %d task(s) in %s", actor, len(tasks), project.slug)
+    return tasks
+
+
+def _insert_tasks(project, prepared, actor) -> list[Task]:
+    return Task.objects.bulk_create(
         [
             Task(
                 project=project,
@@ -268,6 +290,9 @@ def task_create_many(*, actor, project: Project, items: list[dict]) -> list[Task
         ],
         batch_size=1000,
     )
+
+
+def _link_and_start(tasks, prepared, actor) -> None:
     links = {
         "datasets": (Task.datasets.through, "dataset_id"),
         "annotators": (Task.annotators.through, "user_id"),
@@ -309,8 +334,6 @@ def task_create_many(*, actor, project: Project, items: list[dict]) -> list[Task
         ]
     StageRun.objects.bulk_create(runs, batch_size=5000)
     TaskEvent.objects.bulk_create(events, batch_size=5000)
-    logger.info("%s created %d task(s) in %s", actor, len(tasks), project.slug)
-    return tasks
 
 
 # --- the engine, applied -------------------------------------------------------------------
@@ -420,6 +443,8 @@ def _deliver(task, spec, after, events, annotations) -> None:
     from .webhooks import queue_callback
 
     deliveries = []
+    skipped = {k for k, state in after.items() if state.status == engine.SKIPPED}
+    annotations = [a for a in annotations if a.stage_key not in skipped]
     if task.project.delivery == "task":
         if (
             task.status == TaskStatus.REVIEW_PASSED
@@ -693,13 +718,12 @@ def stage_review(
         reopened = engine.reopen(spec, current, stage_key)
         for r in runs:
             state = reopened[r.stage_key]
-            if r.stage_key in stage.reviews and state.status == engine.IN_PROGRESS:
-                r.status, r.attempt, r.feedback = (
-                    StageRun.Status.IN_PROGRESS,
-                    state.attempt,
-                    comment,
-                )
-                r.started_at, r.submitted_at, r.completed_at = now, None, None
+            if state == current[r.stage_key]:
+                continue
+            r.attempt, r.routed_to, r.reason = state.attempt, "", ""
+            r.started_at = r.submitted_at = r.completed_at = None
+            if r.stage_key in stage.reviews:
+                r.feedback = comment
                 events.append(
                     _event(
                         task,
@@ -710,10 +734,11 @@ def stage_review(
                         assignee=r.assignee.username if r.assignee else None,
                     )
                 )
-            elif state.status == engine.BLOCKED and r.status != StageRun.Status.BLOCKED:
-                r.status, r.routed_to, r.reason = StageRun.Status.BLOCKED, "", ""
-                r.started_at = r.submitted_at = r.completed_at = None
-                # The reviewer is remembered: the same person reviews the rework.
+            if state.status == engine.IN_PROGRESS:
+                r.status, r.started_at = StageRun.Status.IN_PROGRESS, now
+            else:
+                # Reset to be decided again; the person who did it is remembered.
+                r.status = StageRun.Status.BLOCKED
         StageRun.objects.bulk_update(
             runs,
             [
@@ -751,7 +776,14 @@ def _annotating_run(task: Task, stage_key: str, actor) -> StageRun:
         )
     if run.assignee_id != actor.pk and not project_allows(actor, task.project, Action.CHANGE):
         raise PermissionDenied("Only the stage's annotator (or a manager) annotates it.")
+    _may_work(actor, task, run, spec)  # still an annotator of the project and the task
     return run
+
+
+def _own_replica(actor, task: Task, run: StageRun, annotation: Annotation) -> None:
+    """Consensus work is independent: nobody changes another replica's annotations."""
+    if annotation.replica != run.replica and not project_allows(actor, task.project, Action.CHANGE):
+        raise PermissionDenied("That annotation belongs to another annotator's run.")
 
 
 @transaction.atomic
@@ -829,7 +861,8 @@ def annotation_update(
         if not allowed:
             _annotating_run(task, locked.stage_key, actor)
     else:
-        _annotating_run(task, locked.stage_key, actor)
+        run = _annotating_run(task, locked.stage_key, actor)
+        _own_replica(actor, task, run, locked)
     if data is not None:
         locked.data = clean_data(cls, data)
     if attributes is not None:
@@ -855,7 +888,8 @@ def annotation_delete(*, actor, annotation: Annotation, version: Any = None) -> 
             "Someone changed this annotation meanwhile: nothing was deleted.",
             extra={"version": locked.version},
         )
-    _annotating_run(task, locked.stage_key, actor)
+    run = _annotating_run(task, locked.stage_key, actor)
+    _own_replica(actor, task, run, locked)
     locked.delete()
 
 
@@ -932,20 +966,30 @@ def stage_claim_next(*, actor) -> StageRun | None:
         .annotate(rank=rank)
         .order_by("rank", F("task__due_at").asc(nulls_last=True), "task__created_at", "id")
     )
-    for _ in range(3):  # a few tries: a candidate may go to someone else meanwhile
-        with transaction.atomic():
-            for run in candidates.select_for_update(skip_locked=True, of=("self",))[:50]:
-                spec = spec_for(run.task.blueprint)
-                needed = set(spec.by_key[run.stage_key].params.required_skills)
-                if not needed <= set(memberships[run.task.project_id].skills):
-                    continue
-                others = StageRun.objects.filter(
-                    task=run.task_id, stage_key=run.stage_key, assignee=actor
-                )
-                if others.exists():
-                    continue  # consensus: one run per annotator
-                return stage_start(actor=actor, task=run.task, stage_key=run.stage_key)
-        return None
+    # No row locks here: stage_start locks the task first and re-checks the run, so two
+    # annotators claiming at once never get the same run and locks are taken in one order.
+    offset, page = 0, 100
+    while offset < 2000:
+        batch = list(candidates[offset : offset + page])
+        if not batch:
+            return None
+        for run in batch:
+            spec = spec_for(run.task.blueprint)
+            needed = set(spec.by_key[run.stage_key].params.required_skills)
+            if not needed <= set(memberships[run.task.project_id].skills):
+                continue
+            mine = StageRun.objects.filter(
+                task=run.task_id, stage_key=run.stage_key, assignee=actor
+            )
+            if mine.exists():
+                continue  # consensus: one run per annotator
+            try:
+                started = stage_start(actor=actor, task=run.task, stage_key=run.stage_key)
+            except (InvalidTransition, PermissionDenied):
+                continue  # taken meanwhile, or not for this annotator
+            if started.assignee_id == actor.pk and started.status == StageRun.Status.IN_PROGRESS:
+                return started
+        offset += page
     return None
 
 

@@ -8,10 +8,16 @@ from typing import Any
 from blueprints.spec import LabelClass
 from core.exceptions import ApplicationError
 
+LIMIT = 1e7  # coordinates and numbers beyond this are typos, and break geometry maths
+
 
 def _number(value: Any, field: str, *, positive: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, int | float):
         raise ApplicationError(f"{field} must be a number.", field=f"data.{field}")
+    if not (-LIMIT <= value <= LIMIT) or not math.isfinite(float(value)):
+        raise ApplicationError(
+            f"{field} must be a number within ±10,000,000.", field=f"data.{field}"
+        )
     if positive and value <= 0:
         raise ApplicationError(f"{field} must be more than 0.", field=f"data.{field}")
     return float(value)
@@ -26,11 +32,19 @@ def _frame(data: dict, field: str = "frame") -> int:
     return value
 
 
+def _camera(data: dict) -> None:
+    camera = data.get("camera")
+    if camera is not None and (not isinstance(camera, str) or len(camera) > 100):
+        raise ApplicationError("camera is a camera's name.", field="data.camera")
+
+
 def clean_data(cls: LabelClass, data: Any) -> dict:
     """The annotation's geometry or value for its class kind, or a clear error."""
     if not isinstance(data, dict):
         raise ApplicationError("data must be an object.", field="data")
     kind = cls.kind
+    if kind in {"box", "polygon", "keypoint"}:
+        _camera(data)
     if kind == "box":
         _frame(data)
         for key in ("x", "y"):
@@ -66,8 +80,10 @@ def clean_data(cls: LabelClass, data: Any) -> dict:
             raise ApplicationError(f"value must be one of {choices}.", field="data.value")
         return {"value": value}
     text = data.get("text")
-    if not isinstance(text, str) or not text.strip():
-        raise ApplicationError("text must be non-empty text.", field="data.text")
+    if not isinstance(text, str) or not text.strip() or len(text) > 20_000:
+        raise ApplicationError(
+            "text must be non-empty text (at most 20,000 characters).", field="data.text"
+        )
     return {"text": text}
 
 

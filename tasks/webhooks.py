@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import http.client
 import ipaddress
 import json
 import logging
@@ -24,31 +25,72 @@ logger = logging.getLogger(__name__)
 SIGNATURE_HEADER = "X-Stagecraft-Signature"
 
 
+def _not_public(address: str) -> bool:
+    ip = ipaddress.ip_address(address.split("%")[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
+        ip = ip.ipv4_mapped
+    return not ip.is_global
+
+
 def _private(host: str) -> bool:
     try:
         infos = socket.getaddrinfo(host, None)
-    except (socket.gaierror, UnicodeError):
+    except (socket.gaierror, UnicodeError, ValueError):
         return False
-    for info in infos:
-        address = ipaddress.ip_address(info[4][0])
-        if (
-            address.is_private
-            or address.is_loopback
-            or address.is_link_local
-            or address.is_reserved
-            or address.is_multicast
-            or address.is_unspecified
+    return any(_not_public(info[4][0]) for info in infos)
+
+
+class _PeerChecked:
+    """Refuses to talk to a non-public peer, checked on the connected socket itself (so a
+    DNS answer that changed since the first check cannot reach an internal address)."""
+
+    def connect(self):
+        super().connect()
+        if not settings.STAGECRAFT_ALLOW_PRIVATE_CALLBACKS and _not_public(
+            self.sock.getpeername()[0]
         ):
-            return True
-    return False
+            self.sock.close()
+            raise OSError("refused: the callback address is not public")
+
+
+class _HTTPConnection(_PeerChecked, http.client.HTTPConnection):
+    pass
+
+
+class _HTTPSConnection(_PeerChecked, http.client.HTTPSConnection):
+    pass
+
+
+class _HTTPHandler(urllib.request.HTTPHandler):
+    def http_open(self, req):
+        return self.do_open(_HTTPConnection, req)
+
+
+class _HTTPSHandler(urllib.request.HTTPSHandler):
+    def https_open(self, req):
+        return self.do_open(_HTTPSConnection, req, context=self._context)
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        return None  # a redirect is an answer (3xx), never followed
+
+
+_opener = urllib.request.build_opener(_NoRedirects, _HTTPHandler, _HTTPSHandler)
 
 
 def check_callback_url(url: str) -> None:
     """http(s) only; private and loopback addresses only when the setting allows them."""
-    parsed = urlparse(url)
-    if parsed.scheme not in {"http", "https"} or not parsed.hostname:
+    try:
+        parsed = urlparse(url)
+        hostname = parsed.hostname
+    except ValueError:
+        raise ApplicationError(
+            "callback_url is not a valid address.", field="callback_url"
+        ) from None
+    if parsed.scheme not in {"http", "https"} or not hostname:
         raise ApplicationError("callback_url must be an http(s) address.", field="callback_url")
-    if not settings.STAGECRAFT_ALLOW_PRIVATE_CALLBACKS and _private(parsed.hostname):
+    if not settings.STAGECRAFT_ALLOW_PRIVATE_CALLBACKS and _private(hostname):
         raise ApplicationError(
             "callback_url points at a private or loopback address.", field="callback_url"
         )
@@ -88,12 +130,16 @@ def send_callback_job(delivery_id: int) -> str:
                 "User-Agent": "Stagecraft-Webhook/1",
             },
         )
-        with urllib.request.urlopen(request, timeout=settings.STAGECRAFT_WEBHOOK_TIMEOUT) as reply:  # noqa: S310
+        with _opener.open(request, timeout=settings.STAGECRAFT_WEBHOOK_TIMEOUT) as reply:
             status_code = reply.status
     except urllib.error.HTTPError as exc:
         status_code, error = exc.code, f"HTTP {exc.code}"
-    except (urllib.error.URLError, OSError, ApplicationError, ValueError) as exc:
-        error = str(getattr(exc, "reason", None) or getattr(exc, "message", None) or exc)[:500]
+    except ApplicationError as exc:
+        error = exc.message
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        # Generic words only: details would map the network behind the receiver.
+        refused = "not public" in str(getattr(exc, "reason", exc))
+        error = "refused: the callback address is not public" if refused else "no answer"
     duration = int((time.monotonic() - started) * 1000)
     DeliveryAttempt.objects.create(
         delivery=delivery,

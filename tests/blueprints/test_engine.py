@@ -139,7 +139,7 @@ def test_reject_reopens_the_reviewed_stages_and_resets_downstream(pick):
     reopened = reopen(pick, runs, "full_review")
     assert (reopened["segments"].status, reopened["segments"].attempt) == (IN_PROGRESS, 2)
     assert (reopened["objects"].status, reopened["objects"].attempt) == (IN_PROGRESS, 2)
-    assert reopened["route"] == Run()
+    assert reopened["route"] == Run(attempt=2)  # decided anew after the rework
     assert reopened["full_review"].status == "blocked"
     assert reopened["tool_detail"].status == "blocked"
     assert task_status(pick, reopened) == "in_progress"
@@ -165,3 +165,34 @@ def test_consensus_disagreement_forces_its_review():
     assert runs["audit"].reason == "annotators disagreed on weather"
     agreed = advance(spec, {**runs, "weather": Run(status=COMPLETED), "audit": Run()}, [], facts)
     assert agreed["audit"].status == SKIPPED
+
+
+def test_a_reviewed_stage_downstream_of_another_is_decided_again(pick):
+    import yaml
+
+    doc = yaml.safe_load(
+        """
+name: chain
+taxonomy:
+  - {key: flag, kind: classification, choices: ["yes", "no"]}
+  - {key: detail, kind: text}
+stages:
+  - {key: a, kind: annotate, classes: [flag]}
+  - key: b
+    kind: annotate
+    depends_on: [a]
+    classes: [detail]
+    when: {stage: a, class: flag, equals: "yes"}
+  - {key: r, kind: review, depends_on: [b], reviews: [a, b]}
+"""
+    )
+    spec = validate(doc)
+    facts = TaskFacts(seed="x")
+    runs = finish(advance(spec, {}, [], facts), "a")
+    runs = advance(spec, runs, [Annotation("a", "flag", value="no")], facts)
+    assert runs["b"].status == SKIPPED
+    runs = {**runs, "r": replace(runs["r"], status=IN_PROGRESS)}
+    reopened = reopen(spec, runs, "r")
+    assert reopened["a"].status == IN_PROGRESS and reopened["b"].status == "blocked"
+    redone = advance(spec, finish(reopened, "a"), [Annotation("a", "flag", value="yes")], facts)
+    assert redone["b"].status == READY

@@ -257,3 +257,111 @@ def test_invalid_flag_needs_a_reason(api_as, annotator, reviewer, task):
     )
     assert response.status_code == 200
     assert (response.json()["invalid"], response.json()["invalid_reason"]) == (True, "blurry frame")
+
+
+# --- regressions from review ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("data", "field"),
+    [
+        ({"frame": 0, "x": 10**400, "y": 0, "w": 1, "h": 1}, "data.x"),
+        ({"frame": 0, "x": 0, "y": 0, "w": 1e200, "h": 1}, "data.w"),
+        ({"frame": 0, "camera": {"a": 1}, "x": 0, "y": 0, "w": 1, "h": 1}, "data.camera"),
+    ],
+)
+def test_absurd_geometry_is_refused(api_as, annotator, task, data, field):
+    response = api_as(annotator).post(
+        f"/api/v1/tasks/{task.pk}/annotations/",
+        {"stage": "annotate", "label": "object", "data": data},
+        format="json",
+    )
+    assert response.status_code == 400 and field in response.json()
+
+
+def test_nul_characters_and_deep_nesting_are_400s(api_as, manager, project):
+    client = api_as(manager)
+    response = client.post(
+        "/api/v1/tasks/", {"project": project.pk, "name": "a\x00b"}, format="json"
+    )
+    assert response.status_code == 400
+    assert client.get("/api/v1/tasks/?search=a%00b").status_code == 400
+    assert client.get("/api/v1/tasks/?project=%C2%B2").status_code == 400
+    deep = "[" * 100_000
+    response = client.generic("POST", "/api/v1/tasks/", deep, content_type="application/json")
+    assert response.status_code == 400
+
+
+def test_bulk_is_all_or_nothing_and_names_the_request_index(api_as, manager, project):
+    from projects.services import project_create
+
+    other = project_create(actor=manager, name="Second")
+    client = api_as(manager)
+    items = [
+        {"project": project.pk, "name": "a"},
+        {"project": other.pk, "name": "b"},
+        {"project": project.pk, "name": "c", "annotators": ["nobody"]},
+    ]
+    response = client.post("/api/v1/tasks/bulk/", items, format="json")
+    assert response.status_code == 400
+    assert "[2].annotators" in response.json()
+    from tasks.models import Task
+
+    assert Task.objects.count() == 0
+
+
+def test_redirects_are_not_followed(
+    manager, project, run_jobs, settings, django_capture_on_commit_callbacks
+):
+    """A receiver answering 302 to an internal address gets no second request."""
+    from tasks import services
+
+    internal = Receiver(failures=0)
+    redirects = []
+
+    class Redirect(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802
+            redirects.append(1)
+            self.send_response(302)
+            self.send_header("Location", internal.url)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Redirect)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    settings.STAGECRAFT_WEBHOOK_RETRY_INTERVALS = []
+    try:
+        task = services.task_create(
+            actor=manager, project=project, name="t",
+            callback_url=f"http://127.0.0.1:{server.server_port}/hook",
+        )  # fmt: skip
+        services.stage_start(actor=manager, task=task, stage_key="annotate")
+        services.stage_submit(actor=manager, task=task, stage_key="annotate")
+        from projects import services as project_services
+        from tests.factories import UserFactory
+
+        other = UserFactory(username="rev3")
+        project_services.membership_add(actor=manager, project=project, user=other, role="reviewer")
+        with django_capture_on_commit_callbacks(execute=True):
+            services.stage_review(actor=other, task=task, stage_key="review", decision="approve")
+        run_jobs("webhooks")
+    finally:
+        server.shutdown()
+        internal.close()
+    assert redirects == [1] and internal.received == []
+    assert Delivery.objects.get(task=task).callback == "failed"
+
+
+def test_callback_url_is_for_managers_only(api_as, annotator, manager, project):
+    client = api_as(manager)
+    created = client.post(
+        "/api/v1/tasks/",
+        {"project": project.pk, "name": "t", "annotators": ["ana"],
+         "callback_url": "https://example.com/hook?token=secret"},
+        format="json",
+    )  # fmt: skip
+    assert created.json()["callback_url"].endswith("token=secret")
+    seen = api_as(annotator).get(f"/api/v1/tasks/{created.json()['id']}/").json()
+    assert "callback_url" not in seen
