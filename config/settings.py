@@ -202,6 +202,8 @@ STAGECRAFT_ALLOW_PRIVATE_CALLBACKS = env_bool("STAGECRAFT_ALLOW_PRIVATE_CALLBACK
 STAGECRAFT_WEBHOOK_SECRET = env("STAGECRAFT_WEBHOOK_SECRET") or f"webhook:{SECRET_KEY}"
 STAGECRAFT_WEBHOOK_TIMEOUT = float(env("STAGECRAFT_WEBHOOK_TIMEOUT", "10") or 10)
 STAGECRAFT_WEBHOOK_RETRY_INTERVALS = [60, 300, 1800, 7200, 21600, 43200]
+# Finished export files are deleted after this many days (a daily job; make run schedules it).
+STAGECRAFT_EXPORT_RETENTION_DAYS = int(env("STAGECRAFT_EXPORT_RETENTION_DAYS", "30") or 30)
 # Server folders that the API and pages may import datasets from (the command line may
 # import from anywhere). Files are copied into MEDIA_ROOT/datasets/ on import.
 STAGECRAFT_IMPORT_ROOTS = env_list("STAGECRAFT_IMPORT_ROOTS", str(MEDIA_ROOT / "incoming"))

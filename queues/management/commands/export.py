@@ -1,0 +1,93 @@
+import shutil
+from pathlib import Path
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError
+
+from core.exceptions import ApplicationError
+from projects.models import Project
+from queues import services
+from queues.models import ExportFormat, ExportStatus
+
+
+class Command(BaseCommand):
+    help = (
+        "Export a project's finished tasks (review passed or later) as training data. Runs "
+        "here; --background queues it for a worker instead."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("project", help="The project's slug.")
+        parser.add_argument("--format", required=True, choices=ExportFormat.values)
+        parser.add_argument("--incremental", action="store_true")
+        parser.add_argument(
+            "--clean",
+            action="store_true",
+            help="Drop invalid annotations, clip geometry, drop empty episodes.",
+        )
+        parser.add_argument(
+            "--submit",
+            action="store_true",
+            help="Move exported review-passed tasks to data submitted.",
+        )
+        parser.add_argument("--all", action="store_true", help="Include unfinished tasks.")
+        parser.add_argument("--out", help="Also copy the published export to this folder.")
+        parser.add_argument(
+            "--as", dest="username", help="Run as this user (default: the first administrator)."
+        )
+        parser.add_argument("--background", action="store_true")
+
+    def handle(
+        self,
+        *args,
+        project,
+        format,
+        incremental,
+        clean,
+        submit,
+        all,
+        out,
+        username,
+        background,
+        **options,
+    ):
+        target = Project.objects.filter(slug=project).first()
+        if target is None:
+            raise CommandError(f"No project {project!r}.")
+        User = get_user_model()
+        actor = (
+            User.objects.filter(username=username).first()
+            if username
+            else User.objects.filter(is_superuser=True).order_by("pk").first()
+        )
+        if actor is None:
+            raise CommandError("No such user (give --as USERNAME).")
+        opts = {
+            "incremental": incremental,
+            "clean": clean,
+            "submit": submit,
+            "include_unfinished": all,
+        }
+        try:
+            export, created = services.export_start(
+                actor=actor,
+                project=target,
+                format=format,
+                options={k: v for k, v in opts.items() if v},
+                background=background,
+            )
+        except ApplicationError as exc:
+            raise CommandError(exc.message) from exc
+        if background or not created:
+            self.stdout.write(f"Export v{export.version} ({export.status}) as job {export.job_id}.")
+            return
+        export = services.export_run(export_id=export.pk) or export
+        if export.status != ExportStatus.FINISHED:
+            raise CommandError(f"Export failed: {export.error}")
+        folder = services.export_dir(export)
+        if out:
+            shutil.copytree(folder, Path(out), dirs_exist_ok=True)
+            folder = Path(out)
+        counts = ", ".join(f"{v} {k}" for k, v in export.manifest["counts"].items())
+        self.stdout.write(self.style.SUCCESS(f"Export v{export.version} ({format}): {counts}"))
+        self.stdout.write(str(folder))

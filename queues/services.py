@@ -1,0 +1,283 @@
+"""Exports: request (deduplicated), run as a job on `exports` (temporary folder, validation,
+manifest with checksums, atomic publish), cancel, and the retention clean-up."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import shutil
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from core.access import Action, project_allows
+from core.exceptions import ApplicationError
+from core.jobs import enqueue, report_progress
+from projects.models import Project
+from tasks.models import Task, TaskStatus
+
+from .models import Export, ExportFormat, ExportStatus
+
+logger = logging.getLogger(__name__)
+FINISHED_WORK = [TaskStatus.REVIEW_PASSED, TaskStatus.DATA_SUBMITTED]
+OPTION_KEYS = {
+    "incremental",
+    "clean",
+    "validate",
+    "submit",
+    "include_unfinished",
+    "task_from",
+    "video",
+}
+
+
+def exports_root() -> Path:
+    return Path(settings.MEDIA_ROOT) / "exports"
+
+
+def export_dir(export: Export) -> Path:
+    return exports_root() / export.path
+
+
+def _profile(project: Project, fmt: str, selection: dict, options: dict) -> str:
+    stable = {k: v for k, v in options.items() if k not in {"incremental", "submit"}}
+    text = json.dumps([project.pk, fmt, selection, stable], sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+@transaction.atomic
+def export_start(
+    *,
+    actor,
+    project: Project,
+    format: str,
+    filter: dict | None = None,
+    ids: list[int] | None = None,
+    options: dict[str, Any] | None = None,
+    background: bool = True,
+) -> tuple[Export, bool]:
+    """Request an export. An identical one already queued or running is answered instead
+    (returns it with created=False)."""
+    if not project_allows(actor, project, Action.CHANGE):
+        raise PermissionDenied("Only managers export.")
+    if format not in ExportFormat.values:
+        raise ApplicationError(
+            f"format must be one of {', '.join(ExportFormat.values)}.", field="format"
+        )
+    if filter is not None and ids is not None:
+        raise ApplicationError("Give a filter or ids, not both.", field="ids")
+    options = {k: v for k, v in (options or {}).items() if v is not None}
+    unknown = set(options) - OPTION_KEYS
+    if unknown:
+        raise ApplicationError(f"Unknown option: {', '.join(sorted(unknown))}.", field="options")
+    options.setdefault("validate", True)
+    selection = {"ids": sorted(set(ids))} if ids is not None else {"filter": filter or {}}
+    profile = _profile(project, format, selection, options)
+    Project.objects.select_for_update().filter(pk=project.pk).first()
+    running = Export.objects.filter(
+        project=project, profile=profile, status__in=[ExportStatus.QUEUED, ExportStatus.STARTED]
+    ).first()
+    if running is not None and running.options == options:
+        return running, False
+    version = (Export.objects.filter(project=project).aggregate(v=Max("version"))["v"] or 0) + 1
+    parent = (
+        Export.objects.filter(project=project, profile=profile, status=ExportStatus.FINISHED)
+        .order_by("-version")
+        .first()
+    )
+    export = Export.objects.create(
+        project=project,
+        version=version,
+        format=format,
+        selection=selection,
+        options=options,
+        profile=profile,
+        parent=parent if options.get("incremental") else None,
+        requested_by=actor,
+    )
+    if background:  # the command line runs it itself
+        export.job_id = f"export-{export.pk}"
+        export.save(update_fields=["job_id"])
+        from .jobs import export_failed, run_export_job
+
+        enqueue(
+            "exports", run_export_job, export.pk, job_id=export.job_id, on_failure=export_failed
+        )
+    logger.info("%s requested export v%s of %s (%s)", actor, version, project.slug, format)
+    return export, True
+
+
+def export_cancel(*, actor, export: Export) -> Export:
+    """Cancel a queued export at once; a running one stops at its next episode."""
+    if not project_allows(actor, export.project, Action.CHANGE):
+        raise PermissionDenied("Only managers cancel exports.")
+    moved = Export.objects.filter(
+        pk=export.pk, status__in=[ExportStatus.QUEUED, ExportStatus.STARTED]
+    ).update(status=ExportStatus.CANCELLED, error="Cancelled by " + actor.get_username())
+    if not moved:
+        raise ApplicationError("Only queued or running exports can be cancelled.", field="status")
+    export.refresh_from_db()
+    return export
+
+
+class Cancelled(Exception):
+    pass
+
+
+def _tasks(export: Export) -> list[Task]:
+    from tasks.selectors import task_list_for_user
+
+    if "ids" in export.selection:
+        tasks = Task.objects.filter(project=export.project, pk__in=export.selection["ids"])
+    else:
+        filters = {**export.selection.get("filter", {}), "project": export.project_id}
+        tasks = task_list_for_user(user=export.requested_by, filters=filters).filter(
+            project=export.project
+        )
+    if not export.options.get("include_unfinished"):
+        tasks = tasks.filter(status__in=FINISHED_WORK)
+    if export.parent_id and export.parent and export.parent.started_at:
+        since = export.parent.started_at
+        from django.db.models import Exists, OuterRef, Q
+
+        from tasks.models import Annotation
+
+        changed = Annotation.objects.filter(task=OuterRef("pk"), updated_at__gt=since)
+        tasks = tasks.filter(Q(updated_at__gt=since) | Exists(changed))
+    return list(
+        tasks.order_by("pk")
+        .select_related("blueprint", "project")
+        .prefetch_related("annotations", "runs__assignee", "datasets")
+    )
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while chunk := fh.read(1024 * 1024):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def export_run(*, export_id: int) -> Export | None:
+    """The job's body. Writes into a temporary folder and publishes by renaming it; any
+    failure or a cancel leaves nothing published. Safe to run twice (only a queued export runs)."""
+    from .exporters import collect, get_writer
+
+    claimed = Export.objects.filter(pk=export_id, status=ExportStatus.QUEUED).update(
+        status=ExportStatus.STARTED, started_at=timezone.now()
+    )
+    if not claimed:
+        return None
+    export = Export.objects.select_related("project", "requested_by", "parent").get(pk=export_id)
+    tmp = exports_root() / f".tmp-{export.pk}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+
+    def progress(fraction: float, detail: str = "") -> None:
+        status = Export.objects.filter(pk=export.pk).values_list("status", flat=True).first()
+        if status == ExportStatus.CANCELLED:
+            raise Cancelled()
+        report_progress(fraction, detail=detail)
+        Export.objects.filter(pk=export.pk).update(progress=round(fraction, 4))
+
+    try:
+        tasks = _tasks(export)
+        writer = get_writer(export.format)
+        ctx = collect(export, tasks, progress)
+        ctx.count("tasks", 0)
+        writer.write(ctx, tmp)
+        ctx.counts["tasks"] = len(tasks)
+        if export.options.get("validate", True):
+            writer.validate(ctx, tmp)
+        files = sorted(p for p in tmp.rglob("*") if p.is_file())
+        manifest = {
+            "project": export.project.slug,
+            "version": export.version,
+            "format": export.format,
+            "selection": export.selection,
+            "options": export.options,
+            "parent_version": export.parent.version if export.parent else None,
+            "counts": ctx.counts,
+            "tasks": [t.pk for t in tasks],
+            "files": {str(p.relative_to(tmp)): _sha256(p) for p in files},
+            "created_at": timezone.now().isoformat(),
+        }
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
+        name = f"{export.project.slug}/v{export.version}-{export.format}"
+        final = exports_root() / name
+        final.parent.mkdir(parents=True, exist_ok=True)
+        if final.exists():
+            raise ApplicationError(f"{name} already exists; it is never overwritten.")
+        tmp.replace(final)  # atomic publish
+        with transaction.atomic():
+            size = sum(p.stat().st_size for p in final.rglob("*") if p.is_file())
+            done = Export.objects.filter(pk=export.pk, status=ExportStatus.STARTED).update(
+                status=ExportStatus.FINISHED,
+                path=name,
+                manifest=manifest,
+                progress=1.0,
+                size_bytes=size,
+                finished_at=timezone.now(),
+                error="",
+            )
+            if not done:  # cancelled at the last moment
+                shutil.rmtree(final, ignore_errors=True)
+                return Export.objects.get(pk=export.pk)
+            if export.options.get("submit"):
+                from tasks.services import task_mark_submitted
+
+                passed = [t for t in tasks if t.status == TaskStatus.REVIEW_PASSED]
+                task_mark_submitted(
+                    actor=export.requested_by, tasks=passed, reason=f"export v{export.version}"
+                )
+        report_progress(1.0, detail="done")
+    except Cancelled:
+        shutil.rmtree(tmp, ignore_errors=True)
+        logger.info("export %s cancelled", export.pk)
+    except ApplicationError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        Export.objects.filter(pk=export.pk).update(status=ExportStatus.FAILED, error=exc.message)
+    except Exception as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        Export.objects.filter(pk=export.pk).update(
+            status=ExportStatus.FAILED,
+            error=f"The export failed unexpectedly ({exc.__class__.__name__}: {exc}).",
+        )
+        logger.exception("export %s crashed", export.pk)
+        raise
+    return Export.objects.get(pk=export.pk)
+
+
+def export_abandon(*, export_id: int, reason: str) -> None:
+    stuck = Export.objects.filter(
+        pk=export_id, status__in=[ExportStatus.QUEUED, ExportStatus.STARTED]
+    )
+    if stuck.update(
+        status=ExportStatus.FAILED,
+        error=f"The export job stopped ({reason}); nothing was published.",
+    ):
+        shutil.rmtree(exports_root() / f".tmp-{export_id}", ignore_errors=True)
+
+
+def export_clean_expired(*, now=None) -> int:
+    """Delete the files of finished exports older than the retention period."""
+    now = now or timezone.now()
+    limit = now - timedelta(days=settings.STAGECRAFT_EXPORT_RETENTION_DAYS)
+    removed = 0
+    for export in Export.objects.filter(
+        status=ExportStatus.FINISHED, finished_at__lt=limit
+    ).exclude(path=""):
+        shutil.rmtree(export_dir(export), ignore_errors=True)
+        Export.objects.filter(pk=export.pk).update(
+            path="", error="Files removed after the retention period."
+        )
+        removed += 1
+    return removed

@@ -1,0 +1,125 @@
+"""Exports through a real worker: each format written and read back with its own reader."""
+
+import json
+
+import h5py
+import pytest
+from django.core.management import call_command
+
+from queues import services
+from tasks.models import Task
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def media(settings, tmp_path):
+    """Each test its own media folder (demo datasets and exports)."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+
+
+@pytest.fixture
+def demo(transactional_db):
+    call_command("seed_demo")
+    from django.contrib.auth import get_user_model
+
+    from projects.models import Project
+
+    return Project.objects.get(slug="pick-and-place"), get_user_model().objects.get(
+        username="manager"
+    )
+
+
+def run(project, manager, fmt, run_jobs, capture, **kwargs):
+    with capture(execute=True):
+        export, created = services.export_start(
+            actor=manager, project=project, format=fmt, **kwargs
+        )
+    assert created
+    run_jobs("exports")
+    export.refresh_from_db()
+    assert export.status == "finished", export.error
+    return export, services.export_dir(export)
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "hdf5", "coco", "lerobot"])
+def test_each_format_is_written_validated_and_published(
+    demo, run_jobs, django_capture_on_commit_callbacks, fmt
+):
+    project, manager = demo
+    export, folder = run(project, manager, fmt, run_jobs, django_capture_on_commit_callbacks)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["version"] == export.version and manifest["format"] == fmt
+    finished = Task.objects.filter(status__in=["review_passed", "data_submitted"]).count()
+    assert manifest["counts"]["tasks"] == finished == 2
+    for name, digest in manifest["files"].items():
+        assert len(digest) == 64 and (folder / name).is_file()
+    assert not list(services.exports_root().glob(".tmp-*"))
+    if fmt == "hdf5":
+        with h5py.File(folder / "episode_0.hdf5") as f:
+            assert f["observations/images/cam_high"].shape[1:] == (96, 96, 3)
+            assert f["annotations"].attrs["count"] >= 1
+            assert f.attrs["task"] in {"Reviewed night episode", "Delivered to training"}
+    if fmt == "lerobot":
+        info = json.loads((folder / "meta" / "info.json").read_text())
+        assert info["codebase_version"] == "v3.0"
+        assert info["total_episodes"] == manifest["counts"]["episodes"] == 6
+        assert "observation.images.cam_high" in info["features"]
+    if fmt == "jsonl":
+        lines = (folder / "tasks.jsonl").read_text().splitlines()
+        assert len(lines) == 2 and json.loads(lines[0])["stages"]
+
+
+def test_identical_requests_answer_the_running_export(demo, django_capture_on_commit_callbacks):
+    project, manager = demo
+    with django_capture_on_commit_callbacks(execute=True):
+        first, created = services.export_start(actor=manager, project=project, format="jsonl")
+        again, created_again = services.export_start(actor=manager, project=project, format="jsonl")
+    assert created and not created_again and again.pk == first.pk
+
+
+def test_incremental_exports_only_changed_tasks_and_submit_moves_them(
+    demo, run_jobs, django_capture_on_commit_callbacks
+):
+    project, manager = demo
+    first, _ = run(project, manager, "jsonl", run_jobs, django_capture_on_commit_callbacks)
+    task = Task.objects.get(name="Reviewed night episode")
+    Task.objects.filter(pk=task.pk).update(description="changed")  # auto-now bumps
+    task.save(update_fields=["description", "updated_at"])
+    second, folder = run(
+        project,
+        manager,
+        "jsonl",
+        run_jobs,
+        django_capture_on_commit_callbacks,
+        options={"incremental": True, "submit": True},
+    )
+    assert second.parent_id == first.pk
+    assert (
+        second.manifest["tasks"] == [task.pk] and second.manifest["parent_version"] == first.version
+    )
+    task.refresh_from_db()
+    assert task.status == "data_submitted"
+
+
+def test_a_failing_export_publishes_nothing_and_says_why(
+    demo, run_jobs, django_capture_on_commit_callbacks
+):
+    project, manager = demo
+    with django_capture_on_commit_callbacks(execute=True):
+        export, _ = services.export_start(actor=manager, project=project, format="lerobot", ids=[])
+    run_jobs("exports")
+    export.refresh_from_db()
+    assert export.status == "failed"
+    assert "No episodes to export" in export.error
+    assert not any(services.exports_root().rglob("manifest.json"))
+
+
+def test_cancel_a_queued_export(demo, run_jobs, django_capture_on_commit_callbacks):
+    project, manager = demo
+    with django_capture_on_commit_callbacks(execute=True):
+        export, _ = services.export_start(actor=manager, project=project, format="hdf5")
+    services.export_cancel(actor=manager, export=export)
+    run_jobs("exports")
+    export.refresh_from_db()
+    assert export.status == "cancelled" and export.path == ""
