@@ -4,6 +4,7 @@ from blueprints import api as blueprints_api
 from core.api_views import TokenView
 from projects import api as projects_api
 from projects import dataset_api
+from queues import api as queues_api
 from tasks import api as tasks_api
 
 app_name = "api"
@@ -97,5 +98,17 @@ urlpatterns = [
         "tasks/<int:task_id>/deliveries/",
         tasks_api.TaskDeliveriesApi.as_view(),
         name="task-deliveries",
+    ),
+    path("exports/", queues_api.ExportListApi.as_view(), name="export-list"),
+    path("exports/<int:export_id>/", queues_api.ExportDetailApi.as_view(), name="export-detail"),
+    path(
+        "exports/<int:export_id>/download/",
+        queues_api.ExportDownloadApi.as_view(),
+        name="export-download",
+    ),
+    path(
+        "exports/<int:export_id>/cancel/",
+        queues_api.ExportCancelApi.as_view(),
+        name="export-cancel",
     ),
 ]

@@ -11,6 +11,7 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("projects/", include("projects.urls")),
     path("projects/<slug:slug>/blueprints/", include("blueprints.urls")),
+    path("projects/<slug:slug>/exports/", include("queues.urls")),
     path("tasks/", include("tasks.urls")),
     path("api/v1/", include("config.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

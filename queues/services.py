@@ -214,8 +214,9 @@ def export_run(*, export_id: int) -> Export | None:
         name = f"{export.project.slug}/v{export.version}-{export.format}"
         final = exports_root() / name
         final.parent.mkdir(parents=True, exist_ok=True)
-        if final.exists():
-            raise ApplicationError(f"{name} already exists; it is never overwritten.")
+        if final.exists():  # left by a database that was reset: never overwrite it
+            name = f"{name}-{export.pk}"
+            final = exports_root() / name
         tmp.replace(final)  # atomic publish
         with transaction.atomic():
             size = sum(p.stat().st_size for p in final.rglob("*") if p.is_file())
@@ -281,3 +282,44 @@ def export_clean_expired(*, now=None) -> int:
         )
         removed += 1
     return removed
+
+
+def export_list_for_user(*, user):
+    """Exports of the projects the user manages (administrators: all)."""
+    from core.access import is_admin
+    from projects.models import Membership, Role
+
+    exports = Export.objects.select_related("project", "requested_by")
+    if is_admin(user):
+        return exports
+    managed = Membership.objects.filter(user=user, role=Role.MANAGER).values("project")
+    return exports.filter(project__in=managed)
+
+
+def export_get_for_user(*, user, export_id: int) -> Export:
+    from django.shortcuts import get_object_or_404
+
+    from core.access import check_project_access
+
+    export = get_object_or_404(Export.objects.select_related("project"), pk=export_id)
+    check_project_access(user=user, project=export.project, action=Action.CHANGE)
+    return export
+
+
+def export_archive(*, export: Export) -> Path:
+    """The file to download: the JSONL itself, or a zip of the version's folder (made once)."""
+    import zipfile
+
+    if export.status != ExportStatus.FINISHED or not export.path:
+        raise ApplicationError("This export has no files to download.", field="status")
+    folder = export_dir(export)
+    if export.format == ExportFormat.JSONL:
+        return folder / "tasks.jsonl"
+    archive = folder.with_suffix(".zip")
+    if not archive.exists():
+        partial = archive.with_suffix(".zip.part")
+        with zipfile.ZipFile(partial, "w", zipfile.ZIP_STORED) as zf:
+            for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+                zf.write(path, f"{folder.name}/{path.relative_to(folder)}")
+        partial.replace(archive)
+    return archive

@@ -156,3 +156,17 @@ def task(project, manager, annotator):
         actor=annotator, task=task, stage="annotate", label="outcome", data={"value": "success"}
     )
     return task
+
+
+@pytest.fixture
+def finished_export(project, manager, settings, tmp_path):
+    """A finished JSONL export of the project (no tasks), in a media folder of its own."""
+    from queues import services as export_services
+
+    settings.MEDIA_ROOT = tmp_path / "export-media"
+    export, _ = export_services.export_start(
+        actor=manager, project=project, format="jsonl", background=False
+    )
+    export = export_services.export_run(export_id=export.pk)
+    assert export.status == "finished", export.error
+    return export

@@ -60,6 +60,8 @@ def test_matrix(row, role, users, project, request, client):
     if "{task_id}" in row["path"]:
         task = request.getfixturevalue("task")
         ids.update(task_id=task.pk, annotation_id=task.first_annotation.pk)
+    if "{export_id}" in row["path"]:
+        ids["export_id"] = request.getfixturevalue("finished_export").pk
     path = row["path"].format(**ids)
     if user is not None:
         client.force_login(user)

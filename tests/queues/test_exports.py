@@ -123,3 +123,49 @@ def test_cancel_a_queued_export(demo, run_jobs, django_capture_on_commit_callbac
     run_jobs("exports")
     export.refresh_from_db()
     assert export.status == "cancelled" and export.path == ""
+
+
+def test_export_api_start_status_and_zip_download(
+    demo, api_as, run_jobs, django_capture_on_commit_callbacks
+):
+    import io
+    import zipfile
+
+    project, manager = demo
+    client = api_as(manager)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            "/api/v1/exports/",
+            {"project": project.pk, "format": "hdf5", "clean": True},
+            format="json",
+        )
+    assert response.status_code == 202, response.content
+    body = response.json()
+    assert (body["status"], body["version"]) == ("queued", 1) and body[
+        "job_id"
+    ] == f"export-{body['id']}"
+    run_jobs("exports")
+    detail = client.get(f"/api/v1/exports/{body['id']}/").json()
+    assert detail["status"] == "finished" and detail["progress"] == 1.0
+    download = client.get(f"/api/v1/exports/{body['id']}/download/")
+    assert download.status_code == 200
+    names = zipfile.ZipFile(io.BytesIO(b"".join(download.streaming_content))).namelist()
+    assert "v1-hdf5/manifest.json" in names and "v1-hdf5/episode_0.hdf5" in names
+    assert client.post(f"/api/v1/exports/{body['id']}/cancel/").status_code == 400
+
+
+def test_export_api_errors(demo, api_as):
+    project, manager = demo
+    client = api_as(manager)
+    assert (
+        "format"
+        in client.post(
+            "/api/v1/exports/", {"project": project.pk, "format": "csv"}, format="json"
+        ).json()
+    )
+    response = client.post(
+        "/api/v1/exports/",
+        {"project": project.pk, "format": "jsonl", "filter": {}, "ids": [1]},
+        format="json",
+    )
+    assert response.status_code == 400
