@@ -111,4 +111,8 @@ urlpatterns = [
         queues_api.ExportCancelApi.as_view(),
         name="export-cancel",
     ),
+    path("queues/", queues_api.QueueListApi.as_view(), name="queue-list"),
+    path(
+        "queues/<str:name>/<str:action>/", queues_api.QueueActionApi.as_view(), name="queue-action"
+    ),
 ]

@@ -113,3 +113,33 @@ class ExportDownloadApi(GenericAPIView):
         stem = path.parent.name if path.suffix == ".jsonl" else path.stem
         filename = f"{export.project.slug}-{stem}{path.suffix}"
         return FileResponse(path.open("rb"), as_attachment=True, filename=filename)
+
+
+class QueueListApi(GenericAPIView):
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    def get(self, request):
+        """Per queue: paused, workers, counts by state, jobs finished per minute (admins)."""
+        from django.http import Http404
+
+        from core.access import is_admin
+
+        from . import control
+
+        if not is_admin(request.user):
+            raise Http404("No such page.")
+        return Response(control.queue_overview())
+
+
+class QueueActionApi(GenericAPIView):
+    @extend_schema(request=None, responses={200: OpenApiTypes.OBJECT})
+    def post(self, request, name: str, action: str):
+        """pause, resume, empty, clean (older than 24 h) or retry-failed (≤ 1,000 per call)."""
+        from django.http import Http404
+
+        from core.access import is_admin
+
+        from . import control
+
+        if not is_admin(request.user):
+            raise Http404("No such page.")
+        return Response(control.queue_action(actor=request.user, name=name, action=action))

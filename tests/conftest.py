@@ -111,11 +111,13 @@ def _media_root_cleanup():
 @pytest.fixture
 def run_jobs(redis_conn):
     """``run_jobs("imports")``: a real RQ worker takes every waiting job, then stops."""
-    from rq import SimpleWorker
+    from queues.worker import PausableSimpleWorker
 
     def run(*queues: str) -> None:
         names = queues or ("default", "exports", "imports", "webhooks")
-        worker = SimpleWorker([django_rq.get_queue(name) for name in names], connection=redis_conn)
+        worker = PausableSimpleWorker(
+            [django_rq.get_queue(name) for name in names], connection=redis_conn
+        )
         worker.work(burst=True)
 
     return run

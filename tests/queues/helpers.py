@@ -1,0 +1,14 @@
+"""Jobs for the queue tests (RQ needs importable functions)."""
+
+import django_rq
+
+from queues.worker import PAUSED_KEY
+
+
+def pause_while_running(queue_name: str) -> str:
+    django_rq.get_connection("default").sadd(PAUSED_KEY, queue_name)
+    return "finished anyway"
+
+
+def fail() -> None:
+    raise RuntimeError("boom")
