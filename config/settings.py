@@ -204,6 +204,9 @@ STAGECRAFT_WEBHOOK_TIMEOUT = float(env("STAGECRAFT_WEBHOOK_TIMEOUT", "10") or 10
 STAGECRAFT_WEBHOOK_RETRY_INTERVALS = [60, 300, 1800, 7200, 21600, 43200]
 # Finished export files are deleted after this many days (a daily job; make run schedules it).
 STAGECRAFT_EXPORT_RETENTION_DAYS = int(env("STAGECRAFT_EXPORT_RETENTION_DAYS", "30") or 30)
+STAGECRAFT_MAX_ACTIVE_EXPORTS_PER_USER = int(
+    env("STAGECRAFT_MAX_ACTIVE_EXPORTS_PER_USER", "3") or 3
+)
 # Server folders that the API and pages may import datasets from (the command line may
 # import from anywhere). Files are copied into MEDIA_ROOT/datasets/ on import.
 STAGECRAFT_IMPORT_ROOTS = env_list("STAGECRAFT_IMPORT_ROOTS", str(MEDIA_ROOT / "incoming"))
@@ -243,6 +246,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "SCHEMA_PATH_PREFIX": "/api/v1",
+    "ENUM_NAME_OVERRIDES": {
+        "DatasetFormatEnum": "projects.models.DatasetFormat",
+        "ExportFormatEnum": "queues.models.ExportFormat",
+    },
 }
 
 LOGGING = {

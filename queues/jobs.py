@@ -14,4 +14,26 @@ def export_failed(job, connection, exc_type, exc_value, traceback) -> None:
 
 
 def clean_exports_job() -> int:
-    return export_clean_expired()
+    """Delete expired export files, then come back in a day."""
+    removed = export_clean_expired()
+    schedule_export_cleanup()
+    return removed
+
+
+def schedule_export_cleanup(delay_hours: float = 24) -> None:
+    """Make sure one clean-up is scheduled (idempotent: one job id)."""
+    from datetime import timedelta
+
+    import django_rq
+    from rq.exceptions import NoSuchJobError
+    from rq.job import Job
+
+    queue = django_rq.get_queue("default", commit_mode="auto")
+    try:
+        job = Job.fetch("clean-exports", connection=queue.connection)
+        if job.get_status() in {"scheduled", "queued", "started"}:
+            return
+        job.delete()
+    except NoSuchJobError:
+        pass
+    queue.enqueue_in(timedelta(hours=delay_hours), clean_exports_job, job_id="clean-exports")

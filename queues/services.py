@@ -38,6 +38,10 @@ OPTION_KEYS = {
 }
 
 
+class TooManyExports(ApplicationError):
+    status_code = 429
+
+
 def exports_root() -> Path:
     return Path(settings.MEDIA_ROOT) / "exports"
 
@@ -81,11 +85,20 @@ def export_start(
     selection = {"ids": sorted(set(ids))} if ids is not None else {"filter": filter or {}}
     profile = _profile(project, format, selection, options)
     Project.objects.select_for_update().filter(pk=project.pk).first()
+    active = Export.objects.filter(
+        requested_by=actor, status__in=[ExportStatus.QUEUED, ExportStatus.STARTED]
+    )
     running = Export.objects.filter(
         project=project, profile=profile, status__in=[ExportStatus.QUEUED, ExportStatus.STARTED]
     ).first()
     if running is not None and running.options == options:
         return running, False
+    # Fairness: one person's burst waits its turn instead of filling the queue for everyone.
+    limit = settings.STAGECRAFT_MAX_ACTIVE_EXPORTS_PER_USER
+    if active.count() >= limit:
+        raise TooManyExports(
+            f"You already have {limit} exports waiting or running; start more when they finish."
+        )
     version = (Export.objects.filter(project=project).aggregate(v=Max("version"))["v"] or 0) + 1
     parent = (
         Export.objects.filter(project=project, profile=profile, status=ExportStatus.FINISHED)
@@ -171,9 +184,10 @@ def export_run(*, export_id: int) -> Export | None:
     failure or a cancel leaves nothing published. Safe to run twice (only a queued export runs)."""
     from .exporters import collect, get_writer
 
-    claimed = Export.objects.filter(pk=export_id, status=ExportStatus.QUEUED).update(
-        status=ExportStatus.STARTED, started_at=timezone.now()
-    )
+    # A failed export runs again when its job is retried (queue administration).
+    claimed = Export.objects.filter(
+        pk=export_id, status__in=[ExportStatus.QUEUED, ExportStatus.FAILED]
+    ).update(status=ExportStatus.STARTED, started_at=timezone.now(), error="", progress=0)
     if not claimed:
         return None
     export = Export.objects.select_related("project", "requested_by", "parent").get(pk=export_id)

@@ -160,3 +160,9 @@ def test_schema_documents_the_endpoints(client):
         "/api/v1/projects/{project_id}/members/{user_id}/",
     ):
         assert path in paths
+
+
+def test_the_openapi_schema_has_no_warnings():
+    from django.core.management import call_command
+
+    call_command("spectacular", "--validate", "--fail-on-warn", "--file", "/dev/null")

@@ -7,6 +7,7 @@ import pytest
 from django.core.management import call_command
 
 from queues import services
+from queues.models import Export
 from tasks.models import Task
 
 pytestmark = pytest.mark.django_db
@@ -169,3 +170,68 @@ def test_export_api_errors(demo, api_as):
         format="json",
     )
     assert response.status_code == 400
+
+
+def test_a_killed_export_publishes_nothing_and_succeeds_on_retry(
+    demo, admin_user, redis_conn, run_jobs, django_capture_on_commit_callbacks
+):
+    import time
+
+    import django_rq
+    from rq.executions import Execution
+
+    from queues import control
+
+    project, manager = demo
+    with django_capture_on_commit_callbacks(execute=True):
+        export, _ = services.export_start(actor=manager, project=project, format="hdf5")
+    queue = django_rq.get_queue("exports")
+    job = queue.fetch_job(export.job_id)
+    # A worker took it, wrote half an export, and was killed.
+    Export.objects.filter(pk=export.pk).update(status="started")
+    partial = services.exports_root() / f".tmp-{export.pk}"
+    partial.mkdir(parents=True)
+    (partial / "episode_0.hdf5").write_bytes(b"half")
+    queue.remove(job)
+    with redis_conn.pipeline() as pipe:
+        Execution.create(job, ttl=60, pipeline=pipe)
+        pipe.execute()
+    queue.started_job_registry.cleanup(timestamp=time.time() + 3600)
+    export.refresh_from_db()
+    assert export.status == "failed" and "stopped" in export.error
+    assert not partial.exists() and not any(services.exports_root().rglob("manifest.json"))
+
+    assert (
+        control.queue_action(actor=admin_user, name="exports", action="retry-failed")["count"] == 1
+    )
+    run_jobs("exports")
+    export.refresh_from_db()
+    assert export.status == "finished", export.error
+    assert (services.export_dir(export) / "manifest.json").exists()
+
+
+def test_one_users_burst_waits_its_turn(demo, django_capture_on_commit_callbacks):
+    from core.exceptions import ApplicationError
+
+    project, manager = demo
+    with django_capture_on_commit_callbacks(execute=True):
+        for fmt in ("jsonl", "hdf5", "coco"):
+            services.export_start(actor=manager, project=project, format=fmt)
+        with pytest.raises(ApplicationError, match="already have 3 exports") as info:
+            services.export_start(actor=manager, project=project, format="lerobot")
+    assert info.value.status_code == 429
+
+
+def test_expired_export_files_are_removed(demo, run_jobs, django_capture_on_commit_callbacks):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    project, manager = demo
+    export, folder = run(project, manager, "jsonl", run_jobs, django_capture_on_commit_callbacks)
+    assert services.export_clean_expired() == 0
+    later = timezone.now() + timedelta(days=31)
+    assert services.export_clean_expired(now=later) == 1
+    assert not folder.exists()
+    export.refresh_from_db()
+    assert export.path == "" and "retention" in export.error

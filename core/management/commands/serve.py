@@ -64,9 +64,20 @@ class Command(BaseCommand):
             )
             return None
         queues = settings.RQ_QUEUE_NAMES
+        from queues.jobs import schedule_export_cleanup
+
+        schedule_export_cleanup(delay_hours=1)  # then daily: expired export files go
         self.stdout.write(f"RQ worker started for queues: {' '.join(queues)}")
         return subprocess.Popen(  # noqa: S603 — our own interpreter and manage.py
-            [sys.executable, "manage.py", "rqworker", *queues, "--with-scheduler"],
+            [
+                sys.executable,
+                "manage.py",
+                "rqworker",
+                *queues,
+                "--with-scheduler",
+                "--worker-class",
+                "queues.worker.PausableWorker",
+            ],
             cwd=settings.BASE_DIR,
         )
 
