@@ -101,6 +101,19 @@ def report_progress(fraction: float, **meta: Any) -> None:
     job.save_meta()
 
 
+def job_log(message: str) -> None:
+    """Append a line to the current job's log (kept in its meta; RQ keeps no job logs)."""
+    job = get_current_job()
+    if job is None:
+        return
+    from django.utils import timezone
+
+    lines = job.meta.setdefault("log", [])
+    lines.append(f"{timezone.now():%Y-%m-%d %H:%M:%S} {message}")
+    del lines[:-200]
+    job.save_meta()
+
+
 def ping_job(value: str) -> str:
     """A trivial job: proves a worker takes jobs from the queues (used by tests and checks)."""
     report_progress(1.0, echoed=value)

@@ -30,7 +30,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from core.exceptions import ApplicationError
-from core.jobs import enqueue, report_progress
+from core.jobs import enqueue, job_log, report_progress
 
 from .formats import DataError, SampleSpec, get_format
 from .formats.base import check_spec
@@ -341,7 +341,9 @@ def dataset_import_run(*, dataset_id: int) -> Dataset | None:
         def progress(done: int, total: int, detail: str) -> None:
             report_progress(0.4 + 0.55 * done / max(total, 1), stage="reading", detail=detail)
 
+        job_log(f"dataset {dataset.pk}: {len(checksums)} file(s) staged")
         specs = fmt.inspect(staging, [Path(p) for p in checksums], dataset.options, progress)
+        job_log(f"{len(specs)} sample(s) found")
         if not specs:
             raise DataError(None, "No samples found.")
         for spec in specs:

@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from core.access import Action, project_allows
 from core.exceptions import ApplicationError
-from core.jobs import enqueue, report_progress
+from core.jobs import enqueue, job_log, report_progress
 from projects.models import Project
 from tasks.models import Task, TaskStatus
 
@@ -204,12 +204,15 @@ def export_run(*, export_id: int) -> Export | None:
 
     try:
         tasks = _tasks(export)
+        job_log(f"export v{export.version} ({export.format}): {len(tasks)} task(s)")
         writer = get_writer(export.format)
         ctx = collect(export, tasks, progress)
+        job_log(f"{len(ctx.episodes)} episode(s) to write")
         ctx.count("tasks", 0)
         writer.write(ctx, tmp)
         ctx.counts["tasks"] = len(tasks)
         if export.options.get("validate", True):
+            job_log("validating")
             writer.validate(ctx, tmp)
         files = sorted(p for p in tmp.rglob("*") if p.is_file())
         manifest = {
@@ -232,6 +235,7 @@ def export_run(*, export_id: int) -> Export | None:
             name = f"{name}-{export.pk}"
             final = exports_root() / name
         tmp.replace(final)  # atomic publish
+        job_log(f"published {name}")
         with transaction.atomic():
             size = sum(p.stat().st_size for p in final.rglob("*") if p.is_file())
             done = Export.objects.filter(pk=export.pk, status=ExportStatus.STARTED).update(
@@ -259,6 +263,7 @@ def export_run(*, export_id: int) -> Export | None:
         logger.info("export %s cancelled", export.pk)
     except ApplicationError as exc:
         shutil.rmtree(tmp, ignore_errors=True)
+        job_log(f"failed: {exc.message}")
         Export.objects.filter(pk=export.pk).update(status=ExportStatus.FAILED, error=exc.message)
     except Exception as exc:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -110,3 +110,34 @@ def test_throughput_counts_jobs_finished_in_the_last_hour(redis_conn, run_jobs):
     run_jobs("imports")
     row = next(r for r in control.queue_overview() if r["name"] == "imports")
     assert row["finished_per_minute"] == pytest.approx(6 / 60, abs=0.01)
+
+
+def test_the_page_says_when_redis_is_down(client, admin_user, settings):
+    from core import jobs
+
+    client.force_login(admin_user)
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"
+    settings.RQ_QUEUES = {n: {"URL": settings.REDIS_URL} for n in settings.RQ_QUEUE_NAMES}
+    jobs.redis_available(fresh=True)
+    response = client.get("/queues/")
+    assert response.status_code == 200
+    assert "Redis is not reachable: the queues cannot be shown" in response.content.decode()
+    settings.REDIS_URL = "redis://127.0.0.1:6379/15"
+    jobs.redis_available(fresh=True)
+
+
+def test_a_jobs_log_is_shown_with_its_failure(
+    admin_user, client, redis_conn, run_jobs, project, manager, django_capture_on_commit_callbacks
+):
+    from queues import services
+
+    with django_capture_on_commit_callbacks(execute=True):
+        services.export_start(actor=manager, project=project, format="lerobot")
+    run_jobs("exports")  # no episodes: the export fails, its job finishes with a log
+    client.force_login(admin_user)
+    body = client.get("/queues/").content.decode()
+    assert "exports" in body
+    job = django_rq.get_queue("exports").finished_job_registry.get_job_ids()
+    assert job
+    log = Job.fetch(job[0], connection=redis_conn).meta["log"]
+    assert any("failed: No episodes to export" in line for line in log)
