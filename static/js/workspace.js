@@ -1,0 +1,394 @@
+// The annotator workspace: frames, series, drawing and the annotation list of one stage run.
+// Plain JavaScript over the JSON API (session auth + CSRF); every change is saved at once.
+(() => {
+  const W = JSON.parse(document.getElementById("workspace-data").textContent);
+  const $ = (selector) => document.querySelector(selector);
+  const api = `/api/v1/tasks/${W.task}`;
+  const state = { sample: 0, frame: 0, timer: null, annotations: [], series: null, drag: null };
+  const csrf = JSON.parse(document.body.getAttribute("hx-headers") || "{}")["X-CSRFToken"];
+
+  async function call(method, url, body) {
+    const response = await fetch(url, {
+      method,
+      headers: { "Content-Type": "application/json", "X-CSRFToken": csrf, Accept: "application/json" },
+      body: body === undefined ? undefined : JSON.stringify(body),
+      credentials: "same-origin",
+    });
+    const data = response.status === 204 ? null : await response.json().catch(() => null);
+    return { ok: response.ok, status: response.status, data };
+  }
+
+  function say(text) { $("#ws-messages").textContent = text; }
+  function alarm(text) { $("#ws-alert").textContent = text; }
+  function problem(data) {
+    if (!data) return "Something went wrong.";
+    if (data.detail) return data.detail;
+    return Object.entries(data).map(([k, v]) => `${k}: ${[].concat(v).map((x) => typeof x === "object" ? JSON.stringify(x) : x).join(" ")}`).join("; ");
+  }
+
+  const sample = () => W.samples[state.sample];
+
+  // --- samples ---------------------------------------------------------------------------
+  function renderSamples() {
+    const list = $("[data-samples]");
+    list.innerHTML = "";
+    const done = new Set(state.annotations.filter((a) => a.stage === W.stage && a.sample).map((a) => a.sample));
+    W.samples.forEach((s, i) => {
+      const item = document.createElement("li");
+      const button = document.createElement("button");
+      button.type = "button";
+      button.className = "link sample" + (i === state.sample ? " current" : "");
+      button.textContent = `${done.has(s.id) ? "✓" : "○"} ${s.name}`;
+      button.setAttribute("aria-current", i === state.sample ? "true" : "false");
+      button.addEventListener("click", () => selectSample(i));
+      item.append(button);
+      list.append(item);
+    });
+    $("[data-progress]").value = done.size;
+  }
+
+  function selectSample(i) {
+    if (i < 0 || i >= W.samples.length) return;
+    stop();
+    state.sample = i;
+    state.frame = 0;
+    buildCameras();
+    loadSeries();
+    renderSamples();
+    renderAnnotations();
+    showFrame();
+  }
+
+  // --- frames ----------------------------------------------------------------------------
+  const frameUrl = (s, camera, f) => `/api/v1/samples/${s.id}/frames/${encodeURIComponent(camera)}/${f}/`;
+
+  function buildCameras() {
+    const box = $("[data-cameras]");
+    box.innerHTML = "";
+    sample().cameras.forEach((camera, i) => {
+      const figure = document.createElement("figure");
+      figure.className = "camera";
+      const img = document.createElement("img");
+      img.alt = `${camera} frame`;
+      img.dataset.camera = camera;
+      figure.append(img);
+      if (i === 0) {
+        const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+        svg.classList.add("overlay");
+        svg.setAttribute("aria-label", `Drawing area on ${camera}`);
+        svg.dataset.camera = camera;
+        figure.append(svg);
+        img.addEventListener("load", () => {
+          svg.setAttribute("viewBox", `0 0 ${img.naturalWidth} ${img.naturalHeight}`);
+          drawOverlay();
+        });
+        svg.addEventListener("mousedown", startDrag);
+        svg.addEventListener("mousemove", moveDrag);
+        svg.addEventListener("mouseup", endDrag);
+      }
+      const caption = document.createElement("figcaption");
+      caption.textContent = camera;
+      figure.append(caption);
+      box.append(figure);
+    });
+    const scrubber = $("[data-scrubber]");
+    scrubber.max = Math.max(0, sample().frames - 1);
+  }
+
+  function showFrame() {
+    const s = sample();
+    document.querySelectorAll("[data-cameras] img").forEach((img) => {
+      img.src = frameUrl(s, img.dataset.camera, state.frame);
+    });
+    for (let k = 1; k <= 4; k++) {  // prefetch the next frames (served cached)
+      const f = state.frame + k;
+      if (f < s.frames) s.cameras.forEach((c) => { new Image().src = frameUrl(s, c, f); });
+    }
+    $("[data-scrubber]").value = state.frame;
+    $("[data-counter]").textContent = `${state.frame} / ${s.frames - 1}`;
+    drawCursor();
+    drawOverlay();
+  }
+
+  function step(delta) {
+    state.frame = Math.min(Math.max(0, state.frame + delta), sample().frames - 1);
+    showFrame();
+  }
+
+  function play() {
+    if (state.timer) return stop();
+    $("[data-play]").textContent = "❚❚ Pause";
+    state.timer = setInterval(() => {
+      if (state.frame >= sample().frames - 1) return stop();
+      step(1);
+    }, 1000 / Math.min(sample().fps, 25));
+  }
+
+  function stop() {
+    clearInterval(state.timer);
+    state.timer = null;
+    $("[data-play]").textContent = "▶ Play";
+  }
+
+  // --- series ----------------------------------------------------------------------------
+  async function loadSeries() {
+    const svg = $("[data-series]");
+    svg.innerHTML = "";
+    state.series = null;
+    if (!sample().series) return;
+    const { ok, data } = await call("GET", `/api/v1/samples/${sample().id}/series/?max_points=600`);
+    if (!ok) return;
+    state.series = data;
+    const chosen = Object.values(data.series).find((s) => s.role === "state") || Object.values(data.series)[0];
+    if (!chosen) return;
+    const values = chosen.values;
+    const flat = values.flat();
+    const low = Math.min(...flat), high = Math.max(...flat), span = high - low || 1;
+    const n = data.num_frames - 1 || 1;
+    const colours = ["#2f6fde", "#e4572e", "#17bebb", "#ffc914", "#76b041", "#9b5de5", "#f15bb5"];
+    for (let j = 0; j < values[0].length; j++) {
+      const points = values.map((row, i) => `${(data.frames[i] / n) * 600},${118 - ((row[j] - low) / span) * 116}`).join(" ");
+      const line = document.createElementNS("http://www.w3.org/2000/svg", "polyline");
+      line.setAttribute("points", points);
+      line.setAttribute("fill", "none");
+      line.setAttribute("stroke", colours[j % colours.length]);
+      line.setAttribute("stroke-width", "1");
+      line.setAttribute("vector-effect", "non-scaling-stroke");
+      svg.append(line);
+    }
+    const cursor = document.createElementNS("http://www.w3.org/2000/svg", "line");
+    cursor.dataset.cursor = "";
+    cursor.setAttribute("y1", "0");
+    cursor.setAttribute("y2", "120");
+    cursor.setAttribute("stroke", "#102a43");
+    cursor.setAttribute("vector-effect", "non-scaling-stroke");
+    svg.append(cursor);
+    drawCursor();
+  }
+
+  function drawCursor() {
+    const cursor = document.querySelector("[data-series] [data-cursor]");
+    if (!cursor) return;
+    const x = (state.frame / Math.max(1, sample().frames - 1)) * 600;
+    cursor.setAttribute("x1", x);
+    cursor.setAttribute("x2", x);
+  }
+
+  // --- annotations -----------------------------------------------------------------------
+  async function loadAnnotations() {
+    const { ok, data } = await call("GET", `${api}/annotations/`);
+    if (ok) state.annotations = data;
+    renderSamples();
+    renderAnnotations();
+    drawOverlay();
+  }
+
+  function describe(a) {
+    const d = a.data;
+    if (a.kind === "segment") return `frames ${d.start}–${d.end}`;
+    if (a.kind === "box") return `frame ${d.frame}, ${Math.round(d.x)},${Math.round(d.y)} ${Math.round(d.w)}×${Math.round(d.h)}`;
+    if (a.kind === "classification") return d.value;
+    return JSON.stringify(d);
+  }
+
+  function renderAnnotations() {
+    const list = $("[data-annotations]");
+    list.innerHTML = "";
+    const mine = state.annotations.filter((a) => a.stage === W.stage && (a.sample === sample().id || a.sample === null));
+    for (const a of mine) {
+      const item = document.createElement("li");
+      item.className = "annotation" + (a.invalid ? " invalid" : "");
+      const text = Object.values(a.attributes || {}).filter((v) => typeof v === "string" && v).join(", ");
+      item.innerHTML = `<strong></strong> <span class="muted"></span> <em></em>`;
+      item.querySelector("strong").textContent = a.label;
+      item.querySelector(".muted").textContent = describe(a);
+      item.querySelector("em").textContent = text;
+      const frame = a.data.frame ?? a.data.start;
+      if (frame !== undefined) {
+        const jump = document.createElement("button");
+        jump.type = "button";
+        jump.className = "link";
+        jump.textContent = "Go to frame";
+        jump.addEventListener("click", () => { state.frame = frame; showFrame(); });
+        item.append(" ", jump);
+      }
+      if (W.editable) {
+        const remove = document.createElement("button");
+        remove.type = "button";
+        remove.className = "link danger";
+        remove.textContent = "Delete";
+        remove.setAttribute("aria-label", `Delete ${a.label} ${describe(a)}`);
+        remove.addEventListener("click", () => removeAnnotation(a));
+        item.append(" ", remove);
+      }
+      list.append(item);
+    }
+  }
+
+  function drawOverlay() {
+    const svg = document.querySelector("[data-cameras] svg.overlay");
+    if (!svg) return;
+    svg.querySelectorAll("rect").forEach((r) => r.remove());
+    const camera = svg.dataset.camera;
+    for (const a of state.annotations) {
+      if (a.kind !== "box" || a.sample !== sample().id || a.data.frame !== state.frame) continue;
+      if (a.data.camera && a.data.camera !== camera) continue;
+      svg.append(rect(a.data.x, a.data.y, a.data.w, a.data.h, "saved"));
+    }
+  }
+
+  function rect(x, y, w, h, kind) {
+    const r = document.createElementNS("http://www.w3.org/2000/svg", "rect");
+    r.setAttribute("x", x); r.setAttribute("y", y); r.setAttribute("width", w); r.setAttribute("height", h);
+    r.setAttribute("class", kind);
+    return r;
+  }
+
+  function point(event) {
+    const svg = event.currentTarget;
+    const box = svg.getBoundingClientRect();
+    const view = svg.viewBox.baseVal;
+    return { x: ((event.clientX - box.left) / box.width) * view.width, y: ((event.clientY - box.top) / box.height) * view.height };
+  }
+
+  function startDrag(event) {
+    if (!W.editable || currentKind() !== "box") return;
+    state.drag = { start: point(event), shape: rect(0, 0, 0, 0, "drawing") };
+    event.currentTarget.append(state.drag.shape);
+  }
+
+  function moveDrag(event) {
+    if (!state.drag) return;
+    const p = point(event), s = state.drag.start;
+    const r = state.drag.shape;
+    r.setAttribute("x", Math.min(s.x, p.x)); r.setAttribute("y", Math.min(s.y, p.y));
+    r.setAttribute("width", Math.abs(p.x - s.x)); r.setAttribute("height", Math.abs(p.y - s.y));
+  }
+
+  async function endDrag(event) {
+    if (!state.drag) return;
+    const p = point(event), s = state.drag.start;
+    state.drag.shape.remove();
+    state.drag = null;
+    const w = Math.abs(p.x - s.x), h = Math.abs(p.y - s.y);
+    if (w < 2 || h < 2) return;
+    await create({ frame: state.frame, camera: event.currentTarget.dataset.camera,
+                   x: Math.round(Math.min(s.x, p.x) * 10) / 10, y: Math.round(Math.min(s.y, p.y) * 10) / 10,
+                   w: Math.round(w * 10) / 10, h: Math.round(h * 10) / 10 });
+  }
+
+  function currentClass() { const select = $("[data-class]"); return select ? select.value : null; }
+  function currentKind() { const key = currentClass(); return key ? W.classes[key].kind : null; }
+
+  function renderTools() {
+    const key = currentClass();
+    if (!key) return;
+    const cls = W.classes[key];
+    document.querySelectorAll("[data-tool]").forEach((el) => { el.hidden = el.dataset.tool !== cls.kind; });
+    const box = $("[data-attributes]");
+    box.innerHTML = "";
+    for (const attr of cls.attributes) {
+      const id = `attr-${attr.key}`;
+      const label = document.createElement("label");
+      label.htmlFor = id;
+      label.textContent = (attr.name || attr.key) + (attr.required ? " *" : "");
+      let input;
+      if (attr.type === "choice") {
+        input = document.createElement("select");
+        for (const c of ["", ...attr.choices]) input.append(new Option(c === "" ? "—" : c, c));
+      } else if (attr.type === "boolean") {
+        input = document.createElement("input");
+        input.type = "checkbox";
+      } else {
+        input = document.createElement("input");
+        input.type = attr.type === "number" ? "number" : "text";
+      }
+      input.id = id;
+      input.dataset.attribute = attr.key;
+      input.dataset.type = attr.type;
+      box.append(label, input);
+    }
+    const choice = $("[data-choice]");
+    if (choice) {
+      choice.innerHTML = "";
+      for (const c of cls.choices) choice.append(new Option(c, c));
+    }
+  }
+
+  function attributes() {
+    const out = {};
+    document.querySelectorAll("[data-attributes] [data-attribute]").forEach((input) => {
+      const type = input.dataset.type;
+      if (type === "boolean") out[input.dataset.attribute] = input.checked;
+      else if (input.value !== "") out[input.dataset.attribute] = type === "number" ? Number(input.value) : input.value;
+    });
+    return out;
+  }
+
+  async function create(data) {
+    const body = { stage: W.stage, label: currentClass(), sample: sample().id, data, attributes: attributes() };
+    const { ok, data: answer } = await call("POST", `${api}/annotations/`, body);
+    if (!ok) return alarm(`Not saved: ${problem(answer)}`);
+    alarm("");
+    state.annotations.push(answer);
+    say(`Saved ${answer.label}.`);
+    renderSamples();
+    renderAnnotations();
+    drawOverlay();
+  }
+
+  async function removeAnnotation(a) {
+    const { ok, status, data } = await call("DELETE", `${api}/annotations/${a.id}/?version=${a.version}`);
+    if (status === 409) return alarm(`Someone changed this annotation meanwhile (now version ${data.version}); nothing was deleted. Reload to see it.`);
+    if (!ok) return alarm(`Not deleted: ${problem(data)}`);
+    state.annotations = state.annotations.filter((x) => x.id !== a.id);
+    say(`Deleted ${a.label}.`);
+    renderSamples();
+    renderAnnotations();
+    drawOverlay();
+  }
+
+  async function submit() {
+    const { ok, data } = await call("POST", `${api}/stages/${W.stage}/submit/`);
+    if (!ok) {
+      const checks = data && data.checks;
+      return alarm(checks ? `The stage's checks failed: ${[].concat(checks).join(" ")}` : `Not submitted: ${problem(data)}`);
+    }
+    window.location.href = W.mine;
+  }
+
+  // --- wiring ----------------------------------------------------------------------------
+  document.addEventListener("click", (event) => {
+    const t = event.target;
+    if (t.matches("[data-step]")) step(Number(t.dataset.step));
+    else if (t.matches("[data-play]")) play();
+    else if (t.matches("[data-help]")) $("#ws-help").showModal();
+    else if (t.matches("[data-close-help]")) $("#ws-help").close();
+    else if (t.matches("[data-submit]")) submit();
+    else if (t.matches("[data-mark]")) $(t.dataset.mark === "start" ? "[data-seg-start]" : "[data-seg-end]").value = state.frame;
+    else if (t.matches("[data-add-segment]")) {
+      const start = Number($("[data-seg-start]").value), end = Number($("[data-seg-end]").value);
+      create({ start, end });
+    } else if (t.matches("[data-add-classification]")) create({ value: $("[data-choice]").value });
+  });
+  $("[data-scrubber]").addEventListener("input", (event) => { state.frame = Number(event.target.value); showFrame(); });
+  const classSelect = $("[data-class]");
+  if (classSelect) classSelect.addEventListener("change", renderTools);
+  document.addEventListener("keydown", (event) => {
+    if (event.target.matches("input, select, textarea")) return;
+    if (event.key === "ArrowRight") { step(1); event.preventDefault(); }
+    else if (event.key === "ArrowLeft") { step(-1); event.preventDefault(); }
+    else if (event.key === " ") { play(); event.preventDefault(); }
+    else if (event.key === "PageDown") selectSample(state.sample + 1);
+    else if (event.key === "PageUp") selectSample(state.sample - 1);
+    else if (event.key === "?") $("#ws-help").showModal();
+  });
+
+  if (!W.samples.length) {
+    say("This task has no samples: add a dataset to it first.");
+    return;
+  }
+  renderTools();
+  selectSample(0);
+  loadAnnotations();
+})();

@@ -1,0 +1,110 @@
+"""The annotator's pages: "My work" and the workspace of one stage run."""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from core.exceptions import ApplicationError
+
+from . import selectors, services
+from .models import StageRun
+
+
+@login_required
+def my_work(request):
+    runs = (
+        StageRun.objects.filter(assignee=request.user, status__in=["ready", "in_progress"])
+        .select_related("task", "task__project")
+        .order_by("task__due_at", "-task__priority", "task_id")
+    )
+    return render(request, "tasks/my_work.html", {"runs": runs})
+
+
+@require_POST
+@login_required
+def start_next(request):
+    run = services.stage_claim_next(actor=request.user)
+    if run is None:
+        messages.info(request, "No work fits your skills right now.")
+        return redirect("workspace:mine")
+    return redirect("workspace:run", task_id=run.task_id, stage_key=run.stage_key)
+
+
+@require_POST
+@login_required
+def open_run(request, task_id, stage_key):
+    task = selectors.task_get_for_user(user=request.user, task_id=task_id)
+    try:
+        services.stage_start(actor=request.user, task=task, stage_key=stage_key)
+    except (ApplicationError, PermissionDenied) as exc:
+        messages.error(request, getattr(exc, "message", str(exc)))
+        return redirect("workspace:mine")
+    return redirect("workspace:run", task_id=task.pk, stage_key=stage_key)
+
+
+@login_required
+def workspace(request, task_id, stage_key):
+    from projects.models import Sample
+
+    task = selectors.task_get_for_user(user=request.user, task_id=task_id)
+    spec = services.spec_for(task.blueprint)
+    stage = spec.by_key.get(stage_key)
+    if stage is None:
+        from django.http import Http404
+
+        raise Http404("No such stage.")
+    run = (
+        task.runs.filter(stage_key=stage_key, assignee=request.user).first()
+        or task.runs.filter(stage_key=stage_key).first()
+    )
+    samples = list(
+        Sample.objects.filter(dataset__in=task.datasets.all())
+        .select_related("dataset")
+        .order_by("dataset__name", "index")
+    )
+    classes = [spec.classes[c] for c in stage.classes]
+    editable = (
+        run is not None and run.status == "in_progress" and run.assignee_id == request.user.pk
+    )
+    workspace_data = {
+        "task": task.pk,
+        "stage": stage.key,
+        "editable": editable,
+        "samples": [
+            {
+                "id": s.pk,
+                "name": s.name,
+                "frames": s.num_frames,
+                "fps": s.fps or 10,
+                "cameras": [c["name"] for c in s.cameras],
+                "series": bool(s.arrays),
+            }
+            for s in samples
+        ],
+        "classes": {
+            c.key: {
+                "kind": c.kind,
+                "choices": c.choices or [],
+                "attributes": [a.model_dump() for a in c.attributes],
+            }
+            for c in classes
+        },
+        "mine": reverse("workspace:mine"),
+    }
+    return render(
+        request,
+        "tasks/workspace.html",
+        {
+            "task": task,
+            "project": task.project,
+            "stage": stage,
+            "run": run,
+            "samples": samples,
+            "classes": classes,
+            "editable": editable,
+            "workspace_data": workspace_data,
+        },
+    )

@@ -1,0 +1,83 @@
+import re
+
+from playwright.sync_api import expect
+
+from tasks.models import Annotation, StageRun
+
+
+def draw_box(page, x0, y0, x1, y1):
+    area = page.locator("svg.overlay")
+    expect(area).to_be_visible()
+    page.wait_for_function("() => document.querySelector('svg.overlay').viewBox.baseVal.width > 0")
+    box = area.bounding_box()
+    page.mouse.move(box["x"] + x0, box["y"] + y0)
+    page.mouse.down()
+    page.mouse.move(box["x"] + x1, box["y"] + y1, steps=5)
+    page.mouse.up()
+
+
+def test_annotator_labels_in_the_workspace_and_submits(login, live_server):
+    page = login("annotator")
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="My work").click()
+    page.get_by_role("button", name="Start next task").click()
+    expect(page).to_have_url(re.compile(r"/workspace/\d+/objects/$"))
+    task_id = int(re.search(r"/workspace/(\d+)/", page.url).group(1))
+    run = StageRun.objects.get(task_id=task_id, stage_key="objects")
+    assert (run.status, run.assignee.username) == ("in_progress", "annotator")
+
+    # Keyboard: the right arrow steps a frame, the left arrow steps back.
+    counter = page.locator("[data-counter]")
+    expect(counter).to_have_text(re.compile(r"^0 / [1-9]"))  # the viewer is ready
+    page.keyboard.press("ArrowRight")
+    expect(counter).to_have_text(re.compile(r"^1 / "))
+    page.keyboard.press("ArrowLeft")
+
+    page.get_by_label("category *").select_option("block")
+    draw_box(page, 40, 40, 120, 110)
+    expect(page.get_by_role("status", name="Saved changes")).to_contain_text("Saved object.")
+    expect(page.get_by_role("list", name="Annotations of this sample")).to_contain_text("object")
+    saved = Annotation.objects.get(task=run.task, stage_key="objects")
+    assert saved.attributes == {"category": "block", "occluded": False}
+    assert saved.data["frame"] == 0 and saved.data["w"] > 10
+
+    # Two samples still have no box: the stage's check refuses the submit and says so.
+    page.get_by_role("button", name="Submit stage").click()
+    expect(page.get_by_role("alert", name="Problems")).to_contain_text(
+        "2 sample(s) have no annotation yet"
+    )
+
+    for _ in range(2):
+        page.keyboard.press("PageDown")
+        draw_box(page, 30, 30, 90, 90)
+        expect(page.get_by_role("status", name="Saved changes")).to_contain_text("Saved object.")
+    expect(page.get_by_role("progressbar", name="Annotated samples")).to_have_attribute(
+        "value", "3"
+    )
+    page.get_by_role("button", name="Submit stage").click()
+    expect(page).to_have_url(re.compile(r"/workspace/$"))
+    run.refresh_from_db()
+    assert run.status == "completed"
+
+
+def test_a_segment_with_a_description(login, live_server):
+    page = login("annotator")
+    run = StageRun.objects.filter(
+        task__name="Reach and grasp", stage_key="segments", assignee__username="annotator"
+    ).first()
+    page.goto(f"{live_server.url}/workspace/{run.task_id}/segments/")
+    expect(page.locator("[data-counter]")).to_have_text(re.compile(r"^0 / [1-9]"))
+    page.get_by_label("description *").fill("reach for the block")
+    page.locator("[data-counter]").click()  # leave the text field: shortcuts work again
+    for _ in range(5):
+        page.keyboard.press("ArrowRight")
+    page.get_by_role("button", name="Start here").click()
+    page.locator("[data-scrubber]").fill("30")
+    page.get_by_role("button", name="End here").click()
+    expect(page.get_by_label("Segment end")).to_have_value("30")
+    page.get_by_role("button", name="Add segment").click()
+    expect(page.get_by_role("list", name="Annotations of this sample")).to_contain_text(
+        "frames 5–30"
+    )
+    segment = Annotation.objects.get(task=run.task_id, stage_key="segments")
+    assert segment.data == {"start": 5, "end": 30}
+    assert segment.attributes == {"description": "reach for the block"}
