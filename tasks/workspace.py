@@ -7,6 +7,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from core.access import Action, project_allows
 from core.exceptions import ApplicationError
 
 from . import selectors, services
@@ -67,11 +68,25 @@ def workspace(request, task_id, stage_key):
     )
     classes = [spec.classes[c] for c in stage.classes]
     editable = (
-        run is not None and run.status == "in_progress" and run.assignee_id == request.user.pk
+        run is not None
+        and run.status == "in_progress"
+        and run.assignee_id == request.user.pk
+        and stage.kind in {"annotate", "consensus"}
     )
+    reviewing = (
+        stage.kind == "review"
+        and run is not None
+        and run.status in {"ready", "in_progress"}
+        and project_allows(request.user, task.project, Action.REVIEW)
+    )
+    shown_stages = list(stage.reviews) if stage.kind == "review" else [stage.key]
+    if stage.kind == "review":
+        classes = [spec.classes[c] for k in stage.reviews for c in spec.by_key[k].classes]
     workspace_data = {
         "task": task.pk,
         "stage": stage.key,
+        "stages": shown_stages,
+        "review": reviewing,
         "editable": editable,
         "samples": [
             {
@@ -105,6 +120,7 @@ def workspace(request, task_id, stage_key):
             "samples": samples,
             "classes": classes,
             "editable": editable,
+            "reviewing": reviewing,
             "workspace_data": workspace_data,
         },
     )

@@ -32,7 +32,7 @@
   function renderSamples() {
     const list = $("[data-samples]");
     list.innerHTML = "";
-    const done = new Set(state.annotations.filter((a) => a.stage === W.stage && a.sample).map((a) => a.sample));
+    const done = new Set(state.annotations.filter((a) => W.stages.includes(a.stage) && a.sample).map((a) => a.sample));
     W.samples.forEach((s, i) => {
       const item = document.createElement("li");
       const button = document.createElement("button");
@@ -194,7 +194,7 @@
   function renderAnnotations() {
     const list = $("[data-annotations]");
     list.innerHTML = "";
-    const mine = state.annotations.filter((a) => a.stage === W.stage && (a.sample === sample().id || a.sample === null));
+    const mine = state.annotations.filter((a) => W.stages.includes(a.stage) && (a.sample === sample().id || a.sample === null));
     for (const a of mine) {
       const item = document.createElement("li");
       item.className = "annotation" + (a.invalid ? " invalid" : "");
@@ -212,6 +212,16 @@
         jump.addEventListener("click", () => { state.frame = frame; showFrame(); });
         item.append(" ", jump);
       }
+      if ((W.editable || W.review) && !a.invalid) {
+        const flag = document.createElement("button");
+        flag.type = "button";
+        flag.className = "link";
+        flag.textContent = "Mark invalid";
+        flag.setAttribute("aria-label", `Mark ${a.label} ${describe(a)} invalid`);
+        flag.addEventListener("click", () => markInvalid(a));
+        item.append(" ", flag);
+      }
+      if (a.invalid) item.append(` (invalid: ${a.invalid_reason})`);
       if (W.editable) {
         const remove = document.createElement("button");
         remove.type = "button";
@@ -348,6 +358,29 @@
     drawOverlay();
   }
 
+  async function markInvalid(a) {
+    const reason = ($("[data-reason]") || {}).value || "";
+    if (!reason.trim()) return alarm("Give a reason when marking an annotation invalid.");
+    const { ok, status, data } = await call("PATCH", `${api}/annotations/${a.id}/`, { version: a.version, invalid: true, invalid_reason: reason });
+    if (status === 409) {
+      return alarm(`Conflict: someone changed this annotation meanwhile (now version ${data.version}); nothing was overwritten. Reload to see their version.`);
+    }
+    if (!ok) return alarm(`Not saved: ${problem(data)}`);
+    Object.assign(a, data);
+    alarm("");
+    say(`Marked ${a.label} invalid.`);
+    renderAnnotations();
+  }
+
+  async function review(decision) {
+    let comment = $("[data-comment]").value.trim();
+    if ($("[data-pin]").checked && comment) comment = `[${sample().name}, frame ${state.frame}] ${comment}`;
+    if (decision === "reject" && !comment) return alarm("Say what to fix when rejecting.");
+    const { ok, data } = await call("POST", `${api}/stages/${W.stage}/review/`, { decision, comment });
+    if (!ok) return alarm(`Not saved: ${problem(data)}`);
+    window.location.href = `/tasks/${W.task}/`;
+  }
+
   async function submit() {
     const { ok, data } = await call("POST", `${api}/stages/${W.stage}/submit/`);
     if (!ok) {
@@ -365,6 +398,8 @@
     else if (t.matches("[data-help]")) $("#ws-help").showModal();
     else if (t.matches("[data-close-help]")) $("#ws-help").close();
     else if (t.matches("[data-submit]")) submit();
+    else if (t.matches("[data-approve]")) review("approve");
+    else if (t.matches("[data-reject]")) review("reject");
     else if (t.matches("[data-mark]")) $(t.dataset.mark === "start" ? "[data-seg-start]" : "[data-seg-end]").value = state.frame;
     else if (t.matches("[data-add-segment]")) {
       const start = Number($("[data-seg-start]").value), end = Number($("[data-seg-end]").value);

@@ -81,3 +81,63 @@ def test_a_segment_with_a_description(login, live_server):
     segment = Annotation.objects.get(task=run.task_id, stage_key="segments")
     assert segment.data == {"start": 5, "end": 30}
     assert segment.attributes == {"description": "reach for the block"}
+
+
+def test_reviewer_rejects_with_a_pinned_comment_and_the_annotator_sees_it(
+    login, live_server, browser
+):
+    from tasks.models import Task
+
+    task = Task.objects.get(name="Night shift review")
+    page = login("reviewer")
+    page.goto(f"{live_server.url}/workspace/{task.pk}/full_review/")
+    expect(page.locator("[data-counter]")).to_have_text(re.compile(r"^0 / [1-9]"))
+    expect(page.get_by_role("list", name="Annotations of this sample")).to_contain_text(
+        "gripper_open"
+    )
+    page.get_by_label("Comment").fill("The grasp starts earlier.")
+    page.get_by_role("button", name="Reject").click()
+    expect(page).to_have_url(f"{live_server.url}/tasks/{task.pk}/")
+    run = StageRun.objects.get(task=task, stage_key="segments")
+    assert run.status == "in_progress" and run.attempt == 2
+    assert run.feedback.startswith("[episode_0, frame 0] The grasp starts earlier.")
+
+    context = browser.new_context()
+    annotator = context.new_page()
+    annotator.goto(f"{live_server.url}/accounts/login/")
+    annotator.get_by_label("Username").fill("annotator")
+    annotator.get_by_label("Password").fill("demo")
+    annotator.get_by_role("button", name="Log in").click()
+    annotator.goto(f"{live_server.url}/workspace/{task.pk}/segments/")
+    expect(annotator.get_by_role("note")).to_contain_text("The grasp starts earlier.")
+    context.close()
+
+
+def test_a_stale_edit_shows_a_conflict_and_overwrites_nothing(login, live_server, browser):
+    run = StageRun.objects.filter(
+        task__name="Reach and grasp", stage_key="segments", assignee__username="annotator"
+    ).first()
+    from tasks import services
+
+    annotation = services.annotation_create(
+        actor=run.assignee,
+        task=run.task,
+        stage="segments",
+        label="gripper_open",
+        data={"start": 1, "end": 4},
+        attributes={"description": "first"},
+    )
+    page = login("annotator")
+    page.goto(f"{live_server.url}/workspace/{run.task_id}/segments/")
+    expect(page.get_by_role("list", name="Annotations of this sample")).to_contain_text("first")
+    # Meanwhile, in another session, the same annotation changes.
+    services.annotation_update(
+        actor=run.assignee, annotation=annotation, version=1, attributes={"description": "second"}
+    )
+    page.get_by_label("Reason when marking invalid").fill("blurred")
+    page.get_by_role("button", name=re.compile("^Mark gripper_open")).click()
+    expect(page.get_by_role("alert", name="Problems")).to_contain_text(
+        "Conflict: someone changed this annotation"
+    )
+    annotation.refresh_from_db()
+    assert (annotation.invalid, annotation.attributes["description"]) == (False, "second")
