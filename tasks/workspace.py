@@ -16,8 +16,13 @@ from .models import StageRun
 
 @login_required
 def my_work(request):
+    from django.db.models import Q
+
+    given = Q(assignee=None, task__annotators=request.user, kind__in=["annotate", "consensus"])
     runs = (
-        StageRun.objects.filter(assignee=request.user, status__in=["ready", "in_progress"])
+        StageRun.objects.filter(Q(assignee=request.user) | given)
+        .filter(status__in=["ready", "in_progress"])
+        .distinct()
         .select_related("task", "task__project")
         .order_by("task__due_at", "-task__priority", "task_id")
     )

@@ -4,7 +4,7 @@
   const W = JSON.parse(document.getElementById("workspace-data").textContent);
   const $ = (selector) => document.querySelector(selector);
   const api = `/api/v1/tasks/${W.task}`;
-  const state = { sample: 0, frame: 0, timer: null, annotations: [], series: null, drag: null };
+  const state = { sample: 0, frame: 0, timer: null, annotations: [], series: null, drag: null, batch: new Set(), polygon: [] };
   const csrf = JSON.parse(document.body.getAttribute("hx-headers") || "{}")["X-CSRFToken"];
 
   async function call(method, url, body) {
@@ -41,6 +41,18 @@
       button.textContent = `${done.has(s.id) ? "✓" : "○"} ${s.name}`;
       button.setAttribute("aria-current", i === state.sample ? "true" : "false");
       button.addEventListener("click", () => selectSample(i));
+      if (W.editable) {
+        const pick = document.createElement("input");
+        pick.type = "checkbox";
+        pick.dataset.batch = s.id;
+        pick.checked = state.batch.has(s.id);
+        pick.setAttribute("aria-label", `Include ${s.name} in batch annotation`);
+        pick.addEventListener("change", () => {
+          pick.checked ? state.batch.add(s.id) : state.batch.delete(s.id);
+          updateBatchCount();
+        });
+        item.append(pick, " ");
+      }
       item.append(button);
       list.append(item);
     });
@@ -85,6 +97,7 @@
         svg.addEventListener("mousedown", startDrag);
         svg.addEventListener("mousemove", moveDrag);
         svg.addEventListener("mouseup", endDrag);
+        svg.addEventListener("click", clickShape);
       }
       const caption = document.createElement("figcaption");
       caption.textContent = camera;
@@ -188,6 +201,8 @@
     if (a.kind === "segment") return `frames ${d.start}–${d.end}`;
     if (a.kind === "box") return `frame ${d.frame}, ${Math.round(d.x)},${Math.round(d.y)} ${Math.round(d.w)}×${Math.round(d.h)}`;
     if (a.kind === "classification") return d.value;
+    if (a.kind === "keypoint") return `frame ${d.frame}, point ${Math.round(d.x)},${Math.round(d.y)}`;
+    if (a.kind === "polygon") return `frame ${d.frame}, ${d.points.length} points`;
     return JSON.stringify(d);
   }
 
@@ -259,6 +274,26 @@
     const box = svg.getBoundingClientRect();
     const view = svg.viewBox.baseVal;
     return { x: ((event.clientX - box.left) / box.width) * view.width, y: ((event.clientY - box.top) / box.height) * view.height };
+  }
+
+  async function clickShape(event) {
+    if (!W.editable) return;
+    const p = point(event);
+    const camera = event.currentTarget.dataset.camera;
+    if (currentKind() === "keypoint") {
+      await create({ frame: state.frame, camera, x: Math.round(p.x * 10) / 10, y: Math.round(p.y * 10) / 10 });
+    } else if (currentKind() === "polygon") {
+      state.polygon.push([Math.round(p.x * 10) / 10, Math.round(p.y * 10) / 10]);
+      say(`Polygon: ${state.polygon.length} point(s); press Enter to close it.`);
+    }
+  }
+
+  async function closePolygon() {
+    if (state.polygon.length < 3) return alarm("A polygon needs at least three points.");
+    const svg = document.querySelector("[data-cameras] svg.overlay");
+    const points = state.polygon;
+    state.polygon = [];
+    await create({ frame: state.frame, camera: svg.dataset.camera, points });
   }
 
   function startDrag(event) {
@@ -335,6 +370,28 @@
     return out;
   }
 
+  function updateBatchCount() {
+    const n = state.batch.size;
+    document.querySelectorAll("[data-batch-count]").forEach((el) => { el.textContent = n; });
+    document.querySelectorAll("[data-batch-apply]").forEach((el) => { el.disabled = n === 0; });
+  }
+
+  async function createMany(data) {
+    // Batch annotation: the same label on every selected sample (repeats of one demonstration).
+    const ids = [...state.batch];
+    let saved = 0;
+    for (const id of ids) {
+      const body = { stage: W.stage, label: currentClass(), sample: id, data, attributes: attributes() };
+      const { ok, data: answer } = await call("POST", `${api}/annotations/`, body);
+      if (!ok) { alarm(`Not saved for sample ${id}: ${problem(answer)}`); break; }
+      state.annotations.push(answer);
+      saved += 1;
+    }
+    say(`Saved ${currentClass()} on ${saved} sample${saved === 1 ? "" : "s"}.`);
+    renderSamples();
+    renderAnnotations();
+  }
+
   async function create(data) {
     const body = { stage: W.stage, label: currentClass(), sample: sample().id, data, attributes: attributes() };
     const { ok, data: answer } = await call("POST", `${api}/annotations/`, body);
@@ -392,7 +449,7 @@
 
   // --- wiring ----------------------------------------------------------------------------
   document.addEventListener("click", (event) => {
-    const t = event.target;
+    const t = event.target.closest("button") || event.target;  // a click may land on a span inside
     if (t.matches("[data-step]")) step(Number(t.dataset.step));
     else if (t.matches("[data-play]")) play();
     else if (t.matches("[data-help]")) $("#ws-help").showModal();
@@ -405,6 +462,10 @@
       const start = Number($("[data-seg-start]").value), end = Number($("[data-seg-end]").value);
       create({ start, end });
     } else if (t.matches("[data-add-classification]")) create({ value: $("[data-choice]").value });
+    else if (t.matches("[data-batch-apply='classification']")) createMany({ value: $("[data-choice]").value });
+    else if (t.matches("[data-batch-apply='segment']")) {
+      createMany({ start: Number($("[data-seg-start]").value), end: Number($("[data-seg-end]").value) });
+    }
   });
   $("[data-scrubber]").addEventListener("input", (event) => { state.frame = Number(event.target.value); showFrame(); });
   const classSelect = $("[data-class]");
@@ -417,6 +478,7 @@
     else if (event.key === "PageDown") selectSample(state.sample + 1);
     else if (event.key === "PageUp") selectSample(state.sample - 1);
     else if (event.key === "?") $("#ws-help").showModal();
+    else if (event.key === "Enter" && state.polygon.length) closePolygon();
   });
 
   if (!W.samples.length) {

@@ -141,3 +141,59 @@ def test_a_stale_edit_shows_a_conflict_and_overwrites_nothing(login, live_server
     )
     annotation.refresh_from_db()
     assert (annotation.invalid, annotation.attributes["description"]) == (False, "second")
+
+
+def test_batch_apply_a_classification_to_three_samples(login, live_server):
+    from blueprints import services as blueprints
+    from projects.models import Dataset, Project
+    from tasks import services
+    from tasks.models import Annotation
+
+    project = Project.objects.get(slug="pick-and-place")
+    manager = project.created_by
+    default = project.blueprints.get(name="default")
+    blueprints.blueprint_activate(actor=manager, blueprint=default)
+    dataset = Dataset.objects.get(name="Sorting blocks")
+    task = services.task_create(
+        actor=manager,
+        project=project,
+        name="Outcomes",
+        datasets=[dataset.pk],
+        annotators=["annotator"],
+    )
+    page = login("annotator")
+    page.goto(f"{live_server.url}/workspace/")
+    page.get_by_role("row", name=re.compile("Outcomes")).get_by_role("button", name="Open").click()
+    expect(page.locator("[data-counter]")).to_have_text(re.compile(r"^0 / [1-9]"))
+    page.get_by_label("Class").select_option("outcome")
+    for name in ("episode_0", "episode_1", "episode_2"):
+        page.get_by_role("checkbox", name=f"Include {name} in batch annotation").check()
+    apply = page.get_by_role("button", name="Apply to 3 selected samples").last
+    page.get_by_label("Value").select_option("success")
+    apply.click()
+    expect(page.get_by_role("status", name="Saved changes")).to_contain_text(
+        "Saved outcome on 3 samples."
+    )
+    assert Annotation.objects.filter(task=task, label="outcome", data__value="success").count() == 3
+    expect(page.get_by_role("progressbar", name="Annotated samples")).to_have_attribute(
+        "value", "3"
+    )
+
+
+def test_two_annotators_pressing_start_next_get_different_runs(login, live_server, browser):
+    pages = []
+    for name in ("annotator", "annotator2"):
+        context = browser.new_context()
+        p = context.new_page()
+        p.goto(f"{live_server.url}/accounts/login/")
+        p.get_by_label("Username").fill(name)
+        p.get_by_label("Password").fill("demo")
+        p.get_by_role("button", name="Log in").click()
+        p.goto(f"{live_server.url}/workspace/")
+        pages.append(p)
+    for p in pages:
+        p.get_by_role("button", name="Start next task").click()
+    urls = {p.url for p in pages}
+    assert len(urls) == 2
+    for p in pages:
+        assert "/workspace/" in p.url
