@@ -4,7 +4,7 @@
   const W = JSON.parse(document.getElementById("workspace-data").textContent);
   const $ = (selector) => document.querySelector(selector);
   const api = `/api/v1/tasks/${W.task}`;
-  const state = { sample: 0, frame: 0, timer: null, annotations: [], series: null, drag: null, batch: new Set(), polygon: [] };
+  const state = { sample: 0, frame: 0, timer: null, annotations: [], series: null, drag: null, batch: new Set(), polygon: [], undo: [], redo: [] };
   const csrf = JSON.parse(document.body.getAttribute("hx-headers") || "{}")["X-CSRFToken"];
 
   async function call(method, url, body) {
@@ -392,27 +392,59 @@
     renderAnnotations();
   }
 
-  async function create(data) {
-    const body = { stage: W.stage, label: currentClass(), sample: sample().id, data, attributes: attributes() };
+  async function create(data, options = {}) {
+    const body = options.body || { stage: W.stage, label: currentClass(), sample: sample().id, data, attributes: attributes() };
     const { ok, data: answer } = await call("POST", `${api}/annotations/`, body);
     if (!ok) return alarm(`Not saved: ${problem(answer)}`);
     alarm("");
     state.annotations.push(answer);
+    if (!options.replaying) { state.undo.push({ type: "create", annotation: answer }); state.redo = []; }
     say(`Saved ${answer.label}.`);
     renderSamples();
     renderAnnotations();
     drawOverlay();
   }
 
-  async function removeAnnotation(a) {
+  async function removeAnnotation(a, options = {}) {
     const { ok, status, data } = await call("DELETE", `${api}/annotations/${a.id}/?version=${a.version}`);
     if (status === 409) return alarm(`Someone changed this annotation meanwhile (now version ${data.version}); nothing was deleted. Reload to see it.`);
     if (!ok) return alarm(`Not deleted: ${problem(data)}`);
     state.annotations = state.annotations.filter((x) => x.id !== a.id);
+    if (!options.replaying) { state.undo.push({ type: "delete", annotation: a }); state.redo = []; }
     say(`Deleted ${a.label}.`);
     renderSamples();
     renderAnnotations();
     drawOverlay();
+  }
+
+  const again = (a) => ({ stage: a.stage, label: a.label, sample: a.sample, data: a.data, attributes: a.attributes });
+
+  async function undo() {
+    const step = state.undo.pop();
+    if (!step) return say("Nothing to undo.");
+    if (step.type === "create") {
+      const current = state.annotations.find((x) => x.id === step.annotation.id) || step.annotation;
+      await removeAnnotation(current, { replaying: true });
+    } else {
+      await create(null, { body: again(step.annotation), replaying: true });
+      step.annotation = state.annotations[state.annotations.length - 1];
+    }
+    state.redo.push(step);
+    say(`Undone: ${step.type === "create" ? "added" : "deleted"} ${step.annotation.label}.`);
+  }
+
+  async function redo() {
+    const step = state.redo.pop();
+    if (!step) return say("Nothing to redo.");
+    if (step.type === "create") {
+      await create(null, { body: again(step.annotation), replaying: true });
+      step.annotation = state.annotations[state.annotations.length - 1];
+    } else {
+      const current = state.annotations.find((x) => x.id === step.annotation.id) || step.annotation;
+      await removeAnnotation(current, { replaying: true });
+    }
+    state.undo.push(step);
+    say(`Redone: ${step.type === "create" ? "added" : "deleted"} ${step.annotation.label}.`);
   }
 
   async function markInvalid(a) {
@@ -455,6 +487,8 @@
     else if (t.matches("[data-help]")) $("#ws-help").showModal();
     else if (t.matches("[data-close-help]")) $("#ws-help").close();
     else if (t.matches("[data-submit]")) submit();
+    else if (t.matches("[data-undo]")) undo();
+    else if (t.matches("[data-redo]")) redo();
     else if (t.matches("[data-approve]")) review("approve");
     else if (t.matches("[data-reject]")) review("reject");
     else if (t.matches("[data-mark]")) $(t.dataset.mark === "start" ? "[data-seg-start]" : "[data-seg-end]").value = state.frame;
@@ -472,6 +506,9 @@
   if (classSelect) classSelect.addEventListener("change", renderTools);
   document.addEventListener("keydown", (event) => {
     if (event.target.matches("input, select, textarea")) return;
+    const mod = event.ctrlKey || event.metaKey;
+    if (mod && event.key.toLowerCase() === "z" && W.editable) { (event.shiftKey ? redo : undo)(); event.preventDefault(); return; }
+    if (mod && event.key.toLowerCase() === "y" && W.editable) { redo(); event.preventDefault(); return; }
     if (event.key === "ArrowRight") { step(1); event.preventDefault(); }
     else if (event.key === "ArrowLeft") { step(-1); event.preventDefault(); }
     else if (event.key === " ") { play(); event.preventDefault(); }

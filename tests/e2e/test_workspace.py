@@ -197,3 +197,30 @@ def test_two_annotators_pressing_start_next_get_different_runs(login, live_serve
     assert len(urls) == 2
     for p in pages:
         assert "/workspace/" in p.url
+
+
+def test_undo_and_redo_with_the_keyboard(login, live_server):
+    from tasks.models import Annotation
+
+    run = StageRun.objects.filter(
+        task__name="Reach and grasp", stage_key="segments", assignee__username="annotator"
+    ).first()
+    page = login("annotator")
+    page.goto(f"{live_server.url}/workspace/{run.task_id}/segments/")
+    expect(page.locator("[data-counter]")).to_have_text(re.compile(r"^0 / [1-9]"))
+    page.get_by_label("description *").fill("lift")
+    page.get_by_label("Segment start").fill("2")
+    page.get_by_label("Segment end").fill("9")
+    page.get_by_role("button", name="Add segment").click()
+    saved = page.get_by_role("status", name="Saved changes")
+    expect(saved).to_contain_text("Saved gripper_open.")
+    assert Annotation.objects.filter(task=run.task_id).count() == 1
+    page.locator("[data-counter]").click()
+    page.keyboard.press("Control+z")
+    expect(saved).to_contain_text("Undone: added gripper_open.")
+    assert Annotation.objects.filter(task=run.task_id).count() == 0
+    page.keyboard.press("Control+Shift+z")
+    expect(saved).to_contain_text("Redone: added gripper_open.")
+    assert Annotation.objects.filter(task=run.task_id, data__start=2).count() == 1
+    page.keyboard.press("?")
+    expect(page.get_by_role("dialog", name="Keyboard shortcuts")).to_contain_text("undo / redo")
