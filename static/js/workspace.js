@@ -207,6 +207,7 @@
   }
 
   function renderAnnotations() {
+    drawTimeline();
     const list = $("[data-annotations]");
     list.innerHTML = "";
     const mine = state.annotations.filter((a) => W.stages.includes(a.stage) && (a.sample === sample().id || a.sample === null));
@@ -249,6 +250,66 @@
       list.append(item);
     }
   }
+
+  // Segments on a timeline; their edges drag to new frames (saved with the version seen).
+  function drawTimeline() {
+    const svg = $("[data-timeline]");
+    if (!svg) return;
+    svg.innerHTML = "";
+    const n = Math.max(1, sample().frames - 1);
+    const ns = "http://www.w3.org/2000/svg";
+    const segments = state.annotations.filter((a) => a.kind === "segment" && W.stages.includes(a.stage) && a.sample === sample().id);
+    segments.forEach((a, row) => {
+      const x1 = (a.data.start / n) * 600, x2 = (a.data.end / n) * 600;
+      const bar = document.createElementNS(ns, "rect");
+      bar.setAttribute("x", x1); bar.setAttribute("y", 4); bar.setAttribute("width", Math.max(1, x2 - x1)); bar.setAttribute("height", 16);
+      bar.setAttribute("class", "segment-bar");
+      svg.append(bar);
+      if (!W.editable) return;
+      for (const edge of ["start", "end"]) {
+        const handle = document.createElementNS(ns, "rect");
+        handle.setAttribute("x", (edge === "start" ? x1 : x2) - 3); handle.setAttribute("y", 2);
+        handle.setAttribute("width", 6); handle.setAttribute("height", 20);
+        handle.setAttribute("class", "segment-handle");
+        handle.dataset.edge = edge;
+        handle.dataset.id = a.id;
+        handle.setAttribute("aria-label", `${edge} of ${a.label} ${a.data.start}–${a.data.end}`);
+        handle.addEventListener("mousedown", (event) => { state.edge = { a, edge, svg }; event.preventDefault(); });
+        svg.append(handle);
+      }
+    });
+  }
+
+  function timelineFrame(event, svg) {
+    const box = svg.getBoundingClientRect();
+    const n = Math.max(1, sample().frames - 1);
+    return Math.min(n, Math.max(0, Math.round(((event.clientX - box.left) / box.width) * n)));
+  }
+
+  document.addEventListener("mousemove", (event) => {
+    if (!state.edge) return;
+    const { a, edge, svg } = state.edge;
+    const frame = timelineFrame(event, svg);
+    state.edge.data = edge === "start"
+      ? { start: Math.min(frame, a.data.end), end: a.data.end }
+      : { start: a.data.start, end: Math.max(frame, a.data.start) };
+    state.frame = frame;
+    showFrame();
+  });
+
+  document.addEventListener("mouseup", async () => {
+    if (!state.edge) return;
+    const { a, data } = state.edge;
+    state.edge = null;
+    if (!data || (data.start === a.data.start && data.end === a.data.end)) return;
+    const { ok, status, data: answer } = await call("PATCH", `${api}/annotations/${a.id}/`, { version: a.version, data });
+    if (status === 409) return alarm(`Conflict: someone changed this segment meanwhile (now version ${answer.version}); nothing was overwritten. Reload to see it.`);
+    if (!ok) return alarm(`Not saved: ${problem(answer)}`);
+    Object.assign(a, answer);
+    say(`Moved ${a.label} to frames ${a.data.start}–${a.data.end}.`);
+    renderAnnotations();
+    drawTimeline();
+  });
 
   function drawOverlay() {
     const svg = document.querySelector("[data-cameras] svg.overlay");

@@ -224,3 +224,40 @@ def test_undo_and_redo_with_the_keyboard(login, live_server):
     assert Annotation.objects.filter(task=run.task_id, data__start=2).count() == 1
     page.keyboard.press("?")
     expect(page.get_by_role("dialog", name="Keyboard shortcuts")).to_contain_text("undo / redo")
+
+
+def test_dragging_a_segment_edge_on_the_timeline(login, live_server):
+    from tasks import services
+    from tasks.models import Annotation
+
+    run = StageRun.objects.filter(
+        task__name="Reach and grasp", stage_key="segments", assignee__username="annotator"
+    ).first()
+    first = run.task.datasets.first().samples.order_by("index").first()
+    segment = services.annotation_create(
+        actor=run.assignee,
+        task=run.task,
+        stage="segments",
+        label="gripper_open",
+        sample=first.pk,
+        data={"start": 10, "end": 20},
+        attributes={"description": "grasp"},
+    )
+    page = login("annotator")
+    page.goto(f"{live_server.url}/workspace/{run.task_id}/segments/")
+    handle = page.locator(f'svg.timeline rect[data-id="{segment.pk}"][data-edge="end"]')
+    expect(handle).to_have_count(1)
+    handle.scroll_into_view_if_needed()
+    timeline = page.locator("svg.timeline").bounding_box()
+    start = handle.bounding_box()
+    target_x = timeline["x"] + timeline["width"] * 60 / (first.num_frames - 1)
+    page.mouse.move(start["x"] + start["width"] / 2, start["y"] + start["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(target_x, start["y"] + 5, steps=8)
+    page.mouse.up()
+    expect(page.get_by_role("status", name="Saved changes")).to_contain_text(
+        "Moved gripper_open to frames 10–"
+    )
+    segment.refresh_from_db()
+    assert segment.data["start"] == 10 and 57 <= segment.data["end"] <= 63 and segment.version == 2
+    assert Annotation.objects.filter(task=run.task_id).count() == 1
