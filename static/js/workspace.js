@@ -238,6 +238,15 @@
         item.append(" ", flag);
       }
       if (a.invalid) item.append(` (invalid: ${a.invalid_reason})`);
+      if (W.editable && W.classes[a.label] && W.classes[a.label].attributes.length) {
+        const edit = document.createElement("button");
+        edit.type = "button";
+        edit.className = "link";
+        edit.textContent = "Edit";
+        edit.setAttribute("aria-label", `Edit attributes of ${a.label} ${describe(a)}`);
+        edit.addEventListener("click", () => startEdit(a));
+        item.append(" ", edit);
+      }
       if (W.editable) {
         const remove = document.createElement("button");
         remove.type = "button";
@@ -508,6 +517,35 @@
     say(`Redone: ${step.type === "create" ? "added" : "deleted"} ${step.annotation.label}.`);
   }
 
+  function startEdit(a) {
+    const select = $("[data-class]");
+    select.value = a.label;
+    renderTools();
+    document.querySelectorAll("[data-attributes] [data-attribute]").forEach((input) => {
+      const value = (a.attributes || {})[input.dataset.attribute];
+      if (input.dataset.type === "boolean") input.checked = Boolean(value);
+      else input.value = value ?? "";
+    });
+    state.editing = a;
+    const save = $("[data-save-edit]");
+    save.hidden = false;
+    save.textContent = `Save ${a.label} #${a.id}`;
+  }
+
+  async function saveEdit() {
+    const a = state.editing;
+    if (!a) return;
+    const { ok, status, data } = await call("PATCH", `${api}/annotations/${a.id}/`, { version: a.version, attributes: attributes() });
+    if (status === 409) return alarm(`Conflict: someone changed this annotation meanwhile (now version ${data.version}); nothing was overwritten. Reload to see their version.`);
+    if (!ok) return alarm(`Not saved: ${problem(data)}`);
+    Object.assign(a, data);
+    state.editing = null;
+    $("[data-save-edit]").hidden = true;
+    alarm("");
+    say(`Saved changes to ${a.label}.`);
+    renderAnnotations();
+  }
+
   async function markInvalid(a) {
     const reason = ($("[data-reason]") || {}).value || "";
     if (!reason.trim()) return alarm("Give a reason when marking an annotation invalid.");
@@ -549,6 +587,7 @@
     else if (t.matches("[data-close-help]")) $("#ws-help").close();
     else if (t.matches("[data-submit]")) submit();
     else if (t.matches("[data-undo]")) undo();
+    else if (t.matches("[data-save-edit]")) saveEdit();
     else if (t.matches("[data-redo]")) redo();
     else if (t.matches("[data-approve]")) review("approve");
     else if (t.matches("[data-reject]")) review("reject");

@@ -261,3 +261,30 @@ def test_dragging_a_segment_edge_on_the_timeline(login, live_server):
     segment.refresh_from_db()
     assert segment.data["start"] == 10 and 57 <= segment.data["end"] <= 63 and segment.version == 2
     assert Annotation.objects.filter(task=run.task_id).count() == 1
+
+
+def test_edit_an_annotations_attributes_in_place(login, live_server):
+    from tasks import services
+
+    run = StageRun.objects.filter(
+        task__name="Reach and grasp", stage_key="segments", assignee__username="annotator"
+    ).first()
+    segment = services.annotation_create(
+        actor=run.assignee,
+        task=run.task,
+        stage="segments",
+        label="gripper_open",
+        data={"start": 1, "end": 5},
+        attributes={"description": "old words"},
+    )
+    page = login("annotator")
+    page.goto(f"{live_server.url}/workspace/{run.task_id}/segments/")
+    page.get_by_role("button", name=re.compile("^Edit attributes of gripper_open")).click()
+    expect(page.get_by_label("description *")).to_have_value("old words")
+    page.get_by_label("description *").fill("new words")
+    page.get_by_role("button", name=f"Save gripper_open #{segment.pk}").click()
+    expect(page.get_by_role("status", name="Saved changes")).to_contain_text(
+        "Saved changes to gripper_open."
+    )
+    segment.refresh_from_db()
+    assert (segment.attributes, segment.version) == ({"description": "new words"}, 2)
