@@ -110,8 +110,7 @@ class ExportDownloadApi(GenericAPIView):
         """The JSONL file, or a zip archive of the export version's folder."""
         export = services.export_get_for_user(user=request.user, export_id=export_id)
         path = services.export_archive(export=export)
-        stem = path.parent.name if path.suffix == ".jsonl" else path.stem
-        filename = f"{export.project.slug}-{stem}{path.suffix}"
+        filename = services.export_download_name(export, path)
         return FileResponse(path.open("rb"), as_attachment=True, filename=filename)
 
 

@@ -342,3 +342,8 @@ def export_archive(*, export: Export) -> Path:
                 zf.write(path, f"{folder.name}/{path.relative_to(folder)}")
         partial.replace(archive)
     return archive
+
+
+def export_download_name(export: Export, path: Path) -> str:
+    stem = path.parent.name if path.suffix == ".jsonl" else path.stem
+    return f"{export.project.slug}-{stem}{path.suffix}"

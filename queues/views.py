@@ -71,7 +71,5 @@ def export_download(request, slug, export_id):
     except ApplicationError as exc:
         messages.error(request, exc.message)
         return redirect("exports:list", slug=export.project.slug)
-    stem = path.parent.name if path.suffix == ".jsonl" else path.stem
-    return FileResponse(
-        path.open("rb"), as_attachment=True, filename=f"{export.project.slug}-{stem}{path.suffix}"
-    )
+    filename = services.export_download_name(export, path)
+    return FileResponse(path.open("rb"), as_attachment=True, filename=filename)
