@@ -148,3 +148,26 @@ def test_manager_deletes_a_task_from_its_page_and_datasets_remain(login, live_se
     expect(page.get_by_role("status")).to_contain_text("Task “Reach and grasp” deleted.")
     assert not Task.objects.filter(pk=task.pk).exists()
     assert Dataset.objects.filter(pk__in=datasets).count() == len(datasets)
+
+
+def test_task_page_refreshes_its_figures_when_the_tab_becomes_visible(login, live_server):
+    from tasks import services
+
+    task = Task.objects.get(name="Reach and grasp")
+    page = login("manager")
+    page.goto(f"{live_server.url}/tasks/{task.pk}/")
+    stats = page.locator("#task-stats")
+    expect(stats).to_contain_text("Annotations")
+    before = stats.inner_text()
+    run = task.runs.get(stage_key="segments")
+    services.annotation_create(
+        actor=run.assignee,
+        task=task,
+        stage="segments",
+        label="gripper_open",
+        data={"start": 1, "end": 2},
+        attributes={"description": "x"},
+    )
+    page.evaluate("document.dispatchEvent(new Event('visibilitychange'))")
+    expect(stats).not_to_have_text(before)
+    assert page.url.endswith(f"/tasks/{task.pk}/")  # no reload, only the figures
