@@ -118,19 +118,29 @@ def dataset_progress(request, slug, dataset_id):
     )
 
 
-def _cached_image(request, etag: str, render_bytes, content_type: str) -> HttpResponse:
+IMAGE_CSP = "default-src 'none'; style-src 'unsafe-inline'"
+
+
+def cached_image(
+    request, etag: str, render_bytes, content_type: str, csp: str = IMAGE_CSP
+) -> HttpResponse:
+    """An image with an ETag (304 when the browser has it) that never runs scripts.
+    ``render_bytes`` may raise DataError; callers answer it in their own way."""
     if etag in request.headers.get("If-None-Match", ""):
         response = HttpResponse(status=304)
     else:
-        try:
-            response = HttpResponse(render_bytes(), content_type=content_type)
-        except DataError as exc:
-            return HttpResponse(exc.message, status=422, content_type="text/plain")
+        response = HttpResponse(render_bytes(), content_type=content_type)
     response["ETag"] = etag
     response["Cache-Control"] = "private, max-age=86400"
-    # Images never run scripts, even an SVG opened on its own.
-    response["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'"
+    response["Content-Security-Policy"] = csp
     return response
+
+
+def _cached_image(request, etag: str, render_bytes, content_type: str) -> HttpResponse:
+    try:
+        return cached_image(request, etag, render_bytes, content_type)
+    except DataError as exc:
+        return HttpResponse(exc.message, status=422, content_type="text/plain")
 
 
 @require_GET

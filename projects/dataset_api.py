@@ -1,6 +1,5 @@
 """JSON API for datasets and samples, and the frame and series endpoints."""
 
-from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
@@ -13,6 +12,7 @@ from core.api import StrictJSONParser
 from core.exceptions import ApplicationError
 
 from . import dataset_selectors, selectors
+from .data_views import cached_image
 from .dataset_services import check_import_path, dataset_import_start
 from .formats import DataError
 from .models import Dataset, DatasetFormat, Sample
@@ -159,20 +159,18 @@ class SampleFrameApi(GenericAPIView):
         encoding = request.query_params.get("encoding", "jpeg")
         size = _int_param(request, "size", None, 16, 4096)
         etag = dataset_selectors.frame_etag(sample, camera, index, encoding, size)
-        if etag in request.headers.get("If-None-Match", ""):
-            response = HttpResponse(status=304)
-        else:
-            try:
-                content = dataset_selectors.sample_frame(
+        try:
+            return cached_image(
+                request,
+                etag,
+                lambda: dataset_selectors.sample_frame(
                     sample=sample, camera=camera, index=index, encoding=encoding, max_size=size
-                )
-            except DataError as exc:
-                return Response({"detail": exc.message}, status=422)
-            response = HttpResponse(content, content_type=dataset_selectors.ENCODINGS[encoding][1])
-        response["ETag"] = etag
-        response["Cache-Control"] = "private, max-age=86400"
-        response["Content-Security-Policy"] = "default-src 'none'"
-        return response
+                ),
+                dataset_selectors.ENCODINGS.get(encoding, ("", ""))[1],
+                csp="default-src 'none'",
+            )
+        except DataError as exc:
+            return Response({"detail": exc.message}, status=422)
 
 
 class SampleSeriesApi(GenericAPIView):

@@ -39,12 +39,6 @@ def project_get_for_user(
     return project
 
 
-def project_roles_of(*, user, project: Project) -> list[str]:
-    return list(
-        Membership.objects.filter(project=project, user=user.pk).values_list("role", flat=True)
-    )
-
-
 def membership_list(*, project: Project) -> QuerySet[Membership]:
     return Membership.objects.filter(project=project).select_related("user")
 

@@ -33,6 +33,19 @@ def managed_tasks(*, user) -> QuerySet[Task]:
     return Task.objects.filter(project__in=projects)
 
 
+def managed_projects(*, user) -> list:
+    """The projects the user manages (administrators: all), in one query."""
+    from projects.models import Project
+
+    if is_admin(user):
+        return list(Project.objects.order_by("name"))
+    return list(
+        Project.objects.filter(memberships__user=user, memberships__role=Role.MANAGER)
+        .distinct()
+        .order_by("name")
+    )
+
+
 def batch_selection(*, user, ids: list[int] | None = None, filters: dict | None = None) -> QuerySet:
     """The tasks a batch action touches: the given ids, or every task matching the filters —
     always limited to tasks the user manages. Returns a plain queryset of ids."""

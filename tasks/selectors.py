@@ -170,9 +170,9 @@ def task_statistics(*, task: Task) -> dict:
 
 def task_descriptions(*, task: Task) -> list[dict]:
     """The text attributes of the task's segments (their descriptions), in time order."""
-    from blueprints.validation import validate
+    from .services import spec_for
 
-    spec = validate(task.blueprint.definition)
+    spec = spec_for(task.blueprint)
     text_keys = {
         c.key: [a.key for a in c.attributes if a.type == "text"]
         for c in spec.taxonomy

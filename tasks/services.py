@@ -935,7 +935,10 @@ def stage_claim_next(*, actor) -> StageRun | None:
     """Claim the next ready annotate run that fits the annotator's skills and capacity:
     highest priority first, then the earliest due date. Two annotators claiming at once
     never get the same run (rows are locked with SKIP LOCKED)."""
-    from django.db.models import Case, F, IntegerField, Value, When
+    from django.db.models import Case, Count, Exists, F, IntegerField, OuterRef, Value, When
+
+    # Tasks that name their annotators are only for them; the others are for anyone.
+    named = Task.annotators.through.objects.filter(task=OuterRef("task"))
 
     memberships = {
         m.project_id: m for m in Membership.objects.filter(user=actor, role=Role.ANNOTATOR)
@@ -945,7 +948,7 @@ def stage_claim_next(*, actor) -> StageRun | None:
     open_runs = dict(
         StageRun.objects.filter(assignee=actor, status=StageRun.Status.IN_PROGRESS)
         .values_list("task__project")
-        .annotate(n=models_count("id"))
+        .annotate(n=Count("id"))
     )
     projects = [p for p, m in memberships.items() if open_runs.get(p, 0) < m.capacity]
     if not projects:
@@ -961,7 +964,7 @@ def stage_claim_next(*, actor) -> StageRun | None:
             kind__in=["annotate", "consensus"],
             assignee__isnull=True,
         )
-        .filter(Q_assigned_or_open(actor))
+        .filter(~Exists(named) | Exists(named.filter(user=actor)))
         .select_related("task", "task__blueprint")
         .annotate(rank=rank)
         .order_by("rank", F("task__due_at").asc(nulls_last=True), "task__created_at", "id")
@@ -991,20 +994,6 @@ def stage_claim_next(*, actor) -> StageRun | None:
                 return started
         offset += page
     return None
-
-
-def models_count(field: str):
-    from django.db.models import Count
-
-    return Count(field)
-
-
-def Q_assigned_or_open(actor):  # noqa: N802 — reads like the Q it returns
-    from django.db.models import Exists, OuterRef
-
-    assigned = Task.annotators.through.objects.filter(task=OuterRef("task"))
-    mine = assigned.filter(user=actor)
-    return ~Exists(assigned) | Exists(mine)
 
 
 @transaction.atomic

@@ -50,13 +50,7 @@ def _list_context(request, source) -> dict:
         }
         for value, label in STATUS_TABS
     ]
-    from projects.selectors import project_list_for_user
-
-    managed = [
-        p
-        for p in project_list_for_user(user=request.user)
-        if project_allows(request.user, p, Action.CHANGE)
-    ]
+    managed = batch_services.managed_projects(user=request.user)
     return {
         "form": form,
         "managed_projects": managed,
