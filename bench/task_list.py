@@ -48,6 +48,7 @@ def main() -> None:
 
     from projects.services import membership_add, project_create
     from tasks import batch, services
+    from tasks.models import Task
 
     call_command("migrate", verbosity=0)
     User = get_user_model()
@@ -96,7 +97,7 @@ def main() -> None:
         "api_list_ms": timed(lambda: client.get("/api/v1/tasks/?page_size=50")),
     }
     ids = list(
-        services.Task.objects.filter(project=project)
+        Task.objects.filter(project=project)
         .order_by("pk")
         .values_list("pk", flat=True)[: args.delete]
     )

@@ -93,6 +93,27 @@ urlpatterns = [
         tasks_api.AnnotationDetailApi.as_view(),
         name="annotation-detail",
     ),
+    path("tasks/<int:task_id>/comments/", tasks_api.CommentListApi.as_view(), name="comment-list"),
+    path(
+        "tasks/<int:task_id>/comments/<int:comment_id>/resolve/",
+        tasks_api.CommentResolveApi.as_view(),
+        name="comment-resolve",
+    ),
+    path(
+        "tasks/<int:task_id>/invalid-samples/",
+        tasks_api.InvalidSampleListApi.as_view(),
+        name="invalid-sample-list",
+    ),
+    path(
+        "tasks/<int:task_id>/samples/<int:sample_id>/invalid/",
+        tasks_api.SampleInvalidApi.as_view(),
+        name="sample-invalid",
+    ),
+    path(
+        "tasks/<int:task_id>/samples/sync/",
+        tasks_api.TaskSamplesSyncApi.as_view(),
+        name="task-samples-sync",
+    ),
     path("tasks/<int:task_id>/events/", tasks_api.TaskEventsApi.as_view(), name="task-events"),
     path(
         "tasks/<int:task_id>/deliveries/",

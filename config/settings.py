@@ -249,6 +249,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "DatasetFormatEnum": "projects.models.DatasetFormat",
         "ExportFormatEnum": "queues.models.ExportFormat",
+        "CommentKindEnum": "tasks.models.Comment.Kind",
     },
 }
 

@@ -89,3 +89,14 @@ class DatasetImportForm(forms.Form):
             raise forms.ValidationError("Upload files or give a server folder, not both.")
         data["options"] = {"fps": data["fps"]} if data.get("fps") else {}
         return data
+
+
+class GuidelineForm(forms.Form):
+    title = forms.CharField(max_length=200)
+    body = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 10}),
+        max_length=20_000,
+        label="Text",
+        help_text="Plain text; blank lines separate paragraphs.",
+    )
+    version = forms.IntegerField(widget=forms.HiddenInput, required=False)

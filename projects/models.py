@@ -157,6 +157,8 @@ class Sample(models.Model):
     metadata = models.JSONField(default=dict, blank=True)
     checksum = models.CharField(max_length=64, blank=True)
     size_bytes = models.PositiveBigIntegerField(default=0)
+    # Set when a re-sync of the dataset changed this sample (frames, cameras, metadata).
+    changed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["dataset", "index"]
@@ -173,3 +175,24 @@ class Sample(models.Model):
 
     def camera(self, name: str) -> dict | None:
         return next((c for c in self.cameras if c["name"] == name), None)
+
+
+class Guideline(models.Model):
+    """An annotation standard or piece of shared experience for a project's annotators,
+    written by its reviewers and managers and shown beside the work in the workspace."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="guidelines")
+    title = models.CharField(max_length=200)
+    body = models.TextField()
+    author = models.ForeignKey(
+        django_settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    version = models.PositiveIntegerField(default=1)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["project", "title", "id"]
+
+    def __str__(self) -> str:
+        return self.title

@@ -1,12 +1,13 @@
 """Reads for projects and memberships; permission filtering happens here, once."""
 
 from django.db.models import Count, Prefetch, QuerySet
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 from guardian.shortcuts import get_objects_for_user
 
 from core.access import Action, check_project_access, is_admin
 
-from .models import Membership, Project
+from .models import Guideline, Membership, Project
 
 
 def project_list_for_user(*, user) -> QuerySet[Project]:
@@ -57,3 +58,17 @@ def user_roles(*, user) -> set[str]:
     if is_admin(user):
         roles.add("admin")
     return roles
+
+
+def guideline_list(*, project: Project) -> QuerySet[Guideline]:
+    return Guideline.objects.filter(project=project).select_related("author")
+
+
+def guideline_get_for_user(*, user, slug: str, guideline_id: int, action: Action) -> Guideline:
+    """A guideline of a project the user may ``action`` (404 for outsiders, 403 otherwise)."""
+    project = project_get_for_user(user=user, slug=slug)
+    guideline = get_object_or_404(Guideline.objects.select_related("project"), pk=guideline_id)
+    if guideline.project_id != project.pk:
+        raise Http404("No such guideline.")
+    check_project_access(user=user, project=project, action=action)
+    return guideline

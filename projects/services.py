@@ -10,10 +10,16 @@ from django.utils.text import slugify
 from guardian.models import UserObjectPermission
 from guardian.shortcuts import assign_perm, remove_perm
 
-from core.access import ROLE_PERMISSIONS, can_create_project, permissions_for_roles
+from core.access import (
+    ROLE_PERMISSIONS,
+    Action,
+    can_create_project,
+    permissions_for_roles,
+    project_allows,
+)
 from core.exceptions import ApplicationError, Conflict
 
-from .models import Delivery, Membership, Project, Role
+from .models import Delivery, Guideline, Membership, Project, Role
 
 logger = logging.getLogger(__name__)
 User = get_user_model()
@@ -270,3 +276,56 @@ def membership_remove_user(*, actor, project: Project, user, role: str | None = 
         membership_remove(actor=actor, membership=membership)
         removed += 1
     return removed
+
+
+def _may_write_guidelines(actor, project: Project) -> None:
+    if not (
+        project_allows(actor, project, Action.REVIEW)
+        or project_allows(actor, project, Action.CHANGE)
+    ):
+        raise PermissionDenied("Only the project's reviewers and managers write its guidelines.")
+
+
+def _clean_guideline(title: str, body: str) -> tuple[str, str]:
+    title, body = (title or "").strip(), (body or "").strip()
+    if not title:
+        raise ApplicationError("A guideline needs a title.", field="title")
+    if not body:
+        raise ApplicationError("Write the guideline.", field="body")
+    if len(body) > 20_000:
+        raise ApplicationError("Keep a guideline under 20,000 characters.", field="body")
+    return title[:200], body
+
+
+@transaction.atomic
+def guideline_create(*, actor, project: Project, title: str, body: str) -> Guideline:
+    _may_write_guidelines(actor, project)
+    title, body = _clean_guideline(title, body)
+    return Guideline.objects.create(project=project, title=title, body=body, author=actor)
+
+
+@transaction.atomic
+def guideline_update(
+    *, actor, guideline: Guideline, title: str, body: str, version: int | None = None
+) -> Guideline:
+    """Edit a guideline; ``version`` refuses a stale form (someone saved in between)."""
+    locked = Guideline.objects.select_for_update().select_related("project").get(pk=guideline.pk)
+    _may_write_guidelines(actor, locked.project)
+    if version is not None and version != locked.version:
+        raise Conflict(
+            "Someone else changed this guideline since you opened it. "
+            "Review the current text and save again.",
+            extra={"version": locked.version},
+        )
+    title, body = _clean_guideline(title, body)
+    if (title, body) != (locked.title, locked.body):
+        locked.title, locked.body, locked.author = title, body, actor
+        locked.version += 1
+        locked.save()
+    return locked
+
+
+@transaction.atomic
+def guideline_delete(*, actor, guideline: Guideline) -> None:
+    _may_write_guidelines(actor, guideline.project)
+    guideline.delete()

@@ -16,6 +16,17 @@ urlpatterns = [
     path(
         "<slug:slug>/members/<int:membership_id>/remove/", views.member_remove, name="member-remove"
     ),
+    path("<slug:slug>/guidelines/", views.project_guidelines, name="guidelines"),
+    path(
+        "<slug:slug>/guidelines/<int:guideline_id>/edit/",
+        views.guideline_edit,
+        name="guideline-edit",
+    ),
+    path(
+        "<slug:slug>/guidelines/<int:guideline_id>/delete/",
+        views.guideline_delete,
+        name="guideline-delete",
+    ),
     path("<slug:slug>/data/", data_views.project_data, name="data"),
     path("<slug:slug>/data/<int:dataset_id>/", data_views.dataset_detail, name="dataset"),
     path(

@@ -9,7 +9,7 @@ from core.exceptions import ApplicationError, Conflict
 from core.forms import add_application_error
 
 from . import selectors, services
-from .forms import MemberAddForm, MemberEditForm, ProjectEditForm, ProjectForm
+from .forms import GuidelineForm, MemberAddForm, MemberEditForm, ProjectEditForm, ProjectForm
 from .models import Role
 
 
@@ -164,3 +164,79 @@ def member_remove(request, slug, membership_id):
             request, f"{membership.user.username} is no longer a {membership.role} here."
         )
     return _member_action_response(request, project, row_errors)
+
+
+def _may_write_guidelines(user, project) -> bool:
+    return project_allows(user, project, Action.REVIEW) or project_allows(
+        user, project, Action.CHANGE
+    )
+
+
+@login_required
+def project_guidelines(request, slug):
+    """The project's guidelines; reviewers and managers add new ones here."""
+    project = selectors.project_get_for_user(user=request.user, slug=slug)
+    can_write = _may_write_guidelines(request.user, project)
+    form = GuidelineForm(request.POST or None)
+    if request.method == "POST":
+        if not can_write:
+            raise PermissionDenied("Only the project's reviewers and managers write guidelines.")
+        if form.is_valid():
+            try:
+                services.guideline_create(
+                    actor=request.user,
+                    project=project,
+                    title=form.cleaned_data["title"],
+                    body=form.cleaned_data["body"],
+                )
+            except ApplicationError as exc:
+                add_application_error(form, exc)
+            else:
+                messages.success(request, "Guideline added.")
+                return redirect("projects:guidelines", slug=project.slug)
+    context = {
+        "project": project,
+        "guidelines": selectors.guideline_list(project=project),
+        "can_write": can_write,
+        "form": form,
+    }
+    return render(request, "projects/guidelines.html", context)
+
+
+@login_required
+def guideline_edit(request, slug, guideline_id):
+    guideline = selectors.guideline_get_for_user(
+        user=request.user, slug=slug, guideline_id=guideline_id, action=Action.VIEW
+    )
+    if not _may_write_guidelines(request.user, guideline.project):
+        raise PermissionDenied("Only the project's reviewers and managers write guidelines.")
+    initial = {"title": guideline.title, "body": guideline.body, "version": guideline.version}
+    form = GuidelineForm(request.POST or None, initial=initial)
+    current = None
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.guideline_update(actor=request.user, guideline=guideline, **form.cleaned_data)
+        except Conflict as exc:
+            add_application_error(form, exc)
+            guideline.refresh_from_db()
+            current = guideline
+            form.data = form.data.copy()
+            form.data["version"] = guideline.version
+        except ApplicationError as exc:
+            add_application_error(form, exc)
+        else:
+            messages.success(request, "Guideline saved.")
+            return redirect("projects:guidelines", slug=slug)
+    context = {"form": form, "project": guideline.project, "guideline": guideline}
+    return render(request, "projects/guideline_form.html", context | {"current": current})
+
+
+@require_POST
+@login_required
+def guideline_delete(request, slug, guideline_id):
+    guideline = selectors.guideline_get_for_user(
+        user=request.user, slug=slug, guideline_id=guideline_id, action=Action.VIEW
+    )
+    services.guideline_delete(actor=request.user, guideline=guideline)
+    messages.success(request, f"Deleted “{guideline.title}”.")
+    return redirect("projects:guidelines", slug=slug)

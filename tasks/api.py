@@ -3,7 +3,7 @@
 import re
 
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.exceptions import ParseError
 from rest_framework.generics import GenericAPIView, ListAPIView
@@ -13,7 +13,16 @@ from core.access import Action, project_allows
 from projects.selectors import project_get_for_user
 
 from . import selectors, services
-from .models import Annotation, Delivery, Priority, Task, TaskEvent, TaskStatus
+from .models import (
+    Annotation,
+    Comment,
+    Delivery,
+    InvalidSample,
+    Priority,
+    Task,
+    TaskEvent,
+    TaskStatus,
+)
 
 
 class StageSerializer(serializers.Serializer):
@@ -139,6 +148,59 @@ class AnnotationPatchSerializer(serializers.Serializer):
 class ReviewSerializer(serializers.Serializer):
     decision = serializers.ChoiceField(choices=["approve", "reject"])
     comment = serializers.CharField(required=False, allow_blank=True, default="", max_length=5000)
+    sample = serializers.IntegerField(required=False, allow_null=True)
+    frame = serializers.IntegerField(required=False, allow_null=True, min_value=0)
+    annotation = serializers.IntegerField(required=False, allow_null=True)
+
+
+class CommentSerializer(serializers.ModelSerializer):
+    stage = serializers.CharField(source="stage_key")
+    author = serializers.SerializerMethodField()
+    resolved_by = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Comment
+        fields = [
+            "id", "kind", "body", "parent", "stage", "sample", "frame", "annotation", "author",
+            "resolved", "resolved_by", "resolved_at", "created_at",
+        ]  # fmt: skip
+
+    def get_author(self, comment) -> str | None:
+        return comment.author.username if comment.author else None
+
+    def get_resolved_by(self, comment) -> str | None:
+        return comment.resolved_by.username if comment.resolved_by else None
+
+
+class CommentInputSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=Comment.Kind.choices, default=Comment.Kind.COMMENT)
+    body = serializers.CharField(max_length=5000)
+    parent = serializers.IntegerField(required=False, allow_null=True)
+    stage = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
+    sample = serializers.IntegerField(required=False, allow_null=True)
+    frame = serializers.IntegerField(required=False, allow_null=True, min_value=0)
+    annotation = serializers.IntegerField(required=False, allow_null=True)
+
+
+class ResolveSerializer(serializers.Serializer):
+    resolved = serializers.BooleanField(default=True)
+
+
+class InvalidSampleSerializer(serializers.ModelSerializer):
+    stage = serializers.CharField(source="stage_key")
+    author = serializers.SerializerMethodField()
+
+    class Meta:
+        model = InvalidSample
+        fields = ["id", "sample", "stage", "reason", "author", "created_at"]
+
+    def get_author(self, flag) -> str | None:
+        return flag.author.username if flag.author else None
+
+
+class InvalidSampleInputSerializer(serializers.Serializer):
+    stage = serializers.CharField(max_length=64)
+    reason = serializers.CharField(max_length=500)
 
 
 class EventSerializer(serializers.ModelSerializer):
@@ -406,6 +468,120 @@ class AnnotationDetailApi(GenericAPIView):
             version=int(version) if version and re.fullmatch(r"[0-9]{1,9}", version) else None,
         )
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class CommentListApi(ListAPIView):
+    """A task's comments, oldest first; POST adds one (any member who sees the task)."""
+
+    serializer_class = CommentSerializer
+    pagination_class = None
+
+    def get_queryset(self):
+        task = selectors.task_get_for_user(user=self.request.user, task_id=self.kwargs["task_id"])
+        return task.comments.select_related("author", "resolved_by").order_by("id")
+
+    @extend_schema(request=CommentInputSerializer, responses={201: CommentSerializer})
+    def post(self, request, task_id: int):
+        task = selectors.task_get_for_user(user=request.user, task_id=task_id)
+        serializer = CommentInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        comment = services.comment_create(
+            actor=request.user, task=task, stage_key=data.pop("stage"), **data
+        )
+        return Response(CommentSerializer(comment).data, status=status.HTTP_201_CREATED)
+
+
+class CommentResolveApi(GenericAPIView):
+    serializer_class = CommentSerializer
+
+    @extend_schema(request=ResolveSerializer, responses=CommentSerializer)
+    def post(self, request, task_id: int, comment_id: int):
+        task = selectors.task_get_for_user(user=request.user, task_id=task_id)
+        comment = get_object_or_404(Comment, pk=comment_id, task=task)
+        serializer = ResolveSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        comment = services.comment_resolve(
+            actor=request.user, comment=comment, **serializer.validated_data
+        )
+        return Response(CommentSerializer(comment).data)
+
+
+class InvalidSampleListApi(ListAPIView):
+    """The task's samples marked invalid, with the reasons."""
+
+    serializer_class = InvalidSampleSerializer
+    pagination_class = None
+
+    def get_queryset(self):
+        task = selectors.task_get_for_user(user=self.request.user, task_id=self.kwargs["task_id"])
+        return task.invalid_samples.select_related("author").order_by("id")
+
+
+class SampleInvalidApi(GenericAPIView):
+    """Mark one of the task's samples invalid (POST) or restore it (DELETE)."""
+
+    serializer_class = InvalidSampleSerializer
+
+    @extend_schema(request=InvalidSampleInputSerializer, responses={201: InvalidSampleSerializer})
+    def post(self, request, task_id: int, sample_id: int):
+        task = selectors.task_get_for_user(user=request.user, task_id=task_id)
+        serializer = InvalidSampleInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        flag = services.sample_mark_invalid(
+            actor=request.user, task=task, sample=sample_id, **serializer.validated_data
+        )
+        return Response(InvalidSampleSerializer(flag).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(responses={204: None})
+    def delete(self, request, task_id: int, sample_id: int):
+        task = selectors.task_get_for_user(user=request.user, task_id=task_id)
+        services.sample_restore(actor=request.user, task=task, sample=sample_id)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class TaskSamplesSyncApi(GenericAPIView):
+    """GET: the task's samples changed by a dataset re-sync; POST: catch up with them."""
+
+    serializer_class = None
+
+    @extend_schema(
+        responses=inline_serializer(
+            "ChangedSamples",
+            {
+                "changed": serializers.ListField(
+                    child=inline_serializer(
+                        "ChangedSample",
+                        {
+                            "id": serializers.IntegerField(),
+                            "name": serializers.CharField(),
+                            "changed_at": serializers.DateTimeField(),
+                        },
+                    )
+                )
+            },
+        )
+    )
+    def get(self, request, task_id: int):
+        task = selectors.task_get_for_user(user=request.user, task_id=task_id)
+        changed = services.changed_samples(task)
+        return Response(
+            {"changed": [{"id": s.pk, "name": s.name, "changed_at": s.changed_at} for s in changed]}
+        )
+
+    @extend_schema(
+        request=None,
+        responses=inline_serializer(
+            "SamplesSynced",
+            {
+                "samples": serializers.ListField(child=serializers.CharField()),
+                "invalidated": serializers.IntegerField(),
+            },
+        ),
+    )
+    def post(self, request, task_id: int):
+        task = selectors.task_get_for_user(user=request.user, task_id=task_id)
+        return Response(services.task_samples_sync(actor=request.user, task=task))
 
 
 class TaskEventsApi(ListAPIView):

@@ -1,5 +1,6 @@
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 from blueprints.models import Blueprint
 from projects.models import Dataset, Project
@@ -39,6 +40,9 @@ class Task(models.Model):
     due_at = models.DateTimeField(null=True, blank=True)
     batch = models.CharField(max_length=200, blank=True)
     metadata = models.JSONField(default=dict, blank=True)
+    # Samples whose data changed after this moment (a re-synced dataset) are flagged in the
+    # workspace until someone syncs the task.
+    samples_synced_at = models.DateTimeField(default=timezone.now)
     callback_url = models.URLField(max_length=1000, blank=True)
     unique_id = models.CharField(max_length=200, blank=True)
     datasets = models.ManyToManyField(Dataset, blank=True, related_name="tasks")
@@ -203,3 +207,72 @@ class DeliveryAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"{self.url} → {self.status_code or self.error}"
+
+
+class Comment(models.Model):
+    """A remark on a task, optionally pinned to a sample, a frame and an annotation.
+
+    A ``problem`` stays open until someone resolves it (a reviewer's reject comment is
+    one); a ``solution`` answers a problem (``parent``).
+    """
+
+    class Kind(models.TextChoices):
+        COMMENT = "comment", "Comment"
+        PROBLEM = "problem", "Problem"
+        SOLUTION = "solution", "Solution"
+
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="comments")
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.COMMENT)
+    body = models.TextField()
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.CASCADE, related_name="replies"
+    )
+    stage_key = models.CharField(max_length=64, blank=True)
+    sample = models.ForeignKey(
+        "projects.Sample", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    frame = models.PositiveIntegerField(null=True, blank=True)
+    annotation = models.ForeignKey(
+        Annotation, null=True, blank=True, on_delete=models.SET_NULL, related_name="comments"
+    )
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    resolved = models.BooleanField(default=False)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["task", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} on {self.task_id}"
+
+
+class InvalidSample(models.Model):
+    """A sample of a task marked unusable (blurred, wrong scene, truncated) with a reason.
+
+    Per task, not per sample: the same episode may be fine for another task. Export
+    cleaning leaves these samples out; a manager can restore them.
+    """
+
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="invalid_samples")
+    sample = models.ForeignKey("projects.Sample", on_delete=models.CASCADE, related_name="+")
+    stage_key = models.CharField(max_length=64, blank=True)
+    reason = models.CharField(max_length=500)
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["task", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["task", "sample"], name="invalid_sample_once_per_task")
+        ]
+
+    def __str__(self) -> str:
+        return f"sample {self.sample_id} of task {self.task_id} invalid"

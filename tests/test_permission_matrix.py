@@ -60,6 +60,17 @@ def test_matrix(row, role, users, project, request, client):
     if "{task_id}" in row["path"]:
         task = request.getfixturevalue("task")
         ids.update(task_id=task.pk, annotation_id=task.first_annotation.pk)
+        if "{comment_id}" in row["path"]:
+            from tasks.services import comment_create
+
+            problem = comment_create(
+                actor=users["reviewer"], task=task, body="Box too loose", kind="problem"
+            )
+            ids["comment_id"] = problem.pk
+    if "{guideline_id}" in row["path"]:
+        from projects.models import Guideline
+
+        ids["guideline_id"] = Guideline.objects.create(project=project, title="Grasps", body="…").pk
     if "{export_id}" in row["path"]:
         ids["export_id"] = request.getfixturevalue("finished_export").pk
     path = row["path"].format(**ids)

@@ -1,0 +1,52 @@
+"""Task lifecycle: creation, stage actions, annotations — each a transaction that locks
+the task row, calls the pure engine (blueprints.engine), stores the runs and the status,
+and writes a TaskEvent for every change. Deliveries and callbacks go out after commit.
+
+One module per concern; callers import the public services from here."""
+
+from .annotations import (
+    annotation_create,
+    annotation_delete,
+    annotation_manage_invalid,
+    annotation_update,
+)
+from .comments import comment_create, comment_resolve
+from .creation import (
+    task_create,
+    task_create_many,
+    task_datasets_change,
+    task_delete,
+    task_mark_submitted,
+    task_update,
+)
+from .lifecycle import TRANSITIONS, annotation_payload, delivery_payload, spec_for, task_transition
+from .samples import changed_samples, sample_mark_invalid, sample_restore, task_samples_sync
+from .stages import stage_claim_next, stage_review, stage_start, stage_submit
+
+__all__ = [
+    "TRANSITIONS",
+    "annotation_create",
+    "annotation_delete",
+    "annotation_manage_invalid",
+    "annotation_payload",
+    "annotation_update",
+    "changed_samples",
+    "comment_create",
+    "comment_resolve",
+    "delivery_payload",
+    "sample_mark_invalid",
+    "sample_restore",
+    "spec_for",
+    "stage_claim_next",
+    "stage_review",
+    "stage_start",
+    "stage_submit",
+    "task_create",
+    "task_create_many",
+    "task_datasets_change",
+    "task_delete",
+    "task_mark_submitted",
+    "task_samples_sync",
+    "task_transition",
+    "task_update",
+]

@@ -1,0 +1,182 @@
+"""Annotations: create, edit, delete, mark invalid — only on a run in progress."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+
+from core.access import Action, project_allows
+from core.exceptions import ApplicationError, Conflict, InvalidTransition
+
+from ..models import Annotation, StageRun, Task, TaskEvent
+from ..validation import clean_attributes, clean_data
+from .lifecycle import (
+    _lock,
+    annotation_payload,
+    spec_for,
+)
+from .stages import _may_work, _run_for
+
+logger = logging.getLogger(__name__)
+User = get_user_model()
+
+
+def _annotating_run(task: Task, stage_key: str, actor) -> StageRun:
+    spec = spec_for(task.blueprint)
+    stage = spec.by_key.get(stage_key)
+    if stage is None or stage.kind not in {"annotate", "consensus"}:
+        raise ApplicationError(
+            f"“{stage_key}” is not an annotate stage of this task.", field="stage"
+        )
+    run = _run_for(task, stage_key, actor)
+    if run.status != StageRun.Status.IN_PROGRESS:
+        raise InvalidTransition(
+            f"Stage “{stage_key}” is {run.get_status_display().lower()}; "
+            "annotations change only while it is in progress.",
+            field="stage",
+        )
+    if run.assignee_id != actor.pk and not project_allows(actor, task.project, Action.CHANGE):
+        raise PermissionDenied("Only the stage's annotator (or a manager) annotates it.")
+    _may_work(actor, task, run, spec)  # still an annotator of the project and the task
+    return run
+
+
+def _own_replica(actor, task: Task, run: StageRun, annotation: Annotation) -> None:
+    """Consensus work is independent: nobody changes another replica's annotations."""
+    if annotation.replica != run.replica and not project_allows(actor, task.project, Action.CHANGE):
+        raise PermissionDenied("That annotation belongs to another annotator's run.")
+
+
+@transaction.atomic
+def annotation_create(
+    *,
+    actor,
+    task: Task,
+    stage: str,
+    label: str,
+    data: Any,
+    attributes: Any = None,
+    sample: int | None = None,
+    kind: str | None = None,
+) -> Annotation:
+    task = _lock(task.pk)
+    spec = spec_for(task.blueprint)
+    run = _annotating_run(task, stage, actor)
+    if label not in spec.by_key[stage].classes:
+        allowed = ", ".join(spec.by_key[stage].classes)
+        raise ApplicationError(
+            f"Stage “{stage}” adds only {allowed}, not “{label}”.", field="label"
+        )
+    cls = spec.classes[label]
+    if kind is not None and kind != cls.kind:
+        raise ApplicationError(f"{label} is a {cls.kind}, not a {kind}.", field="kind")
+    sample_obj = None
+    if sample is not None:
+        from projects.models import Sample
+
+        sample_obj = Sample.objects.filter(pk=sample, dataset__in=task._dataset_list).first()
+        if sample_obj is None:
+            raise ApplicationError("That sample is not one of the task's.", field="sample")
+    annotation = Annotation.objects.create(
+        task=task,
+        stage_key=stage,
+        replica=run.replica,
+        sample=sample_obj,
+        label=label,
+        kind=cls.kind,
+        data=clean_data(cls, data),
+        attributes=clean_attributes(cls, attributes),
+        author=actor,
+    )
+    return annotation
+
+
+@transaction.atomic
+def annotation_update(
+    *,
+    actor,
+    annotation: Annotation,
+    version: Any,
+    data: Any = None,
+    attributes: Any = None,
+    invalid: bool | None = None,
+    invalid_reason: str | None = None,
+) -> Annotation:
+    """Change an annotation; ``version`` must be the one the editor saw (else 409)."""
+    task = _lock(annotation.task_id)
+    locked = Annotation.objects.select_for_update().get(pk=annotation.pk)
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise ApplicationError("Send the version you edited.", field="version")
+    if version != locked.version:
+        raise Conflict(
+            "Someone changed this annotation meanwhile: nothing was overwritten.",
+            extra={"version": locked.version, "current": annotation_payload(locked)},
+        )
+    spec = spec_for(task.blueprint)
+    cls = spec.classes[locked.label]
+    only_flag = data is None and attributes is None
+    if only_flag and invalid is not None:
+        allowed = project_allows(actor, task.project, Action.REVIEW) or project_allows(
+            actor, task.project, Action.CHANGE
+        )
+        if not allowed:
+            _annotating_run(task, locked.stage_key, actor)
+    else:
+        run = _annotating_run(task, locked.stage_key, actor)
+        _own_replica(actor, task, run, locked)
+    if data is not None:
+        locked.data = clean_data(cls, data)
+    if attributes is not None:
+        locked.attributes = clean_attributes(cls, attributes)
+    if invalid is not None:
+        if invalid and not (invalid_reason or "").strip():
+            raise ApplicationError("Say why it is invalid.", field="invalid_reason")
+        locked.invalid, locked.invalid_reason = (
+            bool(invalid),
+            (invalid_reason or "").strip() if invalid else "",
+        )
+    locked.version += 1
+    locked.save()
+    return locked
+
+
+@transaction.atomic
+def annotation_delete(*, actor, annotation: Annotation, version: Any = None) -> None:
+    task = _lock(annotation.task_id)
+    locked = Annotation.objects.select_for_update().get(pk=annotation.pk)
+    if version is not None and version != locked.version:
+        raise Conflict(
+            "Someone changed this annotation meanwhile: nothing was deleted.",
+            extra={"version": locked.version},
+        )
+    run = _annotating_run(task, locked.stage_key, actor)
+    _own_replica(actor, task, run, locked)
+    locked.delete()
+
+
+@transaction.atomic
+def annotation_manage_invalid(*, actor, annotation: Annotation, restore: bool) -> None:
+    """A manager restores an annotation marked invalid, or deletes it; one event."""
+    task = _lock(annotation.task_id)
+    if not project_allows(actor, task.project, Action.CHANGE):
+        raise PermissionDenied("Only managers restore or delete invalid annotations.")
+    locked = Annotation.objects.select_for_update().get(pk=annotation.pk)
+    if not locked.invalid:
+        raise ApplicationError("That annotation is not marked invalid.", field="annotation")
+    if restore:
+        locked.invalid, locked.invalid_reason = False, ""
+        locked.version += 1
+        locked.save()
+    else:
+        locked.delete()
+    TaskEvent.objects.create(
+        task=task,
+        kind="annotation_restored" if restore else "annotation_deleted",
+        actor=actor,
+        stage_key=annotation.stage_key,
+        data={"annotation": annotation.pk, "label": annotation.label},
+    )

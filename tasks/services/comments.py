@@ -1,0 +1,147 @@
+"""Comments on a task: remarks, problems (open until resolved) and their solutions, each
+optionally pinned to a sample, a frame and an annotation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.utils import timezone
+
+from core.access import Action, project_allows
+from core.exceptions import ApplicationError
+
+from ..models import Annotation, Comment, Task, TaskEvent
+from .lifecycle import spec_for
+
+MAX_BODY = 5000
+
+
+def _as_id(value: Any, field: str) -> int | None:
+    if value in (None, ""):
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise ApplicationError(f"{field} must be an id.", field=field)
+    try:
+        number = int(value)
+    except ValueError:
+        raise ApplicationError(f"{field} must be an id.", field=field) from None
+    if not 0 < number < 2**31:
+        raise ApplicationError(f"{field} must be an id.", field=field)
+    return number
+
+
+def task_sample(task: Task, sample_id: Any, field: str = "sample"):
+    """One of the task's samples, or a clear error."""
+    from projects.models import Sample
+
+    number = _as_id(sample_id, field)
+    sample = Sample.objects.filter(pk=number, dataset__tasks=task).first() if number else None
+    if sample is None:
+        raise ApplicationError("That sample is not one of the task's.", field=field)
+    return sample
+
+
+def _pin(task: Task, sample: Any, frame: Any, annotation: Any) -> dict:
+    pin: dict = {"sample": None, "frame": None, "annotation": None}
+    annotation_id = _as_id(annotation, "annotation")
+    if annotation_id:
+        pin["annotation"] = Annotation.objects.filter(pk=annotation_id, task=task).first()
+        if pin["annotation"] is None:
+            raise ApplicationError("That annotation is not one of the task's.", field="annotation")
+        if sample in (None, "") and pin["annotation"].sample_id:
+            sample = pin["annotation"].sample_id
+    if sample not in (None, ""):
+        pin["sample"] = task_sample(task, sample)
+    if frame not in (None, ""):
+        if pin["sample"] is None:
+            raise ApplicationError("A frame is pinned together with its sample.", field="frame")
+        if isinstance(frame, bool) or not isinstance(frame, int | str) or not str(frame).isdigit():
+            raise ApplicationError("frame must be a whole number.", field="frame")
+        if int(frame) >= pin["sample"].num_frames:
+            raise ApplicationError(
+                f"{pin['sample'].name} has frames 0–{pin['sample'].num_frames - 1}.", field="frame"
+            )
+        pin["frame"] = int(frame)
+    return pin
+
+
+@transaction.atomic
+def comment_create(
+    *,
+    actor,
+    task: Task,
+    body: Any,
+    kind: str = Comment.Kind.COMMENT,
+    parent: Any = None,
+    stage_key: str = "",
+    sample: Any = None,
+    frame: Any = None,
+    annotation: Any = None,
+) -> Comment:
+    """Any member who sees the task may comment; a solution answers one of its problems."""
+    if not project_allows(actor, task.project, Action.VIEW):
+        raise PermissionDenied("Only the project's members comment on its tasks.")
+    body = body.strip() if isinstance(body, str) else ""
+    if not body:
+        raise ApplicationError("Write something.", field="body")
+    if len(body) > MAX_BODY:
+        raise ApplicationError(f"Keep it under {MAX_BODY} characters.", field="body")
+    if kind not in Comment.Kind.values:
+        raise ApplicationError(f"kind is one of {', '.join(Comment.Kind.values)}.", field="kind")
+    parent_id = _as_id(parent, "parent")
+    parent_obj = Comment.objects.filter(pk=parent_id, task=task).first() if parent_id else None
+    if parent_id and parent_obj is None:
+        raise ApplicationError("That comment is not one of this task's.", field="parent")
+    if kind == Comment.Kind.SOLUTION and (
+        parent_obj is None or parent_obj.kind != Comment.Kind.PROBLEM
+    ):
+        raise ApplicationError("A solution answers a problem: give the problem.", field="parent")
+    if stage_key and stage_key not in spec_for(task.blueprint).by_key:
+        raise ApplicationError(f"“{stage_key}” is not a stage of this task.", field="stage")
+    comment = Comment.objects.create(
+        task=task,
+        kind=kind,
+        body=body,
+        parent=parent_obj,
+        stage_key=stage_key or "",
+        author=actor,
+        **_pin(task, sample, frame, annotation),
+    )
+    TaskEvent.objects.create(
+        task=task,
+        kind="commented",
+        actor=actor,
+        stage_key=comment.stage_key,
+        data={"comment": comment.pk, "kind": kind},
+    )
+    return comment
+
+
+@transaction.atomic
+def comment_resolve(*, actor, comment: Comment, resolved: bool = True) -> Comment:
+    """Close (or reopen) a problem: its author, a reviewer or a manager."""
+    comment = Comment.objects.select_for_update().select_related("task__project").get(pk=comment.pk)
+    if comment.kind != Comment.Kind.PROBLEM:
+        raise ApplicationError("Only problems are resolved.", field="comment")
+    project = comment.task.project
+    if comment.author_id != actor.pk and not (
+        project_allows(actor, project, Action.REVIEW)
+        or project_allows(actor, project, Action.CHANGE)
+    ):
+        raise PermissionDenied("Only its author, a reviewer or a manager resolves a problem.")
+    if comment.resolved == resolved:
+        return comment
+    comment.resolved = resolved
+    comment.resolved_by = actor if resolved else None
+    comment.resolved_at = timezone.now() if resolved else None
+    comment.save(update_fields=["resolved", "resolved_by", "resolved_at"])
+    TaskEvent.objects.create(
+        task=comment.task,
+        kind="problem_resolved" if resolved else "problem_reopened",
+        actor=actor,
+        stage_key=comment.stage_key,
+        data={"comment": comment.pk},
+    )
+    return comment

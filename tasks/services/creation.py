@@ -1,0 +1,368 @@
+"""Creating, editing and deleting tasks, and changing their datasets."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied
+from django.db import IntegrityError, transaction
+
+from blueprints import engine
+from blueprints.models import Blueprint
+from blueprints.selectors import active_blueprint
+from blueprints.spec import BlueprintSpec, ConsensusStage
+from core.access import Action, project_allows
+from core.exceptions import ApplicationError, Conflict
+from projects.models import Dataset, ImportStatus, Membership, Project, Role
+
+from ..models import Priority, StageRun, Task, TaskEvent, TaskStatus
+from .lifecycle import (
+    _event,
+    _facts,
+    _lock,
+    spec_for,
+    task_transition,
+)
+
+logger = logging.getLogger(__name__)
+User = get_user_model()
+
+
+def _members(project: Project, usernames: Iterable[str], role: str, field: str) -> list:
+    usernames = [u for u in dict.fromkeys(usernames or []) if u]
+    if not usernames:
+        return []
+    if not all(isinstance(u, str) for u in usernames):
+        raise ApplicationError("Give usernames.", field=field)
+    found = {
+        m.user.username: m.user
+        for m in Membership.objects.filter(
+            project=project, role__in=[role, Role.MANAGER], user__username__in=usernames
+        ).select_related("user")
+    }
+    missing = [u for u in usernames if u not in found]
+    if missing:
+        raise ApplicationError(
+            f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not a {role} of this "
+            "project.",
+            field=field,
+        )
+    return [found[u] for u in usernames]
+
+
+def _datasets(project: Project, ids: Iterable) -> list[Dataset]:
+    ids = list(dict.fromkeys(ids or []))
+    if not ids:
+        return []
+    if not all(isinstance(i, int) and not isinstance(i, bool) for i in ids):
+        raise ApplicationError("datasets are dataset ids.", field="datasets")
+    found = {
+        d.pk: d
+        for d in Dataset.objects.filter(project=project, pk__in=ids, status=ImportStatus.FINISHED)
+    }
+    missing = [str(i) for i in ids if i not in found]
+    if missing:
+        raise ApplicationError(
+            f"No finished dataset {', '.join(missing)} in this project.", field="datasets"
+        )
+    return [found[i] for i in ids]
+
+
+def _blueprint(project: Project, name: str | None) -> Blueprint:
+    if name:
+        blueprint = (
+            Blueprint.objects.filter(project=project, name=name).order_by("-version").first()
+        )
+        if blueprint is None:
+            raise ApplicationError(
+                f"No blueprint named “{name}” in this project.", field="blueprint"
+            )
+        return blueprint
+    blueprint = active_blueprint(project=project)
+    if blueprint is None:
+        raise ApplicationError("The project has no active blueprint.", field="blueprint")
+    return blueprint
+
+
+def _new_runs(task: Task, spec: BlueprintSpec) -> list[StageRun]:
+    runs = []
+    for stage in spec.stages:
+        replicas = stage.annotators if isinstance(stage, ConsensusStage) else 1
+        runs += [
+            StageRun(task=task, stage_key=stage.key, kind=stage.kind, replica=r)
+            for r in range(replicas)
+        ]
+    return runs
+
+
+def _check_fields(name: str, priority: str, callback_url: str, checked: set | None = None) -> None:
+    if not isinstance(name, str) or not name.strip():
+        raise ApplicationError("A task needs a name.", field="name")
+    if priority not in Priority.values:
+        raise ApplicationError(
+            f"priority must be one of {', '.join(Priority.values)}.", field="priority"
+        )
+    if callback_url and (checked is None or callback_url not in checked):
+        from ..webhooks import check_callback_url
+
+        check_callback_url(callback_url)
+        if checked is not None:
+            checked.add(callback_url)
+
+
+@transaction.atomic
+def task_create(
+    *,
+    actor,
+    project: Project,
+    name: str,
+    blueprint: str | None = None,
+    description: str = "",
+    priority: str = Priority.NORMAL,
+    datasets: Iterable[int] = (),
+    annotators: Iterable[str] = (),
+    reviewers: Iterable[str] = (),
+    due_at=None,
+    batch: str = "",
+    metadata: dict | None = None,
+    callback_url: str = "",
+    unique_id: str = "",
+) -> Task:
+    """Create a task from a blueprint (the active one unless named) and start its engine."""
+    return task_create_many(
+        actor=actor,
+        project=project,
+        items=[
+            dict(
+                name=name,
+                blueprint=blueprint,
+                description=description,
+                priority=priority,
+                datasets=datasets,
+                annotators=annotators,
+                reviewers=reviewers,
+                due_at=due_at,
+                batch=batch,
+                metadata=metadata,
+                callback_url=callback_url,
+                unique_id=unique_id,
+            )
+        ],
+    )[0]
+
+
+@transaction.atomic
+def task_create_many(*, actor, project: Project, items: list[dict]) -> list[Task]:
+    """Create many tasks with bulk inserts: queries do not grow with the number of tasks
+    (beyond one per distinct blueprint, dataset list and user list)."""
+    if not project_allows(actor, project, Action.CHANGE):
+        raise PermissionDenied("You may not create tasks in this project.")
+    unique_ids = [i.get("unique_id") for i in items if i.get("unique_id")]
+    if len(unique_ids) != len(set(unique_ids)):
+        raise ApplicationError("unique_id repeats within the request.", field="unique_id")
+    existing = dict(
+        Task.objects.filter(project=project, unique_id__in=unique_ids).values_list(
+            "unique_id", "id"
+        )
+    )
+    if existing:
+        uid, task_id = next(iter(existing.items()))
+        raise Conflict(
+            f"A task with unique_id “{uid}” already exists (task {task_id}).",
+            field="unique_id",
+            extra={"task": task_id},
+        )
+    blueprints: dict = {}
+    checked_urls: set = set()
+    users: dict = {}
+    dataset_cache: dict = {}
+    prepared = []
+    for index, item in enumerate(items):
+        try:
+            _check_fields(
+                item.get("name", ""),
+                item.get("priority") or Priority.NORMAL,
+                item.get("callback_url") or "",
+                checked_urls,
+            )
+            key = item.get("blueprint") or ""
+            if key not in blueprints:
+                blueprints[key] = _blueprint(project, key or None)
+            annotator_key = ("annotator", tuple(item.get("annotators") or ()))
+            if annotator_key not in users:
+                users[annotator_key] = _members(
+                    project, annotator_key[1], Role.ANNOTATOR, "annotators"
+                )
+            reviewer_key = ("reviewer", tuple(item.get("reviewers") or ()))
+            if reviewer_key not in users:
+                users[reviewer_key] = _members(project, reviewer_key[1], Role.REVIEWER, "reviewers")
+            dataset_key = tuple(item.get("datasets") or ())
+            if dataset_key not in dataset_cache:
+                dataset_cache[dataset_key] = _datasets(project, dataset_key)
+        except ApplicationError as exc:
+            if len(items) > 1:
+                exc.field = f"[{index}].{exc.field}" if exc.field else f"[{index}]"
+            raise
+        prepared.append(
+            (
+                item,
+                blueprints[key],
+                users[annotator_key],
+                users[reviewer_key],
+                dataset_cache[dataset_key],
+            )
+        )
+
+    try:
+        with transaction.atomic():  # a savepoint: a unique_id taken meanwhile is a 409
+            tasks = _insert_tasks(project, prepared, actor)
+    except IntegrityError:
+        taken = Task.objects.filter(project=project, unique_id__in=unique_ids).first()
+        if taken is None:
+            raise
+        raise Conflict(
+            f"A task with unique_id “{taken.unique_id}” already exists (task {taken.pk}).",
+            field="unique_id",
+            extra={"task": taken.pk},
+        ) from None
+    _link_and_start(tasks, prepared, actor)
+    logger.info("%s created %d task(s) in %s", actor, len(tasks), project.slug)
+    return tasks
+
+
+def _insert_tasks(project, prepared, actor) -> list[Task]:
+    return Task.objects.bulk_create(
+        [
+            Task(
+                project=project,
+                blueprint=blueprint,
+                name=item["name"].strip()[:300],
+                description=item.get("description") or "",
+                priority=item.get("priority") or Priority.NORMAL,
+                due_at=item.get("due_at"),
+                batch=item.get("batch") or "",
+                metadata=item.get("metadata") or {},
+                callback_url=item.get("callback_url") or "",
+                unique_id=item.get("unique_id") or "",
+                created_by=actor,
+            )
+            for item, blueprint, *_ in prepared
+        ],
+        batch_size=1000,
+    )
+
+
+def _link_and_start(tasks, prepared, actor) -> None:
+    links = {
+        "datasets": (Task.datasets.through, "dataset_id"),
+        "annotators": (Task.annotators.through, "user_id"),
+        "reviewers": (Task.reviewers.through, "user_id"),
+    }
+    for position, (through, column) in (
+        (4, links["datasets"]),
+        (2, links["annotators"]),
+        (3, links["reviewers"]),
+    ):
+        through.objects.bulk_create(
+            [
+                through(task_id=task.pk, **{column: obj.pk})
+                for task, row in zip(tasks, prepared, strict=True)
+                for obj in row[position]
+            ],
+            batch_size=5000,
+        )
+    runs, events = [], []
+    for task, (_, blueprint, *_rest) in zip(tasks, prepared, strict=True):
+        spec = spec_for(blueprint)
+        task_runs = _new_runs(task, spec)
+        states = engine.advance(spec, {}, [], _facts(task, {}, 0.0))
+        for run in task_runs:
+            state = states[run.stage_key]
+            run.status, run.routed_to, run.reason = (
+                state.status,
+                state.routed_to or "",
+                state.reason,
+            )
+        runs += task_runs
+        events.append(
+            _event(task, "created", actor, blueprint=f"{blueprint.name} v{blueprint.version}")
+        )
+        events += [
+            _event(task, f"stage_{run.status}", None, run.stage_key, reason=run.reason)
+            for run in task_runs
+            if run.status != StageRun.Status.BLOCKED and run.replica == 0
+        ]
+    StageRun.objects.bulk_create(runs, batch_size=5000)
+    TaskEvent.objects.bulk_create(events, batch_size=5000)
+
+
+EDITABLE = {"name", "description", "priority", "due_at", "batch", "metadata"}
+
+
+@transaction.atomic
+def task_update(*, actor, task: Task, **fields) -> Task:
+    """Change a task's descriptive fields (not its blueprint or status); one event."""
+    unknown = set(fields) - EDITABLE
+    if unknown:
+        raise ApplicationError(
+            f"{', '.join(sorted(unknown))} cannot be changed here.", field=sorted(unknown)[0]
+        )
+    task = _lock(task.pk)
+    if not project_allows(actor, task.project, Action.CHANGE):
+        raise PermissionDenied("Only managers edit tasks.")
+    _check_fields(fields.get("name", task.name), fields.get("priority", task.priority), "")
+    changed = {k: v for k, v in fields.items() if getattr(task, k) != v}
+    for key, value in changed.items():
+        setattr(task, key, value.strip() if key == "name" else value)
+    if changed:
+        task.save(update_fields=[*changed, "updated_at"])
+        TaskEvent.objects.create(
+            task=task, kind="updated", actor=actor, data={"fields": sorted(changed)}
+        )
+    return task
+
+
+@transaction.atomic
+def task_delete(*, actor, task: Task) -> None:
+    """Delete a task with its runs, annotations, events and dataset links — never datasets."""
+    if not project_allows(actor, task.project, Action.CHANGE):
+        raise PermissionDenied("Only managers delete tasks.")
+    logger.info("%s deleted task %s (%s)", actor, task.pk, task.name)
+    Task.objects.filter(pk=task.pk).delete()
+
+
+@transaction.atomic
+def task_mark_submitted(*, actor, tasks: Iterable[Task], reason: str = "") -> int:
+    """review_passed → data_submitted (an export that submits calls this). Returns how many."""
+    moved = 0
+    for task in Task.objects.select_for_update().filter(pk__in=[t.pk for t in tasks]):
+        event = task_transition(task=task, to=TaskStatus.DATA_SUBMITTED, actor=actor)
+        event.data["reason"] = reason
+        task.save(update_fields=["status", "updated_at"])
+        event.save()
+        moved += 1
+    return moved
+
+
+@transaction.atomic
+def task_datasets_change(
+    *, actor, task: Task, add: Iterable[int] = (), remove: Iterable[int] = ()
+) -> Task:
+    """Link or unlink datasets (never deletes a dataset); one event."""
+    task = _lock(task.pk)
+    if not project_allows(actor, task.project, Action.CHANGE):
+        raise PermissionDenied("Only managers change a task's datasets.")
+    added = _datasets(task.project, list(add)) if add else []
+    task.datasets.add(*added)
+    removed = [d for d in task._dataset_list if d.pk in set(remove)]
+    task.datasets.remove(*removed)
+    if added or removed:
+        TaskEvent.objects.create(
+            task=task,
+            kind="datasets_changed",
+            actor=actor,
+            data={"added": [d.name for d in added], "removed": [d.name for d in removed]},
+        )
+    return task

@@ -1,0 +1,361 @@
+"""Stage actions: start, submit, review, consensus, and claiming the next run."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.utils import timezone
+
+from blueprints import engine
+from blueprints.spec import BlueprintSpec, ConsensusStage, ReviewStage
+from core.access import Action, is_admin, project_allows
+from core.exceptions import ApplicationError, InvalidTransition
+from projects.models import Membership, Role
+
+from ..checks import run_checks
+from ..models import Comment, StageRun, Task
+from .comments import MAX_BODY, _pin
+from .lifecycle import _aggregate, _event, _lock, _save_events, _sync, spec_for
+
+logger = logging.getLogger(__name__)
+User = get_user_model()
+
+
+def _run_for(task: Task, stage_key: str, actor, *, starting: bool = False) -> StageRun:
+    spec = spec_for(task.blueprint)
+    if stage_key not in spec.by_key:
+        raise ApplicationError(f"The blueprint has no stage “{stage_key}”.", field="stage")
+    runs = list(task.runs.filter(stage_key=stage_key).order_by("replica"))
+    own = [r for r in runs if r.assignee_id == actor.pk]
+    if own:
+        return own[0]
+    if starting:
+        free = [r for r in runs if r.assignee_id is None and r.status == StageRun.Status.READY]
+        if free:
+            return free[0]
+        reserved = [r for r in runs if r.status == StageRun.Status.READY]
+        if reserved:
+            return reserved[0]
+    return runs[0]
+
+
+def _may_work(actor, task: Task, run: StageRun, spec: BlueprintSpec) -> None:
+    manager = project_allows(actor, task.project, Action.CHANGE)
+    stage = spec.by_key[run.stage_key]
+    if isinstance(stage, ReviewStage):
+        if not project_allows(actor, task.project, Action.REVIEW):
+            raise PermissionDenied("Only reviewers review.")
+        authors = set(
+            task.runs.filter(stage_key__in=stage.reviews)
+            .exclude(assignee=None)
+            .values_list("assignee_id", flat=True)
+        )
+        if actor.pk in authors and not is_admin(actor):
+            raise PermissionDenied("Nobody reviews their own work.")
+        if (
+            not manager
+            and task.reviewers.exists()
+            and not task.reviewers.filter(pk=actor.pk).exists()
+        ):
+            raise PermissionDenied("You are not a reviewer of this task.")
+    else:
+        if not project_allows(actor, task.project, Action.ANNOTATE):
+            raise PermissionDenied("Only annotators annotate.")
+        if (
+            not manager
+            and task.annotators.exists()
+            and not task.annotators.filter(pk=actor.pk).exists()
+        ):
+            raise PermissionDenied("You are not an annotator of this task.")
+        if isinstance(stage, ConsensusStage):
+            others = task.runs.filter(stage_key=run.stage_key).exclude(pk=run.pk)
+            if others.filter(assignee=actor).exists():
+                raise PermissionDenied("Consensus needs different annotators for each run.")
+    if run.assignee_id and run.assignee_id != actor.pk and not manager:
+        raise PermissionDenied(f"This stage is {run.assignee.username}'s.")
+
+
+@transaction.atomic
+def stage_start(*, actor, task: Task, stage_key: str) -> StageRun:
+    task = _lock(task.pk)
+    spec = spec_for(task.blueprint)
+    run = _run_for(task, stage_key, actor, starting=True)
+    _may_work(actor, task, run, spec)
+    if run.status == StageRun.Status.IN_PROGRESS and run.assignee_id == actor.pk:
+        return run  # starting twice is harmless
+    if run.status != StageRun.Status.READY:
+        raise InvalidTransition(
+            f"Stage “{stage_key}” is {run.get_status_display().lower()}, not ready.", field="stage"
+        )
+    run.status, run.assignee, run.started_at = StageRun.Status.IN_PROGRESS, actor, timezone.now()
+    run.save(update_fields=["status", "assignee", "started_at"])
+    events = [
+        _event(task, "stage_started", actor, stage_key, replica=run.replica, attempt=run.attempt)
+    ]
+    _sync(task, actor, events)
+    _save_events(events)
+    return run
+
+
+@transaction.atomic
+def stage_submit(*, actor, task: Task, stage_key: str) -> StageRun:
+    """Submit annotate work: the stage's checks run first and refuse with their messages."""
+    task = _lock(task.pk)
+    spec = spec_for(task.blueprint)
+    run = _run_for(task, stage_key, actor)
+    stage = spec.by_key[stage_key]
+    if isinstance(stage, ReviewStage) or stage.kind == "logic":
+        raise ApplicationError(
+            f"“{stage_key}” is not annotation work: review it instead.", field="stage"
+        )
+    _may_work(actor, task, run, spec)
+    if run.status != StageRun.Status.IN_PROGRESS:
+        raise InvalidTransition(
+            f"Stage “{stage_key}” is {run.get_status_display().lower()}, not in progress.",
+            field="stage",
+        )
+    annotations = list(
+        task.annotations.filter(stage_key=stage_key, replica=run.replica).select_related("sample")
+    )
+    samples = [s for d in task._dataset_list for s in d.samples.all()]
+    failures = run_checks(spec, stage, annotations, samples)
+    if failures:
+        raise ApplicationError(
+            "The stage's checks failed.", field="checks", extra={"checks": failures}
+        )
+    now = timezone.now()
+    run.submitted_at = now
+    run.active_seconds += (now - run.started_at).total_seconds() if run.started_at else 0
+    events = [
+        _event(task, "stage_submitted", actor, stage_key, replica=run.replica, attempt=run.attempt)
+    ]
+    if isinstance(stage, ConsensusStage):
+        run.status = StageRun.Status.SUBMITTED
+        run.save(update_fields=["status", "submitted_at", "active_seconds"])
+        _consensus(task, stage, events)
+    else:
+        run.status, run.completed_at = StageRun.Status.COMPLETED, now
+        run.save(update_fields=["status", "submitted_at", "completed_at", "active_seconds"])
+    _sync(task, actor, events)
+    _save_events(events)
+    return run
+
+
+def _consensus(task: Task, stage: ConsensusStage, events: list) -> None:
+    from ..agreement import agreement
+
+    runs = list(task.runs.filter(stage_key=stage.key))
+    if any(r.status != StageRun.Status.SUBMITTED for r in runs):
+        return
+    by_replica = {r.replica: [] for r in runs}
+    for a in task.annotations.filter(stage_key=stage.key, invalid=False):
+        by_replica.setdefault(a.replica, []).append(a)
+    score = agreement(list(by_replica.values()))
+    routed = engine.DISAGREEMENT if score < stage.agreement else ""
+    for r in runs:
+        r.status, r.agreement, r.completed_at = StageRun.Status.COMPLETED, score, timezone.now()
+        r.routed_to = routed
+    StageRun.objects.bulk_update(runs, ["status", "agreement", "completed_at", "routed_to"])
+    events.append(
+        _event(
+            task,
+            "consensus",
+            None,
+            stage.key,
+            agreement=score,
+            threshold=stage.agreement,
+            agreed=score >= stage.agreement,
+        )
+    )
+
+
+@transaction.atomic
+def stage_review(
+    *,
+    actor,
+    task: Task,
+    stage_key: str,
+    decision: str,
+    comment: str = "",
+    sample: Any = None,
+    frame: Any = None,
+    annotation: Any = None,
+) -> StageRun:
+    """Approve, or reject: the reviewed stages reopen for the same annotators (attempt + 1,
+    the comment as feedback) and everything downstream of them is evaluated again.
+
+    The comment is also kept as a Comment (a problem when rejecting), pinned to the
+    sample, frame and annotation it concerns when given."""
+    if decision not in {"approve", "reject"}:
+        raise ApplicationError("decision is approve or reject.", field="decision")
+    comment = comment.strip() if isinstance(comment, str) else ""
+    if len(comment) > MAX_BODY:
+        raise ApplicationError(f"Keep the comment under {MAX_BODY} characters.", field="comment")
+    task = _lock(task.pk)
+    pin = _pin(task, sample, frame, annotation)
+    spec = spec_for(task.blueprint)
+    stage = spec.by_key.get(stage_key)
+    if not isinstance(stage, ReviewStage):
+        raise ApplicationError(f"“{stage_key}” is not a review stage.", field="stage")
+    run = _run_for(task, stage_key, actor, starting=True)
+    _may_work(actor, task, run, spec)
+    if run.status == StageRun.Status.READY:  # deciding on a ready review starts it
+        run.status, run.assignee, run.started_at = (
+            StageRun.Status.IN_PROGRESS,
+            actor,
+            timezone.now(),
+        )
+        run.save(update_fields=["status", "assignee", "started_at"])
+    if run.status != StageRun.Status.IN_PROGRESS:
+        raise InvalidTransition(
+            f"Review “{stage_key}” is {run.get_status_display().lower()}, not in progress.",
+            field="stage",
+        )
+    note = None
+    if comment:
+        note = Comment.objects.create(
+            task=task,
+            kind=Comment.Kind.PROBLEM if decision == "reject" else Comment.Kind.COMMENT,
+            body=comment,
+            stage_key=stage_key,
+            author=actor,
+            **pin,
+        )
+    reviewed = {r.stage_key: r for r in task.runs.filter(stage_key__in=stage.reviews)}
+    first_pass = all(
+        r.attempt == 1 for r in reviewed.values() if r.status != StageRun.Status.SKIPPED
+    )
+    events = [
+        _event(
+            task,
+            {"approve": "review_approved", "reject": "review_rejected"}[decision],
+            actor,
+            stage_key,
+            comment=comment,
+            comment_id=note.pk if note else None,
+            first_pass=first_pass,
+        )
+    ]
+    now = timezone.now()
+    if decision == "approve":
+        run.status, run.completed_at = StageRun.Status.COMPLETED, now
+        run.save(update_fields=["status", "completed_at"])
+    else:
+        runs = list(task.runs.all())
+        current = {}
+        for r in runs:
+            current.setdefault(
+                r.stage_key, _aggregate([x for x in runs if x.stage_key == r.stage_key])
+            )
+        reopened = engine.reopen(spec, current, stage_key)
+        for r in runs:
+            state = reopened[r.stage_key]
+            if state == current[r.stage_key]:
+                continue
+            r.attempt, r.routed_to, r.reason = state.attempt, "", ""
+            r.started_at = r.submitted_at = r.completed_at = None
+            if r.stage_key in stage.reviews:
+                r.feedback = comment
+                events.append(
+                    _event(
+                        task,
+                        "stage_reopened",
+                        actor,
+                        r.stage_key,
+                        attempt=r.attempt,
+                        assignee=r.assignee.username if r.assignee else None,
+                    )
+                )
+            if state.status == engine.IN_PROGRESS:
+                r.status, r.started_at = StageRun.Status.IN_PROGRESS, now
+            else:
+                # Reset to be decided again; the person who did it is remembered.
+                r.status = StageRun.Status.BLOCKED
+        StageRun.objects.bulk_update(
+            runs,
+            [
+                "status",
+                "attempt",
+                "feedback",
+                "routed_to",
+                "reason",
+                "started_at",
+                "submitted_at",
+                "completed_at",
+            ],
+        )
+    _sync(task, actor, events)
+    _save_events(events)
+    return run
+
+
+PRIORITY_ORDER = {"urgent": 0, "high": 1, "normal": 2, "low": 3}
+
+
+def stage_claim_next(*, actor) -> StageRun | None:
+    """Claim the next ready annotate run that fits the annotator's skills and capacity:
+    highest priority first, then the earliest due date. Two annotators claiming at once
+    never get the same run (rows are locked with SKIP LOCKED)."""
+    from django.db.models import Case, Count, Exists, F, IntegerField, OuterRef, Value, When
+
+    # Tasks that name their annotators are only for them; the others are for anyone.
+    named = Task.annotators.through.objects.filter(task=OuterRef("task"))
+
+    memberships = {
+        m.project_id: m for m in Membership.objects.filter(user=actor, role=Role.ANNOTATOR)
+    }
+    if not memberships:
+        return None
+    open_runs = dict(
+        StageRun.objects.filter(assignee=actor, status=StageRun.Status.IN_PROGRESS)
+        .values_list("task__project")
+        .annotate(n=Count("id"))
+    )
+    projects = [p for p, m in memberships.items() if open_runs.get(p, 0) < m.capacity]
+    if not projects:
+        return None
+    rank = Case(
+        *[When(task__priority=p, then=Value(n)) for p, n in PRIORITY_ORDER.items()],
+        output_field=IntegerField(),
+    )
+    candidates = (
+        StageRun.objects.filter(
+            task__project__in=projects,
+            status=StageRun.Status.READY,
+            kind__in=["annotate", "consensus"],
+            assignee__isnull=True,
+        )
+        .filter(~Exists(named) | Exists(named.filter(user=actor)))
+        .select_related("task", "task__blueprint")
+        .annotate(rank=rank)
+        .order_by("rank", F("task__due_at").asc(nulls_last=True), "task__created_at", "id")
+    )
+    # No row locks here: stage_start locks the task first and re-checks the run, so two
+    # annotators claiming at once never get the same run and locks are taken in one order.
+    offset, page = 0, 100
+    while offset < 2000:
+        batch = list(candidates[offset : offset + page])
+        if not batch:
+            return None
+        for run in batch:
+            spec = spec_for(run.task.blueprint)
+            needed = set(spec.by_key[run.stage_key].params.required_skills)
+            if not needed <= set(memberships[run.task.project_id].skills):
+                continue
+            mine = StageRun.objects.filter(
+                task=run.task_id, stage_key=run.stage_key, assignee=actor
+            )
+            if mine.exists():
+                continue  # consensus: one run per annotator
+            try:
+                started = stage_start(actor=actor, task=run.task, stage_key=run.stage_key)
+            except (InvalidTransition, PermissionDenied):
+                continue  # taken meanwhile, or not for this annotator
+            if started.assignee_id == actor.pk and started.status == StageRun.Status.IN_PROGRESS:
+                return started
+        offset += page
+    return None
