@@ -5,7 +5,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_POST
 
 from core.access import Action, project_allows
 from core.exceptions import ApplicationError
@@ -13,7 +13,7 @@ from core.forms import add_application_error
 from core.jobs import jobs_progress
 
 from . import dataset_selectors, selectors
-from .dataset_services import check_import_path, dataset_import_start
+from .dataset_services import check_import_path, dataset_import_start, dataset_resync_start
 from .formats import DataError
 from .forms import DatasetImportForm
 from .models import ImportStatus
@@ -96,8 +96,28 @@ def dataset_detail(request, slug, dataset_id):
             "dataset": dataset,
             "page": page,
             "progress": _import_state(dataset),
+            "can_resync": bool(dataset.source_path)
+            and dataset.status == ImportStatus.FINISHED
+            and project_allows(request.user, dataset.project, Action.CHANGE),
         },
     )
+
+
+@require_POST
+@login_required
+def dataset_resync(request, slug, dataset_id):
+    dataset = dataset_selectors.dataset_get_for_user(
+        user=request.user, dataset_id=dataset_id, action=Action.CHANGE
+    )
+    try:
+        dataset_resync_start(actor=request.user, dataset=dataset)
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(
+            request, "Re-sync queued: the dataset is read again from its source folder."
+        )
+    return redirect("projects:dataset", slug=dataset.project.slug, dataset_id=dataset.pk)
 
 
 @require_GET

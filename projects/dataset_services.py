@@ -404,3 +404,103 @@ def _save_samples(dataset: Dataset, specs: list[SampleSpec], checksums: dict) ->
         size_bytes=sum(size for _, size in checksums.values()),
         imported_at=timezone.now(),
     )
+
+
+RESYNC_FIELDS = ("num_frames", "fps", "cameras", "arrays", "source", "metadata", "checksum")
+
+
+def resync_job_id(dataset: Dataset) -> str:
+    return f"resync-dataset-{dataset.pk}"
+
+
+def dataset_resync_start(*, actor, dataset: Dataset) -> str:
+    """Queue a re-sync of a finished dataset from the server folder it was imported from."""
+    if dataset.status != ImportStatus.FINISHED:
+        raise ApplicationError("Only a finished import can be re-synced.", field="dataset")
+    if not dataset.source_path:
+        raise ApplicationError(
+            "This dataset was uploaded: there is no server folder to re-sync it from.",
+            field="dataset",
+        )
+    from .jobs import resync_dataset_job
+
+    job_id = resync_job_id(dataset)
+    enqueue("imports", resync_dataset_job, dataset.pk, job_id=job_id)
+    logger.info("dataset %s re-sync requested by %s", dataset.pk, actor)
+    return job_id
+
+
+def dataset_resync_run(*, dataset_id: int) -> dict:
+    """Read the dataset's source folder again and bring its samples up to date.
+
+    Samples are matched by name: changed ones are updated in place and stamped
+    ``changed_at`` (tasks using them show a reminder), new ones are added. A sample that
+    is gone from the source stops the re-sync (annotations refer to it): nothing changes.
+    """
+    dataset = Dataset.objects.select_related("project").get(pk=dataset_id)
+    if dataset.status != ImportStatus.FINISHED or not dataset.source_path:
+        return {"skipped": True}
+    staging = datasets_root() / f".resync-{dataset.pk}"
+    final, previous = dataset_dir(dataset), datasets_root() / f".previous-{dataset.pk}"
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        fmt = get_format(dataset.format)
+        checksums = _stage(dataset, fmt, staging)
+
+        def progress(done: int, total: int, detail: str) -> None:
+            report_progress(0.4 + 0.55 * done / max(total, 1), stage="reading", detail=detail)
+
+        specs = fmt.inspect(staging, [Path(p) for p in checksums], dataset.options, progress)
+        for spec in specs:
+            check_spec(spec)
+        fresh = {row.name: row for row in _sample_rows(dataset, specs, checksums)}
+        current = {s.name: s for s in dataset.samples.all()}
+        gone = sorted(set(current) - set(fresh))
+        if gone:
+            raise DataError(
+                None,
+                f"{len(gone)} sample(s) are no longer in {dataset.source_path} "
+                f"({', '.join(gone[:5])}); a re-sync only updates and adds samples.",
+            )
+        now = timezone.now()
+        changed, added = [], []
+        for name, row in fresh.items():
+            sample = current.get(name)
+            if sample is None:
+                row.index = len(current) + len(added)
+                row.changed_at = now
+                added.append(row)
+            elif any(getattr(sample, f) != getattr(row, f) for f in RESYNC_FIELDS):
+                for f in (*RESYNC_FIELDS, "size_bytes"):
+                    setattr(sample, f, getattr(row, f))
+                sample.changed_at = now
+                changed.append(sample)
+        shutil.rmtree(previous, ignore_errors=True)
+        final.replace(previous)
+        staging.replace(final)
+        try:
+            with transaction.atomic():
+                Sample.objects.bulk_update(changed, [*RESYNC_FIELDS, "size_bytes", "changed_at"])
+                Sample.objects.bulk_create(added)
+                samples = list(dataset.samples.all())
+                Dataset.objects.filter(pk=dataset.pk).update(
+                    num_samples=len(samples),
+                    total_frames=sum(s.num_frames for s in samples),
+                    duration_seconds=sum(s.duration_seconds for s in samples),
+                    size_bytes=sum(size for _, size in checksums.values()),
+                    imported_at=now,
+                    error="",
+                )
+        except BaseException:
+            final.replace(staging)
+            previous.replace(final)
+            raise
+        shutil.rmtree(previous, ignore_errors=True)
+    except DataError as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        Dataset.objects.filter(pk=dataset.pk).update(error=f"Re-sync failed: {exc.message}"[:4000])
+        logger.info("dataset %s re-sync failed: %s", dataset.pk, exc.message)
+        return {"error": exc.message}
+    result = {"changed": [s.name for s in changed], "added": [s.name for s in added]}
+    job_log(f"dataset {dataset.pk} re-synced: {len(changed)} changed, {len(added)} added")
+    return result

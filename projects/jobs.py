@@ -14,3 +14,9 @@ def import_dataset_failed(job, connection, exc_type, exc_value, traceback) -> No
 
     reason = exc_type.__name__ if exc_type else "the worker stopped"
     dataset_import_abandon(dataset_id=job.args[0], reason=reason)
+
+
+def resync_dataset_job(dataset_id: int) -> dict:
+    from .dataset_services import dataset_resync_run
+
+    return dataset_resync_run(dataset_id=dataset_id)

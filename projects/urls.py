@@ -30,6 +30,11 @@ urlpatterns = [
     path("<slug:slug>/data/", data_views.project_data, name="data"),
     path("<slug:slug>/data/<int:dataset_id>/", data_views.dataset_detail, name="dataset"),
     path(
+        "<slug:slug>/data/<int:dataset_id>/resync/",
+        data_views.dataset_resync,
+        name="dataset-resync",
+    ),
+    path(
         "<slug:slug>/data/<int:dataset_id>/progress/",
         data_views.dataset_progress,
         name="dataset-progress",
