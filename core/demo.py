@@ -47,7 +47,35 @@ def seed_demo() -> dict:
     # Imports publish files, so they run outside the people's transaction, one by one.
     created["datasets"] = seed_demo_datasets(project=project, actor=users["manager"])
     created["tasks"] = seed_demo_tasks(project=project, users=users)
+    created["guidelines"] = seed_demo_guidelines(project=project, actor=users["reviewer"])
     return created
+
+
+DEMO_GUIDELINES = [
+    (
+        "Grasp segments",
+        "A grasp starts on the first frame where the gripper begins to open towards the "
+        "object and ends on the frame where it has released it.\n\n"
+        "Describe each grasp in a few words: what is grasped and where it goes "
+        "(“grasp the red block, place it in the bowl”).",
+    ),
+    (
+        "Object boxes",
+        "Box every object on the table in the first frame, tight to its visible edges. "
+        "Mark an object occluded when less than half of it is visible.",
+    ),
+]
+
+
+def seed_demo_guidelines(*, project: Project, actor) -> list[str]:
+    from projects.services import guideline_create
+
+    made = []
+    for title, body in DEMO_GUIDELINES:
+        if not project.guidelines.filter(title=title).exists():
+            guideline_create(actor=actor, project=project, title=title, body=body)
+            made.append(title)
+    return made
 
 
 def seed_demo_tasks(*, project: Project, users: dict) -> list[str]:
@@ -89,7 +117,9 @@ def seed_demo_tasks(*, project: Project, users: dict) -> list[str]:
 
     first = datasets[0] if datasets else None
     made = [make(f"Morning episodes {i + 1}", first, priority="normal").name for i in range(3)]
-    task = make("Reach and grasp", first, priority="high")
+    # Night-shift work is always reviewed (the blueprint's route): what the annotator
+    # finishes here lands in the reviewer's work.
+    task = make("Reach and grasp", first, batch="night-shift", priority="high")
     task_services.stage_start(actor=ana, task=task, stage_key="segments")
     made.append(task.name)
     task = make("Night shift review", first, batch="night-shift", priority="urgent")

@@ -19,6 +19,7 @@ def my_work(request):
     from django.db.models import Q
 
     given = Q(assignee=None, task__annotators=request.user, kind__in=["annotate", "consensus"])
+    given |= Q(assignee=None, task__reviewers=request.user, kind="review")
     runs = (
         StageRun.objects.filter(Q(assignee=request.user) | given)
         .filter(status__in=["ready", "in_progress"])
@@ -84,6 +85,10 @@ def workspace(request, task_id, stage_key):
         and run.status in {"ready", "in_progress"}
         and project_allows(request.user, task.project, Action.REVIEW)
     )
+    from projects.selectors import guideline_list
+
+    invalid = {f.sample_id: f.reason for f in task.invalid_samples.all()}
+    changed = [s.pk for s in services.changed_samples(task)]
     shown_stages = list(stage.reviews) if stage.kind == "review" else [stage.key]
     if stage.kind == "review":
         classes = [spec.classes[c] for k in stage.reviews for c in spec.by_key[k].classes]
@@ -113,6 +118,13 @@ def workspace(request, task_id, stage_key):
             for c in classes
         },
         "mine": reverse("workspace:mine"),
+        "invalid": invalid,
+        "user": request.user.get_username(),
+        "canResolve": project_allows(request.user, task.project, Action.REVIEW)
+        or project_allows(request.user, task.project, Action.CHANGE),
+        "changed": changed,
+        "can_sync": bool(changed)
+        and (editable or project_allows(request.user, task.project, Action.CHANGE)),
     }
     return render(
         request,
@@ -127,5 +139,7 @@ def workspace(request, task_id, stage_key):
             "editable": editable,
             "reviewing": reviewing,
             "workspace_data": workspace_data,
+            "guidelines": guideline_list(project=task.project),
+            "changed_names": [s.name for s in samples if s.pk in set(changed)],
         },
     )

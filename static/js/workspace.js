@@ -4,7 +4,7 @@
   const W = JSON.parse(document.getElementById("workspace-data").textContent);
   const $ = (selector) => document.querySelector(selector);
   const api = `/api/v1/tasks/${W.task}`;
-  const state = { sample: 0, frame: 0, timer: null, annotations: [], series: null, drag: null, batch: new Set(), polygon: [], undo: [], redo: [] };
+  const state = { sample: 0, frame: 0, timer: null, annotations: [], comments: [], series: null, drag: null, batch: new Set(), polygon: [], undo: [], redo: [], selected: null, pinAnnotation: null };
   const csrf = JSON.parse(document.body.getAttribute("hx-headers") || "{}")["X-CSRFToken"];
 
   async function call(method, url, body) {
@@ -38,7 +38,10 @@
       const button = document.createElement("button");
       button.type = "button";
       button.className = "link sample" + (i === state.sample ? " current" : "");
-      button.textContent = `${done.has(s.id) ? "✓" : "○"} ${s.name}`;
+      const invalid = W.invalid[s.id];
+      button.textContent = `${invalid ? "⚠" : done.has(s.id) ? "✓" : "○"} ${s.name}${W.changed.includes(s.id) ? " ↻" : ""}`;
+      if (invalid) button.title = `Marked invalid: ${invalid}`;
+      else if (W.changed.includes(s.id)) button.title = "Changed by a dataset re-sync";
       button.setAttribute("aria-current", i === state.sample ? "true" : "false");
       button.addEventListener("click", () => selectSample(i));
       if (W.editable) {
@@ -68,7 +71,163 @@
     loadSeries();
     renderSamples();
     renderAnnotations();
+    renderComments();
+    showSampleState();
     showFrame();
+  }
+
+  // --- a whole sample marked invalid ------------------------------------------------------
+  function showSampleState() {
+    const box = $("[data-sample-invalid]");
+    const reason = W.invalid[sample().id];
+    box.hidden = !reason;
+    box.textContent = "";
+    if (!reason) return;
+    box.append(`${sample().name} is marked invalid: ${reason} `);
+    if (W.editable) {
+      const restore = document.createElement("button");
+      restore.type = "button";
+      restore.textContent = "Restore sample";
+      restore.addEventListener("click", restoreSample);
+      box.append(restore);
+    }
+  }
+
+  async function markSampleInvalid() {
+    const reason = ($("[data-reason]") || {}).value || "";
+    if (!reason.trim()) return alarm("Give a reason when marking a sample invalid.");
+    const { ok, data } = await call("POST", `${api}/samples/${sample().id}/invalid/`, { stage: W.stage, reason });
+    if (!ok) return alarm(`Not saved: ${problem(data)}`);
+    W.invalid[sample().id] = data.reason;
+    alarm("");
+    say(`Marked ${sample().name} invalid.`);
+    renderSamples();
+    showSampleState();
+  }
+
+  async function restoreSample() {
+    const { ok, data } = await call("DELETE", `${api}/samples/${sample().id}/invalid/`);
+    if (!ok) return alarm(`Not restored: ${problem(data)}`);
+    delete W.invalid[sample().id];
+    say(`Restored ${sample().name}.`);
+    renderSamples();
+    showSampleState();
+  }
+
+  async function syncSamples() {
+    const { ok, data } = await call("POST", `${api}/samples/sync/`);
+    if (!ok) return alarm(`Not synced: ${problem(data)}`);
+    window.location.reload();
+  }
+
+  // --- comments, pinned to samples, frames and annotations ------------------------------
+  async function loadComments() {
+    const { ok, data } = await call("GET", `${api}/comments/`);
+    if (ok) state.comments = data;
+    renderComments();
+    if (state.comments.some((c) => c.annotation)) renderAnnotations();
+    document.body.dataset.workspaceReady = "true";
+  }
+
+  function pinText(c) {
+    const parts = [];
+    const s = W.samples.find((x) => x.id === c.sample);
+    if (s) parts.push(s.name);
+    if (c.frame !== null) parts.push(`frame ${c.frame}`);
+    const a = state.annotations.find((x) => x.id === c.annotation);
+    if (a) parts.push(`${a.label} #${a.id}`);
+    return parts.join(", ");
+  }
+
+  function commentItem(c) {
+    const item = document.createElement("li");
+    item.className = `comment ${c.kind}` + (c.resolved ? " resolved" : "");
+    const head = document.createElement("strong");
+    head.textContent = `${c.kind === "problem" ? (c.resolved ? "Resolved problem" : "Problem") : c.kind === "solution" ? "Solution" : "Comment"} · ${c.author || "—"}`;
+    const body = document.createElement("p");
+    body.textContent = c.body;
+    item.append(head, body);
+    const pin = pinText(c);
+    if (pin) {
+      const go = document.createElement("button");
+      go.type = "button";
+      go.className = "link";
+      go.textContent = `Go to ${pin}`;
+      go.addEventListener("click", () => goTo(c));
+      item.append(go);
+    }
+    if (c.kind === "problem" && !c.resolved && (W.canResolve || c.author === W.user)) {
+      const resolve = document.createElement("button");
+      resolve.type = "button";
+      resolve.className = "link";
+      resolve.textContent = "Resolve";
+      resolve.addEventListener("click", () => resolveComment(c));
+      item.append(" ", resolve);
+    }
+    return item;
+  }
+
+  function renderComments() {
+    const list = $("[data-comments]");
+    if (!list) return;
+    list.innerHTML = "";
+    if (!state.comments.length) {
+      const empty = document.createElement("li");
+      empty.className = "muted";
+      empty.textContent = "No comments yet.";
+      list.append(empty);
+    }
+    for (const c of state.comments) list.append(commentItem(c));
+    const pinned = $("[data-pinned]");
+    pinned.hidden = !state.pinAnnotation;
+    pinned.textContent = state.pinAnnotation ? `Your comment will be pinned to ${state.pinAnnotation.label} #${state.pinAnnotation.id}. ` : "";
+    if (state.pinAnnotation) {
+      const clear = document.createElement("button");
+      clear.type = "button";
+      clear.className = "link";
+      clear.textContent = "Unpin";
+      clear.addEventListener("click", () => { state.pinAnnotation = null; renderComments(); });
+      pinned.append(clear);
+    }
+  }
+
+  function goTo(c) {
+    const index = W.samples.findIndex((x) => x.id === c.sample);
+    if (index >= 0 && index !== state.sample) selectSample(index);
+    if (c.frame !== null) { state.frame = c.frame; showFrame(); }
+    if (c.annotation) { state.selected = c.annotation; renderAnnotations(); }
+  }
+
+  function commentPin(pinFrame) {
+    return {
+      sample: pinFrame || state.pinAnnotation ? sample().id : null,
+      frame: pinFrame ? state.frame : null,
+      annotation: state.pinAnnotation ? state.pinAnnotation.id : null,
+    };
+  }
+
+  async function addComment() {
+    const body = $("[data-new-comment]").value.trim();
+    if (!body) return alarm("Write the comment first.");
+    const pin = commentPin($("[data-comment-pin]").checked);
+    const { ok, data } = await call("POST", `${api}/comments/`, { body, kind: $("[data-comment-kind]").value, stage: W.stage, ...pin });
+    if (!ok) return alarm(`Not saved: ${problem(data)}`);
+    state.comments.push(data);
+    state.pinAnnotation = null;
+    $("[data-new-comment]").value = "";
+    alarm("");
+    say("Comment added.");
+    renderComments();
+    renderAnnotations();
+  }
+
+  async function resolveComment(c) {
+    const { ok, data } = await call("POST", `${api}/comments/${c.id}/resolve/`, { resolved: true });
+    if (!ok) return alarm(`Not resolved: ${problem(data)}`);
+    Object.assign(c, data);
+    say("Problem resolved.");
+    renderComments();
+    renderAnnotations();
   }
 
   // --- frames ----------------------------------------------------------------------------
@@ -213,10 +372,12 @@
     const mine = state.annotations.filter((a) => W.stages.includes(a.stage) && (a.sample === sample().id || a.sample === null));
     for (const a of mine) {
       const item = document.createElement("li");
-      item.className = "annotation" + (a.invalid ? " invalid" : "");
+      item.className = "annotation" + (a.invalid ? " invalid" : "") + (state.selected === a.id ? " selected" : "");
+      item.setAttribute("aria-current", state.selected === a.id ? "true" : "false");
       const text = Object.values(a.attributes || {}).filter((v) => typeof v === "string" && v).join(", ");
       item.innerHTML = `<strong></strong> <span class="muted"></span> <em></em>`;
       item.querySelector("strong").textContent = a.label;
+      item.querySelector("strong").addEventListener("click", () => { state.selected = a.id; renderAnnotations(); });
       item.querySelector(".muted").textContent = describe(a);
       item.querySelector("em").textContent = text;
       const frame = a.data.frame ?? a.data.start;
@@ -255,6 +416,25 @@
         remove.setAttribute("aria-label", `Delete ${a.label} ${describe(a)}`);
         remove.addEventListener("click", () => removeAnnotation(a));
         item.append(" ", remove);
+      }
+      const note = document.createElement("button");
+      note.type = "button";
+      note.className = "link";
+      note.textContent = "Comment on this";
+      note.setAttribute("aria-label", `Comment on ${a.label} ${describe(a)}`);
+      note.addEventListener("click", () => {
+        state.pinAnnotation = a;
+        renderComments();
+        ($("[data-comment]") || $("[data-new-comment]")).focus();
+      });
+      item.append(" ", note);
+      const pinned = state.comments.filter((c) => c.annotation === a.id);
+      if (pinned.length) {
+        const notes = document.createElement("ul");
+        notes.className = "plain pinned-comments";
+        notes.setAttribute("aria-label", `Comments on ${a.label} #${a.id}`);
+        for (const c of pinned) notes.append(commentItem(c));
+        item.append(notes);
       }
       list.append(item);
     }
@@ -561,10 +741,10 @@
   }
 
   async function review(decision) {
-    let comment = $("[data-comment]").value.trim();
-    if ($("[data-pin]").checked && comment) comment = `[${sample().name}, frame ${state.frame}] ${comment}`;
+    const comment = $("[data-comment]").value.trim();
     if (decision === "reject" && !comment) return alarm("Say what to fix when rejecting.");
-    const { ok, data } = await call("POST", `${api}/stages/${W.stage}/review/`, { decision, comment });
+    const pin = comment ? commentPin($("[data-pin]").checked) : {};
+    const { ok, data } = await call("POST", `${api}/stages/${W.stage}/review/`, { decision, comment, ...pin });
     if (!ok) return alarm(`Not saved: ${problem(data)}`);
     window.location.href = `/tasks/${W.task}/`;
   }
@@ -590,6 +770,9 @@
     else if (t.matches("[data-save-edit]")) saveEdit();
     else if (t.matches("[data-redo]")) redo();
     else if (t.matches("[data-approve]")) review("approve");
+    else if (t.matches("[data-invalid-sample]")) markSampleInvalid();
+    else if (t.matches("[data-sync]")) syncSamples();
+    else if (t.matches("[data-add-comment]")) addComment();
     else if (t.matches("[data-reject]")) review("reject");
     else if (t.matches("[data-mark]")) $(t.dataset.mark === "start" ? "[data-seg-start]" : "[data-seg-end]").value = state.frame;
     else if (t.matches("[data-add-segment]")) {
@@ -609,6 +792,21 @@
     const mod = event.ctrlKey || event.metaKey;
     if (mod && event.key.toLowerCase() === "z" && W.editable) { (event.shiftKey ? redo : undo)(); event.preventDefault(); return; }
     if (mod && event.key.toLowerCase() === "y" && W.editable) { redo(); event.preventDefault(); return; }
+    if (mod && event.key === "Enter" && W.editable) { submit(); event.preventDefault(); return; }
+    if (mod || event.altKey) return;
+    const select = $("[data-class]");
+    if (select && /^[1-9]$/.test(event.key) && Number(event.key) <= select.options.length) {
+      select.selectedIndex = Number(event.key) - 1;
+      renderTools();
+      say(`Class: ${select.value}.`);
+      return;
+    }
+    if ((event.key === "Delete" || event.key === "Backspace") && W.editable && state.selected) {
+      const chosen = state.annotations.find((a) => a.id === state.selected);
+      if (chosen) { state.selected = null; removeAnnotation(chosen); }
+      event.preventDefault();
+      return;
+    }
     if (event.key === "ArrowRight") { step(1); event.preventDefault(); }
     else if (event.key === "ArrowLeft") { step(-1); event.preventDefault(); }
     else if (event.key === " ") { play(); event.preventDefault(); }
@@ -624,5 +822,5 @@
   }
   renderTools();
   selectSample(0);
-  loadAnnotations();
+  loadAnnotations().then(loadComments);
 })();

@@ -9,6 +9,7 @@ def draw_box(page, x0, y0, x1, y1):
     area = page.locator("svg.overlay")
     expect(area).to_be_visible()
     page.wait_for_function("() => document.querySelector('svg.overlay').viewBox.baseVal.width > 0")
+    area.scroll_into_view_if_needed()
     box = area.bounding_box()
     page.mouse.move(box["x"] + x0, box["y"] + y0)
     page.mouse.down()
@@ -86,21 +87,28 @@ def test_a_segment_with_a_description(login, live_server):
 def test_reviewer_rejects_with_a_pinned_comment_and_the_annotator_sees_it(
     login, live_server, browser
 ):
-    from tasks.models import Task
+    from tasks.models import Comment, Task
 
     task = Task.objects.get(name="Night shift review")
     page = login("reviewer")
     page.goto(f"{live_server.url}/workspace/{task.pk}/full_review/")
     expect(page.locator("[data-counter]")).to_have_text(re.compile(r"^0 / [1-9]"))
-    expect(page.get_by_role("list", name="Annotations of this sample")).to_contain_text(
-        "gripper_open"
-    )
-    page.get_by_label("Comment").fill("The grasp starts earlier.")
+    annotations = page.get_by_role("list", name="Annotations of this sample")
+    expect(annotations).to_contain_text("gripper_open")
+    for _ in range(3):
+        page.keyboard.press("ArrowRight")
+    expect(page.locator("[data-counter]")).to_have_text(re.compile(r"^3 / "))
+    annotations.get_by_role("button", name=re.compile(r"^Comment on gripper_open")).first.click()
+    expect(page.locator("[data-pinned]")).to_contain_text("pinned to gripper_open")
+    page.get_by_label("Comment", exact=True).fill("The grasp starts earlier.")
     page.get_by_role("button", name="Reject").click()
     expect(page).to_have_url(f"{live_server.url}/tasks/{task.pk}/")
     run = StageRun.objects.get(task=task, stage_key="segments")
     assert run.status == "in_progress" and run.attempt == 2
-    assert run.feedback.startswith("[episode_0, frame 0] The grasp starts earlier.")
+    assert run.feedback == "The grasp starts earlier."
+    problem = Comment.objects.get(task=task)
+    assert (problem.kind, problem.frame, problem.sample.name) == ("problem", 3, "episode_0")
+    assert problem.annotation.label == "gripper_open"
 
     context = browser.new_context()
     annotator = context.new_page()
@@ -109,7 +117,14 @@ def test_reviewer_rejects_with_a_pinned_comment_and_the_annotator_sees_it(
     annotator.get_by_label("Password").fill("demo")
     annotator.get_by_role("button", name="Log in").click()
     annotator.goto(f"{live_server.url}/workspace/{task.pk}/segments/")
-    expect(annotator.get_by_role("note")).to_contain_text("The grasp starts earlier.")
+    expect(annotator.get_by_role("note").first).to_contain_text("The grasp starts earlier.")
+    name = f"Comments on gripper_open #{problem.annotation_id}"
+    pinned = annotator.get_by_role("list", name=name)
+    expect(pinned).to_contain_text("The grasp starts earlier.")
+    annotator.get_by_role("list", name="Comments", exact=True).get_by_role(
+        "button", name=re.compile(r"^Go to episode_0, frame 3")
+    ).click()
+    expect(annotator.locator("[data-counter]")).to_have_text(re.compile(r"^3 / "))
     context.close()
 
 
@@ -246,6 +261,7 @@ def test_dragging_a_segment_edge_on_the_timeline(login, live_server):
     page = login("annotator")
     page.goto(f"{live_server.url}/workspace/{run.task_id}/segments/")
     handle = page.locator(f'svg.timeline rect[data-id="{segment.pk}"][data-edge="end"]')
+    expect(page.locator("body")).to_have_attribute("data-workspace-ready", "true")
     expect(handle).to_have_count(1)
     handle.scroll_into_view_if_needed()
     timeline = page.locator("svg.timeline").bounding_box()
@@ -288,3 +304,140 @@ def test_edit_an_annotations_attributes_in_place(login, live_server):
     )
     segment.refresh_from_db()
     assert (segment.attributes, segment.version) == ({"description": "new words"}, 2)
+
+
+def test_done_means_start_next_label_submit_and_the_reviewer_sees_it(login, live_server, browser):
+    """The issue's journey on the demo: Start next task, boxes and a segment using only the
+    workspace, submit both stages, and the reviewer finds the task in review."""
+    page = login("annotator")
+    page.goto(f"{live_server.url}/workspace/")
+    page.get_by_role("button", name="Start next task").click()
+    expect(page).to_have_url(re.compile(r"/workspace/\d+/objects/$"))
+    task_id = int(re.search(r"/workspace/(\d+)/", page.url).group(1))
+    guidance = page.get_by_role("region", name="Instructions")
+    expect(guidance).to_contain_text("Box every object on the table")
+    guidance.get_by_text("Object boxes").click()  # the project's guideline, opened in place
+    expect(guidance).to_contain_text("tight to its visible edges")
+
+    samples = page.get_by_role("progressbar", name="Annotated samples")
+    total = int(samples.get_attribute("max"))
+    for n in range(total):
+        if n:
+            page.keyboard.press("PageDown")
+        page.get_by_label("category *").select_option("block")
+        draw_box(page, 30, 30, 100, 90)
+        expect(samples).to_have_attribute("value", str(n + 1))
+    page.get_by_role("button", name="Submit stage").click()
+    expect(page).to_have_url(f"{live_server.url}/workspace/")
+
+    row = page.get_by_role("row").filter(has_text="segments").filter(has_text="Reach and grasp")
+    row.get_by_role("link", name="Continue").click()
+    expect(page).to_have_url(f"{live_server.url}/workspace/{task_id}/segments/")
+    expect(page.locator("[data-counter]")).to_have_text(re.compile(r"^0 / [1-9]"))
+    page.get_by_label("description *").fill("grasp the block, place it left")
+    page.get_by_label("Segment start").fill("4")
+    page.get_by_label("Segment end").fill("25")
+    page.get_by_role("button", name="Add segment").click()
+    expect(page.get_by_role("list", name="Annotations of this sample")).to_contain_text(
+        "frames 4–25"
+    )
+    page.locator("[data-counter]").click()
+    page.keyboard.press("Control+Enter")  # the submit shortcut
+    expect(page).to_have_url(f"{live_server.url}/workspace/")
+    review = StageRun.objects.get(task_id=task_id, stage_key="full_review")
+    assert review.status == "ready"
+
+    context = browser.new_context()
+    reviewer = context.new_page()
+    reviewer.goto(f"{live_server.url}/accounts/login/")
+    reviewer.get_by_label("Username").fill("reviewer")
+    reviewer.get_by_label("Password").fill("demo")
+    reviewer.get_by_role("button", name="Log in").click()
+    reviewer.goto(f"{live_server.url}/workspace/")
+    row = reviewer.get_by_role("row").filter(has_text="Reach and grasp")
+    expect(row).to_contain_text("full_review")
+    row.get_by_role("button", name="Open").click()
+    expect(reviewer).to_have_url(f"{live_server.url}/workspace/{task_id}/full_review/")
+    listed = reviewer.get_by_role("list", name="Annotations of this sample")
+    expect(listed).to_contain_text("gripper_open")
+    expect(listed).to_contain_text("object")
+    reviewer.get_by_role("button", name="Approve").click()
+    expect(reviewer).to_have_url(f"{live_server.url}/tasks/{task_id}/")
+    context.close()
+    review.refresh_from_db()
+    assert review.status == "completed" and review.task.status == "review_passed"
+
+
+def test_mark_a_sample_invalid_class_hotkeys_and_delete_key(login, live_server):
+    from tasks.models import InvalidSample
+
+    page = login("annotator")
+    page.goto(f"{live_server.url}/workspace/")
+    page.get_by_role("button", name="Start next task").click()
+    expect(page.locator("[data-counter]")).to_have_text(re.compile(r"^0 / [1-9]"))
+    task_id = int(re.search(r"/workspace/(\d+)/", page.url).group(1))
+
+    page.get_by_role("button", name="Mark this sample invalid").click()
+    expect(page.get_by_role("alert", name="Problems")).to_contain_text("Give a reason")
+    page.get_by_label("Reason when marking invalid").fill("Top camera covered")
+    page.get_by_role("button", name="Mark this sample invalid").click()
+    expect(page.locator("[data-sample-invalid]")).to_contain_text("Top camera covered")
+    expect(page.get_by_role("list").get_by_role("button", name=re.compile("^⚠"))).to_have_count(1)
+    flag = InvalidSample.objects.get(task_id=task_id)
+    assert (flag.reason, flag.sample.name) == ("Top camera covered", "episode_0")
+
+    page.keyboard.press("PageDown")  # the next sample is fine; label it, then delete by key
+    expect(page.locator("[data-sample-invalid]")).to_be_hidden()
+    page.locator("[data-counter]").click()
+    page.keyboard.press("1")  # class hotkey: the first (only) class of the stage
+    expect(page.get_by_role("status", name="Saved changes")).to_have_text("Class: object.")
+    page.get_by_label("category *").select_option("block")
+    draw_box(page, 20, 20, 80, 80)
+    listed = page.get_by_role("list", name="Annotations of this sample")
+    expect(listed).to_contain_text("object")
+    listed.locator("strong").first.click()  # select it
+    page.keyboard.press("Delete")
+    expect(page.get_by_role("status", name="Saved changes")).to_contain_text("Deleted object.")
+    expect(listed.locator("li")).to_have_count(0)
+    assert not Annotation.objects.filter(task_id=task_id, stage_key="objects").exists()
+
+
+def test_a_resynced_sample_is_flagged_and_synced_in_one_click(login, live_server, tmp_path):
+    import shutil
+
+    from projects.dataset_services import dataset_dir, dataset_resync_run
+    from projects.models import Dataset
+    from tasks import services
+    from tests.helpers.hdf5 import write_aloha
+
+    run = StageRun.objects.filter(
+        task__name="Reach and grasp", stage_key="segments", assignee__username="annotator"
+    ).first()
+    late = services.annotation_create(
+        actor=run.assignee,
+        task=run.task,
+        stage="segments",
+        label="gripper_open",
+        sample=None,
+        data={"start": 2, "end": 30},
+        attributes={"description": "whole grasp"},
+    )
+    dataset = Dataset.objects.get(tasks=run.task)
+    source = tmp_path / "source"
+    shutil.copytree(dataset_dir(dataset), source)
+    dataset.source_path = str(source)
+    dataset.save(update_fields=["source_path"])
+    write_aloha(source / "episode_1.hdf5", T=8, seed=5)  # trimmed upstream
+    assert dataset_resync_run(dataset_id=dataset.pk)["changed"] == ["episode_1"]
+
+    page = login("annotator")
+    page.goto(f"{live_server.url}/workspace/{run.task_id}/segments/")
+    reminder = page.locator("[data-changed]")
+    expect(reminder).to_contain_text("episode_1 changed since this task was created")
+    expect(page.get_by_role("button", name=re.compile(r"episode_1 ↻"))).to_be_visible()
+    page.get_by_role("button", name="Sync now").click()
+    expect(page.locator("[data-changed]")).to_have_count(0)
+    expect(page.get_by_role("button", name=re.compile(r"episode_1 ↻"))).to_have_count(0)
+    late.refresh_from_db()
+    assert not late.invalid  # a task-level segment is not tied to the trimmed sample
+    assert run.task.events.filter(kind="samples_synced").exists()
