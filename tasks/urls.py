@@ -17,6 +17,11 @@ urlpatterns = [
         name="invalid-annotation",
     ),
     path(
+        "<int:task_id>/samples/<int:sample_id>/restore/",
+        views.task_invalid_sample,
+        name="invalid-sample",
+    ),
+    path(
         "<int:task_id>/descriptions.<str:fmt>",
         views.task_descriptions_export,
         name="descriptions-export",

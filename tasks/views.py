@@ -186,6 +186,9 @@ def _tab_context(request, task, tab: str) -> dict:
         context["invalid"] = task.annotations.filter(invalid=True).select_related(
             "sample", "author"
         )
+        context["invalid_samples"] = task.invalid_samples.select_related(
+            "sample", "sample__dataset", "author"
+        )
     else:
         context["descriptions"] = selectors.task_descriptions(task=task)
     return context
@@ -207,6 +210,7 @@ def _detail(request, task_id, tab):
     if request.htmx and request.htmx.target == "task-stats":
         return render(request, "tasks/detail.html#task-stats", context)
     context["events"] = task.events.select_related("actor").order_by("-id")[:200]
+    context["comments"] = task.comments.select_related("author", "sample", "annotation")
     return render(request, "tasks/detail.html", context)
 
 
@@ -255,6 +259,20 @@ def task_invalid_annotation(request, task_id, annotation_id):
         messages.error(request, exc.message)
     else:
         messages.success(request, "Annotation restored." if restore else "Annotation deleted.")
+    return redirect("tasks:tab", task_id=task.pk, tab="invalid")
+
+
+@require_POST
+@login_required
+def task_invalid_sample(request, task_id, sample_id):
+    """A manager restores a sample an annotator marked invalid."""
+    task = selectors.task_get_for_user(user=request.user, task_id=task_id, action=Action.CHANGE)
+    try:
+        services.sample_restore(actor=request.user, task=task, sample=sample_id)
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, "Sample restored.")
     return redirect("tasks:tab", task_id=task.pk, tab="invalid")
 
 

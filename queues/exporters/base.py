@@ -65,6 +65,10 @@ def collect(export, tasks: list, progress) -> ExportContext:
     ctx.annotations = by_task
     for task in tasks:
         samples = Sample.objects.filter(dataset__in=task.datasets.all()).select_related("dataset")
+        if clean:  # samples an annotator marked unusable for this task
+            unusable = samples.filter(pk__in=task.invalid_samples.values("sample"))
+            ctx.count("dropped_invalid_samples", unusable.count())
+            samples = samples.exclude(pk__in=task.invalid_samples.values("sample"))
         for sample in samples.order_by("dataset__name", "index"):
             # Task-level annotations (no sample) belong to every episode of the task.
             mine = [a for a in by_task[task.pk] if a.sample_id in (sample.pk, None)]

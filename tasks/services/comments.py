@@ -114,7 +114,7 @@ def comment_create(
         kind="commented",
         actor=actor,
         stage_key=comment.stage_key,
-        data={"comment": comment.pk, "kind": kind},
+        data={"comment_id": comment.pk, "kind": kind},
     )
     return comment
 
@@ -142,6 +142,6 @@ def comment_resolve(*, actor, comment: Comment, resolved: bool = True) -> Commen
         kind="problem_resolved" if resolved else "problem_reopened",
         actor=actor,
         stage_key=comment.stage_key,
-        data={"comment": comment.pk},
+        data={"comment_id": comment.pk},
     )
     return comment

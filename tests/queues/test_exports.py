@@ -235,3 +235,27 @@ def test_expired_export_files_are_removed(demo, run_jobs, django_capture_on_comm
     assert not folder.exists()
     export.refresh_from_db()
     assert export.path == "" and "retention" in export.error
+
+
+def test_cleaning_leaves_out_samples_marked_invalid(
+    demo, run_jobs, django_capture_on_commit_callbacks
+):
+    from tasks.models import InvalidSample
+
+    project, manager = demo
+    task = Task.objects.get(name="Reviewed night episode")
+    sample = task.datasets.get().samples.order_by("index").first()
+    # Marked while the stage was open (the service needs an open run; this task is done).
+    InvalidSample.objects.create(task=task, sample=sample, stage_key="objects", reason="blur")
+    kept, _ = run(project, manager, "hdf5", run_jobs, django_capture_on_commit_callbacks)
+    cleaned, _ = run(
+        project,
+        manager,
+        "hdf5",
+        run_jobs,
+        django_capture_on_commit_callbacks,
+        options={"clean": True},
+    )
+    assert kept.manifest["counts"]["episodes"] == 6
+    assert cleaned.manifest["counts"]["episodes"] == 5
+    assert cleaned.manifest["counts"]["dropped_invalid_samples"] == 1

@@ -47,7 +47,7 @@ def test_a_comment_pinned_to_an_annotation_takes_its_sample(work, annotator, rev
         actor=reviewer, task=work, kind="problem", body="Too loose", annotation=a.pk, frame=3
     )
     assert (comment.sample, comment.frame, comment.annotation) == (work.samples[1], 3, a)
-    assert work.events.filter(kind="commented", data__comment=comment.pk).exists()
+    assert work.events.filter(kind="commented", data__comment_id=comment.pk).exists()
 
 
 @pytest.mark.parametrize(

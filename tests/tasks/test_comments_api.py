@@ -103,3 +103,32 @@ def test_an_uploaded_dataset_cannot_be_resynced(client, manager, dataset):
         f"/projects/{dataset.project.slug}/data/{dataset.pk}/resync/", follow=True
     )
     assert "no server folder" in response.content.decode()
+
+
+def test_the_invalid_tab_lists_invalid_samples_and_a_manager_restores_one(
+    client, work, annotator, manager
+):
+    services.sample_mark_invalid(
+        actor=annotator, task=work, sample=work.sample.pk, stage="annotate", reason="Dark frames"
+    )
+    client.force_login(manager)
+    page = client.get(f"/tasks/{work.pk}/invalid/").content.decode()
+    assert "Dark frames" in page and work.sample.name in page
+    response = client.post(f"/tasks/{work.pk}/samples/{work.sample.pk}/restore/", follow=True)
+    assert "Sample restored." in response.content.decode()
+    assert not work.invalid_samples.exists()
+
+
+def test_the_task_page_shows_comments_with_their_pins(client, work, reviewer):
+    services.comment_create(
+        actor=reviewer,
+        task=work,
+        kind="problem",
+        body="Look at the <b>gripper</b>",
+        sample=work.sample.pk,
+        frame=2,
+    )
+    client.force_login(reviewer)
+    page = client.get(f"/tasks/{work.pk}/").content.decode()
+    assert "Look at the &lt;b&gt;gripper&lt;/b&gt;" in page
+    assert f"{work.sample.name}</span>" not in page and ", frame 2" in page
