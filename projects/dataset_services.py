@@ -19,14 +19,16 @@ from __future__ import annotations
 import hashlib
 import logging
 import shutil
+import uuid
 import zipfile
 from collections.abc import Iterable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
 from core.exceptions import ApplicationError
@@ -430,20 +432,55 @@ def dataset_resync_start(*, actor, dataset: Dataset) -> str:
     return job_id
 
 
+def _sample_identity(source: dict) -> tuple:
+    """Which recording a sample is, independent of its (not necessarily unique) name."""
+    return (source.get("file"), source.get("group"), source.get("episode_index"))
+
+
+def _restore_interrupted_swap(dataset: Dataset) -> None:
+    """A worker that died between the two renames of a swap left the files aside."""
+    final, previous = dataset_dir(dataset), datasets_root() / f".previous-{dataset.pk}"
+    if previous.exists() and not final.exists():
+        previous.replace(final)
+        logger.warning("dataset %s: restored its files after an interrupted re-sync", dataset.pk)
+
+
+RESYNC_CLAIM_TIMEOUT = timedelta(hours=2)
+
+
 def dataset_resync_run(*, dataset_id: int) -> dict:
     """Read the dataset's source folder again and bring its samples up to date.
 
-    Samples are matched by name: changed ones are updated in place and stamped
-    ``changed_at`` (tasks using them show a reminder), new ones are added. A sample that
-    is gone from the source stops the re-sync (annotations refer to it): nothing changes.
+    Samples are matched by the recording they come from (file, group, episode): changed
+    ones are updated in place and stamped ``changed_at`` (tasks using them show a
+    reminder), new ones are added. A sample that is gone from the source stops the re-sync
+    (annotations refer to it): nothing changes. One re-sync of a dataset runs at a time.
     """
-    dataset = Dataset.objects.select_related("project").get(pk=dataset_id)
-    if dataset.status != ImportStatus.FINISHED or not dataset.source_path:
+    now = timezone.now()
+    claimed = (
+        Dataset.objects.filter(pk=dataset_id, status=ImportStatus.FINISHED)
+        .exclude(source_path="")
+        .filter(
+            models.Q(resync_started_at=None)
+            | models.Q(resync_started_at__lt=now - RESYNC_CLAIM_TIMEOUT)
+        )
+        .update(resync_started_at=now)
+    )
+    if not claimed:
         return {"skipped": True}
-    staging = datasets_root() / f".resync-{dataset.pk}"
-    final, previous = dataset_dir(dataset), datasets_root() / f".previous-{dataset.pk}"
-    shutil.rmtree(staging, ignore_errors=True)
+    dataset = Dataset.objects.select_related("project").get(pk=dataset_id)
     try:
+        _restore_interrupted_swap(dataset)
+        return _resync(dataset)
+    finally:
+        Dataset.objects.filter(pk=dataset_id).update(resync_started_at=None)
+
+
+def _resync(dataset: Dataset) -> dict:
+    staging = datasets_root() / f".resync-{dataset.pk}-{uuid.uuid4().hex[:8]}"
+    final, previous = dataset_dir(dataset), datasets_root() / f".previous-{dataset.pk}"
+    try:
+        check_import_path(dataset.source_path)  # the allowed folders may have changed
         fmt = get_format(dataset.format)
         checksums = _stage(dataset, fmt, staging)
 
@@ -453,9 +490,9 @@ def dataset_resync_run(*, dataset_id: int) -> dict:
         specs = fmt.inspect(staging, [Path(p) for p in checksums], dataset.options, progress)
         for spec in specs:
             check_spec(spec)
-        fresh = {row.name: row for row in _sample_rows(dataset, specs, checksums)}
-        current = {s.name: s for s in dataset.samples.all()}
-        gone = sorted(set(current) - set(fresh))
+        fresh = {_sample_identity(r.source): r for r in _sample_rows(dataset, specs, checksums)}
+        current = {_sample_identity(s.source): s for s in dataset.samples.all()}
+        gone = sorted(s.name for key, s in current.items() if key not in fresh)
         if gone:
             raise DataError(
                 None,
@@ -464,26 +501,30 @@ def dataset_resync_run(*, dataset_id: int) -> dict:
             )
         now = timezone.now()
         changed, added = [], []
-        for name, row in fresh.items():
-            sample = current.get(name)
+        next_index = max((s.index for s in current.values()), default=-1) + 1
+        for key, row in fresh.items():
+            sample = current.get(key)
             if sample is None:
-                row.index = len(current) + len(added)
-                row.changed_at = now
+                row.index, row.changed_at = next_index, now
+                next_index += 1
                 added.append(row)
             elif any(getattr(sample, f) != getattr(row, f) for f in RESYNC_FIELDS):
-                for f in (*RESYNC_FIELDS, "size_bytes"):
+                for f in (*RESYNC_FIELDS, "size_bytes", "name"):
                     setattr(sample, f, getattr(row, f))
                 sample.changed_at = now
                 changed.append(sample)
+        digest = hashlib.sha256("\n".join(sorted(s for s, _ in checksums.values())).encode())
         shutil.rmtree(previous, ignore_errors=True)
         final.replace(previous)
         staging.replace(final)
         try:
             with transaction.atomic():
-                Sample.objects.bulk_update(changed, [*RESYNC_FIELDS, "size_bytes", "changed_at"])
+                fields = [*RESYNC_FIELDS, "size_bytes", "name", "changed_at"]
+                Sample.objects.bulk_update(changed, fields)
                 Sample.objects.bulk_create(added)
                 samples = list(dataset.samples.all())
                 Dataset.objects.filter(pk=dataset.pk).update(
+                    checksum=digest.hexdigest(),
                     num_samples=len(samples),
                     total_frames=sum(s.num_frames for s in samples),
                     duration_seconds=sum(s.duration_seconds for s in samples),
@@ -496,11 +537,23 @@ def dataset_resync_run(*, dataset_id: int) -> dict:
             previous.replace(final)
             raise
         shutil.rmtree(previous, ignore_errors=True)
-    except DataError as exc:
-        shutil.rmtree(staging, ignore_errors=True)
-        Dataset.objects.filter(pk=dataset.pk).update(error=f"Re-sync failed: {exc.message}"[:4000])
-        logger.info("dataset %s re-sync failed: %s", dataset.pk, exc.message)
+    except ApplicationError as exc:
+        _resync_failed(dataset, staging, exc.message)
         return {"error": exc.message}
+    except IntegrityError:
+        message = "The re-synced files are identical to another dataset of this project."
+        _resync_failed(dataset, staging, message)
+        return {"error": message}
+    except Exception as exc:
+        _resync_failed(dataset, staging, f"unexpected {exc.__class__.__name__}: {exc}")
+        logger.exception("dataset %s re-sync crashed", dataset.pk)
+        raise
     result = {"changed": [s.name for s in changed], "added": [s.name for s in added]}
     job_log(f"dataset {dataset.pk} re-synced: {len(changed)} changed, {len(added)} added")
     return result
+
+
+def _resync_failed(dataset: Dataset, staging: Path, message: str) -> None:
+    shutil.rmtree(staging, ignore_errors=True)
+    Dataset.objects.filter(pk=dataset.pk).update(error=f"Re-sync failed: {message}"[:4000])
+    logger.info("dataset %s re-sync failed: %s", dataset.pk, message)

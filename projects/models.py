@@ -115,6 +115,8 @@ class Dataset(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     imported_at = models.DateTimeField(null=True, blank=True)
+    # Set while a re-sync runs (one at a time per dataset; a stale claim expires).
+    resync_started_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-pk"]

@@ -8,6 +8,7 @@ from rest_framework import serializers, status
 from rest_framework.exceptions import ParseError
 from rest_framework.generics import GenericAPIView, ListAPIView
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from core.access import Action, project_allows
 from projects.selectors import project_get_for_user
@@ -413,22 +414,8 @@ class AnnotationListApi(ListAPIView):
     def get_queryset(self):
         task = selectors.task_get_for_user(user=self.request.user, task_id=self.kwargs["task_id"])
         annotations = task.annotations.select_related("author").order_by("id")
-        user = self.request.user
-        if project_allows(user, task.project, Action.CHANGE) or project_allows(
-            user, task.project, Action.REVIEW
-        ):
-            return annotations
-        # Consensus work is independent: an annotator sees only their own replica of it.
-        own = dict(
-            task.runs.filter(kind="consensus", assignee=user).values_list("stage_key", "replica")
-        )
-        consensus = set(task.runs.filter(kind="consensus").values_list("stage_key", flat=True))
-        hidden = [
-            a.pk
-            for a in annotations
-            if a.stage_key in consensus and own.get(a.stage_key) != a.replica
-        ]
-        return annotations.exclude(pk__in=hidden)
+        hidden = selectors.hidden_annotation_ids(task=task, user=self.request.user)
+        return annotations.exclude(pk__in=hidden) if hidden else annotations
 
     @extend_schema(request=AnnotationInputSerializer, responses={201: AnnotationSerializer})
     def post(self, request, task_id: int):
@@ -478,7 +465,9 @@ class CommentListApi(ListAPIView):
 
     def get_queryset(self):
         task = selectors.task_get_for_user(user=self.request.user, task_id=self.kwargs["task_id"])
-        return task.comments.select_related("author", "resolved_by").order_by("id")
+        comments = task.comments.select_related("author", "resolved_by").order_by("id")
+        hidden = selectors.hidden_annotation_ids(task=task, user=self.request.user)
+        return comments.exclude(annotation__in=hidden) if hidden else comments
 
     @extend_schema(request=CommentInputSerializer, responses={201: CommentSerializer})
     def post(self, request, task_id: int):
@@ -540,10 +529,8 @@ class SampleInvalidApi(GenericAPIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class TaskSamplesSyncApi(GenericAPIView):
+class TaskSamplesSyncApi(APIView):
     """GET: the task's samples changed by a dataset re-sync; POST: catch up with them."""
-
-    serializer_class = None
 
     @extend_schema(
         responses=inline_serializer(

@@ -6,7 +6,7 @@ from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
-from core.access import Action, check_project_access, is_admin
+from core.access import Action, check_project_access, is_admin, project_allows
 from projects.models import Membership, Role
 
 from .models import Delivery, StageRun, Task
@@ -198,3 +198,24 @@ def task_descriptions(*, task: Task) -> list[dict]:
     ]
     rows.sort(key=lambda r: (r["sample"], r["start"] or 0))
     return rows
+
+
+def hidden_annotation_ids(*, task: Task, user) -> set[int]:
+    """Annotations ``user`` may not see: other annotators' consensus replicas (consensus
+    work is independent). Managers and reviewers see everything."""
+    if project_allows(user, task.project, Action.CHANGE) or project_allows(
+        user, task.project, Action.REVIEW
+    ):
+        return set()
+    runs = list(task.runs.filter(kind="consensus").values_list("stage_key", "replica", "assignee"))
+    if not runs:
+        return set()
+    own = {key: replica for key, replica, assignee in runs if assignee == user.pk}
+    consensus = {key for key, _, _ in runs}
+    return {
+        pk
+        for pk, key, replica in task.annotations.filter(stage_key__in=consensus).values_list(
+            "pk", "stage_key", "replica"
+        )
+        if own.get(key) != replica
+    }

@@ -210,7 +210,10 @@ def _detail(request, task_id, tab):
     if request.htmx and request.htmx.target == "task-stats":
         return render(request, "tasks/detail.html#task-stats", context)
     context["events"] = task.events.select_related("actor").order_by("-id")[:200]
-    context["comments"] = task.comments.select_related("author", "sample", "annotation")
+    hidden = selectors.hidden_annotation_ids(task=task, user=request.user)
+    context["comments"] = task.comments.select_related("author", "sample", "annotation").exclude(
+        annotation__in=hidden
+    )
     return render(request, "tasks/detail.html", context)
 
 

@@ -67,6 +67,7 @@
     stop();
     state.sample = i;
     state.frame = 0;
+    state.selected = null;
     buildCameras();
     loadSeries();
     renderSamples();
@@ -199,11 +200,12 @@
   }
 
   function commentPin(pinFrame) {
-    return {
-      sample: pinFrame || state.pinAnnotation ? sample().id : null,
-      frame: pinFrame ? state.frame : null,
-      annotation: state.pinAnnotation ? state.pinAnnotation.id : null,
-    };
+    const a = state.pinAnnotation;
+    if (a) {  // the annotation's own sample (and its frame, when it has one)
+      const frame = a.data.frame ?? (pinFrame && a.sample === sample().id ? state.frame : null);
+      return { sample: a.sample, frame: a.sample === null ? null : frame, annotation: a.id };
+    }
+    return { sample: pinFrame ? sample().id : null, frame: pinFrame ? state.frame : null, annotation: null };
   }
 
   async function addComment() {
@@ -272,14 +274,27 @@
     document.querySelectorAll("[data-cameras] img").forEach((img) => {
       img.src = frameUrl(s, img.dataset.camera, state.frame);
     });
-    for (let k = 1; k <= 4; k++) {  // prefetch the next frames (served cached)
+    for (let k = 1; k <= PREFETCH; k++) {  // the next frames, fetched and decoded ahead
       const f = state.frame + k;
-      if (f < s.frames) s.cameras.forEach((c) => { new Image().src = frameUrl(s, c, f); });
+      if (f < s.frames) s.cameras.forEach((c) => prefetch(frameUrl(s, c, f)));
     }
     $("[data-scrubber]").value = state.frame;
     $("[data-counter]").textContent = `${state.frame} / ${s.frames - 1}`;
     drawCursor();
     drawOverlay();
+  }
+
+  // Prefetched images are kept (a bounded, oldest-out map) so the browser neither cancels
+  // nor forgets them before the viewer asks for the frame.
+  const PREFETCH = 8;
+  const fetched = new Map();
+  function prefetch(url) {
+    if (fetched.has(url)) return;
+    const img = new Image();
+    img.decoding = "async";
+    img.src = url;
+    fetched.set(url, img);
+    if (fetched.size > 256) fetched.delete(fetched.keys().next().value);
   }
 
   function step(delta) {
@@ -802,7 +817,7 @@
       return;
     }
     if ((event.key === "Delete" || event.key === "Backspace") && W.editable && state.selected) {
-      const chosen = state.annotations.find((a) => a.id === state.selected);
+      const chosen = state.annotations.find((a) => a.id === state.selected && W.stages.includes(a.stage) && (a.sample === sample().id || a.sample === null));
       if (chosen) { state.selected = null; removeAnnotation(chosen); }
       event.preventDefault();
       return;

@@ -43,27 +43,42 @@ def task_sample(task: Task, sample_id: Any, field: str = "sample"):
     return sample
 
 
-def _pin(task: Task, sample: Any, frame: Any, annotation: Any) -> dict:
+def _pin(task: Task, sample: Any, frame: Any, annotation: Any, actor) -> dict:
+    """Where a comment points; an annotation pin brings its sample, and nobody pins to an
+    annotation they may not see (another annotator's consensus replica)."""
+    from ..selectors import hidden_annotation_ids
+
     pin: dict = {"sample": None, "frame": None, "annotation": None}
     annotation_id = _as_id(annotation, "annotation")
     if annotation_id:
-        pin["annotation"] = Annotation.objects.filter(pk=annotation_id, task=task).first()
-        if pin["annotation"] is None:
+        found = Annotation.objects.filter(pk=annotation_id, task=task).first()
+        if found is None or found.pk in hidden_annotation_ids(task=task, user=actor):
             raise ApplicationError("That annotation is not one of the task's.", field="annotation")
-        if sample in (None, "") and pin["annotation"].sample_id:
-            sample = pin["annotation"].sample_id
+        pin["annotation"] = found
+        if found.sample_id:
+            if sample not in (None, "") and _as_id(sample, "sample") != found.sample_id:
+                raise ApplicationError(
+                    "The annotation belongs to another sample than the one given.",
+                    field="sample",
+                )
+            sample = found.sample_id
     if sample not in (None, ""):
         pin["sample"] = task_sample(task, sample)
     if frame not in (None, ""):
         if pin["sample"] is None:
             raise ApplicationError("A frame is pinned together with its sample.", field="frame")
-        if isinstance(frame, bool) or not isinstance(frame, int | str) or not str(frame).isdigit():
+        number = None
+        if isinstance(frame, int) and not isinstance(frame, bool):
+            number = frame
+        elif isinstance(frame, str) and frame.isascii() and frame.isdigit():
+            number = int(frame)
+        if number is None or number < 0:
             raise ApplicationError("frame must be a whole number.", field="frame")
-        if int(frame) >= pin["sample"].num_frames:
+        if number >= pin["sample"].num_frames:
             raise ApplicationError(
                 f"{pin['sample'].name} has frames 0–{pin['sample'].num_frames - 1}.", field="frame"
             )
-        pin["frame"] = int(frame)
+        pin["frame"] = number
     return pin
 
 
@@ -107,7 +122,7 @@ def comment_create(
         parent=parent_obj,
         stage_key=stage_key or "",
         author=actor,
-        **_pin(task, sample, frame, annotation),
+        **_pin(task, sample, frame, annotation, actor),
     )
     TaskEvent.objects.create(
         task=task,

@@ -7,12 +7,11 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.utils import timezone
 
 from core.access import Action, project_allows
 from core.exceptions import ApplicationError, Conflict
 
-from ..models import Annotation, InvalidSample, Task, TaskEvent
+from ..models import Annotation, InvalidSample, StageRun, Task, TaskEvent
 from .annotations import _annotating_run
 from .comments import task_sample
 from .lifecycle import _lock
@@ -56,11 +55,14 @@ def sample_mark_invalid(
 def sample_restore(*, actor, task: Task, sample: Any) -> None:
     """Undo a sample's invalid mark: a manager, or its author while their stage is open."""
     task = _lock(task.pk)
+    manager = project_allows(actor, task.project, Action.CHANGE)
+    if not manager and not project_allows(actor, task.project, Action.ANNOTATE):
+        raise PermissionDenied("Only a manager or whoever marked it restores a sample.")
     sample_obj = task_sample(task, sample)
     flag = InvalidSample.objects.filter(task=task, sample=sample_obj).first()
     if flag is None:
         raise ApplicationError(f"{sample_obj.name} is not marked invalid.", field="sample")
-    if not project_allows(actor, task.project, Action.CHANGE):
+    if not manager:
         if flag.author_id != actor.pk:
             raise PermissionDenied("Only a manager or whoever marked it restores a sample.")
         _annotating_run(task, flag.stage_key, actor)
@@ -86,13 +88,15 @@ def changed_samples(task: Task):
 @transaction.atomic
 def task_samples_sync(*, actor, task: Task) -> dict:
     """Catch up with re-synced samples: annotations that now point past a sample's last
-    frame are marked invalid (kept, with the reason), and the reminder goes away."""
+    frame are marked invalid (kept, with the reason), and the reminder goes away.
+
+    A manager, or someone with a stage of this task in progress."""
     task = _lock(task.pk)
-    if not (
+    if not project_allows(actor, task.project, Action.CHANGE) and not (
         project_allows(actor, task.project, Action.ANNOTATE)
-        or project_allows(actor, task.project, Action.CHANGE)
+        and task.runs.filter(assignee=actor, status=StageRun.Status.IN_PROGRESS).exists()
     ):
-        raise PermissionDenied("Only the task's annotators or a manager sync it.")
+        raise PermissionDenied("Only a manager or someone working on this task syncs it.")
     changed = {s.pk: s for s in changed_samples(task)}
     outside = []
     for a in Annotation.objects.filter(task=task, sample__in=changed, invalid=False):
@@ -106,8 +110,11 @@ def task_samples_sync(*, actor, task: Task) -> dict:
             a.version += 1
             outside.append(a)
     Annotation.objects.bulk_update(outside, ["invalid", "invalid_reason", "version"])
-    task.samples_synced_at = timezone.now()
-    task.save(update_fields=["samples_synced_at"])
+    if changed:
+        # Up to the newest change seen, not "now": a re-sync committing meanwhile with an
+        # earlier stamp still shows up next time.
+        task.samples_synced_at = max(s.changed_at for s in changed.values())
+        task.save(update_fields=["samples_synced_at"])
     result = {"samples": [s.name for s in changed.values()], "invalidated": len(outside)}
     TaskEvent.objects.create(task=task, kind="samples_synced", actor=actor, data=result)
     return result

@@ -196,7 +196,7 @@ def stage_review(
     if len(comment) > MAX_BODY:
         raise ApplicationError(f"Keep the comment under {MAX_BODY} characters.", field="comment")
     task = _lock(task.pk)
-    pin = _pin(task, sample, frame, annotation)
+    pin = _pin(task, sample, frame, annotation, actor)
     spec = spec_for(task.blueprint)
     stage = spec.by_key.get(stage_key)
     if not isinstance(stage, ReviewStage):

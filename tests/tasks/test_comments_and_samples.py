@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 from django.core.exceptions import PermissionDenied
+from django.utils import timezone
 
 from core.exceptions import ApplicationError, Conflict, InvalidTransition
 from projects.dataset_services import dataset_resync_run
@@ -205,3 +206,75 @@ def test_a_resync_that_would_lose_a_sample_changes_nothing(dataset):
     first = dataset.samples.get(name="episode_0")
     camera = first.cameras[0]["name"]
     assert sample_frame(sample=first, camera=camera, index=0)[:2] == b"\xff\xd8"  # still readable
+
+
+def test_only_someone_working_on_the_task_or_a_manager_syncs_it(work, reviewer, manager, users):
+    with pytest.raises(PermissionDenied):
+        services.task_samples_sync(actor=reviewer, task=work)
+    assert services.task_samples_sync(actor=manager, task=work)["samples"] == []
+
+
+def test_resync_matches_samples_by_file_not_by_name(project, manager, tmp_path):
+    from projects.dataset_services import dataset_import_run, dataset_import_start
+
+    folder = tmp_path / "days"
+    write_aloha(folder / "day1" / "ep.hdf5", T=6, seed=1)
+    write_aloha(folder / "day2" / "ep.hdf5", T=6, seed=2)
+    dataset = dataset_import_start(
+        actor=manager, project=project, name="Days", format="hdf5", source_path=folder,
+        background=False,
+    )  # fmt: skip
+    dataset = dataset_import_run(dataset_id=dataset.pk)
+    before = {s.source["file"]: (s.pk, s.num_frames) for s in dataset.samples.all()}
+    write_aloha(folder / "day2" / "ep.hdf5", T=9, seed=3)
+    assert dataset_resync_run(dataset_id=dataset.pk)["added"] == []
+    after = {s.source["file"]: (s.pk, s.num_frames) for s in dataset.samples.all()}
+    assert after == before | {"day2/ep.hdf5": (before["day2/ep.hdf5"][0], 9)}
+
+
+def test_one_resync_at_a_time_and_an_interrupted_swap_is_repaired(dataset):
+    from projects.dataset_services import dataset_dir, datasets_root
+    from projects.models import Dataset
+
+    Dataset.objects.filter(pk=dataset.pk).update(resync_started_at=timezone.now())
+    assert dataset_resync_run(dataset_id=dataset.pk) == {"skipped": True}
+    Dataset.objects.filter(pk=dataset.pk).update(resync_started_at=None)
+
+    # A worker died between the two renames: the live folder is missing.
+    dataset_dir(dataset).replace(datasets_root() / f".previous-{dataset.pk}")
+    write_aloha(Path(dataset.source_path) / "episode_0.hdf5", T=5, seed=11)
+    assert dataset_resync_run(dataset_id=dataset.pk) == {"changed": ["episode_0"], "added": []}
+    assert (dataset_dir(dataset) / "episode_1.hdf5").is_file()
+    assert not (datasets_root() / f".previous-{dataset.pk}").exists()
+    assert Dataset.objects.get(pk=dataset.pk).resync_started_at is None
+
+
+def test_a_pin_to_an_annotation_on_another_sample_is_refused(work, annotator, reviewer):
+    a = box(work, annotator, work.samples[1], 3)
+    with pytest.raises(ApplicationError) as caught:
+        services.comment_create(
+            actor=reviewer, task=work, body="x", annotation=a.pk, sample=work.samples[0].pk
+        )
+    assert caught.value.field == "sample"
+    with pytest.raises(ApplicationError):
+        services.comment_create(
+            actor=reviewer, task=work, body="x", sample=work.samples[0].pk, frame="²"
+        )
+
+
+def test_consensus_annotators_neither_see_nor_pin_each_others_annotations(project, manager, api_as):
+    from tests.tasks.test_flows import activate, annotators
+
+    activate(project, manager, "driving-scene")
+    a, b = annotators(project, manager, "c1", "c2", skills=["driving"])
+    task = services.task_create(actor=manager, project=project, name="clip")
+    for user in (a, b):
+        services.stage_start(actor=user, task=task, stage_key="weather")
+    mine = services.annotation_create(
+        actor=a, task=task, stage="weather", label="weather", data={"value": "rain"}
+    )
+    services.comment_create(actor=a, task=task, body="unsure: rain or fog", annotation=mine.pk)
+    with pytest.raises(ApplicationError):
+        services.comment_create(actor=b, task=task, body="peek", annotation=mine.pk)
+    assert api_as(b).get(f"/api/v1/tasks/{task.pk}/comments/").json() == []
+    assert len(api_as(manager).get(f"/api/v1/tasks/{task.pk}/comments/").json()) == 1

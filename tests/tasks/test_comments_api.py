@@ -40,7 +40,7 @@ def test_comment_pinned_to_a_frame_then_listed_in_bounded_queries(
     for n in range(20):
         services.comment_create(actor=annotator, task=work, body=f"note {n}")
     client = api_as(annotator)
-    with django_assert_max_num_queries(10):
+    with django_assert_max_num_queries(12):  # the same for 2 or 200 comments
         listed = client.get(url).json()
     assert len(listed) == 21 and listed[0]["body"] == "Gripper hidden"
     resolved = api_as(reviewer).post(f"{url}{problem['id']}/resolve/", {}, format="json")
