@@ -55,6 +55,17 @@ def _overlaps(a, b) -> bool:
     return False
 
 
+class Failure(str):
+    """A check's message, knowing the samples it concerns (the workspace shows it there)."""
+
+    samples: tuple = ()
+
+    def __new__(cls, text: str, samples=()) -> Failure:
+        failure = super().__new__(cls, text)
+        failure.samples = tuple(s for s in samples if s is not None)
+        return failure
+
+
 def _where(annotation) -> str:
     sample = annotation.sample.name if annotation.sample_id and annotation.sample else "the task"
     return f"{annotation.label} #{annotation.pk} in {sample}"
@@ -76,14 +87,16 @@ def run_check(check: Check, spec: BlueprintSpec, stage: Stage, annotations, samp
             for attribute in cls.attributes if cls else []:
                 value = a.attributes.get(attribute.key)
                 if attribute.required and (value is None or value == ""):
-                    failures.append(f"{_where(a)} lacks the required {attribute.key}.")
+                    failures.append(
+                        Failure(f"{_where(a)} lacks the required {attribute.key}.", [a.sample_id])
+                    )
         return failures
     elif isinstance(check, InsideFrame):
         failures = []
         for a in of_class:
             cameras = {c["name"]: c for c in (a.sample.cameras if a.sample_id else [])}
             if not _inside(a, cameras):
-                failures.append(f"{_where(a)} lies outside the frame.")
+                failures.append(Failure(f"{_where(a)} lies outside the frame.", [a.sample_id]))
         return failures
     elif isinstance(check, NoOverlap):
         failures = []
@@ -95,16 +108,20 @@ def run_check(check: Check, spec: BlueprintSpec, stage: Stage, annotations, samp
             for i, a in enumerate(group):
                 for b in group[i + 1 :]:
                     if _overlaps(a, b):
-                        failures.append(f"{_where(a)} overlaps #{b.pk}.")
+                        failures.append(Failure(f"{_where(a)} overlaps #{b.pk}.", [a.sample_id]))
         return failures
     elif isinstance(check, AllSamplesAnnotated):
         done = {a.sample_id for a in of_class}
-        missing = [s.name for s in samples if s.pk not in done]
+        missing = [s for s in samples if s.pk not in done]
         if missing:
-            shown = ", ".join(missing[:5]) + (
-                f" and {len(missing) - 5} more" if len(missing) > 5 else ""
-            )
-            return [f"{len(missing)} sample(s) have no annotation yet: {shown}."]
+            names = [s.name for s in missing]
+            shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+            return [
+                Failure(
+                    f"{len(missing)} sample(s) have no annotation yet: {shown}.",
+                    [s.pk for s in missing],
+                )
+            ]
     return []
 
 

@@ -4,7 +4,7 @@
   const W = JSON.parse(document.getElementById("workspace-data").textContent);
   const $ = (selector) => document.querySelector(selector);
   const api = `/api/v1/tasks/${W.task}`;
-  const state = { sample: 0, frame: 0, timer: null, annotations: [], comments: [], series: null, drag: null, batch: new Set(), polygon: [], undo: [], redo: [], selected: null, pinAnnotation: null };
+  const state = { sample: 0, frame: 0, timer: null, annotations: [], comments: [], series: null, drag: null, batch: new Set(), polygon: [], undo: [], redo: [], selected: null, pinAnnotation: null, problems: {} };
   const csrf = JSON.parse(document.body.getAttribute("hx-headers") || "{}")["X-CSRFToken"];
 
   async function call(method, url, body) {
@@ -57,6 +57,12 @@
         item.append(pick, " ");
       }
       item.append(button);
+      for (const message of state.problems[s.id] || []) {  // a failed submit's checks, here
+        const note = document.createElement("p");
+        note.className = "field-error sample-problem";
+        note.textContent = message;
+        item.append(note);
+      }
       list.append(item);
     });
     $("[data-progress]").value = done.size;
@@ -201,9 +207,12 @@
 
   function commentPin(pinFrame) {
     const a = state.pinAnnotation;
-    if (a) {  // the annotation's own sample (and its frame, when it has one)
+    if (a && a.sample !== null) {  // the annotation's own sample (and its frame, when it has one)
       const frame = a.data.frame ?? (pinFrame && a.sample === sample().id ? state.frame : null);
-      return { sample: a.sample, frame: a.sample === null ? null : frame, annotation: a.id };
+      return { sample: a.sample, frame, annotation: a.id };
+    }
+    if (a) {  // a task-level annotation: pinned where the viewer stands, if asked
+      return { sample: pinFrame ? sample().id : null, frame: pinFrame ? state.frame : null, annotation: a.id };
     }
     return { sample: pinFrame ? sample().id : null, frame: pinFrame ? state.frame : null, annotation: null };
   }
@@ -462,7 +471,7 @@
     svg.innerHTML = "";
     const n = Math.max(1, sample().frames - 1);
     const ns = "http://www.w3.org/2000/svg";
-    const segments = state.annotations.filter((a) => a.kind === "segment" && W.stages.includes(a.stage) && a.sample === sample().id);
+    const segments = state.annotations.filter((a) => a.kind === "segment" && W.stages.includes(a.stage) && (a.sample === sample().id || a.sample === null));
     segments.forEach((a, row) => {
       const x1 = (a.data.start / n) * 600, x2 = (a.data.end / n) * 600;
       const bar = document.createElementNS(ns, "rect");
@@ -521,7 +530,7 @@
     svg.querySelectorAll("rect").forEach((r) => r.remove());
     const camera = svg.dataset.camera;
     for (const a of state.annotations) {
-      if (a.kind !== "box" || a.sample !== sample().id || a.data.frame !== state.frame) continue;
+      if (a.kind !== "box" || !W.stages.includes(a.stage) || a.sample !== sample().id || a.data.frame !== state.frame) continue;
       if (a.data.camera && a.data.camera !== camera) continue;
       svg.append(rect(a.data.x, a.data.y, a.data.w, a.data.h, "saved"));
     }
@@ -766,6 +775,8 @@
 
   async function submit() {
     const { ok, data } = await call("POST", `${api}/stages/${W.stage}/submit/`);
+    state.problems = (data && data.by_sample) || {};
+    renderSamples();
     if (!ok) {
       const checks = data && data.checks;
       return alarm(checks ? `The stage's checks failed: ${[].concat(checks).join(" ")}` : `Not submitted: ${problem(data)}`);
@@ -794,6 +805,10 @@
       const start = Number($("[data-seg-start]").value), end = Number($("[data-seg-end]").value);
       create({ start, end });
     } else if (t.matches("[data-add-classification]")) create({ value: $("[data-choice]").value });
+    else if (t.matches("[data-add-classification-task]")) {
+      const data = { value: $("[data-choice]").value };
+      create(data, { body: { stage: W.stage, label: currentClass(), sample: null, data, attributes: attributes() } });
+    }
     else if (t.matches("[data-batch-apply='classification']")) createMany({ value: $("[data-choice]").value });
     else if (t.matches("[data-batch-apply='segment']")) {
       createMany({ start: Number($("[data-seg-start]").value), end: Number($("[data-seg-end]").value) });

@@ -121,11 +121,18 @@ def stage_submit(*, actor, task: Task, stage_key: str) -> StageRun:
     annotations = list(
         task.annotations.filter(stage_key=stage_key, replica=run.replica).select_related("sample")
     )
-    samples = [s for d in task._dataset_list for s in d.samples.all()]
+    unusable = set(task.invalid_samples.values_list("sample_id", flat=True))
+    samples = [s for d in task._dataset_list for s in d.samples.all() if s.pk not in unusable]
     failures = run_checks(spec, stage, annotations, samples)
     if failures:
+        by_sample: dict[str, list[str]] = {}
+        for failure in failures:
+            for sample_id in getattr(failure, "samples", ()):
+                by_sample.setdefault(str(sample_id), []).append(str(failure))
         raise ApplicationError(
-            "The stage's checks failed.", field="checks", extra={"checks": failures}
+            "The stage's checks failed.",
+            field="checks",
+            extra={"checks": [str(f) for f in failures], "by_sample": by_sample},
         )
     now = timezone.now()
     run.submitted_at = now

@@ -46,6 +46,9 @@ def test_annotator_labels_in_the_workspace_and_submits(login, live_server):
     expect(page.get_by_role("alert", name="Problems")).to_contain_text(
         "2 sample(s) have no annotation yet"
     )
+    samples = page.get_by_role("complementary", name="Samples")
+    expect(samples.locator("li").nth(1)).to_contain_text("2 sample(s) have no annotation yet")
+    expect(samples.locator("li").nth(0)).not_to_contain_text("no annotation yet")
 
     for _ in range(2):
         page.keyboard.press("PageDown")

@@ -278,3 +278,33 @@ def test_consensus_annotators_neither_see_nor_pin_each_others_annotations(projec
         services.comment_create(actor=b, task=task, body="peek", annotation=mine.pk)
     assert api_as(b).get(f"/api/v1/tasks/{task.pk}/comments/").json() == []
     assert len(api_as(manager).get(f"/api/v1/tasks/{task.pk}/comments/").json()) == 1
+
+
+def test_a_failed_submit_names_the_samples_and_skips_invalid_ones(
+    project, manager, annotator, dataset, api_as
+):
+    from blueprints import services as blueprint_services
+
+    blueprint = blueprint_services.blueprint_create_from_example(
+        actor=manager, project=project, example="pick-and-place"
+    )
+    blueprint_services.blueprint_activate(actor=manager, blueprint=blueprint)
+    task = services.task_create(
+        actor=manager, project=project, name="t", datasets=[dataset.pk], annotators=["ana"]
+    )
+    services.stage_start(actor=annotator, task=task, stage_key="objects")
+    first, second = dataset.samples.order_by("index")
+    services.annotation_create(
+        actor=annotator, task=task, stage="objects", label="object", sample=first.pk,
+        data={"frame": 0, "x": 1, "y": 1, "w": 3, "h": 3}, attributes={"category": "cup"},
+    )  # fmt: skip
+    url = f"/api/v1/tasks/{task.pk}/stages/objects/submit/"
+    refused = api_as(annotator).post(url)
+    assert refused.status_code == 400
+    assert refused.json()["by_sample"] == {
+        str(second.pk): ["1 sample(s) have no annotation yet: episode_1."]
+    }
+    services.sample_mark_invalid(
+        actor=annotator, task=task, sample=second.pk, stage="objects", reason="no objects seen"
+    )
+    assert api_as(annotator).post(url).status_code == 200
