@@ -127,6 +127,10 @@ def run_check(check: Check, spec: BlueprintSpec, stage: Stage, annotations, samp
 
 def run_checks(spec: BlueprintSpec, stage: Stage, annotations, samples) -> list[str]:
     failures: list[str] = []
-    for check in stage.checks:
+    checks = list(stage.checks)
+    if not any(isinstance(c, RequiredAttributes) for c in checks):
+        # Required attributes hold whether or not the blueprint lists the check.
+        checks.append(RequiredAttributes(rule="required_attributes"))
+    for check in checks:
         failures += run_check(check, spec, stage, annotations, samples)
     return failures

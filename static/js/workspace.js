@@ -653,6 +653,8 @@
   async function createMany(data) {
     // Batch annotation: the same label on every selected sample (repeats of one demonstration).
     const ids = [...state.batch];
+    const missing = missingRequired(currentClass(), attributes());
+    if (missing.length) return alarm(`Fill in ${missing.join(", ")} first (required).`);
     let saved = 0;
     for (const id of ids) {
       const body = { stage: W.stage, label: currentClass(), sample: id, data, attributes: attributes() };
@@ -666,8 +668,16 @@
     renderAnnotations();
   }
 
+  function missingRequired(label, values) {
+    const cls = W.classes[label];
+    const missing = (cls ? cls.attributes : []).filter((a) => a.required && (values[a.key] === undefined || values[a.key] === ""));
+    return missing.map((a) => a.name || a.key);
+  }
+
   async function create(data, options = {}) {
     const body = options.body || { stage: W.stage, label: currentClass(), sample: sample().id, data, attributes: attributes() };
+    const missing = options.replaying ? [] : missingRequired(body.label, body.attributes || {});
+    if (missing.length) return alarm(`Fill in ${missing.join(", ")} first (required).`);
     const { ok, data: answer } = await call("POST", `${api}/annotations/`, body);
     if (!ok) return alarm(`Not saved: ${problem(answer)}`);
     alarm("");

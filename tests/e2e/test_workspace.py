@@ -394,6 +394,10 @@ def test_mark_a_sample_invalid_class_hotkeys_and_delete_key(login, live_server):
     page.locator("[data-counter]").click()
     page.keyboard.press("1")  # class hotkey: the first (only) class of the stage
     expect(page.get_by_role("status", name="Saved changes")).to_have_text("Class: object.")
+    draw_box(page, 20, 20, 80, 80)  # the required category is still empty: nothing is saved
+    expect(page.get_by_role("alert", name="Problems")).to_have_text(
+        "Fill in category first (required)."
+    )
     page.get_by_label("category *").select_option("block")
     draw_box(page, 20, 20, 80, 80)
     listed = page.get_by_role("list", name="Annotations of this sample")

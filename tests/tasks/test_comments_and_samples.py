@@ -308,3 +308,12 @@ def test_a_failed_submit_names_the_samples_and_skips_invalid_ones(
         actor=annotator, task=task, sample=second.pk, stage="objects", reason="no objects seen"
     )
     assert api_as(annotator).post(url).status_code == 200
+
+
+def test_required_attributes_hold_even_without_the_blueprints_check(work, annotator):
+    services.annotation_create(
+        actor=annotator, task=work, stage="annotate", label="segment", data={"start": 1, "end": 4}
+    )  # the default blueprint's stage lists no checks; description is required
+    with pytest.raises(ApplicationError) as caught:
+        services.stage_submit(actor=annotator, task=work, stage_key="annotate")
+    assert "lacks the required description" in str(caught.value.extra["checks"])
