@@ -71,6 +71,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "core.middleware.UploadSizeLimitMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -216,6 +217,9 @@ STAGECRAFT_MAX_IMPORT_BYTES = int(env("STAGECRAFT_MAX_IMPORT_BYTES", str(50 * 10
 # Dataset uploads: many files per request (a folder of episodes), large files on disk.
 DATA_UPLOAD_MAX_NUMBER_FILES = int(env("DATA_UPLOAD_MAX_NUMBER_FILES", "5000") or 5000)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+# The largest request body accepted (dataset uploads); larger ones are refused with 413 before
+# they are read. 0 turns the limit off (leave it to the proxy).
+STAGECRAFT_MAX_UPLOAD_BYTES = int(env("STAGECRAFT_MAX_UPLOAD_BYTES", str(10 * 1024**3)) or 0)
 
 # --- API -------------------------------------------------------------------------
 REST_FRAMEWORK = {

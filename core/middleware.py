@@ -1,4 +1,6 @@
-from django.http import HttpResponseBadRequest, JsonResponse
+from django.conf import settings
+from django.http import HttpResponse, HttpResponseBadRequest, JsonResponse
+from django.template.defaultfilters import filesizeformat
 
 
 class RejectNulMiddleware:
@@ -16,4 +18,29 @@ class RejectNulMiddleware:
                     if request.path.startswith("/api/"):
                         return JsonResponse({"detail": message}, status=400)
                     return HttpResponseBadRequest(message)
+        return self.get_response(request)
+
+
+class UploadSizeLimitMiddleware:
+    """A request body larger than ``STAGECRAFT_MAX_UPLOAD_BYTES`` is answered 413 with a
+    readable message before anything reads it (no half-spooled upload on disk)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        limit = settings.STAGECRAFT_MAX_UPLOAD_BYTES
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        if limit and length > limit:
+            message = (
+                f"The upload is {filesizeformat(length)}; the most this server takes in one "
+                f"request is {filesizeformat(limit)}. Split it, or import a folder on the "
+                "server instead."
+            )
+            if request.path.startswith("/api/"):
+                return JsonResponse({"detail": message}, status=413)
+            return HttpResponse(message, status=413, content_type="text/plain; charset=utf-8")
         return self.get_response(request)

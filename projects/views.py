@@ -5,8 +5,8 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from core.access import Action, can_create_project, project_allows
-from core.exceptions import ApplicationError, Conflict
-from core.forms import add_application_error
+from core.exceptions import ApplicationError
+from core.forms import add_application_error, save_versioned
 
 from . import selectors, services
 from .forms import GuidelineForm, MemberAddForm, MemberEditForm, ProjectEditForm, ProjectForm
@@ -58,18 +58,14 @@ def project_edit(request, slug):
     form = ProjectEditForm(request.POST or None, initial=initial)
     current = None
     if request.method == "POST" and form.is_valid():
-        try:
-            services.project_update(actor=request.user, project=project, **form.cleaned_data)
-        except Conflict as exc:
-            add_application_error(form, exc)
-            project.refresh_from_db()
-            current = project
-            # Resubmitting after reading the current values is a conscious overwrite.
-            form.data = form.data.copy()
-            form.data["version"] = project.version
-        except ApplicationError as exc:
-            add_application_error(form, exc)
-        else:
+        saved, current = save_versioned(
+            form,
+            project,
+            lambda: services.project_update(
+                actor=request.user, project=project, **form.cleaned_data
+            ),
+        )
+        if saved:
             messages.success(request, "Project saved.")
             return redirect("projects:detail", slug=project.slug)
     return render(
@@ -214,17 +210,14 @@ def guideline_edit(request, slug, guideline_id):
     form = GuidelineForm(request.POST or None, initial=initial)
     current = None
     if request.method == "POST" and form.is_valid():
-        try:
-            services.guideline_update(actor=request.user, guideline=guideline, **form.cleaned_data)
-        except Conflict as exc:
-            add_application_error(form, exc)
-            guideline.refresh_from_db()
-            current = guideline
-            form.data = form.data.copy()
-            form.data["version"] = guideline.version
-        except ApplicationError as exc:
-            add_application_error(form, exc)
-        else:
+        saved, current = save_versioned(
+            form,
+            guideline,
+            lambda: services.guideline_update(
+                actor=request.user, guideline=guideline, **form.cleaned_data
+            ),
+        )
+        if saved:
             messages.success(request, "Guideline saved.")
             return redirect("projects:guidelines", slug=slug)
     context = {"form": form, "project": guideline.project, "guideline": guideline}

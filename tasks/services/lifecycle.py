@@ -111,7 +111,7 @@ def _lock(task_id: int) -> Task:
 def _sync(task: Task, actor, events: list[TaskEvent]) -> None:
     """Run the engine on the locked task, store what changed, derive the status."""
     spec = spec_for(task.blueprint)
-    runs = list(task.runs.all())
+    runs = list(task.runs.select_related("assignee"))
     by_stage: dict[str, list[StageRun]] = {}
     for run in runs:
         by_stage.setdefault(run.stage_key, []).append(run)

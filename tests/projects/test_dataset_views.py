@@ -271,3 +271,26 @@ def test_odd_selection_ids_are_ignored(client, manager, dataset):
     client.force_login(manager)
     url = reverse("projects:task-from-selection", args=[dataset.project.slug])
     assert client.get(f"{url}?datasets=%C2%B2&datasets=-1").status_code == 200
+
+
+def test_an_upload_over_the_limit_is_refused_before_it_is_read(
+    client, api_as, manager, project, settings
+):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    settings.STAGECRAFT_MAX_UPLOAD_BYTES = 1000
+    big = SimpleUploadedFile("episode_0.hdf5", b"\0" * 5000)
+    client.force_login(manager)
+    response = client.post(
+        f"/projects/{project.slug}/data/", {"name": "Big", "format": "hdf5", "files": [big]}
+    )
+    assert response.status_code == 413
+    assert "the most this server takes in one request is 1000" in response.content.decode()
+    big.seek(0)
+    api = api_as(manager).post(
+        f"/api/v1/projects/{project.pk}/datasets/",
+        {"name": "Big", "format": "hdf5", "files": [big]},
+        format="multipart",
+    )
+    assert api.status_code == 413 and "Split it" in api.json()["detail"]
+    assert not Dataset.objects.exists()

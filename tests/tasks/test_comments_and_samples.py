@@ -15,22 +15,6 @@ from tests.helpers.hdf5 import write_aloha
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def work(project, manager, annotator, dataset):
-    """A task on the two-episode dataset, its annotate stage in progress for ana."""
-    task = services.task_create(
-        actor=manager,
-        project=project,
-        name="Episodes",
-        datasets=[dataset.pk],
-        annotators=["ana"],
-        reviewers=["ravi"],
-    )
-    services.stage_start(actor=annotator, task=task, stage_key="annotate")
-    task.samples = list(dataset.samples.order_by("index"))
-    return task
-
-
 def box(task, annotator, sample, frame):
     return services.annotation_create(
         actor=annotator,

@@ -10,21 +10,6 @@ from tests.helpers.hdf5 import write_aloha
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def work(project, manager, annotator, dataset):
-    task = services.task_create(
-        actor=manager,
-        project=project,
-        name="Episodes",
-        datasets=[dataset.pk],
-        annotators=["ana"],
-        reviewers=["ravi"],
-    )
-    services.stage_start(actor=annotator, task=task, stage_key="annotate")
-    task.sample = dataset.samples.order_by("index").first()
-    return task
-
-
 def test_comment_pinned_to_a_frame_then_listed_in_bounded_queries(
     api_as, work, reviewer, annotator, django_assert_max_num_queries
 ):
