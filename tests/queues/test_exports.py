@@ -259,3 +259,44 @@ def test_cleaning_leaves_out_samples_marked_invalid(
     assert kept.manifest["counts"]["episodes"] == 6
     assert cleaned.manifest["counts"]["episodes"] == 5
     assert cleaned.manifest["counts"]["dropped_invalid_samples"] == 1
+
+
+def test_cancel_a_running_export_stops_it_and_publishes_nothing(demo):
+    """The job runs in a thread; the manager cancels once it has written something."""
+    import threading
+    import time
+
+    from django.db import connection
+
+    from core.exceptions import ApplicationError
+    from queues.models import Export
+
+    project, manager = demo
+    export, _ = services.export_start(
+        actor=manager, project=project, format="lerobot", background=False
+    )
+
+    def job():
+        try:
+            services.export_run(export_id=export.pk)
+        finally:
+            connection.close()
+
+    worker = threading.Thread(target=job)
+    worker.start()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        row = Export.objects.values("status", "progress").get(pk=export.pk)
+        if row["status"] == "started" and row["progress"] > 0:
+            break
+        time.sleep(0.005)
+    try:
+        services.export_cancel(actor=manager, export=export)
+    except ApplicationError:  # pragma: no cover - the machine outran the poll
+        worker.join()
+        pytest.skip("the export finished before it could be cancelled")
+    worker.join(timeout=120)
+    export.refresh_from_db()
+    assert export.status == "cancelled" and export.path == ""
+    assert not list(services.exports_root().rglob("manifest.json"))
+    assert not list(services.exports_root().glob(".tmp-*"))
