@@ -245,6 +245,9 @@ def _format_path(template, name: str, **values) -> str:
         raise DataError("meta/info.json", f"“{name}” is not a usable template ({exc})") from exc
 
 
+SEEK_GAP_SECONDS = 2.0
+
+
 def decode_video_frames(
     path: Path, start: float, fps: float, indices: list[int]
 ) -> list[np.ndarray]:
@@ -257,17 +260,21 @@ def decode_video_frames(
     try:
         with av.open(str(path)) as container:
             stream = container.streams.video[0]
+            decoder, last = None, None
             for i in sorted(wanted):
-                if i in found:
-                    continue
                 target = wanted[i]
-                container.seek(int(target / stream.time_base), stream=stream, backward=True)
-                for frame in container.decode(stream):
+                # Frames close ahead are decoded on from where the decoder is; only a jump
+                # (or the first frame) seeks back to a keyframe. A whole episode is one pass.
+                if decoder is None or last is None or target - last > SEEK_GAP_SECONDS:
+                    container.seek(int(target / stream.time_base), stream=stream, backward=True)
+                    decoder = container.decode(stream)
+                for frame in decoder:
                     t = (
                         float(frame.pts * Fraction(stream.time_base))
                         if frame.pts is not None
                         else 0
                     )
+                    last = t
                     if t < target - tolerance:
                         continue
                     found[i] = frame.to_ndarray(format="rgb24")

@@ -121,6 +121,12 @@ def test_lerobot_round_trip(tmp_path, video):
         want = episodes[1]["frames"][index]
         # Video is lossy; a frame from the wrong episode or time would be far off.
         assert np.abs(got.astype(int) - want).mean() < 4, index
+    # The whole episode in one pass equals frame-by-frame reads.
+    every = reader.read_frames(tmp_path, Row(second), "cam_high", range(second.num_frames))
+    for index in (0, 3, 8):
+        alone = reader.read_frames(tmp_path, Row(second), "cam_high", [index])[0]
+        assert np.array_equal(every[index], alone), index
+        assert np.abs(alone.astype(int) - episodes[1]["frames"][index]).mean() < 4, index
     series = reader.read_series(tmp_path, Row(second))
     assert np.allclose(series["action"], episodes[1]["action"], atol=1e-6)
 
