@@ -59,10 +59,12 @@ class Failure(str):
     """A check's message, knowing the samples it concerns (the workspace shows it there)."""
 
     samples: tuple = ()
+    note: str = ""  # what to say beside each sample (the text itself when empty)
 
-    def __new__(cls, text: str, samples=()) -> Failure:
+    def __new__(cls, text: str, samples=(), note: str = "") -> Failure:
         failure = super().__new__(cls, text)
         failure.samples = tuple(s for s in samples if s is not None)
+        failure.note = note
         return failure
 
 
@@ -120,6 +122,7 @@ def run_check(check: Check, spec: BlueprintSpec, stage: Stage, annotations, samp
                 Failure(
                     f"{len(missing)} sample(s) have no annotation yet: {shown}.",
                     [s.pk for s in missing],
+                    note="No annotation yet.",
                 )
             ]
     return []

@@ -150,7 +150,9 @@ def task_statistics(*, task: Task) -> dict:
     annotations = task.annotations.all()
     samples = Sample.objects.filter(dataset__in=task.datasets.all())
     total_samples = samples.count()
-    annotated = annotations.exclude(sample=None).values("sample").distinct().count()
+    annotated = (
+        annotations.filter(invalid=False).exclude(sample=None).values("sample").distinct().count()
+    )
     by = lambda field: list(  # noqa: E731
         annotations.values(field).annotate(n=Count("id")).order_by("-n", field)
     )

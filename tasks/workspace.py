@@ -27,7 +27,18 @@ def my_work(request):
         .select_related("task", "task__project")
         .order_by("task__due_at", "-task__priority", "task_id")
     )
+    done = DONE_MESSAGES.get(request.GET.get("done", ""))
+    if done:
+        messages.success(request, done)
     return render(request, "tasks/my_work.html", {"runs": runs})
+
+
+# What the workspace says after it sends someone back here.
+DONE_MESSAGES = {
+    "submitted": "Stage submitted.",
+    "approved": "Review approved.",
+    "rejected": "Sent back for rework with your comment.",
+}
 
 
 @require_POST

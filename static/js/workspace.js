@@ -8,18 +8,23 @@
   const csrf = JSON.parse(document.body.getAttribute("hx-headers") || "{}")["X-CSRFToken"];
 
   async function call(method, url, body) {
-    const response = await fetch(url, {
+    let response;
+    try {
+      response = await fetch(url, {
       method,
       headers: { "Content-Type": "application/json", "X-CSRFToken": csrf, Accept: "application/json" },
       body: body === undefined ? undefined : JSON.stringify(body),
       credentials: "same-origin",
-    });
+      });
+    } catch (error) {  // offline, server restarting: say so, keep what was typed
+      return { ok: false, status: 0, data: { detail: "The server could not be reached; nothing was saved. Check the connection and try again." } };
+    }
     const data = response.status === 204 ? null : await response.json().catch(() => null);
     return { ok: response.ok, status: response.status, data };
   }
 
-  function say(text) { $("#ws-messages").textContent = text; }
-  function alarm(text) { $("#ws-alert").textContent = text; }
+  function say(text) { $("#ws-messages").textContent = text; $("#ws-alert").textContent = ""; }
+  function alarm(text) { $("#ws-alert").textContent = text; if (text) $("#ws-messages").textContent = ""; }
   function problem(data) {
     if (!data) return "Something went wrong.";
     if (data.detail) return data.detail;
@@ -32,7 +37,7 @@
   function renderSamples() {
     const list = $("[data-samples]");
     list.innerHTML = "";
-    const done = new Set(state.annotations.filter((a) => W.stages.includes(a.stage) && a.sample).map((a) => a.sample));
+    const done = new Set(state.annotations.filter((a) => W.stages.includes(a.stage) && a.sample && !a.invalid).map((a) => a.sample));
     W.samples.forEach((s, i) => {
       const item = document.createElement("li");
       const button = document.createElement("button");
@@ -88,6 +93,8 @@
     const box = $("[data-sample-invalid]");
     const reason = W.invalid[sample().id];
     box.hidden = !reason;
+    const mark = $("[data-invalid-sample]");
+    if (mark) mark.hidden = Boolean(reason);
     box.textContent = "";
     if (!reason) return;
     box.append(`${sample().name} is marked invalid: ${reason} `);
@@ -250,25 +257,24 @@
     sample().cameras.forEach((camera, i) => {
       const figure = document.createElement("figure");
       figure.className = "camera";
+      const frameBox = document.createElement("div");
+      frameBox.className = "frame-box" + (i === 0 ? " main" : "");
       const img = document.createElement("img");
       img.alt = `${camera} frame`;
       img.dataset.camera = camera;
-      figure.append(img);
-      if (i === 0) {
-        const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
-        svg.classList.add("overlay");
-        svg.setAttribute("aria-label", `Drawing area on ${camera}`);
-        svg.dataset.camera = camera;
-        figure.append(svg);
-        img.addEventListener("load", () => {
-          svg.setAttribute("viewBox", `0 0 ${img.naturalWidth} ${img.naturalHeight}`);
-          drawOverlay();
-        });
-        svg.addEventListener("mousedown", startDrag);
-        svg.addEventListener("mousemove", moveDrag);
-        svg.addEventListener("mouseup", endDrag);
-        svg.addEventListener("click", clickShape);
-      }
+      const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+      svg.classList.add("overlay");
+      svg.setAttribute("aria-label", `Drawing area on ${camera}`);
+      svg.dataset.camera = camera;
+      frameBox.append(img, svg);
+      figure.append(frameBox);
+      img.addEventListener("load", () => {
+        svg.setAttribute("viewBox", `0 0 ${img.naturalWidth} ${img.naturalHeight}`);
+        drawOverlay();
+      });
+      svg.addEventListener("mousedown", startDrag);
+      svg.addEventListener("mousemove", moveDrag);
+      svg.addEventListener("click", clickShape);
       const caption = document.createElement("figcaption");
       caption.textContent = camera;
       figure.append(caption);
@@ -394,14 +400,23 @@
     const list = $("[data-annotations]");
     list.innerHTML = "";
     const mine = state.annotations.filter((a) => W.stages.includes(a.stage) && (a.sample === sample().id || a.sample === null));
+    if (!mine.length) {
+      const empty = document.createElement("li");
+      empty.className = "muted";
+      empty.textContent = "No annotations on this sample yet.";
+      list.append(empty);
+    }
     for (const a of mine) {
       const item = document.createElement("li");
       item.className = "annotation" + (a.invalid ? " invalid" : "") + (state.selected === a.id ? " selected" : "");
       item.setAttribute("aria-current", state.selected === a.id ? "true" : "false");
       const text = Object.values(a.attributes || {}).filter((v) => typeof v === "string" && v).join(", ");
-      item.innerHTML = `<strong></strong> <span class="muted"></span> <em></em>`;
-      item.querySelector("strong").textContent = a.label;
-      item.querySelector("strong").addEventListener("click", () => { state.selected = a.id; renderAnnotations(); });
+      item.innerHTML = `<button type="button" class="link label"></button> <span class="muted"></span> <em></em>`;
+      const label = item.querySelector("button.label");
+      label.textContent = a.label;
+      label.setAttribute("aria-pressed", state.selected === a.id ? "true" : "false");
+      label.setAttribute("aria-label", `Select ${a.label} ${describe(a)}`);
+      label.addEventListener("click", () => { state.selected = a.id; renderAnnotations(); drawOverlay(); });
       item.querySelector(".muted").textContent = describe(a);
       item.querySelector("em").textContent = text;
       const frame = a.data.frame ?? a.data.start;
@@ -472,17 +487,30 @@
     const n = Math.max(1, sample().frames - 1);
     const ns = "http://www.w3.org/2000/svg";
     const segments = state.annotations.filter((a) => a.kind === "segment" && W.stages.includes(a.stage) && (a.sample === sample().id || a.sample === null));
-    segments.forEach((a, row) => {
+    // Overlapping segments get lanes of their own, so each bar and its handles stay reachable.
+    const lanes = [];
+    const lane = new Map();
+    for (const a of [...segments].sort((x, y) => x.data.start - y.data.start)) {
+      let k = lanes.findIndex((end) => end < a.data.start);
+      if (k < 0) { k = lanes.length; lanes.push(-1); }
+      lanes[k] = a.data.end;
+      lane.set(a.id, k);
+    }
+    const height = 24 / Math.max(1, lanes.length);
+    svg.style.height = `${Math.max(24, 14 * lanes.length)}px`;
+    segments.forEach((a) => {
       const x1 = (a.data.start / n) * 600, x2 = (a.data.end / n) * 600;
+      const top = lane.get(a.id) * height;
       const bar = document.createElementNS(ns, "rect");
-      bar.setAttribute("x", x1); bar.setAttribute("y", 4); bar.setAttribute("width", Math.max(1, x2 - x1)); bar.setAttribute("height", 16);
-      bar.setAttribute("class", "segment-bar");
+      bar.setAttribute("x", x1); bar.setAttribute("y", top + height * 0.15); bar.setAttribute("width", Math.max(1, x2 - x1)); bar.setAttribute("height", height * 0.7);
+      bar.setAttribute("class", "segment-bar" + (state.selected === a.id ? " selected" : ""));
+      bar.dataset.bar = a.id;
       svg.append(bar);
       if (!W.editable) return;
       for (const edge of ["start", "end"]) {
         const handle = document.createElementNS(ns, "rect");
-        handle.setAttribute("x", (edge === "start" ? x1 : x2) - 3); handle.setAttribute("y", 2);
-        handle.setAttribute("width", 6); handle.setAttribute("height", 20);
+        handle.setAttribute("x", (edge === "start" ? x1 : x2) - 3); handle.setAttribute("y", top + height * 0.05);
+        handle.setAttribute("width", 6); handle.setAttribute("height", height * 0.9);
         handle.setAttribute("class", "segment-handle");
         handle.dataset.edge = edge;
         handle.dataset.id = a.id;
@@ -506,6 +534,14 @@
     state.edge.data = edge === "start"
       ? { start: Math.min(frame, a.data.end), end: a.data.end }
       : { start: a.data.start, end: Math.max(frame, a.data.start) };
+    const n = Math.max(1, sample().frames - 1);  // the bar and the dragged handle follow
+    const bar = svg.querySelector(`[data-bar="${a.id}"]`);
+    if (bar) {
+      bar.setAttribute("x", (state.edge.data.start / n) * 600);
+      bar.setAttribute("width", Math.max(1, ((state.edge.data.end - state.edge.data.start) / n) * 600));
+    }
+    const handle = svg.querySelector(`[data-id="${a.id}"][data-edge="${edge}"]`);
+    if (handle) handle.setAttribute("x", (state.edge.data[edge] / n) * 600 - 3);
     state.frame = frame;
     showFrame();
   });
@@ -525,15 +561,18 @@
   });
 
   function drawOverlay() {
-    const svg = document.querySelector("[data-cameras] svg.overlay");
-    if (!svg) return;
-    svg.querySelectorAll("rect").forEach((r) => r.remove());
-    const camera = svg.dataset.camera;
-    for (const a of state.annotations) {
-      if (a.kind !== "box" || !W.stages.includes(a.stage) || a.sample !== sample().id || a.data.frame !== state.frame) continue;
-      if (a.data.camera && a.data.camera !== camera) continue;
-      svg.append(rect(a.data.x, a.data.y, a.data.w, a.data.h, "saved"));
-    }
+    const overlays = [...document.querySelectorAll("[data-cameras] svg.overlay")];
+    overlays.forEach((svg, i) => {
+      svg.querySelectorAll("rect.saved").forEach((r) => r.remove());
+      const camera = svg.dataset.camera;
+      for (const a of state.annotations) {
+        if (a.kind !== "box" || !W.stages.includes(a.stage) || a.sample !== sample().id || a.data.frame !== state.frame) continue;
+        if (a.data.camera ? a.data.camera !== camera : i !== 0) continue;  // no camera: the first
+        const r = rect(a.data.x, a.data.y, a.data.w, a.data.h, "saved" + (a.invalid ? " invalid" : ""));
+        if (state.selected === a.id) r.classList.add("selected");
+        svg.append(r);
+      }
+    });
   }
 
   function rect(x, y, w, h, kind) {
@@ -543,8 +582,9 @@
     return r;
   }
 
-  function point(event) {
-    const svg = event.currentTarget;
+  function point(event) { return pointIn(event.currentTarget, event); }
+
+  function pointIn(svg, event) {
     const box = svg.getBoundingClientRect();
     const view = svg.viewBox.baseVal;
     return { x: ((event.clientX - box.left) / box.width) * view.width, y: ((event.clientY - box.top) / box.height) * view.height };
@@ -557,6 +597,8 @@
     if (currentKind() === "keypoint") {
       await create({ frame: state.frame, camera, x: Math.round(p.x * 10) / 10, y: Math.round(p.y * 10) / 10 });
     } else if (currentKind() === "polygon") {
+      if (state.polygonCamera && state.polygonCamera !== camera) state.polygon = [];
+      state.polygonCamera = camera;
       state.polygon.push([Math.round(p.x * 10) / 10, Math.round(p.y * 10) / 10]);
       say(`Polygon: ${state.polygon.length} point(s); press Enter to close it.`);
     }
@@ -564,15 +606,14 @@
 
   async function closePolygon() {
     if (state.polygon.length < 3) return alarm("A polygon needs at least three points.");
-    const svg = document.querySelector("[data-cameras] svg.overlay");
     const points = state.polygon;
     state.polygon = [];
-    await create({ frame: state.frame, camera: svg.dataset.camera, points });
+    await create({ frame: state.frame, camera: state.polygonCamera, points });
   }
 
   function startDrag(event) {
     if (!W.editable || currentKind() !== "box") return;
-    state.drag = { start: point(event), shape: rect(0, 0, 0, 0, "drawing") };
+    state.drag = { start: point(event), shape: rect(0, 0, 0, 0, "drawing"), svg: event.currentTarget };
     event.currentTarget.append(state.drag.shape);
   }
 
@@ -586,12 +627,15 @@
 
   async function endDrag(event) {
     if (!state.drag) return;
-    const p = point(event), s = state.drag.start;
-    state.drag.shape.remove();
+    const { svg, start: s, shape } = state.drag;
+    shape.remove();
     state.drag = null;
+    const view = svg.viewBox.baseVal;
+    const raw = pointIn(svg, event);  // a drag may end outside the image: clamp to it
+    const p = { x: Math.min(Math.max(raw.x, 0), view.width), y: Math.min(Math.max(raw.y, 0), view.height) };
     const w = Math.abs(p.x - s.x), h = Math.abs(p.y - s.y);
     if (w < 2 || h < 2) return;
-    await create({ frame: state.frame, camera: event.currentTarget.dataset.camera,
+    await create({ frame: state.frame, camera: svg.dataset.camera,
                    x: Math.round(Math.min(s.x, p.x) * 10) / 10, y: Math.round(Math.min(s.y, p.y) * 10) / 10,
                    w: Math.round(w * 10) / 10, h: Math.round(h * 10) / 10 });
   }
@@ -644,6 +688,19 @@
     return out;
   }
 
+  function segmentRange() {
+    const from = $("[data-seg-start]").value, to = $("[data-seg-end]").value;
+    const last = sample().frames - 1;
+    if (from === "" || to === "") { alarm("Set where the segment starts and ends (From and to)."); return null; }
+    const start = Number(from), end = Number(to);
+    if (!Number.isInteger(start) || !Number.isInteger(end) || start < 0 || end > last) {
+      alarm(`Frames of ${sample().name} run from 0 to ${last}.`);
+      return null;
+    }
+    if (start > end) { alarm("A segment ends after it starts."); return null; }
+    return { start, end };
+  }
+
   function updateBatchCount() {
     const n = state.batch.size;
     document.querySelectorAll("[data-batch-count]").forEach((el) => { el.textContent = n; });
@@ -682,6 +739,7 @@
     if (!ok) return alarm(`Not saved: ${problem(answer)}`);
     alarm("");
     state.annotations.push(answer);
+    if (answer.sample !== null) delete state.problems[answer.sample];
     if (!options.replaying) { state.undo.push({ type: "create", annotation: answer }); state.redo = []; }
     say(`Saved ${answer.label}.`);
     renderSamples();
@@ -780,7 +838,7 @@
     const pin = comment ? commentPin($("[data-pin]").checked) : {};
     const { ok, data } = await call("POST", `${api}/stages/${W.stage}/review/`, { decision, comment, ...pin });
     if (!ok) return alarm(`Not saved: ${problem(data)}`);
-    window.location.href = `/tasks/${W.task}/`;
+    window.location.href = `${W.mine}?done=${decision === "approve" ? "approved" : "rejected"}`;
   }
 
   async function submit() {
@@ -791,7 +849,7 @@
       const checks = data && data.checks;
       return alarm(checks ? `The stage's checks failed: ${[].concat(checks).join(" ")}` : `Not submitted: ${problem(data)}`);
     }
-    window.location.href = W.mine;
+    window.location.href = `${W.mine}?done=submitted`;
   }
 
   // --- wiring ----------------------------------------------------------------------------
@@ -812,8 +870,8 @@
     else if (t.matches("[data-reject]")) review("reject");
     else if (t.matches("[data-mark]")) $(t.dataset.mark === "start" ? "[data-seg-start]" : "[data-seg-end]").value = state.frame;
     else if (t.matches("[data-add-segment]")) {
-      const start = Number($("[data-seg-start]").value), end = Number($("[data-seg-end]").value);
-      create({ start, end });
+      const range = segmentRange();
+      if (range) create(range);
     } else if (t.matches("[data-add-classification]")) create({ value: $("[data-choice]").value });
     else if (t.matches("[data-add-classification-task]")) {
       const data = { value: $("[data-choice]").value };
@@ -821,14 +879,18 @@
     }
     else if (t.matches("[data-batch-apply='classification']")) createMany({ value: $("[data-choice]").value });
     else if (t.matches("[data-batch-apply='segment']")) {
-      createMany({ start: Number($("[data-seg-start]").value), end: Number($("[data-seg-end]").value) });
+      const range = segmentRange();
+      if (range) createMany(range);
     }
   });
   $("[data-scrubber]").addEventListener("input", (event) => { state.frame = Number(event.target.value); showFrame(); });
   const classSelect = $("[data-class]");
   if (classSelect) classSelect.addEventListener("change", renderTools);
+  document.addEventListener("mouseup", (event) => { if (state.drag) endDrag(event); });
   document.addEventListener("keydown", (event) => {
     if (event.target.matches("input, select, textarea")) return;
+    if (document.querySelector("dialog[open]")) return;  // the help dialog has the keys
+    if ((event.key === " " || event.key === "Enter") && event.target.closest("button, a, summary")) return;
     const mod = event.ctrlKey || event.metaKey;
     if (mod && event.key.toLowerCase() === "z" && W.editable) { (event.shiftKey ? redo : undo)(); event.preventDefault(); return; }
     if (mod && event.key.toLowerCase() === "y" && W.editable) { redo(); event.preventDefault(); return; }

@@ -128,7 +128,8 @@ def stage_submit(*, actor, task: Task, stage_key: str) -> StageRun:
         by_sample: dict[str, list[str]] = {}
         for failure in failures:
             for sample_id in getattr(failure, "samples", ()):
-                by_sample.setdefault(str(sample_id), []).append(str(failure))
+                note = getattr(failure, "note", "") or str(failure)
+                by_sample.setdefault(str(sample_id), []).append(note)
         raise ApplicationError(
             "The stage's checks failed.",
             field="checks",

@@ -285,9 +285,8 @@ def test_a_failed_submit_names_the_samples_and_skips_invalid_ones(
     url = f"/api/v1/tasks/{task.pk}/stages/objects/submit/"
     refused = api_as(annotator).post(url)
     assert refused.status_code == 400
-    assert refused.json()["by_sample"] == {
-        str(second.pk): ["1 sample(s) have no annotation yet: episode_1."]
-    }
+    assert refused.json()["checks"] == ["1 sample(s) have no annotation yet: episode_1."]
+    assert refused.json()["by_sample"] == {str(second.pk): ["No annotation yet."]}
     services.sample_mark_invalid(
         actor=annotator, task=task, sample=second.pk, stage="objects", reason="no objects seen"
     )
@@ -301,3 +300,19 @@ def test_required_attributes_hold_even_without_the_blueprints_check(work, annota
     with pytest.raises(ApplicationError) as caught:
         services.stage_submit(actor=annotator, task=work, stage_key="annotate")
     assert "lacks the required description" in str(caught.value.extra["checks"])
+
+
+def test_frames_past_a_samples_end_are_refused(work, annotator):
+    with pytest.raises(ApplicationError) as caught:
+        services.annotation_create(
+            actor=annotator, task=work, stage="annotate", label="segment",
+            sample=work.sample.pk, data={"start": 2, "end": 9999},
+            attributes={"description": "grasp"},
+        )  # fmt: skip
+    assert caught.value.field == "data.end" and "frames 0–11" in caught.value.message
+    a = box(work, annotator, work.sample, 11)
+    with pytest.raises(ApplicationError):
+        services.annotation_update(
+            actor=annotator, annotation=a, version=a.version,
+            data={"frame": 12, "x": 1, "y": 1, "w": 2, "h": 2},
+        )  # fmt: skip
