@@ -170,6 +170,19 @@
       go.addEventListener("click", () => goTo(c));
       item.append(go);
     }
+    if (c.kind === "problem" && !c.resolved && $("[data-new-comment]")) {
+      const reply = document.createElement("button");
+      reply.type = "button";
+      reply.className = "link";
+      reply.textContent = "Reply";
+      reply.setAttribute("aria-label", `Reply to the problem “${c.body.slice(0, 40)}”`);
+      reply.addEventListener("click", () => {
+        state.replyTo = c;
+        renderComments();
+        $("[data-new-comment]").focus();
+      });
+      item.append(" ", reply);
+    }
     if (c.kind === "problem" && !c.resolved && (W.canResolve || c.author === W.user)) {
       const resolve = document.createElement("button");
       resolve.type = "button";
@@ -193,9 +206,17 @@
     }
     for (const c of state.comments) list.append(commentItem(c));
     const pinned = $("[data-pinned]");
-    pinned.hidden = !state.pinAnnotation;
-    pinned.textContent = state.pinAnnotation ? `Your comment will be pinned to ${state.pinAnnotation.label} #${state.pinAnnotation.id}. ` : "";
-    if (state.pinAnnotation) {
+    pinned.hidden = !state.pinAnnotation && !state.replyTo;
+    pinned.textContent = state.replyTo ? `Replying to ${state.replyTo.author || "—"}'s problem: your reply is its solution. `
+      : state.pinAnnotation ? `Your comment will be pinned to ${state.pinAnnotation.label} #${state.pinAnnotation.id}. ` : "";
+    if (state.replyTo) {
+      const cancel = document.createElement("button");
+      cancel.type = "button";
+      cancel.className = "link";
+      cancel.textContent = "Cancel reply";
+      cancel.addEventListener("click", () => { state.replyTo = null; renderComments(); });
+      pinned.append(cancel);
+    } else if (state.pinAnnotation) {
       const clear = document.createElement("button");
       clear.type = "button";
       clear.className = "link";
@@ -227,11 +248,14 @@
   async function addComment() {
     const body = $("[data-new-comment]").value.trim();
     if (!body) return alarm("Write the comment first.");
-    const pin = commentPin($("[data-comment-pin]").checked);
-    const { ok, data } = await call("POST", `${api}/comments/`, { body, kind: $("[data-comment-kind]").value, stage: W.stage, ...pin });
+    const reply = state.replyTo;
+    const pin = reply ? { sample: reply.sample, frame: reply.frame, annotation: reply.annotation } : commentPin($("[data-comment-pin]").checked);
+    const kind = reply ? "solution" : $("[data-comment-kind]").value;
+    const { ok, data } = await call("POST", `${api}/comments/`, { body, kind, parent: reply ? reply.id : null, stage: W.stage, ...pin });
     if (!ok) return alarm(`Not saved: ${problem(data)}`);
     state.comments.push(data);
     state.pinAnnotation = null;
+    state.replyTo = null;
     $("[data-new-comment]").value = "";
     alarm("");
     say("Comment added.");

@@ -129,7 +129,22 @@ def test_reviewer_rejects_with_a_pinned_comment_and_the_annotator_sees_it(
         "button", name=re.compile(r"^Go to episode_0, frame 3")
     ).click()
     expect(annotator.locator("[data-counter]")).to_have_text(re.compile(r"^3 / "))
+    annotator.get_by_role("list", name="Comments", exact=True).get_by_role(
+        "button", name=re.compile(r"^Reply to the problem")
+    ).click()
+    expect(annotator.locator("[data-pinned]")).to_contain_text("Replying to reviewer's problem")
+    annotator.get_by_label("Add a comment").fill("Moved the start to frame 12.")
+    annotator.get_by_role("button", name="Add", exact=True).click()
+    expect(annotator.get_by_role("list", name="Comments", exact=True)).to_contain_text(
+        "Solution · annotator"
+    )
     context.close()
+    answer = Comment.objects.get(task=task, kind="solution")
+    assert (answer.parent, answer.body, answer.annotation) == (
+        problem,
+        "Moved the start to frame 12.",
+        problem.annotation,
+    )
 
 
 def test_a_stale_edit_shows_a_conflict_and_overwrites_nothing(login, live_server, browser):
