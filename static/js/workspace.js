@@ -578,7 +578,9 @@
     const { ok, status, data: answer } = await call("PATCH", `${api}/annotations/${a.id}/`, { version: a.version, data });
     if (status === 409) return alarm(`Conflict: someone changed this segment meanwhile (now version ${answer.version}); nothing was overwritten. Reload to see it.`);
     if (!ok) return alarm(`Not saved: ${problem(answer)}`);
+    const before = { data: { ...a.data } };
     Object.assign(a, answer);
+    remember({ type: "update", id: a.id, label: a.label, before, after: { data: { ...a.data } } });
     say(`Moved ${a.label} to frames ${a.data.start}–${a.data.end}.`);
     renderAnnotations();
     drawTimeline();
@@ -737,13 +739,17 @@
     const missing = missingRequired(currentClass(), attributes());
     if (missing.length) return alarm(`Fill in ${missing.join(", ")} first (required).`);
     let saved = 0;
+    const made = [];
     for (const id of ids) {
       const body = { stage: W.stage, label: currentClass(), sample: id, data, attributes: attributes() };
       const { ok, data: answer } = await call("POST", `${api}/annotations/`, body);
       if (!ok) { alarm(`Not saved for sample ${id}: ${problem(answer)}`); break; }
       state.annotations.push(answer);
+      made.push(answer);
+      delete state.problems[id];
       saved += 1;
     }
+    if (made.length) remember({ type: "batch", label: currentClass(), annotations: made });
     say(`Saved ${currentClass()} on ${saved} sample${saved === 1 ? "" : "s"}.`);
     renderSamples();
     renderAnnotations();
@@ -764,7 +770,7 @@
     alarm("");
     state.annotations.push(answer);
     if (answer.sample !== null) delete state.problems[answer.sample];
-    if (!options.replaying) { state.undo.push({ type: "create", annotation: answer }); state.redo = []; }
+    if (!options.replaying) remember({ type: "create", annotation: answer });
     say(`Saved ${answer.label}.`);
     renderSamples();
     renderAnnotations();
@@ -776,7 +782,7 @@
     if (status === 409) return alarm(`Someone changed this annotation meanwhile (now version ${data.version}); nothing was deleted. Reload to see it.`);
     if (!ok) return alarm(`Not deleted: ${problem(data)}`);
     state.annotations = state.annotations.filter((x) => x.id !== a.id);
-    if (!options.replaying) { state.undo.push({ type: "delete", annotation: a }); state.redo = []; }
+    if (!options.replaying) remember({ type: "delete", annotation: a });
     say(`Deleted ${a.label}.`);
     renderSamples();
     renderAnnotations();
@@ -785,33 +791,68 @@
 
   const again = (a) => ({ stage: a.stage, label: a.label, sample: a.sample, data: a.data, attributes: a.attributes });
 
+  // Undo/redo steps: create, delete, update (data or attributes, before/after) and batch
+  // (several created at once). Each replays through the same API, version-checked.
+  async function patchTo(id, fields) {
+    const a = state.annotations.find((x) => x.id === id);
+    if (!a) { alarm("That annotation is gone; there is nothing to change back."); return false; }
+    const { ok, status, data } = await call("PATCH", `${api}/annotations/${a.id}/`, { version: a.version, ...fields });
+    if (status === 409) { alarm(`Conflict: someone changed ${a.label} meanwhile (now version ${data.version}); nothing was overwritten.`); return false; }
+    if (!ok) { alarm(`Not saved: ${problem(data)}`); return false; }
+    Object.assign(a, data);
+    renderAnnotations();
+    drawOverlay();
+    return true;
+  }
+
+  async function replay(step, backwards) {
+    const adding = (step.type === "create") !== backwards;  // undoing a delete adds back
+    if (step.type === "update") return patchTo(step.id, backwards ? step.before : step.after);
+    if (step.type === "batch") {
+      if (backwards) {
+        for (const a of step.annotations) {
+          const current = state.annotations.find((x) => x.id === a.id);
+          if (current) await removeAnnotation(current, { replaying: true });
+        }
+      } else {
+        const made = [];
+        for (const a of step.annotations) {
+          await create(null, { body: again(a), replaying: true });
+          made.push(state.annotations[state.annotations.length - 1]);
+        }
+        step.annotations = made;
+      }
+      return true;
+    }
+    if (adding) {
+      await create(null, { body: again(step.annotation), replaying: true });
+      step.annotation = state.annotations[state.annotations.length - 1];
+    } else {
+      const current = state.annotations.find((x) => x.id === step.annotation.id) || step.annotation;
+      await removeAnnotation(current, { replaying: true });
+    }
+    return true;
+  }
+
+  const stepWords = { create: "added", delete: "deleted", update: "changed", batch: "applied to several samples" };
+
   async function undo() {
     const step = state.undo.pop();
     if (!step) return say("Nothing to undo.");
-    if (step.type === "create") {
-      const current = state.annotations.find((x) => x.id === step.annotation.id) || step.annotation;
-      await removeAnnotation(current, { replaying: true });
-    } else {
-      await create(null, { body: again(step.annotation), replaying: true });
-      step.annotation = state.annotations[state.annotations.length - 1];
-    }
+    if (!(await replay(step, true))) return state.undo.push(step);
     state.redo.push(step);
-    say(`Undone: ${step.type === "create" ? "added" : "deleted"} ${step.annotation.label}.`);
+    say(`Undone: ${stepWords[step.type]} ${step.label || step.annotation.label}.`);
   }
 
   async function redo() {
     const step = state.redo.pop();
     if (!step) return say("Nothing to redo.");
-    if (step.type === "create") {
-      await create(null, { body: again(step.annotation), replaying: true });
-      step.annotation = state.annotations[state.annotations.length - 1];
-    } else {
-      const current = state.annotations.find((x) => x.id === step.annotation.id) || step.annotation;
-      await removeAnnotation(current, { replaying: true });
-    }
+    if (!(await replay(step, false))) return state.redo.push(step);
     state.undo.push(step);
-    say(`Redone: ${step.type === "create" ? "added" : "deleted"} ${step.annotation.label}.`);
+    say(`Redone: ${stepWords[step.type]} ${step.label || step.annotation.label}.`);
   }
+
+  function remember(step) { state.undo.push(step); state.redo = []; }
 
   function startEdit(a) {
     const select = $("[data-class]");
@@ -834,7 +875,9 @@
     const { ok, status, data } = await call("PATCH", `${api}/annotations/${a.id}/`, { version: a.version, attributes: attributes() });
     if (status === 409) return alarm(`Conflict: someone changed this annotation meanwhile (now version ${data.version}); nothing was overwritten. Reload to see their version.`);
     if (!ok) return alarm(`Not saved: ${problem(data)}`);
+    const before = { attributes: { ...(a.attributes || {}) } };
     Object.assign(a, data);
+    remember({ type: "update", id: a.id, label: a.label, before, after: { attributes: { ...a.attributes } } });
     state.editing = null;
     $("[data-save-edit]").hidden = true;
     alarm("");

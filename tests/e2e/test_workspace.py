@@ -212,6 +212,11 @@ def test_batch_apply_a_classification_to_three_samples(login, live_server):
     expect(page.get_by_role("progressbar", name="Annotated samples")).to_have_attribute(
         "value", "3"
     )
+    page.get_by_role("button", name="Undo").click()  # one step takes back all three
+    expect(page.get_by_role("progressbar", name="Annotated samples")).to_have_attribute(
+        "value", "0"
+    )
+    assert not Annotation.objects.filter(task=task, label="outcome").exists()
 
 
 def test_two_annotators_pressing_start_next_get_different_runs(login, live_server, browser):
@@ -296,6 +301,12 @@ def test_dragging_a_segment_edge_on_the_timeline(login, live_server):
     segment.refresh_from_db()
     assert segment.data["start"] == 10 and 57 <= segment.data["end"] <= 63 and segment.version == 2
     assert Annotation.objects.filter(task=run.task_id).count() == 1
+    page.keyboard.press("Control+z")  # the move is undone through the API, version-checked
+    expect(page.get_by_role("status", name="Saved changes")).to_have_text(
+        "Undone: changed gripper_open."
+    )
+    segment.refresh_from_db()
+    assert (segment.data, segment.version) == ({"start": 10, "end": 20}, 3)
 
 
 def test_edit_an_annotations_attributes_in_place(login, live_server):
