@@ -32,13 +32,23 @@ def demo(transactional_db):
 
 
 @pytest.fixture
-def login(page, live_server, demo):
-    def as_user(username: str):
-        page.goto(f"{live_server.url}/accounts/login/")
-        page.get_by_label("Username").fill(username)
-        page.get_by_label("Password").fill("demo")
-        page.get_by_role("button", name="Log in").click()
-        page.wait_for_url(f"{live_server.url}/")
-        return page
+def login(page, live_server, demo, browser):
+    """``login("annotator")`` logs the test's page in; ``login("reviewer", new_context=True)``
+    opens a second, separate browser session (closed after the test)."""
+    contexts = []
 
-    return as_user
+    def as_user(username: str, *, new_context: bool = False):
+        target = page
+        if new_context:
+            contexts.append(browser.new_context())
+            target = contexts[-1].new_page()
+        target.goto(f"{live_server.url}/accounts/login/")
+        target.get_by_label("Username").fill(username)
+        target.get_by_label("Password").fill("demo")
+        target.get_by_role("button", name="Log in").click()
+        target.wait_for_url(f"{live_server.url}/")
+        return target
+
+    yield as_user
+    for context in contexts:
+        context.close()

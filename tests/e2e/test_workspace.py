@@ -114,12 +114,7 @@ def test_reviewer_rejects_with_a_pinned_comment_and_the_annotator_sees_it(
     assert (problem.kind, problem.frame, problem.sample.name) == ("problem", 3, "episode_0")
     assert problem.annotation.label == "gripper_open"
 
-    context = browser.new_context()
-    annotator = context.new_page()
-    annotator.goto(f"{live_server.url}/accounts/login/")
-    annotator.get_by_label("Username").fill("annotator")
-    annotator.get_by_label("Password").fill("demo")
-    annotator.get_by_role("button", name="Log in").click()
+    annotator = login("annotator", new_context=True)
     annotator.goto(f"{live_server.url}/workspace/{task.pk}/segments/")
     expect(annotator.get_by_role("note").first).to_contain_text("The grasp starts earlier.")
     name = f"Comments on gripper_open #{problem.annotation_id}"
@@ -138,7 +133,6 @@ def test_reviewer_rejects_with_a_pinned_comment_and_the_annotator_sees_it(
     expect(annotator.get_by_role("list", name="Comments", exact=True)).to_contain_text(
         "Solution · annotator"
     )
-    context.close()
     answer = Comment.objects.get(task=task, kind="solution")
     assert (answer.parent, answer.body, answer.annotation) == (
         problem,
@@ -222,12 +216,7 @@ def test_batch_apply_a_classification_to_three_samples(login, live_server):
 def test_two_annotators_pressing_start_next_get_different_runs(login, live_server, browser):
     pages = []
     for name in ("annotator", "annotator2"):
-        context = browser.new_context()
-        p = context.new_page()
-        p.goto(f"{live_server.url}/accounts/login/")
-        p.get_by_label("Username").fill(name)
-        p.get_by_label("Password").fill("demo")
-        p.get_by_role("button", name="Log in").click()
+        p = login(name, new_context=True)
         p.goto(f"{live_server.url}/workspace/")
         pages.append(p)
     for p in pages:
@@ -377,12 +366,7 @@ def test_done_means_start_next_label_submit_and_the_reviewer_sees_it(login, live
     review = StageRun.objects.get(task_id=task_id, stage_key="full_review")
     assert review.status == "ready"
 
-    context = browser.new_context()
-    reviewer = context.new_page()
-    reviewer.goto(f"{live_server.url}/accounts/login/")
-    reviewer.get_by_label("Username").fill("reviewer")
-    reviewer.get_by_label("Password").fill("demo")
-    reviewer.get_by_role("button", name="Log in").click()
+    reviewer = login("reviewer", new_context=True)
     reviewer.goto(f"{live_server.url}/workspace/")
     row = reviewer.get_by_role("row").filter(has_text="Reach and grasp")
     expect(row).to_contain_text("full_review")
@@ -393,7 +377,6 @@ def test_done_means_start_next_label_submit_and_the_reviewer_sees_it(login, live
     expect(listed).to_contain_text("object")
     reviewer.get_by_role("button", name="Approve").click()
     expect(reviewer).to_have_url(f"{live_server.url}/workspace/?done=approved")
-    context.close()
     review.refresh_from_db()
     assert review.status == "completed" and review.task.status == "review_passed"
 
