@@ -19,7 +19,12 @@ def my_work(request):
     from django.db.models import Q
 
     given = Q(assignee=None, task__annotators=request.user, kind__in=["annotate", "consensus"])
-    given |= Q(assignee=None, task__reviewers=request.user, kind="review")
+    # Review runs: of tasks naming the user as reviewer, or naming none in a project where the
+    # user reviews.
+    reviewing = request.user.memberships.filter(role="reviewer").values("project")
+    given |= Q(assignee=None, kind="review") & (
+        Q(task__reviewers=request.user) | Q(task__reviewers=None, task__project__in=reviewing)
+    )
     runs = (
         StageRun.objects.filter(Q(assignee=request.user) | given)
         .filter(status__in=["ready", "in_progress"])

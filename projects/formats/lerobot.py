@@ -260,12 +260,17 @@ def decode_video_frames(
     try:
         with av.open(str(path)) as container:
             stream = container.streams.video[0]
-            decoder, last = None, None
+            decoder, last = None, None  # last: (time, frame) most recently decoded
             for i in sorted(wanted):
                 target = wanted[i]
+                if last is not None and last[0] >= target - tolerance:
+                    # The frame decoded last already answers this index (a dropped frame
+                    # upstream): the old per-index seek returned the same one.
+                    found[i] = last[1].to_ndarray(format="rgb24")
+                    continue
                 # Frames close ahead are decoded on from where the decoder is; only a jump
                 # (or the first frame) seeks back to a keyframe. A whole episode is one pass.
-                if decoder is None or last is None or target - last > SEEK_GAP_SECONDS:
+                if decoder is None or last is None or target - last[0] > SEEK_GAP_SECONDS:
                     container.seek(int(target / stream.time_base), stream=stream, backward=True)
                     decoder = container.decode(stream)
                 for frame in decoder:
@@ -274,7 +279,7 @@ def decode_video_frames(
                         if frame.pts is not None
                         else 0
                     )
-                    last = t
+                    last = (t, frame)
                     if t < target - tolerance:
                         continue
                     found[i] = frame.to_ndarray(format="rgb24")

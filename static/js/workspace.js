@@ -234,7 +234,7 @@
   }
 
   function commentPin(pinFrame) {
-    const a = state.pinAnnotation;
+    const a = state.pinAnnotation && state.annotations.find((x) => x.id === state.pinAnnotation.id);
     if (a && a.sample !== null) {  // the annotation's own sample (and its frame, when it has one)
       const frame = a.data.frame ?? (pinFrame && a.sample === sample().id ? state.frame : null);
       return { sample: a.sample, frame, annotation: a.id };
@@ -250,6 +250,7 @@
     if (!body) return alarm("Write the comment first.");
     const reply = state.replyTo;
     const pin = reply ? { sample: reply.sample, frame: reply.frame, annotation: reply.annotation } : commentPin($("[data-comment-pin]").checked);
+    if (pin.annotation && !state.annotations.some((a) => a.id === pin.annotation)) pin.annotation = null;  // deleted since
     const kind = reply ? "solution" : $("[data-comment-kind]").value;
     const { ok, data } = await call("POST", `${api}/comments/`, { body, kind, parent: reply ? reply.id : null, stage: W.stage, ...pin });
     if (!ok) return alarm(`Not saved: ${problem(data)}`);
@@ -404,6 +405,7 @@
   async function loadAnnotations() {
     const { ok, data } = await call("GET", `${api}/annotations/`);
     if (ok) state.annotations = data;
+    else alarm(`The annotations could not be loaded: ${problem(data)} Reload the page.`);
     renderSamples();
     renderAnnotations();
     drawOverlay();
@@ -576,8 +578,11 @@
     state.edge = null;
     if (!data || (data.start === a.data.start && data.end === a.data.end)) return;
     const { ok, status, data: answer } = await call("PATCH", `${api}/annotations/${a.id}/`, { version: a.version, data });
-    if (status === 409) return alarm(`Conflict: someone changed this segment meanwhile (now version ${answer.version}); nothing was overwritten. Reload to see it.`);
-    if (!ok) return alarm(`Not saved: ${problem(answer)}`);
+    if (!ok) {
+      drawTimeline();  // the bar goes back to where it is saved
+      if (status === 409) return alarm(`Conflict: someone changed this segment meanwhile (now version ${answer.version}); nothing was overwritten. Reload to see it.`);
+      return alarm(`Not saved: ${problem(answer)}`);
+    }
     const before = { data: { ...a.data } };
     Object.assign(a, answer);
     remember({ type: "update", id: a.id, label: a.label, before, after: { data: { ...a.data } } });
@@ -645,7 +650,7 @@
 
   function moveDrag(event) {
     if (!state.drag) return;
-    const p = point(event), s = state.drag.start;
+    const p = pointIn(state.drag.svg, event), s = state.drag.start;
     const r = state.drag.shape;
     r.setAttribute("x", Math.min(s.x, p.x)); r.setAttribute("y", Math.min(s.y, p.y));
     r.setAttribute("width", Math.abs(p.x - s.x)); r.setAttribute("height", Math.abs(p.y - s.y));
@@ -738,19 +743,24 @@
     const ids = [...state.batch];
     const missing = missingRequired(currentClass(), attributes());
     if (missing.length) return alarm(`Fill in ${missing.join(", ")} first (required).`);
-    let saved = 0;
+    if (data.end !== undefined) {
+      const short = W.samples.filter((s) => state.batch.has(s.id) && data.end > s.frames - 1);
+      if (short.length) return alarm(`${short.map((s) => `${s.name} ends at frame ${s.frames - 1}`).join("; ")}: shorten the segment or leave those samples out.`);
+    }
+    let saved = 0, failure = "";
     const made = [];
     for (const id of ids) {
       const body = { stage: W.stage, label: currentClass(), sample: id, data, attributes: attributes() };
       const { ok, data: answer } = await call("POST", `${api}/annotations/`, body);
-      if (!ok) { alarm(`Not saved for sample ${id}: ${problem(answer)}`); break; }
+      if (!ok) { failure = `Not saved for sample ${id}: ${problem(answer)}`; break; }
       state.annotations.push(answer);
       made.push(answer);
-      delete state.problems[id];
+      labelled(id);
       saved += 1;
     }
     if (made.length) remember({ type: "batch", label: currentClass(), annotations: made });
     say(`Saved ${currentClass()} on ${saved} sample${saved === 1 ? "" : "s"}.`);
+    if (failure) alarm(`${failure} (saved on ${saved} of ${state.batch.size}; Undo takes those back)`);
     renderSamples();
     renderAnnotations();
   }
@@ -764,40 +774,59 @@
   async function create(data, options = {}) {
     const body = options.body || { stage: W.stage, label: currentClass(), sample: sample().id, data, attributes: attributes() };
     const missing = options.replaying ? [] : missingRequired(body.label, body.attributes || {});
-    if (missing.length) return alarm(`Fill in ${missing.join(", ")} first (required).`);
+    if (missing.length) { alarm(`Fill in ${missing.join(", ")} first (required).`); return null; }
     const { ok, data: answer } = await call("POST", `${api}/annotations/`, body);
-    if (!ok) return alarm(`Not saved: ${problem(answer)}`);
-    alarm("");
+    if (!ok) { alarm(`Not saved: ${problem(answer)}`); return null; }
     state.annotations.push(answer);
-    if (answer.sample !== null) delete state.problems[answer.sample];
+    labelled(answer.sample);
     if (!options.replaying) remember({ type: "create", annotation: answer });
     say(`Saved ${answer.label}.`);
     renderSamples();
     renderAnnotations();
     drawOverlay();
+    return answer;
+  }
+
+  function labelled(sampleId) {  // a sample that got a label no longer lacks one
+    if (sampleId === null || !state.problems[sampleId]) return;
+    state.problems[sampleId] = state.problems[sampleId].filter((m) => m !== "No annotation yet.");
   }
 
   async function removeAnnotation(a, options = {}) {
     const { ok, status, data } = await call("DELETE", `${api}/annotations/${a.id}/?version=${a.version}`);
-    if (status === 409) return alarm(`Someone changed this annotation meanwhile (now version ${data.version}); nothing was deleted. Reload to see it.`);
-    if (!ok) return alarm(`Not deleted: ${problem(data)}`);
+    if (status === 409) { alarm(`Someone changed this annotation meanwhile (now version ${data.version}); nothing was deleted. Reload to see it.`); return false; }
+    if (!ok) { alarm(`Not deleted: ${problem(data)}`); return false; }
     state.annotations = state.annotations.filter((x) => x.id !== a.id);
     if (!options.replaying) remember({ type: "delete", annotation: a });
     say(`Deleted ${a.label}.`);
     renderSamples();
     renderAnnotations();
     drawOverlay();
+    return true;
   }
 
   const again = (a) => ({ stage: a.stage, label: a.label, sample: a.sample, data: a.data, attributes: a.attributes });
 
   // Undo/redo steps: create, delete, update (data or attributes, before/after) and batch
   // (several created at once). Each replays through the same API, version-checked.
+  // An annotation re-created by undo/redo gets a new id; older steps follow it through here.
+  const alias = new Map();
+  const current = (id) => { while (alias.has(id)) id = alias.get(id); return state.annotations.find((x) => x.id === id); };
+  async function recreate(a) {
+    const made = await create(null, { body: again(a), replaying: true });
+    if (made) alias.set(a.id, made.id);
+    return made;
+  }
+
   async function patchTo(id, fields) {
-    const a = state.annotations.find((x) => x.id === id);
+    const a = current(id);
     if (!a) { alarm("That annotation is gone; there is nothing to change back."); return false; }
     const { ok, status, data } = await call("PATCH", `${api}/annotations/${a.id}/`, { version: a.version, ...fields });
-    if (status === 409) { alarm(`Conflict: someone changed ${a.label} meanwhile (now version ${data.version}); nothing was overwritten.`); return false; }
+    if (status === 409) {
+      await loadAnnotations();  // show their version
+      alarm(`Conflict: someone changed ${a.label} meanwhile (now version ${data.version}); nothing was overwritten.`);
+      return false;
+    }
     if (!ok) { alarm(`Not saved: ${problem(data)}`); return false; }
     Object.assign(a, data);
     renderAnnotations();
@@ -806,50 +835,37 @@
   }
 
   async function replay(step, backwards) {
-    const adding = (step.type === "create") !== backwards;  // undoing a delete adds back
     if (step.type === "update") return patchTo(step.id, backwards ? step.before : step.after);
     if (step.type === "batch") {
       if (backwards) {
         for (const a of step.annotations) {
-          const current = state.annotations.find((x) => x.id === a.id);
-          if (current) await removeAnnotation(current, { replaying: true });
+          const found = current(a.id);
+          if (found && !(await removeAnnotation(found, { replaying: true }))) return false;
         }
       } else {
-        const made = [];
-        for (const a of step.annotations) {
-          await create(null, { body: again(a), replaying: true });
-          made.push(state.annotations[state.annotations.length - 1]);
-        }
-        step.annotations = made;
+        for (const a of step.annotations) if (!(await recreate(a))) return false;
       }
       return true;
     }
-    if (adding) {
-      await create(null, { body: again(step.annotation), replaying: true });
-      step.annotation = state.annotations[state.annotations.length - 1];
-    } else {
-      const current = state.annotations.find((x) => x.id === step.annotation.id) || step.annotation;
-      await removeAnnotation(current, { replaying: true });
-    }
-    return true;
+    if ((step.type === "create") !== backwards) return Boolean(await recreate(step.annotation));
+    const found = current(step.annotation.id);
+    if (!found) return true;  // already gone
+    return removeAnnotation(found, { replaying: true });
   }
 
   const stepWords = { create: "added", delete: "deleted", update: "changed", batch: "applied to several samples" };
 
-  async function undo() {
-    const step = state.undo.pop();
-    if (!step) return say("Nothing to undo.");
-    if (!(await replay(step, true))) return state.undo.push(step);
-    state.redo.push(step);
-    say(`Undone: ${stepWords[step.type]} ${step.label || step.annotation.label}.`);
-  }
+  // One undo/redo at a time: a quick Ctrl+Z Ctrl+Z waits for the first to finish.
+  let replaying = Promise.resolve();
+  function undo() { replaying = replaying.then(() => travel(state.undo, state.redo, true)); }
+  function redo() { replaying = replaying.then(() => travel(state.redo, state.undo, false)); }
 
-  async function redo() {
-    const step = state.redo.pop();
-    if (!step) return say("Nothing to redo.");
-    if (!(await replay(step, false))) return state.redo.push(step);
-    state.undo.push(step);
-    say(`Redone: ${stepWords[step.type]} ${step.label || step.annotation.label}.`);
+  async function travel(from, to, backwards) {
+    const step = from.pop();
+    if (!step) return say(backwards ? "Nothing to undo." : "Nothing to redo.");
+    if (!(await replay(step, backwards))) return;  // the reason is on screen; the step is dropped
+    to.push(step);
+    say(`${backwards ? "Undone" : "Redone"}: ${stepWords[step.type]} ${step.label || step.annotation.label}.`);
   }
 
   function remember(step) { state.undo.push(step); state.redo = []; }

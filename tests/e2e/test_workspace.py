@@ -250,6 +250,16 @@ def test_undo_and_redo_with_the_keyboard(login, live_server):
     page.keyboard.press("Control+Shift+z")
     expect(saved).to_contain_text("Redone: added gripper_open.")
     assert Annotation.objects.filter(task=run.task_id, data__start=2).count() == 1
+    # Delete it with its button, then undo twice: the re-created segment (a new id) is the
+    # one the older step takes back.
+    page.get_by_role("button", name=re.compile(r"^Delete gripper_open")).click()
+    expect(saved).to_contain_text("Deleted gripper_open.")
+    page.keyboard.press("Control+z")
+    expect(saved).to_contain_text("Undone: deleted gripper_open.")
+    assert Annotation.objects.filter(task=run.task_id).count() == 1
+    page.keyboard.press("Control+z")
+    expect(saved).to_contain_text("Undone: added gripper_open.")
+    assert Annotation.objects.filter(task=run.task_id).count() == 0
     page.keyboard.press("?")
     expect(page.get_by_role("dialog", name="Keyboard shortcuts")).to_contain_text("undo / redo")
 

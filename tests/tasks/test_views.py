@@ -60,3 +60,24 @@ def test_edit_page_changes_fields_and_people(client, manager, project, task):
     assert (task.name, task.priority, task.batch) == ("Renamed", "low", "b")
     assert list(task.annotators.all()) == []
     assert task.events.filter(kind="assigned").exists()
+
+
+@pytest.mark.django_db
+def test_my_work_lists_review_runs_for_the_projects_reviewers(
+    client, project, manager, annotator, reviewer
+):
+    from tasks import services
+
+    named = services.task_create(
+        actor=manager, project=project, name="Named", annotators=["ana"], reviewers=["ravi"]
+    )
+    unnamed = services.task_create(actor=manager, project=project, name="Anyone reviews")
+    for task in (named, unnamed):
+        services.stage_start(actor=annotator, task=task, stage_key="annotate")
+        services.stage_submit(actor=annotator, task=task, stage_key="annotate")
+    client.force_login(reviewer)
+    page = client.get("/workspace/?done=approved").content.decode()
+    assert "Named" in page and "Anyone reviews" in page and "Review approved." in page
+    assert "Start next task" not in page  # reviewers claim no annotate work
+    client.force_login(annotator)
+    assert "Anyone reviews" not in client.get("/workspace/").content.decode()
