@@ -589,13 +589,21 @@ class TaskDeliveriesApi(ListAPIView):
         return task.deliveries.prefetch_related("attempts").order_by("id")
 
 
+class NextSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=["annotate", "review"], default="annotate")
+
+
 class TaskNextApi(GenericAPIView):
     serializer_class = TaskSerializer
 
-    @extend_schema(request=None, responses={200: TaskSerializer, 204: None})
+    @extend_schema(request=NextSerializer, responses={200: TaskSerializer, 204: None})
     def post(self, request):
-        """Claim the next stage run that fits your skills (priority, then due date)."""
-        run = services.stage_claim_next(actor=request.user)
+        """Claim the next stage run that fits your skills (priority, then due date);
+        ``{"kind": "review"}`` claims the next review instead."""
+        serializer = NextSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        review = serializer.validated_data["kind"] == "review"
+        run = services.stage_claim_next(actor=request.user, review=review)
         if run is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
         task = selectors.task_get_for_user(user=request.user, task_id=run.task_id)

@@ -49,9 +49,15 @@ DONE_MESSAGES = {
 @require_POST
 @login_required
 def start_next(request):
-    run = services.stage_claim_next(actor=request.user)
+    review = request.POST.get("kind") == "review"
+    run = services.stage_claim_next(actor=request.user, review=review)
     if run is None:
-        messages.info(request, "No work fits your skills right now.")
+        messages.info(
+            request,
+            "Nothing is waiting for your review right now."
+            if review
+            else "No work fits your skills right now.",
+        )
         return redirect("workspace:mine")
     return redirect("workspace:run", task_id=run.task_id, stage_key=run.stage_key)
 

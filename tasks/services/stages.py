@@ -304,18 +304,18 @@ def stage_review(
 PRIORITY_ORDER = {"urgent": 0, "high": 1, "normal": 2, "low": 3}
 
 
-def stage_claim_next(*, actor) -> StageRun | None:
-    """Claim the next ready annotate run that fits the annotator's skills and capacity:
-    highest priority first, then the earliest due date. Two annotators claiming at once
-    never get the same run (rows are locked with SKIP LOCKED)."""
+def stage_claim_next(*, actor, review: bool = False) -> StageRun | None:
+    """Claim the next ready annotate run that fits the annotator's skills and capacity
+    (or, with ``review``, the next ready review run for a reviewer — never of their own
+    work): highest priority first, then the earliest due date. Two people claiming at once
+    never get the same run."""
     from django.db.models import Case, Count, Exists, F, IntegerField, OuterRef, Value, When
 
-    # Tasks that name their annotators are only for them; the others are for anyone.
-    named = Task.annotators.through.objects.filter(task=OuterRef("task"))
-
-    memberships = {
-        m.project_id: m for m in Membership.objects.filter(user=actor, role=Role.ANNOTATOR)
-    }
+    # Tasks that name their annotators (reviewers) are only for them; others for anyone.
+    people = Task.reviewers if review else Task.annotators
+    named = people.through.objects.filter(task=OuterRef("task"))
+    role = Role.REVIEWER if review else Role.ANNOTATOR
+    memberships = {m.project_id: m for m in Membership.objects.filter(user=actor, role=role)}
     if not memberships:
         return None
     open_runs = dict(
@@ -334,7 +334,7 @@ def stage_claim_next(*, actor) -> StageRun | None:
         StageRun.objects.filter(
             task__project__in=projects,
             status=StageRun.Status.READY,
-            kind__in=["annotate", "consensus"],
+            kind__in=["review"] if review else ["annotate", "consensus"],
             assignee__isnull=True,
         )
         .filter(~Exists(named) | Exists(named.filter(user=actor)))
@@ -351,7 +351,7 @@ def stage_claim_next(*, actor) -> StageRun | None:
             return None
         for run in batch:
             spec = spec_for(run.task.blueprint)
-            needed = set(spec.by_key[run.stage_key].params.required_skills)
+            needed = set() if review else set(spec.by_key[run.stage_key].params.required_skills)
             if not needed <= set(memberships[run.task.project_id].skills):
                 continue
             mine = StageRun.objects.filter(

@@ -81,3 +81,29 @@ def test_my_work_lists_review_runs_for_the_projects_reviewers(
     assert "Start next task" not in page  # reviewers claim no annotate work
     client.force_login(annotator)
     assert "Anyone reviews" not in client.get("/workspace/").content.decode()
+
+
+@pytest.mark.django_db
+def test_review_next_claims_the_most_urgent_review_but_never_of_ones_own_work(
+    client, api_as, project, manager, annotator, reviewer
+):
+    from projects.services import membership_add
+
+    membership_add(actor=manager, project=project, user=annotator, role="reviewer")
+    tasks = {}
+    for name, priority in (("normal", "normal"), ("urgent", "urgent")):
+        tasks[name] = services.task_create(
+            actor=manager, project=project, name=name, priority=priority
+        )
+        services.stage_start(actor=annotator, task=tasks[name], stage_key="annotate")
+        services.stage_submit(actor=annotator, task=tasks[name], stage_key="annotate")
+    # ana reviews too, but both tasks are her own work: nothing for her.
+    assert api_as(annotator).post("/api/v1/tasks/next/", {"kind": "review"}).status_code == 204
+    client.force_login(reviewer)
+    response = client.post("/workspace/next/", {"kind": "review"})
+    assert response.url == f"/workspace/{tasks['urgent'].pk}/review/"
+    run = tasks["urgent"].runs.get(stage_key="review")
+    assert (run.status, run.assignee) == ("in_progress", reviewer)
+    answer = api_as(reviewer).post("/api/v1/tasks/next/", {"kind": "review"}, format="json")
+    assert answer.json()["name"] == "normal"
+    assert api_as(reviewer).post("/api/v1/tasks/next/", {"kind": "x"}).status_code == 400
