@@ -553,7 +553,45 @@
     return Math.min(n, Math.max(0, Math.round(((event.clientX - box.left) / box.width) * n)));
   }
 
+  // Dragging across an empty stretch of the timeline makes a new segment of the current
+  // segment class there (From/to are filled in, the description comes from the form).
+  const timelineSvg = $("[data-timeline]");
+  if (timelineSvg && W.editable) {
+    timelineSvg.addEventListener("mousedown", (event) => {
+      if (event.target.dataset.edge || currentKind() !== "segment") return;
+      const from = timelineFrame(event, timelineSvg);
+      const preview = document.createElementNS("http://www.w3.org/2000/svg", "rect");
+      preview.setAttribute("class", "segment-bar drawing");
+      preview.setAttribute("y", 2); preview.setAttribute("height", 20);
+      timelineSvg.append(preview);
+      state.span = { from, to: from, preview };
+      event.preventDefault();
+    });
+  }
+
+  function drawSpan(event) {
+    const n = Math.max(1, sample().frames - 1);
+    state.span.to = timelineFrame(event, timelineSvg);
+    const lo = Math.min(state.span.from, state.span.to), hi = Math.max(state.span.from, state.span.to);
+    state.span.preview.setAttribute("x", (lo / n) * 600);
+    state.span.preview.setAttribute("width", Math.max(1, ((hi - lo) / n) * 600));
+    state.frame = state.span.to;
+    showFrame();
+  }
+
+  async function endSpan() {
+    const { from, to, preview } = state.span;
+    state.span = null;
+    preview.remove();
+    if (from === to) { state.frame = from; return showFrame(); }  // a click just seeks
+    $("[data-seg-start]").value = Math.min(from, to);
+    $("[data-seg-end]").value = Math.max(from, to);
+    const range = segmentRange();
+    if (range) await create(range);
+  }
+
   document.addEventListener("mousemove", (event) => {
+    if (state.span) return drawSpan(event);
     if (!state.edge) return;
     const { a, edge, svg } = state.edge;
     const frame = timelineFrame(event, svg);
@@ -573,6 +611,7 @@
   });
 
   document.addEventListener("mouseup", async () => {
+    if (state.span) return endSpan();
     if (!state.edge) return;
     const { a, data } = state.edge;
     state.edge = null;

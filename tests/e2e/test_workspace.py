@@ -491,3 +491,29 @@ def test_bad_segment_input_and_a_lost_connection_are_said_and_save_nothing(login
     page.get_by_role("button", name="Add segment").click()
     expect(problems).to_contain_text("The server could not be reached; nothing was saved.")
     assert not Annotation.objects.filter(task=run.task_id, stage_key="segments").exists()
+
+
+def test_a_segment_drawn_by_dragging_on_the_timeline(login, live_server):
+    run = StageRun.objects.filter(
+        task__name="Reach and grasp", stage_key="segments", assignee__username="annotator"
+    ).first()
+    first = run.task.datasets.first().samples.order_by("index").first()
+    page = login("annotator")
+    page.goto(f"{live_server.url}/workspace/{run.task_id}/segments/")
+    expect(page.locator("body")).to_have_attribute("data-workspace-ready", "true")
+    page.get_by_label("description *").fill("reach and lift")
+    timeline = page.locator("svg.timeline")
+    timeline.scroll_into_view_if_needed()
+    box = timeline.bounding_box()
+    n = first.num_frames - 1
+    y = box["y"] + box["height"] / 2
+    page.mouse.move(box["x"] + box["width"] * 20 / n, y)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 50 / n, y, steps=6)
+    expect(page.locator("[data-counter]")).to_have_text(re.compile(r"^(49|50|51) / "))
+    page.mouse.up()
+    expect(page.get_by_role("status", name="Saved changes")).to_have_text("Saved gripper_open.")
+    segment = Annotation.objects.get(task=run.task_id, stage_key="segments")
+    assert 19 <= segment.data["start"] <= 21 and 49 <= segment.data["end"] <= 51
+    assert segment.attributes == {"description": "reach and lift"}
+    assert segment.sample_id == first.pk
