@@ -5,10 +5,11 @@ from playwright.sync_api import expect
 from tasks.models import Annotation, StageRun
 
 
-def draw_box(page, x0, y0, x1, y1):
-    area = page.locator("svg.overlay").first
+def draw_box(page, x0, y0, x1, y1, camera=0):
+    area = page.locator("svg.overlay").nth(camera)
     expect(area).to_be_visible()
-    page.wait_for_function("() => document.querySelector('svg.overlay').viewBox.baseVal.width > 0")
+    ready = "[...document.querySelectorAll('svg.overlay')].every((s) => s.viewBox.baseVal.width)"
+    page.wait_for_function(f"() => {ready}")
     area.scroll_into_view_if_needed()
     box = area.bounding_box()
     page.mouse.move(box["x"] + x0, box["y"] + y0)
@@ -422,6 +423,13 @@ def test_mark_a_sample_invalid_class_hotkeys_and_delete_key(login, live_server):
     draw_box(page, 20, 20, 80, 80)
     listed = page.get_by_role("list", name="Annotations of this sample")
     expect(listed).to_contain_text("object")
+    draw_box(page, 10, 10, 40, 40, camera=1)  # the wrist camera takes boxes too
+    boxes = listed.get_by_role("button", name=re.compile(r"^Select object"))
+    expect(boxes).to_have_count(2)
+    wrist = Annotation.objects.get(task_id=task_id, data__camera="cam_right_wrist")
+    assert wrist.data["w"] > 5 and wrist.data["x"] >= 0
+    listed.get_by_role("button", name=re.compile(r"^Delete object")).last.click()
+    expect(boxes).to_have_count(1)
     listed.get_by_role("button", name=re.compile(r"^Select object")).click()  # select it
     page.keyboard.press("Delete")
     expect(page.get_by_role("status", name="Saved changes")).to_contain_text("Deleted object.")
