@@ -326,6 +326,27 @@ def dataset_import_abandon(*, dataset_id: int, reason: str) -> None:
         logger.warning("dataset %s import abandoned: %s", dataset_id, reason)
 
 
+def _read_into(dataset: Dataset, staging: Path) -> tuple[dict, list[SampleSpec], str]:
+    """Put the dataset's files in ``staging`` and inspect them: the files' checksums, the
+    checked sample specs and the digest of the whole set (import and re-sync alike)."""
+    fmt = get_format(dataset.format)
+    report_progress(0.0, stage="copying")
+    checksums = _stage(dataset, fmt, staging)
+
+    def progress(done: int, total: int, detail: str) -> None:
+        report_progress(0.4 + 0.55 * done / max(total, 1), stage="reading", detail=detail)
+
+    job_log(f"dataset {dataset.pk}: {len(checksums)} file(s) staged")
+    specs = fmt.inspect(staging, [Path(p) for p in checksums], dataset.options, progress)
+    job_log(f"{len(specs)} sample(s) found")
+    if not specs:
+        raise DataError(None, "No samples found.")
+    for spec in specs:
+        check_spec(spec)
+    digest = hashlib.sha256("\n".join(sorted(s for s, _ in checksums.values())).encode())
+    return checksums, specs, digest.hexdigest()
+
+
 def dataset_import_run(*, dataset_id: int) -> Dataset | None:
     """Run a queued import (the job's body). Safe to call twice: only a queued import runs."""
     claimed = Dataset.objects.filter(pk=dataset_id, status=ImportStatus.QUEUED).update(
@@ -336,22 +357,7 @@ def dataset_import_run(*, dataset_id: int) -> Dataset | None:
     dataset = Dataset.objects.select_related("project").get(pk=dataset_id)
     staging, final = staging_dir(dataset), dataset_dir(dataset)
     try:
-        fmt = get_format(dataset.format)
-        report_progress(0.0, stage="copying")
-        checksums = _stage(dataset, fmt, staging)
-
-        def progress(done: int, total: int, detail: str) -> None:
-            report_progress(0.4 + 0.55 * done / max(total, 1), stage="reading", detail=detail)
-
-        job_log(f"dataset {dataset.pk}: {len(checksums)} file(s) staged")
-        specs = fmt.inspect(staging, [Path(p) for p in checksums], dataset.options, progress)
-        job_log(f"{len(specs)} sample(s) found")
-        if not specs:
-            raise DataError(None, "No samples found.")
-        for spec in specs:
-            check_spec(spec)
-        digest = hashlib.sha256("\n".join(sorted(s for s, _ in checksums.values())).encode())
-        dataset.checksum = digest.hexdigest()
+        checksums, specs, dataset.checksum = _read_into(dataset, staging)
         duplicate = (
             Dataset.objects.filter(
                 project=dataset.project_id, checksum=dataset.checksum, status=ImportStatus.FINISHED
@@ -481,15 +487,7 @@ def _resync(dataset: Dataset) -> dict:
     final, previous = dataset_dir(dataset), datasets_root() / f".previous-{dataset.pk}"
     try:
         check_import_path(dataset.source_path)  # the allowed folders may have changed
-        fmt = get_format(dataset.format)
-        checksums = _stage(dataset, fmt, staging)
-
-        def progress(done: int, total: int, detail: str) -> None:
-            report_progress(0.4 + 0.55 * done / max(total, 1), stage="reading", detail=detail)
-
-        specs = fmt.inspect(staging, [Path(p) for p in checksums], dataset.options, progress)
-        for spec in specs:
-            check_spec(spec)
+        checksums, specs, digest = _read_into(dataset, staging)
         fresh = {_sample_identity(r.source): r for r in _sample_rows(dataset, specs, checksums)}
         current = {_sample_identity(s.source): s for s in dataset.samples.all()}
         gone = sorted(s.name for key, s in current.items() if key not in fresh)
@@ -513,7 +511,6 @@ def _resync(dataset: Dataset) -> dict:
                     setattr(sample, f, getattr(row, f))
                 sample.changed_at = now
                 changed.append(sample)
-        digest = hashlib.sha256("\n".join(sorted(s for s, _ in checksums.values())).encode())
         shutil.rmtree(previous, ignore_errors=True)
         final.replace(previous)
         staging.replace(final)
@@ -524,7 +521,7 @@ def _resync(dataset: Dataset) -> dict:
                 Sample.objects.bulk_create(added)
                 samples = list(dataset.samples.all())
                 Dataset.objects.filter(pk=dataset.pk).update(
-                    checksum=digest.hexdigest(),
+                    checksum=digest,
                     num_samples=len(samples),
                     total_frames=sum(s.num_frames for s in samples),
                     duration_seconds=sum(s.duration_seconds for s in samples),

@@ -110,7 +110,8 @@ def workspace(request, task_id, stage_key):
     from projects.selectors import guideline_list
 
     invalid = {f.sample_id: f.reason for f in task.invalid_samples.all()}
-    changed = [s.pk for s in services.changed_samples(task)]
+    changed_list = list(services.changed_samples(task))
+    changed = [s.pk for s in changed_list]
     shown_stages = list(stage.reviews) if stage.kind == "review" else [stage.key]
     if stage.kind == "review":
         classes = [spec.classes[c] for k in stage.reviews for c in spec.by_key[k].classes]
@@ -162,6 +163,6 @@ def workspace(request, task_id, stage_key):
             "reviewing": reviewing,
             "workspace_data": workspace_data,
             "guidelines": guideline_list(project=task.project),
-            "changed_names": [s.name for s in samples if s.pk in set(changed)],
+            "changed_names": [s.name for s in changed_list],
         },
     )

@@ -14,11 +14,7 @@ from core.exceptions import ApplicationError, Conflict, InvalidTransition
 
 from ..models import Annotation, StageRun, Task, TaskEvent
 from ..validation import clean_attributes, clean_data
-from .lifecycle import (
-    _lock,
-    annotation_payload,
-    spec_for,
-)
+from .lifecycle import _lock, annotation_payload, spec_for, task_sample
 from .stages import _may_work, _run_for
 
 logger = logging.getLogger(__name__)
@@ -89,13 +85,7 @@ def annotation_create(
     cls = spec.classes[label]
     if kind is not None and kind != cls.kind:
         raise ApplicationError(f"{label} is a {cls.kind}, not a {kind}.", field="kind")
-    sample_obj = None
-    if sample is not None:
-        from projects.models import Sample
-
-        sample_obj = Sample.objects.filter(pk=sample, dataset__in=task._dataset_list).first()
-        if sample_obj is None:
-            raise ApplicationError("That sample is not one of the task's.", field="sample")
+    sample_obj = task_sample(task, sample) if sample is not None else None
     annotation = Annotation.objects.create(
         task=task,
         stage_key=stage,

@@ -13,34 +13,9 @@ from core.access import Action, project_allows
 from core.exceptions import ApplicationError
 
 from ..models import Annotation, Comment, Task, TaskEvent
-from .lifecycle import spec_for
+from .lifecycle import _as_id, spec_for, task_sample
 
 MAX_BODY = 5000
-
-
-def _as_id(value: Any, field: str) -> int | None:
-    if value in (None, ""):
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | str):
-        raise ApplicationError(f"{field} must be an id.", field=field)
-    try:
-        number = int(value)
-    except ValueError:
-        raise ApplicationError(f"{field} must be an id.", field=field) from None
-    if not 0 < number < 2**31:
-        raise ApplicationError(f"{field} must be an id.", field=field)
-    return number
-
-
-def task_sample(task: Task, sample_id: Any, field: str = "sample"):
-    """One of the task's samples, or a clear error."""
-    from projects.models import Sample
-
-    number = _as_id(sample_id, field)
-    sample = Sample.objects.filter(pk=number, dataset__tasks=task).first() if number else None
-    if sample is None:
-        raise ApplicationError("That sample is not one of the task's.", field=field)
-    return sample
 
 
 def _pin(task: Task, sample: Any, frame: Any, annotation: Any, actor) -> dict:

@@ -13,7 +13,7 @@ from blueprints import engine
 from blueprints.models import Blueprint
 from blueprints.spec import BlueprintSpec
 from blueprints.validation import validate
-from core.exceptions import InvalidTransition
+from core.exceptions import ApplicationError, InvalidTransition
 
 from ..models import Annotation, Delivery, StageRun, Task, TaskEvent, TaskStatus
 
@@ -100,6 +100,32 @@ def _engine_annotations(annotations: list[Annotation]) -> list[engine.Annotation
         )
         for a in annotations
     ]
+
+
+def _as_id(value: Any, field: str) -> int | None:
+    """An id sent by a client (int or digits), or a clear error naming the field."""
+    if value in (None, ""):
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise ApplicationError(f"{field} must be an id.", field=field)
+    try:
+        number = int(value)
+    except ValueError:
+        raise ApplicationError(f"{field} must be an id.", field=field) from None
+    if not 0 < number < 2**31:
+        raise ApplicationError(f"{field} must be an id.", field=field)
+    return number
+
+
+def task_sample(task: Task, sample_id: Any, field: str = "sample"):
+    """One of the task's samples, or a clear error."""
+    from projects.models import Sample
+
+    number = _as_id(sample_id, field)
+    sample = Sample.objects.filter(pk=number, dataset__tasks=task).first() if number else None
+    if sample is None:
+        raise ApplicationError("That sample is not one of the task's.", field=field)
+    return sample
 
 
 def _lock(task_id: int) -> Task:

@@ -13,8 +13,7 @@ from core.exceptions import ApplicationError, Conflict
 
 from ..models import Annotation, InvalidSample, StageRun, Task, TaskEvent
 from .annotations import _annotating_run
-from .comments import task_sample
-from .lifecycle import _lock
+from .lifecycle import _lock, task_sample
 
 FRAME_KEYS = ("frame", "start", "end")
 
