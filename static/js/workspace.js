@@ -33,6 +33,18 @@
 
   const sample = () => W.samples[state.sample];
 
+  // A button that does one thing; ``label`` names it for screen readers when the text is
+  // ambiguous ("Delete" next to every annotation).
+  function button(text, onClick, { label = "", className = "link" } = {}) {
+    const b = document.createElement("button");
+    b.type = "button";
+    b.className = className;
+    b.textContent = text;
+    if (label) b.setAttribute("aria-label", label);
+    b.addEventListener("click", onClick);
+    return b;
+  }
+
   // --- samples ---------------------------------------------------------------------------
   function renderSamples() {
     const list = $("[data-samples]");
@@ -40,15 +52,15 @@
     const done = new Set(state.annotations.filter((a) => W.stages.includes(a.stage) && a.sample && !a.invalid).map((a) => a.sample));
     W.samples.forEach((s, i) => {
       const item = document.createElement("li");
-      const button = document.createElement("button");
-      button.type = "button";
-      button.className = "link sample" + (i === state.sample ? " current" : "");
+      const entry = document.createElement("button");
+      entry.type = "button";
+      entry.className = "link sample" + (i === state.sample ? " current" : "");
       const invalid = W.invalid[s.id];
-      button.textContent = `${invalid ? "⚠" : done.has(s.id) ? "✓" : "○"} ${s.name}${W.changed.includes(s.id) ? " ↻" : ""}`;
-      if (invalid) button.title = `Marked invalid: ${invalid}`;
-      else if (W.changed.includes(s.id)) button.title = "Changed by a dataset re-sync";
-      button.setAttribute("aria-current", i === state.sample ? "true" : "false");
-      button.addEventListener("click", () => selectSample(i));
+      entry.textContent = `${invalid ? "⚠" : done.has(s.id) ? "✓" : "○"} ${s.name}${W.changed.includes(s.id) ? " ↻" : ""}`;
+      if (invalid) entry.title = `Marked invalid: ${invalid}`;
+      else if (W.changed.includes(s.id)) entry.title = "Changed by a dataset re-sync";
+      entry.setAttribute("aria-current", i === state.sample ? "true" : "false");
+      entry.addEventListener("click", () => selectSample(i));
       if (W.editable) {
         const pick = document.createElement("input");
         pick.type = "checkbox";
@@ -61,7 +73,7 @@
         });
         item.append(pick, " ");
       }
-      item.append(button);
+      item.append(entry);
       for (const message of state.problems[s.id] || []) {  // a failed submit's checks, here
         const note = document.createElement("p");
         note.className = "field-error sample-problem";
@@ -99,11 +111,7 @@
     if (!reason) return;
     box.append(`${sample().name} is marked invalid: ${reason} `);
     if (W.editable) {
-      const restore = document.createElement("button");
-      restore.type = "button";
-      restore.textContent = "Restore sample";
-      restore.addEventListener("click", restoreSample);
-      box.append(restore);
+      box.append(button("Restore sample", restoreSample, { className: "" }));
     }
   }
 
@@ -163,33 +171,14 @@
     item.append(head, body);
     const pin = pinText(c);
     if (pin) {
-      const go = document.createElement("button");
-      go.type = "button";
-      go.className = "link";
-      go.textContent = `Go to ${pin}`;
-      go.addEventListener("click", () => goTo(c));
-      item.append(go);
+      item.append(button(`Go to ${pin}`, () => goTo(c)));
     }
     if (c.kind === "problem" && !c.resolved && $("[data-new-comment]")) {
-      const reply = document.createElement("button");
-      reply.type = "button";
-      reply.className = "link";
-      reply.textContent = "Reply";
-      reply.setAttribute("aria-label", `Reply to the problem “${c.body.slice(0, 40)}”`);
-      reply.addEventListener("click", () => {
-        state.replyTo = c;
-        renderComments();
-        $("[data-new-comment]").focus();
-      });
-      item.append(" ", reply);
+      const reply = () => { state.replyTo = c; renderComments(); $("[data-new-comment]").focus(); };
+      item.append(" ", button("Reply", reply, { label: `Reply to the problem “${c.body.slice(0, 40)}”` }));
     }
     if (c.kind === "problem" && !c.resolved && (W.canResolve || c.author === W.user)) {
-      const resolve = document.createElement("button");
-      resolve.type = "button";
-      resolve.className = "link";
-      resolve.textContent = "Resolve";
-      resolve.addEventListener("click", () => resolveComment(c));
-      item.append(" ", resolve);
+      item.append(" ", button("Resolve", () => resolveComment(c)));
     }
     return item;
   }
@@ -210,19 +199,9 @@
     pinned.textContent = state.replyTo ? `Replying to ${state.replyTo.author || "—"}'s problem: your reply is its solution. `
       : state.pinAnnotation ? `Your comment will be pinned to ${state.pinAnnotation.label} #${state.pinAnnotation.id}. ` : "";
     if (state.replyTo) {
-      const cancel = document.createElement("button");
-      cancel.type = "button";
-      cancel.className = "link";
-      cancel.textContent = "Cancel reply";
-      cancel.addEventListener("click", () => { state.replyTo = null; renderComments(); });
-      pinned.append(cancel);
+      pinned.append(button("Cancel reply", () => { state.replyTo = null; renderComments(); }));
     } else if (state.pinAnnotation) {
-      const clear = document.createElement("button");
-      clear.type = "button";
-      clear.className = "link";
-      clear.textContent = "Unpin";
-      clear.addEventListener("click", () => { state.pinAnnotation = null; renderComments(); });
-      pinned.append(clear);
+      pinned.append(button("Unpin", () => { state.pinAnnotation = null; renderComments(); }));
     }
   }
 
@@ -447,52 +426,24 @@
       item.querySelector("em").textContent = text;
       const frame = a.data.frame ?? a.data.start;
       if (frame !== undefined) {
-        const jump = document.createElement("button");
-        jump.type = "button";
-        jump.className = "link";
-        jump.textContent = "Go to frame";
-        jump.addEventListener("click", () => { state.frame = frame; showFrame(); });
-        item.append(" ", jump);
+        item.append(" ", button("Go to frame", () => { state.frame = frame; showFrame(); }));
       }
       if ((W.editable || W.review) && !a.invalid) {
-        const flag = document.createElement("button");
-        flag.type = "button";
-        flag.className = "link";
-        flag.textContent = "Mark invalid";
-        flag.setAttribute("aria-label", `Mark ${a.label} ${describe(a)} invalid`);
-        flag.addEventListener("click", () => markInvalid(a));
-        item.append(" ", flag);
+        item.append(" ", button("Mark invalid", () => markInvalid(a), { label: `Mark ${a.label} ${describe(a)} invalid` }));
       }
       if (a.invalid) item.append(` (invalid: ${a.invalid_reason})`);
       if (W.editable && W.classes[a.label] && W.classes[a.label].attributes.length) {
-        const edit = document.createElement("button");
-        edit.type = "button";
-        edit.className = "link";
-        edit.textContent = "Edit";
-        edit.setAttribute("aria-label", `Edit attributes of ${a.label} ${describe(a)}`);
-        edit.addEventListener("click", () => startEdit(a));
-        item.append(" ", edit);
+        item.append(" ", button("Edit", () => startEdit(a), { label: `Edit attributes of ${a.label} ${describe(a)}` }));
       }
       if (W.editable) {
-        const remove = document.createElement("button");
-        remove.type = "button";
-        remove.className = "link danger";
-        remove.textContent = "Delete";
-        remove.setAttribute("aria-label", `Delete ${a.label} ${describe(a)}`);
-        remove.addEventListener("click", () => removeAnnotation(a));
-        item.append(" ", remove);
+        item.append(" ", button("Delete", () => removeAnnotation(a), { label: `Delete ${a.label} ${describe(a)}`, className: "link danger" }));
       }
-      const note = document.createElement("button");
-      note.type = "button";
-      note.className = "link";
-      note.textContent = "Comment on this";
-      note.setAttribute("aria-label", `Comment on ${a.label} ${describe(a)}`);
-      note.addEventListener("click", () => {
+      const pin = () => {
         state.pinAnnotation = a;
         renderComments();
         ($("[data-comment]") || $("[data-new-comment]")).focus();
-      });
-      item.append(" ", note);
+      };
+      item.append(" ", button("Comment on this", pin, { label: `Comment on ${a.label} ${describe(a)}` }));
       const pinned = state.comments.filter((c) => c.annotation === a.id);
       if (pinned.length) {
         const notes = document.createElement("ul");
