@@ -13,6 +13,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from core.access import is_admin
+from core.deletion import delete_set
 from core.exceptions import ApplicationError
 from projects.models import Membership, Role
 
@@ -82,16 +83,9 @@ def task_batch_delete(*, actor, selection: QuerySet) -> int:
     ids = _ids(selection)
     if not ids:
         return 0
-    # Set-based deletes, children first: one statement per table, whatever the count
-    # (Django's collector would fetch and chunk every related row).
-    from .models import Annotation, Delivery, DeliveryAttempt, StageRun
-
-    DeliveryAttempt.objects.filter(delivery__task_id__in=ids)._raw_delete(DB)
-    for model in (Delivery, TaskEvent, Annotation, StageRun):
-        model.objects.filter(task_id__in=ids)._raw_delete(DB)
-    for field in ("datasets", "annotators", "reviewers"):
-        getattr(Task, field).through.objects.filter(task_id__in=ids)._raw_delete(DB)
-    Task.objects.filter(pk__in=ids)._raw_delete(DB)
+    # One statement per related table, whatever the count; the tables are derived from the
+    # models (core.deletion), so a new kind of child row can never be forgotten.
+    delete_set(Task.objects.filter(pk__in=ids), using=DB)
     logger.info("%s deleted %d task(s): %s", actor, len(ids), ids[:20])
     return len(ids)
 

@@ -14,6 +14,7 @@ from blueprints.models import Blueprint
 from blueprints.selectors import active_blueprint
 from blueprints.spec import BlueprintSpec, ConsensusStage
 from core.access import Action, project_allows
+from core.deletion import delete_set
 from core.exceptions import ApplicationError, Conflict
 from projects.models import Dataset, ImportStatus, Membership, Project, Role
 
@@ -330,7 +331,7 @@ def task_delete(*, actor, task: Task) -> None:
     if not project_allows(actor, task.project, Action.CHANGE):
         raise PermissionDenied("Only managers delete tasks.")
     logger.info("%s deleted task %s (%s)", actor, task.pk, task.name)
-    Task.objects.filter(pk=task.pk).delete()
+    delete_set(Task.objects.filter(pk=task.pk))
 
 
 @transaction.atomic
