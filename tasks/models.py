@@ -20,6 +20,15 @@ class Priority(models.TextChoices):
     HIGH = "high", "High"
     URGENT = "urgent", "Urgent"
 
+    @classmethod
+    def rank(cls, field: str = "priority") -> models.Case:
+        """Urgency as a number for ordering in the database (low 0 … urgent 3): the one
+        definition of the priority order, used by every list and by claiming work."""
+        return models.Case(
+            *[models.When(**{field: value}, then=n) for n, value in enumerate(cls.values)],
+            output_field=models.IntegerField(),
+        )
+
 
 class Task(models.Model):
     """A unit of work that flows through the stages of one blueprint version.

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
+from django.db.models import Exists, F, OuterRef, Prefetch, Q, QuerySet
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
 from core.access import Action, check_project_access, is_admin, project_allows
 from projects.models import Membership, Role
 
-from .models import Delivery, StageRun, Task
+from .models import Delivery, Priority, StageRun, Task
 
 ORDERINGS = {
     "created_at",
@@ -21,7 +21,6 @@ ORDERINGS = {
     "name",
     "-name",
 }
-PRIORITY_RANK = {"low": 0, "normal": 1, "high": 2, "urgent": 3}
 
 
 def task_visibility(user) -> Q:
@@ -82,13 +81,7 @@ def task_list_for_user(*, user, filters: dict | None = None) -> QuerySet[Task]:
     if ordering not in ORDERINGS:
         ordering = "-created_at"
     if ordering.lstrip("-") == "priority":  # by urgency, not alphabetically
-        from django.db.models import Case, IntegerField, Value, When
-
-        rank = Case(
-            *[When(priority=p, then=Value(n)) for p, n in PRIORITY_RANK.items()],
-            output_field=IntegerField(),
-        )
-        tasks = tasks.annotate(priority_rank=rank)
+        tasks = tasks.annotate(priority_rank=Priority.rank())
         ordering = ordering.replace("priority", "priority_rank")
     if ordering.lstrip("-") == "due_at":
         from django.db.models import F
@@ -221,3 +214,22 @@ def hidden_annotation_ids(*, task: Task, user) -> set[int]:
         )
         if own.get(key) != replica
     }
+
+
+def my_work_runs(*, user) -> QuerySet[StageRun]:
+    """The runs waiting for ``user`` (My work): their own open runs, free runs of tasks
+    given to them, and review runs of tasks naming them as reviewer (or naming none, in a
+    project where they review) — most urgent first, then by due date."""
+    given = Q(assignee=None, task__annotators=user, kind__in=["annotate", "consensus"])
+    reviewing = Membership.objects.filter(user=user, role=Role.REVIEWER).values("project")
+    given |= Q(assignee=None, kind="review") & (
+        Q(task__reviewers=user) | Q(task__reviewers=None, task__project__in=reviewing)
+    )
+    return (
+        StageRun.objects.filter(Q(assignee=user) | given)
+        .filter(status__in=[StageRun.Status.READY, StageRun.Status.IN_PROGRESS])
+        .distinct()
+        .select_related("task", "task__project")
+        .annotate(priority_rank=Priority.rank("task__priority"))
+        .order_by("-priority_rank", F("task__due_at").asc(nulls_last=True), "task_id", "id")
+    )

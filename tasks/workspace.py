@@ -16,22 +16,7 @@ from .models import StageRun
 
 @login_required
 def my_work(request):
-    from django.db.models import Q
-
-    given = Q(assignee=None, task__annotators=request.user, kind__in=["annotate", "consensus"])
-    # Review runs: of tasks naming the user as reviewer, or naming none in a project where the
-    # user reviews.
-    reviewing = request.user.memberships.filter(role="reviewer").values("project")
-    given |= Q(assignee=None, kind="review") & (
-        Q(task__reviewers=request.user) | Q(task__reviewers=None, task__project__in=reviewing)
-    )
-    runs = (
-        StageRun.objects.filter(Q(assignee=request.user) | given)
-        .filter(status__in=["ready", "in_progress"])
-        .distinct()
-        .select_related("task", "task__project")
-        .order_by("task__due_at", "-task__priority", "task_id")
-    )
+    runs = selectors.my_work_runs(user=request.user)
     done = DONE_MESSAGES.get(request.GET.get("done", ""))
     if done:
         messages.success(request, done)

@@ -17,7 +17,7 @@ from core.exceptions import ApplicationError, InvalidTransition
 from projects.models import Membership, Role
 
 from ..checks import run_checks
-from ..models import Comment, StageRun, Task
+from ..models import Comment, Priority, StageRun, Task
 from .comments import MAX_BODY, _pin
 from .lifecycle import _aggregate, _event, _lock, _save_events, _sync, spec_for
 
@@ -301,49 +301,45 @@ def stage_review(
     return run
 
 
-PRIORITY_ORDER = {"urgent": 0, "high": 1, "normal": 2, "low": 3}
-
-
 def stage_claim_next(*, actor, review: bool = False) -> StageRun | None:
     """Claim the next ready annotate run that fits the annotator's skills and capacity
     (or, with ``review``, the next ready review run for a reviewer — never of their own
     work): highest priority first, then the earliest due date. Two people claiming at once
     never get the same run."""
-    from django.db.models import Case, Count, Exists, F, IntegerField, OuterRef, Value, When
+    from django.db.models import Count, Exists, F, OuterRef
 
     # Tasks that name their annotators (reviewers) are only for them; others for anyone.
     people = Task.reviewers if review else Task.annotators
+    kinds = ["review"] if review else ["annotate", "consensus"]
     named = people.through.objects.filter(task=OuterRef("task"))
     role = Role.REVIEWER if review else Role.ANNOTATOR
     memberships = {m.project_id: m for m in Membership.objects.filter(user=actor, role=role)}
     if not memberships:
         return None
-    open_runs = dict(
-        StageRun.objects.filter(assignee=actor, status=StageRun.Status.IN_PROGRESS)
-        .values_list("task__project")
-        .annotate(n=Count("id"))
+    mine_open = StageRun.objects.filter(
+        assignee=actor, status=StageRun.Status.IN_PROGRESS, kind__in=kinds
     )
     projects = [p for p, m in memberships.items() if open_runs.get(p, 0) < m.capacity]
     if not projects:
+    open_runs = dict(mine_open.values_list("task__project").annotate(n=Count("id")))
         return None
-    rank = Case(
-        *[When(task__priority=p, then=Value(n)) for p, n in PRIORITY_ORDER.items()],
-        output_field=IntegerField(),
-    )
     candidates = (
         StageRun.objects.filter(
             task__project__in=projects,
             status=StageRun.Status.READY,
-            kind__in=["review"] if review else ["annotate", "consensus"],
+            kind__in=kinds,
             assignee__isnull=True,
         )
         .filter(~Exists(named) | Exists(named.filter(user=actor)))
         .select_related("task", "task__blueprint")
-        .annotate(rank=rank)
-        .order_by("rank", F("task__due_at").asc(nulls_last=True), "task__created_at", "id")
+        .annotate(rank=Priority.rank("task__priority"))
+        .order_by("-rank", F("task__due_at").asc(nulls_last=True), "task__created_at", "id")
     )
-    # No row locks here: stage_start locks the task first and re-checks the run, so two
-    # annotators claiming at once never get the same run and locks are taken in one order.
+    # No locks on the candidates: stage_start locks the task and re-checks the run, so two
+    # people claiming at once never get the same run. The capacity check and the claim are
+    # one decision: the person's membership row is locked first (always before a task), so
+    # one person's simultaneous claims queue up and are counted one after another.
+    full: set[int] = set()
     offset, page = 0, 100
     while offset < 2000:
         batch = list(candidates[offset : offset + page])
@@ -352,7 +348,10 @@ def stage_claim_next(*, actor, review: bool = False) -> StageRun | None:
         for run in batch:
             spec = spec_for(run.task.blueprint)
             needed = set() if review else set(spec.by_key[run.stage_key].params.required_skills)
-            if not needed <= set(memberships[run.task.project_id].skills):
+            project_id = run.task.project_id
+            if project_id in full:
+                continue
+            if not needed <= set(memberships[project_id].skills):
                 continue
             mine = StageRun.objects.filter(
                 task=run.task_id, stage_key=run.stage_key, assignee=actor
@@ -360,10 +359,21 @@ def stage_claim_next(*, actor, review: bool = False) -> StageRun | None:
             if mine.exists():
                 continue  # consensus: one run per annotator
             try:
-                started = stage_start(actor=actor, task=run.task, stage_key=run.stage_key)
+                with transaction.atomic():
+                    membership = Membership.objects.select_for_update().get(
+                        pk=memberships[project_id].pk
+                    )
+                    if mine_open.filter(task__project=project_id).count() >= membership.capacity:
+                        full.add(project_id)
+                        continue
+                    if mine.exists():
+                        continue  # this person's other claim took it meanwhile
+                    started = stage_start(actor=actor, task=run.task, stage_key=run.stage_key)
             except (InvalidTransition, PermissionDenied):
                 continue  # taken meanwhile, or not for this annotator
             if started.assignee_id == actor.pk and started.status == StageRun.Status.IN_PROGRESS:
                 return started
         offset += page
     return None
+        if len(full) == len(projects):
+            return None
