@@ -11,7 +11,6 @@ from core.access import Action, project_allows
 from core.exceptions import ApplicationError
 
 from . import selectors, services
-from .models import StageRun
 
 
 @login_required

@@ -308,9 +308,9 @@ def stage_claim_next(*, actor, review: bool = False) -> StageRun | None:
     never get the same run."""
     from django.db.models import Count, Exists, F, OuterRef
 
+    kinds = ["review"] if review else ["annotate", "consensus"]
     # Tasks that name their annotators (reviewers) are only for them; others for anyone.
     people = Task.reviewers if review else Task.annotators
-    kinds = ["review"] if review else ["annotate", "consensus"]
     named = people.through.objects.filter(task=OuterRef("task"))
     role = Role.REVIEWER if review else Role.ANNOTATOR
     memberships = {m.project_id: m for m in Membership.objects.filter(user=actor, role=role)}
@@ -319,9 +319,9 @@ def stage_claim_next(*, actor, review: bool = False) -> StageRun | None:
     mine_open = StageRun.objects.filter(
         assignee=actor, status=StageRun.Status.IN_PROGRESS, kind__in=kinds
     )
+    open_runs = dict(mine_open.values_list("task__project").annotate(n=Count("id")))
     projects = [p for p, m in memberships.items() if open_runs.get(p, 0) < m.capacity]
     if not projects:
-    open_runs = dict(mine_open.values_list("task__project").annotate(n=Count("id")))
         return None
     candidates = (
         StageRun.objects.filter(
@@ -346,11 +346,11 @@ def stage_claim_next(*, actor, review: bool = False) -> StageRun | None:
         if not batch:
             return None
         for run in batch:
-            spec = spec_for(run.task.blueprint)
-            needed = set() if review else set(spec.by_key[run.stage_key].params.required_skills)
             project_id = run.task.project_id
             if project_id in full:
                 continue
+            spec = spec_for(run.task.blueprint)
+            needed = set() if review else set(spec.by_key[run.stage_key].params.required_skills)
             if not needed <= set(memberships[project_id].skills):
                 continue
             mine = StageRun.objects.filter(
@@ -373,7 +373,7 @@ def stage_claim_next(*, actor, review: bool = False) -> StageRun | None:
                 continue  # taken meanwhile, or not for this annotator
             if started.assignee_id == actor.pk and started.status == StageRun.Status.IN_PROGRESS:
                 return started
-        offset += page
-    return None
         if len(full) == len(projects):
             return None
+        offset += page
+    return None
