@@ -12,11 +12,16 @@
   task's seed: re-running the engine never re-rolls.
 - A consensus stage whose annotators disagreed (below its agreement threshold) makes
   every review stage that reviews it ready, whatever logic routing said.
+- A review that rejected work reviews its rework again (``Run.rejected``), whatever
+  routing or conditions say the second time: rework never finishes unreviewed.
+- A logic stage without dependencies routes the moment the task is created (intake
+  routing by batch, dataset or random sample).
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -59,6 +64,8 @@ class Run:
     attempt: int = 1
     routed_to: str | None = None
     reason: str = ""
+    # A review stage that rejected work: its reviewed stages' rework comes back to it.
+    rejected: bool = False
 
 
 @dataclass(frozen=True)
@@ -73,7 +80,8 @@ class Annotation:
 @dataclass(frozen=True)
 class TaskFacts:
     seed: str  # stable per task, e.g. its id
-    annotators: dict[str, str] = field(default_factory=dict)  # stage key → username
+    # annotate/consensus stage key → everyone who annotated in it (every consensus replica)
+    annotators: dict[str, tuple[str, ...]] = field(default_factory=dict)
     batch: str = ""
     datasets: tuple[str, ...] = ()  # names and ids, as text
     active_seconds: float = 0.0  # time spent in the task's annotate stages
@@ -87,6 +95,24 @@ def sample_draw(seed: str, stage: str, rule_index: int) -> float:
     """A number in [0, 100), the same every time for this task, stage and rule."""
     digest = hashlib.sha256(f"{seed}:{stage}:{rule_index}".encode()).digest()
     return int.from_bytes(digest[:8], "big") / 2**64 * 100
+
+
+def stage_sample_ids(
+    seed: str, stage: str, sample_ids: list[int], percent: float | None
+) -> list[int]:
+    """The samples a stage with ``sampling: percent`` annotates, in the given order.
+
+    Each sample gets its own draw (``sample_draw`` with the sample id for the rule index) and
+    the lowest ⌈percent · n / 100⌉ draws are taken, at least one when there are samples: the
+    same task always gets the same sample, and samples added later take their own place
+    without re-rolling the others. ``percent`` None means every sample.
+    """
+    if percent is None or not sample_ids:
+        return list(sample_ids)
+    count = max(1, math.ceil(len(sample_ids) * percent / 100))
+    ranked = sorted(sample_ids, key=lambda pk: (sample_draw(seed, f"{stage}:sample", pk), pk))
+    chosen = set(ranked[:count])
+    return [pk for pk in sample_ids if pk in chosen]
 
 
 def _matching(leaf: ClassCondition, annotations: list[Annotation], stages: set[str]) -> int:
@@ -125,7 +151,7 @@ def rule_matches(
     if isinstance(rule, AnnotationTypeRule):
         return all(holds(c, annotations, upstream) for c in rule.conditions)
     if isinstance(rule, AnnotatorRule):
-        return any(facts.annotators.get(k) in rule.users for k in upstream)
+        return any(user in rule.users for k in upstream for user in facts.annotators.get(k, ()))
     if isinstance(rule, RandomSampleRule):
         return sample_draw(facts.seed, logic.key, index) < rule.percent
     if isinstance(rule, TaskDurationRule):
@@ -164,9 +190,14 @@ def advance(
         deps = [runs[d] for d in stage.depends_on]
         if any(d.status not in FINISHED for d in deps):
             continue
-        disagreed = [k for k in getattr(stage, "reviews", []) if runs[k].routed_to == DISAGREEMENT]
+        reviews = getattr(stage, "reviews", [])
+        disagreed = [k for k in reviews if runs[k].routed_to == DISAGREEMENT]
         if disagreed:  # consensus below its threshold: reviewed whatever the routing says
             runs[key] = replace(run, status=READY, reason=f"annotators disagreed on {disagreed[0]}")
+            continue
+        reworked = [k for k in reviews if runs[k].status == COMPLETED]
+        if run.rejected and reworked:  # the rework of what this review rejected
+            runs[key] = replace(run, status=READY, reason=f"rework of {reworked[0]} after a reject")
             continue
         if deps and all(d.status == SKIPPED for d in deps):
             runs[key] = replace(run, status=SKIPPED, reason="every dependency was skipped")
@@ -208,11 +239,12 @@ def reopen(spec: BlueprintSpec, runs: dict[str, Run], review_key: str) -> dict[s
         reset |= spec.downstream_of(key)
     for key in reset:
         if runs[key].status != BLOCKED:
-            runs[key] = Run(attempt=runs[key].attempt + 1)
+            runs[key] = Run(attempt=runs[key].attempt + 1, rejected=runs[key].rejected)
     for key in reviewed - reset:
         if runs[key].status == SKIPPED:
             continue
         runs[key] = replace(runs[key], status=IN_PROGRESS, attempt=runs[key].attempt + 1, reason="")
+    runs[review_key] = replace(runs[review_key], rejected=True)
     return runs
 
 
@@ -229,4 +261,13 @@ def task_status(spec: BlueprintSpec, runs: dict[str, Run]) -> str:
     return "in_progress"
 
 
-__all__ = ["DONE", "Annotation", "Run", "TaskFacts", "advance", "reopen", "task_status"]
+__all__ = [
+    "DONE",
+    "Annotation",
+    "Run",
+    "TaskFacts",
+    "advance",
+    "reopen",
+    "stage_sample_ids",
+    "task_status",
+]

@@ -73,15 +73,26 @@ def _where(annotation) -> str:
     return f"{annotation.label} #{annotation.pk} in {sample}"
 
 
+def _counted(stage: Stage, annotations, samples) -> list:
+    """The annotations a counting check counts: with ``sampling``, only those on the stage's
+    sample (``samples``) or on the whole task."""
+    if stage.params.sampling is None:
+        return annotations
+    drawn = {s.pk for s in samples}
+    return [a for a in annotations if a.sample_id is None or a.sample_id in drawn]
+
+
 def run_check(check: Check, spec: BlueprintSpec, stage: Stage, annotations, samples) -> list[str]:
+    """``samples``: those the stage must annotate (its sample, less the invalid ones)."""
     valid = [a for a in annotations if not a.invalid]
     of_class = [a for a in valid if check.class_ is None or a.label == check.class_]
+    counted = _counted(stage, of_class, samples)
     if isinstance(check, MinCount):
-        if len(of_class) < check.count:
-            return [f"At least {check.count} {check.class_} needed; there are {len(of_class)}."]
+        if len(counted) < check.count:
+            return [f"At least {check.count} {check.class_} needed; there are {len(counted)}."]
     elif isinstance(check, MaxCount):
-        if len(of_class) > check.count:
-            return [f"At most {check.count} {check.class_} allowed; there are {len(of_class)}."]
+        if len(counted) > check.count:
+            return [f"At most {check.count} {check.class_} allowed; there are {len(counted)}."]
     elif isinstance(check, RequiredAttributes):
         failures = []
         for a in of_class:

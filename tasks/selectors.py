@@ -140,12 +140,16 @@ def task_statistics(*, task: Task) -> dict:
 
     from projects.models import Sample
 
+    from .services.sampling import task_sampled_ids
+
     annotations = task.annotations.all()
     samples = Sample.objects.filter(dataset__in=task.datasets.all())
+    labelled = annotations.filter(invalid=False).exclude(sample=None)
+    sampled = task_sampled_ids(task=task)  # stages with `sampling` leave samples out
+    if sampled is not None:
+        samples, labelled = samples.filter(pk__in=sampled), labelled.filter(sample__in=sampled)
     total_samples = samples.count()
-    annotated = (
-        annotations.filter(invalid=False).exclude(sample=None).values("sample").distinct().count()
-    )
+    annotated = labelled.values("sample").distinct().count()
     by = lambda field: list(  # noqa: E731
         annotations.values(field).annotate(n=Count("id")).order_by("-n", field)
     )

@@ -94,6 +94,8 @@ def workspace(request, task_id, stage_key):
     from projects.selectors import guideline_list
 
     invalid = {f.sample_id: f.reason for f in task.invalid_samples.all()}
+    # The samples this stage annotates (or reviews): all, or its `sampling` draw.
+    in_stage = {s.pk for s in services.stage_samples(task=task, stage=stage, samples=samples)}
     changed_list = list(services.changed_samples(task))
     changed = [s.pk for s in changed_list]
     shown_stages = list(stage.reviews) if stage.kind == "review" else [stage.key]
@@ -113,6 +115,7 @@ def workspace(request, task_id, stage_key):
                 "fps": s.fps or 10,
                 "cameras": [c["name"] for c in s.cameras],
                 "series": bool(s.arrays),
+                "in_stage": s.pk in in_stage,
             }
             for s in samples
         ],
@@ -142,6 +145,7 @@ def workspace(request, task_id, stage_key):
             "stage": stage,
             "run": run,
             "samples": samples,
+            "in_stage_count": len(in_stage),
             "classes": classes,
             "editable": editable,
             "reviewing": reviewing,

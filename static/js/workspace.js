@@ -50,14 +50,19 @@
     const list = $("[data-samples]");
     list.innerHTML = "";
     const done = new Set(state.annotations.filter((a) => W.stages.includes(a.stage) && a.sample && !a.invalid).map((a) => a.sample));
+    let progress = 0;
     W.samples.forEach((s, i) => {
       const item = document.createElement("li");
       const entry = document.createElement("button");
       entry.type = "button";
-      entry.className = "link sample" + (i === state.sample ? " current" : "");
+      entry.className = "link sample" + (i === state.sample ? " current" : "") + (s.in_stage ? "" : " outside");
       const invalid = W.invalid[s.id];
-      entry.textContent = `${invalid ? "⚠" : done.has(s.id) ? "✓" : "○"} ${s.name}${W.changed.includes(s.id) ? " ↻" : ""}`;
+      if (s.in_stage && done.has(s.id)) progress += 1;
+      // A sample outside the stage's `sampling` draw has nothing to do: "–".
+      const mark = invalid ? "⚠" : !s.in_stage ? "–" : done.has(s.id) ? "✓" : "○";
+      entry.textContent = `${mark} ${s.name}${W.changed.includes(s.id) ? " ↻" : ""}`;
       if (invalid) entry.title = `Marked invalid: ${invalid}`;
+      else if (!s.in_stage) entry.title = "Not in this stage's sample: nothing to do here";
       else if (W.changed.includes(s.id)) entry.title = "Changed by a dataset re-sync";
       entry.setAttribute("aria-current", i === state.sample ? "true" : "false");
       entry.addEventListener("click", () => selectSample(i));
@@ -82,7 +87,7 @@
       }
       list.append(item);
     });
-    $("[data-progress]").value = done.size;
+    $("[data-progress]").value = progress;
   }
 
   function selectSample(i) {

@@ -21,6 +21,7 @@ from .creation import (
 )
 from .lifecycle import TRANSITIONS, annotation_payload, delivery_payload, spec_for, task_transition
 from .samples import changed_samples, sample_mark_invalid, sample_restore, task_samples_sync
+from .sampling import stage_samples, task_sampled_ids
 from .stages import stage_claim_next, stage_review, stage_start, stage_submit
 
 __all__ = [
@@ -39,6 +40,7 @@ __all__ = [
     "spec_for",
     "stage_claim_next",
     "stage_review",
+    "stage_samples",
     "stage_start",
     "stage_submit",
     "task_create",
@@ -46,6 +48,7 @@ __all__ = [
     "task_datasets_change",
     "task_delete",
     "task_mark_submitted",
+    "task_sampled_ids",
     "task_samples_sync",
     "task_transition",
     "task_update",

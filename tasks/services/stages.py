@@ -20,6 +20,7 @@ from ..checks import run_checks
 from ..models import Comment, Priority, StageRun, Task
 from .comments import MAX_BODY, _pin
 from .lifecycle import _aggregate, _event, _lock, _save_events, _sync, spec_for
+from .sampling import stage_samples
 
 logger = logging.getLogger(__name__)
 User = get_user_model()
@@ -123,6 +124,7 @@ def stage_submit(*, actor, task: Task, stage_key: str) -> StageRun:
     )
     unusable = set(task.invalid_samples.values_list("sample_id", flat=True))
     samples = [s for d in task._dataset_list for s in d.samples.all() if s.pk not in unusable]
+    samples = stage_samples(task=task, stage=stage, samples=samples)  # its `sampling` draw
     failures = run_checks(spec, stage, annotations, samples)
     if failures:
         by_sample: dict[str, list[str]] = {}
