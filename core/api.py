@@ -1,10 +1,11 @@
 """Shared API pieces: pagination and JSON errors that never leak a 500 for bad input."""
 
 import logging
+from collections.abc import Mapping
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404
-from rest_framework import exceptions, status
+from rest_framework import exceptions, serializers, status
 from rest_framework.exceptions import ParseError
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.parsers import JSONParser
@@ -40,6 +41,36 @@ class StrictJSONParser(JSONParser):
         except RecursionError:
             raise ParseError("JSON parse error - nested too deeply.") from None
         return data
+
+
+class PatchSerializer(serializers.Serializer):
+    """The body of a PATCH: only the fields declared on the subclass may be sent.
+
+    A field the resource shows but this endpoint does not change (``id``, ``status``,
+    ``created_at``…) is refused with 400 naming it, and so is an unknown field (usually a
+    typo): answering 200 while ignoring them would tell the client its change was made.
+    ``Meta.resource`` is the serializer of what the endpoint answers (its fields are the
+    read-only ones); ``Meta.read_only_hints`` may say how such a field does change.
+    """
+
+    class Meta:
+        resource: type[serializers.Serializer] | None = None
+        read_only_hints: dict[str, str] = {}
+
+    def to_internal_value(self, data):
+        if isinstance(data, Mapping):
+            refused = {key: [self._refusal(str(key))] for key in data if key not in self.fields}
+            if refused:
+                raise serializers.ValidationError(refused)
+        return super().to_internal_value(data)
+
+    def _refusal(self, key: str) -> str:
+        resource = getattr(self.Meta, "resource", None)
+        writable = f"Writable here: {', '.join(self.fields) or 'nothing'}."
+        if resource is not None and key in resource().fields:
+            hint = getattr(self.Meta, "read_only_hints", {}).get(key)
+            return f"This field is read-only{f': {hint}' if hint else ''}. {writable}"
+        return f"Unknown field. {writable}"
 
 
 class Pagination(PageNumberPagination):

@@ -9,6 +9,7 @@ from rest_framework.generics import GenericAPIView, ListAPIView
 from rest_framework.response import Response
 
 from core.access import Action, can_create_project
+from core.api import PatchSerializer
 
 from . import selectors, services
 from .models import Delivery, Membership, Project, Role
@@ -31,10 +32,13 @@ class ProjectSerializer(serializers.ModelSerializer):
         return {"id": blueprint.pk, "name": blueprint.name, "version": blueprint.version}
 
 
-class ProjectUpdateSerializer(serializers.Serializer):
+class ProjectUpdateSerializer(PatchSerializer):
     name = serializers.CharField(max_length=200, required=False)
     description = serializers.CharField(required=False, allow_blank=True)
     delivery = serializers.ChoiceField(choices=Delivery.choices, required=False)
+
+    class Meta:
+        resource = ProjectSerializer
 
 
 class MembershipSerializer(serializers.ModelSerializer):

@@ -11,6 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.access import Action, project_allows
+from core.api import PatchSerializer
 from projects.selectors import project_get_for_user
 
 from . import selectors, services
@@ -105,13 +106,22 @@ class TaskInputSerializer(serializers.Serializer):
     unique_id = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
 
 
-class TaskUpdateSerializer(serializers.Serializer):
+class TaskUpdateSerializer(PatchSerializer):
     name = serializers.CharField(max_length=300, required=False)
     description = serializers.CharField(required=False, allow_blank=True)
     priority = serializers.ChoiceField(choices=Priority.choices, required=False)
     due_at = serializers.DateTimeField(required=False, allow_null=True)
     batch = serializers.CharField(max_length=200, required=False, allow_blank=True)
     metadata = serializers.DictField(required=False)
+
+    class Meta:
+        resource = TaskSerializer
+        read_only_hints = {
+            "status": "it changes only through stage actions (start, submit, review)",
+            "stages": "they change only through stage actions (start, submit, review)",
+            "annotators": "assign people with POST /tasks/batch/ (action assign)",
+            "reviewers": "assign people with POST /tasks/batch/ (action assign)",
+        }
 
 
 class AnnotationSerializer(serializers.ModelSerializer):
@@ -138,12 +148,15 @@ class AnnotationInputSerializer(serializers.Serializer):
     attributes = serializers.JSONField(required=False)
 
 
-class AnnotationPatchSerializer(serializers.Serializer):
+class AnnotationPatchSerializer(PatchSerializer):
     version = serializers.IntegerField()
     data = serializers.JSONField(required=False)
     attributes = serializers.JSONField(required=False)
     invalid = serializers.BooleanField(required=False)
     invalid_reason = serializers.CharField(required=False, allow_blank=True, max_length=500)
+
+    class Meta:
+        resource = AnnotationSerializer
 
 
 class ReviewSerializer(serializers.Serializer):

@@ -114,6 +114,8 @@ class StageRun(models.Model):
     routed_to = models.CharField(max_length=64, blank=True)
     reason = models.CharField(max_length=300, blank=True)
     feedback = models.TextField(blank=True)
+    # A review run that rejected work: the rework comes back to it, whatever routing says.
+    rejected = models.BooleanField(default=False)
     agreement = models.FloatField(null=True, blank=True)
     active_seconds = models.FloatField(default=0)
     started_at = models.DateTimeField(null=True, blank=True)

@@ -57,7 +57,9 @@ def task_transition(*, task: Task, to: str, actor=None) -> TaskEvent:
 # --- creation ----------------------------------------------------------------------------
 
 
-def _facts(task: Task, assignees: dict[str, str], active_seconds: float) -> engine.TaskFacts:
+def _facts(
+    task: Task, assignees: dict[str, tuple[str, ...]], active_seconds: float
+) -> engine.TaskFacts:
     datasets = tuple(str(v) for d in getattr(task, "_dataset_list", []) for v in (d.pk, d.name))
     return engine.TaskFacts(
         seed=f"task-{task.pk}",
@@ -85,7 +87,11 @@ def _aggregate(runs: list[StageRun]) -> engine.Run:
         elif StageRun.Status.READY in statuses:
             status = StageRun.Status.READY
     return engine.Run(
-        status=status, attempt=first.attempt, routed_to=first.routed_to or None, reason=first.reason
+        status=status,
+        attempt=first.attempt,
+        routed_to=first.routed_to or None,
+        reason=first.reason,
+        rejected=any(r.rejected for r in runs),
     )
 
 
@@ -142,10 +148,11 @@ def _sync(task: Task, actor, events: list[TaskEvent]) -> None:
     for run in runs:
         by_stage.setdefault(run.stage_key, []).append(run)
     current = {key: _aggregate(group) for key, group in by_stage.items()}
+    # Who annotated (annotate and consensus work only: a reviewer is not an annotator).
     assignees = {
-        key: group[0].assignee.username
+        key: tuple(r.assignee.username for r in group if r.assignee_id and r.assignee)
         for key, group in by_stage.items()
-        if group[0].assignee_id and group[0].assignee
+        if group[0].kind in {"annotate", "consensus"}
     }
     active = sum(r.active_seconds for r in runs if r.kind in {"annotate", "consensus"})
     annotations = list(task.annotations.all())

@@ -266,7 +266,7 @@ def stage_review(
             state = reopened[r.stage_key]
             if state == current[r.stage_key]:
                 continue
-            r.attempt, r.routed_to, r.reason = state.attempt, "", ""
+            r.attempt, r.routed_to, r.reason, r.rejected = state.attempt, "", "", state.rejected
             r.started_at = r.submitted_at = r.completed_at = None
             if r.stage_key in stage.reviews:
                 r.feedback = comment
@@ -290,6 +290,7 @@ def stage_review(
             [
                 "status",
                 "attempt",
+                "rejected",
                 "feedback",
                 "routed_to",
                 "reason",
