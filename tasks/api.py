@@ -384,7 +384,9 @@ class StageActionApi(GenericAPIView):
 
     @extend_schema(request=None, responses=TaskSerializer)
     def post(self, request, task_id: int, key: str):
-        action = Action.REVIEW if self.action_name == "review" else Action.ANNOTATE
+        # Who may start or submit a run depends on the stage's kind (reviewers start their
+        # review runs, annotators annotate runs): the service decides, not an up-front role.
+        action = Action.REVIEW if self.action_name == "review" else Action.VIEW
         task = selectors.task_get_for_user(user=request.user, task_id=task_id, action=action)
         if self.action_name == "start":
             services.stage_start(actor=request.user, task=task, stage_key=key)
