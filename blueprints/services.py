@@ -10,6 +10,7 @@ import yaml
 from django.conf import settings
 from django.db import transaction
 
+from core.access import Action, actor_user, require
 from core.exceptions import ApplicationError
 from projects.models import Project
 
@@ -53,6 +54,7 @@ def blueprint_save(
     place, unless tasks use it or ``new_version`` asks: then it becomes version n+1,
     which takes over the active flag from its predecessor.
     """
+    require(actor, project, Action.CHANGE)
     spec = validate(definition)
     name = (name or spec.name or "").strip()
     if not name:
@@ -74,7 +76,7 @@ def blueprint_save(
             definition=definition,
             source=source,
             active=not has_active,
-            created_by=actor,
+            created_by=actor_user(actor),
         )
     elif new_version or blueprint_in_use(latest):
         was_active = latest.active
@@ -87,7 +89,7 @@ def blueprint_save(
             definition=definition,
             source=source,
             active=was_active,
-            created_by=actor,
+            created_by=actor_user(actor),
         )
     else:
         latest.definition, latest.source = definition, source
@@ -100,6 +102,7 @@ def blueprint_save(
 @transaction.atomic
 def blueprint_activate(*, actor, blueprint: Blueprint) -> Blueprint:
     """Make this version the project's active blueprint (the one new tasks use)."""
+    require(actor, blueprint.project, Action.CHANGE)
     _lock_project(blueprint.project)
     Blueprint.objects.filter(project=blueprint.project_id, active=True).exclude(
         pk=blueprint.pk
@@ -111,6 +114,7 @@ def blueprint_activate(*, actor, blueprint: Blueprint) -> Blueprint:
 
 
 def blueprint_activate_newest(*, actor, project: Project, name: str) -> Blueprint:
+    require(actor, project, Action.CHANGE)
     newest = Blueprint.objects.filter(project=project, name=name).order_by("-version").first()
     if newest is None:
         raise ApplicationError(f"No blueprint named “{name}” in this project.", field="name")

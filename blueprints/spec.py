@@ -456,8 +456,10 @@ class ReviewStage(StageBase):
 
 
 class LogicStage(StageBase):
+    """Routes each task by its rules. Without dependencies it routes at intake, when the
+    task is created (by batch, dataset or random sample)."""
+
     kind: Literal["logic"]
-    depends_on: list[Key] = Field(min_length=1)
     rules: list[Any] = []  # parsed into Rule objects
     else_: Key = Field(alias="else")
 
@@ -490,6 +492,9 @@ class BlueprintSpec:
     by_key: dict[str, Stage] = field(default_factory=dict)
     upstream: dict[str, set[str]] = field(default_factory=dict)
     columns: dict[str, int] = field(default_factory=dict)
+    # The stages as written (same positions as ``stages``): validation reads what it can
+    # from an item that failed to parse, so one error hides no other.
+    raw_stages: list[Any] = field(default_factory=list)
 
     def stage(self, key: str) -> Stage:
         return self.by_key[key]
@@ -558,4 +563,5 @@ def parse(definition: Any, out: Collector) -> BlueprintSpec | None:
     ]
     name = document.name if document else str(definition.get("name") or "")
     description = document.description if document else ""
-    return BlueprintSpec(name, description, taxonomy, stages)
+    raw = list(raw_stages) if isinstance(raw_stages, list) else []
+    return BlueprintSpec(name, description, taxonomy, stages, raw_stages=raw)

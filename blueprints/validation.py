@@ -15,6 +15,7 @@ from .spec import (
     AGREEMENT_KINDS,
     DONE,
     AnnotationTypeRule,
+    AnnotatorRule,
     Attribute,
     BlueprintInvalid,
     BlueprintSpec,
@@ -26,6 +27,7 @@ from .spec import (
     ReviewStage,
     SpecError,
     Stage,
+    TaskDurationRule,
     iter_leaves,
     join,
     parse,
@@ -86,28 +88,50 @@ def _columns(deps: dict[str, list[str]]) -> dict[str, int]:
     return {node: depth(node, frozenset({node})) for node in deps}
 
 
+def _texts(value: Any) -> list[str]:
+    """The strings of a raw list (what can be read from an item that failed to parse)."""
+    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
+
+
 class _Meaning:
     def __init__(self, spec: BlueprintSpec, out: Collector) -> None:
         self.spec, self.out = spec, out
         self.classes = {c.key: c for c in spec.taxonomy if c is not None}
         self.stages = {s.key: s for s in spec.stages if s is not None}
+        # Stages that failed to parse, as written: known by their key, so that nothing
+        # referring to them is called unknown because of their own error.
+        self.broken: dict[str, dict] = {}
+        for i, raw in enumerate(spec.raw_stages):
+            if i < len(spec.stages) and spec.stages[i] is None and isinstance(raw, dict):
+                key = raw.get("key")
+                if isinstance(key, str) and key not in self.stages:
+                    self.broken.setdefault(key, raw)
         self.index = {s.key: i for i, s in enumerate(spec.stages) if s is not None}
+        for i, raw in enumerate(spec.raw_stages):
+            if isinstance(raw, dict) and raw.get("key") in self.broken:
+                self.index.setdefault(raw["key"], i)
+
+    def _known(self, key: str) -> bool:
+        return key in self.stages or key in self.broken
+
+    def _depends_on(self, key: str) -> list[str]:
+        if key in self.stages:
+            return list(self.stages[key].depends_on)
+        return _texts(self.broken.get(key, {}).get("depends_on"))
 
     def run(self) -> None:
         self._duplicates()
         for i, cls in enumerate(self.spec.taxonomy):
             if cls is not None:
                 self._label_class(cls, join("taxonomy", i))
-        deps = {s.key: list(s.depends_on) for s in self.spec.stages if s is not None}
-        for i, stage in enumerate(self.spec.stages):
-            if stage is None:
-                continue
-            for j, dep in enumerate(stage.depends_on):
-                if dep == stage.key:
+        deps = {key: self._depends_on(key) for key in [*self.stages, *self.broken]}
+        for key, i in self.index.items():
+            for j, dep in enumerate(deps[key]):
+                if dep == key:
                     self.out.add(
                         join("stages", i, "depends_on", j), "a stage cannot depend on itself"
                     )
-                elif dep not in self.stages:
+                elif not self._known(dep):
                     self.out.add(join("stages", i, "depends_on", j), f"unknown stage “{dep}”")
         for cycle in _find_cycles(deps):
             if len(cycle) > 2:
@@ -120,6 +144,8 @@ class _Meaning:
         for i, stage in enumerate(self.spec.stages):
             if stage is not None:
                 self._stage(stage, join("stages", i))
+        for key, raw in self.broken.items():
+            self._broken_stage(key, raw, join("stages", self.index[key]))
         self.spec.classes = self.classes
         self.spec.by_key = self.stages
         self.spec.upstream = self.upstream
@@ -181,16 +207,50 @@ class _Meaning:
             ):
                 self.out.add(join(apath, "min"), "min is larger than max")
 
+    def _stage_classes(self, key: str) -> list[str]:
+        if key in self.stages:
+            return list(self.stages[key].classes)
+        return _texts(self.broken.get(key, {}).get("classes"))
+
     def _classes_added_upstream(self, stage_key: str) -> set[str]:
         keys = self.upstream.get(stage_key, set())
-        return {c for k in keys if k in self.stages for c in self.stages[k].classes}
+        return {c for k in keys for c in self._stage_classes(k)}
+
+    def _target(self, logic_key: str, target: Any, path: str) -> None:
+        """A logic rule's (or else's) target: ``done`` or a stage that depends on the logic."""
+        if target == DONE or not isinstance(target, str):
+            return
+        if not self._known(target):
+            self.out.add(path, f"unknown stage “{target}” (or “done”)")
+        elif logic_key not in self._depends_on(target):
+            self.out.add(
+                path,
+                f"“{target}” does not depend on logic stage “{logic_key}” "
+                f"(add “{logic_key}” to its depends_on)",
+            )
+
+    def _broken_stage(self, key: str, raw: dict, path: str) -> None:
+        """What can still be checked of a stage that failed to parse: its references."""
+        for j, cls in enumerate(_texts(raw.get("classes"))):
+            if cls not in self.classes:
+                self.out.add(join(path, "classes", j), f"unknown class “{cls}”")
+        for j, reviewed in enumerate(_texts(raw.get("reviews"))):
+            if not self._known(reviewed):
+                self.out.add(join(path, "reviews", j), f"unknown stage “{reviewed}”")
+        if raw.get("kind") == "logic":
+            rules = raw.get("rules") if isinstance(raw.get("rules"), list) else []
+            for j, rule in enumerate(rules):
+                if isinstance(rule, dict):
+                    self._target(key, rule.get("to"), join(path, "rules", j, "to"))
+            self._target(key, raw.get("else"), join(path, "else"))
 
     def _class_condition(
         self, leaf: ClassCondition, path: str, owner: str, allowed_classes: set[str] | None
     ) -> None:
         if leaf.stage is not None:
             if leaf.stage not in self.stages:
-                self.out.add(join(path, "stage"), f"unknown stage “{leaf.stage}”")
+                if leaf.stage not in self.broken:  # a broken stage has its own errors
+                    self.out.add(join(path, "stage"), f"unknown stage “{leaf.stage}”")
                 return
             if leaf.stage not in self.upstream.get(owner, set()):
                 self.out.add(
@@ -293,6 +353,8 @@ class _Meaning:
                     )
         if isinstance(stage, ReviewStage):
             for j, key in enumerate(stage.reviews):
+                if key in self.broken:
+                    continue  # it has errors of its own
                 if key not in self.stages:
                     self.out.add(join(path, "reviews", j), f"unknown stage “{key}”")
                 elif key not in self.upstream.get(stage.key, set()):
@@ -306,29 +368,37 @@ class _Meaning:
                         "reviews are of annotate or consensus stages",
                     )
         if isinstance(stage, LogicStage):
-            upstream_classes = self._classes_added_upstream(stage.key)
-            targets = [(j, r.to) for j, r in enumerate(stage.rules) if r is not None]
-            for j, rule in enumerate(stage.rules):
-                if isinstance(rule, AnnotationTypeRule):
-                    for k, leaf in enumerate(rule.conditions):
-                        self._class_condition(
-                            leaf,
-                            join(path, "rules", j, "conditions", k),
-                            stage.key,
-                            upstream_classes,
-                        )
-            for j, target in [*targets, ("else", stage.else_)]:
-                tpath = join(path, "else") if j == "else" else join(path, "rules", j, "to")
-                if target == DONE:
-                    continue
-                if target not in self.stages:
-                    self.out.add(tpath, f"unknown stage “{target}” (or “done”)")
-                elif stage.key not in self.stages[target].depends_on:
-                    self.out.add(
-                        tpath,
-                        f"“{target}” does not depend on logic stage “{stage.key}” "
-                        f"(add “{stage.key}” to its depends_on)",
+            self._logic(stage, path)
+
+    def _logic(self, stage: LogicStage, path: str) -> None:
+        upstream_classes = self._classes_added_upstream(stage.key)
+        work = [
+            k
+            for k in self.upstream.get(stage.key, set())
+            if k in self.stages and self.stages[k].kind in {"annotate", "consensus"}
+        ]
+        raw = self.spec.raw_stages[self.index[stage.key]]
+        raw_rules = raw.get("rules") if isinstance(raw, dict) else None
+        raw_rules = raw_rules if isinstance(raw_rules, list) else []
+        for j, rule in enumerate(stage.rules):
+            rpath = join(path, "rules", j)
+            if rule is None:  # its own errors are reported; its target is still checked
+                target = raw_rules[j].get("to") if isinstance(raw_rules[j], dict) else None
+                self._target(stage.key, target, join(rpath, "to"))
+                continue
+            self._target(stage.key, rule.to, join(rpath, "to"))
+            if isinstance(rule, AnnotationTypeRule):
+                for k, leaf in enumerate(rule.conditions):
+                    self._class_condition(
+                        leaf, join(rpath, "conditions", k), stage.key, upstream_classes
                     )
+            elif isinstance(rule, AnnotatorRule | TaskDurationRule) and not work:
+                self.out.add(
+                    join(rpath, "match"),
+                    f"match “{rule.type_name}” needs annotate or consensus work upstream "
+                    f"of “{stage.key}” (add it to depends_on)",
+                )
+        self._target(stage.key, stage.else_, join(path, "else"))
 
 
 # --- entry points -------------------------------------------------------------------------

@@ -25,6 +25,10 @@ class Action(StrEnum):
     CHANGE = "change"  # edit project, blueprints, members; create/edit/delete tasks
     ANNOTATE = "annotate"  # work on annotate stages
     REVIEW = "review"  # review and audit
+    WRITE_GUIDELINES = "write guidelines"  # reviewers and managers
+    # Not about one project (``require(actor, None, action)``):
+    CREATE_PROJECT = "create projects"
+    CONTROL_QUEUES = "control the queues"  # administrators
 
 
 ACTION_PERMISSION = {
@@ -32,7 +36,9 @@ ACTION_PERMISSION = {
     Action.CHANGE: "change_project",
     Action.ANNOTATE: "annotate_project",
     Action.REVIEW: "review_project",
+    Action.WRITE_GUIDELINES: "review_project",
 }
+GLOBAL_ACTIONS = frozenset({Action.CREATE_PROJECT, Action.CONTROL_QUEUES})
 
 # Object permissions that each membership role grants on its project.
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
@@ -73,10 +79,61 @@ def project_allows(user, project: "Project", action: Action) -> bool:
     return ACTION_PERMISSION[action] in project_permissions(user, project)
 
 
-def check_project_access(*, user, project: "Project", action: Action = Action.VIEW) -> None:
-    """Raise Http404 when ``user`` may not see ``project``, 403 when they may not act."""
-    perms = project_permissions(user, project)
+class SystemActor:
+    """Management commands and scheduled jobs that act on no one's behalf.
+
+    It may do everything; the audit trail records it as no one (``actor_user`` is None).
+    """
+
+    pk = id = None
+    is_authenticated = is_active = is_superuser = is_staff = True
+    is_anonymous = False
+    username = "system"
+
+    def get_username(self) -> str:
+        return self.username
+
+    def __str__(self) -> str:
+        return self.username
+
+
+SYSTEM = SystemActor()
+
+
+def actor_user(actor):
+    """The user to store as who did something: None for the system and anonymous users."""
+    if actor is None or isinstance(actor, SystemActor) or not actor.is_authenticated:
+        return None
+    return actor
+
+
+def require(actor, project: "Project | None", action: Action) -> None:
+    """The one authorization check of every service that changes data.
+
+    For a project action: Http404 when ``actor`` may not even see ``project``,
+    PermissionDenied (403) when they see it but may not ``action``. For the actions
+    that concern no single project (``GLOBAL_ACTIONS``) pass ``project=None``.
+    """
+    if isinstance(actor, SystemActor):
+        return
+    if actor is None:
+        raise PermissionDenied("Sign in first.")
+    if action in GLOBAL_ACTIONS:
+        allowed = (
+            can_create_project(actor) if action == Action.CREATE_PROJECT else is_admin(actor)
+        )
+        if not allowed:
+            raise PermissionDenied(f"You may not {action}.")
+        return
+    if project is None:
+        raise ValueError(f"{action} needs a project")
+    perms = project_permissions(actor, project)
     if ACTION_PERMISSION[Action.VIEW] not in perms:
         raise Http404("No such project.")
     if ACTION_PERMISSION[action] not in perms:
         raise PermissionDenied(f"You may not {action} in this project.")
+
+
+def check_project_access(*, user, project: "Project", action: Action = Action.VIEW) -> None:
+    """Raise Http404 when ``user`` may not see ``project``, 403 when they may not act."""
+    require(user, project, action)

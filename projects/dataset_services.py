@@ -31,6 +31,7 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
+from core.access import Action, actor_user, require
 from core.exceptions import ApplicationError
 from core.jobs import enqueue, job_log, report_progress
 
@@ -94,6 +95,7 @@ def dataset_import_start(
     With ``background=False`` nothing is queued: the caller runs ``dataset_import_run``
     itself (the command line does, showing progress in the terminal).
     """
+    require(actor, project, Action.CHANGE)
     name = (name or "").strip()
     if not name:
         raise ApplicationError("A dataset needs a name.", field="name")
@@ -125,7 +127,7 @@ def dataset_import_start(
         format=format,
         options=options or {},
         source_path=str(source) if source_path is not None else "",
-        created_by=actor,
+        created_by=actor_user(actor),
     )
     if uploads:
         _save_uploads(dataset, uploads)
@@ -423,6 +425,7 @@ def resync_job_id(dataset: Dataset) -> str:
 
 def dataset_resync_start(*, actor, dataset: Dataset) -> str:
     """Queue a re-sync of a finished dataset from the server folder it was imported from."""
+    require(actor, dataset.project, Action.CHANGE)
     if dataset.status != ImportStatus.FINISHED:
         raise ApplicationError("Only a finished import can be re-synced.", field="dataset")
     if not dataset.source_path:

@@ -4,19 +4,12 @@ import logging
 from collections.abc import Iterable
 
 from django.contrib.auth import get_user_model
-from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 from django.utils.text import slugify
 from guardian.models import UserObjectPermission
 from guardian.shortcuts import assign_perm, remove_perm
 
-from core.access import (
-    ROLE_PERMISSIONS,
-    Action,
-    can_create_project,
-    permissions_for_roles,
-    project_allows,
-)
+from core.access import ROLE_PERMISSIONS, Action, actor_user, permissions_for_roles, require
 from core.exceptions import ApplicationError, Conflict
 
 from .models import Delivery, Guideline, Membership, Project, Role
@@ -89,8 +82,7 @@ def project_create(
 ) -> Project:
     """Create a project; its creator becomes its first manager; it starts with the default
     blueprint (annotate → review) as its active one."""
-    if not can_create_project(actor):
-        raise PermissionDenied("You may not create projects.")
+    require(actor, None, Action.CREATE_PROJECT)
     name = (name or "").strip()
     if not name:
         raise ApplicationError("A project needs a name.", field="name")
@@ -103,7 +95,7 @@ def project_create(
                     slug=_unique_slug(name, slug),
                     description=description or "",
                     delivery=delivery,
-                    created_by=actor,
+                    created_by=actor_user(actor),
                 )
             break
         except IntegrityError:
@@ -112,7 +104,9 @@ def project_create(
                     "That address was just taken; try again.", field="slug"
                 ) from None
 
-    membership_add(actor=actor, project=project, user=actor, role=Role.MANAGER)
+    if actor_user(actor) is not None:
+        # Not membership_add: the creator may act in the project only from here on.
+        _membership_put(project=project, user=actor, role=Role.MANAGER)
     from blueprints.services import DEFAULT_EXAMPLE, blueprint_create_from_example
 
     blueprint_create_from_example(actor=actor, project=project, example=DEFAULT_EXAMPLE)
@@ -129,6 +123,7 @@ def project_update(
     **fields,
 ) -> Project:
     """Change name, description or delivery. ``version`` guards against stale forms."""
+    require(actor, project, Action.CHANGE)
     locked = Project.objects.select_for_update().get(pk=project.pk)
     if version is not None and version != locked.version:
         raise Conflict(
@@ -182,6 +177,14 @@ def _ensure_other_manager(membership: Membership) -> None:
         )
 
 
+def _membership_put(*, project: Project, user, role: str, **defaults) -> tuple[Membership, bool]:
+    membership, created = Membership.objects.update_or_create(
+        project=project, user=user, role=role, defaults=defaults
+    )
+    project_sync_permissions(project=project, user=user)
+    return membership, created
+
+
 @transaction.atomic
 def membership_add(
     *,
@@ -197,6 +200,7 @@ def membership_add(
 
     Adding a role the user already holds updates its skills and capacity.
     """
+    require(actor, project, Action.CHANGE)
     _validate_role(role)
     if user is None:
         user = _get_user(username or "")
@@ -207,10 +211,7 @@ def membership_add(
         defaults["skills"] = _clean_skills(skills)
     if capacity is not None:
         defaults["capacity"] = capacity
-    membership, created = Membership.objects.update_or_create(
-        project=project, user=user, role=role, defaults=defaults
-    )
-    project_sync_permissions(project=project, user=user)
+    membership, created = _membership_put(project=project, user=user, role=role, **defaults)
     logger.info(
         "%s %s %s as %s of %s", actor, "added" if created else "updated", user, role, project
     )
@@ -227,6 +228,7 @@ def membership_update(
     capacity: int | None = None,
 ) -> Membership:
     """Change a member's role, skills or capacity."""
+    require(actor, membership.project, Action.CHANGE)
     membership = Membership.objects.select_for_update().select_related("user").get(pk=membership.pk)
     if role is not None and role != membership.role:
         _validate_role(role)
@@ -251,6 +253,7 @@ def membership_update(
 
 @transaction.atomic
 def membership_remove(*, actor, membership: Membership) -> None:
+    require(actor, membership.project, Action.CHANGE)
     membership = (
         Membership.objects.select_for_update()
         .select_related("user", "project")
@@ -267,6 +270,7 @@ def membership_remove(*, actor, membership: Membership) -> None:
 @transaction.atomic
 def membership_remove_user(*, actor, project: Project, user, role: str | None = None) -> int:
     """Remove all of a user's roles in the project (or only ``role``). Returns how many."""
+    require(actor, project, Action.CHANGE)
     memberships = Membership.objects.filter(project=project, user=user)
     if role is not None:
         _validate_role(role)
@@ -276,14 +280,6 @@ def membership_remove_user(*, actor, project: Project, user, role: str | None = 
         membership_remove(actor=actor, membership=membership)
         removed += 1
     return removed
-
-
-def _may_write_guidelines(actor, project: Project) -> None:
-    if not (
-        project_allows(actor, project, Action.REVIEW)
-        or project_allows(actor, project, Action.CHANGE)
-    ):
-        raise PermissionDenied("Only the project's reviewers and managers write its guidelines.")
 
 
 def _clean_guideline(title: str, body: str) -> tuple[str, str]:
@@ -299,9 +295,11 @@ def _clean_guideline(title: str, body: str) -> tuple[str, str]:
 
 @transaction.atomic
 def guideline_create(*, actor, project: Project, title: str, body: str) -> Guideline:
-    _may_write_guidelines(actor, project)
+    require(actor, project, Action.WRITE_GUIDELINES)
     title, body = _clean_guideline(title, body)
-    return Guideline.objects.create(project=project, title=title, body=body, author=actor)
+    return Guideline.objects.create(
+        project=project, title=title, body=body, author=actor_user(actor)
+    )
 
 
 @transaction.atomic
@@ -310,7 +308,7 @@ def guideline_update(
 ) -> Guideline:
     """Edit a guideline; ``version`` refuses a stale form (someone saved in between)."""
     locked = Guideline.objects.select_for_update().select_related("project").get(pk=guideline.pk)
-    _may_write_guidelines(actor, locked.project)
+    require(actor, locked.project, Action.WRITE_GUIDELINES)
     if version is not None and version != locked.version:
         raise Conflict(
             "Someone else changed this guideline since you opened it. "
@@ -319,7 +317,7 @@ def guideline_update(
         )
     title, body = _clean_guideline(title, body)
     if (title, body) != (locked.title, locked.body):
-        locked.title, locked.body, locked.author = title, body, actor
+        locked.title, locked.body, locked.author = title, body, actor_user(actor)
         locked.version += 1
         locked.save()
     return locked
@@ -327,5 +325,5 @@ def guideline_update(
 
 @transaction.atomic
 def guideline_delete(*, actor, guideline: Guideline) -> None:
-    _may_write_guidelines(actor, guideline.project)
+    require(actor, guideline.project, Action.WRITE_GUIDELINES)
     guideline.delete()

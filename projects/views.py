@@ -162,38 +162,29 @@ def member_remove(request, slug, membership_id):
     return _member_action_response(request, project, row_errors)
 
 
-def _may_write_guidelines(user, project) -> bool:
-    return project_allows(user, project, Action.REVIEW) or project_allows(
-        user, project, Action.CHANGE
-    )
-
-
 @login_required
 def project_guidelines(request, slug):
     """The project's guidelines; reviewers and managers add new ones here."""
-    project = selectors.project_get_for_user(user=request.user, slug=slug)
-    can_write = _may_write_guidelines(request.user, project)
+    action = Action.WRITE_GUIDELINES if request.method == "POST" else Action.VIEW
+    project = selectors.project_get_for_user(user=request.user, slug=slug, action=action)
     form = GuidelineForm(request.POST or None)
-    if request.method == "POST":
-        if not can_write:
-            raise PermissionDenied("Only the project's reviewers and managers write guidelines.")
-        if form.is_valid():
-            try:
-                services.guideline_create(
-                    actor=request.user,
-                    project=project,
-                    title=form.cleaned_data["title"],
-                    body=form.cleaned_data["body"],
-                )
-            except ApplicationError as exc:
-                add_application_error(form, exc)
-            else:
-                messages.success(request, "Guideline added.")
-                return redirect("projects:guidelines", slug=project.slug)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.guideline_create(
+                actor=request.user,
+                project=project,
+                title=form.cleaned_data["title"],
+                body=form.cleaned_data["body"],
+            )
+        except ApplicationError as exc:
+            add_application_error(form, exc)
+        else:
+            messages.success(request, "Guideline added.")
+            return redirect("projects:guidelines", slug=project.slug)
     context = {
         "project": project,
         "guidelines": selectors.guideline_list(project=project),
-        "can_write": can_write,
+        "can_write": project_allows(request.user, project, Action.WRITE_GUIDELINES),
         "form": form,
     }
     return render(request, "projects/guidelines.html", context)
@@ -202,10 +193,8 @@ def project_guidelines(request, slug):
 @login_required
 def guideline_edit(request, slug, guideline_id):
     guideline = selectors.guideline_get_for_user(
-        user=request.user, slug=slug, guideline_id=guideline_id, action=Action.VIEW
+        user=request.user, slug=slug, guideline_id=guideline_id, action=Action.WRITE_GUIDELINES
     )
-    if not _may_write_guidelines(request.user, guideline.project):
-        raise PermissionDenied("Only the project's reviewers and managers write guidelines.")
     initial = {"title": guideline.title, "body": guideline.body, "version": guideline.version}
     form = GuidelineForm(request.POST or None, initial=initial)
     current = None
@@ -228,7 +217,7 @@ def guideline_edit(request, slug, guideline_id):
 @login_required
 def guideline_delete(request, slug, guideline_id):
     guideline = selectors.guideline_get_for_user(
-        user=request.user, slug=slug, guideline_id=guideline_id, action=Action.VIEW
+        user=request.user, slug=slug, guideline_id=guideline_id, action=Action.WRITE_GUIDELINES
     )
     services.guideline_delete(actor=request.user, guideline=guideline)
     messages.success(request, f"Deleted “{guideline.title}”.")

@@ -11,8 +11,7 @@ from core.access import is_admin
 from core.exceptions import ApplicationError
 from core.jobs import redis_available
 
-from . import control
-from .models import QueueAction
+from . import control, selectors
 
 
 def _admin_only(request) -> None:
@@ -32,7 +31,7 @@ def queue_page(request):
             }
         except redis.RedisError:
             context["redis_down"] = True
-    context["actions"] = QueueAction.objects.select_related("actor")[:20]
+    context["actions"] = selectors.queue_action_list()
     template = "queues/queues.html#queue-table" if request.htmx else "queues/queues.html"
     return render(request, template, context)
 

@@ -109,7 +109,7 @@ class ExportDownloadApi(GenericAPIView):
     def get(self, request, export_id: int):
         """The JSONL file, or a zip archive of the export version's folder."""
         export = services.export_get_for_user(user=request.user, export_id=export_id)
-        path = services.export_archive(export=export)
+        path = services.export_archive(actor=request.user, export=export)
         filename = services.export_download_name(export, path)
         return FileResponse(path.open("rb"), as_attachment=True, filename=filename)
 

@@ -8,11 +8,10 @@ from datetime import UTC, datetime, timedelta
 
 import django_rq
 from django.conf import settings
-from django.core.exceptions import PermissionDenied
 from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.job import Job
 
-from core.access import is_admin
+from core.access import Action, require
 from core.exceptions import ApplicationError
 
 from .models import QueueAction
@@ -27,11 +26,6 @@ def _queue(name: str):
     if name not in settings.RQ_QUEUE_NAMES:
         raise ApplicationError(f"No queue named “{name}”.", field="queue")
     return django_rq.get_queue(name)
-
-
-def _ensure_admin(actor) -> None:
-    if not is_admin(actor):
-        raise PermissionDenied("Only administrators control the queues.")
 
 
 def queue_overview() -> list[dict]:
@@ -91,7 +85,7 @@ def _log(actor, name: str, action: str, count: int) -> None:
 
 def queue_action(*, actor, name: str, action: str) -> dict:
     """Run one administrative action on a queue; returns what it did."""
-    _ensure_admin(actor)
+    require(actor, None, Action.CONTROL_QUEUES)
     if action not in ACTIONS:
         raise ApplicationError(f"action must be one of {', '.join(ACTIONS)}.", field="action")
     queue = _queue(name)

@@ -1,5 +1,7 @@
 """RQ entry points for exports: take ids, call a service."""
 
+from core.access import SYSTEM
+
 from .services import export_abandon, export_clean_expired, export_run
 
 
@@ -15,7 +17,7 @@ def export_failed(job, connection, exc_type, exc_value, traceback) -> None:
 
 def clean_exports_job() -> int:
     """Delete expired export files, then come back in a day."""
-    removed = export_clean_expired()
+    removed = export_clean_expired(actor=SYSTEM)
     schedule_export_cleanup()
     return removed
 

@@ -12,12 +12,11 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from core.access import Action, project_allows
+from core.access import Action, actor_user, require
 from core.exceptions import ApplicationError
 from core.jobs import enqueue, job_log, report_progress
 from projects.models import Project
@@ -69,8 +68,7 @@ def export_start(
 ) -> tuple[Export, bool]:
     """Request an export. An identical one already queued or running is answered instead
     (returns it with created=False)."""
-    if not project_allows(actor, project, Action.CHANGE):
-        raise PermissionDenied("Only managers export.")
+    require(actor, project, Action.CHANGE)
     if format not in ExportFormat.values:
         raise ApplicationError(
             f"format must be one of {', '.join(ExportFormat.values)}.", field="format"
@@ -86,7 +84,7 @@ def export_start(
     profile = _profile(project, format, selection, options)
     Project.objects.select_for_update().filter(pk=project.pk).first()
     active = Export.objects.filter(
-        requested_by=actor, status__in=[ExportStatus.QUEUED, ExportStatus.STARTED]
+        requested_by=actor_user(actor), status__in=[ExportStatus.QUEUED, ExportStatus.STARTED]
     )
     running = Export.objects.filter(
         project=project, profile=profile, status__in=[ExportStatus.QUEUED, ExportStatus.STARTED]
@@ -113,7 +111,7 @@ def export_start(
         options=options,
         profile=profile,
         parent=parent if options.get("incremental") else None,
-        requested_by=actor,
+        requested_by=actor_user(actor),
     )
     if background:  # the command line runs it itself
         export.job_id = f"export-{export.pk}"
@@ -129,8 +127,7 @@ def export_start(
 
 def export_cancel(*, actor, export: Export) -> Export:
     """Cancel a queued export at once; a running one stops at its next episode."""
-    if not project_allows(actor, export.project, Action.CHANGE):
-        raise PermissionDenied("Only managers cancel exports.")
+    require(actor, export.project, Action.CHANGE)
     moved = Export.objects.filter(
         pk=export.pk, status__in=[ExportStatus.QUEUED, ExportStatus.STARTED]
     ).update(status=ExportStatus.CANCELLED, error="Cancelled by " + actor.get_username())
@@ -287,8 +284,10 @@ def export_abandon(*, export_id: int, reason: str) -> None:
         shutil.rmtree(exports_root() / f".tmp-{export_id}", ignore_errors=True)
 
 
-def export_clean_expired(*, now=None) -> int:
-    """Delete the files of finished exports older than the retention period."""
+def export_clean_expired(*, actor, now=None) -> int:
+    """Delete the files of finished exports older than the retention period (a scheduled
+    job: the system acts; administrators may run it too)."""
+    require(actor, None, Action.CONTROL_QUEUES)
     now = now or timezone.now()
     limit = now - timedelta(days=settings.STAGECRAFT_EXPORT_RETENTION_DAYS)
     removed = 0
@@ -325,10 +324,11 @@ def export_get_for_user(*, user, export_id: int) -> Export:
     return export
 
 
-def export_archive(*, export: Export) -> Path:
+def export_archive(*, actor, export: Export) -> Path:
     """The file to download: the JSONL itself, or a zip of the version's folder (made once)."""
     import zipfile
 
+    require(actor, export.project, Action.CHANGE)
     if export.status != ExportStatus.FINISHED or not export.path:
         raise ApplicationError("This export has no files to download.", field="status")
     folder = export_dir(export)

@@ -10,9 +10,8 @@ from core.access import Action
 from core.exceptions import ApplicationError
 from projects.selectors import project_get_for_user
 
-from . import services
+from . import selectors, services
 from .forms import ExportForm
-from .models import Export
 
 
 @login_required
@@ -35,7 +34,7 @@ def export_list(request, slug):
             word = "started" if created else "is already under way"
             messages.success(request, f"Export v{export.version} ({export.format}) {word}.")
         return redirect("exports:list", slug=project.slug)
-    exports = Export.objects.filter(project=project).select_related("requested_by")[:50]
+    exports = selectors.export_list(project=project)
     return render(
         request, "queues/exports.html", {"project": project, "form": form, "exports": exports}
     )
@@ -67,7 +66,7 @@ def export_cancel(request, slug, export_id):
 def export_download(request, slug, export_id):
     export = services.export_get_for_user(user=request.user, export_id=export_id)
     try:
-        path = services.export_archive(export=export)
+        path = services.export_archive(actor=request.user, export=export)
     except ApplicationError as exc:
         messages.error(request, exc.message)
         return redirect("exports:list", slug=export.project.slug)

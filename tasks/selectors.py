@@ -220,6 +220,26 @@ def hidden_annotation_ids(*, task: Task, user) -> set[int]:
     }
 
 
+def task_addable_datasets(*, task: Task, exclude: list[int]) -> QuerySet:
+    """Finished datasets of the task's project that could be linked to it."""
+    from projects.models import Dataset, ImportStatus
+
+    return Dataset.objects.filter(project=task.project, status=ImportStatus.FINISHED).exclude(
+        pk__in=exclude
+    )
+
+
+def task_sample_list(*, task: Task) -> QuerySet:
+    """The samples of the task's linked datasets, dataset by dataset, in order."""
+    from projects.models import Sample
+
+    return (
+        Sample.objects.filter(dataset__in=task.datasets.all())
+        .select_related("dataset")
+        .order_by("dataset__name", "index")
+    )
+
+
 def my_work_runs(*, user) -> QuerySet[StageRun]:
     """The runs waiting for ``user`` (My work): their own open runs, free runs of tasks
     given to them, and review runs of tasks naming them as reviewer (or naming none, in a

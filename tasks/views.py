@@ -169,19 +169,17 @@ TABS = [
 
 
 def _tab_context(request, task, tab: str) -> dict:
-    from projects.models import Dataset, ImportStatus, Sample
-
     context: dict = {}
     if tab == "data":
         linked = list(task.datasets.all())
         context["linked"] = linked
-        context["addable"] = Dataset.objects.filter(
-            project=task.project, status=ImportStatus.FINISHED
-        ).exclude(pk__in=[d.pk for d in linked])
+        context["addable"] = selectors.task_addable_datasets(
+            task=task, exclude=[d.pk for d in linked]
+        )
     elif tab == "batch-annotation":
-        samples = Sample.objects.filter(dataset__in=task.datasets.all()).select_related("dataset")
+        samples = selectors.task_sample_list(task=task)
         done = set(task.annotations.exclude(sample=None).values_list("sample", flat=True))
-        context["samples"] = [(s, s.pk in done) for s in samples.order_by("dataset__name", "index")]
+        context["samples"] = [(s, s.pk in done) for s in samples]
     elif tab == "invalid":
         context["invalid"] = task.annotations.filter(invalid=True).select_related(
             "sample", "author"

@@ -2,7 +2,9 @@ import threading
 
 import pytest
 import yaml
+from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, connection, transaction
+from django.http import Http404
 
 from blueprints import services
 from blueprints.models import Blueprint
@@ -126,3 +128,36 @@ def test_a_version_that_tasks_use_is_never_changed(project, manager):
     task.refresh_from_db()
     assert task.blueprint_id == blueprint.pk  # the task keeps the version it was created with
     assert saved.active and not blueprint.active  # new tasks get the new version
+
+
+NOT_MANAGERS = [
+    ("annotator", PermissionDenied),
+    ("reviewer", PermissionDenied),
+    ("outsider", Http404),
+]
+
+
+@pytest.mark.parametrize(("role", "refusal"), NOT_MANAGERS)
+def test_only_managers_save_blueprints(project, users, role, refusal):
+    with pytest.raises(refusal):
+        services.blueprint_save(
+            actor=users[role], project=project, definition=example("pick-and-place")
+        )
+    with pytest.raises(refusal):
+        services.blueprint_create_from_example(
+            actor=users[role], project=project, example="pick-and-place"
+        )
+    assert project.blueprints.count() == 1
+
+
+@pytest.mark.parametrize(("role", "refusal"), NOT_MANAGERS)
+def test_only_managers_activate_blueprints(project, users, manager, role, refusal):
+    other, _ = services.blueprint_save(
+        actor=manager, project=project, definition=example("pick-and-place")
+    )
+    with pytest.raises(refusal):
+        services.blueprint_activate(actor=users[role], blueprint=other)
+    with pytest.raises(refusal):
+        services.blueprint_activate_newest(actor=users[role], project=project, name=other.name)
+    other.refresh_from_db()
+    assert not other.active

@@ -1,5 +1,6 @@
 import pytest
 from django.core.exceptions import PermissionDenied
+from django.http import Http404
 from guardian.shortcuts import get_perms
 
 from core.exceptions import ApplicationError, Conflict
@@ -148,3 +149,103 @@ def test_project_list_shows_only_visible_projects_in_bounded_queries(
     assert roles == [["annotator"]] * 6
     assert all(p.member_count == 2 for p in mine)
     assert list(selectors.project_list_for_user(user=outsider)) == []
+
+
+# Authorization: every service that changes data checks its actor first (core.access.require):
+# 403 for members without the role, 404 for people who may not even see the project.
+NOT_MANAGERS = [
+    ("annotator", PermissionDenied),
+    ("reviewer", PermissionDenied),
+    ("outsider", Http404),
+]
+
+
+@pytest.mark.parametrize(("role", "refusal"), NOT_MANAGERS)
+def test_only_managers_update_the_project(project, users, role, refusal):
+    with pytest.raises(refusal):
+        services.project_update(actor=users[role], project=project, name="Taken over")
+    project.refresh_from_db()
+    assert project.name == "Pick and place"
+
+
+@pytest.mark.parametrize(("role", "refusal"), NOT_MANAGERS)
+def test_only_managers_add_members(project, users, role, refusal):
+    with pytest.raises(refusal):
+        services.membership_add(
+            actor=users[role], project=project, user=users[role], role=Role.MANAGER
+        )
+    assert not project.memberships.filter(user=users[role], role=Role.MANAGER).exists()
+
+
+@pytest.mark.parametrize(("role", "refusal"), NOT_MANAGERS)
+def test_only_managers_change_members(project, users, annotator, role, refusal):
+    membership = project.memberships.get(user=annotator)
+    with pytest.raises(refusal):
+        services.membership_update(actor=users[role], membership=membership, capacity=99)
+    membership.refresh_from_db()
+    assert membership.capacity != 99
+
+
+@pytest.mark.parametrize(("role", "refusal"), NOT_MANAGERS)
+def test_only_managers_remove_members(project, users, manager, role, refusal):
+    membership = project.memberships.get(user=manager)
+    with pytest.raises(refusal):
+        services.membership_remove(actor=users[role], membership=membership)
+    with pytest.raises(refusal):
+        services.membership_remove_user(actor=users[role], project=project, user=manager)
+    assert project.memberships.filter(user=manager).exists()
+
+
+@pytest.mark.parametrize(("role", "refusal"), NOT_MANAGERS)
+def test_only_managers_import_datasets(project, users, tmp_path, role, refusal, settings):
+    from projects.dataset_services import dataset_import_start
+
+    settings.STAGECRAFT_IMPORT_ROOTS = [str(tmp_path)]
+    with pytest.raises(refusal):
+        dataset_import_start(
+            actor=users[role],
+            project=project,
+            name="Mine",
+            format="hdf5",
+            source_path=tmp_path,
+            background=False,
+        )
+    assert not project.datasets.exists()
+
+
+@pytest.mark.parametrize(("role", "refusal"), NOT_MANAGERS)
+def test_only_managers_resync_datasets(dataset, users, role, refusal, redis_conn):
+    from projects.dataset_services import dataset_resync_start
+
+    with pytest.raises(refusal):
+        dataset_resync_start(actor=users[role], dataset=dataset)
+
+
+def test_the_command_line_imports_as_the_system(project, tmp_path):
+    from core.access import SYSTEM
+    from projects.dataset_services import dataset_import_start
+
+    dataset = dataset_import_start(
+        actor=SYSTEM,
+        project=project,
+        name="From the shell",
+        format="hdf5",
+        source_path=tmp_path,
+        background=False,
+    )
+    assert dataset.created_by is None
+
+
+@pytest.mark.parametrize(
+    ("role", "refusal"), [("annotator", PermissionDenied), ("outsider", Http404)]
+)
+def test_only_reviewers_and_managers_write_guidelines(project, users, reviewer, role, refusal):
+    guideline = services.guideline_create(actor=reviewer, project=project, title="T", body="B")
+    with pytest.raises(refusal):
+        services.guideline_create(actor=users[role], project=project, title="T", body="B")
+    with pytest.raises(refusal):
+        services.guideline_update(actor=users[role], guideline=guideline, title="X", body="Y")
+    with pytest.raises(refusal):
+        services.guideline_delete(actor=users[role], guideline=guideline)
+    guideline.refresh_from_db()
+    assert (guideline.title, project.guidelines.count()) == ("T", 1)

@@ -6,6 +6,7 @@ import h5py
 import pytest
 from django.core.management import call_command
 
+from core.access import SYSTEM
 from queues import services
 from queues.models import Export
 from tasks.models import Task
@@ -229,9 +230,9 @@ def test_expired_export_files_are_removed(demo, run_jobs, django_capture_on_comm
 
     project, manager = demo
     export, folder = run(project, manager, "jsonl", run_jobs, django_capture_on_commit_callbacks)
-    assert services.export_clean_expired() == 0
+    assert services.export_clean_expired(actor=SYSTEM) == 0
     later = timezone.now() + timedelta(days=31)
-    assert services.export_clean_expired(now=later) == 1
+    assert services.export_clean_expired(actor=SYSTEM, now=later) == 1
     assert not folder.exists()
     export.refresh_from_db()
     assert export.path == "" and "retention" in export.error

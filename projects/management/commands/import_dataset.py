@@ -3,6 +3,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Q
 
+from core.access import SYSTEM
 from core.exceptions import ApplicationError
 from projects.dataset_services import dataset_import_run, dataset_import_start, detect_format
 from projects.models import DatasetFormat, ImportStatus, Project
@@ -47,7 +48,7 @@ class Command(BaseCommand):
             import_options["swap_rb"] = swap_rb == "yes"
         try:
             dataset = dataset_import_start(
-                actor=None,
+                actor=SYSTEM,
                 project=target,
                 name=name or source.stem,
                 format=format,
