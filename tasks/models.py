@@ -119,6 +119,9 @@ class StageRun(models.Model):
     agreement = models.FloatField(null=True, blank=True)
     active_seconds = models.FloatField(default=0)
     started_at = models.DateTimeField(null=True, blank=True)
+    # The workspace's last activity ping: a run past its stage's time_limit stays with a
+    # person who is still working on it.
+    last_active_at = models.DateTimeField(null=True, blank=True)
     submitted_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
 

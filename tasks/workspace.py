@@ -3,6 +3,7 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.http import JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
@@ -11,10 +12,12 @@ from core.access import Action, project_allows
 from core.exceptions import ApplicationError
 
 from . import selectors, services
+from .models import StageRun
 
 
 @login_required
 def my_work(request):
+    services.stage_release_expired()  # lazily too: the time limit holds without a scheduler
     runs = selectors.my_work_runs(user=request.user)
     done = DONE_MESSAGES.get(request.GET.get("done", ""))
     if done:
@@ -34,6 +37,7 @@ DONE_MESSAGES = {
 @login_required
 def start_next(request):
     review = request.POST.get("kind") == "review"
+    services.stage_release_expired()
     run = services.stage_claim_next(actor=request.user, review=review)
     if run is None:
         messages.info(
@@ -69,6 +73,7 @@ def workspace(request, task_id, stage_key):
         from django.http import Http404
 
         raise Http404("No such stage.")
+    services.stage_release_expired(task=task)
     run = (
         task.runs.filter(stage_key=stage_key, assignee=request.user).first()
         or task.runs.filter(stage_key=stage_key).first()
@@ -135,6 +140,7 @@ def workspace(request, task_id, stage_key):
         "changed": changed,
         "can_sync": bool(changed)
         and (editable or project_allows(request.user, task.project, Action.CHANGE)),
+        **_timing(request, task, run),
     }
     return render(
         request,
@@ -152,5 +158,34 @@ def workspace(request, task_id, stage_key):
             "workspace_data": workspace_data,
             "guidelines": guideline_list(project=task.project),
             "changed_names": [s.name for s in changed_list],
+            "released": run is not None
+            and run.status == StageRun.Status.READY
+            and services.stage_released_from(task=task, stage_key=stage_key, user=request.user),
         },
     )
+
+
+def _timing(request, task, run) -> dict:
+    """The countdown of the viewer's own run under a stage with a time_limit."""
+    from django.utils import timezone
+
+    mine = run is not None and run.assignee_id == request.user.pk
+    timing = services.run_timing(run=run, task=task) if mine else None
+    if timing is None:
+        return {"timing": None}
+    return {
+        "timing": timing.as_json(timezone.now()),
+        "activity": reverse("workspace:activity", args=[task.pk, run.stage_key]),
+    }
+
+
+@require_POST
+@login_required
+def activity(request, task_id, stage_key):
+    """The workspace's ping while someone works: keeps a run past its time limit theirs."""
+    task = selectors.task_get_for_user(user=request.user, task_id=task_id)
+    try:
+        run = services.stage_activity(actor=request.user, task=task, stage_key=stage_key)
+    except ApplicationError as exc:
+        return JsonResponse(exc.body(), status=exc.status_code)
+    return JsonResponse(_timing(request, task, run))

@@ -9,4 +9,5 @@ urlpatterns = [
     path("next/", workspace.start_next, name="next"),
     path("<int:task_id>/<slug:stage_key>/", workspace.workspace, name="run"),
     path("<int:task_id>/<slug:stage_key>/open/", workspace.open_run, name="open"),
+    path("<int:task_id>/<slug:stage_key>/activity/", workspace.activity, name="activity"),
 ]

@@ -23,6 +23,12 @@ from .lifecycle import TRANSITIONS, annotation_payload, delivery_payload, spec_f
 from .samples import changed_samples, sample_mark_invalid, sample_restore, task_samples_sync
 from .sampling import stage_samples, task_sampled_ids
 from .stages import stage_claim_next, stage_review, stage_start, stage_submit
+from .timing import (
+    run_timing,
+    stage_activity,
+    stage_release_expired,
+    stage_released_from,
+)
 
 __all__ = [
     "TRANSITIONS",
@@ -35,10 +41,14 @@ __all__ = [
     "comment_create",
     "comment_resolve",
     "delivery_payload",
+    "run_timing",
     "sample_mark_invalid",
     "sample_restore",
     "spec_for",
+    "stage_activity",
     "stage_claim_next",
+    "stage_release_expired",
+    "stage_released_from",
     "stage_review",
     "stage_samples",
     "stage_start",

@@ -2,6 +2,7 @@
 samples) and ``time_limit`` (a claimed run goes back to the pool when its time is up)."""
 
 import json
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -161,3 +162,127 @@ def test_task_statistics_count_the_samples_the_stages_annotate(project, manager,
     label(task, annotator, chosen[0])
     stats = task_statistics(task=task)
     assert (stats["samples"], stats["annotated_samples"], stats["percent_annotated"]) == (3, 1, 33)
+
+
+# --- time limit --------------------------------------------------------------------------
+
+START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def limited(project, manager, annotator, time_machine):
+    """A task whose label stage has a 10-minute limit, started by ana at START."""
+    time_machine.move_to(START, tick=False)
+    blueprint(project, manager, time_limit=600, checks=[])
+    task = services.task_create(actor=manager, project=project, name="t", annotators=["ana"])
+    services.stage_start(actor=annotator, task=task, stage_key="label")
+    services.annotation_create(
+        actor=annotator, task=task, stage="label", label="outcome", data={"value": "ok"}
+    )
+    return task
+
+
+def at(time_machine, seconds):
+    time_machine.move_to(START + timedelta(seconds=seconds), tick=False)
+
+
+def test_a_run_past_its_time_limit_goes_back_to_the_pool_keeping_its_annotations(
+    limited, time_machine
+):
+    at(time_machine, 599)
+    assert services.stage_release_expired() == 0
+    at(time_machine, 601)
+    assert services.stage_release_expired() == 1
+    run = limited.runs.get(stage_key="label")
+    assert (run.status, run.assignee, run.started_at) == ("ready", None, None)
+    assert limited.annotations.count() == 1  # the work stays for whoever takes it
+    event = limited.events.get(kind="stage_released")
+    assert (event.stage_key, event.actor) == ("label", None)
+    assert event.data["reason"] == "time limit" and event.data["assignee"] == "ana"
+    assert services.stage_release_expired() == 0  # twice is harmless
+
+
+def test_someone_still_working_keeps_the_run_past_the_limit(limited, annotator, time_machine):
+    at(time_machine, 590)
+    services.stage_activity(actor=annotator, task=limited, stage_key="label")
+    at(time_machine, 700)  # past the limit, pinged 110 s ago: still working
+    assert services.stage_release_expired() == 0
+    services.stage_activity(actor=annotator, task=limited, stage_key="label")
+    at(time_machine, 700 + 119)
+    assert services.stage_release_expired() == 0
+    at(time_machine, 700 + 121)  # quiet for over two minutes
+    assert services.stage_release_expired() == 1
+    assert limited.runs.get(stage_key="label").status == "ready"
+
+
+def test_my_work_releases_lazily_and_someone_else_claims_it(
+    client, limited, project, manager, time_machine
+):
+    from projects.services import membership_add
+    from tests.factories import UserFactory
+
+    limited.annotators.clear()
+    other = UserFactory(username="noah")
+    membership_add(actor=manager, project=project, user=other, role="annotator")
+    at(time_machine, 601)
+    client.force_login(other)
+    response = client.post("/workspace/next/")  # no scheduler needed
+    assert response.status_code == 302 and response.url == f"/workspace/{limited.pk}/label/"
+    run = limited.runs.get(stage_key="label")
+    assert (run.status, run.assignee) == ("in_progress", other)
+
+
+def test_the_workspace_counts_down_and_its_ping_keeps_the_run(
+    client, limited, annotator, time_machine
+):
+    at(time_machine, 120)
+    client.force_login(annotator)
+    page = client.get(f"/workspace/{limited.pk}/label/").content.decode()
+    data = json.loads(page.split('id="workspace-data" type="application/json">')[1].split("<")[0])
+    assert data["timing"]["remaining"] == 480 and data["timing"]["warn_when_left"] == 120
+    assert 'role="timer"' in page and "workspace-timer.js" in page
+    assert client.post(data["activity"]).json()["timing"]["remaining"] == 480  # on load
+    at(time_machine, 560)  # and every minute with input
+    assert client.post(data["activity"]).status_code == 200
+    at(time_machine, 650)
+    pinged = client.post(data["activity"])
+    assert pinged.status_code == 200 and pinged.json()["timing"]["remaining"] == 0
+    at(time_machine, 650 + 100)
+    client.get("/workspace/")
+    assert limited.runs.get(stage_key="label").status == "in_progress"
+
+
+def test_a_ping_after_the_release_says_so_and_the_workspace_too(
+    client, limited, annotator, time_machine
+):
+    at(time_machine, 900)  # away since the start: the ping itself finds the time up
+    client.force_login(annotator)
+    refused = client.post(f"/workspace/{limited.pk}/label/activity/")
+    assert refused.status_code == 409
+    assert "time limit passed while you were away" in refused.json()["stage"][0]
+    page = client.get(f"/workspace/{limited.pk}/label/").content.decode()
+    assert "This stage went back to the pool" in page and 'role="timer"' not in page
+
+
+def test_stages_without_a_limit_are_never_released(project, manager, annotator, time_machine):
+    time_machine.move_to(START, tick=False)
+    blueprint(project, manager, checks=[])
+    task = services.task_create(actor=manager, project=project, name="t", annotators=["ana"])
+    services.stage_start(actor=annotator, task=task, stage_key="label")
+    at(time_machine, 86400 * 30)
+    assert services.stage_release_expired() == 0
+
+
+def test_the_sweep_job_runs_once_a_minute_and_schedules_the_next(limited, redis_conn, time_machine):
+    import django_rq
+
+    from tasks.jobs import release_expired_runs_job, schedule_release_expired
+
+    queue = django_rq.get_queue("default")
+    schedule_release_expired()
+    schedule_release_expired()  # however many processes ask: one sweep per minute
+    assert len(queue.scheduled_job_registry.get_job_ids()) == 1
+    at(time_machine, 601)
+    assert release_expired_runs_job() == 1
+    assert limited.runs.get(stage_key="label").status == "ready"
+    assert len(queue.scheduled_job_registry.get_job_ids()) == 2  # the next minute's sweep

@@ -67,6 +67,9 @@ class Command(BaseCommand):
         from queues.jobs import schedule_export_cleanup
 
         schedule_export_cleanup(delay_hours=1)  # then daily: expired export files go
+        from tasks.jobs import schedule_release_expired
+
+        schedule_release_expired()  # then every minute: runs past their time limit
         self.stdout.write(f"RQ worker started for queues: {' '.join(queues)}")
         return subprocess.Popen(  # noqa: S603 — our own interpreter and manage.py
             [

@@ -1,0 +1,33 @@
+"""RQ entry points of the tasks app: take ids (or nothing), call a service."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+
+from .services.timing import stage_release_expired
+
+RELEASE_EVERY_SECONDS = 60
+
+
+def release_expired_runs_job() -> int:
+    """Give runs whose time limit passed back to the pool, then come back in a minute."""
+    try:
+        return stage_release_expired()
+    finally:
+        schedule_release_expired()
+
+
+def schedule_release_expired() -> None:
+    """Make sure the next sweep is scheduled. The job id names its minute, so however many
+    processes call this, one sweep runs per minute (a sweep also schedules its successor,
+    which a fixed id could not do while the sweep itself still holds that id)."""
+    import django_rq
+
+    slot = int(time.time() // RELEASE_EVERY_SECONDS) + 1
+    at = datetime.fromtimestamp(slot * RELEASE_EVERY_SECONDS, tz=UTC)
+    queue = django_rq.get_queue("default", commit_mode="auto")
+    job_id = f"release-expired-runs-{slot}"
+    if queue.fetch_job(job_id) is not None:
+        return
+    queue.enqueue_at(at, release_expired_runs_job, job_id=job_id, result_ttl=600)
