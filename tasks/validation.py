@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from blueprints.spec import LabelClass
 from core.exceptions import ApplicationError
+
+if TYPE_CHECKING:
+    from projects.models import Sample
 
 LIMIT = 1e7  # coordinates and numbers beyond this are typos, and break geometry maths
 
@@ -38,8 +41,43 @@ def _camera(data: dict) -> None:
         raise ApplicationError("camera is a camera's name.", field="data.camera")
 
 
-def clean_data(cls: LabelClass, data: Any) -> dict:
-    """The annotation's geometry or value for its class kind, or a clear error."""
+def clean_data(cls: LabelClass, data: Any, sample: Sample | None = None) -> dict:
+    """The annotation's geometry or value for its class kind, or a clear error.
+
+    On a sample (``None`` for task-level labels) the camera and frames must be the
+    sample's own: exporters look the frame up, and a missing one breaks them."""
+    cleaned = _clean_data(cls, data)
+    if sample is not None:
+        _within_sample(cls, cleaned, sample)
+    return cleaned
+
+
+def _within_sample(cls: LabelClass, data: dict, sample: Sample) -> None:
+    last = sample.num_frames - 1
+    for key in ("frame", "start", "end"):
+        if key in data and data[key] > last:
+            raise ApplicationError(
+                f"{sample.name} has frames 0–{last}; {key} {data[key]} is past its end.",
+                field=f"data.{key}",
+            )
+    if cls.kind not in {"box", "polygon", "keypoint"}:
+        return
+    cameras = [c["name"] for c in sample.cameras]
+    if not cameras:
+        raise ApplicationError(
+            f"{sample.name} has no camera images, so a {cls.kind} has nothing to sit on; "
+            "label it with a segment or a classification instead.",
+            field="data.camera",
+        )
+    camera = data.get("camera")
+    if camera is not None and camera not in cameras:  # no camera means the first one
+        raise ApplicationError(
+            f"{sample.name} has no camera “{camera}” (cameras: {', '.join(cameras)}).",
+            field="data.camera",
+        )
+
+
+def _clean_data(cls: LabelClass, data: Any) -> dict:
     if not isinstance(data, dict):
         raise ApplicationError("data must be an object.", field="data")
     kind = cls.kind

@@ -41,21 +41,6 @@ def _annotating_run(task: Task, stage_key: str, actor) -> StageRun:
     return run
 
 
-def _within_sample(data: dict, sample) -> dict:
-    """Frame indices of an annotation on a sample must be frames of that sample."""
-    if sample is None or not isinstance(data, dict):
-        return data
-    last = sample.num_frames - 1
-    for key in ("frame", "start", "end"):
-        value = data.get(key)
-        if isinstance(value, int) and not isinstance(value, bool) and value > last:
-            raise ApplicationError(
-                f"{sample.name} has frames 0–{last}; {key} {value} is past its end.",
-                field=f"data.{key}",
-            )
-    return data
-
-
 def _own_replica(actor, task: Task, run: StageRun, annotation: Annotation) -> None:
     """Consensus work is independent: nobody changes another replica's annotations."""
     if annotation.replica != run.replica and not project_allows(actor, task.project, Action.CHANGE):
@@ -93,7 +78,7 @@ def annotation_create(
         sample=sample_obj,
         label=label,
         kind=cls.kind,
-        data=_within_sample(clean_data(cls, data), sample_obj),
+        data=clean_data(cls, data, sample_obj),
         attributes=clean_attributes(cls, attributes),
         author=actor,
     )
@@ -134,7 +119,7 @@ def annotation_update(
         run = _annotating_run(task, locked.stage_key, actor)
         _own_replica(actor, task, run, locked)
     if data is not None:
-        locked.data = _within_sample(clean_data(cls, data), locked.sample)
+        locked.data = clean_data(cls, data, locked.sample)
     if attributes is not None:
         locked.attributes = clean_attributes(cls, attributes)
     if invalid is not None:
