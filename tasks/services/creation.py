@@ -290,11 +290,24 @@ def _link_and_start(tasks, prepared, actor) -> None:
         events.append(
             _event(task, "created", actor, blueprint=f"{blueprint.name} v{blueprint.version}")
         )
-        events += [
-            _event(task, f"stage_{run.status}", None, run.stage_key, reason=run.reason)
-            for run in task_runs
-            if run.status != StageRun.Status.BLOCKED and run.replica == 0
-        ]
+        for run in task_runs:
+            if run.status == StageRun.Status.BLOCKED or run.replica:
+                continue
+            if run.routed_to:  # a logic stage at the root routes at intake
+                events.append(
+                    _event(
+                        task,
+                        "stage_routed",
+                        None,
+                        run.stage_key,
+                        to=run.routed_to,
+                        reason=run.reason,
+                    )
+                )
+            else:
+                events.append(
+                    _event(task, f"stage_{run.status}", None, run.stage_key, reason=run.reason)
+                )
     StageRun.objects.bulk_create(runs, batch_size=5000)
     TaskEvent.objects.bulk_create(events, batch_size=5000)
 

@@ -34,7 +34,7 @@ def finish(runs, *keys):
     return {**runs, **{k: replace(runs[k], status=COMPLETED) for k in keys}}
 
 
-FACTS = TaskFacts(seed="task-1", annotators={"segments": "bob", "objects": "bob"})
+FACTS = TaskFacts(seed="task-1", annotators={"segments": ("bob",), "objects": ("bob",)})
 
 
 def test_parallel_stages_start_ready_and_the_rest_wait(pick):
@@ -92,7 +92,7 @@ def test_else_skips_the_review_and_the_task_passes(pick):
 @pytest.mark.parametrize(
     ("facts", "reason"),
     [
-        (TaskFacts(seed="s", annotators={"segments": "alice"}), "rule 3: by alice"),
+        (TaskFacts(seed="s", annotators={"segments": ("alice",)}), "rule 3: by alice"),
         (TaskFacts(seed="s", active_seconds=3600), "rule 4: time > 1800 s"),
         (TaskFacts(seed="s", batch="night-shift"), "rule 5: batch night-shift"),
     ],
@@ -196,3 +196,81 @@ stages:
     assert reopened["a"].status == IN_PROGRESS and reopened["b"].status == "blocked"
     redone = advance(spec, finish(reopened, "a"), [Annotation("a", "flag", value="yes")], facts)
     assert redone["b"].status == READY
+
+
+def test_rework_after_a_reject_is_reviewed_again_even_when_routing_now_skips_the_review():
+    from blueprints.engine import DISAGREEMENT
+
+    spec = validate(example("driving-scene"))
+    facts = TaskFacts(seed="calm", active_seconds=600)
+    runs = {
+        **advance(spec, {}, [], facts),
+        "boxes": Run(status=COMPLETED),
+        "weather": Run(status=COMPLETED, routed_to=DISAGREEMENT),
+    }
+    runs = advance(spec, runs, [], facts)
+    if runs["audit_route"].routed_to == "audit":
+        pytest.skip("this seed is audited at random anyway")
+    assert runs["audit"].status == READY  # the disagreement is reviewed
+    runs = {**runs, "audit": replace(runs["audit"], status=IN_PROGRESS)}
+    reopened = reopen(spec, runs, "audit")
+    assert reopened["audit"].rejected
+    # The annotators fix it and now agree: routing alone would skip the review.
+    fixed = {**reopened, "boxes": Run(status=COMPLETED, attempt=2)}
+    fixed["weather"] = Run(status=COMPLETED, attempt=2)
+    fixed = advance(spec, fixed, [], facts)
+    assert fixed["audit_route"].routed_to == "done"
+    assert fixed["audit"].status == READY
+    assert fixed["audit"].reason == "rework of boxes after a reject"
+    assert task_status(spec, fixed) == "pending_review"
+
+
+def test_the_annotator_rule_sees_every_consensus_annotator():
+    import yaml
+
+    spec = validate(
+        yaml.safe_load(
+            """
+name: who
+taxonomy: [{key: weather, kind: classification, choices: [clear, rain]}]
+stages:
+  - {key: vote, kind: consensus, classes: [weather], annotators: 3}
+  - key: route
+    kind: logic
+    depends_on: [vote]
+    rules: [{match: annotator, users: [carol], to: check}]
+    else: done
+  - {key: check, kind: review, depends_on: [route], reviews: [vote]}
+"""
+        )
+    )
+    runs = finish(advance(spec, {}, [], TaskFacts(seed="s")), "vote")
+    third = TaskFacts(seed="s", annotators={"vote": ("alice", "bob", "carol")})
+    assert advance(spec, runs, [], third)["route"].routed_to == "check"
+    others = TaskFacts(seed="s", annotators={"vote": ("alice", "bob", "dave")})
+    assert advance(spec, runs, [], others)["route"].routed_to == "done"
+
+
+def test_a_logic_stage_without_dependencies_routes_at_intake():
+    import yaml
+
+    spec = validate(
+        yaml.safe_load(
+            """
+name: intake
+taxonomy: [{key: object, kind: box}]
+stages:
+  - key: intake
+    kind: logic
+    rules: [{match: batch, batches: [night], to: careful}]
+    else: quick
+  - {key: careful, kind: annotate, depends_on: [intake], classes: [object]}
+  - {key: quick, kind: annotate, depends_on: [intake], classes: [object]}
+"""
+        )
+    )
+    night = advance(spec, {}, [], TaskFacts(seed="s", batch="night"))
+    assert night["intake"] == Run(status=COMPLETED, routed_to="careful", reason="rule 1: batch night")
+    assert (night["careful"].status, night["quick"].status) == (READY, SKIPPED)
+    day = advance(spec, {}, [], TaskFacts(seed="s", batch="day"))
+    assert (day["careful"].status, day["quick"].status) == (SKIPPED, READY)

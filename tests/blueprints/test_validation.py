@@ -279,3 +279,52 @@ def test_mutated_examples_never_crash(path, value):
     mutate(doc, path, value)
     spec, errors = check(doc)
     assert (spec is None) == bool(errors)
+
+
+def test_a_logic_stage_at_the_root_is_valid_and_its_error_never_makes_it_unknown():
+    doc = pick()
+    route = stage(doc, "route")
+    del route["depends_on"]
+    route["rules"] = [{"match": "batch", "batches": ["night-shift"], "to": "full_review"}]
+    stage(doc, "full_review")["depends_on"] = ["route", "segments", "objects"]
+    assert validate(doc).by_key["route"].depends_on == []
+
+    route["surprise"] = 1  # the stage itself is broken …
+    errors = errors_of(doc)
+    assert errors == {"stages[3].surprise": "is not a known field here"}, errors
+    # … and what refers to it is not called unknown because of that.
+
+
+def test_every_error_of_an_item_is_reported():
+    doc = pick()
+    rule = stage(doc, "route")["rules"][1]
+    rule["percent"], rule["to"] = 140, "nowhere"
+    errors = errors_of(doc)
+    assert errors["stages[3].rules[1].percent"] == "must be at most 100"
+    assert errors["stages[3].rules[1].to"] == "unknown stage “nowhere” (or “done”)"
+
+
+def test_a_broken_stage_still_has_its_references_checked():
+    doc = pick()
+    objects = stage(doc, "objects")
+    objects["annotators"] = 3  # not a field of an annotate stage
+    objects["classes"] = ["object", "ghost"]
+    objects["depends_on"] = ["phantom"]
+    errors = errors_of(doc)
+    assert errors["stages[1].classes[1]"] == "unknown class “ghost”"
+    assert errors["stages[1].depends_on[0]"] == "unknown stage “phantom”"
+    # Stages that depend on, review or read "objects" do not call it unknown.
+    assert not [p for p, m in errors.items() if "“objects”" in m], errors
+
+
+def test_rules_that_need_work_upstream_are_refused_at_the_root():
+    doc = pick()
+    route = stage(doc, "route")
+    del route["depends_on"]
+    errors = errors_of(doc)
+    assert errors["stages[3].rules[2].match"] == (
+        "match “annotator” needs annotate or consensus work upstream of “route” "
+        "(add it to depends_on)"
+    )
+    assert errors["stages[3].rules[3].match"].startswith("match “task_duration” needs")
+    assert errors["stages[3].rules[0].conditions[0].class"].startswith("class “object” is not")

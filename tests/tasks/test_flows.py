@@ -169,3 +169,112 @@ def test_concurrent_submits_and_claims_leave_a_consistent_state(manager):
     assert task.status == "pending_review"
     assert task.events.filter(kind="stage_submitted").count() == 1
     assert StageRun.objects.get(task=task, stage_key="review").status == "ready"
+
+
+def use(project, manager, text):
+    import yaml
+
+    blueprint, _ = blueprint_services.blueprint_save(
+        actor=manager, project=project, definition=yaml.safe_load(text), source=text
+    )
+    blueprint_services.blueprint_activate(actor=manager, blueprint=blueprint)
+
+
+VOTE_THEN_MAYBE_CHECK = """
+name: vote
+taxonomy: [{key: weather, kind: classification, choices: [clear, rain, fog]}]
+stages:
+  - {key: vote, kind: consensus, classes: [weather], annotators: 3, agreement: 0.9}
+  - key: route
+    kind: logic
+    depends_on: [vote]
+    rules: [{match: annotator, users: [v3], to: check}]
+    else: done
+  - {key: check, kind: review, depends_on: [route], reviews: [vote]}
+"""
+
+
+def vote(task, people, values):
+    for user, value in zip(people, values, strict=True):
+        services.stage_start(actor=user, task=task, stage_key="vote")
+        label = task.annotations.filter(stage_key="vote", author=user).first()
+        if label:
+            services.annotation_update(
+                actor=user, annotation=label, version=label.version,
+                data={"value": value},
+            )  # fmt: skip
+        else:
+            services.annotation_create(
+                actor=user, task=task, stage="vote", label="weather", data={"value": value}
+            )
+        services.stage_submit(actor=user, task=task, stage_key="vote")
+
+
+@pytest.mark.django_db
+def test_the_annotator_rule_sees_the_third_consensus_annotator_not_the_reviewer(
+    project, manager, reviewer
+):
+    use(project, manager, VOTE_THEN_MAYBE_CHECK.replace("users: [v3]", "users: [v3, ravi]"))
+    people = annotators(project, manager, "v1", "v2", "v3")
+    task = services.task_create(actor=manager, project=project, name="third")
+    vote(task, people, ["rain", "rain", "rain"])
+    route = task.runs.get(stage_key="route")
+    assert (route.routed_to, route.reason) == ("check", "rule 1: by v3, ravi")
+
+    task = services.task_create(actor=manager, project=project, name="others")
+    vote(task, people[:2] + annotators(project, manager, "v4"), ["rain"] * 3)
+    assert task.runs.get(stage_key="route").routed_to == "done"
+
+
+@pytest.mark.django_db
+def test_rework_after_a_reject_is_reviewed_again_and_not_delivered_before(
+    project, manager, reviewer
+):
+    use(project, manager, VOTE_THEN_MAYBE_CHECK)
+    people = annotators(project, manager, "v1", "v2", "v4")
+    task = services.task_create(actor=manager, project=project, name="t")
+    vote(task, people, ["rain", "fog", "clear"])  # they disagree: the review is forced
+    assert task.runs.get(stage_key="check").status == "ready"
+    assert not task.deliveries.exists()
+    services.stage_review(
+        actor=reviewer, task=task, stage_key="check", decision="reject", comment="It rains"
+    )
+    vote(task, people, ["rain", "rain", "rain"])  # fixed: they agree, routing says done
+    task.refresh_from_db()
+    assert task.runs.get(stage_key="route").routed_to == "done"
+    check = task.runs.get(stage_key="check")
+    assert (check.status, check.reason) == ("ready", "rework of vote after a reject")
+    assert task.status == "pending_review"
+    assert not task.deliveries.exists()
+    services.stage_review(actor=reviewer, task=task, stage_key="check", decision="approve")
+    task.refresh_from_db()
+    assert task.status == "review_passed"
+    assert task.deliveries.count() == 1
+
+
+@pytest.mark.django_db
+def test_a_root_logic_stage_routes_when_the_task_is_created(project, manager):
+    use(
+        project,
+        manager,
+        """
+name: intake
+taxonomy: [{key: object, kind: box}]
+stages:
+  - key: intake
+    kind: logic
+    rules: [{match: batch, batches: [night], to: careful}]
+    else: quick
+  - {key: careful, kind: annotate, depends_on: [intake], classes: [object]}
+  - {key: quick, kind: annotate, depends_on: [intake], classes: [object]}
+""",
+    )
+    night, day = services.task_create_many(
+        actor=manager, project=project, items=[{"name": "n", "batch": "night"}, {"name": "d"}]
+    )
+    assert dict(night.runs.values_list("stage_key", "status")) == {
+        "intake": "completed", "careful": "ready", "quick": "skipped",
+    }  # fmt: skip
+    assert night.runs.get(stage_key="intake").routed_to == "careful"
+    assert dict(day.runs.values_list("stage_key", "status"))["quick"] == "ready"
+    assert night.events.filter(kind="stage_routed", stage_key="intake").exists()
