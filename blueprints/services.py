@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +40,23 @@ def _lock_project(project: Project) -> None:
     Project.objects.select_for_update().filter(pk=project.pk).first()
 
 
+def _renamed_source(source: str, definition: dict) -> str:
+    """The text with its top-level name set to the document's, comments kept; empty (the
+    document is written out afresh) when the text cannot be edited safely."""
+    if not source:
+        return ""
+    line = f"name: {json.dumps(definition['name'], ensure_ascii=False)}"
+    if re.search(r"^name:", source, flags=re.M):
+        renamed = re.sub(r"^name:.*$", line, source, count=1, flags=re.M)
+    else:
+        renamed = f"{line}\n{source}"
+    try:
+        same = canonical(yaml.safe_load(renamed)) == canonical(definition)
+    except yaml.YAMLError:
+        same = False
+    return renamed if same else ""
+
+
 @transaction.atomic
 def blueprint_save(
     *,
@@ -55,8 +74,14 @@ def blueprint_save(
     which takes over the active flag from its predecessor.
     """
     require(actor, project, Action.CHANGE)
+    name = (name or "").strip()
+    if name and isinstance(definition, dict) and definition.get("name") != name:
+        # The name given beside the document (the API envelope, the editor's field) names
+        # the blueprint, so the stored document says the same; its own name may be absent.
+        definition = {**definition, "name": name}
+        source = _renamed_source(source, definition)
     spec = validate(definition)
-    name = (name or spec.name or "").strip()
+    name = name or spec.name.strip()
     if not name:
         raise ApplicationError("A blueprint needs a name.", field="name")
     source = source or to_yaml(definition)

@@ -161,3 +161,14 @@ def test_only_managers_activate_blueprints(project, users, manager, role, refusa
         services.blueprint_activate_newest(actor=users[role], project=project, name=other.name)
     other.refresh_from_db()
     assert not other.active
+
+
+def test_a_name_given_beside_the_text_renames_it_keeping_comments(project, manager):
+    source = services.example_source("default")  # starts with a comment; names itself default
+    saved, _ = services.blueprint_save(
+        actor=manager, project=project, definition=yaml.safe_load(source), name="copy",
+        source=source,
+    )  # fmt: skip
+    assert (saved.name, saved.definition["name"]) == ("copy", "copy")
+    assert saved.source.startswith("# The blueprint every new project starts with")
+    assert yaml.safe_load(saved.source) == saved.definition
