@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.http import HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.template.defaultfilters import filesizeformat
+from django.utils.cache import patch_vary_headers
 
 
 class RejectNulMiddleware:
@@ -44,3 +45,17 @@ class UploadSizeLimitMiddleware:
                 return JsonResponse({"detail": message}, status=413)
             return HttpResponse(message, status=413, content_type="text/plain; charset=utf-8")
         return self.get_response(request)
+
+
+class VaryOnHtmxMiddleware:
+    """Pages answer htmx with a fragment and everyone else with the whole page, at the same
+    URL (``hx-push-url`` puts it in the history). ``Vary: HX-Request`` keeps the browser's
+    cache from serving the fragment as the page when someone comes Back to that URL."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        patch_vary_headers(response, ("HX-Request",))
+        return response

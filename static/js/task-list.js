@@ -54,4 +54,35 @@
   });
   document.addEventListener("htmx:afterSwap", refresh);
   document.addEventListener("DOMContentLoaded", refresh);
+
+  // The filter form shows what the URL says. htmx restores a page from its history snapshot
+  // (Back, Forward) as markup, which keeps no typed value or chosen option, and the browser
+  // may restore a form as it was left: after either, the fields are set from the URL again.
+  function showUrlFilters({ typed = true } = {}) {
+    const filters = document.getElementById("task-filters");
+    if (!filters) return;
+    const params = new URLSearchParams(window.location.search);
+    let status = filters.querySelector('input[type="hidden"][name="status"]');
+    if (params.get("status") && !status) {
+      status = Object.assign(document.createElement("input"), { type: "hidden", name: "status" });
+      filters.prepend(status);
+    }
+    if (status && !params.get("status")) status.remove();
+    else if (status) status.value = params.get("status");
+    if (!typed) return;
+    for (const field of filters.elements) {
+      if (!field.name || field.type === "hidden") continue;
+      const value = params.get(field.name) ?? "";
+      if (field.type === "checkbox") field.checked = value !== "" && value === (field.value || "on");
+      else if (field.tagName === "SELECT") {
+        const option = Array.from(field.options).find((o) => o.value === value);
+        field.selectedIndex = option ? option.index : 0;
+      } else field.value = value;
+    }
+  }
+  document.addEventListener("htmx:historyRestore", () => showUrlFilters());
+  window.addEventListener("pageshow", () => showUrlFilters());
+  // A status tab changes the URL but not the form: the next filter change keeps the tab.
+  // (Typed fields are left alone here: the URL may lag behind what is being typed.)
+  document.addEventListener("htmx:pushedIntoHistory", () => showUrlFilters({ typed: false }));
 })();

@@ -171,3 +171,42 @@ def test_task_page_refreshes_its_figures_when_the_tab_becomes_visible(login, liv
     page.evaluate("document.dispatchEvent(new Event('visibilitychange'))")
     expect(stats).not_to_have_text(before)
     assert page.url.endswith(f"/tasks/{task.pk}/")  # no reload, only the figures
+
+
+def test_filters_keep_their_values_when_going_back(login, live_server):
+    page = login("manager")
+    page.goto(f"{live_server.url}/tasks/")
+    tasks = page.get_by_role("table", name="Tasks")
+    filters = page.get_by_role("search", name="Filter tasks")
+    filters.get_by_label("Batch").fill("day")
+    filters.get_by_label("Batch").press("Enter")
+    expect(page).to_have_url(re.compile(r"batch=day"))
+    filters.get_by_label("Priority").select_option("normal")
+    expect(page).to_have_url(re.compile(r"priority=normal.*batch=day"))
+    expect(tasks.get_by_role("row")).to_have_count(4)  # header + the 3 morning tasks
+    tasks.get_by_role("link", name="Morning episodes 1").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Morning episodes 1")
+    page.go_back()
+    expect(page).to_have_url(re.compile(r"priority=normal.*batch=day"))
+    expect(tasks.get_by_role("row")).to_have_count(4)
+    expect(filters.get_by_label("Batch")).to_have_value("day")
+    expect(filters.get_by_label("Priority")).to_have_value("normal")
+    # One more step back: the filters follow the URL there too.
+    page.go_back()
+    expect(page).not_to_have_url(re.compile(r"priority=normal"))
+    expect(filters.get_by_label("Priority")).to_have_value("")
+    expect(filters.get_by_label("Batch")).to_have_value("day")
+
+
+def test_a_filter_change_keeps_the_chosen_status_tab(login, live_server):
+    page = login("manager")
+    page.goto(f"{live_server.url}/tasks/")
+    page.get_by_role("tab", name=re.compile("^Pending start")).click()
+    expect(page).to_have_url(re.compile(r"status=pending_start"))
+    filters = page.get_by_role("search", name="Filter tasks")
+    filters.get_by_label("Priority").select_option("normal")
+    expect(page).to_have_url(re.compile(r"priority=normal"))
+    expect(page).to_have_url(re.compile(r"status=pending_start"))
+    expect(page.get_by_role("tab", name=re.compile("^Pending start"))).to_have_attribute(
+        "aria-selected", "true"
+    )
