@@ -25,6 +25,7 @@ from .models import (
     TaskEvent,
     TaskStatus,
 )
+from .records import annotation_record
 
 
 class StageSerializer(serializers.Serializer):
@@ -137,6 +138,16 @@ class AnnotationSerializer(serializers.ModelSerializer):
 
     def get_author(self, annotation) -> str | None:
         return annotation.author.username if annotation.author else None
+
+    def to_representation(self, annotation):
+        # The one annotation record (tasks.records), with who wrote it and when.
+        when = serializers.DateTimeField()
+        return {
+            **annotation_record(annotation),
+            "author": self.get_author(annotation),
+            "created_at": when.to_representation(annotation.created_at),
+            "updated_at": when.to_representation(annotation.updated_at),
+        }
 
 
 class AnnotationInputSerializer(serializers.Serializer):

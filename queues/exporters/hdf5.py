@@ -5,6 +5,8 @@ import json
 import h5py
 import numpy as np
 
+from tasks.records import annotation_record
+
 from .base import ExportError
 
 STATE = {"qpos": "observations/qpos", "qvel": "observations/qvel", "effort": "observations/effort"}
@@ -81,21 +83,7 @@ def _annotations(group, annotations) -> None:
         "box_cameras", data=[a.data.get("camera") or "" for a in boxes], dtype=text
     )
     # Every annotation, with classes, attributes and invalid flags, as JSON records.
-    records = [
-        json.dumps(
-            {
-                "id": a.pk,
-                "stage": a.stage_key,
-                "label": a.label,
-                "kind": a.kind,
-                "data": a.data,
-                "attributes": a.attributes,
-                "invalid": a.invalid,
-                "invalid_reason": a.invalid_reason,
-            }
-        )
-        for a in annotations
-    ]
+    records = [json.dumps(annotation_record(a)) for a in annotations]
     group.create_dataset("records", data=records, dtype=text)
     group.attrs["count"] = len(annotations)
 

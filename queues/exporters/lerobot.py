@@ -18,6 +18,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from PIL import Image
 
+from tasks.records import annotation_record
+
 from .base import ExportError
 
 BOOKKEEPING = ("timestamp", "frame_index", "episode_index", "index", "task_index")
@@ -274,14 +276,8 @@ def write(ctx, out) -> None:
             {
                 "episode_index": n,
                 "task": episode.task.pk,
-                "sample": sample.name,
-                "id": a.pk,
-                "stage": a.stage_key,
-                "label": a.label,
-                "kind": a.kind,
-                "data": a.data,
-                "attributes": a.attributes,
-                "invalid": a.invalid,
+                **annotation_record(a),
+                "sample_name": sample.name,
             }
             for a in episode.annotations
         ]

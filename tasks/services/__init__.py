@@ -10,6 +10,7 @@ from .annotations import (
     annotation_manage_invalid,
     annotation_update,
 )
+from .base import TRANSITIONS, spec_for, task_transition
 from .comments import comment_create, comment_resolve
 from .creation import (
     task_create,
@@ -19,10 +20,10 @@ from .creation import (
     task_mark_submitted,
     task_update,
 )
-from .lifecycle import TRANSITIONS, annotation_payload, delivery_payload, spec_for, task_transition
 from .samples import changed_samples, sample_mark_invalid, sample_restore, task_samples_sync
 from .sampling import stage_samples, task_sampled_ids
 from .stages import stage_claim_next, stage_review, stage_start, stage_submit
+from .sync import delivery_payload
 from .timing import (
     run_timing,
     stage_activity,
@@ -35,7 +36,6 @@ __all__ = [
     "annotation_create",
     "annotation_delete",
     "annotation_manage_invalid",
-    "annotation_payload",
     "annotation_update",
     "changed_samples",
     "comment_create",

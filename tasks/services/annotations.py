@@ -10,35 +10,16 @@ from django.core.exceptions import PermissionDenied
 from django.db import transaction
 
 from core.access import Action, project_allows
-from core.exceptions import ApplicationError, Conflict, InvalidTransition
+from core.exceptions import ApplicationError, Conflict
 
 from ..models import Annotation, StageRun, Task, TaskEvent
+from ..records import annotation_record
 from ..validation import clean_attributes, clean_data
-from .lifecycle import _lock, annotation_payload, spec_for, task_sample
-from .stages import _may_work, _run_for
+from .access import annotating_run
+from .base import lock_task, spec_for, task_sample
 
 logger = logging.getLogger(__name__)
 User = get_user_model()
-
-
-def _annotating_run(task: Task, stage_key: str, actor) -> StageRun:
-    spec = spec_for(task.blueprint)
-    stage = spec.by_key.get(stage_key)
-    if stage is None or stage.kind not in {"annotate", "consensus"}:
-        raise ApplicationError(
-            f"“{stage_key}” is not an annotate stage of this task.", field="stage"
-        )
-    run = _run_for(task, stage_key, actor)
-    if run.status != StageRun.Status.IN_PROGRESS:
-        raise InvalidTransition(
-            f"Stage “{stage_key}” is {run.get_status_display().lower()}; "
-            "annotations change only while it is in progress.",
-            field="stage",
-        )
-    if run.assignee_id != actor.pk and not project_allows(actor, task.project, Action.CHANGE):
-        raise PermissionDenied("Only the stage's annotator (or a manager) annotates it.")
-    _may_work(actor, task, run, spec)  # still an annotator of the project and the task
-    return run
 
 
 def _own_replica(actor, task: Task, run: StageRun, annotation: Annotation) -> None:
@@ -59,9 +40,9 @@ def annotation_create(
     sample: int | None = None,
     kind: str | None = None,
 ) -> Annotation:
-    task = _lock(task.pk)
+    task = lock_task(task.pk)
     spec = spec_for(task.blueprint)
-    run = _annotating_run(task, stage, actor)
+    run = annotating_run(task, stage, actor)
     if label not in spec.by_key[stage].classes:
         allowed = ", ".join(spec.by_key[stage].classes)
         raise ApplicationError(
@@ -97,14 +78,14 @@ def annotation_update(
     invalid_reason: str | None = None,
 ) -> Annotation:
     """Change an annotation; ``version`` must be the one the editor saw (else 409)."""
-    task = _lock(annotation.task_id)
+    task = lock_task(annotation.task_id)
     locked = Annotation.objects.select_for_update().get(pk=annotation.pk)
     if not isinstance(version, int) or isinstance(version, bool):
         raise ApplicationError("Send the version you edited.", field="version")
     if version != locked.version:
         raise Conflict(
             "Someone changed this annotation meanwhile: nothing was overwritten.",
-            extra={"version": locked.version, "current": annotation_payload(locked)},
+            extra={"version": locked.version, "current": annotation_record(locked)},
         )
     spec = spec_for(task.blueprint)
     cls = spec.classes[locked.label]
@@ -114,9 +95,9 @@ def annotation_update(
             actor, task.project, Action.CHANGE
         )
         if not allowed:
-            _annotating_run(task, locked.stage_key, actor)
+            annotating_run(task, locked.stage_key, actor)
     else:
-        run = _annotating_run(task, locked.stage_key, actor)
+        run = annotating_run(task, locked.stage_key, actor)
         _own_replica(actor, task, run, locked)
     if data is not None:
         locked.data = clean_data(cls, data, locked.sample)
@@ -136,14 +117,14 @@ def annotation_update(
 
 @transaction.atomic
 def annotation_delete(*, actor, annotation: Annotation, version: Any = None) -> None:
-    task = _lock(annotation.task_id)
+    task = lock_task(annotation.task_id)
     locked = Annotation.objects.select_for_update().get(pk=annotation.pk)
     if version is not None and version != locked.version:
         raise Conflict(
             "Someone changed this annotation meanwhile: nothing was deleted.",
             extra={"version": locked.version},
         )
-    run = _annotating_run(task, locked.stage_key, actor)
+    run = annotating_run(task, locked.stage_key, actor)
     _own_replica(actor, task, run, locked)
     locked.delete()
 
@@ -151,7 +132,7 @@ def annotation_delete(*, actor, annotation: Annotation, version: Any = None) -> 
 @transaction.atomic
 def annotation_manage_invalid(*, actor, annotation: Annotation, restore: bool) -> None:
     """A manager restores an annotation marked invalid, or deletes it; one event."""
-    task = _lock(annotation.task_id)
+    task = lock_task(annotation.task_id)
     if not project_allows(actor, task.project, Action.CHANGE):
         raise PermissionDenied("Only managers restore or delete invalid annotations.")
     locked = Annotation.objects.select_for_update().get(pk=annotation.pk)

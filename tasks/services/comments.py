@@ -13,25 +13,25 @@ from core.access import Action, project_allows
 from core.exceptions import ApplicationError
 
 from ..models import Annotation, Comment, Task, TaskEvent
-from .lifecycle import _as_id, spec_for, task_sample
+from .base import as_id, spec_for, task_sample
 
 MAX_BODY = 5000
 
 
-def _pin(task: Task, sample: Any, frame: Any, annotation: Any, actor) -> dict:
+def pin_target(task: Task, sample: Any, frame: Any, annotation: Any, actor) -> dict:
     """Where a comment points; an annotation pin brings its sample, and nobody pins to an
     annotation they may not see (another annotator's consensus replica)."""
     from ..selectors import hidden_annotation_ids
 
     pin: dict = {"sample": None, "frame": None, "annotation": None}
-    annotation_id = _as_id(annotation, "annotation")
+    annotation_id = as_id(annotation, "annotation")
     if annotation_id:
         found = Annotation.objects.filter(pk=annotation_id, task=task).first()
         if found is None or found.pk in hidden_annotation_ids(task=task, user=actor):
             raise ApplicationError("That annotation is not one of the task's.", field="annotation")
         pin["annotation"] = found
         if found.sample_id:
-            if sample not in (None, "") and _as_id(sample, "sample") != found.sample_id:
+            if sample not in (None, "") and as_id(sample, "sample") != found.sample_id:
                 raise ApplicationError(
                     "The annotation belongs to another sample than the one given.",
                     field="sample",
@@ -80,7 +80,7 @@ def comment_create(
         raise ApplicationError(f"Keep it under {MAX_BODY} characters.", field="body")
     if kind not in Comment.Kind.values:
         raise ApplicationError(f"kind is one of {', '.join(Comment.Kind.values)}.", field="kind")
-    parent_id = _as_id(parent, "parent")
+    parent_id = as_id(parent, "parent")
     parent_obj = Comment.objects.filter(pk=parent_id, task=task).first() if parent_id else None
     if parent_id and parent_obj is None:
         raise ApplicationError("That comment is not one of this task's.", field="parent")
@@ -97,7 +97,7 @@ def comment_create(
         parent=parent_obj,
         stage_key=stage_key or "",
         author=actor,
-        **_pin(task, sample, frame, annotation, actor),
+        **pin_target(task, sample, frame, annotation, actor),
     )
     TaskEvent.objects.create(
         task=task,

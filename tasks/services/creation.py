@@ -19,13 +19,8 @@ from core.exceptions import ApplicationError, Conflict
 from projects.models import Dataset, ImportStatus, Membership, Project, Role
 
 from ..models import Priority, StageRun, Task, TaskEvent, TaskStatus
-from .lifecycle import (
-    _event,
-    _facts,
-    _lock,
-    spec_for,
-    task_transition,
-)
+from .base import event, lock_task, spec_for, task_transition
+from .sync import task_facts
 
 logger = logging.getLogger(__name__)
 User = get_user_model()
@@ -278,7 +273,7 @@ def _link_and_start(tasks, prepared, actor) -> None:
     for task, (_, blueprint, *_rest) in zip(tasks, prepared, strict=True):
         spec = spec_for(blueprint)
         task_runs = _new_runs(task, spec)
-        states = engine.advance(spec, {}, [], _facts(task, {}, 0.0))
+        states = engine.advance(spec, {}, [], task_facts(task, {}, 0.0))
         for run in task_runs:
             state = states[run.stage_key]
             run.status, run.routed_to, run.reason = (
@@ -288,14 +283,14 @@ def _link_and_start(tasks, prepared, actor) -> None:
             )
         runs += task_runs
         events.append(
-            _event(task, "created", actor, blueprint=f"{blueprint.name} v{blueprint.version}")
+            event(task, "created", actor, blueprint=f"{blueprint.name} v{blueprint.version}")
         )
         for run in task_runs:
             if run.status == StageRun.Status.BLOCKED or run.replica:
                 continue
             if run.routed_to:  # a logic stage at the root routes at intake
                 events.append(
-                    _event(
+                    event(
                         task,
                         "stage_routed",
                         None,
@@ -306,7 +301,7 @@ def _link_and_start(tasks, prepared, actor) -> None:
                 )
             else:
                 events.append(
-                    _event(task, f"stage_{run.status}", None, run.stage_key, reason=run.reason)
+                    event(task, f"stage_{run.status}", None, run.stage_key, reason=run.reason)
                 )
     StageRun.objects.bulk_create(runs, batch_size=5000)
     TaskEvent.objects.bulk_create(events, batch_size=5000)
@@ -323,7 +318,7 @@ def task_update(*, actor, task: Task, **fields) -> Task:
         raise ApplicationError(
             f"{', '.join(sorted(unknown))} cannot be changed here.", field=sorted(unknown)[0]
         )
-    task = _lock(task.pk)
+    task = lock_task(task.pk)
     if not project_allows(actor, task.project, Action.CHANGE):
         raise PermissionDenied("Only managers edit tasks.")
     _check_fields(fields.get("name", task.name), fields.get("priority", task.priority), "")
@@ -365,7 +360,7 @@ def task_datasets_change(
     *, actor, task: Task, add: Iterable[int] = (), remove: Iterable[int] = ()
 ) -> Task:
     """Link or unlink datasets (never deletes a dataset); one event."""
-    task = _lock(task.pk)
+    task = lock_task(task.pk)
     if not project_allows(actor, task.project, Action.CHANGE):
         raise PermissionDenied("Only managers change a task's datasets.")
     added = _datasets(task.project, list(add)) if add else []

@@ -12,8 +12,8 @@ from core.access import Action, project_allows
 from core.exceptions import ApplicationError, Conflict
 
 from ..models import Annotation, InvalidSample, StageRun, Task, TaskEvent
-from .annotations import _annotating_run
-from .lifecycle import _lock, task_sample
+from .access import annotating_run
+from .base import lock_task, task_sample
 
 FRAME_KEYS = ("frame", "start", "end")
 
@@ -23,8 +23,8 @@ def sample_mark_invalid(
     *, actor, task: Task, sample: Any, stage: str, reason: Any
 ) -> InvalidSample:
     """The stage's annotator (or a manager) marks a whole sample unusable, with a reason."""
-    task = _lock(task.pk)
-    _annotating_run(task, stage, actor)
+    task = lock_task(task.pk)
+    annotating_run(task, stage, actor)
     reason = reason.strip() if isinstance(reason, str) else ""
     if not reason:
         raise ApplicationError("Say why the sample is invalid.", field="reason")
@@ -53,7 +53,7 @@ def sample_mark_invalid(
 @transaction.atomic
 def sample_restore(*, actor, task: Task, sample: Any) -> None:
     """Undo a sample's invalid mark: a manager, or its author while their stage is open."""
-    task = _lock(task.pk)
+    task = lock_task(task.pk)
     manager = project_allows(actor, task.project, Action.CHANGE)
     if not manager and not project_allows(actor, task.project, Action.ANNOTATE):
         raise PermissionDenied("Only a manager or whoever marked it restores a sample.")
@@ -64,7 +64,7 @@ def sample_restore(*, actor, task: Task, sample: Any) -> None:
     if not manager:
         if flag.author_id != actor.pk:
             raise PermissionDenied("Only a manager or whoever marked it restores a sample.")
-        _annotating_run(task, flag.stage_key, actor)
+        annotating_run(task, flag.stage_key, actor)
     flag.delete()
     TaskEvent.objects.create(
         task=task,
@@ -90,7 +90,7 @@ def task_samples_sync(*, actor, task: Task) -> dict:
     frame are marked invalid (kept, with the reason), and the reminder goes away.
 
     A manager, or someone with a stage of this task in progress."""
-    task = _lock(task.pk)
+    task = lock_task(task.pk)
     if not project_allows(actor, task.project, Action.CHANGE) and not (
         project_allows(actor, task.project, Action.ANNOTATE)
         and task.runs.filter(assignee=actor, status=StageRun.Status.IN_PROGRESS).exists()

@@ -7,14 +7,14 @@ from blueprints.spec import ReviewStage, Stage
 from projects.models import Sample
 
 from ..models import Task
-from .lifecycle import spec_for
+from .base import spec_for
 
 WORK_KINDS = {"annotate", "consensus"}
 
 
 def _drawn(task: Task, stages: list[Stage]) -> set[int] | None:
     """The union of the stages' draws over all the task's samples; None when one of them
-    takes every sample. The seed is the engine's per-task seed (lifecycle._facts), as for a
+    takes every sample. The seed is the engine's per-task seed (sync.task_facts), as for a
     logic stage's ``random_sample``."""
     if not stages or any(s.params.sampling is None for s in stages):
         return None

@@ -11,81 +11,28 @@ from django.db import transaction
 from django.utils import timezone
 
 from blueprints import engine
-from blueprints.spec import BlueprintSpec, ConsensusStage, ReviewStage
-from core.access import Action, is_admin, project_allows
+from blueprints.spec import ConsensusStage, ReviewStage
 from core.exceptions import ApplicationError, InvalidTransition
 from projects.models import Membership, Role
 
 from ..checks import run_checks
 from ..models import Comment, Priority, StageRun, Task
-from .comments import MAX_BODY, _pin
-from .lifecycle import _aggregate, _event, _lock, _save_events, _sync, spec_for
+from .access import may_work, run_for
+from .base import event, lock_task, save_events, spec_for
+from .comments import MAX_BODY, pin_target
 from .sampling import stage_samples
+from .sync import aggregate_runs, sync_task
 
 logger = logging.getLogger(__name__)
 User = get_user_model()
 
 
-def _run_for(task: Task, stage_key: str, actor, *, starting: bool = False) -> StageRun:
-    spec = spec_for(task.blueprint)
-    if stage_key not in spec.by_key:
-        raise ApplicationError(f"The blueprint has no stage “{stage_key}”.", field="stage")
-    runs = list(task.runs.filter(stage_key=stage_key).order_by("replica"))
-    own = [r for r in runs if r.assignee_id == actor.pk]
-    if own:
-        return own[0]
-    if starting:
-        free = [r for r in runs if r.assignee_id is None and r.status == StageRun.Status.READY]
-        if free:
-            return free[0]
-        reserved = [r for r in runs if r.status == StageRun.Status.READY]
-        if reserved:
-            return reserved[0]
-    return runs[0]
-
-
-def _may_work(actor, task: Task, run: StageRun, spec: BlueprintSpec) -> None:
-    manager = project_allows(actor, task.project, Action.CHANGE)
-    stage = spec.by_key[run.stage_key]
-    if isinstance(stage, ReviewStage):
-        if not project_allows(actor, task.project, Action.REVIEW):
-            raise PermissionDenied("Only reviewers review.")
-        authors = set(
-            task.runs.filter(stage_key__in=stage.reviews)
-            .exclude(assignee=None)
-            .values_list("assignee_id", flat=True)
-        )
-        if actor.pk in authors and not is_admin(actor):
-            raise PermissionDenied("Nobody reviews their own work.")
-        if (
-            not manager
-            and task.reviewers.exists()
-            and not task.reviewers.filter(pk=actor.pk).exists()
-        ):
-            raise PermissionDenied("You are not a reviewer of this task.")
-    else:
-        if not project_allows(actor, task.project, Action.ANNOTATE):
-            raise PermissionDenied("Only annotators annotate.")
-        if (
-            not manager
-            and task.annotators.exists()
-            and not task.annotators.filter(pk=actor.pk).exists()
-        ):
-            raise PermissionDenied("You are not an annotator of this task.")
-        if isinstance(stage, ConsensusStage):
-            others = task.runs.filter(stage_key=run.stage_key).exclude(pk=run.pk)
-            if others.filter(assignee=actor).exists():
-                raise PermissionDenied("Consensus needs different annotators for each run.")
-    if run.assignee_id and run.assignee_id != actor.pk and not manager:
-        raise PermissionDenied(f"This stage is {run.assignee.username}'s.")
-
-
 @transaction.atomic
 def stage_start(*, actor, task: Task, stage_key: str) -> StageRun:
-    task = _lock(task.pk)
+    task = lock_task(task.pk)
     spec = spec_for(task.blueprint)
-    run = _run_for(task, stage_key, actor, starting=True)
-    _may_work(actor, task, run, spec)
+    run = run_for(task, stage_key, actor, starting=True)
+    may_work(actor, task, run, spec)
     if run.status == StageRun.Status.IN_PROGRESS and run.assignee_id == actor.pk:
         return run  # starting twice is harmless
     if run.status != StageRun.Status.READY:
@@ -95,25 +42,25 @@ def stage_start(*, actor, task: Task, stage_key: str) -> StageRun:
     run.status, run.assignee, run.started_at = StageRun.Status.IN_PROGRESS, actor, timezone.now()
     run.save(update_fields=["status", "assignee", "started_at"])
     events = [
-        _event(task, "stage_started", actor, stage_key, replica=run.replica, attempt=run.attempt)
+        event(task, "stage_started", actor, stage_key, replica=run.replica, attempt=run.attempt)
     ]
-    _sync(task, actor, events)
-    _save_events(events)
+    sync_task(task, actor, events)
+    save_events(events)
     return run
 
 
 @transaction.atomic
 def stage_submit(*, actor, task: Task, stage_key: str) -> StageRun:
     """Submit annotate work: the stage's checks run first and refuse with their messages."""
-    task = _lock(task.pk)
+    task = lock_task(task.pk)
     spec = spec_for(task.blueprint)
-    run = _run_for(task, stage_key, actor)
+    run = run_for(task, stage_key, actor)
     stage = spec.by_key[stage_key]
     if isinstance(stage, ReviewStage) or stage.kind == "logic":
         raise ApplicationError(
             f"“{stage_key}” is not annotation work: review it instead.", field="stage"
         )
-    _may_work(actor, task, run, spec)
+    may_work(actor, task, run, spec)
     if run.status != StageRun.Status.IN_PROGRESS:
         raise InvalidTransition(
             f"Stage “{stage_key}” is {run.get_status_display().lower()}, not in progress.",
@@ -141,7 +88,7 @@ def stage_submit(*, actor, task: Task, stage_key: str) -> StageRun:
     run.submitted_at = now
     run.active_seconds += (now - run.started_at).total_seconds() if run.started_at else 0
     events = [
-        _event(task, "stage_submitted", actor, stage_key, replica=run.replica, attempt=run.attempt)
+        event(task, "stage_submitted", actor, stage_key, replica=run.replica, attempt=run.attempt)
     ]
     if isinstance(stage, ConsensusStage):
         run.status = StageRun.Status.SUBMITTED
@@ -150,8 +97,8 @@ def stage_submit(*, actor, task: Task, stage_key: str) -> StageRun:
     else:
         run.status, run.completed_at = StageRun.Status.COMPLETED, now
         run.save(update_fields=["status", "submitted_at", "completed_at", "active_seconds"])
-    _sync(task, actor, events)
-    _save_events(events)
+    sync_task(task, actor, events)
+    save_events(events)
     return run
 
 
@@ -171,7 +118,7 @@ def _consensus(task: Task, stage: ConsensusStage, events: list) -> None:
         r.routed_to = routed
     StageRun.objects.bulk_update(runs, ["status", "agreement", "completed_at", "routed_to"])
     events.append(
-        _event(
+        event(
             task,
             "consensus",
             None,
@@ -205,14 +152,14 @@ def stage_review(
     comment = comment.strip() if isinstance(comment, str) else ""
     if len(comment) > MAX_BODY:
         raise ApplicationError(f"Keep the comment under {MAX_BODY} characters.", field="comment")
-    task = _lock(task.pk)
-    pin = _pin(task, sample, frame, annotation, actor)
+    task = lock_task(task.pk)
+    pin = pin_target(task, sample, frame, annotation, actor)
     spec = spec_for(task.blueprint)
     stage = spec.by_key.get(stage_key)
     if not isinstance(stage, ReviewStage):
         raise ApplicationError(f"“{stage_key}” is not a review stage.", field="stage")
-    run = _run_for(task, stage_key, actor, starting=True)
-    _may_work(actor, task, run, spec)
+    run = run_for(task, stage_key, actor, starting=True)
+    may_work(actor, task, run, spec)
     if run.status == StageRun.Status.READY:  # deciding on a ready review starts it
         run.status, run.assignee, run.started_at = (
             StageRun.Status.IN_PROGRESS,
@@ -240,7 +187,7 @@ def stage_review(
         r.attempt == 1 for r in reviewed.values() if r.status != StageRun.Status.SKIPPED
     )
     events = [
-        _event(
+        event(
             task,
             {"approve": "review_approved", "reject": "review_rejected"}[decision],
             actor,
@@ -259,7 +206,7 @@ def stage_review(
         current = {}
         for r in runs:
             current.setdefault(
-                r.stage_key, _aggregate([x for x in runs if x.stage_key == r.stage_key])
+                r.stage_key, aggregate_runs([x for x in runs if x.stage_key == r.stage_key])
             )
         reopened = engine.reopen(spec, current, stage_key)
         for r in runs:
@@ -271,7 +218,7 @@ def stage_review(
             if r.stage_key in stage.reviews:
                 r.feedback = comment
                 events.append(
-                    _event(
+                    event(
                         task,
                         "stage_reopened",
                         actor,
@@ -299,8 +246,8 @@ def stage_review(
                 "completed_at",
             ],
         )
-    _sync(task, actor, events)
-    _save_events(events)
+    sync_task(task, actor, events)
+    save_events(events)
     return run
 
 

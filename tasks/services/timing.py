@@ -22,7 +22,7 @@ from blueprints.models import Blueprint
 from core.exceptions import Conflict
 
 from ..models import StageRun, Task
-from .lifecycle import _event, _lock, _save_events, spec_for
+from .base import event, lock_task, save_events, spec_for
 
 logger = logging.getLogger(__name__)
 
@@ -144,7 +144,7 @@ def stage_release_expired(*, now: datetime | None = None, task: Task | None = No
 
 @transaction.atomic
 def _release(*, run_id: int, task_id: int, now: datetime) -> int:
-    task = _lock(task_id)
+    task = lock_task(task_id)
     run = StageRun.objects.select_related("assignee").filter(pk=run_id).first()
     timing = run_timing(run=run, task=task)
     if run is None or timing is None or timing.deadline > now:
@@ -171,9 +171,9 @@ def _release(*, run_id: int, task_id: int, now: datetime) -> int:
     if not changed:
         return 0
     who = run.assignee.get_username() if run.assignee else None
-    _save_events(
+    save_events(
         [
-            _event(
+            event(
                 task,
                 "stage_released",
                 None,

@@ -1,63 +1,18 @@
-"""Applying the engine to a task: the status machine, syncing runs after a change, deliveries."""
+"""Applying the engine to a locked task: run it, store the runs that changed, derive the
+status, and deliver finished work (deliveries and callbacks go out after commit)."""
 
 from __future__ import annotations
 
-import logging
-from functools import lru_cache
-from typing import Any
-
-from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from blueprints import engine
-from blueprints.models import Blueprint
-from blueprints.spec import BlueprintSpec
-from blueprints.validation import validate
-from core.exceptions import ApplicationError, InvalidTransition
 
 from ..models import Annotation, Delivery, StageRun, Task, TaskEvent, TaskStatus
-
-logger = logging.getLogger(__name__)
-User = get_user_model()
-
-TRANSITIONS = {
-    TaskStatus.PENDING_START: {TaskStatus.IN_PROGRESS, TaskStatus.REVIEW_PASSED},
-    TaskStatus.IN_PROGRESS: {TaskStatus.PENDING_REVIEW, TaskStatus.REVIEW_PASSED},
-    TaskStatus.PENDING_REVIEW: {TaskStatus.IN_PROGRESS, TaskStatus.REVIEW_PASSED},
-    TaskStatus.REVIEW_PASSED: {TaskStatus.DATA_SUBMITTED, TaskStatus.IN_PROGRESS},
-    TaskStatus.DATA_SUBMITTED: set(),
-}
+from ..records import annotation_record
+from .base import event, spec_for, task_transition
 
 
-@lru_cache(maxsize=256)
-def _spec(blueprint_id: int, updated_at) -> BlueprintSpec:
-    return validate(Blueprint.objects.get(pk=blueprint_id).definition)
-
-
-def spec_for(blueprint: Blueprint) -> BlueprintSpec:
-    return _spec(blueprint.pk, blueprint.updated_at)
-
-
-def _event(task: Task, kind: str, actor=None, stage_key: str = "", **data: Any) -> TaskEvent:
-    return TaskEvent(task=task, kind=kind, actor=actor, stage_key=stage_key, data=data)
-
-
-def task_transition(*, task: Task, to: str, actor=None) -> TaskEvent:
-    """Move the stored status; anything the status machine does not allow is refused."""
-    if to not in TRANSITIONS[task.status]:
-        raise InvalidTransition(
-            f"A task cannot go from {task.get_status_display().lower()} to "
-            f"{TaskStatus(to).label.lower()}.",
-            field="status",
-        )
-    previous, task.status = task.status, to
-    return _event(task, "status_changed", actor, previous=previous, status=to)
-
-
-# --- creation ----------------------------------------------------------------------------
-
-
-def _facts(
+def task_facts(
     task: Task, assignees: dict[str, tuple[str, ...]], active_seconds: float
 ) -> engine.TaskFacts:
     datasets = tuple(str(v) for d in getattr(task, "_dataset_list", []) for v in (d.pk, d.name))
@@ -70,7 +25,7 @@ def _facts(
     )
 
 
-def _aggregate(runs: list[StageRun]) -> engine.Run:
+def aggregate_runs(runs: list[StageRun]) -> engine.Run:
     """One engine run per stage; a consensus stage is complete when every replica is."""
     first = runs[0]
     statuses = {r.status for r in runs}
@@ -95,7 +50,7 @@ def _aggregate(runs: list[StageRun]) -> engine.Run:
     )
 
 
-def _engine_annotations(annotations: list[Annotation]) -> list[engine.Annotation]:
+def engine_annotations(annotations: list[Annotation]) -> list[engine.Annotation]:
     return [
         engine.Annotation(
             stage=a.stage_key,
@@ -108,46 +63,14 @@ def _engine_annotations(annotations: list[Annotation]) -> list[engine.Annotation
     ]
 
 
-def _as_id(value: Any, field: str) -> int | None:
-    """An id sent by a client (int or digits), or a clear error naming the field."""
-    if value in (None, ""):
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | str):
-        raise ApplicationError(f"{field} must be an id.", field=field)
-    try:
-        number = int(value)
-    except ValueError:
-        raise ApplicationError(f"{field} must be an id.", field=field) from None
-    if not 0 < number < 2**31:
-        raise ApplicationError(f"{field} must be an id.", field=field)
-    return number
-
-
-def task_sample(task: Task, sample_id: Any, field: str = "sample"):
-    """One of the task's samples, or a clear error."""
-    from projects.models import Sample
-
-    number = _as_id(sample_id, field)
-    sample = Sample.objects.filter(pk=number, dataset__tasks=task).first() if number else None
-    if sample is None:
-        raise ApplicationError("That sample is not one of the task's.", field=field)
-    return sample
-
-
-def _lock(task_id: int) -> Task:
-    task = Task.objects.select_for_update().select_related("blueprint", "project").get(pk=task_id)
-    task._dataset_list = list(task.datasets.all())
-    return task
-
-
-def _sync(task: Task, actor, events: list[TaskEvent]) -> None:
+def sync_task(task: Task, actor, events: list[TaskEvent]) -> None:
     """Run the engine on the locked task, store what changed, derive the status."""
     spec = spec_for(task.blueprint)
     runs = list(task.runs.select_related("assignee"))
     by_stage: dict[str, list[StageRun]] = {}
     for run in runs:
         by_stage.setdefault(run.stage_key, []).append(run)
-    current = {key: _aggregate(group) for key, group in by_stage.items()}
+    current = {key: aggregate_runs(group) for key, group in by_stage.items()}
     # Who annotated (annotate and consensus work only: a reviewer is not an annotator).
     assignees = {
         key: tuple(r.assignee.username for r in group if r.assignee_id and r.assignee)
@@ -157,7 +80,7 @@ def _sync(task: Task, actor, events: list[TaskEvent]) -> None:
     active = sum(r.active_seconds for r in runs if r.kind in {"annotate", "consensus"})
     annotations = list(task.annotations.all())
     nxt = engine.advance(
-        spec, current, _engine_annotations(annotations), _facts(task, assignees, active)
+        spec, current, engine_annotations(annotations), task_facts(task, assignees, active)
     )
     changed = []
     for key, state in nxt.items():
@@ -181,16 +104,16 @@ def _sync(task: Task, actor, events: list[TaskEvent]) -> None:
         data = {"reason": state.reason}
         if state.routed_to:
             kind, data = "stage_routed", {"to": state.routed_to, "reason": state.reason}
-        events.append(_event(task, kind, None, key, **data))
+        events.append(event(task, kind, None, key, **data))
     StageRun.objects.bulk_update(changed, ["status", "routed_to", "reason", "completed_at"])
     derived = engine.task_status(spec, nxt)
     if task.status != TaskStatus.DATA_SUBMITTED and derived != task.status:
         events.append(task_transition(task=task, to=derived, actor=actor))
         task.save(update_fields=["status", "updated_at"])
-    _deliver(task, spec, nxt, events, annotations)
+    deliver(task, spec, nxt, events, annotations)
 
 
-def _deliver(task, spec, after, events, annotations) -> None:
+def deliver(task, spec, after, events, annotations) -> None:
     from ..webhooks import queue_callback
 
     deliveries = []
@@ -224,24 +147,9 @@ def _deliver(task, spec, after, events, annotations) -> None:
             Delivery.Callback.PENDING if task.callback_url else Delivery.Callback.NONE
         )
         delivery.save()
-        events.append(_event(task, "delivered", None, delivery.stage_key, delivery=delivery.pk))
+        events.append(event(task, "delivered", None, delivery.stage_key, delivery=delivery.pk))
         if task.callback_url:
             queue_callback(delivery)
-
-
-def annotation_payload(a: Annotation) -> dict:
-    return {
-        "id": a.pk,
-        "stage": a.stage_key,
-        "label": a.label,
-        "kind": a.kind,
-        "sample": a.sample_id,
-        "data": a.data,
-        "attributes": a.attributes,
-        "invalid": a.invalid,
-        "invalid_reason": a.invalid_reason,
-        "version": a.version,
-    }
 
 
 def delivery_payload(task: Task, annotations: list[Annotation], stage: str = "") -> dict:
@@ -255,9 +163,5 @@ def delivery_payload(task: Task, annotations: list[Annotation], stage: str = "")
         "status": task.status,
         "metadata": task.metadata,
         "datasets": [d.pk for d in getattr(task, "_dataset_list", [])],
-        "annotations": [annotation_payload(a) for a in annotations if not a.invalid],
+        "annotations": [annotation_record(a) for a in annotations if not a.invalid],
     }
-
-
-def _save_events(events: list[TaskEvent]) -> None:
-    TaskEvent.objects.bulk_create(events)
