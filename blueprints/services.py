@@ -12,6 +12,7 @@ import yaml
 from django.conf import settings
 from django.db import transaction
 
+from activity.services import activity_record
 from core.access import Action, actor_user, require
 from core.exceptions import ApplicationError
 from projects.models import Project
@@ -103,6 +104,7 @@ def blueprint_save(
             active=not has_active,
             created_by=actor_user(actor),
         )
+        before, after = None, {"name": name, "version": 1, "active": blueprint.active}
     elif new_version or blueprint_in_use(latest):
         was_active = latest.active
         if was_active:
@@ -116,10 +118,20 @@ def blueprint_save(
             active=was_active,
             created_by=actor_user(actor),
         )
+        before, after = {"version": latest.version}, {"version": blueprint.version}
     else:
+        before, after = {"definition": latest.definition}, {"definition": definition}
         latest.definition, latest.source = definition, source
         latest.save(update_fields=["definition", "source", "updated_at"])
         blueprint = latest
+    activity_record(
+        actor=actor,
+        verb="blueprint.saved",
+        target=blueprint,
+        project=project,
+        before=before,
+        after=after,
+    )
     logger.info("blueprint %s v%s saved by %s", name, blueprint.version, actor)
     return blueprint, True
 
@@ -129,10 +141,24 @@ def blueprint_activate(*, actor, blueprint: Blueprint) -> Blueprint:
     """Make this version the project's active blueprint (the one new tasks use)."""
     require(actor, blueprint.project, Action.CHANGE)
     _lock_project(blueprint.project)
+    previous = (
+        Blueprint.objects.filter(project=blueprint.project_id, active=True)
+        .exclude(pk=blueprint.pk)
+        .first()
+    )
     Blueprint.objects.filter(project=blueprint.project_id, active=True).exclude(
         pk=blueprint.pk
     ).update(active=False)
     Blueprint.objects.filter(pk=blueprint.pk).update(active=True)
+    if previous is not None or not blueprint.active:
+        activity_record(
+            actor=actor,
+            verb="blueprint.activated",
+            target=blueprint,
+            project=blueprint.project,
+            before={"active": str(previous) if previous else None},
+            after={"active": str(blueprint)},
+        )
     blueprint.active = True
     logger.info("blueprint %s v%s activated by %s", blueprint.name, blueprint.version, actor)
     return blueprint

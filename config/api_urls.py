@@ -1,5 +1,6 @@
 from django.urls import path
 
+from activity import api as activity_api
 from blueprints import api as blueprints_api
 from core.api_views import TokenView
 from projects import api as projects_api
@@ -133,6 +134,7 @@ urlpatterns = [
         name="export-cancel",
     ),
     path("queues/", queues_api.QueueListApi.as_view(), name="queue-list"),
+    path("activity/", activity_api.ActivityListApi.as_view(), name="activity-list"),
     path(
         "queues/<str:name>/<str:action>/", queues_api.QueueActionApi.as_view(), name="queue-action"
     ),

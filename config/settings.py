@@ -67,6 +67,7 @@ INSTALLED_APPS = [
     "tasks",
     "audits",
     "queues",
+    "activity",
 ]
 
 MIDDLEWARE = [

@@ -14,6 +14,7 @@ urlpatterns = [
     path("projects/<slug:slug>/exports/", include("queues.urls")),
     path("tasks/", include("tasks.urls")),
     path("queues/", include("queues.admin_urls")),
+    path("activity/", include("activity.urls")),
     path("workspace/", include("tasks.workspace_urls")),
     path("api/v1/", include("config.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

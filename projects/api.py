@@ -98,6 +98,15 @@ class ProjectDetailApi(GenericAPIView):
         )
         return Response(ProjectSerializer(project).data)
 
+    @extend_schema(responses={204: None})
+    def delete(self, request, project_id: int):
+        """Delete a project that holds no tasks and no datasets (400 otherwise)."""
+        project = selectors.project_get_for_user(
+            user=request.user, project_id=project_id, action=Action.CHANGE
+        )
+        services.project_delete(actor=request.user, project=project)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
 
 class MemberListApi(ListAPIView):
     serializer_class = MembershipSerializer

@@ -13,7 +13,7 @@ from core.exceptions import ApplicationError
 
 from . import dataset_selectors, selectors
 from .data_views import cached_image
-from .dataset_services import check_import_path, dataset_import_start
+from .dataset_services import check_import_path, dataset_delete, dataset_import_start
 from .formats import DataError
 from .models import Dataset, DatasetFormat, Sample
 
@@ -117,6 +117,15 @@ class DatasetDetailApi(GenericAPIView):
     def get(self, request, dataset_id: int):
         dataset = dataset_selectors.dataset_get_for_user(user=request.user, dataset_id=dataset_id)
         return Response(DatasetSerializer(dataset).data)
+
+    @extend_schema(responses={204: None})
+    def delete(self, request, dataset_id: int):
+        """Delete a dataset, its samples and files; refused (400) while tasks use it."""
+        dataset = dataset_selectors.dataset_get_for_user(
+            user=request.user, dataset_id=dataset_id, action=Action.CHANGE
+        )
+        dataset_delete(actor=request.user, dataset=dataset)
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class SampleListApi(ListAPIView):

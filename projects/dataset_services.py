@@ -31,6 +31,7 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
+from activity.services import activity_record
 from core.access import Action, actor_user, require
 from core.exceptions import ApplicationError
 from core.jobs import enqueue, job_log, report_progress
@@ -131,6 +132,17 @@ def dataset_import_start(
     )
     if uploads:
         _save_uploads(dataset, uploads)
+    activity_record(
+        actor=actor,
+        verb="dataset.import_started",
+        target=dataset,
+        project=project,
+        after={
+            "name": dataset.name,
+            "format": dataset.format,
+            "source": dataset.source_path or f"{len(uploads)} uploaded file(s)",
+        },
+    )
     if background:
         dataset.job_id = import_job_id(dataset)
         dataset.save(update_fields=["job_id"])
@@ -416,6 +428,40 @@ def _save_samples(dataset: Dataset, specs: list[SampleSpec], checksums: dict) ->
     )
 
 
+@transaction.atomic
+def dataset_delete(*, actor, dataset: Dataset) -> None:
+    """Delete a dataset, its samples and its files. Datasets outlive tasks, not the other
+    way round: one that tasks still use is refused, as is one still being imported."""
+    require(actor, dataset.project, Action.CHANGE)
+    locked = Dataset.objects.select_for_update().select_related("project").get(pk=dataset.pk)
+    resyncing = locked.resync_started_at and (
+        locked.resync_started_at > timezone.now() - RESYNC_CLAIM_TIMEOUT
+    )
+    if locked.status in {ImportStatus.QUEUED, ImportStatus.STARTED} or resyncing:
+        raise ApplicationError("Wait until the import or re-sync ends.", field="dataset")
+    used = locked.tasks.count()
+    if used:
+        raise ApplicationError(
+            f"{used} task(s) use “{locked.name}”: unlink it from them first.", field="dataset"
+        )
+    activity_record(
+        actor=actor,
+        verb="dataset.deleted",
+        target=locked,
+        project=locked.project,
+        before={"name": locked.name, "format": locked.format, "samples": locked.num_samples},
+    )
+    folders = [dataset_dir(locked), staging_dir(locked)]
+    locked.delete()
+
+    def remove_files() -> None:
+        for folder in folders:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    transaction.on_commit(remove_files)
+    logger.info("dataset %s deleted by %s", dataset.pk, actor)
+
+
 RESYNC_FIELDS = ("num_frames", "fps", "cameras", "arrays", "source", "metadata", "checksum")
 
 
@@ -423,6 +469,7 @@ def resync_job_id(dataset: Dataset) -> str:
     return f"resync-dataset-{dataset.pk}"
 
 
+@transaction.atomic
 def dataset_resync_start(*, actor, dataset: Dataset) -> str:
     """Queue a re-sync of a finished dataset from the server folder it was imported from."""
     require(actor, dataset.project, Action.CHANGE)
@@ -436,6 +483,13 @@ def dataset_resync_start(*, actor, dataset: Dataset) -> str:
     from .jobs import resync_dataset_job
 
     job_id = resync_job_id(dataset)
+    activity_record(
+        actor=actor,
+        verb="dataset.resync_started",
+        target=dataset,
+        project=dataset.project,
+        after={"source": dataset.source_path},
+    )
     enqueue("imports", resync_dataset_job, dataset.pk, job_id=job_id)
     logger.info("dataset %s re-sync requested by %s", dataset.pk, actor)
     return job_id

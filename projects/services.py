@@ -1,6 +1,7 @@
 """Writes for projects and memberships. Each function is one user action."""
 
 import logging
+import shutil
 from collections.abc import Iterable
 
 from django.contrib.auth import get_user_model
@@ -9,6 +10,7 @@ from django.utils.text import slugify
 from guardian.models import UserObjectPermission
 from guardian.shortcuts import assign_perm, remove_perm
 
+from activity.services import Target, activity_record, changed_fields
 from core.access import ROLE_PERMISSIONS, Action, actor_user, permissions_for_roles, require
 from core.exceptions import ApplicationError, Conflict
 
@@ -107,6 +109,13 @@ def project_create(
     if actor_user(actor) is not None:
         # Not membership_add: the creator may act in the project only from here on.
         _membership_put(project=project, user=actor, role=Role.MANAGER)
+    activity_record(
+        actor=actor,
+        verb="project.created",
+        target=project,
+        project=project,
+        after={"name": project.name, "slug": project.slug, "delivery": project.delivery},
+    )
     from blueprints.services import DEFAULT_EXAMPLE, blueprint_create_from_example
 
     blueprint_create_from_example(actor=actor, project=project, example=DEFAULT_EXAMPLE)
@@ -143,12 +152,54 @@ def project_update(
         _validate_delivery(fields["delivery"])
     changed = [key for key, value in fields.items() if getattr(locked, key) != value]
     if changed:
+        before = {key: getattr(locked, key) for key in changed}
         for key in changed:
             setattr(locked, key, fields[key])
         locked.version += 1
         locked.save(update_fields=[*changed, "version", "updated_at"])
+        activity_record(
+            actor=actor,
+            verb="project.updated",
+            target=locked,
+            project=locked,
+            before=before,
+            after={key: fields[key] for key in changed},
+        )
         logger.info("project %s changed by %s: %s", locked.slug, actor, ", ".join(changed))
     return locked
+
+
+@transaction.atomic
+def project_delete(*, actor, project: Project) -> None:
+    """Delete an empty project: its members, blueprints, guidelines and export records go
+    with it. Tasks and datasets are work: a project that holds any is refused."""
+    require(actor, project, Action.CHANGE)
+    locked = Project.objects.select_for_update().get(pk=project.pk)
+    tasks, datasets = locked.tasks.count(), locked.datasets.count()
+    if tasks or datasets:
+        raise ApplicationError(
+            f"“{locked.name}” still has {tasks} task(s) and {datasets} dataset(s): "
+            "delete them first.",
+            field="project",
+        )
+    from queues.services import exports_root
+
+    activity_record(
+        actor=actor,
+        verb="project.deleted",
+        target=locked,
+        project=locked,
+        before={"name": locked.name, "slug": locked.slug},
+    )
+    exports = exports_root() / locked.slug
+    pk = locked.pk
+    locked.delete()
+    # Object permissions point at the project by text, not by a foreign key.
+    UserObjectPermission.objects.filter(
+        content_type__app_label="projects", content_type__model="project", object_pk=str(pk)
+    ).delete()
+    transaction.on_commit(lambda: shutil.rmtree(exports, ignore_errors=True))
+    logger.info("project %s deleted by %s", project.slug, actor)
 
 
 def _get_user(username: str):
@@ -175,6 +226,19 @@ def _ensure_other_manager(membership: Membership) -> None:
         raise ApplicationError(
             "A project needs at least one manager: add another manager first.", field="role"
         )
+
+
+def _membership_label(membership: Membership) -> Target:
+    return Target("membership", membership.pk, f"{membership.user} as {membership.role}")
+
+
+def _membership_facts(membership: Membership) -> dict:
+    return {
+        "user": membership.user.username,
+        "role": membership.role,
+        "skills": list(membership.skills),
+        "capacity": membership.capacity,
+    }
 
 
 def _membership_put(*, project: Project, user, role: str, **defaults) -> tuple[Membership, bool]:
@@ -211,7 +275,21 @@ def membership_add(
         defaults["skills"] = _clean_skills(skills)
     if capacity is not None:
         defaults["capacity"] = capacity
+    held = Membership.objects.filter(project=project, user=user, role=role).first()
     membership, created = _membership_put(project=project, user=user, role=role, **defaults)
+    if created:
+        before, after = {}, _membership_facts(membership)
+    else:
+        before, after = changed_fields(_membership_facts(held), _membership_facts(membership))
+    if after:
+        activity_record(
+            actor=actor,
+            verb="membership.added" if created else "membership.changed",
+            target=_membership_label(membership),
+            project=project,
+            before=before,
+            after=after,
+        )
     logger.info(
         "%s %s %s as %s of %s", actor, "added" if created else "updated", user, role, project
     )
@@ -230,6 +308,7 @@ def membership_update(
     """Change a member's role, skills or capacity."""
     require(actor, membership.project, Action.CHANGE)
     membership = Membership.objects.select_for_update().select_related("user").get(pk=membership.pk)
+    was = _membership_facts(membership)
     if role is not None and role != membership.role:
         _validate_role(role)
         _ensure_other_manager(membership)
@@ -248,6 +327,16 @@ def membership_update(
         membership.capacity = capacity
     membership.save()
     project_sync_permissions(project=membership.project, user=membership.user)
+    before, after = changed_fields(was, _membership_facts(membership))
+    if after:
+        activity_record(
+            actor=actor,
+            verb="membership.changed",
+            target=_membership_label(membership),
+            project=membership.project,
+            before=before,
+            after=after,
+        )
     return membership
 
 
@@ -260,6 +349,13 @@ def membership_remove(*, actor, membership: Membership) -> None:
         .get(pk=membership.pk)
     )
     _ensure_other_manager(membership)
+    activity_record(
+        actor=actor,
+        verb="membership.removed",
+        target=_membership_label(membership),
+        project=membership.project,
+        before=_membership_facts(membership),
+    )
     membership.delete()
     project_sync_permissions(project=membership.project, user=membership.user)
     logger.info(

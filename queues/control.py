@@ -8,10 +8,12 @@ from datetime import UTC, datetime, timedelta
 
 import django_rq
 from django.conf import settings
+from django.db import transaction
 from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.job import Job
 
-from core.access import Action, require
+from activity.services import Target, activity_record
+from core.access import Action, actor_user, require
 from core.exceptions import ApplicationError
 
 from .models import QueueAction
@@ -78,8 +80,23 @@ def failed_jobs(name: str, limit: int = 50) -> list[dict]:
     return rows
 
 
-def _log(actor, name: str, action: str, count: int) -> None:
-    QueueAction.objects.create(actor=actor, queue=name, action=action, count=count)
+VERBS = {
+    "pause": "queue.paused",
+    "resume": "queue.resumed",
+    "empty": "queue.emptied",
+    "clean": "queue.cleaned",
+    "retry-failed": "queue.retried_failed",
+}
+
+
+@transaction.atomic
+def _log(actor, name: str, action: str, result: dict) -> None:
+    count = result["count"]
+    QueueAction.objects.create(actor=actor_user(actor), queue=name, action=action, count=count)
+    after = {k: v for k, v in result.items() if k in {"count", "remaining"}}
+    activity_record(
+        actor=actor, verb=VERBS[action], target=Target("queue", name, name), after=after
+    )
     logger.info("%s: %s on queue %s affected %d job(s)", actor, action, name, count)
 
 
@@ -132,5 +149,5 @@ def queue_action(*, actor, name: str, action: str) -> dict:
                 registry.remove(job_id)
         result["count"] = retried
         result["remaining"] = registry.count
-    _log(actor, name, action, result["count"])
+    _log(actor, name, action, result)
     return result

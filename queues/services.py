@@ -16,10 +16,12 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from activity.services import activity_record
 from core.access import Action, actor_user, require
 from core.exceptions import ApplicationError
 from core.jobs import enqueue, job_log, report_progress
 from projects.models import Project
+from tasks.filters import filter_as_json, task_filter
 from tasks.models import Task, TaskStatus
 
 from .models import Export, ExportFormat, ExportStatus
@@ -80,7 +82,9 @@ def export_start(
     if unknown:
         raise ApplicationError(f"Unknown option: {', '.join(sorted(unknown))}.", field="options")
     options.setdefault("validate", True)
-    selection = {"ids": sorted(set(ids))} if ids is not None else {"filter": filter or {}}
+    # The same task filter as the task list and batch actions (a bad key or value is a 400).
+    chosen = filter_as_json(task_filter(filter))
+    selection = {"ids": sorted(set(ids))} if ids is not None else {"filter": chosen}
     profile = _profile(project, format, selection, options)
     Project.objects.select_for_update().filter(pk=project.pk).first()
     active = Export.objects.filter(
@@ -113,6 +117,13 @@ def export_start(
         parent=parent if options.get("incremental") else None,
         requested_by=actor_user(actor),
     )
+    activity_record(
+        actor=actor,
+        verb="export.started",
+        target=export,
+        project=project,
+        after={"version": version, "format": format, "selection": selection, "options": options},
+    )
     if background:  # the command line runs it itself
         export.job_id = f"export-{export.pk}"
         export.save(update_fields=["job_id"])
@@ -125,6 +136,7 @@ def export_start(
     return export, True
 
 
+@transaction.atomic
 def export_cancel(*, actor, export: Export) -> Export:
     """Cancel a queued export at once; a running one stops at its next episode."""
     require(actor, export.project, Action.CHANGE)
@@ -133,7 +145,16 @@ def export_cancel(*, actor, export: Export) -> Export:
     ).update(status=ExportStatus.CANCELLED, error="Cancelled by " + actor.get_username())
     if not moved:
         raise ApplicationError("Only queued or running exports can be cancelled.", field="status")
+    before = export.status
     export.refresh_from_db()
+    activity_record(
+        actor=actor,
+        verb="export.cancelled",
+        target=export,
+        project=export.project,
+        before={"status": before},
+        after={"status": export.status},
+    )
     return export
 
 
@@ -147,7 +168,7 @@ def _tasks(export: Export) -> list[Task]:
     if "ids" in export.selection:
         tasks = Task.objects.filter(project=export.project, pk__in=export.selection["ids"])
     else:
-        filters = {**export.selection.get("filter", {}), "project": export.project_id}
+        filters = {**task_filter(export.selection.get("filter", {})), "project": export.project_id}
         tasks = task_list_for_user(user=export.requested_by, filters=filters).filter(
             project=export.project
         )
@@ -331,10 +352,11 @@ def export_archive(*, actor, export: Export) -> Path:
     require(actor, export.project, Action.CHANGE)
     if export.status != ExportStatus.FINISHED or not export.path:
         raise ApplicationError("This export has no files to download.", field="status")
+    activity_record(actor=actor, verb="export.downloaded", target=export, project=export.project)
     folder = export_dir(export)
     if export.format == ExportFormat.JSONL:
         return folder / "tasks.jsonl"
-    archive = folder.with_suffix(".zip")
+    archive = folder.with_suffix(".zip")  # made once, outside any transaction
     if not archive.exists():
         partial = archive.with_suffix(".zip.part")
         with zipfile.ZipFile(partial, "w", zipfile.ZIP_STORED) as zf:

@@ -1,0 +1,68 @@
+from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import models
+from django.utils import timezone
+
+from projects.models import Project
+
+# The verbs the services write, in the order the page's filter lists them.
+VERBS = (
+    "project.created",
+    "project.updated",
+    "project.deleted",
+    "membership.added",
+    "membership.changed",
+    "membership.removed",
+    "blueprint.saved",
+    "blueprint.activated",
+    "dataset.import_started",
+    "dataset.resync_started",
+    "dataset.deleted",
+    "export.started",
+    "export.cancelled",
+    "export.downloaded",
+    "queue.paused",
+    "queue.resumed",
+    "queue.emptied",
+    "queue.cleaned",
+    "queue.retried_failed",
+)
+
+
+class Activity(models.Model):
+    """One change someone (or the system: no actor) made, written in the change's own
+    transaction. ``before``/``after`` hold only the fields that changed."""
+
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    # Kept when the user or project is deleted later, so old rows still read well.
+    actor_name = models.CharField(max_length=150, blank=True)
+    verb = models.CharField(max_length=50)
+    target_type = models.CharField(max_length=50)
+    target_id = models.CharField(max_length=100)
+    target_label = models.CharField(max_length=300)
+    project = models.ForeignKey(
+        Project, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    project_name = models.CharField(max_length=200, blank=True)
+    before = models.JSONField(null=True, blank=True, encoder=DjangoJSONEncoder)
+    after = models.JSONField(null=True, blank=True, encoder=DjangoJSONEncoder)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        verbose_name_plural = "activities"
+        indexes = [
+            models.Index(fields=["-created_at", "-id"], name="activity_newest"),
+            models.Index(fields=["project", "-created_at"], name="activity_project_newest"),
+            models.Index(fields=["verb", "-created_at"], name="activity_verb_newest"),
+        ]
+
+    def __str__(self) -> str:
+        who = self.actor_name or "system"
+        return f"{who} {self.verb} {self.target_label}"
