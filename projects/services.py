@@ -50,7 +50,7 @@ def _validate_delivery(delivery: str) -> None:
         )
 
 
-def project_sync_permissions(*, project: Project, user) -> None:
+def _sync_permissions(*, project: Project, user) -> None:
     """Make the user's guardian grants on ``project`` match their memberships."""
     roles = Membership.objects.filter(project=project, user=user).values_list("role", flat=True)
     wanted = permissions_for_roles(roles)
@@ -245,7 +245,7 @@ def _membership_put(*, project: Project, user, role: str, **defaults) -> tuple[M
     membership, created = Membership.objects.update_or_create(
         project=project, user=user, role=role, defaults=defaults
     )
-    project_sync_permissions(project=project, user=user)
+    _sync_permissions(project=project, user=user)
     return membership, created
 
 
@@ -326,7 +326,7 @@ def membership_update(
             raise ApplicationError("Capacity cannot be negative.", field="capacity")
         membership.capacity = capacity
     membership.save()
-    project_sync_permissions(project=membership.project, user=membership.user)
+    _sync_permissions(project=membership.project, user=membership.user)
     before, after = changed_fields(was, _membership_facts(membership))
     if after:
         activity_record(
@@ -357,7 +357,7 @@ def membership_remove(*, actor, membership: Membership) -> None:
         before=_membership_facts(membership),
     )
     membership.delete()
-    project_sync_permissions(project=membership.project, user=membership.user)
+    _sync_permissions(project=membership.project, user=membership.user)
     logger.info(
         "%s removed %s as %s of %s", actor, membership.user, membership.role, membership.project
     )

@@ -249,3 +249,42 @@ def test_only_reviewers_and_managers_write_guidelines(project, users, reviewer, 
         services.guideline_delete(actor=users[role], guideline=guideline)
     guideline.refresh_from_db()
     assert (guideline.title, project.guidelines.count()) == ("T", 1)
+
+
+@pytest.mark.parametrize(("role", "refusal"), NOT_MANAGERS)
+def test_only_managers_delete_projects(project, users, role, refusal):
+    with pytest.raises(refusal):
+        services.project_delete(actor=users[role], project=project)
+    assert Project.objects.filter(pk=project.pk).exists()
+
+
+@pytest.mark.parametrize(("role", "refusal"), NOT_MANAGERS)
+def test_only_managers_delete_datasets(dataset, users, role, refusal):
+    from projects.dataset_services import dataset_delete
+    from projects.models import Dataset
+
+    with pytest.raises(refusal):
+        dataset_delete(actor=users[role], dataset=dataset)
+    assert Dataset.objects.filter(pk=dataset.pk).exists()
+
+
+def test_deleting_a_project_removes_its_grants(project, manager, annotator):
+    from guardian.models import UserObjectPermission
+
+    services.project_delete(actor=manager, project=project)
+    assert not UserObjectPermission.objects.filter(object_pk=str(project.pk)).exists()
+    assert selectors.project_list_for_user(user=annotator).count() == 0
+
+
+def test_deleting_a_dataset_removes_its_samples_and_files(
+    dataset, manager, django_capture_on_commit_callbacks
+):
+    from projects.dataset_services import dataset_delete, dataset_dir
+    from projects.models import Sample
+
+    folder = dataset_dir(dataset)
+    assert folder.exists()
+    with django_capture_on_commit_callbacks(execute=True):
+        dataset_delete(actor=manager, dataset=dataset)
+    assert not Sample.objects.filter(dataset=dataset.pk).exists()
+    assert not folder.exists()
