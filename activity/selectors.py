@@ -36,19 +36,21 @@ def activity_projects_for_user(*, user) -> QuerySet[Project]:
 def activity_list_for_user(*, user, filters: dict | None = None) -> QuerySet[Activity]:
     """The rows ``user`` may read, newest first, narrowed by ``filters``: ``project`` (id),
     ``actor`` (username), ``verb`` (a verb, or its family such as ``dataset``)."""
-    filters = filters or {}
+    filters = {k: str(v or "").strip() for k, v in (filters or {}).items()}
     rows = Activity.objects.select_related("actor", "project")
+    if any("\x00" in value for value in filters.values()):
+        return rows.none()  # PostgreSQL text cannot hold NUL: nothing matches
     if not is_admin(user):
         managed = Membership.objects.filter(user=user.pk, role=Role.MANAGER).values("project")
         rows = rows.filter(project__in=managed)
-    project = str(filters.get("project") or "").strip()
+    project = filters.get("project", "")
     if project:
         valid = project.isdigit() and int(project) < 2**63  # a bigint, not a 500
         rows = rows.filter(project=int(project)) if valid else rows.none()
-    actor = str(filters.get("actor") or "").strip()
+    actor = filters.get("actor", "")
     if actor:
         rows = rows.filter(Q(actor__username=actor) | Q(actor=None, actor_name=actor))
-    verb = str(filters.get("verb") or "").strip()
+    verb = filters.get("verb", "")
     if verb:
         rows = rows.filter(verb=verb) if "." in verb else rows.filter(verb__startswith=f"{verb}.")
     return rows.order_by("-created_at", "-pk")

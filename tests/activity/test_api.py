@@ -38,6 +38,9 @@ def test_odd_filters_match_nothing(api_as, admin_user, trail):
     for project in ("abc", "99999999999999999999999", "-1"):
         response = client.get("/api/v1/activity/", {"project": project})
         assert (response.status_code, response.json()["count"]) == (200, 0)
+    for key in ("actor", "verb", "project"):
+        response = client.get("/api/v1/activity/", {key: "ro\x00ot"})
+        assert response.status_code == 400 and "NUL" in response.json()["detail"]
 
 
 @pytest.mark.parametrize("role", ["annotator", "reviewer", "outsider"])

@@ -52,8 +52,9 @@ def test_it_filters_by_project_actor_and_verb(client, admin_user, trail):
     assert "queue.paused" in body and "project.created" not in body
     body = results(client, admin_user, "?verb=project.created")
     assert "project.created" in body and "project.updated" not in body
-    body = page(client, admin_user, "?project=nonsense").content.decode()
-    assert "Nothing recorded that matches" in body
+    for odd in ("?project=nonsense", "?project=99999999999999999999"):
+        assert "Nothing recorded that matches" in results(client, admin_user, odd)
+    assert page(client, admin_user, "?actor=ro%00ot").status_code == 400
 
 
 def test_a_manager_cannot_read_another_project_by_filtering_for_it(client, manager, trail):
@@ -73,15 +74,23 @@ def test_the_newest_rows_come_first_and_pages_hold_fifty(client, admin_user, pro
     assert "row-09" in body and "row-10" not in body
 
 
+@pytest.mark.parametrize("role", ["admin", "manager"])
 def test_the_page_reads_a_bounded_number_of_queries(
-    client, admin_user, project, django_assert_max_num_queries
+    client, users, project, role, django_assert_max_num_queries
 ):
-    client.force_login(admin_user)
+    client.force_login(users[role])
     for n in range(50):
-        activity_record(actor=admin_user, verb="project.updated", target=project, after={"n": n})
+        activity_record(
+            actor=users[role],
+            verb="project.updated",
+            target=project,
+            project=project,
+            after={"n": n},
+        )
     with django_assert_max_num_queries(12):
         response = client.get("/activity/")
     assert response.status_code == 200
+    assert response.content.decode().count("<code>project.updated</code>") == 50
     assert Activity.objects.count() > 50
 
 
