@@ -37,7 +37,7 @@ from core.exceptions import ApplicationError
 from core.jobs import enqueue, job_log, report_progress
 
 from .formats import DataError, SampleSpec, get_format
-from .formats.base import check_spec
+from .formats.base import check_spec, public_error
 from .models import Dataset, DatasetFormat, ImportStatus, Project, Sample
 
 logger = logging.getLogger(__name__)
@@ -405,7 +405,7 @@ def dataset_import_run(*, dataset_id: int) -> Dataset | None:
         return Dataset.objects.get(pk=dataset_id)
     except Exception as exc:
         shutil.rmtree(staging, ignore_errors=True)
-        _fail(dataset_id, f"The import failed unexpectedly ({exc.__class__.__name__}: {exc}).")
+        _fail(dataset_id, f"The import failed unexpectedly ({public_error(exc)}).")
         logger.exception("dataset %s import crashed", dataset_id)
         raise
     report_progress(1.0, stage="done")
@@ -599,7 +599,7 @@ def _resync(dataset: Dataset) -> dict:
         _resync_failed(dataset, staging, message)
         return {"error": message}
     except Exception as exc:
-        _resync_failed(dataset, staging, f"unexpected {exc.__class__.__name__}: {exc}")
+        _resync_failed(dataset, staging, f"unexpected {public_error(exc)}")
         logger.exception("dataset %s re-sync crashed", dataset.pk)
         raise
     result = {"changed": [s.name for s in changed], "added": [s.name for s in added]}

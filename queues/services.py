@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from activity.services import activity_record
 from core.access import Action, actor_user, require
-from core.exceptions import ApplicationError
+from core.exceptions import ApplicationError, describe
 from core.jobs import enqueue, job_log, report_progress
 from projects.models import Project
 from tasks.filters import filter_as_json, task_filter
@@ -287,7 +287,7 @@ def export_run(*, export_id: int) -> Export | None:
         shutil.rmtree(tmp, ignore_errors=True)
         Export.objects.filter(pk=export.pk).update(
             status=ExportStatus.FAILED,
-            error=f"The export failed unexpectedly ({exc.__class__.__name__}: {exc}).",
+            error=f"The export failed unexpectedly ({describe(exc)}).",
         )
         logger.exception("export %s crashed", export.pk)
         raise

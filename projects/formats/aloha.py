@@ -52,8 +52,8 @@ def decode_jpeg(data: bytes, swap_rb: bool) -> np.ndarray:
     try:
         image = Image.open(io.BytesIO(data))
         array = np.asarray(image.convert("RGB"))
-    except Exception as exc:  # Pillow raises many types for bad bytes
-        raise DataError(None, f"a compressed frame does not decode ({exc})") from exc
+    except Exception as exc:  # Pillow raises many types (and names a BytesIO) for bad bytes
+        raise DataError(None, "a compressed frame is not a readable JPEG") from exc
     return array[..., ::-1].copy() if swap_rb else array
 
 
@@ -140,7 +140,10 @@ class AlohaFormat(DatasetFormatReader):
             ds = group[name]
             h5path = f"/observations/images/{name}"
             if compressed and ds.ndim == 2 and ds.dtype == np.uint8:
-                first = decode_jpeg(bytes(ds[0, : int(f["/compress_len"][index, 0])]), False)
+                try:
+                    first = decode_jpeg(bytes(ds[0, : int(f["/compress_len"][index, 0])]), False)
+                except DataError as exc:
+                    raise DataError(relative, f"{name} frame 0: {exc.problem}") from exc
                 height, width = first.shape[:2]
                 encoding = "jpeg"
             elif ds.ndim == 4 and ds.shape[-1] == 3 and ds.dtype == np.uint8:

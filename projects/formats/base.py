@@ -9,18 +9,48 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from core.exceptions import ApplicationError
+from core.exceptions import ApplicationError, describe, without_server_paths
 
 Progress = Callable[[int, int, str], None]
 
 
+# The folders a dataset's files stand in (dataset_services: datasets/<id>, its .staging-,
+# .resync- and .previous- copies, an unpacked upload's .unzip-<name>): what follows them is
+# the file's name as the user uploaded or named it.
+DATASET_FOLDERS = (
+    re.compile(r"/datasets/(?:\.staging-|\.resync-|\.previous-)?\d+[^/]*/"),
+    re.compile(r"/\.unzip-[^/]+/"),
+)
+
+
+def _where() -> dict:
+    from django.conf import settings
+
+    return {"roots": settings.STAGECRAFT_IMPORT_ROOTS, "anchors": DATASET_FOLDERS}
+
+
+def public_text(text: str) -> str:
+    """A message about dataset files that names each file as the user knows it: relative to
+    the upload or the named import folder, never where the server keeps it."""
+    return without_server_paths(text, **_where())
+
+
+def public_error(exc: BaseException) -> str:
+    """An unexpected failure while reading dataset files, as the user may read it."""
+    return describe(exc, **_where())
+
+
 class DataError(ApplicationError):
-    """A file that cannot be imported or read: says which file and what is wrong."""
+    """A file that cannot be imported or read: says which file and what is wrong.
+
+    Both are cleared of server paths (a library's own message often names the file by its
+    full path), so every import error, re-sync error and 4xx answer built from one is fit
+    to show."""
 
     def __init__(self, file: str | Path | None, problem: str) -> None:
-        self.file = str(file) if file is not None else None
-        self.problem = problem
-        super().__init__(f"{self.file}: {problem}" if self.file else problem)
+        self.file = public_text(str(file)) if file is not None else None
+        self.problem = public_text(problem)
+        super().__init__(f"{self.file}: {self.problem}" if self.file else self.problem)
 
 
 @dataclass

@@ -367,3 +367,95 @@ def test_an_import_whose_worker_died_is_marked_failed(
     dataset.refresh_from_db()
     assert dataset.status == "failed"
     assert dataset.error.startswith("The import job stopped before it finished (AbandonedJobError)")
+
+
+# --- errors name the file, never where it lives on the server -----------------------------
+
+
+def hides_the_server(text: str, settings) -> None:
+    import tempfile
+
+    for where in (str(settings.MEDIA_ROOT), ".staging-", ".unzip-", tempfile.gettempdir()):
+        assert where not in text, f"{where!r} shown in: {text}"
+
+
+def test_a_corrupt_upload_names_its_file_not_the_staging_folder(
+    project, manager, tmp_path, settings
+):
+    import numpy as np
+
+    episode = {
+        "frames": np.zeros((4, 8, 8, 3), np.uint8),
+        "state": np.zeros((4, 2)),
+        "action": np.ones((4, 2)),
+        "task": "pick",
+    }
+    write_lerobot(tmp_path / "ds", [episode], video=True)
+    table = next((tmp_path / "ds" / "data").rglob("*.parquet"))
+    table.write_bytes(b"PAR1 not really parquet PAR1")
+    with zipfile.ZipFile(tmp_path / "ds.zip", "w") as zf:
+        for path in (tmp_path / "ds").rglob("*"):
+            zf.write(path, Path("ds") / path.relative_to(tmp_path / "ds"))
+    dataset = dataset_import_start(
+        actor=manager, project=project, name="Broken", format="lerobot", background=False,
+        uploads=[SimpleUploadedFile("ds.zip", (tmp_path / "ds.zip").read_bytes())],
+    )  # fmt: skip
+    dataset = dataset_import_run(dataset_id=dataset.pk)
+    assert dataset.status == "failed"
+    relative = table.relative_to(tmp_path / "ds").as_posix()  # as it is inside the upload
+    assert dataset.error.startswith(f"{relative}: is not a readable Parquet file")
+    assert dataset.error.count(relative) == 2  # pyarrow's own words name it the same way
+    hides_the_server(dataset.error, settings)
+
+
+def test_a_bad_compressed_frame_names_its_file_and_camera(project, manager, tmp_path, settings):
+    import h5py
+
+    write_aloha(tmp_path / "s" / "episode_0.hdf5", T=4, compressed=True)
+    with h5py.File(tmp_path / "s" / "episode_0.hdf5", "a") as f:
+        f["observations/images/cam_high"][0] = 7  # bytes that are no JPEG
+    dataset = dataset_import_run(dataset_id=start(project, manager, tmp_path / "s").pk)
+    assert dataset.status == "failed"
+    assert dataset.error == (
+        "episode_0.hdf5: cam_high frame 0: a compressed frame is not a readable JPEG"
+    )
+
+
+def test_a_stored_file_gone_missing_is_named_in_the_api_answer(
+    project, manager, tmp_path, settings, api_as
+):
+    from PIL import Image
+
+    (tmp_path / "shots").mkdir()
+    Image.new("RGB", (8, 8)).save(tmp_path / "shots" / "table.png")
+    dataset = dataset_import_run(
+        dataset_id=start(project, manager, tmp_path / "shots", fmt="images", background=False).pk
+    )
+    (dataset_dir(dataset) / "table.png").unlink()
+    sample = dataset.samples.get()
+    answer = api_as(manager).get(f"/api/v1/samples/{sample.pk}/frames/image/0/")
+    assert answer.status_code == 422
+    detail = answer.json()["detail"]
+    assert detail.startswith("table.png: ")
+    hides_the_server(detail, settings)
+
+
+def test_an_unexpected_failure_names_no_server_path(
+    project, manager, episodes, settings, monkeypatch
+):
+    import h5py
+
+    def broken(path, *args, **kwargs):  # the HDF5 library failing in a way nobody expected
+        raise RuntimeError(f"internal error while reading {path}")
+
+    monkeypatch.setattr(h5py, "File", broken)
+    dataset = start(project, manager, episodes, background=False)
+    with pytest.raises(RuntimeError):
+        dataset_import_run(dataset_id=dataset.pk)
+    dataset.refresh_from_db()
+    assert dataset.status == "failed"
+    assert dataset.error == (
+        "The import failed unexpectedly (RuntimeError: internal error while reading "
+        "episode_0.hdf5)."
+    )
+    hides_the_server(dataset.error, settings)

@@ -301,3 +301,20 @@ def test_cancel_a_running_export_stops_it_and_publishes_nothing(demo):
     assert export.status == "cancelled" and export.path == ""
     assert not list(services.exports_root().rglob("manifest.json"))
     assert not list(services.exports_root().glob(".tmp-*"))
+
+
+def test_an_unexpected_failure_is_recorded_without_server_paths(project, manager, settings):
+    export, _ = services.export_start(
+        actor=manager, project=project, format="jsonl", background=False
+    )
+    services.exports_root().mkdir(parents=True)
+    (services.exports_root() / project.slug).write_text("a file where a folder goes")
+    with pytest.raises(FileExistsError):
+        services.export_run(export_id=export.pk)
+    export.refresh_from_db()
+    assert export.status == "failed"
+    assert export.error == (
+        f"The export failed unexpectedly (FileExistsError: [Errno 17] File exists: "
+        f"'{project.slug}')."
+    )
+    assert str(settings.MEDIA_ROOT) not in export.error
