@@ -3,6 +3,7 @@
 import re
 
 from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.exceptions import ParseError
@@ -15,6 +16,7 @@ from core.api import PatchSerializer
 from projects.selectors import project_get_for_user
 
 from . import selectors, services
+from .filters import FILTERS, ORDERINGS, task_filter
 from .models import (
     Annotation,
     Comment,
@@ -306,26 +308,23 @@ class TaskListApi(ListAPIView):
             OpenApiParameter("project", int),
             OpenApiParameter("status", enum=TaskStatus.values),
             OpenApiParameter("assignee", str),
+            OpenApiParameter("reviewer", str),
             OpenApiParameter("priority", enum=Priority.values),
             OpenApiParameter("batch", str),
             OpenApiParameter("search", str),
-            OpenApiParameter("ordering", enum=sorted(selectors.ORDERINGS)),
+            OpenApiParameter("due_after", OpenApiTypes.DATE),
+            OpenApiParameter("due_before", OpenApiTypes.DATE),
+            OpenApiParameter("overdue", bool),
+            OpenApiParameter("ordering", enum=list(ORDERINGS)),
         ]
     )
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 
     def get_queryset(self):
-        params = self.request.query_params
-        filters = {
-            k: params.get(k)
-            for k in ("status", "assignee", "priority", "batch", "search", "ordering")
-        }
-        project = params.get("project")
-        if project:
-            if not re.fullmatch(r"[0-9]{1,18}", project):
-                raise ParseError("project must be a project id.")
-            filters["project"] = int(project)
+        # Query parameters other than filters (page, page_size) are the paginator's.
+        params = {k: v for k, v in self.request.query_params.items() if k in FILTERS}
+        filters = task_filter(params)
         return selectors.task_list_for_user(user=self.request.user, filters=filters)
 
     @extend_schema(request=TaskInputSerializer, responses={201: TaskSerializer})
@@ -652,10 +651,6 @@ class BatchSerializer(serializers.Serializer):
         return data
 
 
-FILTER_KEYS = {"project", "status", "assignee", "reviewer", "priority", "batch", "search",
-               "due_before", "due_after", "overdue"}  # fmt: skip
-
-
 class TaskBatchApi(GenericAPIView):
     serializer_class = BatchSerializer
 
@@ -668,22 +663,13 @@ class TaskBatchApi(GenericAPIView):
         serializer = BatchSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        filters = data.get("filter")
-        if filters is not None:
-            unknown = set(filters) - FILTER_KEYS
-            if unknown:
-                raise ParseError(f"Unknown filter: {', '.join(sorted(unknown))}.")
-        selection = batch.batch_selection(user=request.user, ids=data.get("ids"), filters=filters)
-        if data["action"] == "delete":
-            affected = batch.task_batch_delete(actor=request.user, selection=selection)
-        elif data["action"] == "assign":
-            affected = batch.task_batch_assign(
-                actor=request.user,
-                selection=selection,
-                annotators=data.get("annotators"),
-                reviewers=data.get("reviewers"),
-            )
-        else:
-            changes = {k: data[k] for k in ("priority", "due_at", "batch") if k in data}
-            affected = batch.task_batch_update(actor=request.user, selection=selection, **changes)
+        affected = batch.task_batch_apply(
+            actor=request.user,
+            action=data["action"],
+            ids=data.get("ids"),
+            filters=data.get("filter"),
+            annotators=data.get("annotators"),
+            reviewers=data.get("reviewers"),
+            changes={k: data[k] for k in ("priority", "due_at", "batch") if k in data},
+        )
         return Response({"affected": affected})

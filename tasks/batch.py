@@ -17,6 +17,7 @@ from core.deletion import delete_set
 from core.exceptions import ApplicationError
 from projects.models import Membership, Role
 
+from .filters import task_filter
 from .models import Priority, Task, TaskEvent
 from .selectors import task_list_for_user
 
@@ -174,6 +175,33 @@ def task_batch_update(
     shown = {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in changes.items()}
     _events(ids, "updated", actor, **shown)
     return len(ids)
+
+
+def task_batch_apply(
+    *,
+    actor,
+    action: str,
+    ids: list[int] | None = None,
+    filters: dict | None = None,
+    annotators: list[str] | None = None,
+    reviewers: list[str] | None = None,
+    changes: dict[str, Any] | None = None,
+) -> int:
+    """The one entry for batch actions, from the page and the API: choose the tasks (ids, or
+    every task matching a filter read by tasks.filters), then delete, reassign or update
+    them. Returns how many tasks were affected."""
+    ensure_manager(actor)
+    if action not in {"delete", "assign", "update"}:
+        raise ApplicationError("action is delete, assign or update.", field="action")
+    chosen = task_filter(filters) if filters is not None else None
+    selection = batch_selection(user=actor, ids=ids, filters=chosen)
+    if action == "delete":
+        return task_batch_delete(actor=actor, selection=selection)
+    if action == "assign":
+        return task_batch_assign(
+            actor=actor, selection=selection, annotators=annotators, reviewers=reviewers
+        )
+    return task_batch_update(actor=actor, selection=selection, **(changes or {}))
 
 
 def can_batch(user) -> bool:

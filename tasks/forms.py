@@ -3,6 +3,7 @@ from django import forms
 from blueprints.models import Blueprint
 from projects.models import Dataset, ImportStatus, Membership, Role
 
+from .filters import task_filter
 from .models import Priority
 
 
@@ -82,24 +83,9 @@ class TaskFilterForm(forms.Form):
         self.fields["project"].choices = [("", "All projects")] + [(p.pk, p.name) for p in projects]
 
     def filters(self) -> dict:
-        """Selector filters from the valid fields (invalid ones are ignored, never a 500)."""
-        data = self.cleaned_data if self.is_bound and self.is_valid() else {}
-        if self.is_bound and not self.is_valid():
-            data = {k: v for k, v in self.cleaned_data.items() if k not in self.errors}
-        filters = {
-            "status": data.get("status") or None,
-            "project": data.get("project"),
-            "search": data.get("q") or None,
-            "assignee": data.get("assignee") or None,
-            "reviewer": data.get("reviewer") or None,
-            "priority": data.get("priority") or None,
-            "batch": data.get("batch") or None,
-            "due_after": data.get("due_after"),
-            "due_before": data.get("due_before"),
-            "overdue": data.get("overdue") or None,
-            "ordering": data.get("sort") or "-created_at",
-        }
-        return {k: v for k, v in filters.items() if v not in (None, "")}
+        """The selector filter from the URL (tasks.filters, lenient: a bad value is left out,
+        never a 500)."""
+        return task_filter(self.data, strict=False)
 
 
 class TaskEditForm(forms.Form):

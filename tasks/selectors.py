@@ -9,18 +9,8 @@ from django.utils import timezone
 from core.access import Action, check_project_access, is_admin, project_allows
 from projects.models import Membership, Role
 
+from .filters import ORDERINGS
 from .models import Delivery, Priority, StageRun, Task
-
-ORDERINGS = {
-    "created_at",
-    "-created_at",
-    "due_at",
-    "-due_at",
-    "priority",
-    "-priority",
-    "name",
-    "-name",
-}
 
 
 def task_visibility(user) -> Q:
@@ -40,6 +30,7 @@ def task_visibility(user) -> Q:
 
 
 def task_list_for_user(*, user, filters: dict | None = None) -> QuerySet[Task]:
+    """The tasks ``user`` sees, under a filter read by ``tasks.filters.task_filter``."""
     filters = filters or {}
     tasks = Task.objects.filter(task_visibility(user))
     if filters.get("project"):

@@ -77,57 +77,60 @@ def task_batch(request):
     if not batch_services.can_batch(request.user):
         raise PermissionDenied("Only managers and administrators change tasks in batches.")
     form, filters, query = _filter_state(request, request.POST)
-    action = request.POST.get("action")
+    action = request.POST.get("action", "")
     try:
         if request.POST.get("all_matching") == "1":
-            selection = batch_services.batch_selection(user=request.user, filters=filters)
+            chosen = {"filters": filters}
         else:
             ids = [int(i) for i in request.POST.getlist("ids") if i.isascii() and i.isdigit()]
-            selection = batch_services.batch_selection(user=request.user, ids=ids)
-        done = _run_batch(request, action, selection)
+            chosen = {"ids": ids}
+        n = batch_services.task_batch_apply(
+            actor=request.user, action=BAR_ACTIONS.get(action, action), **chosen,
+            **_batch_params(request.POST, action),
+        )  # fmt: skip
     except ApplicationError as exc:
         messages.error(request, exc.message)
     else:
-        messages.success(request, done)
+        said = BAR_MESSAGES.get(action, "Updated {tasks}.")
+        messages.success(request, said.format(tasks=f"{n} task{'s' if n != 1 else ''}"))
     if request.htmx:
         return render(request, "tasks/list.html#task-results", _list_context(request, request.POST))
     return redirect(f"{reverse('tasks:list')}?{query}")
 
 
-def _run_batch(request, action: str, selection) -> str:
-    actor = request.user
-    if action == "delete":
-        n = batch_services.task_batch_delete(actor=actor, selection=selection)
-        return f"Deleted {n} task{'s' if n != 1 else ''}. Their datasets are kept."
+# The action bar's buttons: each names a batch action (priority, due date and batch name are
+# updates of one field).
+BAR_ACTIONS = {"priority": "update", "due": "update", "batch": "update"}
+BAR_MESSAGES = {
+    "delete": "Deleted {tasks}. Their datasets are kept.",
+    "assign": "Reassigned {tasks}.",
+}
+
+
+def _batch_params(post, action: str) -> dict:
+    """What the action bar's form says for ``action``, as task_batch_apply takes it."""
     if action == "assign":
-        split = lambda name: [u.strip() for u in request.POST.get(name, "").split(",") if u.strip()]  # noqa: E731
-        annotators = split("annotators") if request.POST.get("annotators", "").strip() else None
-        reviewers = split("reviewers") if request.POST.get("reviewers", "").strip() else None
-        n = batch_services.task_batch_assign(
-            actor=actor, selection=selection, annotators=annotators, reviewers=reviewers
-        )
-        return f"Reassigned {n} task{'s' if n != 1 else ''}."
-    if action in {"priority", "due", "batch"}:
-        changes = {}
-        if action == "priority":
-            changes["priority"] = request.POST.get("new_priority", "")
-        elif action == "batch":
-            changes["batch"] = request.POST.get("new_batch", "")
-        else:
-            from django.utils.dateparse import parse_datetime
+        split = lambda name: [u.strip() for u in post.get(name, "").split(",") if u.strip()]  # noqa: E731
+        return {
+            "annotators": split("annotators") if post.get("annotators", "").strip() else None,
+            "reviewers": split("reviewers") if post.get("reviewers", "").strip() else None,
+        }
+    if action == "priority":
+        return {"changes": {"priority": post.get("new_priority", "")}}
+    if action == "batch":
+        return {"changes": {"batch": post.get("new_batch", "")}}
+    if action == "due":
+        from django.utils import timezone
+        from django.utils.dateparse import parse_datetime
 
-            raw = request.POST.get("new_due", "")
-            due = parse_datetime(raw) if raw else None
-            if raw and due is None:
-                raise ApplicationError("Give the due date as date and time.", field="due_at")
-            if due is not None and due.tzinfo is None:
-                from django.utils import timezone
-
-                due = timezone.make_aware(due)
-            changes["due_at"] = due
-        n = batch_services.task_batch_update(actor=actor, selection=selection, **changes)
-        return f"Updated {n} task{'s' if n != 1 else ''}."
-    raise ApplicationError("Unknown batch action.", field="action")
+        raw = post.get("new_due", "")
+        due = parse_datetime(raw) if raw else None
+        if raw and due is None:
+            raise ApplicationError("Give the due date as date and time.", field="due_at")
+        if due is not None and due.tzinfo is None:
+            due = timezone.make_aware(due)
+        return {"changes": {"due_at": due}}
+    return {}
 
 
 @login_required
