@@ -17,7 +17,7 @@ TEST_REDIS_URL    ?= redis://127.0.0.1:6379/15
 help:
 	@echo "make run    serve Stagecraft on http://127.0.0.1:8000 (SQLite + local Redis, demo data)"
 	@echo "make test   run the whole suite against PostgreSQL and Redis, browser tests included"
-	@echo "make lint   ruff check + ruff format --check"
+	@echo "make lint   ruff check + ruff format --check + mypy (services, selectors, engine, jobs)"
 
 $(PY):
 	@test -n "$(PYTHON)" || { scripts/find-python; exit 1; }
@@ -62,6 +62,7 @@ test-fast: install-dev
 lint: install-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 format: install-dev
 	$(VENV)/bin/ruff check --fix .

@@ -35,7 +35,7 @@ def changed_fields(
 def _describe(target: models.Model | Target) -> tuple[str, str, str]:
     if isinstance(target, Target):
         return target.type, str(target.id), target.label
-    return target._meta.model_name, str(target.pk), str(target)
+    return target._meta.model_name or "", str(target.pk), str(target)
 
 
 def activity_record(

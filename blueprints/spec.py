@@ -12,9 +12,9 @@ with ``@rule_type`` / ``@check_type``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal, cast
 
 from pydantic import (
     BaseModel,
@@ -95,7 +95,7 @@ def _num(value: Any) -> str:
     return f"{value:g}" if isinstance(value, int | float) else str(value)
 
 
-def _message(error: dict) -> str:
+def _message(error: Mapping[str, Any]) -> str:
     kind, ctx = error["type"], error.get("ctx") or {}
     if kind in _MESSAGES:
         return _MESSAGES[kind]
@@ -255,9 +255,10 @@ def parse_condition(raw: Any, path: str, out: Collector) -> Condition | None:
             out.add(join(path, word), f"“{word}” needs a list of conditions")
             return None
         children = [parse_condition(v, join(path, word, i), out) for i, v in enumerate(value)]
-        if any(c is None for c in children):
+        parts = [c for c in children if c is not None]
+        if len(parts) < len(children):
             return None
-        return AllOf(children) if word == "all" else AnyOf(children)
+        return AllOf(parts) if word == "all" else AnyOf(parts)
     return out.model(ClassCondition, raw, path)
 
 
@@ -506,6 +507,11 @@ class BlueprintSpec:
 # --- parsing ------------------------------------------------------------------------------
 
 
+def as_list(value: Any) -> list:
+    """A raw list, or nothing (what can be read of an item that failed to parse)."""
+    return value if isinstance(value, list) else []
+
+
 def _parse_kind(raw: Any, path: str, out: Collector, registry: dict, field_name: str, what: str):
     if not isinstance(raw, dict):
         out.add(path, f"must be a mapping with a “{field_name}”")
@@ -527,12 +533,12 @@ def _parse_stage(raw: Any, path: str, out: Collector) -> Stage | None:
     source = raw if isinstance(raw, dict) else {}
     when = source.get("when")
     when = parse_condition(when, join(path, "when"), out) if when is not None else None
-    raw_checks = source.get("checks") if isinstance(source.get("checks"), list) else []
+    raw_checks = as_list(source.get("checks"))
     checks = [
         _parse_kind(c, join(path, "checks", j), out, CHECK_TYPES, "rule", "check")
         for j, c in enumerate(raw_checks)
     ]
-    raw_rules = source.get("rules") if isinstance(source.get("rules"), list) else []
+    raw_rules = as_list(source.get("rules"))
     rules = [
         _parse_kind(r, join(path, "rules", j), out, RULE_TYPES, "match", "rule type")
         for j, r in enumerate(raw_rules)
@@ -564,4 +570,11 @@ def parse(definition: Any, out: Collector) -> BlueprintSpec | None:
     name = document.name if document else str(definition.get("name") or "")
     description = document.description if document else ""
     raw = list(raw_stages) if isinstance(raw_stages, list) else []
-    return BlueprintSpec(name, description, taxonomy, stages, raw_stages=raw)
+    # None marks an item that failed to parse; check() then returns no spec at all.
+    return BlueprintSpec(
+        name,
+        description,
+        cast(list[LabelClass], taxonomy),
+        cast(list[Stage], stages),
+        raw_stages=raw,
+    )

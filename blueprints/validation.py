@@ -28,6 +28,7 @@ from .spec import (
     SpecError,
     Stage,
     TaskDurationRule,
+    as_list,
     iter_leaves,
     join,
     parse,
@@ -238,8 +239,7 @@ class _Meaning:
             if not self._known(reviewed):
                 self.out.add(join(path, "reviews", j), f"unknown stage “{reviewed}”")
         if raw.get("kind") == "logic":
-            rules = raw.get("rules") if isinstance(raw.get("rules"), list) else []
-            for j, rule in enumerate(rules):
+            for j, rule in enumerate(as_list(raw.get("rules"))):
                 if isinstance(rule, dict):
                     self._target(key, rule.get("to"), join(path, "rules", j, "to"))
             self._target(key, raw.get("else"), join(path, "else"))
@@ -378,8 +378,7 @@ class _Meaning:
             if k in self.stages and self.stages[k].kind in {"annotate", "consensus"}
         ]
         raw = self.spec.raw_stages[self.index[stage.key]]
-        raw_rules = raw.get("rules") if isinstance(raw, dict) else None
-        raw_rules = raw_rules if isinstance(raw_rules, list) else []
+        raw_rules = as_list(raw.get("rules")) if isinstance(raw, dict) else []
         for j, rule in enumerate(stage.rules):
             rpath = join(path, "rules", j)
             if rule is None:  # its own errors are reported; its target is still checked
@@ -420,7 +419,7 @@ def check(definition: Any) -> tuple[BlueprintSpec | None, list[SpecError]]:
 
 def validate(definition: Any) -> BlueprintSpec:
     spec, errors = check(definition)
-    if errors:
+    if errors or spec is None:
         raise BlueprintInvalid(errors)
     return spec
 

@@ -119,9 +119,7 @@ def require(actor, project: "Project | None", action: Action) -> None:
     if actor is None:
         raise PermissionDenied("Sign in first.")
     if action in GLOBAL_ACTIONS:
-        allowed = (
-            can_create_project(actor) if action == Action.CREATE_PROJECT else is_admin(actor)
-        )
+        allowed = can_create_project(actor) if action == Action.CREATE_PROJECT else is_admin(actor)
         if not allowed:
             raise PermissionDenied(f"You may not {action}.")
         return

@@ -26,7 +26,7 @@ _ping_cache: dict[str, tuple[float, bool]] = {}
 
 def redis_available(*, fresh: bool = False) -> bool:
     """Whether Redis answers; the answer is cached for a few seconds per URL."""
-    url = settings.REDIS_URL
+    url: str = settings.REDIS_URL or ""
     now = time.monotonic()
     cached = _ping_cache.get(url)
     if cached and not fresh and now - cached[0] < _PING_TTL_SECONDS:

@@ -105,7 +105,7 @@ def dataset_import_start(
             f"Format must be one of {', '.join(DatasetFormat.values)}.", field="format"
         )
     uploads = list(uploads or [])
-    names = [Path(u.name).name for u in uploads]
+    names = [Path(u.name or "").name for u in uploads]
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
         raise ApplicationError(
@@ -163,7 +163,7 @@ def _save_uploads(dataset: Dataset, uploads: list[UploadedFile]) -> None:
     staging = staging_dir(dataset)
     staging.mkdir(parents=True, exist_ok=True)
     for upload in uploads:
-        target = staging / Path(upload.name).name  # never a path from the client
+        target = staging / Path(upload.name or "upload").name  # never a path from the client
         with target.open("wb") as out:
             for chunk in upload.chunks():
                 out.write(chunk)

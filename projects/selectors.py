@@ -34,7 +34,7 @@ def project_get_for_user(
     *, user, slug: str | None = None, project_id: int | None = None, action: Action = Action.VIEW
 ) -> Project:
     """A project the user may act on: 404 if they may not see it, 403 if not ``action``."""
-    lookup = {"slug": slug} if slug is not None else {"pk": project_id}
+    lookup: dict[str, object] = {"slug": slug} if slug is not None else {"pk": project_id}
     project = get_object_or_404(Project, **lookup)
     check_project_access(user=user, project=project, action=action)
     return project

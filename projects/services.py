@@ -277,7 +277,8 @@ def membership_add(
         defaults["capacity"] = capacity
     held = Membership.objects.filter(project=project, user=user, role=role).first()
     membership, created = _membership_put(project=project, user=user, role=role, **defaults)
-    if created:
+    before: dict[str, object]
+    if created or held is None:
         before, after = {}, _membership_facts(membership)
     else:
         before, after = changed_fields(_membership_facts(held), _membership_facts(membership))

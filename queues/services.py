@@ -84,7 +84,7 @@ def export_start(
     options.setdefault("validate", True)
     # The same task filter as the task list and batch actions (a bad key or value is a 400).
     chosen = filter_as_json(task_filter(filter))
-    selection = {"ids": sorted(set(ids))} if ids is not None else {"filter": chosen}
+    selection: dict[str, Any] = {"ids": sorted(set(ids))} if ids is not None else {"filter": chosen}
     profile = _profile(project, format, selection, options)
     Project.objects.select_for_update().filter(pk=project.pk).first()
     active = Export.objects.filter(

@@ -67,6 +67,9 @@ class Task(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    # The task's datasets, read once when the task is locked (tasks.services.base.lock_task).
+    _dataset_list: list[Dataset]
+
     class Meta:
         ordering = ["-created_at", "-pk"]
         indexes = [

@@ -62,7 +62,7 @@ def may_work(actor, task: Task, run: StageRun, spec: BlueprintSpec) -> None:
             others = task.runs.filter(stage_key=run.stage_key).exclude(pk=run.pk)
             if others.filter(assignee=actor).exists():
                 raise PermissionDenied("Consensus needs different annotators for each run.")
-    if run.assignee_id and run.assignee_id != actor.pk and not manager:
+    if run.assignee and run.assignee_id != actor.pk and not manager:
         raise PermissionDenied(f"This stage is {run.assignee.username}'s.")
 
 

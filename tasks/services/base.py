@@ -16,7 +16,7 @@ from core.exceptions import ApplicationError, InvalidTransition
 
 from ..models import Task, TaskEvent, TaskStatus
 
-TRANSITIONS = {
+TRANSITIONS: dict[str, set[str]] = {
     TaskStatus.PENDING_START: {TaskStatus.IN_PROGRESS, TaskStatus.REVIEW_PASSED},
     TaskStatus.IN_PROGRESS: {TaskStatus.PENDING_REVIEW, TaskStatus.REVIEW_PASSED},
     TaskStatus.PENDING_REVIEW: {TaskStatus.IN_PROGRESS, TaskStatus.REVIEW_PASSED},

@@ -261,7 +261,7 @@ def _link_and_start(tasks, prepared, actor) -> None:
         (2, links["annotators"]),
         (3, links["reviewers"]),
     ):
-        through.objects.bulk_create(
+        through._default_manager.bulk_create(
             [
                 through(task_id=task.pk, **{column: obj.pk})
                 for task, row in zip(tasks, prepared, strict=True)

@@ -16,12 +16,13 @@ from core.exceptions import ApplicationError, InvalidTransition
 from projects.models import Membership, Role
 
 from ..checks import run_checks
-from ..models import Comment, Priority, StageRun, Task
+from ..models import Annotation, Comment, Priority, StageRun, Task
 from .access import may_work, run_for
 from .base import event, lock_task, save_events, spec_for
 from .comments import MAX_BODY, pin_target
 from .sampling import stage_samples
 from .sync import aggregate_runs, sync_task
+from .timing import stage_release_expired
 
 logger = logging.getLogger(__name__)
 User = get_user_model()
@@ -108,7 +109,7 @@ def _consensus(task: Task, stage: ConsensusStage, events: list) -> None:
     runs = list(task.runs.filter(stage_key=stage.key))
     if any(r.status != StageRun.Status.SUBMITTED for r in runs):
         return
-    by_replica = {r.replica: [] for r in runs}
+    by_replica: dict[int, list[Annotation]] = {r.replica: [] for r in runs}
     for a in task.annotations.filter(stage_key=stage.key, invalid=False):
         by_replica.setdefault(a.replica, []).append(a)
     score = agreement(list(by_replica.values()))
@@ -203,7 +204,7 @@ def stage_review(
         run.save(update_fields=["status", "completed_at"])
     else:
         runs = list(task.runs.all())
-        current = {}
+        current: dict[str, engine.Run] = {}
         for r in runs:
             current.setdefault(
                 r.stage_key, aggregate_runs([x for x in runs if x.stage_key == r.stage_key])
@@ -258,6 +259,7 @@ def stage_claim_next(*, actor, review: bool = False) -> StageRun | None:
     never get the same run."""
     from django.db.models import Count, Exists, F, OuterRef
 
+    stage_release_expired()  # runs past their stage's time limit are free to claim again
     kinds = ["review"] if review else ["annotate", "consensus"]
     # Tasks that name their annotators (reviewers) are only for them; others for anyone.
     people = Task.reviewers if review else Task.annotators

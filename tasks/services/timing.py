@@ -149,7 +149,11 @@ def _release(*, run_id: int, task_id: int, now: datetime) -> int:
     timing = run_timing(run=run, task=task)
     if run is None or timing is None or timing.deadline > now:
         return 0
-    worked = (run.last_active_at - run.started_at).total_seconds() if run.last_active_at else 0
+    worked = (
+        (run.last_active_at - run.started_at).total_seconds()
+        if run.last_active_at and run.started_at
+        else 0
+    )
     # Only the state read above is released: a ping, a submit or a restart meanwhile wins.
     changed = (
         StageRun.objects.filter(

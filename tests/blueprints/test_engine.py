@@ -270,7 +270,9 @@ stages:
         )
     )
     night = advance(spec, {}, [], TaskFacts(seed="s", batch="night"))
-    assert night["intake"] == Run(status=COMPLETED, routed_to="careful", reason="rule 1: batch night")
+    assert night["intake"] == Run(
+        status=COMPLETED, routed_to="careful", reason="rule 1: batch night"
+    )
     assert (night["careful"].status, night["quick"].status) == (READY, SKIPPED)
     day = advance(spec, {}, [], TaskFacts(seed="s", batch="day"))
     assert (day["careful"].status, day["quick"].status) == (SKIPPED, READY)

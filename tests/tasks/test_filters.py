@@ -41,7 +41,11 @@ def test_page_api_batch_and_export_choose_the_same_tasks(client, api_as, manager
 
     started = api.post(
         "/api/v1/exports/",
-        {"project": project.pk, "format": "jsonl", "filter": {**FILTER, "due_before": "2030-01-01"}},
+        {
+            "project": project.pk,
+            "format": "jsonl",
+            "filter": {**FILTER, "due_before": "2030-01-01"},
+        },
         format="json",
     )
     assert started.status_code in (200, 201, 202), started.content
