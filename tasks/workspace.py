@@ -37,7 +37,6 @@ DONE_MESSAGES = {
 @login_required
 def start_next(request):
     review = request.POST.get("kind") == "review"
-    services.stage_release_expired()
     run = services.stage_claim_next(actor=request.user, review=review)
     if run is None:
         messages.info(

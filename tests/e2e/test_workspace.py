@@ -18,6 +18,12 @@ def draw_box(page, x0, y0, x1, y1, camera=0):
     page.mouse.up()
 
 
+def in_stage(page) -> list[bool]:
+    """Which samples the workspace's stage annotates (its ``sampling`` draw)."""
+    data = "JSON.parse(document.getElementById('workspace-data').textContent)"
+    return page.evaluate(f"{data}.samples.map((s) => s.in_stage)")
+
+
 def test_annotator_labels_in_the_workspace_and_submits(login, live_server):
     page = login("annotator")
     page.get_by_role("navigation", name="Main").get_by_role("link", name="My work").click()
@@ -42,21 +48,28 @@ def test_annotator_labels_in_the_workspace_and_submits(login, live_server):
     assert saved.attributes == {"category": "block", "occluded": False}
     assert saved.data["frame"] == 0 and saved.data["w"] > 10
 
-    # Two samples still have no box: the stage's check refuses the submit and says so.
+    # The stage boxes a drawn half of the samples (sampling: 50): those still without a box
+    # make the stage's check refuse the submit, and it says so beside each of them.
+    drawn = in_stage(page)
+    assert sum(drawn) == 2  # of 3
+    missing = [i for i, d in enumerate(drawn) if d and i != 0]
     page.get_by_role("button", name="Submit stage").click()
     expect(page.get_by_role("alert", name="Problems")).to_contain_text(
-        "2 sample(s) have no annotation yet"
+        f"{len(missing)} sample(s) have no annotation yet"
     )
     samples = page.get_by_role("complementary", name="Samples")
-    expect(samples.locator("li").nth(1)).to_contain_text("No annotation yet.")
-    expect(samples.locator("li").nth(0)).not_to_contain_text("No annotation yet.")
+    for i in range(3):
+        note = expect(samples.locator("li").nth(i))
+        (note.to_contain_text if i in missing else note.not_to_contain_text)("No annotation yet.")
 
-    for _ in range(2):
-        page.keyboard.press("PageDown")
+    for i in missing:
+        samples.locator("li button.sample").nth(i).click()
         draw_box(page, 30, 30, 90, 90)
-        expect(page.get_by_role("status", name="Saved changes")).to_contain_text("Saved object.")
+        expect(page.get_by_role("list", name="Annotations of this sample")).to_contain_text(
+            "object"
+        )
     expect(page.get_by_role("progressbar", name="Annotated samples")).to_have_attribute(
-        "value", "3"
+        "value", "2"
     )
     page.get_by_role("button", name="Submit stage").click()
     expect(page).to_have_url(re.compile(r"/workspace/\?done=submitted$"))
@@ -350,10 +363,11 @@ def test_done_means_start_next_label_submit_and_the_reviewer_sees_it(login, live
     expect(guidance).to_contain_text("tight to its visible edges")
 
     samples = page.get_by_role("progressbar", name="Annotated samples")
-    total = int(samples.get_attribute("max"))
-    for n in range(total):
-        if n:
-            page.keyboard.press("PageDown")
+    entries = page.get_by_role("complementary", name="Samples").locator("li button.sample")
+    drawn = [i for i, d in enumerate(in_stage(page)) if d]  # the stage's sample: 50 %
+    assert int(samples.get_attribute("max")) == len(drawn)
+    for n, i in enumerate(drawn):
+        entries.nth(i).click()
         page.get_by_label("category *").select_option("block")
         draw_box(page, 30, 30, 100, 90)
         expect(samples).to_have_attribute("value", str(n + 1))

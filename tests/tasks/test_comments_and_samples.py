@@ -277,18 +277,22 @@ def test_a_failed_submit_names_the_samples_and_skips_invalid_ones(
         actor=manager, project=project, name="t", datasets=[dataset.pk], annotators=["ana"]
     )
     services.stage_start(actor=annotator, task=task, stage_key="objects")
-    first, second = dataset.samples.order_by("index")
+    samples = list(dataset.samples.order_by("index"))
+    # The stage boxes half the samples (sampling: 50): one of the two, drawn for the task.
+    stage = services.spec_for(task.blueprint).by_key["objects"]
+    (drawn,) = services.stage_samples(task=task, stage=stage, samples=samples)
+    (other,) = [s for s in samples if s != drawn]
     services.annotation_create(
-        actor=annotator, task=task, stage="objects", label="object", sample=first.pk,
+        actor=annotator, task=task, stage="objects", label="object", sample=other.pk,
         data={"frame": 0, "x": 1, "y": 1, "w": 3, "h": 3}, attributes={"category": "cup"},
     )  # fmt: skip
     url = f"/api/v1/tasks/{task.pk}/stages/objects/submit/"
     refused = api_as(annotator).post(url)
     assert refused.status_code == 400
-    assert refused.json()["checks"] == ["1 sample(s) have no annotation yet: episode_1."]
-    assert refused.json()["by_sample"] == {str(second.pk): ["No annotation yet."]}
+    assert refused.json()["checks"] == [f"1 sample(s) have no annotation yet: {drawn.name}."]
+    assert refused.json()["by_sample"] == {str(drawn.pk): ["No annotation yet."]}
     services.sample_mark_invalid(
-        actor=annotator, task=task, sample=second.pk, stage="objects", reason="no objects seen"
+        actor=annotator, task=task, sample=drawn.pk, stage="objects", reason="no objects seen"
     )
     assert api_as(annotator).post(url).status_code == 200
 

@@ -215,7 +215,7 @@ def test_someone_still_working_keeps_the_run_past_the_limit(limited, annotator, 
     assert limited.runs.get(stage_key="label").status == "ready"
 
 
-def test_my_work_releases_lazily_and_someone_else_claims_it(
+def test_claiming_releases_lazily_and_someone_else_gets_it(
     client, limited, project, manager, time_machine
 ):
     from projects.services import membership_add
@@ -228,6 +228,7 @@ def test_my_work_releases_lazily_and_someone_else_claims_it(
     client.force_login(other)
     response = client.post("/workspace/next/")  # no scheduler needed
     assert response.status_code == 302 and response.url == f"/workspace/{limited.pk}/label/"
+    assert limited.events.filter(kind="stage_released").count() == 1
     run = limited.runs.get(stage_key="label")
     assert (run.status, run.assignee) == ("in_progress", other)
 
@@ -286,3 +287,17 @@ def test_the_sweep_job_runs_once_a_minute_and_schedules_the_next(limited, redis_
     assert release_expired_runs_job() == 1
     assert limited.runs.get(stage_key="label").status == "ready"
     assert len(queue.scheduled_job_registry.get_job_ids()) == 2  # the next minute's sweep
+
+
+def test_an_api_claim_releases_lazily_too(api_as, limited, project, manager, time_machine):
+    from projects.services import membership_add
+    from tests.factories import UserFactory
+
+    limited.annotators.clear()
+    other = UserFactory(username="noah")
+    membership_add(actor=manager, project=project, user=other, role="annotator")
+    at(time_machine, 601)
+    claimed = api_as(other).post("/api/v1/tasks/next/", {}, format="json")
+    assert claimed.status_code == 200, claimed.content
+    run = limited.runs.get(stage_key="label")
+    assert (run.status, run.assignee) == ("in_progress", other)
