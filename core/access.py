@@ -107,12 +107,13 @@ def actor_user(actor):
     return actor
 
 
-def require(actor, project: "Project | None", action: Action) -> None:
+def require(actor, project: "Project | None", action: Action, message: str | None = None) -> None:
     """The one authorization check of every service that changes data.
 
     For a project action: Http404 when ``actor`` may not even see ``project``,
     PermissionDenied (403) when they see it but may not ``action``. For the actions
-    that concern no single project (``GLOBAL_ACTIONS``) pass ``project=None``.
+    that concern no single project (``GLOBAL_ACTIONS``) pass ``project=None``. ``message``
+    says what was refused, in the service's words.
     """
     if isinstance(actor, SystemActor):
         return
@@ -129,7 +130,7 @@ def require(actor, project: "Project | None", action: Action) -> None:
     if ACTION_PERMISSION[Action.VIEW] not in perms:
         raise Http404("No such project.")
     if ACTION_PERMISSION[action] not in perms:
-        raise PermissionDenied(f"You may not {action} in this project.")
+        raise PermissionDenied(message or f"You may not {action} in this project.")
 
 
 def check_project_access(*, user, project: "Project", action: Action = Action.VIEW) -> None:

@@ -9,7 +9,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.utils import timezone
 
-from core.access import Action, project_allows
+from core.access import Action, project_allows, require
 from core.exceptions import ApplicationError
 
 from ..models import Annotation, Comment, Task, TaskEvent
@@ -71,8 +71,7 @@ def comment_create(
     annotation: Any = None,
 ) -> Comment:
     """Any member who sees the task may comment; a solution answers one of its problems."""
-    if not project_allows(actor, task.project, Action.VIEW):
-        raise PermissionDenied("Only the project's members comment on its tasks.")
+    require(actor, task.project, Action.VIEW)
     body = body.strip() if isinstance(body, str) else ""
     if not body:
         raise ApplicationError("Write something.", field="body")

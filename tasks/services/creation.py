@@ -6,14 +6,13 @@ import logging
 from collections.abc import Iterable
 
 from django.contrib.auth import get_user_model
-from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 
 from blueprints import engine
 from blueprints.models import Blueprint
 from blueprints.selectors import active_blueprint
 from blueprints.spec import BlueprintSpec, ConsensusStage
-from core.access import Action, project_allows
+from core.access import Action, require
 from core.deletion import delete_set
 from core.exceptions import ApplicationError, Conflict
 from projects.models import Dataset, ImportStatus, Membership, Project, Role
@@ -153,8 +152,7 @@ def task_create(
 def task_create_many(*, actor, project: Project, items: list[dict]) -> list[Task]:
     """Create many tasks with bulk inserts: queries do not grow with the number of tasks
     (beyond one per distinct blueprint, dataset list and user list)."""
-    if not project_allows(actor, project, Action.CHANGE):
-        raise PermissionDenied("You may not create tasks in this project.")
+    require(actor, project, Action.CHANGE, "You may not create tasks in this project.")
     unique_ids = [i.get("unique_id") for i in items if i.get("unique_id")]
     if len(unique_ids) != len(set(unique_ids)):
         raise ApplicationError("unique_id repeats within the request.", field="unique_id")
@@ -319,8 +317,7 @@ def task_update(*, actor, task: Task, **fields) -> Task:
             f"{', '.join(sorted(unknown))} cannot be changed here.", field=sorted(unknown)[0]
         )
     task = lock_task(task.pk)
-    if not project_allows(actor, task.project, Action.CHANGE):
-        raise PermissionDenied("Only managers edit tasks.")
+    require(actor, task.project, Action.CHANGE, "Only managers edit tasks.")
     _check_fields(fields.get("name", task.name), fields.get("priority", task.priority), "")
     changed = {k: v for k, v in fields.items() if getattr(task, k) != v}
     for key, value in changed.items():
@@ -336,8 +333,7 @@ def task_update(*, actor, task: Task, **fields) -> Task:
 @transaction.atomic
 def task_delete(*, actor, task: Task) -> None:
     """Delete a task with its runs, annotations, events and dataset links — never datasets."""
-    if not project_allows(actor, task.project, Action.CHANGE):
-        raise PermissionDenied("Only managers delete tasks.")
+    require(actor, task.project, Action.CHANGE, "Only managers delete tasks.")
     logger.info("%s deleted task %s (%s)", actor, task.pk, task.name)
     delete_set(Task.objects.filter(pk=task.pk))
 
@@ -361,8 +357,7 @@ def task_datasets_change(
 ) -> Task:
     """Link or unlink datasets (never deletes a dataset); one event."""
     task = lock_task(task.pk)
-    if not project_allows(actor, task.project, Action.CHANGE):
-        raise PermissionDenied("Only managers change a task's datasets.")
+    require(actor, task.project, Action.CHANGE, "Only managers change a task's datasets.")
     added = _datasets(task.project, list(add)) if add else []
     task.datasets.add(*added)
     removed = [d for d in task._dataset_list if d.pk in set(remove)]
