@@ -399,6 +399,10 @@ def test_done_means_start_next_label_submit_and_the_reviewer_sees_it(login, live
     expect(reviewer).to_have_url(f"{live_server.url}/workspace/{task_id}/full_review/")
     listed = reviewer.get_by_role("list", name="Annotations of this sample")
     expect(listed).to_contain_text("gripper_open")
+    # The objects were boxed on the drawn samples only; the first of them shows its box.
+    reviewer.get_by_role("complementary", name="Samples").locator("li button.sample").nth(
+        drawn[0]
+    ).click()
     expect(listed).to_contain_text("object")
     reviewer.get_by_role("button", name="Approve").click()
     expect(reviewer).to_have_url(f"{live_server.url}/workspace/?done=approved")
