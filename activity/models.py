@@ -66,3 +66,8 @@ class Activity(models.Model):
     def __str__(self) -> str:
         who = self.actor_name or "system"
         return f"{who} {self.verb} {self.target_label}"
+
+    @property
+    def action(self) -> str:
+        """The verb without its object: “paused” for ``queue.paused``."""
+        return self.verb.split(".", 1)[-1].replace("_", " ")

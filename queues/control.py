@@ -13,10 +13,9 @@ from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.job import Job
 
 from activity.services import Target, activity_record
-from core.access import Action, actor_user, require
+from core.access import Action, require
 from core.exceptions import ApplicationError
 
-from .models import QueueAction
 from .worker import FINISHED_KEY, PAUSED_KEY, paused_queues
 
 logger = logging.getLogger(__name__)
@@ -92,7 +91,6 @@ VERBS = {
 @transaction.atomic
 def _log(actor, name: str, action: str, result: dict) -> None:
     count = result["count"]
-    QueueAction.objects.create(actor=actor_user(actor), queue=name, action=action, count=count)
     after = {k: v for k, v in result.items() if k in {"count", "remaining"}}
     activity_record(
         actor=actor, verb=VERBS[action], target=Target("queue", name, name), after=after

@@ -57,21 +57,3 @@ class Export(models.Model):
 
     def __str__(self) -> str:
         return f"{self.project} export v{self.version} ({self.format})"
-
-
-class QueueAction(models.Model):
-    """Who did what to a queue, and to how many jobs."""
-
-    actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    queue = models.CharField(max_length=50)
-    action = models.CharField(max_length=20)
-    count = models.PositiveIntegerField(default=0)
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        ordering = ["-created_at", "-pk"]
-
-    def __str__(self) -> str:
-        return f"{self.actor} {self.action} {self.queue} ({self.count})"

@@ -2,9 +2,10 @@
 
 from django.db.models import QuerySet
 
+from activity.models import Activity
 from projects.models import Project
 
-from .models import Export, QueueAction
+from .models import Export
 
 
 def export_list(*, project: Project, limit: int = 50) -> QuerySet[Export]:
@@ -12,6 +13,6 @@ def export_list(*, project: Project, limit: int = 50) -> QuerySet[Export]:
     return Export.objects.filter(project=project).select_related("requested_by")[:limit]
 
 
-def queue_action_list(*, limit: int = 20) -> QuerySet[QueueAction]:
-    """The newest queue administration actions (administrators' page)."""
-    return QueueAction.objects.select_related("actor")[:limit]
+def queue_action_list(*, limit: int = 20) -> QuerySet[Activity]:
+    """The newest queue administration actions (administrators' page), from the audit trail."""
+    return Activity.objects.filter(target_type="queue")[:limit]

@@ -4,9 +4,10 @@ import pytest
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
+from activity.models import Activity
 from core.access import SYSTEM
 from queues import control, services
-from queues.models import Export, QueueAction
+from queues.models import Export
 
 pytestmark = pytest.mark.django_db
 
@@ -39,7 +40,7 @@ def test_only_administrators_control_the_queues(users, role, redis_conn):
     with pytest.raises(PermissionDenied):
         control.queue_action(actor=users[role], name="default", action="pause")
     assert not redis_conn.smembers("stagecraft:paused-queues")
-    assert not QueueAction.objects.exists()
+    assert not Activity.objects.filter(target_type="queue").exists()
 
 
 @pytest.mark.parametrize("role", ["manager", "outsider"])

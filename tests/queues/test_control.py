@@ -7,9 +7,9 @@ import pytest
 from django.core.exceptions import PermissionDenied
 from rq.job import Job
 
+from activity.models import Activity
 from core.jobs import ping_job
 from queues import control
-from queues.models import QueueAction
 from tests.queues.helpers import fail, pause_while_running
 
 pytestmark = pytest.mark.django_db
@@ -53,7 +53,7 @@ def test_empty_removes_waiting_and_delayed_jobs_only(admin_user, redis_conn, run
     after = control.queue_overview()[0]["counts"]
     assert result["count"] == 4
     assert (after["queued"], after["scheduled"], after["failed"], after["finished"]) == (0, 0, 1, 1)
-    assert QueueAction.objects.get(action="empty").count == 4
+    assert Activity.objects.get(verb="queue.emptied").after["count"] == 4
 
 
 def test_clean_removes_history_older_than_a_day(admin_user, redis_conn, run_jobs):
