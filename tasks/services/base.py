@@ -34,6 +34,11 @@ def spec_for(blueprint: Blueprint) -> BlueprintSpec:
     return _spec(blueprint.pk, blueprint.updated_at)
 
 
+def task_seed(task: Task) -> str:
+    """The task's seed for every reproducible draw (logic ``random_sample``, ``sampling``)."""
+    return f"task-{task.pk}"
+
+
 def event(task: Task, kind: str, actor=None, stage_key: str = "", **data: Any) -> TaskEvent:
     return TaskEvent(task=task, kind=kind, actor=actor, stage_key=stage_key, data=data)
 

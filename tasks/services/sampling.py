@@ -7,15 +7,15 @@ from blueprints.spec import ReviewStage, Stage
 from projects.models import Sample
 
 from ..models import Task
-from .base import spec_for
+from .base import spec_for, task_seed
 
 WORK_KINDS = {"annotate", "consensus"}
 
 
 def _drawn(task: Task, stages: list[Stage]) -> set[int] | None:
     """The union of the stages' draws over all the task's samples; None when one of them
-    takes every sample. The seed is the engine's per-task seed (sync.task_facts), as for a
-    logic stage's ``random_sample``."""
+    takes every sample. The seed is the task's (base.task_seed), as for a logic stage's
+    ``random_sample``."""
     if not stages or any(s.params.sampling is None for s in stages):
         return None
     every = list(
@@ -23,7 +23,7 @@ def _drawn(task: Task, stages: list[Stage]) -> set[int] | None:
     )
     chosen: set[int] = set()
     for s in stages:
-        chosen |= set(stage_sample_ids(f"task-{task.pk}", s.key, every, s.params.sampling))
+        chosen |= set(stage_sample_ids(task_seed(task), s.key, every, s.params.sampling))
     return chosen
 
 

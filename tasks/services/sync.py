@@ -9,7 +9,7 @@ from blueprints import engine
 
 from ..models import Annotation, Delivery, StageRun, Task, TaskEvent, TaskStatus
 from ..records import annotation_record
-from .base import event, spec_for, task_transition
+from .base import event, spec_for, task_seed, task_transition
 
 
 def task_facts(
@@ -17,7 +17,7 @@ def task_facts(
 ) -> engine.TaskFacts:
     datasets = tuple(str(v) for d in getattr(task, "_dataset_list", []) for v in (d.pk, d.name))
     return engine.TaskFacts(
-        seed=f"task-{task.pk}",
+        seed=task_seed(task),
         annotators=assignees,
         batch=task.batch,
         datasets=datasets,
