@@ -1,3 +1,6 @@
+from dataclasses import dataclass
+from typing import Any
+
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
@@ -27,6 +30,25 @@ VERBS = (
     "queue.cleaned",
     "queue.retried_failed",
 )
+
+# Queue actions whose ``after["count"]`` is a number of jobs (pause and resume touch none).
+JOB_COUNT_VERBS = frozenset({"queue.emptied", "queue.cleaned", "queue.retried_failed"})
+
+
+def verb_label(verb: str) -> str:
+    """A verb in words: “dataset import started” for ``dataset.import_started``."""
+    return verb.replace(".", " ").replace("_", " ")
+
+
+@dataclass(frozen=True)
+class Change:
+    """One field of a row's change, for display: ``field: old → new``."""
+
+    field: str
+    old: Any = None
+    new: Any = None
+    has_old: bool = False
+    has_new: bool = False
 
 
 class Activity(models.Model):
@@ -71,3 +93,31 @@ class Activity(models.Model):
     def action(self) -> str:
         """The verb without its object: “paused” for ``queue.paused``."""
         return self.verb.split(".", 1)[-1].replace("_", " ")
+
+    @property
+    def verb_label(self) -> str:
+        return verb_label(self.verb)
+
+    @property
+    def changes(self) -> list[Change]:
+        """Each changed field once, its old and new values side by side: a creation has
+        only new values, a deletion only old ones."""
+        before, after = self.before or {}, self.after or {}
+        fields = list(before) + [key for key in after if key not in before]
+        return [
+            Change(
+                field=key,
+                old=before.get(key),
+                new=after.get(key),
+                has_old=key in before,
+                has_new=key in after,
+            )
+            for key in fields
+        ]
+
+    @property
+    def jobs_affected(self) -> int | None:
+        """How many jobs a queue action removed or retried; None when it moves no jobs."""
+        if self.verb not in JOB_COUNT_VERBS:
+            return None
+        return (self.after or {}).get("count", 0)

@@ -25,13 +25,26 @@ def activity_list(request):
     # Queue actions belong to no project: only administrators read them.
     verbs = [v for v in VERBS if is_admin(request.user) or not v.startswith("queue.")]
     page = Paginator(rows, PER_PAGE).get_page(request.GET.get("page"))
+    projects = list(selectors.activity_projects_for_user(user=request.user))
+    families = sorted({verb.split(".")[0] for verb in verbs})
     context = {
         "page": page,
         "filters": filters,
         "query": urlencode({k: v for k, v in filters.items() if v}),
-        "projects": selectors.activity_projects_for_user(user=request.user),
+        "projects": projects,
         "verbs": verbs,
-        "families": sorted({verb.split(".")[0] for verb in verbs}),
+        "families": families,
+        "unknown": _unknown_filters(filters, projects, [*families, *verbs]),
     }
     template = "activity/list.html#activity-results" if request.htmx else "activity/list.html"
     return render(request, template, context)
+
+
+def _unknown_filters(filters, projects, verbs) -> dict[str, str]:
+    """The URL's project or action when the filter lists do not offer it, so the page can
+    say so instead of showing an empty list under a select that reads “All”."""
+    project, verb = filters["project"], filters["verb"]
+    return {
+        "project": project if project and project not in {str(p.pk) for p in projects} else "",
+        "verb": verb if verb and verb not in verbs else "",
+    }
