@@ -11,7 +11,7 @@ def test_admin_pauses_exports_sees_an_export_wait_resumes_and_retries(login, liv
     queues = page.get_by_role("table", name="Queues")
     expect(queues.get_by_role("row", name="exports")).to_contain_text("running")
     page.get_by_role("button", name="Pause exports").click()
-    expect(page.get_by_role("status")).to_contain_text("pause on exports")
+    expect(page.get_by_role("status")).to_contain_text("Paused exports")
     expect(queues.get_by_role("row", name="exports")).to_contain_text("paused")
 
     page.goto(f"{live_server.url}/projects/pick-and-place/exports/")
@@ -32,5 +32,8 @@ def test_admin_pauses_exports_sees_an_export_wait_resumes_and_retries(login, liv
     expect(page.locator("details.failed-job")).to_contain_text("fail")
     page.get_by_role("button", name="Retry failed jobs of default").click()
     expect(page.get_by_role("status")).to_contain_text(
-        "retry-failed on default: 1 job(s). 0 failed job(s) remain."
+        "Retried 1 failed job on default. 0 failed jobs remain."
+    )
+    expect(page.get_by_role("region", name="Recent actions")).to_contain_text(
+        "retried failed default — 1 job"
     )
