@@ -161,7 +161,7 @@ def test_it_says_when_a_filter_from_the_url_is_not_among_the_choices(client, man
     assert f"No project “{trail['other'].pk}” among yours — showing nothing." in body
     body = page(client, manager, "?verb=bogus").content.decode()
     assert "No kind of action called “bogus” — showing nothing." in body
-    assert '<option value="bogus" selected>bogus (not one of these)</option>' in body
+    assert '<option value="bogus" selected>bogus (unknown)</option>' in body
     body = results(client, manager, f"?project={trail['project'].pk}&verb=project")
     assert "showing nothing" not in body
 
