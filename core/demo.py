@@ -100,7 +100,10 @@ def seed_demo_tasks(*, project: Project, users: dict) -> list[str]:
 
     def annotate(task, dataset, with_segment=True):
         task_services.stage_start(actor=ana, task=task, stage_key="objects")
-        for sample in dataset.samples.all() if dataset else []:
+        # The objects stage boxes its drawn share of the samples (sampling: 50).
+        objects = task_services.spec_for(task.blueprint).by_key["objects"]
+        every = list(dataset.samples.all()) if dataset else []
+        for sample in task_services.stage_samples(task=task, stage=objects, samples=every):
             task_services.annotation_create(
                 actor=ana, task=task, stage="objects", label="object", sample=sample.pk,
                 data={"frame": 0, "camera": "cam_high", "x": 10, "y": 12, "w": 14, "h": 14},

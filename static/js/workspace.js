@@ -96,6 +96,7 @@
     state.sample = i;
     state.frame = 0;
     state.selected = null;
+    if (!W.samples[i].in_stage) say(`${W.samples[i].name} is not in this stage's sample: nothing to annotate here.`);
     buildCameras();
     loadSeries();
     renderSamples();
@@ -1001,6 +1002,7 @@
     return;
   }
   renderTools();
-  selectSample(0);
+  // Open on the first sample the stage annotates (a `sampling` stage skips the others).
+  selectSample(Math.max(0, W.samples.findIndex((s) => s.in_stage)));
   loadAnnotations().then(loadComments);
 })();

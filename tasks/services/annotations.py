@@ -17,6 +17,7 @@ from ..records import annotation_record
 from ..validation import clean_attributes, clean_data
 from .access import annotating_run
 from .base import lock_task, spec_for, task_sample
+from .sampling import stage_samples
 
 logger = logging.getLogger(__name__)
 User = get_user_model()
@@ -52,6 +53,14 @@ def annotation_create(
     if kind is not None and kind != cls.kind:
         raise ApplicationError(f"{label} is a {cls.kind}, not a {kind}.", field="kind")
     sample_obj = task_sample(task, sample) if sample is not None else None
+    stage_obj = spec.by_key[stage]
+    if sample_obj is not None and stage_obj.params.sampling is not None:
+        if not stage_samples(task=task, stage=stage_obj, samples=[sample_obj]):
+            raise ApplicationError(
+                f"{sample_obj.name} is not among the samples “{stage}” annotates "
+                f"(it samples {stage_obj.params.sampling:g} % of the task's samples).",
+                field="sample",
+            )
     annotation = Annotation.objects.create(
         task=task,
         stage_key=stage,

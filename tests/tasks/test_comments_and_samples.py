@@ -281,11 +281,6 @@ def test_a_failed_submit_names_the_samples_and_skips_invalid_ones(
     # The stage boxes half the samples (sampling: 50): one of the two, drawn for the task.
     stage = services.spec_for(task.blueprint).by_key["objects"]
     (drawn,) = services.stage_samples(task=task, stage=stage, samples=samples)
-    (other,) = [s for s in samples if s != drawn]
-    services.annotation_create(
-        actor=annotator, task=task, stage="objects", label="object", sample=other.pk,
-        data={"frame": 0, "x": 1, "y": 1, "w": 3, "h": 3}, attributes={"category": "cup"},
-    )  # fmt: skip
     url = f"/api/v1/tasks/{task.pk}/stages/objects/submit/"
     refused = api_as(annotator).post(url)
     assert refused.status_code == 400

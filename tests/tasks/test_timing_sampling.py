@@ -123,12 +123,21 @@ def test_counting_checks_count_only_the_stages_sample(project, manager, annotato
     checks = [{"rule": "min_count", "class": "outcome", "count": 3}]
     task = sampled_task(project, manager, annotator, six, sampling=50, checks=checks)
     every, chosen = drawn(task)
-    left_out = [s for s in every if s not in chosen]
-    for sample in [*chosen[:2], *left_out]:
+    for sample in chosen[:2]:
         label(task, annotator, sample)
     with pytest.raises(ApplicationError) as refused:
         services.stage_submit(actor=annotator, task=task, stage_key="label")
     assert refused.value.extra["checks"] == ["At least 3 outcome needed; there are 2."]
+
+
+def test_samples_outside_the_stages_draw_take_no_annotation(project, manager, annotator, six):
+    task = sampled_task(project, manager, annotator, six, sampling=50)
+    every, chosen = drawn(task)
+    left_out = next(s for s in every if s not in chosen)
+    with pytest.raises(ApplicationError, match="is not among the samples “label” annotates") as e:
+        label(task, annotator, left_out)
+    assert e.value.field == "sample"
+    assert not task.annotations.exists()
 
 
 def workspace_samples(client, task, stage_key) -> tuple[str, set[str]]:
