@@ -85,12 +85,15 @@ FILTERS: dict[str, Callable[[Any], Any]] = {
 }
 
 
-def task_filter(raw: Mapping[str, Any] | None, *, strict: bool = True) -> dict[str, Any]:
+def task_filter(
+    raw: Mapping[str, Any] | None, *, strict: bool = True, left_out: list[str] | None = None
+) -> dict[str, Any]:
     """A filter for ``task_list_for_user`` from what a client sent.
 
     Strict (the API, batch actions, exports): an unknown key or a bad value is a 400 naming
-    it. Lenient (the page's URL): keys it does not know and bad values are left out, so an
-    edited address never breaks the list. Empty values mean "no filter".
+    it. Lenient (the page's URL): keys it does not know and bad values are left out — each
+    bad value said in ``left_out`` — so an edited address never breaks the list. Empty values
+    mean "no filter".
     """
     if raw is None:
         return {}
@@ -111,6 +114,8 @@ def task_filter(raw: Mapping[str, Any] | None, *, strict: bool = True) -> dict[s
         except ValueError as exc:
             if strict:
                 raise ApplicationError(f"{word} {exc}.", field=word) from None
+            if left_out is not None:
+                left_out.append(f"{word} “{value}” {exc}")
     if cleaned.get("overdue") is False:
         del cleaned["overdue"]
     return cleaned

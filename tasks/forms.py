@@ -85,7 +85,8 @@ class TaskFilterForm(forms.Form):
     def filters(self) -> dict:
         """The selector filter from the URL (tasks.filters, lenient: a bad value is left out,
         never a 500)."""
-        return task_filter(self.data, strict=False)
+        self.left_out: list[str] = []
+        return task_filter(self.data, strict=False, left_out=self.left_out)
 
 
 class TaskEditForm(forms.Form):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime, time
+
 from django.db.models import Exists, F, OuterRef, Prefetch, Q, QuerySet
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
@@ -27,6 +29,12 @@ def task_visibility(user) -> Q:
         Task.annotators.through.objects.filter(task=OuterRef("pk"), user=user)
     ) | Exists(StageRun.objects.filter(task=OuterRef("pk"), assignee=user))
     return Q(project__in=broad) | (Q(project__in=annotating) & assigned)
+
+
+def _day_start(day):
+    if isinstance(day, datetime):
+        return day if timezone.is_aware(day) else timezone.make_aware(day)
+    return timezone.make_aware(datetime.combine(day, time.min))
 
 
 def task_list_for_user(*, user, filters: dict | None = None) -> QuerySet[Task]:
@@ -57,10 +65,11 @@ def task_list_for_user(*, user, filters: dict | None = None) -> QuerySet[Task]:
                 )
             )
         )
+    # Dates mean the start of that day where the user is (an aware time, so the index serves).
     if filters.get("due_before"):
-        tasks = tasks.filter(due_at__lt=filters["due_before"])
+        tasks = tasks.filter(due_at__lt=_day_start(filters["due_before"]))
     if filters.get("due_after"):
-        tasks = tasks.filter(due_at__gte=filters["due_after"])
+        tasks = tasks.filter(due_at__gte=_day_start(filters["due_after"]))
     if filters.get("overdue"):
         tasks = tasks.filter(due_at__lt=timezone.now()).exclude(
             status__in=["review_passed", "data_submitted"]

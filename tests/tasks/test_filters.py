@@ -81,3 +81,6 @@ def test_the_page_leaves_out_a_bad_value_instead_of_failing(client, manager, tas
     page = client.get("/tasks/", {"priority": "whenever", "due_before": "soon", "batch": "day"})
     assert page.status_code == 200
     assert page.context["matching"] == 1
+    text = page.content.decode()
+    assert "Left out of the filter: priority “whenever” must be one of" in text
+    assert "due_before “soon” must be a date (YYYY-MM-DD)" in text
