@@ -100,7 +100,7 @@ def task_batch(request):
 
 # The action bar's buttons: each names a batch action (priority, due date and batch name are
 # updates of one field).
-BAR_ACTIONS = {"priority": "update", "due": "update", "batch": "update"}
+BAR_ACTIONS = {"priority": "update", "due": "update", "clear_due": "update", "batch": "update"}
 BAR_MESSAGES = {
     "delete": "Deleted {tasks}. Their datasets are kept.",
     "assign": "Reassigned {tasks}.",
@@ -116,7 +116,11 @@ def _batch_params(post, action: str) -> dict:
             "reviewers": split("reviewers") if post.get("reviewers", "").strip() else None,
         }
     if action == "priority":
+        if not post.get("new_priority"):
+            raise ApplicationError("Choose a priority first.", field="priority")
         return {"changes": {"priority": post.get("new_priority", "")}}
+    if action == "clear_due":
+        return {"changes": {"due_at": None}}
     if action == "batch":
         return {"changes": {"batch": post.get("new_batch", "")}}
     if action == "due":
@@ -124,8 +128,10 @@ def _batch_params(post, action: str) -> dict:
         from django.utils.dateparse import parse_datetime
 
         raw = post.get("new_due", "")
-        due = parse_datetime(raw) if raw else None
-        if raw and due is None:
+        if not raw:
+            raise ApplicationError("Choose a due date first (or Clear due date).", field="due_at")
+        due = parse_datetime(raw)
+        if due is None:
             raise ApplicationError("Give the due date as date and time.", field="due_at")
         if due is not None and due.tzinfo is None:
             due = timezone.make_aware(due)

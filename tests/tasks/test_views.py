@@ -107,3 +107,28 @@ def test_review_next_claims_the_most_urgent_review_but_never_of_ones_own_work(
     answer = api_as(reviewer).post("/api/v1/tasks/next/", {"kind": "review"}, format="json")
     assert answer.json()["name"] == "normal"
     assert api_as(reviewer).post("/api/v1/tasks/next/", {"kind": "x"}).status_code == 400
+
+
+def test_the_action_bar_changes_nothing_without_a_chosen_value(client, manager, project):
+    from datetime import UTC, datetime
+
+    tasks = services.task_create_many(
+        actor=manager,
+        project=project,
+        items=[{"name": "a", "due_at": datetime(2030, 1, 1, tzinfo=UTC)}],
+    )
+    client.force_login(manager)
+
+    def post(**data):
+        return client.post(reverse("tasks:batch"), {"ids": [tasks[0].pk], **data}, follow=True)
+
+    said = [str(m) for m in post(action="priority", new_priority="").context["messages"]]
+    assert said == ["Choose a priority first."]
+    said = [str(m) for m in post(action="due", new_due="").context["messages"]]
+    assert said == ["Choose a due date first (or Clear due date)."]
+    tasks[0].refresh_from_db()
+    assert (tasks[0].priority, tasks[0].due_at.year) == ("normal", 2030)
+    said = [str(m) for m in post(action="clear_due").context["messages"]]
+    assert said == ["Updated 1 task."]
+    tasks[0].refresh_from_db()
+    assert tasks[0].due_at is None
