@@ -15,12 +15,16 @@ def write(ctx, out) -> None:
     images, annotations, categories = {}, [], {}
     for n, episode in enumerate(ctx.episodes):
         sample = episode.sample
-        default_camera = sample.cameras[0]["name"] if sample.cameras else None
+        cameras = [c["name"] for c in sample.cameras]
         for a in episode.annotations:
             if a.kind != "box":
                 continue
-            camera = a.data.get("camera") or default_camera
+            camera = a.data.get("camera") or (cameras[0] if cameras else None)
             frame = int(a.data.get("frame", 0))
+            if camera not in cameras or not 0 <= frame < (sample.num_frames or 0):
+                # Saved before cameras and frames were checked: no image to put it on.
+                ctx.count("skipped_boxes_without_an_image")
+                continue
             key = (sample.pk, camera, frame)
             if key not in images:
                 array = episode.frames(camera, [frame])[0]

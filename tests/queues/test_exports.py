@@ -318,3 +318,20 @@ def test_an_unexpected_failure_is_recorded_without_server_paths(project, manager
         f"'{project.slug}')."
     )
     assert str(settings.MEDIA_ROOT) not in export.error
+
+
+def test_coco_skips_boxes_saved_before_cameras_were_checked(
+    demo, run_jobs, django_capture_on_commit_callbacks
+):
+    from tasks.models import Annotation
+
+    project, manager = demo
+    finished = Task.objects.filter(project=project, status__in=["review_passed", "data_submitted"])
+    box = Annotation.objects.filter(task__in=finished, kind="box").first()
+    # What an older version accepted: a camera the sample does not have.
+    Annotation.objects.filter(pk=box.pk).update(data={**box.data, "camera": "nope"})
+    export, folder = run(project, manager, "coco", run_jobs, django_capture_on_commit_callbacks)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["counts"]["skipped_boxes_without_an_image"] == 1
+    document = json.loads((folder / "annotations.json").read_text())
+    assert box.pk not in {a["stagecraft_id"] for a in document["annotations"]}
