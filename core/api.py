@@ -6,41 +6,13 @@ from collections.abc import Mapping
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404
 from rest_framework import exceptions, serializers, status
-from rest_framework.exceptions import ParseError
 from rest_framework.pagination import PageNumberPagination
-from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from core.exceptions import ApplicationError
 
 logger = logging.getLogger(__name__)
-
-
-def _has_nul(value, depth: int = 0) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_nul(v) for v in value)
-    return False
-
-
-class StrictJSONParser(JSONParser):
-    """JSON, refusing what the database cannot hold (NUL characters) and absurd nesting."""
-
-    def parse(self, stream, media_type=None, parser_context=None):
-        try:
-            data = super().parse(stream, media_type, parser_context)
-        except RecursionError:
-            raise ParseError("JSON parse error - nested too deeply.") from None
-        try:
-            if _has_nul(data):
-                raise ParseError("Text may not contain NUL characters.")
-        except RecursionError:
-            raise ParseError("JSON parse error - nested too deeply.") from None
-        return data
 
 
 class PatchSerializer(serializers.Serializer):

@@ -8,8 +8,8 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 
 from core.access import Action
-from core.api import StrictJSONParser
 from core.exceptions import ApplicationError
+from core.parsers import StrictJSONParser
 
 from . import dataset_selectors, selectors
 from .data_views import cached_image
