@@ -63,8 +63,6 @@ def open_run(request, task_id, stage_key):
 
 @login_required
 def workspace(request, task_id, stage_key):
-    from projects.models import Sample
-
     task = selectors.task_get_for_user(user=request.user, task_id=task_id)
     spec = services.spec_for(task.blueprint)
     stage = spec.by_key.get(stage_key)
@@ -77,11 +75,7 @@ def workspace(request, task_id, stage_key):
         task.runs.filter(stage_key=stage_key, assignee=request.user).first()
         or task.runs.filter(stage_key=stage_key).first()
     )
-    samples = list(
-        Sample.objects.filter(dataset__in=task.datasets.all())
-        .select_related("dataset")
-        .order_by("dataset__name", "index")
-    )
+    samples = list(selectors.task_sample_list(task=task))
     classes = [spec.classes[c] for c in stage.classes]
     editable = (
         run is not None
