@@ -120,6 +120,14 @@ class StageRun(models.Model):
     # A review run that rejected work: the rework comes back to it, whatever routing says.
     rejected = models.BooleanField(default=False)
     agreement = models.FloatField(null=True, blank=True)
+    # Completeness, measured when the run is submitted: the samples it had to annotate
+    # (its sampling draw, invalid ones excluded) and those carrying every annotation and
+    # required attribute the stage asks for.
+    samples_total = models.PositiveIntegerField(default=0)
+    samples_complete = models.PositiveIntegerField(default=0)
+    # Messages of the stage's ``severity: warn`` checks that failed on submit: the work
+    # went on, flagged for reviewers (counted as QC flags).
+    qc_flags = models.JSONField(default=list, blank=True)
     active_seconds = models.FloatField(default=0)
     started_at = models.DateTimeField(null=True, blank=True)
     # The workspace's last activity ping: a run past its stage's time_limit stays with a
@@ -202,6 +210,9 @@ class Delivery(models.Model):
     stage_key = models.CharField(max_length=64, blank=True)
     payload = models.JSONField()
     callback = models.CharField(max_length=10, choices=Callback.choices, default=Callback.NONE)
+    # A reproducible draw in [0, 100) per delivered unit: the unit is in the audit sample
+    # when it is below the project's audit percentage (a changed percentage applies at once).
+    audit_draw = models.FloatField(default=100.0)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
