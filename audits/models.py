@@ -102,6 +102,8 @@ class Audit(models.Model):
     # A standard audit that edited annotations before accepting (delivered again, marked).
     fixed = models.BooleanField(default=False)
     sampled = models.BooleanField(default=False)  # drawn by audit sampling (Audit next)
+    # The unit's latest completed audit: the one whose findings count (kept in step).
+    current = models.BooleanField(default=False)
     auditor = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -121,6 +123,29 @@ class Audit(models.Model):
     def __str__(self) -> str:
         unit = f"{self.task_id}/{self.stage_key}" if self.stage_key else f"{self.task_id}"
         return f"{self.get_kind_display()} audit #{self.pk} of {unit}"
+
+
+class AuditedWork(models.Model):
+    """What a completed audit looked at, per stage and annotator: how many valid annotations
+    (accuracy's denominator, grouped by stage and annotator without reading annotations)."""
+
+    audit = models.ForeignKey(Audit, on_delete=models.CASCADE, related_name="work")
+    project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="+")
+    task = models.ForeignKey("tasks.Task", on_delete=models.CASCADE, related_name="+")
+    stage_key = models.CharField(max_length=64)
+    annotator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    annotations = models.PositiveIntegerField(default=0)
+    current = models.BooleanField(default=True)  # its audit is the unit's current one
+    completed_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["audit", "id"]
+        indexes = [models.Index(fields=["project", "current", "completed_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.annotations} annotations of {self.stage_key} in audit {self.audit_id}"
 
 
 class AuditFinding(models.Model):
@@ -171,8 +196,10 @@ class AuditFinding(models.Model):
     state = models.CharField(max_length=10, choices=State.choices, default=State.OPEN)
     # Set when settled: True keeps the finding (an error then counts), False withdraws it.
     upheld = models.BooleanField(null=True, blank=True)
-    # Counts against accuracy: an error accepted, or settled and upheld (kept in step).
+    # Counts against accuracy: an error accepted, or settled and upheld (kept in step) …
     counts = models.BooleanField(default=False)
+    # … while its audit is the unit's current one (kept in step when a newer audit completes).
+    current = models.BooleanField(default=False)
     response = models.TextField(blank=True)  # the annotating side's words when disputing
     resolution = models.TextField(blank=True)  # the auditor's words when settling
     author = models.ForeignKey(
@@ -186,7 +213,7 @@ class AuditFinding(models.Model):
 
     class Meta:
         ordering = ["audit", "id"]
-        indexes = [models.Index(fields=["project", "type", "counts"])]
+        indexes = [models.Index(fields=["project", "current", "type"])]
 
     def __str__(self) -> str:
         return f"{self.get_type_display()} ({self.get_category_display()}) in audit {self.audit_id}"
