@@ -232,8 +232,15 @@ def reopen(spec: BlueprintSpec, runs: dict[str, Run], review_key: str) -> dict[s
     review = spec.by_key[review_key]
     if not isinstance(review, ReviewStage):
         raise ValueError(f"{review_key} is not a review stage")
+    runs = rework(spec, runs, set(review.reviews))
+    runs[review_key] = replace(runs[review_key], rejected=True)
+    return runs
+
+
+def rework(spec: BlueprintSpec, runs: dict[str, Run], reviewed: set[str]) -> dict[str, Run]:
+    """Send ``reviewed`` stages back to work (attempt + 1) and reset every run downstream of
+    them (attempt + 1) to be evaluated again — a review's reject, or a standard audit's."""
     runs = dict(runs)
-    reviewed = set(review.reviews)
     reset: set[str] = set()
     for key in reviewed:
         reset |= spec.downstream_of(key)
@@ -244,7 +251,6 @@ def reopen(spec: BlueprintSpec, runs: dict[str, Run], review_key: str) -> dict[s
         if runs[key].status == SKIPPED:
             continue
         runs[key] = replace(runs[key], status=IN_PROGRESS, attempt=runs[key].attempt + 1, reason="")
-    runs[review_key] = replace(runs[review_key], rejected=True)
     return runs
 
 

@@ -159,10 +159,20 @@ class AnnotationInputSerializer(serializers.Serializer):
     sample = serializers.IntegerField(required=False, allow_null=True)
     data = serializers.JSONField()
     attributes = serializers.JSONField(required=False)
+    audit = serializers.IntegerField(
+        required=False,
+        min_value=1,
+        help_text="A fix under your open standard audit of this stage (recorded before/after).",
+    )
 
 
 class AnnotationPatchSerializer(PatchSerializer):
     version = serializers.IntegerField()
+    audit = serializers.IntegerField(
+        required=False,
+        min_value=1,
+        help_text="A fix under your open standard audit of this stage (recorded before/after).",
+    )
     data = serializers.JSONField(required=False)
     attributes = serializers.JSONField(required=False)
     invalid = serializers.BooleanField(required=False)
@@ -470,14 +480,16 @@ class AnnotationDetailApi(GenericAPIView):
         )
         return Response(AnnotationSerializer(updated).data)
 
-    @extend_schema(parameters=[OpenApiParameter("version", int)])
+    @extend_schema(parameters=[OpenApiParameter("version", int), OpenApiParameter("audit", int)])
     def delete(self, request, task_id: int, annotation_id: int):
         annotation = self._get(request, task_id, annotation_id)
         version = request.query_params.get("version")
+        audit = request.query_params.get("audit")
         services.annotation_delete(
             actor=request.user,
             annotation=annotation,
             version=int(version) if version and re.fullmatch(r"[0-9]{1,9}", version) else None,
+            audit=audit or None,
         )
         return Response(status=status.HTTP_204_NO_CONTENT)
 

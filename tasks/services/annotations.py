@@ -9,18 +9,49 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 
-from core.access import Action, project_allows
+from audits.models import Audit, AuditFix
+from core.access import Action, actor_user, is_admin, project_allows
 from core.exceptions import ApplicationError, Conflict
 
 from ..models import Annotation, StageRun, Task, TaskEvent
 from ..records import annotation_record
 from ..validation import clean_attributes, clean_data
 from .access import annotating_run
-from .base import lock_task, spec_for, task_sample
+from .base import as_id, lock_task, spec_for, task_sample
 from .sampling import stage_samples
 
 logger = logging.getLogger(__name__)
 User = get_user_model()
+
+
+def audit_fix_target(*, actor, task: Task, stage: str, audit_id: Any) -> Audit:
+    """The open standard audit through which ``actor`` edits ``stage``'s annotations of
+    ``task`` (a fix, recorded before and after): theirs, on that stage."""
+    number = as_id(audit_id, "audit")
+    audit = Audit.objects.filter(pk=number, task=task).first()
+    if audit is None:
+        raise ApplicationError("No such audit of this task.", field="audit")
+    if audit.kind != Audit.Kind.STANDARD or audit.status != Audit.Status.OPEN:
+        raise ApplicationError("Only an open standard audit fixes annotations.", field="audit")
+    if audit.stage_key != stage:
+        raise ApplicationError(
+            f"Audit #{audit.pk} audits “{audit.stage_key}”, not “{stage}”.", field="stage"
+        )
+    if actor_user(actor) is not None and audit.auditor_id != actor.pk and not is_admin(actor):
+        raise PermissionDenied("Only the auditor fixes annotations in their audit.")
+    return audit
+
+
+def _fix(audit: Audit | None, action: str, annotation: Annotation, before: dict | None) -> None:
+    if audit is not None:
+        after = annotation_record(annotation) if action != AuditFix.Action.DELETE else None
+        AuditFix.objects.create(
+            audit=audit,
+            annotation=annotation if action != AuditFix.Action.DELETE else None,
+            action=action,
+            before=before,
+            after=after,
+        )
 
 
 def _own_replica(actor, task: Task, run: StageRun, annotation: Annotation) -> None:
@@ -40,10 +71,18 @@ def annotation_create(
     attributes: Any = None,
     sample: int | None = None,
     kind: str | None = None,
+    audit: Any = None,
 ) -> Annotation:
+    """Add an annotation to the actor's run in progress — or, with ``audit``, to a delivered
+    stage under the actor's open standard audit (a fix, recorded)."""
     task = lock_task(task.pk)
     spec = spec_for(task.blueprint)
-    run = annotating_run(task, stage, actor)
+    fixing = None
+    if audit is not None:
+        fixing = audit_fix_target(actor=actor, task=task, stage=stage, audit_id=audit)
+        run = task.runs.filter(stage_key=stage).order_by("replica").first()
+    else:
+        run = annotating_run(task, stage, actor)
     if label not in spec.by_key[stage].classes:
         allowed = ", ".join(spec.by_key[stage].classes)
         raise ApplicationError(
@@ -70,8 +109,9 @@ def annotation_create(
         kind=cls.kind,
         data=clean_data(cls, data, sample_obj),
         attributes=clean_attributes(cls, attributes),
-        author=actor,
+        author=actor_user(actor),
     )
+    _fix(fixing, AuditFix.Action.CREATE, annotation, None)
     return annotation
 
 
@@ -85,8 +125,10 @@ def annotation_update(
     attributes: Any = None,
     invalid: bool | None = None,
     invalid_reason: str | None = None,
+    audit: Any = None,
 ) -> Annotation:
-    """Change an annotation; ``version`` must be the one the editor saw (else 409)."""
+    """Change an annotation; ``version`` must be the one the editor saw (else 409). With
+    ``audit``: a fix under the actor's open standard audit, recorded before and after."""
     task = lock_task(annotation.task_id)
     locked = Annotation.objects.select_for_update().get(pk=annotation.pk)
     if not isinstance(version, int) or isinstance(version, bool):
@@ -99,7 +141,11 @@ def annotation_update(
     spec = spec_for(task.blueprint)
     cls = spec.classes[locked.label]
     only_flag = data is None and attributes is None
-    if only_flag and invalid is not None:
+    fixing = None
+    before = annotation_record(locked)
+    if audit is not None:
+        fixing = audit_fix_target(actor=actor, task=task, stage=locked.stage_key, audit_id=audit)
+    elif only_flag and invalid is not None:
         allowed = project_allows(actor, task.project, Action.REVIEW) or project_allows(
             actor, task.project, Action.CHANGE
         )
@@ -121,11 +167,14 @@ def annotation_update(
         )
     locked.version += 1
     locked.save()
+    _fix(fixing, AuditFix.Action.UPDATE, locked, before)
     return locked
 
 
 @transaction.atomic
-def annotation_delete(*, actor, annotation: Annotation, version: Any = None) -> None:
+def annotation_delete(
+    *, actor, annotation: Annotation, version: Any = None, audit: Any = None
+) -> None:
     task = lock_task(annotation.task_id)
     locked = Annotation.objects.select_for_update().get(pk=annotation.pk)
     if version is not None and version != locked.version:
@@ -133,8 +182,12 @@ def annotation_delete(*, actor, annotation: Annotation, version: Any = None) -> 
             "Someone changed this annotation meanwhile: nothing was deleted.",
             extra={"version": locked.version},
         )
-    run = annotating_run(task, locked.stage_key, actor)
-    _own_replica(actor, task, run, locked)
+    if audit is not None:
+        fixing = audit_fix_target(actor=actor, task=task, stage=locked.stage_key, audit_id=audit)
+        _fix(fixing, AuditFix.Action.DELETE, locked, annotation_record(locked))
+    else:
+        run = annotating_run(task, locked.stage_key, actor)
+        _own_replica(actor, task, run, locked)
     locked.delete()
 
 

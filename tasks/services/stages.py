@@ -10,8 +10,11 @@ from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.utils import timezone
 
+from audits.measures import agreement_scores, completeness
+from audits.models import AgreementScore, ReviewOutcome
 from blueprints import engine
 from blueprints.spec import ConsensusStage, ReviewStage
+from core.access import actor_user
 from core.exceptions import ApplicationError, InvalidTransition
 from projects.models import Membership, Role
 
@@ -73,7 +76,10 @@ def stage_submit(*, actor, task: Task, stage_key: str) -> StageRun:
     unusable = set(task.invalid_samples.values_list("sample_id", flat=True))
     samples = [s for d in task._dataset_list for s in d.samples.all() if s.pk not in unusable]
     samples = stage_samples(task=task, stage=stage, samples=samples)  # its `sampling` draw
-    failures = run_checks(spec, stage, annotations, samples)
+    found = run_checks(spec, stage, annotations, samples)
+    # A `severity: warn` check flags the work for reviewers (QC flags); only errors block.
+    failures = [f for f in found if getattr(f, "severity", "error") != "warn"]
+    warnings = [str(f) for f in found if getattr(f, "severity", "error") == "warn"]
     if failures:
         by_sample: dict[str, list[str]] = {}
         for failure in failures:
@@ -88,16 +94,27 @@ def stage_submit(*, actor, task: Task, stage_key: str) -> StageRun:
     now = timezone.now()
     run.submitted_at = now
     run.active_seconds += (now - run.started_at).total_seconds() if run.started_at else 0
+    run.samples_total, run.samples_complete = completeness(spec, stage, annotations, samples)
+    run.qc_flags = warnings
     events = [
-        event(task, "stage_submitted", actor, stage_key, replica=run.replica, attempt=run.attempt)
+        event(
+            task,
+            "stage_submitted",
+            actor,
+            stage_key,
+            replica=run.replica,
+            attempt=run.attempt,
+            **({"qc_flags": warnings} if warnings else {}),
+        )
     ]
+    measured = ["submitted_at", "active_seconds", "samples_total", "samples_complete", "qc_flags"]
     if isinstance(stage, ConsensusStage):
         run.status = StageRun.Status.SUBMITTED
-        run.save(update_fields=["status", "submitted_at", "active_seconds"])
+        run.save(update_fields=["status", *measured])
         _consensus(task, stage, events)
     else:
         run.status, run.completed_at = StageRun.Status.COMPLETED, now
-        run.save(update_fields=["status", "submitted_at", "completed_at", "active_seconds"])
+        run.save(update_fields=["status", "completed_at", *measured])
     sync_task(task, actor, events)
     save_events(events)
     return run
@@ -113,6 +130,22 @@ def _consensus(task: Task, stage: ConsensusStage, events: list) -> None:
     for a in task.annotations.filter(stage_key=stage.key, invalid=False):
         by_replica.setdefault(a.replica, []).append(a)
     score = agreement(list(by_replica.values()))
+    # The quality figures' consistency: per pair of annotators and per measure.
+    people = {r.replica: r.assignee for r in runs}
+    AgreementScore.objects.bulk_create(
+        AgreementScore(
+            project_id=task.project_id,
+            task=task,
+            stage_key=stage.key,
+            measure=s.measure,
+            annotator_a=s.a,
+            annotator_b=s.b,
+            score=s.score,
+        )
+        for s in agreement_scores(
+            [(people.get(replica), found) for replica, found in sorted(by_replica.items())]
+        )
+    )
     routed = engine.DISAGREEMENT if score < stage.agreement else ""
     for r in runs:
         r.status, r.agreement, r.completed_at = StageRun.Status.COMPLETED, score, timezone.now()
@@ -183,9 +216,14 @@ def stage_review(
             author=actor,
             **pin,
         )
-    reviewed = {r.stage_key: r for r in task.runs.filter(stage_key__in=stage.reviews)}
-    first_pass = all(
-        r.attempt == 1 for r in reviewed.values() if r.status != StageRun.Status.SKIPPED
+    reviewed_runs = [
+        r
+        for r in task.runs.filter(stage_key__in=stage.reviews)
+        if r.status != StageRun.Status.SKIPPED
+    ]
+    first_pass = all(r.attempt == 1 for r in reviewed_runs)
+    record_outcomes(
+        task, reviewed_runs, accepted=decision == "approve", actor=actor, source="review"
     )
     events = [
         event(
@@ -203,53 +241,99 @@ def stage_review(
         run.status, run.completed_at = StageRun.Status.COMPLETED, now
         run.save(update_fields=["status", "completed_at"])
     else:
-        runs = list(task.runs.all())
-        current: dict[str, engine.Run] = {}
-        for r in runs:
-            current.setdefault(
-                r.stage_key, aggregate_runs([x for x in runs if x.stage_key == r.stage_key])
-            )
-        reopened = engine.reopen(spec, current, stage_key)
-        for r in runs:
-            state = reopened[r.stage_key]
-            if state == current[r.stage_key]:
-                continue
-            r.attempt, r.routed_to, r.reason, r.rejected = state.attempt, "", "", state.rejected
-            r.started_at = r.submitted_at = r.completed_at = None
-            if r.stage_key in stage.reviews:
-                r.feedback = comment
-                events.append(
-                    event(
-                        task,
-                        "stage_reopened",
-                        actor,
-                        r.stage_key,
-                        attempt=r.attempt,
-                        assignee=r.assignee.username if r.assignee else None,
-                    )
-                )
-            if state.status == engine.IN_PROGRESS:
-                r.status, r.started_at = StageRun.Status.IN_PROGRESS, now
-            else:
-                # Reset to be decided again; the person who did it is remembered.
-                r.status = StageRun.Status.BLOCKED
-        StageRun.objects.bulk_update(
-            runs,
-            [
-                "status",
-                "attempt",
-                "rejected",
-                "feedback",
-                "routed_to",
-                "reason",
-                "started_at",
-                "submitted_at",
-                "completed_at",
-            ],
+        runs_reopen(
+            task, spec, engine.reopen, stage_key, set(stage.reviews), comment, actor, events
         )
     sync_task(task, actor, events)
     save_events(events)
     return run
+
+
+def runs_reopen(
+    task: Task,
+    spec,
+    change,
+    target: Any,
+    reworked: set[str],
+    feedback: str,
+    actor,
+    events: list,
+) -> None:
+    """Persist a reopening the engine decides (``change(spec, runs, target)``: a review's
+    reject, or a standard audit's): the reworked runs go back to their annotators in progress
+    with ``feedback``, the runs downstream are reset to be decided again; one event each."""
+    runs = list(task.runs.all())
+    current: dict[str, engine.Run] = {}
+    for r in runs:
+        current.setdefault(
+            r.stage_key, aggregate_runs([x for x in runs if x.stage_key == r.stage_key])
+        )
+    reopened = change(spec, current, target)
+    now = timezone.now()
+    for r in runs:
+        state = reopened[r.stage_key]
+        if state == current[r.stage_key]:
+            continue
+        r.attempt, r.routed_to, r.reason, r.rejected = state.attempt, "", "", state.rejected
+        r.started_at = r.submitted_at = r.completed_at = None
+        if r.stage_key in reworked:
+            r.feedback = feedback
+            events.append(
+                event(
+                    task,
+                    "stage_reopened",
+                    actor,
+                    r.stage_key,
+                    attempt=r.attempt,
+                    assignee=r.assignee.username if r.assignee else None,
+                )
+            )
+        if state.status == engine.IN_PROGRESS:
+            r.status, r.started_at = StageRun.Status.IN_PROGRESS, now
+        else:
+            # Reset to be decided again; the person who did it is remembered.
+            r.status = StageRun.Status.BLOCKED
+    StageRun.objects.bulk_update(
+        runs,
+        [
+            "status",
+            "attempt",
+            "rejected",
+            "feedback",
+            "routed_to",
+            "reason",
+            "started_at",
+            "submitted_at",
+            "completed_at",
+        ],
+    )
+
+
+def record_outcomes(
+    task: Task, runs: list[StageRun], *, accepted: bool, actor, source: str
+) -> None:
+    """One ReviewOutcome per decided run; ``first`` on the first decision of a first attempt
+    (the first-pass rate's denominator), whoever decided it, review or standard audit."""
+    decided = set(
+        ReviewOutcome.objects.filter(
+            task=task, stage_key__in={r.stage_key for r in runs}, attempt=1
+        ).values_list("stage_key", "replica")
+    )
+    ReviewOutcome.objects.bulk_create(
+        ReviewOutcome(
+            project_id=task.project_id,
+            task=task,
+            stage_key=r.stage_key,
+            replica=r.replica,
+            attempt=r.attempt,
+            annotator_id=r.assignee_id,
+            decided_by=actor_user(actor),
+            source=source,
+            accepted=accepted,
+            first=r.attempt == 1 and (r.stage_key, r.replica) not in decided,
+        )
+        for r in runs
+    )
 
 
 def stage_claim_next(*, actor, review: bool = False) -> StageRun | None:

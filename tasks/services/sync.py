@@ -143,6 +143,11 @@ def deliver(task, spec, after, events, annotations) -> None:
             payload["attempt"] = state.attempt
             deliveries.append(Delivery(task=task, stage_key=key, payload=payload))
     for delivery in deliveries:
+        # Audit sampling: a reproducible draw per delivered unit (task, stage and attempt).
+        attempt = delivery.payload.get("attempt", 1)
+        delivery.audit_draw = engine.sample_draw(
+            task_seed(task), f"audit:{delivery.stage_key}", attempt
+        )
         delivery.callback = (
             Delivery.Callback.PENDING if task.callback_url else Delivery.Callback.NONE
         )

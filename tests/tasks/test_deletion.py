@@ -4,6 +4,14 @@
 import pytest
 from django.apps import apps
 
+from audits.models import (
+    AgreementScore,
+    Audit,
+    AuditedWork,
+    AuditFinding,
+    AuditFix,
+    ReviewOutcome,
+)
 from projects.models import Dataset, Sample
 from tasks import batch, services
 from tasks.models import Delivery, DeliveryAttempt, Task
@@ -55,6 +63,19 @@ def task_with_every_child(project, manager, annotator, reviewer, dataset) -> Tas
     )
     delivery = Delivery.objects.create(task=task, payload={})
     DeliveryAttempt.objects.create(delivery=delivery, url="http://127.0.0.1:9/hook")
+    # Quality measurements and an audit with a finding, work and a fix.
+    ReviewOutcome.objects.create(
+        project=project, task=task, stage_key="annotate", attempt=1, source="review", accepted=True
+    )
+    AgreementScore.objects.create(
+        project=project, task=task, stage_key="annotate", measure="box_iou", score=0.5
+    )
+    audit = Audit.objects.create(project=project, task=task, kind="fixless")
+    AuditedWork.objects.create(
+        audit=audit, project=project, task=task, stage_key="annotate", completed_at=task.created_at
+    )
+    AuditFinding.objects.create(audit=audit, project=project, task=task, type="error")
+    AuditFix.objects.create(audit=audit, annotation=box, action="update", before={}, after={})
     return task
 
 
