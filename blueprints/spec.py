@@ -7,7 +7,8 @@ stage (pydantic, per item, so one bad stage does not hide the others), then the
 meaning of the whole (references, cycles, upstream rules, choices).
 
 Logic rules and stage checks are open sets: one small class per type, registered
-with ``@rule_type`` / ``@check_type``.
+with ``@rule_type`` / ``@check_type``. Every check takes ``severity``: ``error`` (the
+default) blocks submit, ``warn`` flags the work for reviewers (QC flags) and lets it go on.
 """
 
 from __future__ import annotations
@@ -371,11 +372,27 @@ def check_type(cls: type[Check]) -> type[Check]:
     return cls
 
 
+CheckSeverity = Literal["error", "warn"]
+
+
 class Check(Base):
+    """``severity: error`` (the default) blocks submit with the check's messages; ``warn``
+    lets the work go on and stores the messages on the run as QC flags for reviewers."""
+
     type_name: ClassVar[str]
     kinds: ClassVar[set[str] | None] = None  # class kinds the check applies to
     rule: str
     class_: Key | None = Field(default=None, alias="class")
+    severity: CheckSeverity = "error"
+
+    def describe(self) -> str:
+        count = getattr(self, "count", None)
+        parts = [self.type_name]
+        if self.class_:
+            parts.append(f"of {self.class_}")
+        if count is not None:
+            parts.append(f"({count})")
+        return " ".join(parts)
 
 
 @check_type

@@ -2,6 +2,10 @@
 
 ``check(definition)`` returns the spec and every error at once; ``check_text`` parses
 YAML/JSON first and attaches the line each error points at.
+
+A stage check may say ``severity: error`` (the default: a failure blocks submit) or
+``severity: warn`` (a failure flags the run for reviewers as a QC flag and the work goes on);
+any other severity is refused at ``stages[i].checks[j].severity``.
 """
 
 from __future__ import annotations

@@ -56,15 +56,18 @@ def _overlaps(a, b) -> bool:
 
 
 class Failure(str):
-    """A check's message, knowing the samples it concerns (the workspace shows it there)."""
+    """A check's message, knowing the samples it concerns (the workspace shows it there) and
+    its check's ``severity``: ``error`` blocks submit, ``warn`` only flags the work."""
 
     samples: tuple = ()
     note: str = ""  # what to say beside each sample (the text itself when empty)
+    severity: str = "error"
 
-    def __new__(cls, text: str, samples=(), note: str = "") -> Failure:
+    def __new__(cls, text: str, samples=(), note: str = "", severity: str = "error") -> Failure:
         failure = super().__new__(cls, text)
         failure.samples = tuple(s for s in samples if s is not None)
         failure.note = note
+        failure.severity = severity
         return failure
 
 
@@ -139,12 +142,21 @@ def run_check(check: Check, spec: BlueprintSpec, stage: Stage, annotations, samp
     return []
 
 
-def run_checks(spec: BlueprintSpec, stage: Stage, annotations, samples) -> list[str]:
-    failures: list[str] = []
+def run_checks(spec: BlueprintSpec, stage: Stage, annotations, samples) -> list[Failure]:
+    """Every failure of the stage's checks, each carrying its check's ``severity``."""
+    failures: list[Failure] = []
     checks = list(stage.checks)
     if not any(isinstance(c, RequiredAttributes) for c in checks):
         # Required attributes hold whether or not the blueprint lists the check.
         checks.append(RequiredAttributes(rule="required_attributes"))
     for check in checks:
-        failures += run_check(check, spec, stage, annotations, samples)
+        failures += [
+            Failure(
+                found,
+                getattr(found, "samples", ()),
+                note=getattr(found, "note", ""),
+                severity=check.severity,
+            )
+            for found in run_check(check, spec, stage, annotations, samples)
+        ]
     return failures
