@@ -13,6 +13,7 @@ urlpatterns = [
     path("projects/<slug:slug>/blueprints/", include("blueprints.urls")),
     path("projects/<slug:slug>/exports/", include("queues.urls")),
     path("tasks/", include("tasks.urls")),
+    path("audits/", include("audits.urls")),
     path("queues/", include("queues.admin_urls")),
     path("activity/", include("activity.urls")),
     path("workspace/", include("tasks.workspace_urls")),

@@ -221,6 +221,9 @@ def _detail(request, task_id, tab):
     context["comments"] = task.comments.select_related("author", "sample", "annotation").exclude(
         annotation__in=hidden
     )
+    from audits.views import task_audit_cards
+
+    context["audits"] = task_audit_cards(task=task, user=request.user)
     return render(request, "tasks/detail.html", context)
 
 

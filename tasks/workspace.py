@@ -22,7 +22,13 @@ def my_work(request):
     done = DONE_MESSAGES.get(request.GET.get("done", ""))
     if done:
         messages.success(request, done)
-    return render(request, "tasks/my_work.html", {"runs": runs})
+    from audits.views import audit_waiting
+
+    return render(
+        request,
+        "tasks/my_work.html",
+        {"runs": runs, "audit_waiting": audit_waiting(user=request.user)},
+    )
 
 
 # What the workspace says after it sends someone back here.
@@ -105,26 +111,8 @@ def workspace(request, task_id, stage_key):
         "stages": shown_stages,
         "review": reviewing,
         "editable": editable,
-        "samples": [
-            {
-                "id": s.pk,
-                "name": s.name,
-                "frames": s.num_frames,
-                "fps": s.fps or 10,
-                "cameras": [c["name"] for c in s.cameras],
-                "series": bool(s.arrays),
-                "in_stage": s.pk in in_stage,
-            }
-            for s in samples
-        ],
-        "classes": {
-            c.key: {
-                "kind": c.kind,
-                "choices": c.choices or [],
-                "attributes": [a.model_dump() for a in c.attributes],
-            }
-            for c in classes
-        },
+        "samples": sample_entries(samples, in_stage),
+        "classes": class_entries(classes),
         "mine": reverse("workspace:mine"),
         "invalid": invalid,
         "user": request.user.get_username(),
@@ -156,6 +144,33 @@ def workspace(request, task_id, stage_key):
             and services.stage_released_from(task=task, stage_key=stage_key, user=request.user),
         },
     )
+
+
+def sample_entries(samples, in_stage: set[int]) -> list[dict]:
+    """The samples as the workspace script reads them (also the audit page's)."""
+    return [
+        {
+            "id": s.pk,
+            "name": s.name,
+            "frames": s.num_frames,
+            "fps": s.fps or 10,
+            "cameras": [c["name"] for c in s.cameras],
+            "series": bool(s.arrays),
+            "in_stage": s.pk in in_stage,
+        }
+        for s in samples
+    ]
+
+
+def class_entries(classes) -> dict:
+    return {
+        c.key: {
+            "kind": c.kind,
+            "choices": c.choices or [],
+            "attributes": [a.model_dump() for a in c.attributes],
+        }
+        for c in classes
+    }
 
 
 def _timing(request, task, run) -> dict:

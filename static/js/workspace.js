@@ -8,6 +8,11 @@
   const csrf = JSON.parse(document.body.getAttribute("hx-headers") || "{}")["X-CSRFToken"];
 
   async function call(method, url, body) {
+    // On the audit page, Fix annotations: every annotation write names the audit (a fix).
+    if (W.audit && W.audit.fixing && method !== "GET" && url.startsWith(`${api}/annotations/`)) {
+      if (method === "DELETE") url += `${url.includes("?") ? "&" : "?"}audit=${W.audit.id}`;
+      else body = { ...(body || {}), audit: W.audit.id };
+    }
     let response;
     try {
       response = await fetch(url, {
@@ -203,7 +208,7 @@
     const pinned = $("[data-pinned]");
     pinned.hidden = !state.pinAnnotation && !state.replyTo;
     pinned.textContent = state.replyTo ? `Replying to ${state.replyTo.author || "—"}'s problem: your reply is its solution. `
-      : state.pinAnnotation ? `Your comment will be pinned to ${state.pinAnnotation.label} #${state.pinAnnotation.id}. ` : "";
+      : state.pinAnnotation ? `Your ${W.audit ? "finding" : "comment"} will be pinned to ${state.pinAnnotation.label} #${state.pinAnnotation.id}. ` : "";
     if (state.replyTo) {
       pinned.append(button("Cancel reply", () => { state.replyTo = null; renderComments(); }));
     } else if (state.pinAnnotation) {
@@ -434,7 +439,7 @@
       if (frame !== undefined) {
         item.append(" ", button("Go to frame", () => { state.frame = frame; showFrame(); }));
       }
-      if ((W.editable || W.review) && !a.invalid) {
+      if ((W.editable || W.review) && !W.audit && !a.invalid) {
         item.append(" ", button("Mark invalid", () => markInvalid(a), { label: `Mark ${a.label} ${describe(a)} invalid` }));
       }
       if (a.invalid) item.append(` (invalid: ${a.invalid_reason})`);
@@ -446,10 +451,15 @@
       }
       const pin = () => {
         state.pinAnnotation = a;
+        if (W.audit) { state.selected = a.id; renderAnnotations(); drawOverlay(); }
         renderComments();
-        ($("[data-comment]") || $("[data-new-comment]")).focus();
+        const field = $("[data-finding-note]") || $("[data-comment]") || $("[data-new-comment]");
+        if (field) field.focus();
       };
-      item.append(" ", button("Comment on this", pin, { label: `Comment on ${a.label} ${describe(a)}` }));
+      if (!W.audit || W.audit.can_add) {
+        const what = W.audit ? "Finding" : "Comment";
+        item.append(" ", button(`${what} on this`, pin, { label: `${what} on ${a.label} ${describe(a)}` }));
+      }
       const pinned = state.comments.filter((c) => c.annotation === a.id);
       if (pinned.length) {
         const notes = document.createElement("ul");
@@ -460,6 +470,7 @@
       }
       list.append(item);
     }
+    document.dispatchEvent(new CustomEvent("workspace:render"));
   }
 
   // Segments on a timeline; their edges drag to new frames (saved with the version seen).
@@ -513,9 +524,9 @@
   // Dragging across an empty stretch of the timeline makes a new segment of the current
   // segment class there (From/to are filled in, the description comes from the form).
   const timelineSvg = $("[data-timeline]");
-  if (timelineSvg && W.editable) {
+  if (timelineSvg) {
     timelineSvg.addEventListener("mousedown", (event) => {
-      if (event.target.dataset.edge || currentKind() !== "segment") return;
+      if (!W.editable || event.target.dataset.edge || currentKind() !== "segment") return;
       const from = timelineFrame(event, timelineSvg);
       const preview = document.createElementNS("http://www.w3.org/2000/svg", "rect");
       preview.setAttribute("class", "segment-bar drawing");
@@ -973,7 +984,7 @@
     const mod = event.ctrlKey || event.metaKey;
     if (mod && event.key.toLowerCase() === "z" && W.editable) { (event.shiftKey ? redo : undo)(); event.preventDefault(); return; }
     if (mod && event.key.toLowerCase() === "y" && W.editable) { redo(); event.preventDefault(); return; }
-    if (mod && event.key === "Enter" && W.editable) { submit(); event.preventDefault(); return; }
+    if (mod && event.key === "Enter" && W.editable && !W.audit) { submit(); event.preventDefault(); return; }
     if (mod || event.altKey) return;
     const select = $("[data-class]");
     if (select && /^[1-9]$/.test(event.key) && Number(event.key) <= select.options.length) {
@@ -997,6 +1008,12 @@
     else if (event.key === "Enter" && state.polygon.length) closePolygon();
   });
 
+  if (W.audit) {  // the audit panel (audit-panel.js) works on the same state
+    window.stagecraftWorkspace = {
+      W, state, call, say, alarm, problem, sample, goTo, describe,
+      refresh() { renderTools(); renderSamples(); renderAnnotations(); renderComments(); drawOverlay(); },
+    };
+  }
   if (!W.samples.length) {
     say("This task has no samples: add a dataset to it first.");
     return;
