@@ -162,7 +162,17 @@ def audit_create(
         for (key, author), n in sorted(counts.items(), key=lambda kv: (kv[0][0], kv[0][1] or 0))
     )
     save_events(
-        [event(task, "audit_started", actor, stage_key, audit=audit.pk, kind=kind, sampled=sampled)]
+        [
+            event(
+                task,
+                "audit_started",
+                actor,
+                stage_key,
+                audit=audit.pk,
+                audit_kind=kind,
+                sampled=sampled,
+            )
+        ]
     )
     return audit
 
@@ -484,7 +494,7 @@ def audit_complete(*, actor, audit: Audit, decision: Any = None, note: Any = "")
             actor,
             audit.stage_key,
             audit=audit.pk,
-            kind=audit.kind,
+            audit_kind=audit.kind,
             decision=decision,
             fixed=audit.fixed,
             findings=audit.findings.count(),
