@@ -1,6 +1,7 @@
 from django.urls import path
 
 from activity import api as activity_api
+from audits import api as audits_api
 from blueprints import api as blueprints_api
 from core.api_views import TokenView
 from projects import api as projects_api
@@ -120,6 +121,34 @@ urlpatterns = [
         "tasks/<int:task_id>/deliveries/",
         tasks_api.TaskDeliveriesApi.as_view(),
         name="task-deliveries",
+    ),
+    path("audits/", audits_api.AuditListApi.as_view(), name="audit-list"),
+    path("audits/next/", audits_api.AuditNextApi.as_view(), name="audit-next"),
+    path("audits/<int:audit_id>/", audits_api.AuditDetailApi.as_view(), name="audit-detail"),
+    path(
+        "audits/<int:audit_id>/findings/",
+        audits_api.FindingListApi.as_view(),
+        name="audit-finding-list",
+    ),
+    path(
+        "audits/<int:audit_id>/findings/<int:finding_id>/accept/",
+        audits_api.FindingAcceptApi.as_view(),
+        name="audit-finding-accept",
+    ),
+    path(
+        "audits/<int:audit_id>/findings/<int:finding_id>/dispute/",
+        audits_api.FindingDisputeApi.as_view(),
+        name="audit-finding-dispute",
+    ),
+    path(
+        "audits/<int:audit_id>/findings/<int:finding_id>/settle/",
+        audits_api.FindingSettleApi.as_view(),
+        name="audit-finding-settle",
+    ),
+    path(
+        "audits/<int:audit_id>/complete/",
+        audits_api.AuditCompleteApi.as_view(),
+        name="audit-complete",
     ),
     path("exports/", queues_api.ExportListApi.as_view(), name="export-list"),
     path("exports/<int:export_id>/", queues_api.ExportDetailApi.as_view(), name="export-detail"),
