@@ -2,6 +2,7 @@ from django.urls import path
 
 from activity import api as activity_api
 from audits import api as audits_api
+from audits.quality_api import ProjectQualityApi
 from blueprints import api as blueprints_api
 from core.api_views import TokenView
 from projects import api as projects_api
@@ -17,6 +18,7 @@ urlpatterns = [
     path(
         "projects/<int:project_id>/", projects_api.ProjectDetailApi.as_view(), name="project-detail"
     ),
+    path("projects/<int:project_id>/quality/", ProjectQualityApi.as_view(), name="project-quality"),
     path(
         "projects/<int:project_id>/members/",
         projects_api.MemberListApi.as_view(),
