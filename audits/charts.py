@@ -181,7 +181,11 @@ def _describe_lines(label: str, titles: Sequence[str], series: Sequence[Series])
 
 
 def bar_chart(
-    *, label: str, bars: Sequence[tuple[str, int]], width: int = 460, unit: str = "errors"
+    *,
+    label: str,
+    bars: Sequence[tuple[str, int]],
+    width: int = 460,
+    unit: tuple[str, str] = ("error", "errors"),
 ) -> SafeString:
     """Horizontal bars of counts (findings by category), each with its number at its end."""
     uid = f"chart-{next(_ids)}"
@@ -189,8 +193,12 @@ def bar_chart(
     height = top * 2 + row * max(1, len(bars))
     plot_w = width - left - right
     biggest = max((value for _, value in bars), default=0)
+
+    def words(name: str, value: int) -> str:
+        return f"{name}: {value} {unit[0] if value == 1 else unit[1]}"
+
     description = f"{label}: " + (
-        "; ".join(f"{name}: {value} {unit}" for name, value in bars) + "." if bars else "none."
+        "; ".join(words(name, value) for name, value in bars) + "." if bars else "none."
     )
     parts = [
         f'<svg class="chart bar-chart" viewBox="0 0 {width} {height}" role="img" '
@@ -203,7 +211,7 @@ def bar_chart(
         y = top + i * row
         w = plot_w * value / biggest if biggest else 0
         parts.append(
-            f'<g class="bar"><title>{escape(f"{name}: {value} {unit}")}</title>'
+            f'<g class="bar"><title>{escape(words(name, value))}</title>'
             f'<text x="{left - 8}" y="{y + row / 2 + 4:.0f}" text-anchor="end" fill="#1f2933">'
             f"{escape(name)}</text>"
             f'<rect x="{left}" y="{y + 6}" width="{_fmt(max(w, 0))}" height="{row - 12}" rx="3" '
