@@ -238,7 +238,7 @@ def finding_add(
     runs = unit_runs(task, audit.stage_key)
     annotation_obj = None
     if annotation not in (None, ""):
-        number = as_id(annotation, "annotation")
+        number = as_id(annotation, "annotation") or 0
         annotation_obj = (
             Annotation.objects.filter(
                 pk=number, task=task, stage_key__in={r.stage_key for r in runs}
@@ -268,6 +268,7 @@ def finding_add(
     if annotation_obj is not None and sample_obj is None:
         sample_obj = annotation_obj.sample
     start, end = _frames(frames, sample_obj)
+    annotator_id: int | None
     if annotation_obj is not None and annotation_obj.author_id:
         annotator_id = annotation_obj.author_id
         stage_key = annotation_obj.stage_key
@@ -449,7 +450,7 @@ def audit_complete(*, actor, audit: Audit, decision: Any = None, note: Any = "")
     now = timezone.now()
     spec = spec_for(task.blueprint)
     runs = unit_runs(task, audit.stage_key)
-    events = []
+    events: list = []
     audit.status, audit.decision, audit.note, audit.completed_at = (
         Audit.Status.COMPLETED,
         decision,

@@ -14,6 +14,13 @@ from config.settings import RQ_QUEUE_NAMES, env  # noqa: E402
 
 # Never the application's Redis database: the suite empties its own.
 REDIS_URL = env("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+# Parallel runs (pytest-xdist): each worker empties a Redis database of its own, counting
+# down from the configured one (gw0 uses it, gw1 the one below…), as each has its own
+# PostgreSQL test database.
+_worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+if _worker.startswith("gw") and _worker[2:].isdigit():
+    _base, _, _number = REDIS_URL.rpartition("/")
+    REDIS_URL = f"{_base}/{int(_number or 0) - int(_worker[2:])}"
 RQ_QUEUES = {name: {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 600} for name in RQ_QUEUE_NAMES}
 STAGECRAFT_JOBS_SYNC_FALLBACK = True
 STAGECRAFT_ALLOW_PRIVATE_CALLBACKS = True  # the tests run their receivers on 127.0.0.1

@@ -27,7 +27,7 @@ User = get_user_model()
 def audit_fix_target(*, actor, task: Task, stage: str, audit_id: Any) -> Audit:
     """The open standard audit through which ``actor`` edits ``stage``'s annotations of
     ``task`` (a fix, recorded before and after): theirs, on that stage."""
-    number = as_id(audit_id, "audit")
+    number = as_id(audit_id, "audit") or 0
     audit = Audit.objects.filter(pk=number, task=task).first()
     if audit is None:
         raise ApplicationError("No such audit of this task.", field="audit")
@@ -81,6 +81,8 @@ def annotation_create(
     if audit is not None:
         fixing = audit_fix_target(actor=actor, task=task, stage=stage, audit_id=audit)
         run = task.runs.filter(stage_key=stage).order_by("replica").first()
+        if run is None:
+            raise ApplicationError(f"The task has no stage “{stage}”.", field="stage")
     else:
         run = annotating_run(task, stage, actor)
     if label not in spec.by_key[stage].classes:
