@@ -1,6 +1,7 @@
 from django import forms
 
 from .models import DatasetFormat, Delivery, Role
+from .selectors import AUDIT_KINDS, DEFAULT_AUDIT_KIND
 
 
 class ProjectForm(forms.Form):
@@ -100,3 +101,40 @@ class GuidelineForm(forms.Form):
         help_text="Plain text; blank lines separate paragraphs.",
     )
     version = forms.IntegerField(widget=forms.HiddenInput, required=False)
+
+
+class AuditSettingsForm(forms.Form):
+    audit_percent = forms.FloatField(
+        min_value=0,
+        max_value=100,
+        initial=0,
+        label="Audit share of delivered units (%)",
+        help_text="0 turns audit sampling off. Each delivered unit is drawn on its own and "
+        "always the same way, so re-running never changes the sample.",
+    )
+    audit_kind = forms.ChoiceField(
+        choices=list(AUDIT_KINDS.items()),
+        initial=DEFAULT_AUDIT_KIND,
+        widget=forms.RadioSelect,
+        label="Audit kind",
+    )
+
+
+class RandomSampleReviewForm(forms.Form):
+    percent = forms.FloatField(
+        min_value=0.1,
+        max_value=100,
+        initial=20,
+        label="Share of tasks to review (%)",
+    )
+    review_stage = forms.ChoiceField(label="In front of review stage", required=False)
+
+    def __init__(self, *args, review_stages=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        field = self.fields["review_stage"]
+        field.choices = [(r.key, r.title) for r in review_stages]
+        if len(review_stages) == 1:  # nothing to choose, but say which one
+            field.widget = forms.HiddenInput()
+            field.initial = review_stages[0].key
+        elif not review_stages:  # a review stage is added
+            del self.fields["review_stage"]

@@ -1,5 +1,8 @@
 """Reads for projects and memberships; permission filtering happens here, once."""
 
+from dataclasses import dataclass, field
+from typing import Any
+
 from django.db.models import Count, Prefetch, QuerySet
 from django.http import Http404
 from django.shortcuts import get_object_or_404
@@ -7,7 +10,7 @@ from guardian.shortcuts import get_objects_for_user
 
 from core.access import Action, check_project_access, is_admin
 
-from .models import Guideline, Membership, Project
+from .models import Delivery, Guideline, Membership, Project
 
 
 def project_list_for_user(*, user) -> QuerySet[Project]:
@@ -72,3 +75,166 @@ def guideline_get_for_user(*, user, slug: str, guideline_id: int, action: Action
         raise Http404("No such guideline.")
     check_project_access(user=user, project=project, action=action)
     return guideline
+
+
+# --- quality control -----------------------------------------------------------------------
+
+# Project.settings keys for audit sampling, and what each audit kind means (DESIGN.md §5).
+AUDIT_KINDS = {
+    "fixless": "Fixless: auditors give feedback on the delivered work and change nothing",
+    "standard": "Standard: auditors accept, reject (back to rework) or fix the work",
+}
+DEFAULT_AUDIT_KIND = "fixless"
+
+
+def audit_settings(project: Project) -> tuple[float, str]:
+    """(percent of delivered units to audit, audit kind). 0 % means audit sampling is off.
+
+    A ``standard`` kind stored while the project delivers per task (delivery changed since)
+    reads as ``fixless``: standard audits exist for stage-level delivery only.
+    """
+    stored = project.settings if isinstance(project.settings, dict) else {}
+    try:
+        percent = float(stored.get("audit_percent", 0))
+    except (TypeError, ValueError):
+        percent = 0.0
+    percent = min(max(percent, 0.0), 100.0) if percent == percent else 0.0  # NaN → off
+    kind = stored.get("audit_kind", DEFAULT_AUDIT_KIND)
+    if kind not in AUDIT_KINDS or (kind == "standard" and project.delivery != Delivery.STAGE):
+        kind = DEFAULT_AUDIT_KIND
+    return percent, kind
+
+
+@dataclass(frozen=True)
+class StageChecks:
+    """One work stage's automatic checks, as (what it checks, severity), and its runs that
+    carry QC flags (failed ``warn`` checks)."""
+
+    key: str
+    title: str
+    checks: list[tuple[str, str]]
+    flagged_runs: int = 0
+
+
+@dataclass(frozen=True)
+class ReviewRow:
+    key: str
+    title: str
+    reviews: list[str]
+    mode: str  # "full", "sample" (a random_sample rule alone decides) or "rules"
+    routing: list[str]  # how the gating logic stages route to it, in words
+    percent: float | None = None  # the sample's percent, for mode "sample"
+
+
+@dataclass
+class QualityOverview:
+    blueprint: Any  # the active Blueprint, or None
+    problem: str = ""  # why the active blueprint could not be read
+    checks: list[StageChecks] = field(default_factory=list)
+    flagged_runs: int = 0
+    flagged_by_stage: dict[str, int] = field(default_factory=dict)
+    reviews: list[ReviewRow] = field(default_factory=list)
+    work_stages: list[str] = field(default_factory=list)
+    audit_percent: float = 0.0
+    audit_kind: str = DEFAULT_AUDIT_KIND
+    audit_kind_stored: str = DEFAULT_AUDIT_KIND
+
+    @property
+    def full_reviews(self) -> list[ReviewRow]:
+        """Review stages every task reaches: where a random sample can be put in front."""
+        return [r for r in self.reviews if r.mode == "full"]
+
+
+def _review_row(spec, stage) -> ReviewRow:
+    from blueprints.spec import DONE, LogicStage, RandomSampleRule
+
+    gates = [
+        spec.by_key[d]
+        for d in stage.depends_on
+        if isinstance(spec.by_key.get(d), LogicStage)
+        and (
+            spec.by_key[d].else_ == stage.key
+            or any(r.to == stage.key for r in spec.by_key[d].rules)
+        )
+    ]
+    routing: list[str] = []
+    samples: list[float] = []
+    others = bool(stage.when)
+    for logic in gates:
+        for rule in logic.rules:
+            if rule.to == stage.key:
+                routing.append(f"{rule.describe()} (logic stage “{logic.key}”)")
+                if isinstance(rule, RandomSampleRule):
+                    samples.append(rule.percent)
+                else:
+                    others = True
+        if logic.else_ == stage.key:
+            routing.append(f"every other task (logic stage “{logic.key}”)")
+            others = True
+        elif logic.else_ != DONE:
+            others = True
+    if stage.when is not None:
+        routing.append(f"when {stage.when.describe()}")
+    if not gates and stage.when is None:
+        mode = "full"
+    elif len(gates) == 1 and len(samples) == 1 and not others:
+        mode = "sample"
+    else:
+        mode = "rules"
+    return ReviewRow(
+        key=stage.key,
+        title=stage.title,
+        reviews=[spec.by_key[k].title for k in stage.reviews],
+        mode=mode,
+        routing=routing,
+        percent=samples[0] if mode == "sample" else None,
+    )
+
+
+def quality_overview(*, project: Project) -> QualityOverview:
+    """Everything the project's quality-control card shows, in three queries: the active
+    blueprint's checks and review stages, the QC-flagged runs per stage, the audit settings."""
+    from blueprints.selectors import active_blueprint
+    from blueprints.spec import BlueprintInvalid
+    from blueprints.validation import validate
+    from tasks.models import StageRun
+
+    percent, kind = audit_settings(project)
+    stored = project.settings if isinstance(project.settings, dict) else {}
+    overview = QualityOverview(
+        blueprint=active_blueprint(project=project),
+        audit_percent=percent,
+        audit_kind=kind,
+        audit_kind_stored=str(stored.get("audit_kind", DEFAULT_AUDIT_KIND)),
+    )
+    flagged = (
+        StageRun.objects.filter(task__project=project)
+        .exclude(qc_flags=[])
+        .values("stage_key")
+        .annotate(runs=Count("pk"))
+        .order_by()
+    )
+    overview.flagged_by_stage = {row["stage_key"]: row["runs"] for row in flagged}
+    overview.flagged_runs = sum(overview.flagged_by_stage.values())
+    if overview.blueprint is None:
+        overview.problem = "The project has no active blueprint."
+        return overview
+    try:
+        spec = validate(overview.blueprint.definition)
+    except BlueprintInvalid as exc:
+        overview.problem = exc.message
+        return overview
+    for stage in spec.stages:
+        if stage.kind in {"annotate", "consensus"}:
+            overview.work_stages.append(stage.title)
+            overview.checks.append(
+                StageChecks(
+                    key=stage.key,
+                    title=stage.title,
+                    checks=[(c.describe(), c.severity) for c in stage.checks],
+                    flagged_runs=overview.flagged_by_stage.get(stage.key, 0),
+                )
+            )
+        if stage.kind == "review":
+            overview.reviews.append(_review_row(spec, stage))
+    return overview

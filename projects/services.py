@@ -3,6 +3,7 @@
 import logging
 import shutil
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
@@ -15,6 +16,10 @@ from core.access import ROLE_PERMISSIONS, Action, actor_user, permissions_for_ro
 from core.exceptions import ApplicationError, Conflict
 
 from .models import Delivery, Guideline, Membership, Project, Role
+from .selectors import AUDIT_KINDS
+
+if TYPE_CHECKING:
+    from blueprints.models import Blueprint
 
 logger = logging.getLogger(__name__)
 User = get_user_model()
@@ -424,3 +429,85 @@ def guideline_update(
 def guideline_delete(*, actor, guideline: Guideline) -> None:
     require(actor, guideline.project, Action.WRITE_GUIDELINES)
     guideline.delete()
+
+
+# --- quality control -----------------------------------------------------------------------
+
+
+@transaction.atomic
+def project_quality_settings_update(
+    *, actor, project: Project, audit_percent: float, audit_kind: str
+) -> Project:
+    """Set audit sampling: the percent of delivered units drawn for audit (0 turns it off)
+    and the audit kind. ``standard`` audits (accept, reject, fix) need stage-level delivery.
+
+    Not guarded by ``Project.version``: the settings are not part of the edit form."""
+    require(actor, project, Action.CHANGE)
+    locked = Project.objects.select_for_update().get(pk=project.pk)
+    if isinstance(audit_percent, bool) or not isinstance(audit_percent, int | float):
+        raise ApplicationError("The audit share must be a number.", field="audit_percent")
+    if not 0 <= audit_percent <= 100:
+        raise ApplicationError(
+            "The audit share is a percentage from 0 to 100.", field="audit_percent"
+        )
+    if audit_kind not in AUDIT_KINDS:
+        raise ApplicationError(
+            f"The audit kind is one of {', '.join(AUDIT_KINDS)}.", field="audit_kind"
+        )
+    if audit_kind == "standard" and locked.delivery != Delivery.STAGE:
+        raise ApplicationError(
+            "Standard audits (accept, reject or fix) need per-stage delivery; this project "
+            "delivers per task. Choose fixless audits, or change the delivery first.",
+            field="audit_kind",
+        )
+    percent = int(audit_percent) if float(audit_percent).is_integer() else float(audit_percent)
+    current = locked.settings if isinstance(locked.settings, dict) else {}
+    before, after = changed_fields(current, {"audit_percent": percent, "audit_kind": audit_kind})
+    if after:
+        locked.settings = {**current, **after}
+        locked.save(update_fields=["settings", "updated_at"])
+        activity_record(
+            actor=actor,
+            verb="project.quality_updated",
+            target=locked,
+            project=locked,
+            before=before,
+            after=after,
+        )
+        logger.info("project %s audit settings changed by %s: %s", locked.slug, actor, after)
+    return locked
+
+
+@transaction.atomic
+def project_random_sample_review_add(
+    *, actor, project: Project, percent: float, review_stage: str | None = None
+) -> "Blueprint":
+    """Turn full review into random-sample review: a new version of the active blueprint with
+    a logic stage whose ``random_sample`` rule sends ``percent`` % of tasks to the review
+    stage (``review_stage``, else the first) and the others to done. Without a review stage
+    one is added, reviewing the annotate stages. Tasks created from now on use it; tasks
+    under way keep their version. Returns the new (active) blueprint version."""
+    from blueprints.models import Blueprint
+    from blueprints.recipes import add_random_sample_review
+    from blueprints.services import blueprint_activate, blueprint_save
+
+    require(actor, project, Action.CHANGE)
+    # Two clicks at once must not both build on the same version.
+    Project.objects.select_for_update().filter(pk=project.pk).first()
+    active = Blueprint.objects.filter(project=project, active=True).first()
+    if active is None:
+        raise ApplicationError("The project has no active blueprint to add a review to.")
+    if isinstance(percent, bool) or not isinstance(percent, int | float) or not 0 < percent <= 100:
+        raise ApplicationError(
+            "The sample is a percentage above 0 and at most 100.", field="percent"
+        )
+    percent = int(percent) if float(percent).is_integer() else float(percent)
+    definition, _ = add_random_sample_review(
+        active.definition, percent=percent, review=review_stage or None
+    )
+    blueprint, _ = blueprint_save(
+        actor=actor, project=project, definition=definition, name=active.name, new_version=True
+    )
+    if not blueprint.active:  # a newer, inactive version of the name existed
+        blueprint = blueprint_activate(actor=actor, blueprint=blueprint)
+    return blueprint

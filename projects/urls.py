@@ -11,6 +11,12 @@ urlpatterns = [
     path("new/", views.project_create, name="create"),
     path("<slug:slug>/", views.project_detail, name="detail"),
     path("<slug:slug>/edit/", views.project_edit, name="edit"),
+    path("<slug:slug>/quality-control/", views.project_quality, name="quality-control"),
+    path(
+        "<slug:slug>/quality-control/random-sample/",
+        views.project_random_sample_review,
+        name="quality-random-sample",
+    ),
     path("<slug:slug>/members/", views.project_members, name="members"),
     path("<slug:slug>/members/<int:membership_id>/", views.member_update, name="member-update"),
     path(

@@ -9,7 +9,15 @@ from core.exceptions import ApplicationError
 from core.forms import add_application_error, save_versioned
 
 from . import selectors, services
-from .forms import GuidelineForm, MemberAddForm, MemberEditForm, ProjectEditForm, ProjectForm
+from .forms import (
+    AuditSettingsForm,
+    GuidelineForm,
+    MemberAddForm,
+    MemberEditForm,
+    ProjectEditForm,
+    ProjectForm,
+    RandomSampleReviewForm,
+)
 from .models import Role
 
 
@@ -51,11 +59,45 @@ def project_detail(request, slug):
     )
 
 
+def _edit_form(project, data=None) -> ProjectEditForm:
+    initial = {f: getattr(project, f) for f in ("name", "description", "delivery", "version")}
+    return ProjectEditForm(data, initial=initial)
+
+
+def _whole(number: float) -> float | int:
+    return int(number) if float(number).is_integer() else number
+
+
+def _quality_context(project, overview=None, *, audit_form=None, sample_form=None) -> dict:
+    """The quality-control card: checks, review stages, audit sampling, and their forms."""
+    overview = overview or selectors.quality_overview(project=project)
+    initial = {"audit_percent": _whole(overview.audit_percent), "audit_kind": overview.audit_kind}
+    return {
+        "project": project,
+        "quality": overview,
+        "audit_form": audit_form or AuditSettingsForm(initial=initial),
+        "sample_form": sample_form or RandomSampleReviewForm(review_stages=overview.full_reviews),
+    }
+
+
+def _quality_response(request, project, saved: str = "", **forms):
+    """After a quality-control POST: htmx gets the card (message out of band); a plain
+    request a redirect when it saved, else the whole page with the form's errors."""
+    if saved:
+        messages.success(request, saved)
+        if not request.htmx:
+            return redirect("projects:edit", slug=project.slug)
+        forms = {}
+    if request.htmx:
+        return render(request, "projects/form.html#quality-control", _quality_context(project))
+    context = _quality_context(project, **forms) | {"form": _edit_form(project)}
+    return render(request, "projects/form.html", context)
+
+
 @login_required
 def project_edit(request, slug):
     project = selectors.project_get_for_user(user=request.user, slug=slug, action=Action.CHANGE)
-    initial = {f: getattr(project, f) for f in ("name", "description", "delivery", "version")}
-    form = ProjectEditForm(request.POST or None, initial=initial)
+    form = _edit_form(project, request.POST or None)
     current = None
     if request.method == "POST" and form.is_valid():
         saved, current = save_versioned(
@@ -68,9 +110,46 @@ def project_edit(request, slug):
         if saved:
             messages.success(request, "Project saved.")
             return redirect("projects:detail", slug=project.slug)
-    return render(
-        request, "projects/form.html", {"form": form, "project": project, "current": current}
-    )
+    context = _quality_context(project) | {"form": form, "current": current}
+    return render(request, "projects/form.html", context)
+
+
+@require_POST
+@login_required
+def project_quality(request, slug):
+    """Audit sampling settings (the quality-control card)."""
+    project = selectors.project_get_for_user(user=request.user, slug=slug, action=Action.CHANGE)
+    form = AuditSettingsForm(request.POST)
+    if form.is_valid():
+        try:
+            project = services.project_quality_settings_update(
+                actor=request.user, project=project, **form.cleaned_data
+            )
+        except ApplicationError as exc:
+            add_application_error(form, exc)
+        else:
+            return _quality_response(request, project, saved="Audit sampling saved.")
+    return _quality_response(request, project, audit_form=form)
+
+
+@require_POST
+@login_required
+def project_random_sample_review(request, slug):
+    """One click: put a random sample in front of a review stage (a new blueprint version)."""
+    project = selectors.project_get_for_user(user=request.user, slug=slug, action=Action.CHANGE)
+    overview = selectors.quality_overview(project=project)
+    form = RandomSampleReviewForm(request.POST, review_stages=overview.full_reviews)
+    if form.is_valid():
+        try:
+            blueprint = services.project_random_sample_review_add(
+                actor=request.user, project=project, **form.cleaned_data
+            )
+        except ApplicationError as exc:
+            add_application_error(form, exc)
+        else:
+            saved = f"Random-sample review added: {blueprint.name} v{blueprint.version} is active."
+            return _quality_response(request, project, saved=saved)
+    return _quality_response(request, project, sample_form=form)
 
 
 def _members_context(request, project, add_form=None, row_errors=None):
