@@ -150,6 +150,7 @@ async function addFinding(event) {
 }
 
 if (form) {
+  if (!W.samples.length) form.querySelector("[data-scope][value='sample']").disabled = true;
   form.addEventListener("submit", addFinding);
   form.addEventListener("change", (event) => {
     if (event.target.matches("[data-scope]")) {
@@ -177,8 +178,11 @@ if (fix) {
     A.fixing = true;
     W.editable = true;
     document.querySelectorAll("[data-fix-tools], [data-fix-only]").forEach((el) => { el.hidden = false; });
-    fix.disabled = true;
-    fix.textContent = "Fixing: changes are recorded";
+    const note = document.createElement("p");
+    note.className = "muted";
+    note.setAttribute("role", "status");
+    note.textContent = "Fixing annotations: each change is recorded in this audit (Fix, below).";
+    fix.replaceWith(note);
     ws.refresh();
     ws.say("Fix annotations: draw, edit or delete; each change is recorded in this audit. Accept when done.");
   });

@@ -1011,7 +1011,11 @@
   if (W.audit) {  // the audit panel (audit-panel.js) works on the same state
     window.stagecraftWorkspace = {
       W, state, call, say, alarm, problem, sample, goTo, describe,
-      refresh() { renderTools(); renderSamples(); renderAnnotations(); renderComments(); drawOverlay(); },
+      refresh() {
+        renderTools();
+        if (!W.samples.length) return;  // nothing to draw on
+        renderSamples(); renderAnnotations(); renderComments(); drawOverlay();
+      },
     };
   }
   if (!W.samples.length) {
