@@ -27,11 +27,16 @@ Stage filters and groups by ``stage_key`` and annotator by the denormalised ``an
 time zone, ``start`` and ``end`` inclusive; ``by_period`` keys are the first day of the day
 or ISO week (Monday).
 
-Queries stay few and constant: one grouped query per table for (stage, annotator), merged
-in Python into the total, ``by_stage`` and ``by_annotator`` (sums and counts add up; an
-annotation has one stage and one author, so distinct annotations add up too), exact
-queries where a count is of something shared between groups (an audit covers several
-stages and annotators), and one grouped query per table for ``by_period``.
+``counts.audits`` of the project and of each period is the number of distinct current
+audits; in ``by_stage`` and ``by_annotator`` an audit that looked at two stages or two
+people's work counts for each of them, so there it counts audited units of work (one
+audit × stage × annotator, the AuditedWork rows).
+
+Queries stay few and constant (eight, with or without ``by_period``): one pass over each
+table grouped by (stage, person[, period]), merged in Python into the total, ``by_stage``,
+``by_annotator`` and ``by_period`` (sums and counts add up; an annotation has one stage,
+one author and one current audit, so distinct annotations add up too), a second pass over
+agreement scores for their other person, one count of audits and one of usernames.
 """
 
 from __future__ import annotations
@@ -170,12 +175,22 @@ class _Sources:
         self.agreements = AgreementScore.objects.filter(
             on_stage, either, _in_period("created_at", since, until), project=project
         )
+        # Runs with something measured: samples to annotate, or QC flags.
         self.runs = StageRun.objects.filter(
             on_stage,
             Q(assignee_id=annotator) if annotator is not None else Q(),
             _in_period("submitted_at", since, until),
+            Q(samples_total__gt=0) | ~Q(qc_flags=[]),
             task__project=project,
         )
+        self.audits = Audit.objects.filter(
+            _in_period("completed_at", since, until),
+            project=project,
+            status=Audit.Status.COMPLETED,
+            current=True,
+        )
+        if stage is not None or annotator is not None:
+            self.audits = self.audits.filter(Exists(self.work.filter(audit=OuterRef("pk"))))
 
 
 # The aggregates of each table, named ``n_<count>`` after the counts they fill (not the
@@ -185,10 +200,7 @@ def _review_sums() -> dict[str, Any]:
 
 
 def _work_sums() -> dict[str, Any]:
-    return {
-        "n_audits": Count("audit", distinct=True),
-        "n_audited_annotations": Sum("annotations"),
-    }
+    return {"n_units": Count("pk"), "n_audited_annotations": Sum("annotations")}
 
 
 def _finding_sums() -> dict[str, Any]:
@@ -223,10 +235,6 @@ def _add_findings(tally: _Tally, row: dict[str, Any]) -> None:
         tally.categories[category] += row[f"category_{category}"]
 
 
-def _grouped(queryset: QuerySet, fields: Iterable[str], sums: dict[str, Any]) -> list[dict]:
-    return list(queryset.order_by().values(*fields).annotate(**sums))
-
-
 def _period_key(value: dt.datetime | dt.date) -> str:
     if isinstance(value, dt.datetime):
         value = timezone.localtime(value) if timezone.is_aware(value) else value
@@ -249,40 +257,59 @@ def project_quality(
     if period is not None and period not in PERIODS:
         raise ValueError(f"period must be one of {PERIODS}, not {period!r}")
     src = _Sources(project=project, start=start, end=end, stage=stage, annotator=annotator)
+    trunc = {"day": TruncDay, "week": TruncWeek}.get(period or "")
     total = _Tally()
     stages: dict[str, _Tally] = defaultdict(_Tally)
     people: dict[int | None, _Tally] = defaultdict(_Tally)
+    buckets: dict[str, _Tally] = defaultdict(_Tally)
 
-    # Additive sums: one query per table grouped by (stage, person), merged here.
-    review_keys = ("reviewed", "first_pass")
-    for row in _grouped(src.reviews, ["stage_key", "annotator_id"], _review_sums()):
-        for tally in (total, stages[row["stage_key"]], people[row["annotator_id"]]):
-            tally.add(row, review_keys)
-    for row in _grouped(src.findings, ["stage_key", "annotator_id"], _finding_sums()):
-        for tally in (total, stages[row["stage_key"]], people[row["annotator_id"]]):
+    def grouped(queryset: QuerySet, person: str, dated: str, sums: dict[str, Any]):
+        """One pass over a table, grouped by (stage, person[, period]); yields each row
+        with the tallies it adds to."""
+        fields = ["stage_key", person]
+        if trunc is not None:
+            queryset = queryset.annotate(bucket=trunc(dated))
+            fields.append("bucket")
+        for row in queryset.order_by().values(*fields).annotate(**sums):
+            tallies = [total, stages[row["stage_key"]], people[row[person]]]
+            if trunc is not None:
+                tallies.append(buckets[_period_key(row["bucket"])])
+            yield row, tallies
+
+    for row, tallies in grouped(src.reviews, "annotator_id", "created_at", _review_sums()):
+        for tally in tallies:
+            tally.add(row, ("reviewed", "first_pass"))
+    for row, tallies in grouped(src.work, "annotator_id", "completed_at", _work_sums()):
+        for tally in tallies:
+            tally.add(row, ("audited_annotations",))
+            tally.counts["audits"] += row["n_units"]
+    findings = grouped(src.findings, "annotator_id", "audit__completed_at", _finding_sums())
+    for row, tallies in findings:
+        for tally in tallies:
             _add_findings(tally, row)
     run_keys = ("samples_total", "samples_complete", "qc_flags")
-    for row in _grouped(src.runs, ["stage_key", "assignee_id"], _run_sums()):
-        if not any(row[f"n_{key}"] for key in run_keys):
-            continue  # runs with nothing measured yet (blocked, ready, no samples)
-        for tally in (total, stages[row["stage_key"]], people[row["assignee_id"]]):
+    for row, tallies in grouped(src.runs, "assignee_id", "submitted_at", _run_sums()):
+        for tally in tallies:
             tally.add(row, run_keys)
-    # A pair's score counts once for the project and its stage, and for each of the two.
+    # A pair's score counts once for the project, its stage and period, and for each of
+    # the two people in it.
     for side in ("annotator_a_id", "annotator_b_id"):
-        for row in _grouped(src.agreements, ["stage_key", side], _agreement_sums()):
-            targets = [people[row[side]]]
-            if side == "annotator_a_id":
-                targets += [total, stages[row["stage_key"]]]
-            for tally in targets:
-                tally.add(row, ["agreement_pairs"])
+        for row, tallies in grouped(src.agreements, side, "created_at", _agreement_sums()):
+            for tally in tallies if side == "annotator_a_id" else [people[row[side]]]:
+                tally.add(row, ("agreement_pairs",))
                 tally.score_sum += row["score_sum"] or 0.0
-    # An audit covers several stages and people: its count is exact per grouping.
-    work_keys = ("audits", "audited_annotations")
-    total.add(src.work.aggregate(**_work_sums()), work_keys)
-    for row in _grouped(src.work, ["stage_key"], _work_sums()):
-        stages[row["stage_key"]].add(row, work_keys)
-    for row in _grouped(src.work, ["annotator_id"], _work_sums()):
-        people[row["annotator_id"]].add(row, work_keys)
+    # An audit covers several stages and people: the project's (and each period's) count
+    # is of distinct audits, read from the audits themselves.
+    total.counts["audits"] = 0
+    audits = src.audits.order_by()
+    if trunc is None:
+        total.counts["audits"] = audits.count()
+    else:
+        for bucket in buckets.values():
+            bucket.counts["audits"] = 0
+        for row in audits.values(bucket=trunc("completed_at")).annotate(n=Count("pk")):
+            buckets[_period_key(row["bucket"])].counts["audits"] = row["n"]
+            total.counts["audits"] += row["n"]
 
     if annotator is not None:  # agreement partners are not the annotator asked about
         people = defaultdict(_Tally, {annotator: people[annotator]})
@@ -300,35 +327,8 @@ def project_quality(
         "errors_by_category": dict(total.categories),
         "by_stage": [{"key": key} | stages[key].figures() for key in sorted(stages)],
         "by_annotator": by_annotator,
-        "by_period": _by_period(src, period) if period else [],
+        "by_period": [{"key": key} | buckets[key].figures() for key in sorted(buckets)],
     }
-
-
-def _by_period(src: _Sources, period: str) -> list[dict[str, Any]]:
-    trunc = TruncDay if period == "day" else TruncWeek
-    buckets: dict[str, _Tally] = defaultdict(_Tally)
-
-    def grouped(queryset: QuerySet, field: str, sums: dict[str, Any]) -> list[dict]:
-        return list(
-            queryset.order_by().annotate(bucket=trunc(field)).values("bucket").annotate(**sums)
-        )
-
-    for row in grouped(src.reviews, "created_at", _review_sums()):
-        buckets[_period_key(row["bucket"])].add(row, ("reviewed", "first_pass"))
-    for row in grouped(src.work, "completed_at", _work_sums()):
-        buckets[_period_key(row["bucket"])].add(row, ("audits", "audited_annotations"))
-    for row in grouped(src.findings, "audit__completed_at", _finding_sums()):
-        _add_findings(buckets[_period_key(row["bucket"])], row)
-    for row in grouped(src.agreements, "created_at", _agreement_sums()):
-        tally = buckets[_period_key(row["bucket"])]
-        tally.add(row, ["agreement_pairs"])
-        tally.score_sum += row["score_sum"] or 0.0
-    runs = src.runs.filter(submitted_at__isnull=False)
-    run_keys = ("samples_total", "samples_complete", "qc_flags")
-    for row in grouped(runs, "submitted_at", _run_sums()):
-        if any(row[f"n_{key}"] for key in run_keys):
-            buckets[_period_key(row["bucket"])].add(row, run_keys)
-    return [{"key": key} | buckets[key].figures() for key in sorted(buckets)]
 
 
 def audited_tasks(
