@@ -328,8 +328,8 @@ def _history_plan() -> list[_Episode]:
 
 class _Timeline:
     """When one history task's steps happened. The services run now; ``later`` marks the
-    real moment a step begins and the past time it stands for, and ``backdate`` moves every
-    row the step wrote (and every time it set) to that past."""
+    real moment a step begins and the past time it stands for; ``_backdate`` moves every row
+    the step wrote (and every time it set) to that past."""
 
     def __init__(self, start) -> None:
         from django.utils import timezone
@@ -343,48 +343,64 @@ class _Timeline:
 
         self.steps.append((timezone.now(), self.steps[-1][1] + timedelta(**delta)))
 
-    def backdate(self, task: int) -> None:
-        """Queryset updates, not services: nothing in the app moves time, and demo history
-        is the one place where rows must look older than they are."""
-        from django.db.models import Case, DateTimeField, F, When
 
-        from audits.models import (
-            AgreementScore,
-            Audit,
-            AuditedWork,
-            AuditFinding,
-            AuditFix,
-            ReviewOutcome,
-        )
-        from tasks.models import Annotation, Comment, Delivery, StageRun, Task, TaskEvent
+def _backdate(timelines: dict[int, _Timeline]) -> None:
+    """Move each history task's rows to when its steps happened: one UPDATE per table and
+    time field, over all the tasks. Queryset updates, not services: nothing in the app moves
+    time, and demo history is the one place where rows must look older than they are."""
+    from django.db.models import Case, DateTimeField, F, Q, When
 
-        def moved(field: str) -> Case:
-            later_steps = [
-                When(**{f"{field}__gte": real}, then=F(field) + (past - real))
-                for real, past in reversed(self.steps[1:])
-            ]
-            real, past = self.steps[0]
-            first = F(field) + (past - real)
-            return Case(*later_steps, default=first, output_field=DateTimeField())
+    from audits.models import (
+        AgreementScore,
+        Audit,
+        AuditedWork,
+        AuditFinding,
+        AuditFix,
+        ReviewOutcome,
+    )
+    from tasks.models import Annotation, Comment, Delivery, StageRun, Task, TaskEvent
 
-        for queryset, fields in (
-            (Task.objects.filter(pk=task), ("created_at", "updated_at")),
-            (
-                StageRun.objects.filter(task=task),
-                ("started_at", "last_active_at", "submitted_at", "completed_at"),
-            ),
-            (TaskEvent.objects.filter(task=task), ("created_at",)),
-            (Annotation.objects.filter(task=task), ("created_at", "updated_at")),
-            (Comment.objects.filter(task=task), ("created_at",)),
-            (Delivery.objects.filter(task=task), ("created_at",)),
-            (ReviewOutcome.objects.filter(task=task), ("created_at",)),
-            (AgreementScore.objects.filter(task=task), ("created_at",)),
-            (Audit.objects.filter(task=task), ("created_at", "completed_at")),
-            (AuditedWork.objects.filter(task=task), ("completed_at",)),
-            (AuditFinding.objects.filter(task=task), ("created_at", "updated_at")),
-            (AuditFix.objects.filter(audit__task=task), ("created_at",)),
-        ):
-            queryset.update(**{field: moved(field) for field in fields})
+    # An update may not join: audit fixes are found by their audits' ids.
+    audits_of: dict[int, list[int]] = {}
+    for audit, task in Audit.objects.filter(task__in=timelines).values_list("pk", "task"):
+        audits_of.setdefault(task, []).append(audit)
+
+    def owned(task_field: str, task: int) -> Q:
+        if task_field == "audit":
+            return Q(audit__in=audits_of.get(task, []))
+        return Q(**{task_field: task})
+
+    def moved(field: str, task_field: str) -> Case:
+        whens = []
+        for task, timeline in timelines.items():
+            mine = owned(task_field, task)
+            # The latest step first: a row belongs to the last step that began before it.
+            for real, past in reversed(timeline.steps[1:]):
+                since = Q(**{f"{field}__gte": real})
+                whens.append(When(mine & since, then=F(field) + (past - real)))
+            real, past = timeline.steps[0]
+            whens.append(When(mine, then=F(field) + (past - real)))
+        return Case(*whens, default=F(field), output_field=DateTimeField())
+
+    for model, task_field, fields in (
+        (Task, "pk", ("created_at", "updated_at")),
+        (StageRun, "task", ("started_at", "last_active_at", "submitted_at", "completed_at")),
+        (TaskEvent, "task", ("created_at",)),
+        (Annotation, "task", ("created_at", "updated_at")),
+        (Comment, "task", ("created_at",)),
+        (Delivery, "task", ("created_at",)),
+        (ReviewOutcome, "task", ("created_at",)),
+        (AgreementScore, "task", ("created_at",)),
+        (Audit, "task", ("created_at", "completed_at")),
+        (AuditedWork, "task", ("completed_at",)),
+        (AuditFinding, "task", ("created_at", "updated_at")),
+        (AuditFix, "audit", ("created_at",)),
+    ):
+        if task_field == "audit":
+            rows = model.objects.filter(audit__in=[a for ids in audits_of.values() for a in ids])
+        else:
+            rows = model.objects.filter(**{f"{task_field}__in": list(timelines)})
+        rows.update(**{field: moved(field, task_field) for field in fields})
 
 
 def _week_day(weeks_ago: int, day: int, hour: int):
@@ -417,8 +433,10 @@ def _seed_quality(project: Project, users: dict) -> list[str]:
     project_quality_settings_update(
         actor=users["manager"], project=project, audit_percent=30, audit_kind="fixless"
     )
-    made = _seed_history(project, users)
-    made += _seed_bin_picking(users)
+    timelines: dict[int, _Timeline] = {}
+    made = _seed_history(project, users, timelines)
+    made += _seed_bin_picking(users, timelines)
+    _backdate(timelines)
     return made
 
 
@@ -443,7 +461,7 @@ def _consensus_blueprint(project: Project, actor):
     return blueprint
 
 
-def _seed_history(project: Project, users: dict) -> list[str]:
+def _seed_history(project: Project, users: dict, timelines: dict[int, _Timeline]) -> list[str]:
     from tasks import services as task_services
     from tasks.models import Delivery
 
@@ -458,7 +476,7 @@ def _seed_history(project: Project, users: dict) -> list[str]:
     # The weeks before this one, episodes on Monday and Tuesday: what follows them (reviews,
     # reworks, audits, answers) stays within a few days, before this week.
     starts = [_week_day(QUALITY_WEEKS - e.week, e.number, 9) for e in plan]
-    timelines = [_Timeline(start) for start in starts]
+    steps = [_Timeline(start) for start in starts]
     tasks = task_services.task_create_many(
         actor=manager, project=project,
         items=[
@@ -474,12 +492,12 @@ def _seed_history(project: Project, users: dict) -> list[str]:
         ],
     )  # fmt: skip
     by_week: dict[int, list] = {}
-    for episode, task, timeline in zip(plan, tasks, timelines, strict=True):
+    for episode, task, timeline in zip(plan, tasks, steps, strict=True):
         timeline.later(hours=1)
         _history_work(task, episode, users)
         _history_review(task, episode, users, timeline)
         by_week.setdefault(episode.week, []).append(task)
-    timelines_of = {task.pk: timeline for task, timeline in zip(tasks, timelines, strict=True)}
+    timelines.update((task.pk, timeline) for task, timeline in zip(tasks, steps, strict=True))
     # Each week's audits take the units the audit sampling did not draw first, so the drawn
     # ones stay in the reviewer's queue for Audit next.
     draws = dict(
@@ -488,9 +506,7 @@ def _seed_history(project: Project, users: dict) -> list[str]:
     for week, scenarios in HISTORY_AUDITS.items():
         tasks = sorted(by_week.get(week, []), key=lambda t: -draws.get(t.pk, 0))
         for task, scenario in zip(tasks, scenarios, strict=False):
-            _history_audit(task, scenario, users, timelines_of[task.pk])
-    for task_id, timeline in timelines_of.items():
-        timeline.backdate(task_id)
+            _history_audit(task, scenario, users, timelines[task.pk])
     return [t.name for t in tasks]
 
 
@@ -656,7 +672,7 @@ BIN_PICKING_BLUEPRINT = {
 }
 
 
-def _seed_bin_picking(users: dict) -> list[str]:
+def _seed_bin_picking(users: dict, timelines: dict[int, _Timeline]) -> list[str]:
     """A second, stage-level project: each stage is delivered when it completes, so its
     audits are standard — one fixes a grasp and delivers the stage again (fixes marked),
     the other accepts one stage and sends the other (an outcome) back to rework."""
@@ -706,7 +722,7 @@ def _seed_bin_picking(users: dict) -> list[str]:
         made.append(name)
         timeline.later(days=1)
         _standard_audit(task, audit_of, grasp, outcome, users, timeline)
-        timeline.backdate(task.pk)
+        timelines[task.pk] = timeline
     return made
 
 
