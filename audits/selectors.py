@@ -52,6 +52,7 @@ from django.db.models import (
     Exists,
     F,
     IntegerField,
+    Min,
     OuterRef,
     Q,
     QuerySet,
@@ -182,6 +183,9 @@ class _Sources:
             _in_period("submitted_at", since, until),
             Q(samples_total__gt=0) | ~Q(qc_flags=[]),
             task__project=project,
+            # A run reopened for rework keeps its last measurement but has no submission
+            # time (no period) until it is submitted again and measured anew.
+            submitted_at__isnull=False,
         )
         self.audits = Audit.objects.filter(
             _in_period("completed_at", since, until),
@@ -203,12 +207,24 @@ def _work_sums() -> dict[str, Any]:
     return {"n_units": Count("pk"), "n_audited_annotations": Sum("annotations")}
 
 
-def _finding_sums() -> dict[str, Any]:
+def _finding_sums(findings: QuerySet) -> dict[str, Any]:
+    """E counts each annotation once: of the findings naming it, only the first (a hashed
+    ``IN`` over MIN(id) per annotation, cheaper than COUNT(DISTINCT), which sorts)."""
     not_missing = ~Q(category=MISSING)
+    first_per_annotation = (
+        findings.filter(not_missing, annotation__isnull=False)
+        .order_by()
+        .values("annotation")
+        .annotate(first=Min("pk"))
+        .values("first")
+    )
     sums: dict[str, Any] = {
-        "error_annotations": Count("annotation", distinct=True, filter=not_missing),
-        "unnamed_errors": Count("pk", filter=not_missing & Q(annotation__isnull=True)),
-        "missing": Count("pk", filter=Q(category=MISSING)),
+        "n_errors": Count(
+            "pk",
+            filter=not_missing
+            & (Q(annotation__isnull=True) | Q(pk__in=Subquery(first_per_annotation))),
+        ),
+        "n_missing": Count("pk", filter=Q(category=MISSING)),
     }
     for category in CATEGORIES:
         sums[f"category_{category}"] = Count("pk", filter=Q(category=category))
@@ -229,8 +245,7 @@ def _run_sums() -> dict[str, Any]:
 
 
 def _add_findings(tally: _Tally, row: dict[str, Any]) -> None:
-    tally.counts["errors"] += row["error_annotations"] + row["unnamed_errors"]
-    tally.counts["missing"] += row["missing"]
+    tally.add(row, ("errors", "missing"))
     for category in CATEGORIES:
         tally.categories[category] += row[f"category_{category}"]
 
@@ -283,7 +298,9 @@ def project_quality(
         for tally in tallies:
             tally.add(row, ("audited_annotations",))
             tally.counts["audits"] += row["n_units"]
-    findings = grouped(src.findings, "annotator_id", "audit__completed_at", _finding_sums())
+    findings = grouped(
+        src.findings, "annotator_id", "audit__completed_at", _finding_sums(src.findings)
+    )
     for row, tallies in findings:
         for tally in tallies:
             _add_findings(tally, row)
