@@ -146,7 +146,7 @@ class QualityOverview:
 
 
 def _review_row(spec, stage) -> ReviewRow:
-    from blueprints.spec import DONE, LogicStage, RandomSampleRule
+    from blueprints.spec import LogicStage, RandomSampleRule
 
     gates = [
         spec.by_key[d]
@@ -159,25 +159,25 @@ def _review_row(spec, stage) -> ReviewRow:
     ]
     routing: list[str] = []
     samples: list[float] = []
-    others = bool(stage.when)
+    others = False
     for logic in gates:
+        reasons = []
         for rule in logic.rules:
             if rule.to == stage.key:
-                routing.append(f"{rule.describe()} (logic stage “{logic.key}”)")
+                reasons.append(rule.describe())
                 if isinstance(rule, RandomSampleRule):
                     samples.append(rule.percent)
                 else:
                     others = True
         if logic.else_ == stage.key:
-            routing.append(f"every other task (logic stage “{logic.key}”)")
+            reasons.append("every other task")
             others = True
-        elif logic.else_ != DONE:
-            others = True
+        routing.append(f"logic stage “{logic.key}” sends tasks here on: " + " · ".join(reasons))
     if stage.when is not None:
-        routing.append(f"when {stage.when.describe()}")
+        routing.append(f"only when {stage.when.describe()}")
     if not gates and stage.when is None:
         mode = "full"
-    elif len(gates) == 1 and len(samples) == 1 and not others:
+    elif len(gates) == 1 and len(samples) == 1 and not others and stage.when is None:
         mode = "sample"
     else:
         mode = "rules"

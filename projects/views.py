@@ -88,9 +88,10 @@ def _quality_response(request, project, saved: str = "", **forms):
         if not request.htmx:
             return redirect("projects:edit", slug=project.slug)
         forms = {}
+    context = _quality_context(project, **forms)
     if request.htmx:
-        return render(request, "projects/form.html#quality-control", _quality_context(project))
-    context = _quality_context(project, **forms) | {"form": _edit_form(project)}
+        return render(request, "projects/form.html#quality-control", context)
+    context["form"] = _edit_form(project)
     return render(request, "projects/form.html", context)
 
 

@@ -169,6 +169,26 @@ def test_one_click_refuses_a_review_that_logic_already_routes(project, manager):
     assert project.blueprints.filter(name="pick-and-place").count() == 1
 
 
+def test_the_overview_tells_full_sampled_and_rule_based_review_apart(project, manager):
+    use_blueprint(project, manager, example("pick-and-place"))
+    (review,) = selectors.quality_overview(project=project).reviews
+    assert (review.key, review.mode, review.reviews) == (
+        "full_review",
+        "rules",
+        ["segments", "objects"],
+    )
+    assert review.routing == [
+        "logic stage “route” sends tasks here on: object & no gripper_open · 20% sample · "
+        "by alice · time > 1800 s · batch night-shift"
+    ]
+
+    use_blueprint(project, manager, example("default"))
+    assert [r.mode for r in selectors.quality_overview(project=project).reviews] == ["full"]
+    services.project_random_sample_review_add(actor=manager, project=project, percent=12)
+    (review,) = selectors.quality_overview(project=project).reviews
+    assert (review.mode, review.percent) == ("sample", 12)
+
+
 def test_one_click_activates_even_when_a_newer_inactive_version_exists(project, manager):
     doc = example("default")
     doc["description"] = "A draft nobody activated"
@@ -212,7 +232,9 @@ def test_the_card_shows_checks_reviews_and_qc_flags(
     assert '<span class="badge badge-error">error</span> min_count of object (1)' in body
     assert '<span class="badge badge-warn">warn</span> max_count of object (30)' in body
     assert '<strong id="qc-flagged-runs">1</strong>' in body
-    assert "full review</span> every task" in body
+    assert "full review</span> Review stage <strong>review</strong> (of annotate): every task." in (
+        " ".join(body.split())
+    )
     assert "Add random-sample review" in body
     assert 'name="percent" value="20"' in body
 
@@ -235,6 +257,12 @@ def test_the_card_saves_audit_settings_with_htmx(client, manager, project):
 def test_the_card_explains_why_standard_audits_are_refused(client, manager, project):
     client.force_login(manager)
     url = reverse("projects:quality-control", args=[project.slug])
+
+    fragment = client.post(url, {"audit_percent": "5", "audit_kind": "standard"}, **HTMX)
+    body = fragment.content.decode()
+    assert body.lstrip().startswith('<section id="quality-control"')
+    assert '<p class="field-error" role="alert">Standard audits (accept, reject or fix)' in body
+    assert 'name="audit_percent" value="5"' in body  # the input is kept
 
     response = client.post(url, {"audit_percent": "5", "audit_kind": "standard"})
 
@@ -259,7 +287,7 @@ def test_the_one_click_button_makes_a_version(client, manager, project):
     assert response.status_code == 200
     body = response.content.decode()
     assert "Random-sample review added: default v2 is active." in body
-    assert "random-sample review</span> 15 % of tasks" in body
+    assert "(of annotate): 15 % of tasks, drawn per task" in " ".join(body.split())
     assert "Add random-sample review" not in body  # no full review left to sample
     assert project.blueprints.get(active=True).version == 2
 
