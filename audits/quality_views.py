@@ -68,29 +68,15 @@ def quality_page(request, slug):
     project = project_get_for_user(user=request.user, slug=slug, action=Action.VIEW)
     form, filters, sees_all = _filters(request, project)
     quality = selectors.project_quality(project=project, **filters.selector_kwargs())
-    periods = _periods(filters, quality["by_period"])
     context = {
         "project": project,
         "form": form,
         "filters": filters,
         "sees_all": sees_all,
-        "quality": quality,
-        "indicators": [
-            {"key": key, "name": name, "help": help, "value": quality[key]}
-            for key, name, help in INDICATORS
-        ],
-        "periods": periods,
-        "trend_chart": _trend_chart(filters, periods),
-        "findings": _findings(quality["errors_by_category"]),
         "annotator_name": _annotator_name(form, filters, request.user, sees_all),
         "query": urlencode(filters.query()),
     }
-    for row in [*quality["by_stage"], *quality["by_annotator"]]:
-        row["audited_url"] = _audited_url(project, filters, row, "user_id" in row)
-    context["findings_chart"] = charts.bar_chart(
-        label="Errors found by auditors, by category",
-        bars=[(row["label"], row["count"]) for row in context["findings"]],
-    )
+    context |= _figures(project, filters, quality)
     return render(request, "audits/quality.html", context)
 
 
@@ -131,6 +117,30 @@ def quality_csv(request, slug):
     name = f"quality-{project.slug}-{filters.start.isoformat()}-{filters.end.isoformat()}.csv"
     response["Content-Disposition"] = f'attachment; filename="{name}"'
     return response
+
+
+def _figures(project, filters: QualityFilters, quality: dict) -> dict:
+    """The figures as the page shows them: cards, charts, and tables whose rows link to the
+    audited tasks behind them."""
+    periods = _periods(filters, quality["by_period"])
+    findings = _findings(quality["errors_by_category"])
+    for row in [*quality["by_stage"], *quality["by_annotator"]]:
+        row["audited_url"] = _audited_url(project, filters, row, "user_id" in row)
+    return {
+        "quality": quality,
+        "indicators": [
+            {"key": key, "name": name, "help": help, "value": quality[key]}
+            for key, name, help in INDICATORS
+        ],
+        "periods": periods,
+        "trend_chart": _trend_chart(filters, periods),
+        "findings": findings,
+        "findings_chart": charts.bar_chart(
+            label="Errors found by auditors, by category",
+            width=320,
+            bars=[(row["label"], row["count"]) for row in findings],
+        ),
+    }
 
 
 def _audited_url(project, filters: QualityFilters, row: dict, per_annotator: bool) -> str:
