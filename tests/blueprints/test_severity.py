@@ -3,7 +3,9 @@
 import copy
 from pathlib import Path
 
+import pytest
 import yaml
+from django.urls import reverse
 
 from blueprints.validation import check, check_text, validate
 
@@ -62,3 +64,20 @@ def test_the_editor_points_at_the_line_of_a_bad_severity():
 def test_an_example_shows_a_warn_check():
     spec = validate(yaml.safe_load((EXAMPLES / "driving-scene.yaml").read_text()))
     assert any(c.severity == "warn" for s in spec.stages for c in s.checks)
+
+
+@pytest.mark.django_db
+def test_the_blueprint_page_marks_warn_checks(client, manager, project):
+    from blueprints.services import blueprint_save
+
+    doc = default_with_checks(
+        {"rule": "min_count", "class": "object", "count": 1},
+        {"rule": "max_count", "class": "object", "count": 9, "severity": "warn"},
+    )
+    blueprint, _ = blueprint_save(actor=manager, project=project, definition=doc)
+    client.force_login(manager)
+
+    body = client.get(reverse("blueprints:detail", args=[project.slug, blueprint.pk])).content
+    text = body.decode()
+    assert "check: min_count of object (1)</div>" in text
+    assert "check: max_count of object (9) · warn only (flags, does not block)</div>" in text
