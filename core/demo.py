@@ -504,8 +504,8 @@ def _seed_history(project: Project, users: dict, timelines: dict[int, _Timeline]
         Delivery.objects.filter(task__in=tasks, stage_key="").values_list("task_id", "audit_draw")
     )
     for week, scenarios in HISTORY_AUDITS.items():
-        tasks = sorted(by_week.get(week, []), key=lambda t: -draws.get(t.pk, 0))
-        for task, scenario in zip(tasks, scenarios, strict=False):
+        undrawn_first = sorted(by_week.get(week, []), key=lambda t: -draws.get(t.pk, 0))
+        for task, scenario in zip(undrawn_first, scenarios, strict=False):
             _history_audit(task, scenario, users, timelines[task.pk])
     return [t.name for t in tasks]
 
