@@ -98,7 +98,6 @@ class _Tally:
     def __init__(self) -> None:
         self.counts: dict[str, int] = dict.fromkeys(COUNT_KEYS, 0)
         self.score_sum = 0.0
-        self.categories: dict[str, int] = dict.fromkeys(CATEGORIES, 0)
 
     def add(self, row: dict[str, Any], keys: Iterable[str]) -> None:
         """Add the row's ``n_<key>`` sums to the counts."""
@@ -244,12 +243,6 @@ def _run_sums() -> dict[str, Any]:
     }
 
 
-def _add_findings(tally: _Tally, row: dict[str, Any]) -> None:
-    tally.add(row, ("errors", "missing"))
-    for category in CATEGORIES:
-        tally.categories[category] += row[f"category_{category}"]
-
-
 def _period_key(value: dt.datetime | dt.date) -> str:
     if isinstance(value, dt.datetime):
         value = timezone.localtime(value) if timezone.is_aware(value) else value
@@ -277,6 +270,12 @@ def project_quality(
     stages: dict[str, _Tally] = defaultdict(_Tally)
     people: dict[int | None, _Tally] = defaultdict(_Tally)
     buckets: dict[str, _Tally] = defaultdict(_Tally)
+    keys: dict[Any, str] = {}  # bucket value → its day, converted once per call
+
+    def period_of(value: dt.datetime | dt.date) -> _Tally:
+        if value not in keys:
+            keys[value] = _period_key(value)
+        return buckets[keys[value]]
 
     def grouped(queryset: QuerySet, person: str, dated: str, sums: dict[str, Any]):
         """One pass over a table, grouped by (stage, person[, period]); yields each row
@@ -288,7 +287,7 @@ def project_quality(
         for row in queryset.order_by().values(*fields).annotate(**sums):
             tallies = [total, stages[row["stage_key"]], people[row[person]]]
             if trunc is not None:
-                tallies.append(buckets[_period_key(row["bucket"])])
+                tallies.append(period_of(row["bucket"]))
             yield row, tallies
 
     for row, tallies in grouped(src.reviews, "annotator_id", "created_at", _review_sums()):
@@ -301,9 +300,12 @@ def project_quality(
     findings = grouped(
         src.findings, "annotator_id", "audit__completed_at", _finding_sums(src.findings)
     )
+    by_category = dict.fromkeys(CATEGORIES, 0)  # for the project only
     for row, tallies in findings:
         for tally in tallies:
-            _add_findings(tally, row)
+            tally.add(row, ("errors", "missing"))
+        for category in CATEGORIES:
+            by_category[category] += row[f"category_{category}"]
     run_keys = ("samples_total", "samples_complete", "qc_flags")
     for row, tallies in grouped(src.runs, "assignee_id", "submitted_at", _run_sums()):
         for tally in tallies:
@@ -322,10 +324,10 @@ def project_quality(
     if trunc is None:
         total.counts["audits"] = audits.count()
     else:
-        for bucket in buckets.values():
-            bucket.counts["audits"] = 0
+        for tally in buckets.values():
+            tally.counts["audits"] = 0
         for row in audits.values(bucket=trunc("completed_at")).annotate(n=Count("pk")):
-            buckets[_period_key(row["bucket"])].counts["audits"] = row["n"]
+            period_of(row["bucket"]).counts["audits"] = row["n"]
             total.counts["audits"] += row["n"]
 
     if annotator is not None:  # agreement partners are not the annotator asked about
@@ -341,7 +343,7 @@ def project_quality(
     ]
     by_annotator.sort(key=lambda e: (e["key"] is None, e["key"] or "", e["user_id"] or 0))
     return total.figures() | {
-        "errors_by_category": dict(total.categories),
+        "errors_by_category": by_category,
         "by_stage": [{"key": key} | stages[key].figures() for key in sorted(stages)],
         "by_annotator": by_annotator,
         "by_period": [{"key": key} | buckets[key].figures() for key in sorted(buckets)],
