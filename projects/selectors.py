@@ -125,6 +125,10 @@ class ReviewRow:
     routing: list[str]  # how the gating logic stages route to it, in words
     percent: float | None = None  # the sample's percent, for mode "sample"
 
+    @property
+    def percent_label(self) -> str:
+        return f"{self.percent:g}" if self.percent is not None else ""
+
 
 @dataclass
 class QualityOverview:

@@ -55,6 +55,7 @@ def project_detail(request, slug):
             "memberships": memberships,
             "my_roles": [m.role for m in memberships if m.user_id == request.user.pk],
             "can_change": project_allows(request.user, project, Action.CHANGE),
+            "audit": selectors.audit_settings(project),  # (percent, kind)
         },
     )
 

@@ -186,7 +186,7 @@ def test_the_overview_tells_full_sampled_and_rule_based_review_apart(project, ma
     assert [r.mode for r in selectors.quality_overview(project=project).reviews] == ["full"]
     services.project_random_sample_review_add(actor=manager, project=project, percent=12)
     (review,) = selectors.quality_overview(project=project).reviews
-    assert (review.mode, review.percent) == ("sample", 12)
+    assert (review.mode, review.percent, review.percent_label) == ("sample", 12, "12")
 
 
 def test_one_click_activates_even_when_a_newer_inactive_version_exists(project, manager):
@@ -310,3 +310,18 @@ def test_an_invalid_blueprint_is_a_message_not_a_500(client, manager, project):
         response.content.decode()
     )
     assert project.blueprints.count() == 1
+
+
+def test_the_project_page_says_how_much_is_audited(client, manager, reviewer, project):
+    url = reverse("projects:detail", args=[project.slug])
+    client.force_login(manager)
+    assert "<dt>Audit sampling</dt><dd>off" in client.get(url).content.decode()
+
+    services.project_quality_settings_update(
+        actor=manager, project=project, audit_percent=2.5, audit_kind="fixless"
+    )
+    body = client.get(url).content.decode()
+    assert "2.5 % of delivered units, fixless audits" in body
+    assert "#quality-control" in body
+    client.force_login(reviewer)
+    assert "#quality-control" not in client.get(url).content.decode()
