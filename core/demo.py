@@ -442,7 +442,8 @@ def _seed_quality(project: Project, users: dict) -> list[str]:
 
 def _consensus_blueprint(project: Project, actor):
     """The example with its objects boxed by two annotators each (not active: the history
-    names it), so consistency is a measured figure."""
+    names it), so consistency is a measured figure; a warning check on the grasps (a pick
+    and a place make two) flags work for reviewers without blocking it (QC flags)."""
     import yaml
 
     from blueprints.models import Blueprint
@@ -457,6 +458,9 @@ def _consensus_blueprint(project: Project, actor):
     for stage in definition["stages"]:
         if stage["key"] == "objects":
             stage.update(kind="consensus", annotators=2, agreement=0.7)
+        if stage["key"] == "segments":
+            warn = {"rule": "min_count", "class": "gripper_open", "count": 2, "severity": "warn"}
+            stage["checks"] = [*stage.get("checks", []), warn]
     blueprint, _ = blueprint_save(actor=actor, project=project, definition=definition)
     return blueprint
 
