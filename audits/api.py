@@ -190,6 +190,7 @@ class FindingListApi(GenericAPIView):
     @extend_schema(request=FindingInputSerializer, responses={201: FindingSerializer})
     def post(self, request, audit_id: int):
         audit = audit_selectors.audit_get_for_user(user=request.user, audit_id=audit_id)
+        services.require_auditor(request.user, audit, "records findings")
         serializer = FindingInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         finding = services.finding_add(actor=request.user, audit=audit, **serializer.validated_data)
@@ -210,6 +211,7 @@ class FindingActionApi(GenericAPIView):
     def post(self, request, audit_id: int, finding_id: int):
         finding = self._finding(request, audit_id, finding_id)
         if self.action_name == "settle":
+            services.require_auditor(request.user, finding.audit, "settles disputes")
             serializer = SettleInputSerializer(data=request.data)
             serializer.is_valid(raise_exception=True)
             finding = services.finding_settle(
@@ -257,6 +259,7 @@ class AuditCompleteApi(GenericAPIView):
     @extend_schema(request=CompleteInputSerializer, responses=AuditSerializer)
     def post(self, request, audit_id: int):
         audit = audit_selectors.audit_get_for_user(user=request.user, audit_id=audit_id)
+        services.require_auditor(request.user, audit, "completes the audit")
         serializer = CompleteInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         services.audit_complete(actor=request.user, audit=audit, **serializer.validated_data)

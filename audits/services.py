@@ -184,11 +184,13 @@ def _lock_audit(audit: Audit | int) -> tuple[Task, Audit]:
     return task, Audit.objects.select_for_update().get(pk=audit_id)
 
 
-def _require_auditor(actor, audit: Audit, task: Task, what: str) -> None:
-    require(actor, task.project, Action.REVIEW, "Only reviewers and managers audit.")
+def require_auditor(actor, audit: Audit, what: str = "works on the audit") -> None:
+    """The auditor of ``audit`` (or a manager of its project): findings, settling and
+    completing are theirs. The API checks it before reading the body, the services again."""
+    require(actor, audit.project, Action.REVIEW, "Only reviewers and managers audit.")
     if actor_user(actor) is None or is_admin(actor):
         return
-    if audit.auditor_id != actor.pk and not project_allows(actor, task.project, Action.CHANGE):
+    if audit.auditor_id != actor.pk and not project_allows(actor, audit.project, Action.CHANGE):
         raise PermissionDenied(f"Only the auditor {what}.")
 
 
@@ -228,7 +230,7 @@ def finding_add(
     """Record a finding on an open audit: pinned to an annotation (optionally one of its
     attributes), a frame range of a sample, or the whole unit."""
     task, audit = _lock_audit(audit)
-    _require_auditor(actor, audit, task, "records findings")
+    require_auditor(actor, audit, "records findings")
     if audit.status != Audit.Status.OPEN:
         raise InvalidTransition("This audit is completed: open a new one.", field="audit")
     type = _choice(type, AuditFinding.Type, "type")
@@ -273,8 +275,7 @@ def finding_add(
         annotator_id = annotation_obj.author_id
         stage_key = annotation_obj.stage_key
     else:
-        annotator_id = next((r.assignee_id for r in runs if r.assignee_id), None)
-        stage_key = audit.stage_key or (runs[0].stage_key if runs else "")
+        annotator_id, stage_key = _responsible(task, runs, audit.stage_key, sample_obj)
     finding = AuditFinding.objects.create(
         audit=audit,
         project_id=audit.project_id,
@@ -307,6 +308,23 @@ def finding_add(
         ]
     )
     return finding
+
+
+def _responsible(
+    task: Task, runs: list[StageRun], stage_key: str, sample
+) -> tuple[int | None, str]:
+    """Whose work a finding not pinned to an annotation concerns: on a sample, whoever made
+    most of the unit's annotations there; else the unit's first annotator."""
+    if sample is not None:
+        made = Counter(
+            task.annotations.filter(
+                sample=sample, stage_key__in={r.stage_key for r in runs}, invalid=False
+            ).values_list("author_id", "stage_key")
+        ).most_common(1)
+        if made and made[0][0][0] is not None:
+            return made[0][0]
+    run = next((r for r in runs if r.assignee_id), runs[0] if runs else None)
+    return (run.assignee_id if run else None), stage_key or (run.stage_key if run else "")
 
 
 def _lock_finding(finding: AuditFinding | int) -> tuple[Task, Audit, AuditFinding]:
@@ -382,7 +400,7 @@ def finding_settle(*, actor, finding: AuditFinding, uphold: Any, note: Any = "")
     if not isinstance(uphold, bool):
         raise ApplicationError("uphold is true or false.", field="uphold")
     task, audit, finding = _lock_finding(finding)
-    _require_auditor(actor, audit, task, "settles disputes")
+    require_auditor(actor, audit, "settles disputes")
     if finding.state != AuditFinding.State.DISPUTED:
         raise InvalidTransition(
             f"Only a disputed finding is settled; this one is "
@@ -430,7 +448,7 @@ def audit_complete(*, actor, audit: Audit, decision: Any = None, note: Any = "")
     (the stage goes back to its annotator for rework, attempt + 1, downstream reset, the
     findings as feedback)."""
     task, audit = _lock_audit(audit)
-    _require_auditor(actor, audit, task, "completes the audit")
+    require_auditor(actor, audit, "completes the audit")
     if audit.status != Audit.Status.OPEN:
         raise InvalidTransition("This audit is completed already.", field="audit")
     decision = decision or Audit.Decision.ACCEPT
@@ -466,7 +484,8 @@ def audit_complete(*, actor, audit: Audit, decision: Any = None, note: Any = "")
         )
         if decision == Audit.Decision.REJECT:
             findings = [
-                f"{f.get_type_display()} ({f.get_category_display().lower()}): {f.note}".strip(": ")
+                f"{f.get_type_display()} ({f.get_category_display().lower()})"
+                + (f": {f.note}" if f.note else "")
                 for f in audit.findings.all()
             ]
             feedback = f"Audit #{audit.pk} sent this back for rework."
@@ -591,7 +610,7 @@ def audit_claim_next(*, actor) -> Audit | None:
                     kind=kind,
                     sampled=True,
                 )
-        except (Conflict, InvalidTransition, PermissionDenied, IntegrityError):
+        except (ApplicationError, PermissionDenied, IntegrityError):
             continue  # taken meanwhile, or no longer deliverable
     return None
 
@@ -605,5 +624,6 @@ __all__ = [
     "finding_add",
     "finding_respond",
     "finding_settle",
+    "require_auditor",
     "unit_runs",
 ]

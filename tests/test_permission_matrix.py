@@ -71,6 +71,19 @@ def test_matrix(row, role, users, project, request, client):
         from projects.models import Guideline
 
         ids["guideline_id"] = Guideline.objects.create(project=project, title="Grasps", body="…").pk
+    if "{audit_id}" in row["path"]:
+        # ana's task, delivered, audited by maya (a manager) with one error finding.
+        from audits import services as audit_services
+        from tasks.services import stage_review, stage_submit
+
+        task = request.getfixturevalue("task")
+        stage_submit(actor=users["annotator"], task=task, stage_key="annotate")
+        stage_review(actor=users["reviewer"], task=task, stage_key="review", decision="approve")
+        audit = audit_services.audit_create(actor=users["manager"], task=task, kind="fixless")
+        finding = audit_services.finding_add(
+            actor=users["manager"], audit=audit, type="error", annotation=task.first_annotation.pk
+        )
+        ids.update(audit_id=audit.pk, finding_id=finding.pk)
     if "{export_id}" in row["path"]:
         ids["export_id"] = request.getfixturevalue("finished_export").pk
     path = row["path"].format(**ids)
