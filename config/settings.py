@@ -256,6 +256,9 @@ SPECTACULAR_SETTINGS = {
         "DatasetFormatEnum": "projects.models.DatasetFormat",
         "ExportFormatEnum": "queues.models.ExportFormat",
         "CommentKindEnum": "tasks.models.Comment.Kind",
+        "AuditKindEnum": "audits.models.Audit.Kind",
+        "AuditDecisionEnum": [("accept", "Accepted"), ("reject", "Rejected")],
+        "ReviewDecisionEnum": [("approve", "approve"), ("reject", "reject")],
     },
 }
 
