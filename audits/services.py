@@ -21,6 +21,7 @@ from blueprints import engine
 from core.access import Action, actor_user, is_admin, project_allows, require
 from core.exceptions import ApplicationError, Conflict, InvalidTransition
 from projects.models import Project, Role
+from projects.selectors import audit_settings
 from tasks.models import Annotation, Delivery, Priority, StageRun, Task, TaskStatus
 from tasks.services.base import as_id, event, lock_task, save_events, spec_for, task_sample
 from tasks.services.comments import MAX_BODY
@@ -30,20 +31,6 @@ from tasks.services.sync import delivery_payload, sync_task
 from .models import Audit, AuditedWork, AuditFinding
 
 WORK_KINDS = {"annotate", "consensus"}
-
-
-def audit_settings(project) -> tuple[float, str]:
-    """The project's audit sampling: the percentage of delivered units to audit, and the
-    kind of audit Audit next opens (standard only with stage-level delivery)."""
-    settings = project.settings or {}
-    try:
-        percent = float(settings.get("audit_percent") or 0)
-    except (TypeError, ValueError):
-        percent = 0.0
-    kind = settings.get("audit_kind") or Audit.Kind.FIXLESS
-    if kind == Audit.Kind.STANDARD and project.delivery != "stage":
-        kind = Audit.Kind.FIXLESS
-    return max(0.0, min(percent, 100.0)), kind
 
 
 def unit_runs(task: Task, stage_key: str) -> list[StageRun]:
