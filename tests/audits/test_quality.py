@@ -391,6 +391,12 @@ def test_api_refuses_bad_query_values_by_field(api_as, reviewer, project, query,
     assert list(response.json()) == [field]
 
 
+@pytest.mark.parametrize("query", ["?stage=a%00b", "?annotator=%00", "?from=%00"])
+def test_api_nul_characters_are_a_400(api_as, reviewer, project, query):
+    # core.middleware refuses them before the view (PostgreSQL cannot compare them).
+    assert api_as(reviewer).get(url(project, query)).status_code == 400
+
+
 def test_api_far_dates_and_blank_values_are_no_500(api_as, manager, project, everything):
     response = api_as(manager).get(url(project, "?from=0001-01-01&to=9999-12-31&period="))
     assert response.status_code == 200
