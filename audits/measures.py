@@ -145,5 +145,7 @@ def agreement_scores(replicas: Sequence[tuple[Any, list[Any]]]) -> list[Score]:
                 scores.append(Score(measure, user_a, user_b, round(matched_iou(lk, rk, iou), 4)))
         alpha = class_alpha([left, right])
         if alpha is not None:
-            scores.append(Score("class_alpha", user_a, user_b, round(alpha, 4)))
+            # Below 0 alpha means disagreement beyond chance; as a consistency fraction
+            # (0–1, API.md) that is no agreement at all.
+            scores.append(Score("class_alpha", user_a, user_b, round(max(alpha, 0.0), 4)))
     return scores

@@ -310,9 +310,9 @@ def test_consensus_agreement_is_stored_per_pair_and_measure(project, manager):
         for s in AgreementScore.objects.filter(task=task, measure="class_alpha")
     }
     # One unit each: two annotators that agree have alpha 1 (no disagreement at all);
-    # a disagreement on a single unit is alpha 0 or below.
+    # a disagreement on a single unit is alpha below 0, stored as 0 (no agreement).
     assert scores[("a1", "a2")] == 1.0
-    assert scores[("a1", "a3")] <= 0 and scores[("a2", "a3")] <= 0
+    assert scores[("a1", "a3")] == 0 and scores[("a2", "a3")] == 0
 
 
 def test_class_alpha_is_the_libraries_krippendorff_alpha():
