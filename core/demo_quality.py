@@ -170,6 +170,9 @@ def _seed_quality(project: Project, users: dict) -> list[str]:
     made = _seed_history(project, users, timelines)
     made += _seed_bin_picking(users, timelines)
     _backdate(timelines)
+    from audits.rollups import quality_touch_tasks  # the rows moved: rebuild their figures
+
+    quality_touch_tasks(timelines)
     return made
 
 
@@ -339,8 +342,8 @@ def _history_audit(task, scenario: str, users: dict, timeline: _Timeline) -> Non
         ]  # fmt: skip
     elif scenario == "upheld":
         answers.append(
-            (add("error", "geometry", box, note="Half of the block is outside the box."),
-             "dispute", "The box follows the edges I can see.", True)
+            (add("error", "wrong_class", box, note="That is the gripper, not an object."),
+             "dispute", "It is the block inside the gripper.", True)
         )  # fmt: skip
         add("confirmation", annotation=segment, note="Start and end frames are right.")
     elif scenario == "withdrawn":
@@ -362,8 +365,8 @@ def _history_audit(task, scenario: str, users: dict, timeline: _Timeline) -> Non
     elif scenario == "open":
         add("error", "geometry", segment, note="The grasp ends five frames later.")
         answers.append(
-            (add("error", "wrong_class", box, note="That is the gripper, not an object."),
-             "dispute", "It is the block inside the gripper.", None)
+            (add("error", "geometry", box, note="Half of the block is outside the box."),
+             "dispute", "The box follows the edges I can see.", None)
         )  # fmt: skip
     audits.audit_complete(actor=ravi, audit=audit)
     if not answers:
