@@ -212,6 +212,8 @@ def _seed_history(project: Project, users: dict, timelines: dict[int, _Timeline]
             project=project, format=DatasetFormat.HDF5, status=ImportStatus.FINISHED
         ).order_by("num_samples", "name")[:2]
     )
+    if not datasets:
+        return []  # episodes to box and to measure completeness on: none imported
     plan = _history_plan()
     # The weeks before this one, episodes on Monday and Tuesday: what follows them (reviews,
     # reworks, audits, answers) stays within a few days, before this week.
@@ -223,7 +225,7 @@ def _seed_history(project: Project, users: dict, timelines: dict[int, _Timeline]
             {
                 "name": e.name,
                 "blueprint": CONSENSUS_BLUEPRINT if len(e.objects) > 1 else None,
-                "datasets": [datasets[(e.week + e.number) % len(datasets)].pk] if datasets else [],
+                "datasets": [datasets[(e.week + e.number) % len(datasets)].pk],
                 "annotators": ["annotator", "annotator2"],
                 "reviewers": ["reviewer"],
                 "batch": "night-shift",  # the blueprint's route: night-shift work is reviewed
