@@ -6,7 +6,6 @@ one annotator; an annotator of the project reads their own figures only (the
 progress and not other people's.
 """
 
-from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -17,7 +16,7 @@ from rest_framework.views import APIView
 from core.access import Action, project_allows, require
 from projects.selectors import project_get_for_user
 
-from . import selectors
+from . import quality_selectors, selectors
 
 FIGURE_HELP = {
     "first_pass_rate": "Runs accepted on their first review or standard audit ÷ those decided.",
@@ -41,9 +40,7 @@ class QualityQuerySerializer(serializers.Serializer):
         return fields
 
     def validate_annotator(self, username: str) -> int:
-        user_id = (
-            get_user_model().objects.filter(username=username).values_list("pk", flat=True).first()
-        )
+        user_id = quality_selectors.user_id_by_username(username)
         if user_id is None:
             raise serializers.ValidationError(f"No user is called {username!r}.")
         return user_id

@@ -40,3 +40,8 @@ def quality_annotators(*, project: Project) -> list[tuple[int, str]]:
         .values_list("pk", "username")
     )
     return list(users)
+
+
+def user_id_by_username(username: str) -> int | None:
+    """The id of the user called ``username`` (the quality API's ``annotator``), or None."""
+    return get_user_model().objects.filter(username=username).values_list("pk", flat=True).first()
