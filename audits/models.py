@@ -243,3 +243,77 @@ class AuditFix(models.Model):
         return (
             f"{self.get_action_display()} annotation {self.annotation_id} in audit {self.audit_id}"
         )
+
+
+class QualityDay(models.Model):
+    """The sums behind the quality figures for one day (current time zone), stage and person,
+    rolled up from the measurement tables above (``audits.rollups``), so that reading the
+    figures is one grouped query however many rows were measured.
+
+    ``scope`` says what a row holds: 0 the measurements of (stage, person); 1 the day's
+    distinct current audits (stage "", person NULL); 2 those per stage (person NULL); 3 those
+    per person (stage ""). Agreement scores are credited to ``annotator_a`` in ``pairs`` /
+    ``score_sum`` (totals read these) and to ``annotator_b`` in ``partner_*``; ``self_*``
+    holds the pairs whose two people are the same one."""
+
+    MEASURED, AUDITS, STAGE_AUDITS, PERSON_AUDITS = 0, 1, 2, 3
+
+    project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    scope = models.PositiveSmallIntegerField(default=MEASURED)
+    stage_key = models.CharField(max_length=64, blank=True)
+    # SET_NULL as on the measurement rows: a deleted user's sums move to "nobody", as a
+    # rebuild would put them.
+    person = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    reviewed = models.PositiveIntegerField(default=0)
+    first_pass = models.PositiveIntegerField(default=0)
+    units = models.PositiveIntegerField(default=0)  # AuditedWork rows (audit × stage × person)
+    audited_annotations = models.PositiveIntegerField(default=0)
+    audits = models.PositiveIntegerField(default=0)  # distinct audits (scopes 1–3)
+    errors = models.PositiveIntegerField(default=0)
+    missing = models.PositiveIntegerField(default=0)
+    category_missing = models.PositiveIntegerField(default=0)
+    category_extraneous = models.PositiveIntegerField(default=0)
+    category_wrong_class = models.PositiveIntegerField(default=0)
+    category_geometry = models.PositiveIntegerField(default=0)
+    category_attribute = models.PositiveIntegerField(default=0)
+    category_other = models.PositiveIntegerField(default=0)
+    pairs = models.PositiveIntegerField(default=0)
+    score_sum = models.FloatField(default=0.0)
+    partner_pairs = models.PositiveIntegerField(default=0)
+    partner_score_sum = models.FloatField(default=0.0)
+    self_pairs = models.PositiveIntegerField(default=0)
+    self_score_sum = models.FloatField(default=0.0)
+    samples_total = models.PositiveIntegerField(default=0)
+    samples_complete = models.PositiveIntegerField(default=0)
+    qc_flags = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["project", "day", "id"]
+        indexes = [models.Index(fields=["project", "day"])]
+
+    def __str__(self) -> str:
+        return f"{self.project_id} {self.day} {self.stage_key or '—'} {self.person_id}"
+
+
+class QualityDirty(models.Model):
+    """A day of a project whose QualityDay rows must be rebuilt before the next read; a NULL
+    ``day`` means the whole project."""
+
+    project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="+")
+    day = models.DateField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "day"], name="audits_qualitydirty_day"),
+            models.UniqueConstraint(
+                fields=["project"],
+                condition=models.Q(day__isnull=True),
+                name="audits_qualitydirty_all",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.project_id} {self.day or 'all'}"

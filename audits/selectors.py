@@ -32,11 +32,14 @@ audits; in ``by_stage`` and ``by_annotator`` an audit that looked at two stages 
 people's work counts for each of them, so there it counts audited units of work (one
 audit × stage × annotator, the AuditedWork rows).
 
-Queries stay few and constant (eight, with or without ``by_period``): one pass over each
-table grouped by (stage, person[, period]), merged in Python into the total, ``by_stage``,
-``by_annotator`` and ``by_period`` (sums and counts add up; an annotation has one stage,
-one author and one current audit, so distinct annotations add up too), a second pass over
-agreement scores for their other person, one count of audits and one of usernames.
+The sums are read from per-day rollups (``QualityDay``, ``audits.rollups``): the services
+that write measurements mark the days they change, and a read first rebuilds those days
+(one grouped pass over each measurement table, restricted to them). With nothing to rebuild
+a read is three queries, with or without ``by_period``: whether anything is dirty, one
+grouped pass over the rollups by (stage, person[, period]), merged in Python into the
+total, ``by_stage``, ``by_annotator`` and ``by_period`` (sums and counts add up; an
+annotation has one stage, one author and one current audit, so distinct annotations add up
+too), and one of usernames.
 """
 
 from __future__ import annotations
@@ -47,25 +50,14 @@ from collections.abc import Iterable
 from typing import Any, Literal
 
 from django.contrib.auth import get_user_model
-from django.db.models import (
-    Count,
-    Exists,
-    F,
-    IntegerField,
-    Min,
-    OuterRef,
-    Q,
-    QuerySet,
-    Subquery,
-    Sum,
-)
-from django.db.models.functions import Coalesce, TruncDay, TruncWeek
+from django.db.models import Count, Exists, F, IntegerField, OuterRef, Q, QuerySet, Subquery, Sum
+from django.db.models.functions import Coalesce, TruncWeek
 from django.utils import timezone
 
 from projects.models import Project
-from tasks.models import StageRun
 
-from .models import AgreementScore, Audit, AuditedWork, AuditFinding, ReviewOutcome
+from .models import Audit, AuditedWork, AuditFinding, QualityDay
+from .rollups import CATEGORIES, _bounds, _in_period, quality_refresh
 
 Period = Literal["day", "week"]
 PERIODS: tuple[str, ...] = ("day", "week")
@@ -82,8 +74,29 @@ COUNT_KEYS = (
     "samples_complete",
     "qc_flags",
 )
-CATEGORIES: tuple[str, ...] = tuple(AuditFinding.Category.values)
-MISSING = AuditFinding.Category.MISSING
+# The counts a (stage, person, day) row of QualityDay adds as they are; the sums read.
+_MEASURED_COUNTS = (
+    "reviewed",
+    "first_pass",
+    "audited_annotations",
+    "errors",
+    "missing",
+    "samples_total",
+    "samples_complete",
+    "qc_flags",
+)
+_SUMMED = {
+    *_MEASURED_COUNTS,
+    "units",
+    "audits",
+    "pairs",
+    "score_sum",
+    "partner_pairs",
+    "partner_score_sum",
+    "self_pairs",
+    "self_score_sum",
+    *(f"category_{category}" for category in CATEGORIES),
+}
 
 
 def _fraction(numerator: float, denominator: float) -> float | None:
@@ -100,9 +113,9 @@ class _Tally:
         self.score_sum = 0.0
 
     def add(self, row: dict[str, Any], keys: Iterable[str]) -> None:
-        """Add the row's ``n_<key>`` sums to the counts."""
+        """Add the row's sums of ``keys`` to the counts."""
         for key in keys:
-            self.counts[key] += row[f"n_{key}"] or 0
+            self.counts[key] += row[key] or 0
 
     def figures(self) -> dict[str, Any]:
         c = self.counts
@@ -115,132 +128,6 @@ class _Tally:
             "completeness": _fraction(c["samples_complete"], c["samples_total"]),
             "counts": dict(c),
         }
-
-
-def _bounds(
-    start: dt.date | None, end: dt.date | None
-) -> tuple[dt.datetime | None, dt.datetime | None]:
-    """Aware [from, until) times of the inclusive dates, in the current time zone."""
-    tz = timezone.get_current_timezone()
-    since = dt.datetime.combine(start, dt.time.min, tzinfo=tz) if start else None
-    until = None
-    if end is not None and end < dt.date.max:
-        until = dt.datetime.combine(end + dt.timedelta(days=1), dt.time.min, tzinfo=tz)
-    return since, until
-
-
-def _in_period(field: str, since: dt.datetime | None, until: dt.datetime | None) -> Q:
-    q = Q()
-    if since is not None:
-        q &= Q(**{f"{field}__gte": since})
-    if until is not None:
-        q &= Q(**{f"{field}__lt": until})
-    return q
-
-
-class _Sources:
-    """The filtered querysets of one call, each with the field that dates its rows."""
-
-    def __init__(
-        self,
-        *,
-        project: Project,
-        start: dt.date | None,
-        end: dt.date | None,
-        stage: str | None,
-        annotator: int | None,
-    ) -> None:
-        since, until = _bounds(start, end)
-        on_stage = Q(stage_key=stage) if stage is not None else Q()
-        by = Q(annotator_id=annotator) if annotator is not None else Q()
-
-        self.reviews = ReviewOutcome.objects.filter(
-            on_stage, by, _in_period("created_at", since, until), project=project, first=True
-        )
-        self.work = AuditedWork.objects.filter(
-            on_stage, by, _in_period("completed_at", since, until), project=project, current=True
-        )
-        self.findings = AuditFinding.objects.filter(
-            on_stage,
-            by,
-            _in_period("audit__completed_at", since, until),
-            project=project,
-            current=True,
-            counts=True,
-            type=AuditFinding.Type.ERROR,
-        )
-        either = Q()
-        if annotator is not None:
-            either = Q(annotator_a_id=annotator) | Q(annotator_b_id=annotator)
-        self.agreements = AgreementScore.objects.filter(
-            on_stage, either, _in_period("created_at", since, until), project=project
-        )
-        # Runs with something measured: samples to annotate, or QC flags.
-        self.runs = StageRun.objects.filter(
-            on_stage,
-            Q(assignee_id=annotator) if annotator is not None else Q(),
-            _in_period("submitted_at", since, until),
-            Q(samples_total__gt=0) | ~Q(qc_flags=[]),
-            task__project=project,
-            # A run reopened for rework keeps its last measurement but has no submission
-            # time (no period) until it is submitted again and measured anew.
-            submitted_at__isnull=False,
-        )
-        self.audits = Audit.objects.filter(
-            _in_period("completed_at", since, until),
-            project=project,
-            status=Audit.Status.COMPLETED,
-            current=True,
-        )
-        if stage is not None or annotator is not None:
-            self.audits = self.audits.filter(Exists(self.work.filter(audit=OuterRef("pk"))))
-
-
-# The aggregates of each table, named ``n_<count>`` after the counts they fill (not the
-# field's own name: a filter on the field would then read the aggregate).
-def _review_sums() -> dict[str, Any]:
-    return {"n_reviewed": Count("pk"), "n_first_pass": Count("pk", filter=Q(accepted=True))}
-
-
-def _work_sums() -> dict[str, Any]:
-    return {"n_units": Count("pk"), "n_audited_annotations": Sum("annotations")}
-
-
-def _finding_sums(findings: QuerySet) -> dict[str, Any]:
-    """E counts each annotation once: of the findings naming it, only the first (a hashed
-    ``IN`` over MIN(id) per annotation, cheaper than COUNT(DISTINCT), which sorts)."""
-    not_missing = ~Q(category=MISSING)
-    first_per_annotation = (
-        findings.filter(not_missing, annotation__isnull=False)
-        .order_by()
-        .values("annotation")
-        .annotate(first=Min("pk"))
-        .values("first")
-    )
-    sums: dict[str, Any] = {
-        "n_errors": Count(
-            "pk",
-            filter=not_missing
-            & (Q(annotation__isnull=True) | Q(pk__in=Subquery(first_per_annotation))),
-        ),
-        "n_missing": Count("pk", filter=Q(category=MISSING)),
-    }
-    for category in CATEGORIES:
-        sums[f"category_{category}"] = Count("pk", filter=Q(category=category))
-    return sums
-
-
-def _agreement_sums() -> dict[str, Any]:
-    return {"n_agreement_pairs": Count("pk"), "score_sum": Sum("score")}
-
-
-def _run_sums() -> dict[str, Any]:
-    sampled = Q(samples_total__gt=0)
-    return {
-        "n_samples_total": Sum("samples_total", filter=sampled),
-        "n_samples_complete": Sum("samples_complete", filter=sampled),
-        "n_qc_flags": Count("pk", filter=~Q(qc_flags=[])),
-    }
 
 
 def _period_key(value: dt.datetime | dt.date) -> str:
@@ -264,71 +151,71 @@ def project_quality(
     (``"day"`` or ``"week"``) adds ``by_period``."""
     if period is not None and period not in PERIODS:
         raise ValueError(f"period must be one of {PERIODS}, not {period!r}")
-    src = _Sources(project=project, start=start, end=end, stage=stage, annotator=annotator)
-    trunc = {"day": TruncDay, "week": TruncWeek}.get(period or "")
+    quality_refresh(project)  # the days whose measurements changed since the last read
     total = _Tally()
     stages: dict[str, _Tally] = defaultdict(_Tally)
     people: dict[int | None, _Tally] = defaultdict(_Tally)
     buckets: dict[str, _Tally] = defaultdict(_Tally)
-    keys: dict[Any, str] = {}  # bucket value → its day, converted once per call
-
-    def period_of(value: dt.datetime | dt.date) -> _Tally:
-        if value not in keys:
-            keys[value] = _period_key(value)
-        return buckets[keys[value]]
-
-    def grouped(queryset: QuerySet, person: str, dated: str, sums: dict[str, Any]):
-        """One pass over a table, grouped by (stage, person[, period]); yields each row
-        with the tallies it adds to."""
-        fields = ["stage_key", person]
-        if trunc is not None:
-            queryset = queryset.annotate(bucket=trunc(dated))
-            fields.append("bucket")
-        for row in queryset.order_by().values(*fields).annotate(**sums):
-            tallies = [total, stages[row["stage_key"]], people[row[person]]]
-            if trunc is not None:
-                tallies.append(period_of(row["bucket"]))
-            yield row, tallies
-
-    for row, tallies in grouped(src.reviews, "annotator_id", "created_at", _review_sums()):
-        for tally in tallies:
-            tally.add(row, ("reviewed", "first_pass"))
-    for row, tallies in grouped(src.work, "annotator_id", "completed_at", _work_sums()):
-        for tally in tallies:
-            tally.add(row, ("audited_annotations",))
-            tally.counts["audits"] += row["n_units"]
-    findings = grouped(
-        src.findings, "annotator_id", "audit__completed_at", _finding_sums(src.findings)
-    )
     by_category = dict.fromkeys(CATEGORIES, 0)  # for the project only
-    for row, tallies in findings:
+
+    # Distinct audits of the project: per day, per (day, stage) or per (day, person) when
+    # narrowed to one of them; narrowed to both, a stage and person's audited units are
+    # distinct audits (one AuditedWork row per audit × stage × person).
+    audit_scope = {
+        (False, False): QualityDay.AUDITS,
+        (True, False): QualityDay.STAGE_AUDITS,
+        (False, True): QualityDay.PERSON_AUDITS,
+    }.get((stage is not None, annotator is not None))
+    days = QualityDay.objects.filter(
+        Q(day__gte=start) if start is not None else Q(),
+        Q(day__lte=end) if end is not None else Q(),
+        Q(stage_key=stage) if stage is not None else Q(),
+        Q(person_id=annotator) if annotator is not None else Q(),
+        project=project,
+        scope__in=[QualityDay.MEASURED] + ([audit_scope] if audit_scope is not None else []),
+    )
+    fields = ["scope", "stage_key", "person_id"]
+    if period is not None:
+        days = days.annotate(bucket=TruncWeek("day") if period == "week" else F("day"))
+        fields.append("bucket")
+    sums = [f.name for f in QualityDay._meta.concrete_fields if f.name in _SUMMED]
+    keys: dict[Any, str] = {}  # bucket value → its day, converted once per call
+    for row in days.order_by().values(*fields).annotate(**{k: Sum(k) for k in sums}):
+        bucket = None
+        if period is not None:
+            if row["bucket"] not in keys:
+                keys[row["bucket"]] = _period_key(row["bucket"])
+            bucket = buckets[keys[row["bucket"]]]
+        if row["scope"] != QualityDay.MEASURED:
+            for tally in (total, bucket) if bucket is not None else (total,):
+                tally.counts["audits"] += row["audits"]
+            continue
+        tallies = [total] + ([bucket] if bucket is not None else [])
+        pairs, score_sum = row["pairs"], row["score_sum"]
+        if annotator is not None:
+            # Narrowed to a person: the pairs they are either side of (once each).
+            pairs += row["partner_pairs"] - row["self_pairs"]
+            score_sum += row["partner_score_sum"] - row["self_score_sum"]
         for tally in tallies:
-            tally.add(row, ("errors", "missing"))
+            tally.add(row, _MEASURED_COUNTS)
+            tally.counts["agreement_pairs"] += pairs
+            tally.score_sum += score_sum
+            if audit_scope is None:  # narrowed to a stage and a person: units are audits
+                tally.counts["audits"] += row["units"]
+        # A stage's and a person's ``audits`` count audited units of work.
+        of_stage = stages[row["stage_key"]]
+        of_stage.add(row, _MEASURED_COUNTS)
+        of_stage.counts["audits"] += row["units"]
+        of_stage.counts["agreement_pairs"] += pairs
+        of_stage.score_sum += score_sum
+        # Each pair counts for both people in it.
+        person = people[row["person_id"]]
+        person.add(row, _MEASURED_COUNTS)
+        person.counts["audits"] += row["units"]
+        person.counts["agreement_pairs"] += row["pairs"] + row["partner_pairs"]
+        person.score_sum += row["score_sum"] + row["partner_score_sum"]
         for category in CATEGORIES:
             by_category[category] += row[f"category_{category}"]
-    run_keys = ("samples_total", "samples_complete", "qc_flags")
-    for row, tallies in grouped(src.runs, "assignee_id", "submitted_at", _run_sums()):
-        for tally in tallies:
-            tally.add(row, run_keys)
-    # A pair's score counts once for the project, its stage and period, and for each of
-    # the two people in it.
-    for side in ("annotator_a_id", "annotator_b_id"):
-        for row, tallies in grouped(src.agreements, side, "created_at", _agreement_sums()):
-            for tally in tallies if side == "annotator_a_id" else [people[row[side]]]:
-                tally.add(row, ("agreement_pairs",))
-                tally.score_sum += row["score_sum"] or 0.0
-    # An audit covers several stages and people: the project's (and each period's) count
-    # is of distinct audits, read from the audits themselves.
-    total.counts["audits"] = 0
-    audits = src.audits.order_by()
-    if trunc is None:
-        total.counts["audits"] = audits.count()
-    else:
-        for tally in buckets.values():
-            tally.counts["audits"] = 0
-        for row in audits.values(bucket=trunc("completed_at")).annotate(n=Count("pk")):
-            period_of(row["bucket"]).counts["audits"] = row["n"]
-            total.counts["audits"] += row["n"]
 
     if annotator is not None:  # agreement partners are not the annotator asked about
         people = defaultdict(_Tally, {annotator: people[annotator]})

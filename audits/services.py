@@ -29,6 +29,7 @@ from tasks.services.stages import record_outcomes, runs_reopen
 from tasks.services.sync import delivery_payload, sync_task
 
 from .models import Audit, AuditedWork, AuditFinding
+from .rollups import quality_touch
 
 WORK_KINDS = {"annotate", "consensus"}
 
@@ -364,6 +365,7 @@ def finding_respond(*, actor, finding: AuditFinding, response: str, note: Any = 
     finding.responded_by = actor_user(actor)
     finding.counts = _counts(finding)
     finding.save()
+    quality_touch(task.project_id, [audit.completed_at])  # rollups: its audit's day, if done
     save_events(
         [
             event(
@@ -398,6 +400,7 @@ def finding_settle(*, actor, finding: AuditFinding, uphold: Any, note: Any = "")
     finding.resolution = _clean_text(note, "note")
     finding.counts = _counts(finding)
     finding.save()
+    quality_touch(task.project_id, [audit.completed_at])  # rollups: its audit's day, if done
     save_events(
         [
             event(
@@ -420,6 +423,9 @@ def _make_current(audit: Audit, now) -> None:
     earlier = Audit.objects.filter(task=audit.task_id, stage_key=audit.stage_key).exclude(
         pk=audit.pk
     )
+    # Quality rollups: today, and the days of the earlier audits that stop counting.
+    superseded = earlier.filter(current=True).values_list("completed_at", flat=True)
+    quality_touch(audit.project_id, [now, *superseded])
     earlier.filter(current=True).update(current=False)
     AuditFinding.objects.filter(audit__in=earlier, current=True).update(current=False)
     AuditedWork.objects.filter(audit__in=earlier, current=True).update(current=False)

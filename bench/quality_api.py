@@ -8,7 +8,11 @@ annotation, some missing, some not counted), agreement scores, and samples with 
 every annotate run, spread over a year among 20 annotators and 4 stages. Then ANALYZE,
 ``manage.py runserver --noreload`` (gunicorn when installed), a token for the manager, and
 ``GET /api/v1/projects/{id}/quality/?period=week`` timed over HTTP, for the whole year and
-for the last 13 weeks (``&from=``). The query count is taken in-process on one call
+for the last 13 weeks (``&from=``). The figures are read from the per-day rollups
+(``audits.rollups``), built once after loading (timed: ``rollup_seconds``), so those reads
+have nothing dirty; ``http_after_one_decision`` times reads that each follow one review
+decision (``record_outcomes``, which marks today dirty: the read rebuilds that day first).
+The query count is taken in-process on one call
 (CaptureQueriesContext), and so is the CPU time one call costs Django and PostgreSQL (wall
 times grow with whatever else runs on the machine; CPU time does much less);
 ``--explain`` prints each query's plan.
@@ -203,6 +207,28 @@ def cpu_per_call(client, path: str, connection, calls: int = 10) -> dict:
     }
 
 
+def one_decision(project, manager_id: int):
+    """A review decision on one annotate run (a ReviewOutcome through ``record_outcomes``,
+    which marks today dirty), to run before a timed read."""
+    from django.contrib.auth import get_user_model
+
+    from tasks.models import StageRun
+    from tasks.services.stages import record_outcomes
+
+    manager = get_user_model().objects.get(pk=manager_id)
+    run = (
+        StageRun.objects.filter(task__project=project, stage_key="annotate")
+        .select_related("task")
+        .order_by("pk")
+        .first()
+    )
+
+    def decide() -> None:
+        record_outcomes(run.task, [run], accepted=True, actor=manager, source="review")
+
+    return decide
+
+
 def serve(port: int) -> subprocess.Popen:
     gunicorn = shutil.which("gunicorn", path=str(Path(sys.executable).parent))
     if gunicorn:
@@ -263,6 +289,13 @@ def main() -> None:
     else:
         project_id, manager_id = build(args.tasks)
     build_seconds = round(time.perf_counter() - started, 1)
+    from audits.rollups import quality_rebuild
+    from projects.models import Project
+
+    project = Project.objects.get(pk=project_id)
+    started = time.perf_counter()
+    quality_rebuild(project)  # the rows were loaded in SQL, past the services' marks
+    rollup_seconds = round(time.perf_counter() - started, 1)
     path = f"/api/v1/projects/{project_id}/quality/?period=week"
 
     client = Client()
@@ -273,6 +306,8 @@ def main() -> None:
     assert response.status_code == 200, response.content
     queries = len(captured.captured_queries)  # read now: the next request clears the log
     body = response.json()
+    from audits.models import QualityDay
+
     if args.explain:
         with connection.cursor() as cursor:
             for query in captured.captured_queries:
@@ -280,6 +315,11 @@ def main() -> None:
                 plan = "\n".join(row[0] for row in cursor.fetchall())
                 print(f"-- {query['time']} s\n{query['sql']}\n{plan}\n", file=sys.stderr)
     cpu = cpu_per_call(client, path, connection)
+    decide = one_decision(project, manager_id)
+    decide()
+    with CaptureQueriesContext(connection) as captured:
+        assert client.get(path).status_code == 200
+    dirty_queries = len(captured.captured_queries)
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -295,9 +335,11 @@ def main() -> None:
         for _ in range(3):
             assert http.get(base + path).status_code == 200
 
-        def timed(url: str) -> dict:
+        def timed(url: str, before=None) -> dict:
             times = []
             for _ in range(args.requests):
+                if before is not None:
+                    before()
                 begun = time.perf_counter()
                 answer = http.get(url)
                 times.append(time.perf_counter() - begun)
@@ -310,6 +352,7 @@ def main() -> None:
             (datetime.datetime.now(datetime.UTC) - datetime.timedelta(weeks=13)).date().isoformat()
         )
         quarter = timed(f"{base}{path}&from={since}")
+        after_decision = timed(base + path, before=decide)
     finally:
         server.terminate()
         server.wait()
@@ -324,7 +367,11 @@ def main() -> None:
                 "requests": args.requests,
                 "http": whole_year,
                 "http_last_13_weeks": quarter,
+                "http_after_one_decision": after_decision,
                 "queries_per_call": queries,
+                "queries_after_one_decision": dirty_queries,
+                "rollup_seconds": rollup_seconds,
+                "rollup_rows": QualityDay.objects.filter(project_id=project_id).count(),
                 "cpu_per_call": cpu,
                 "load_average": [round(x, 1) for x in os.getloadavg()],
                 "cores": os.cpu_count(),

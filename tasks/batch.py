@@ -12,6 +12,7 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from audits.rollups import quality_touch
 from core.access import is_admin
 from core.deletion import delete_set
 from core.exceptions import ApplicationError
@@ -86,7 +87,10 @@ def task_batch_delete(*, actor, selection: QuerySet) -> int:
         return 0
     # One statement per related table, whatever the count; the tables are derived from the
     # models (core.deletion), so a new kind of child row can never be forgotten.
+    projects = set(Task.objects.filter(pk__in=ids).values_list("project_id", flat=True))
     delete_set(Task.objects.filter(pk__in=ids), using=DB)
+    for project_id in projects:  # quality rollups: their measurements went with them
+        quality_touch(project_id)
     logger.info("%s deleted %d task(s): %s", actor, len(ids), ids[:20])
     return len(ids)
 

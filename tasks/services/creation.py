@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 
+from audits.rollups import quality_touch
 from blueprints import engine
 from blueprints.models import Blueprint
 from blueprints.selectors import active_blueprint
@@ -336,6 +337,7 @@ def task_delete(*, actor, task: Task) -> None:
     require(actor, task.project, Action.CHANGE, "Only managers delete tasks.")
     logger.info("%s deleted task %s (%s)", actor, task.pk, task.name)
     delete_set(Task.objects.filter(pk=task.pk))
+    quality_touch(task.project_id)  # quality rollups: its measurements went with it
 
 
 @transaction.atomic

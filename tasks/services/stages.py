@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from audits.measures import agreement_scores, completeness
 from audits.models import AgreementScore, ReviewOutcome
+from audits.rollups import quality_today, quality_touch
 from blueprints import engine
 from blueprints.spec import ConsensusStage, ReviewStage
 from core.access import actor_user
@@ -108,6 +109,7 @@ def stage_submit(*, actor, task: Task, stage_key: str) -> StageRun:
         )
     ]
     measured = ["submitted_at", "active_seconds", "samples_total", "samples_complete", "qc_flags"]
+    quality_today(task.project_id)  # quality rollups: today's completeness changed
     if isinstance(stage, ConsensusStage):
         run.status = StageRun.Status.SUBMITTED
         run.save(update_fields=["status", *measured])
@@ -132,6 +134,7 @@ def _consensus(task: Task, stage: ConsensusStage, events: list) -> None:
     score = agreement(list(by_replica.values()))
     # The quality figures' consistency: per pair of annotators and per measure.
     people = {r.replica: r.assignee for r in runs}
+    quality_today(task.project_id)  # quality rollups: today's agreement scores changed
     AgreementScore.objects.bulk_create(
         AgreementScore(
             project_id=task.project_id,
@@ -270,6 +273,8 @@ def runs_reopen(
         )
     reopened = change(spec, current, target)
     now = timezone.now()
+    # Quality rollups: the reopened runs' submissions stop counting (their days) and today.
+    quality_touch(task.project_id, [now, *(r.submitted_at for r in runs)])
     for r in runs:
         state = reopened[r.stage_key]
         if state == current[r.stage_key]:
@@ -314,6 +319,7 @@ def record_outcomes(
 ) -> None:
     """One ReviewOutcome per decided run; ``first`` on the first decision of a first attempt
     (the first-pass rate's denominator), whoever decided it, review or standard audit."""
+    quality_today(task.project_id)  # quality rollups: today's review outcomes changed
     decided = set(
         ReviewOutcome.objects.filter(
             task=task, stage_key__in={r.stage_key for r in runs}, attempt=1

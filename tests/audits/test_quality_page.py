@@ -1,6 +1,7 @@
 """The quality page, its drill-down and CSV (audits/quality_views.py) and its SVG charts.
 
-Measurement rows are inserted directly, as the selectors' own tests do; time is frozen on
+Measurement rows are inserted directly, as the selectors' own tests do (so the helpers mark
+the whole project for the rollups with ``quality_touch(project.pk)``); time is frozen on
 Wednesday 11 November 2026 so the default span (the last 8 weeks, by week) is known.
 """
 
@@ -16,6 +17,7 @@ from django.urls import reverse
 
 from audits import charts
 from audits.models import AgreementScore, Audit, AuditedWork, AuditFinding, ReviewOutcome
+from audits.rollups import quality_refresh, quality_touch
 from tasks import services as task_services
 from tasks.models import StageRun
 from tests.factories import UserFactory
@@ -57,6 +59,7 @@ def review(task, who, accepted, when, stage="annotate"):
         first=True,
     )
     ReviewOutcome.objects.filter(pk=row.pk).update(created_at=at(when))
+    quality_touch(task.project_id)  # rows written with the ORM: rebuild the whole project
 
 
 @pytest.fixture
@@ -124,6 +127,7 @@ def rows(project, manager, reviewer, annotator, bob):
     StageRun.objects.filter(task=first, stage_key="annotate").update(
         assignee=annotator, samples_total=10, samples_complete=9, submitted_at=at(MON)
     )
+    quality_touch(project.pk)  # rows written with the ORM: rebuild the whole project
     return {"tasks": tasks, "audit": audit}
 
 
@@ -299,6 +303,7 @@ def test_query_count_stays_small_with_more_people(
     task = rows["tasks"][1]
     for i in range(5):
         review(task, UserFactory(username=f"extra{i}"), True, MON, stage="objects")
+    quality_refresh(project)  # the same read as before: nothing to rebuild
     with CaptureQueriesContext(connection) as after:
         body = text(client.get(url, {"period": "day"}))
     assert ">extra4<" in body
