@@ -9,7 +9,8 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 
-from audits.models import Audit, AuditFix
+from audits.models import Audit, AuditFinding, AuditFix
+from audits.rollups import quality_touch
 from core.access import Action, actor_user, is_admin, project_allows
 from core.exceptions import ApplicationError, Conflict
 
@@ -52,6 +53,19 @@ def _fix(audit: Audit | None, action: str, annotation: Annotation, before: dict 
             before=before,
             after=after,
         )
+
+
+def _delete(task: Task, annotation: Annotation) -> None:
+    """Delete an annotation; the quality days of the audits whose findings named it are
+    rebuilt (a finding that loses its annotation counts as an error of its own)."""
+    days = list(
+        AuditFinding.objects.filter(annotation=annotation, audit__completed_at__isnull=False)
+        .values_list("audit__completed_at", flat=True)
+        .distinct()
+    )
+    annotation.delete()
+    if days:
+        quality_touch(task.project_id, days)
 
 
 def _own_replica(actor, task: Task, run: StageRun, annotation: Annotation) -> None:
@@ -190,7 +204,7 @@ def annotation_delete(
     else:
         run = annotating_run(task, locked.stage_key, actor)
         _own_replica(actor, task, run, locked)
-    locked.delete()
+    _delete(task, locked)
 
 
 @transaction.atomic
@@ -207,7 +221,7 @@ def annotation_manage_invalid(*, actor, annotation: Annotation, restore: bool) -
         locked.version += 1
         locked.save()
     else:
-        locked.delete()
+        _delete(task, locked)
     TaskEvent.objects.create(
         task=task,
         kind="annotation_restored" if restore else "annotation_deleted",

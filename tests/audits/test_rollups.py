@@ -158,3 +158,26 @@ def test_touch_marks_once_and_refresh_takes_the_marks(project, work):
     quality_refresh(project)
     assert not QualityDirty.objects.exists()
     assert QualityDay.objects.filter(project=project, day=MON.date()).exists()
+
+
+def test_deleting_an_annotation_named_by_findings_rebuilds_their_audits_day(
+    project, manager, annotator, reviewer, dataset
+):
+    """Two counted errors on one box count once; once the box is gone (deleted in the
+    rework a standard audit asked for) each finding counts on its own, on the audit's day."""
+    project.delivery = "stage"
+    project.save(update_fields=["delivery"])
+    with time_machine.travel(MON, tick=False):
+        task = delivered(project, manager, annotator, reviewer, dataset, boxes=2)
+        audit = audits.audit_create(actor=reviewer, task=task, stage="annotate", kind="standard")
+        for note in ("Too loose", "Wrong object"):
+            finding = audits.finding_add(
+                actor=reviewer, audit=audit, type="error", annotation=task.boxes[0].pk, note=note
+            )
+            audits.finding_respond(actor=annotator, finding=finding, response="accept")
+        audits.audit_complete(actor=reviewer, audit=audit, decision="reject")
+        assert project_quality(project=project)["counts"]["errors"] == 1
+    with time_machine.travel(NEXT_MON, tick=False):
+        services.annotation_delete(actor=annotator, annotation=task.boxes[0])
+        figures = assert_same_as_rebuilt(project, annotator)
+    assert figures["counts"]["errors"] == 2
