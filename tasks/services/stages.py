@@ -117,9 +117,61 @@ def stage_submit(*, actor, task: Task, stage_key: str) -> StageRun:
     else:
         run.status, run.completed_at = StageRun.Status.COMPLETED, now
         run.save(update_fields=["status", "completed_at", *measured])
+        _double_annotation(task, spec, stage, run, annotations)
     sync_task(task, actor, events)
     save_events(events)
     return run
+
+
+def _store_agreement(task: Task, stage_key: str, scores: list) -> None:
+    """The quality figures' consistency rows of one stage of a task, replacing those of an
+    earlier attempt (their days are rebuilt too)."""
+    earlier = AgreementScore.objects.filter(task=task, stage_key=stage_key)
+    days = list(earlier.values_list("created_at", flat=True))
+    earlier.delete()
+    quality_touch(task.project_id, [timezone.now(), *days])
+    AgreementScore.objects.bulk_create(
+        AgreementScore(
+            project_id=task.project_id,
+            task=task,
+            stage_key=stage_key,
+            measure=s.measure,
+            annotator_a=s.a,
+            annotator_b=s.b,
+            score=s.score,
+        )
+        for s in scores
+    )
+
+
+def _double_annotation(task: Task, spec, stage, run: StageRun, annotations: list) -> None:
+    """Double annotation outside consensus: another completed annotate stage of the task
+    that adds some of the same classes — its work and this one's on those classes are
+    compared (box IoU, temporal IoU, alpha) as two annotators on the same samples."""
+    shared_with = {
+        other.key: set(stage.classes) & set(other.classes)
+        for other in spec.stages
+        if other.key != stage.key and other.kind == "annotate"
+        and set(stage.classes) & set(other.classes)
+    }  # fmt: skip
+    if not shared_with:
+        return
+    others = task.runs.filter(
+        stage_key__in=shared_with, status=StageRun.Status.COMPLETED
+    ).select_related("assignee")
+    scores = []
+    for other in others:
+        shared = shared_with[other.stage_key]
+        theirs = [
+            a
+            for a in task.annotations.filter(
+                stage_key=other.stage_key, label__in=shared, invalid=False
+            )
+        ]
+        mine = [a for a in annotations if a.label in shared and not a.invalid]
+        scores += agreement_scores([(other.assignee, theirs), (run.assignee, mine)])
+    if scores:
+        _store_agreement(task, stage.key, scores)
 
 
 def _consensus(task: Task, stage: ConsensusStage, events: list) -> None:
@@ -134,20 +186,12 @@ def _consensus(task: Task, stage: ConsensusStage, events: list) -> None:
     score = agreement(list(by_replica.values()))
     # The quality figures' consistency: per pair of annotators and per measure.
     people = {r.replica: r.assignee for r in runs}
-    quality_today(task.project_id)  # quality rollups: today's agreement scores changed
-    AgreementScore.objects.bulk_create(
-        AgreementScore(
-            project_id=task.project_id,
-            task=task,
-            stage_key=stage.key,
-            measure=s.measure,
-            annotator_a=s.a,
-            annotator_b=s.b,
-            score=s.score,
-        )
-        for s in agreement_scores(
+    _store_agreement(
+        task,
+        stage.key,
+        agreement_scores(
             [(people.get(replica), found) for replica, found in sorted(by_replica.items())]
-        )
+        ),
     )
     routed = engine.DISAGREEMENT if score < stage.agreement else ""
     for r in runs:

@@ -370,3 +370,36 @@ def test_audit_api_shapes_and_errors(api_as, project, manager, annotator, review
     assert settle.json()["state"] == "settled" and settle.json()["counts"] is False
     assert api_as(annotator).post("/api/v1/audits/next/").status_code == 204
     assert client.get("/api/v1/audits/?status=done").status_code == 400
+
+
+def test_double_annotation_outside_consensus_is_measured(project, manager, annotator, dataset):
+    """Two annotate stages that add the same class to the same samples are two annotators'
+    work on the same samples: their boxes' IoU is a consistency row."""
+    definition = {
+        "name": "twice",
+        "taxonomy": [{"key": "object", "kind": "box"}],
+        "stages": [
+            {"key": "first", "kind": "annotate", "classes": ["object"]},
+            {"key": "second", "kind": "annotate", "classes": ["object"]},
+        ],
+    }
+    blueprint_services.blueprint_save(actor=manager, project=project, definition=definition)
+    (other,) = annotators(project, manager, "a2")
+    task = services.task_create(
+        actor=manager, project=project, name="t", datasets=[dataset.pk], blueprint="twice"
+    )
+    sample = dataset.samples.order_by("index").first()
+    for user, stage, x in ((annotator, "first", 0), (other, "second", 5)):
+        services.stage_start(actor=user, task=task, stage_key=stage)
+        services.annotation_create(
+            actor=user, task=task, stage=stage, label="object", sample=sample.pk,
+            data={"frame": 0, "x": x, "y": 0, "w": 10, "h": 10},
+        )  # fmt: skip
+        services.stage_submit(actor=user, task=task, stage_key=stage)
+    (score,) = AgreementScore.objects.filter(task=task)
+    # Overlap 5×10 = 50 of a union of 150: IoU 1/3, both ways.
+    assert (score.stage_key, score.measure, score.score) == ("second", "box_iou", 0.3333)
+    assert {score.annotator_a, score.annotator_b} == {annotator, other}
+    from audits.selectors import project_quality
+
+    assert project_quality(project=project)["consistency"] == 0.3333
