@@ -30,18 +30,7 @@ INDICATORS = (
     ("consistency", "Consistency", "Agreement between annotators on the same samples."),
     ("completeness", "Completeness", "Samples carrying every required annotation."),
 )
-COUNT_KEYS = (
-    "reviewed",
-    "first_pass",
-    "audits",
-    "audited_annotations",
-    "errors",
-    "missing",
-    "agreement_pairs",
-    "samples_total",
-    "samples_complete",
-    "qc_flags",
-)
+COUNT_KEYS = selectors.COUNT_KEYS
 AUDITED_PER_PAGE = 50
 
 
