@@ -113,8 +113,9 @@ class _Meaning:
                     self.broken.setdefault(key, raw)
         self.index = {s.key: i for i, s in enumerate(spec.stages) if s is not None}
         for i, raw in enumerate(spec.raw_stages):
-            if isinstance(raw, dict) and raw.get("key") in self.broken:
-                self.index.setdefault(raw["key"], i)
+            key = raw.get("key") if isinstance(raw, dict) else None
+            if isinstance(key, str) and key in self.broken:  # a key may be any JSON value
+                self.index.setdefault(key, i)
 
     def _known(self, key: str) -> bool:
         return key in self.stages or key in self.broken

@@ -328,3 +328,18 @@ def test_rules_that_need_work_upstream_are_refused_at_the_root():
     )
     assert errors["stages[3].rules[3].match"].startswith("match “task_duration” needs")
     assert errors["stages[3].rules[0].conditions[0].class"].startswith("class “object” is not")
+
+
+def test_a_stage_whose_key_is_a_list_is_an_error_not_a_crash():
+    """Found by the mutation test above: a stage keyed by a list next to a broken stage."""
+
+    doc = {
+        "name": "x",
+        "taxonomy": [{"key": "a", "kind": "box"}],
+        "stages": [
+            {"key": "broken", "kind": "annotate"},
+            {"key": ["broken"], "kind": "annotate", "classes": ["a"]},
+        ],
+    }
+    spec, errors = check(doc)
+    assert errors
