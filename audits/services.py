@@ -330,6 +330,20 @@ def _counts(finding: AuditFinding) -> bool:
     return finding.state == AuditFinding.State.SETTLED and bool(finding.upheld)
 
 
+def _finding_saved(
+    task: Task, audit: Audit, finding: AuditFinding, actor, kind: str, **data: Any
+) -> AuditFinding:
+    """Store an answered finding (whether it counts follows from its state), rebuild its
+    audit's quality day, and write the event."""
+    finding.counts = _counts(finding)
+    finding.save()
+    quality_touch(task.project_id, [audit.completed_at])  # rollups: its audit's day, if done
+    save_events(
+        [event(task, kind, actor, audit.stage_key, audit=audit.pk, finding=finding.pk, **data)]
+    )
+    return finding
+
+
 @transaction.atomic
 def finding_respond(*, actor, finding: AuditFinding, response: str, note: Any = "") -> AuditFinding:
     """The annotating side answers a finding: ``accept`` it (an error then counts against
@@ -363,23 +377,7 @@ def finding_respond(*, actor, finding: AuditFinding, response: str, note: Any = 
     )
     finding.response = note or finding.response
     finding.responded_by = actor_user(actor)
-    finding.counts = _counts(finding)
-    finding.save()
-    quality_touch(task.project_id, [audit.completed_at])  # rollups: its audit's day, if done
-    save_events(
-        [
-            event(
-                task,
-                f"finding_{finding.state}",
-                actor,
-                audit.stage_key,
-                audit=audit.pk,
-                finding=finding.pk,
-                note=note,
-            )
-        ]
-    )
-    return finding
+    return _finding_saved(task, audit, finding, actor, f"finding_{finding.state}", note=note)
 
 
 @transaction.atomic
@@ -398,24 +396,9 @@ def finding_settle(*, actor, finding: AuditFinding, uphold: Any, note: Any = "")
         )
     finding.state, finding.upheld = AuditFinding.State.SETTLED, uphold
     finding.resolution = _clean_text(note, "note")
-    finding.counts = _counts(finding)
-    finding.save()
-    quality_touch(task.project_id, [audit.completed_at])  # rollups: its audit's day, if done
-    save_events(
-        [
-            event(
-                task,
-                "finding_settled",
-                actor,
-                audit.stage_key,
-                audit=audit.pk,
-                finding=finding.pk,
-                upheld=uphold,
-                note=finding.resolution,
-            )
-        ]
+    return _finding_saved(
+        task, audit, finding, actor, "finding_settled", upheld=uphold, note=finding.resolution
     )
-    return finding
 
 
 def _make_current(audit: Audit, now) -> None:
