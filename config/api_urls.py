@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 from activity import api as activity_api
 from audits import api as audits_api
@@ -169,4 +169,9 @@ urlpatterns = [
     path(
         "queues/<str:name>/<str:action>/", queues_api.QueueActionApi.as_view(), name="queue-action"
     ),
+    path("", include("projects.progress_api_urls")),
+    path("", include("tasks.assignment_api_urls")),
+    path("", include("reports.api_urls")),
+    path("", include("notifications.api_urls")),
+    path("", include("experience.api_urls")),
 ]

@@ -68,6 +68,9 @@ INSTALLED_APPS = [
     "audits",
     "queues",
     "activity",
+    "reports",
+    "notifications",
+    "experience",
 ]
 
 MIDDLEWARE = [
@@ -98,6 +101,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "core.context_processors.stagecraft",
+                "notifications.context_processors.notifications",
             ],
         },
     },

@@ -3,13 +3,19 @@ from django.http import JsonResponse
 from django.shortcuts import render
 from django.views.decorators.csrf import requires_csrf_token
 
+from projects.dashboard import project_sections
 from projects.selectors import project_list_for_user
+from reports.dashboard import personal_sections
 
 
 @login_required
 def dashboard(request):
-    projects = project_list_for_user(user=request.user)[:20]
-    return render(request, "core/dashboard.html", {"projects": projects})
+    """The role dashboard: personal sections (annotator, reviewer) and project sections
+    (manager cards, administrator queue health), each shown when the user holds the role."""
+    context = {"projects": project_list_for_user(user=request.user)[:20]}
+    context |= personal_sections(user=request.user)
+    context |= project_sections(user=request.user)
+    return render(request, "core/dashboard.html", context)
 
 
 def _wants_json(request) -> bool:

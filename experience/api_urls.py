@@ -1,0 +1,3 @@
+"""JSON API routes of the experience app, included by config/api_urls.py (namespace api)."""
+
+urlpatterns: list = []

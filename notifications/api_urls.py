@@ -1,0 +1,3 @@
+"""JSON API routes of the notifications app, included by config/api_urls.py (namespace api)."""
+
+urlpatterns: list = []
