@@ -46,7 +46,7 @@ MISSING = AuditFinding.Category.MISSING
 When = Callable[[str], Q]
 
 
-def _bounds(
+def period_bounds(
     start: dt.date | None, end: dt.date | None
 ) -> tuple[dt.datetime | None, dt.datetime | None]:
     """Aware [from, until) times of the inclusive dates, in the current time zone."""
@@ -58,7 +58,7 @@ def _bounds(
     return since, until
 
 
-def _in_period(field: str, since: dt.datetime | None, until: dt.datetime | None) -> Q:
+def in_period(field: str, since: dt.datetime | None, until: dt.datetime | None) -> Q:
     q = Q()
     if since is not None:
         q &= Q(**{f"{field}__gte": since})
@@ -79,7 +79,7 @@ def _on_days(days: Iterable[dt.date]) -> When:
     def when(field: str) -> Q:
         q = Q(pk__in=[])  # no days, no rows
         for start, end in runs:
-            q |= _in_period(field, *_bounds(start, end))
+            q |= in_period(field, *period_bounds(start, end))
         return q
 
     return when

@@ -57,7 +57,7 @@ from django.utils import timezone
 from projects.models import Project
 
 from .models import Audit, AuditedWork, AuditFinding, QualityDay
-from .rollups import CATEGORIES, _bounds, _in_period, quality_refresh
+from .rollups import CATEGORIES, in_period, period_bounds, quality_refresh
 
 Period = Literal["day", "week"]
 PERIODS: tuple[str, ...] = ("day", "week")
@@ -250,9 +250,9 @@ def audited_tasks(
     ``completed_at`` and ``errors`` (its counted error findings). Narrowed like the
     figures: a stage or annotator keeps the audits that looked at their work. Slice or
     paginate it; the error count is a correlated subquery, so a page costs one query."""
-    since, until = _bounds(start, end)
+    since, until = period_bounds(start, end)
     audits = Audit.objects.filter(
-        _in_period("completed_at", since, until),
+        in_period("completed_at", since, until),
         project=project,
         current=True,
         status=Audit.Status.COMPLETED,

@@ -3,7 +3,7 @@ audits, completing an audit, and answering findings on the task's page."""
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import BadRequest, PermissionDenied
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -205,8 +205,10 @@ def finding_answer(request, audit_id, finding_id):
     audit = audit_selectors.audit_get_for_user(user=request.user, audit_id=audit_id)
     finding = next((f for f in audit.findings.all() if f.pk == finding_id), None)
     answer = request.POST.get("answer", "")
-    if finding is None or answer not in ANSWERS:
+    if finding is None:
         raise Http404("No such finding.")
+    if answer not in ANSWERS:
+        raise BadRequest("Answer with accept, dispute, uphold or withdraw.")
     note = request.POST.get("note", "")
     error = ""
     try:

@@ -211,6 +211,14 @@ def test_a_dispute_needs_a_reason_and_the_htmx_fragment_says_so(client, annotato
     assert finding.state == "open"
 
 
+def test_an_unknown_answer_is_a_bad_request_and_changes_nothing(client, annotator, audit, finding):
+    client.force_login(annotator)
+    response = answer(client, audit, finding, "ignore")
+    assert response.status_code == 400
+    finding.refresh_from_db()
+    assert finding.state == "open"
+
+
 def test_dispute_then_the_auditor_upholds(client, annotator, manager, audit, finding):
     client.force_login(annotator)
     answer(client, audit, finding, "dispute", note="It succeeded")
@@ -244,9 +252,10 @@ def test_outsiders_cannot_answer(client, outsider, audit, finding):
     assert answer(client, audit, finding, "accept").status_code == 404
 
 
-def test_an_unknown_answer_is_404(client, annotator, audit, finding):
+def test_an_unknown_finding_is_404(client, annotator, audit, finding):
     client.force_login(annotator)
-    assert answer(client, audit, finding, "shrug").status_code == 404
+    url = reverse("audits:finding-answer", args=[audit.pk, finding.pk + 1000])
+    assert client.post(url, {"answer": "accept"}).status_code == 404
 
 
 # --- a standard audit that rejects: the annotator sees why ----------------------------------
