@@ -177,6 +177,10 @@ TABS = [
 ]
 
 
+# htmx targets on the task page answered with partials only (no tab, history or comments).
+LIVE_PARTIALS = {"task-live": "task-live", "task-stats": "task-stats"}
+
+
 def _tab_context(request, task, tab: str) -> dict:
     context: dict = {}
     if tab == "data":
@@ -210,12 +214,13 @@ def _detail(request, task_id, tab):
         "tabs": TABS,
         "stats": selectors.task_statistics(task=task),
         "can_change": project_allows(request.user, task.project, Action.CHANGE),
-        **_tab_context(request, task, tab),
     }
+    # The live refresh (the tab became visible again): the badge, stage strip and sidebar only.
+    if request.htmx and request.htmx.target in LIVE_PARTIALS:
+        return render(request, f"tasks/detail.html#{LIVE_PARTIALS[request.htmx.target]}", context)
+    context.update(_tab_context(request, task, tab))
     if request.htmx and request.htmx.target == "tab-panel":
         return render(request, "tasks/detail.html#tab-panel", context)
-    if request.htmx and request.htmx.target == "task-stats":
-        return render(request, "tasks/detail.html#task-stats", context)
     context["events"] = task.events.select_related("actor").order_by("-id")[:200]
     hidden = selectors.hidden_annotation_ids(task=task, user=request.user)
     context["comments"] = task.comments.select_related("author", "sample", "annotation").exclude(
