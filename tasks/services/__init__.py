@@ -20,6 +20,7 @@ from .creation import (
     task_mark_submitted,
     task_update,
 )
+from .eligibility import open_load, run_eligibility
 from .samples import changed_samples, sample_mark_invalid, sample_restore, task_samples_sync
 from .sampling import stage_samples, task_sampled_ids
 from .stages import stage_claim_next, stage_review, stage_start, stage_submit
@@ -62,4 +63,6 @@ __all__ = [
     "task_samples_sync",
     "task_transition",
     "task_update",
+    "open_load",
+    "run_eligibility",
 ]

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied
 
-from blueprints.spec import BlueprintSpec, ConsensusStage, ReviewStage
-from core.access import Action, is_admin, project_allows
+from blueprints.spec import BlueprintSpec
+from core.access import Action, project_allows
 from core.exceptions import ApplicationError, InvalidTransition
 
 from ..models import StageRun, Task
+from . import eligibility
 from .base import spec_for
 
 
@@ -30,38 +31,25 @@ def run_for(task: Task, stage_key: str, actor, *, starting: bool = False) -> Sta
     return runs[0]
 
 
+# The eligibility rules (tasks.services.eligibility), worded for the person acting.
+YOU = {
+    eligibility.NOT_REVIEWER: "Only reviewers review.",
+    eligibility.OWN_WORK: "Nobody reviews their own work.",
+    eligibility.NOT_TASK_REVIEWER: "You are not a reviewer of this task.",
+    eligibility.NOT_ANNOTATOR: "Only annotators annotate.",
+    eligibility.NOT_TASK_ANNOTATOR: "You are not an annotator of this task.",
+    eligibility.OTHER_REPLICA: "Consensus needs different annotators for each run.",
+}
+
+
 def may_work(actor, task: Task, run: StageRun, spec: BlueprintSpec) -> None:
+    """Refuse (PermissionDenied) unless ``actor`` may work on ``run``: the eligibility rules
+    (without the skills, which claiming and assignment ask) and nobody else's reserved run
+    (managers excepted)."""
+    refused = eligibility.eligibility_code(actor, task, run, spec, skills=False)
+    if refused is not None:
+        raise PermissionDenied(YOU[refused[0]])
     manager = project_allows(actor, task.project, Action.CHANGE)
-    stage = spec.by_key[run.stage_key]
-    if isinstance(stage, ReviewStage):
-        if not project_allows(actor, task.project, Action.REVIEW):
-            raise PermissionDenied("Only reviewers review.")
-        authors = set(
-            task.runs.filter(stage_key__in=stage.reviews)
-            .exclude(assignee=None)
-            .values_list("assignee_id", flat=True)
-        )
-        if actor.pk in authors and not is_admin(actor):
-            raise PermissionDenied("Nobody reviews their own work.")
-        if (
-            not manager
-            and task.reviewers.exists()
-            and not task.reviewers.filter(pk=actor.pk).exists()
-        ):
-            raise PermissionDenied("You are not a reviewer of this task.")
-    else:
-        if not project_allows(actor, task.project, Action.ANNOTATE):
-            raise PermissionDenied("Only annotators annotate.")
-        if (
-            not manager
-            and task.annotators.exists()
-            and not task.annotators.filter(pk=actor.pk).exists()
-        ):
-            raise PermissionDenied("You are not an annotator of this task.")
-        if isinstance(stage, ConsensusStage):
-            others = task.runs.filter(stage_key=run.stage_key).exclude(pk=run.pk)
-            if others.filter(assignee=actor).exists():
-                raise PermissionDenied("Consensus needs different annotators for each run.")
     if run.assignee and run.assignee_id != actor.pk and not manager:
         raise PermissionDenied(f"This stage is {run.assignee.username}'s.")
 

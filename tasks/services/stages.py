@@ -24,6 +24,7 @@ from ..models import Annotation, Comment, Priority, StageRun, Task
 from .access import may_work, run_for
 from .base import event, lock_task, save_events, spec_for
 from .comments import MAX_BODY, pin_target
+from .eligibility import run_eligibility
 from .sampling import stage_samples
 from .sync import aggregate_runs, sync_task
 from .timing import stage_release_expired
@@ -389,9 +390,11 @@ def record_outcomes(
 def stage_claim_next(*, actor, review: bool = False) -> StageRun | None:
     """Claim the next ready annotate run that fits the annotator's skills and capacity
     (or, with ``review``, the next ready review run for a reviewer — never of their own
-    work): highest priority first, then the earliest due date. Two people claiming at once
-    never get the same run."""
-    from django.db.models import Count, Exists, F, OuterRef
+    work): the runs reserved for them first (a manager's assignment), then unassigned runs,
+    highest priority first, then the earliest due date. Who may take a run is
+    tasks.services.eligibility's one definition. Two people claiming at once never get the
+    same run."""
+    from django.db.models import Case, Count, Exists, F, OuterRef, Q, When
 
     stage_release_expired()  # runs past their stage's time limit are free to claim again
     kinds = ["review"] if review else ["annotate", "consensus"]
@@ -399,7 +402,8 @@ def stage_claim_next(*, actor, review: bool = False) -> StageRun | None:
     people = Task.reviewers if review else Task.annotators
     named = people.through.objects.filter(task=OuterRef("task"))
     role = Role.REVIEWER if review else Role.ANNOTATOR
-    memberships = {m.project_id: m for m in Membership.objects.filter(user=actor, role=role)}
+    held = list(Membership.objects.filter(user=actor))
+    memberships = {m.project_id: m for m in held if m.role == role}
     if not memberships:
         return None
     mine_open = StageRun.objects.filter(
@@ -411,15 +415,25 @@ def stage_claim_next(*, actor, review: bool = False) -> StageRun | None:
         return None
     candidates = (
         StageRun.objects.filter(
+            Q(assignee__isnull=True) | Q(assignee=actor),
             task__project__in=projects,
             status=StageRun.Status.READY,
             kind__in=kinds,
-            assignee__isnull=True,
         )
         .filter(~Exists(named) | Exists(named.filter(user=actor)))
-        .select_related("task", "task__blueprint")
-        .annotate(rank=Priority.rank("task__priority"))
-        .order_by("-rank", F("task__due_at").asc(nulls_last=True), "task__created_at", "id")
+        .select_related("task", "task__blueprint", "task__project")
+        .prefetch_related("task__annotators", "task__reviewers", "task__runs")
+        .annotate(
+            rank=Priority.rank("task__priority"),
+            reserved=Case(When(assignee=actor, then=1), default=0),
+        )
+        .order_by(
+            "-reserved",
+            "-rank",
+            F("task__due_at").asc(nulls_last=True),
+            "task__created_at",
+            "id",
+        )
     )
     # No locks on the candidates: stage_start locks the task and re-checks the run, so two
     # people claiming at once never get the same run. The capacity check and the claim are
@@ -436,14 +450,13 @@ def stage_claim_next(*, actor, review: bool = False) -> StageRun | None:
             if project_id in full:
                 continue
             spec = spec_for(run.task.blueprint)
-            needed = set() if review else set(spec.by_key[run.stage_key].params.required_skills)
-            if not needed <= set(memberships[project_id].skills):
-                continue
+            if run_eligibility(actor, run.task, run, spec, held) is not None:
+                continue  # skills, their own work, another replica of the consensus …
+            # This person's runs of the stage, but for this one while it waits reserved for
+            # them: one they hold already (another claim of theirs took it) means skip.
             mine = StageRun.objects.filter(
                 task=run.task_id, stage_key=run.stage_key, assignee=actor
-            )
-            if mine.exists():
-                continue  # consensus: one run per annotator
+            ).exclude(pk=run.pk, status=StageRun.Status.READY)
             try:
                 with transaction.atomic():
                     membership = Membership.objects.select_for_update().get(
