@@ -8,9 +8,9 @@ from tasks.models import Task
 
 
 def test_task_page_refreshes_badge_and_stage_strip_when_the_tab_becomes_visible(login, live_server):
-    from tasks import services
-
     from django.contrib.auth import get_user_model
+
+    from tasks import services
 
     task = Task.objects.get(name="Morning episodes 1")
     page = login("manager")
