@@ -77,6 +77,8 @@ class Task(models.Model):
             models.Index(fields=["project", "priority"]),
             models.Index(fields=["project", "batch"]),
             models.Index(fields=["project", "due_at"]),
+            # Progress (projects.progress): the first task of a project, tasks created per day.
+            models.Index(fields=["project", "created_at"]),
         ]
         constraints = [
             models.UniqueConstraint(
@@ -143,7 +145,12 @@ class StageRun(models.Model):
                 fields=["task", "stage_key", "replica"], name="stagerun_unique_replica"
             )
         ]
-        indexes = [models.Index(fields=["assignee", "status"]), models.Index(fields=["status"])]
+        indexes = [
+            models.Index(fields=["assignee", "status"]),
+            models.Index(fields=["status"]),
+            # Progress (projects.progress): runs completed per day, recent work per person.
+            models.Index(fields=["completed_at"]),
+        ]
 
     def __str__(self) -> str:
         return f"{self.task_id}/{self.stage_key}#{self.replica} {self.status}"

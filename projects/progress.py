@@ -1,0 +1,680 @@
+"""Progress of projects: completion, throughput, ETA, the stage funnel, per-annotator work
+(API.md ``GET /projects/{id}/progress/``, the project's Overview, the dashboard's cards).
+
+Every figure is aggregate SQL over ``Task`` and ``StageRun``; nothing loops over rows.
+
+Definitions (one place; the pages, the API and the dashboard read them from here):
+
+- **Done tasks** are ``review_passed`` and ``data_submitted`` (every stage run completed or
+  skipped; an export sending the data on does not make a task less done).
+  ``percent_complete`` = done ÷ total × 100, one decimal.
+- **A task's completion time** is the ``completed_at`` of its last completed stage run, for
+  tasks done *now*. Stage runs keep their current state only (a reject or a standard audit
+  clears the times of the runs it reopens), so a task reopened after it passed is not done
+  and counts again on the day it finishes again; the append-only ``TaskEvent`` history
+  would count both passes. Runs completed per day are the completed runs of work stages
+  (annotate, consensus, review: logic stages complete by themselves) by ``completed_at``.
+  Days are dates in the current time zone.
+- **ETA**: remaining tasks (total − done) ÷ the recent rate of tasks completed per day. The
+  rate is an exponentially weighted moving average of the daily counts over the last
+  ``ETA_WINDOW_DAYS`` (14) complete days (today is partial and left out), with a half-life
+  of ``ETA_HALF_LIFE_DAYS`` (3.5): yesterday weighs 1, a week ago 1/4, two weeks ago 1/16.
+  Days before the project's first task are not part of the window (no zero days for a
+  project that did not exist). The range divides the remaining work by the rate ± its
+  standard error (weighted standard deviation of the daily counts ÷ √ effective number of
+  days, (Σw)² ÷ Σw²); its slow end is None when the rate minus its error is not above
+  zero. With fewer than ``ETA_MIN_ACTIVE_DAYS`` (3) days with completions in the window
+  there is no ETA ("not enough history"). Unit: tasks, both for the remaining work and the
+  rate; the stage funnel shows the finer-grained runs.
+- **Stage funnel** per stage key (the active blueprint's order, then keys of older
+  versions): ``ready`` (waiting for someone), ``in_progress``, ``in_review`` (submitted
+  runs waiting for their consensus partners, and completed runs of stages whose reviewing
+  stage is ready or in progress on the same task), ``done`` (completed or skipped, less
+  those in review), ``blocked`` (waiting for upstream stages).
+- **Stage alerts**: *stalled* — a stage has ready runs, no run of it was started in the
+  last ``STALLED_HOURS`` (24), and its oldest ready run's task is older than that; *idle* —
+  a stage has open runs (ready or in progress) and none of its runs completed in the last
+  ``IDLE_DAYS`` (3) days (its oldest open run's task being older than that too).
+- **Per annotator**: runs of annotate and consensus stages by ``assignee``: in progress
+  now, completed in the last 7 days, and the median ``active_seconds`` of the runs they
+  completed in the last ``MEDIAN_WINDOW_DAYS`` (28) days (recent speed, and a bounded
+  amount of rows to sort); first-pass rate and accuracy from ``audits.selectors``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import statistics
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import connection
+from django.db.models import (
+    Aggregate,
+    Avg,
+    Count,
+    Exists,
+    F,
+    FloatField,
+    Max,
+    Min,
+    OuterRef,
+    Q,
+)
+from django.db.models.functions import TruncDate, TruncWeek
+from django.utils import timezone
+
+from audits.rollups import period_bounds
+from tasks.models import StageRun, Task, TaskStatus
+
+from .models import Membership, Project, Role
+
+DONE_STATUSES: tuple[str, ...] = (TaskStatus.REVIEW_PASSED, TaskStatus.DATA_SUBMITTED)
+WORK_KINDS: tuple[str, ...] = ("annotate", "consensus", "review")
+ANNOTATE_KINDS: tuple[str, ...] = ("annotate", "consensus")
+
+ETA_WINDOW_DAYS = 14
+ETA_HALF_LIFE_DAYS = 3.5
+ETA_MIN_ACTIVE_DAYS = 3
+CHART_DAYS = 28
+TREND_WEEKS = 8
+DONE_RECENTLY_DAYS = 7
+MEDIAN_WINDOW_DAYS = 28
+DUE_SOON_HOURS = 48
+STALLED_HOURS = 24
+IDLE_DAYS = 3
+
+
+# --- completions per day (reports reuse this) ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class DayCompletions:
+    day: dt.date
+    tasks: int = 0  # tasks whose last stage run completed that day (and that are done now)
+    runs: int = 0  # completed runs of work stages (annotate, consensus, review)
+
+
+def _completion_rows(project_ids: Iterable[int], start: dt.date, end: dt.date) -> Iterable[Any]:
+    since, until = period_bounds(start, end)
+    # A later completed run of the same task (ties broken by id): this one is not the last.
+    later = StageRun.objects.filter(task=OuterRef("task")).filter(
+        Q(completed_at__gt=OuterRef("completed_at"))
+        | Q(completed_at=OuterRef("completed_at"), pk__gt=OuterRef("pk"))
+    )
+    return (
+        StageRun.objects.filter(
+            task__project_id__in=list(project_ids),
+            status=StageRun.Status.COMPLETED,
+            completed_at__gte=since,
+            completed_at__lt=until,
+        )
+        .annotate(day=TruncDate("completed_at"), project=F("task__project_id"))
+        .order_by()
+        .values("project", "day")
+        .annotate(
+            runs=Count("pk", filter=Q(kind__in=WORK_KINDS)),
+            tasks=Count("pk", filter=Q(Q(task__status__in=DONE_STATUSES), ~Exists(later))),
+        )
+    )
+
+
+def _days(start: dt.date, end: dt.date) -> list[dt.date]:
+    return [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]
+
+
+def completions_by_project(
+    *, project_ids: Iterable[int], start: dt.date, end: dt.date
+) -> dict[int, list[DayCompletions]]:
+    """Per project of ``project_ids``: tasks and stage runs completed on each day from
+    ``start`` to ``end`` (dates in the current time zone, inclusive), every day present
+    (zeros included), oldest first. One query. See the module docstring for what counts."""
+    ids = list(project_ids)
+    found: dict[int, dict[dt.date, DayCompletions]] = defaultdict(dict)
+    for row in _completion_rows(ids, start, end):
+        day = row["day"]
+        if isinstance(day, dt.datetime):  # pragma: no cover - backends differ
+            day = day.date()
+        found[row["project"]][day] = DayCompletions(day, row["tasks"], row["runs"])
+    days = _days(start, end)
+    return {pk: [found[pk].get(day, DayCompletions(day)) for day in days] for pk in ids}
+
+
+def completions_per_day(
+    *, project_ids: Iterable[int], start: dt.date, end: dt.date
+) -> list[DayCompletions]:
+    """Tasks and stage runs completed per day over all ``project_ids`` together, from
+    ``start`` to ``end`` (dates in the current time zone, inclusive), every day present
+    (zeros included), oldest first. One query.
+
+    A task counts on the day its last stage run completed, if it is done now
+    (``review_passed`` or ``data_submitted``); runs count when they completed, work stages
+    only (annotate, consensus, review). Callers check that the user may see the projects."""
+    per_project = completions_by_project(project_ids=project_ids, start=start, end=end)
+    totals = {day: [0, 0] for day in _days(start, end)}
+    for rows in per_project.values():
+        for row in rows:
+            totals[row.day][0] += row.tasks
+            totals[row.day][1] += row.runs
+    return [DayCompletions(day, tasks, runs) for day, (tasks, runs) in totals.items()]
+
+
+# --- ETA -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Eta:
+    """A finishing estimate: ``seconds`` from now, its range and the dates they imply.
+    ``seconds`` is None when there is not enough history (``reason`` says why)."""
+
+    rate: float | None = None  # tasks per day (EWMA)
+    rate_error: float | None = None  # its standard error
+    active_days: int = 0  # days with completions in the window
+    seconds: float | None = None
+    low_seconds: float | None = None
+    high_seconds: float | None = None  # None: no slow end (rate − error ≤ 0)
+    date: dt.datetime | None = None
+    low_date: dt.datetime | None = None
+    high_date: dt.datetime | None = None
+    reason: str = ""
+
+    @property
+    def range(self) -> list[float | None] | None:
+        if self.seconds is None:
+            return None
+        return [self.low_seconds, self.high_seconds]
+
+
+def ewma_rate(daily: Sequence[int], half_life: float = ETA_HALF_LIFE_DAYS) -> tuple[float, float]:
+    """(rate, standard error) of daily counts, oldest first (the last is yesterday, weight
+    1; a day ``a`` days older weighs 0.5 ** (a / half_life))."""
+    n = len(daily)
+    if not n:
+        return 0.0, 0.0
+    weights = [0.5 ** ((n - 1 - i) / half_life) for i in range(n)]
+    total = sum(weights)
+    rate = sum(w * c for w, c in zip(weights, daily, strict=True)) / total
+    variance = sum(w * (c - rate) ** 2 for w, c in zip(weights, daily, strict=True)) / total
+    effective = total**2 / sum(w * w for w in weights)
+    return rate, math.sqrt(variance / effective)
+
+
+def eta_estimate(*, daily: Sequence[int], remaining: int, now: dt.datetime | None = None) -> Eta:
+    """The ETA of ``remaining`` tasks from the daily counts of the window (oldest first,
+    ending yesterday). See the module docstring."""
+    now = now or timezone.now()
+    active = sum(1 for c in daily if c > 0)
+    if active < ETA_MIN_ACTIVE_DAYS:
+        return Eta(
+            active_days=active,
+            reason=f"Fewer than {ETA_MIN_ACTIVE_DAYS} days with finished tasks in the last "
+            f"{ETA_WINDOW_DAYS} days.",
+        )
+    rate, error = ewma_rate(daily)
+    if remaining <= 0:
+        return Eta(rate, error, active, 0.0, 0.0, 0.0, now, now, now)
+    day = 86400.0
+    seconds = remaining / rate * day
+    low = remaining / (rate + error) * day
+    high = remaining / (rate - error) * day if rate - error > 1e-9 else None
+    return Eta(
+        rate=rate,
+        rate_error=error,
+        active_days=active,
+        seconds=seconds,
+        low_seconds=low,
+        high_seconds=high,
+        date=now + dt.timedelta(seconds=seconds),
+        low_date=now + dt.timedelta(seconds=low),
+        high_date=now + dt.timedelta(seconds=high) if high is not None else None,
+    )
+
+
+def eta_window(*, first_task: dt.datetime | None, today: dt.date) -> tuple[dt.date, dt.date]:
+    """The ETA's window: the ``ETA_WINDOW_DAYS`` days before ``today``, from the day of the
+    project's first task at the earliest (start > end: no days)."""
+    start = today - dt.timedelta(days=ETA_WINDOW_DAYS)
+    if first_task is not None:
+        start = max(start, timezone.localtime(first_task).date())
+    return start, today - dt.timedelta(days=1)
+
+
+# --- task counts ---------------------------------------------------------------------------
+
+
+@dataclass
+class TaskCounts:
+    total: int = 0
+    by_status: dict[str, int] = field(default_factory=lambda: dict.fromkeys(TaskStatus.values, 0))
+    overdue: int = 0  # due before now, not done
+    due_soon: int = 0  # due in the next DUE_SOON_HOURS, not done
+    first_task: dt.datetime | None = None  # when the first task was created
+
+    @property
+    def done(self) -> int:
+        return sum(self.by_status[s] for s in DONE_STATUSES)
+
+    @property
+    def remaining(self) -> int:
+        return self.total - self.done
+
+    @property
+    def percent_complete(self) -> float:
+        return round(self.done / self.total * 100, 1) if self.total else 0.0
+
+
+def task_counts(
+    *, project_ids: Iterable[int], now: dt.datetime | None = None
+) -> dict[int, TaskCounts]:
+    """Tasks per project of ``project_ids``: by status, overdue, due soon, the first task's
+    creation time. One grouped query."""
+    now = now or timezone.now()
+    ids = list(project_ids)
+    counts = {pk: TaskCounts() for pk in ids}
+    open_ = ~Q(status__in=DONE_STATUSES)
+    rows = (
+        Task.objects.filter(project_id__in=ids)
+        .order_by()
+        .values("project_id", "status")
+        .annotate(
+            n=Count("pk"),
+            overdue=Count("pk", filter=open_ & Q(due_at__lt=now)),
+            due_soon=Count(
+                "pk",
+                filter=open_
+                & Q(due_at__gte=now, due_at__lt=now + dt.timedelta(hours=DUE_SOON_HOURS)),
+            ),
+            first=Min("created_at"),
+        )
+    )
+    for row in rows:
+        c = counts[row["project_id"]]
+        c.total += row["n"]
+        c.by_status[row["status"]] = c.by_status.get(row["status"], 0) + row["n"]
+        c.overdue += row["overdue"]
+        c.due_soon += row["due_soon"]
+        if c.first_task is None or row["first"] < c.first_task:
+            c.first_task = row["first"]
+    return counts
+
+
+def project_etas(
+    *, counts: dict[int, TaskCounts], now: dt.datetime | None = None
+) -> dict[int, Eta]:
+    """The ETA of each project of ``counts`` (``task_counts``): one query for all."""
+    now = now or timezone.now()
+    today = timezone.localtime(now).date()
+    if not counts:
+        return {}
+    start = today - dt.timedelta(days=ETA_WINDOW_DAYS)
+    history = completions_by_project(
+        project_ids=counts, start=start, end=today - dt.timedelta(days=1)
+    )
+    etas = {}
+    for pk, c in counts.items():
+        first, _ = eta_window(first_task=c.first_task, today=today)
+        daily = [row.tasks for row in history[pk] if row.day >= first]
+        etas[pk] = eta_estimate(daily=daily, remaining=c.remaining, now=now)
+    return etas
+
+
+# --- the stage funnel ----------------------------------------------------------------------
+
+
+@dataclass
+class StageRow:
+    key: str
+    title: str = ""
+    kind: str = ""
+    blocked: int = 0
+    ready: int = 0
+    in_progress: int = 0
+    in_review: int = 0
+    done: int = 0
+    last_started: dt.datetime | None = None
+    last_completed: dt.datetime | None = None
+    oldest_ready_task: dt.datetime | None = None
+    oldest_open_task: dt.datetime | None = None
+    alert: str = ""  # "stalled" or "idle" (see the module docstring)
+    alert_text: str = ""
+
+    @property
+    def total(self) -> int:
+        return self.blocked + self.ready + self.in_progress + self.in_review + self.done
+
+
+def _active_spec(project: Project):
+    from blueprints.selectors import active_blueprint
+    from tasks.services import spec_for
+
+    blueprint = active_blueprint(project=project)
+    if blueprint is None:
+        return None
+    try:
+        return spec_for(blueprint)
+    except Exception:  # noqa: BLE001 — an unreadable blueprint: keys in the order found
+        return None
+
+
+def _older(moment: dt.datetime | None, limit: dt.datetime) -> bool:
+    return moment is None or moment < limit
+
+
+def stage_funnel(*, project: Project, now: dt.datetime | None = None) -> list[StageRow]:
+    """The stage funnel with its alerts (module docstring). Three queries: the active
+    blueprint, runs per (stage, status), the completed runs whose review is open."""
+    now = now or timezone.now()
+    spec = _active_spec(project)
+    S = StageRun.Status
+    rows = (
+        StageRun.objects.filter(task__project=project)
+        .order_by()
+        .values("stage_key", "status")
+        .annotate(
+            n=Count("pk"),
+            kind=Max("kind"),
+            last_started=Max("started_at"),
+            last_completed=Max("completed_at"),
+            oldest_task=Min("task__created_at"),
+        )
+    )
+    stages: dict[str, StageRow] = {}
+    if spec is not None:
+        for stage in spec.stages:
+            stages[stage.key] = StageRow(stage.key, stage.title, stage.kind)
+    for row in rows:
+        stage_row = stages.setdefault(
+            row["stage_key"], StageRow(row["stage_key"], row["stage_key"].replace("_", " "))
+        )
+        stage_row.kind = stage_row.kind or row["kind"]
+        status, n = row["status"], row["n"]
+        if status == S.BLOCKED:
+            stage_row.blocked += n
+        elif status == S.READY:
+            stage_row.ready += n
+            stage_row.oldest_ready_task = row["oldest_task"]
+        elif status == S.IN_PROGRESS:
+            stage_row.in_progress += n
+        elif status == S.SUBMITTED:
+            stage_row.in_review += n
+        else:
+            stage_row.done += n
+        if status in (S.READY, S.IN_PROGRESS) and not _older(
+            stage_row.oldest_open_task, row["oldest_task"]
+        ):
+            stage_row.oldest_open_task = row["oldest_task"]
+        for attr in ("last_started", "last_completed"):
+            if row[attr] is not None and _older(getattr(stage_row, attr), row[attr]):
+                setattr(stage_row, attr, row[attr])
+    # Completed work whose reviewing stage is open on the same task: in review, not done.
+    reviewed_by: dict[str, list[str]] = defaultdict(list)
+    if spec is not None:
+        for stage in spec.stages:
+            for reviewed in getattr(stage, "reviews", None) or []:
+                reviewed_by[reviewed].append(stage.key)
+    if reviewed_by:
+        q = Q()
+        for key, reviews in reviewed_by.items():
+            q |= Q(stage_key=key, task__runs__stage_key__in=reviews)
+        waiting = (
+            StageRun.objects.filter(
+                q,
+                task__project=project,
+                status=S.COMPLETED,
+                task__runs__status__in=[S.READY, S.IN_PROGRESS],
+            )
+            .order_by()
+            .values("stage_key")
+            .annotate(n=Count("pk", distinct=True))
+        )
+        for found in waiting:
+            stage_row = stages[found["stage_key"]]
+            moved = min(found["n"], stage_row.done)
+            stage_row.in_review += moved
+            stage_row.done -= moved
+    stalled_before = now - dt.timedelta(hours=STALLED_HOURS)
+    idle_before = now - dt.timedelta(days=IDLE_DAYS)
+    for stage_row in stages.values():
+        if stage_row.kind == "logic":
+            continue
+        if (
+            stage_row.ready
+            and _older(stage_row.last_started, stalled_before)
+            and _older(stage_row.oldest_ready_task, stalled_before)
+        ):
+            stage_row.alert = "stalled"
+            stage_row.alert_text = (
+                f"{stage_row.ready} ready, none started in the last {STALLED_HOURS} hours"
+            )
+        elif (
+            stage_row.ready + stage_row.in_progress
+            and _older(stage_row.last_completed, idle_before)
+            and _older(stage_row.oldest_open_task, idle_before)
+        ):
+            stage_row.alert = "idle"
+            stage_row.alert_text = (
+                f"{stage_row.ready + stage_row.in_progress} open, none finished in the last "
+                f"{IDLE_DAYS} days"
+            )
+    return list(stages.values())
+
+
+# --- per annotator -------------------------------------------------------------------------
+
+
+class Median(Aggregate):
+    """PostgreSQL's ``percentile_cont(0.5)``: the median, interpolated."""
+
+    function = "PERCENTILE_CONT"
+    template = "%(function)s(0.5) WITHIN GROUP (ORDER BY %(expressions)s)"
+    output_field = FloatField()
+
+
+def _medians(runs, group: str, value: str) -> dict[Any, float | None]:
+    """Median of ``value`` per ``group`` of the ``runs`` queryset: in the database on
+    PostgreSQL, in Python elsewhere (SQLite has no percentile; it runs small data)."""
+    if connection.vendor == "postgresql":
+        rows = runs.order_by().values(group).annotate(median=Median(value))
+        return {row[group]: row["median"] for row in rows}
+    values: dict[Any, list[float]] = defaultdict(list)
+    for key, number in runs.order_by().values_list(group, value):
+        values[key].append(number)
+    return {key: statistics.median(numbers) for key, numbers in values.items()}
+
+
+@dataclass
+class AnnotatorRow:
+    user_id: int | None
+    username: str
+    in_progress: int = 0
+    done_7d: int = 0
+    median_seconds: float | None = None
+    first_pass_rate: float | None = None
+    accuracy: float | None = None
+
+
+def annotator_table(
+    *,
+    project: Project,
+    now: dt.datetime | None = None,
+    quality: dict[str, Any] | None = None,
+    only_user: int | None = None,
+) -> list[AnnotatorRow]:
+    """Per annotator of the project (members, and anyone with recent annotate work): runs in
+    progress, done in the last 7 days, median seconds per run (last 28 days), first-pass
+    rate and accuracy from ``quality`` (``audits.selectors.project_quality``). Three
+    queries; ``only_user`` narrows to one person."""
+    now = now or timezone.now()
+    week_ago = now - dt.timedelta(days=DONE_RECENTLY_DAYS)
+    since = now - dt.timedelta(days=MEDIAN_WINDOW_DAYS)
+    work = StageRun.objects.filter(
+        Q(status=StageRun.Status.IN_PROGRESS) | Q(completed_at__gte=since),
+        task__project=project,
+        kind__in=ANNOTATE_KINDS,
+        assignee__isnull=False,
+    )
+    members = Membership.objects.filter(project=project, role=Role.ANNOTATOR)
+    if only_user is not None:
+        work = work.filter(assignee_id=only_user)
+        members = members.filter(user_id=only_user)
+    people: dict[int, AnnotatorRow] = {
+        m.user_id: AnnotatorRow(m.user_id, m.user.get_username())
+        for m in members.select_related("user")
+    }
+    counts = (
+        work.order_by()
+        .values("assignee_id", "assignee__username")
+        .annotate(
+            in_progress=Count("pk", filter=Q(status=StageRun.Status.IN_PROGRESS)),
+            done_7d=Count(
+                "pk", filter=Q(status=StageRun.Status.COMPLETED, completed_at__gte=week_ago)
+            ),
+        )
+    )
+    for row in counts:
+        person = people.setdefault(
+            row["assignee_id"], AnnotatorRow(row["assignee_id"], row["assignee__username"])
+        )
+        person.in_progress, person.done_7d = row["in_progress"], row["done_7d"]
+    completed = work.filter(status=StageRun.Status.COMPLETED, completed_at__gte=since)
+    for pk, median in _medians(completed, "assignee_id", "active_seconds").items():
+        if pk in people and median is not None:
+            people[pk].median_seconds = round(median, 1)
+    by_person = {row["user_id"]: row for row in (quality or {}).get("by_annotator", [])}
+    for pk, person in people.items():
+        figures = by_person.get(pk)
+        if figures is not None:
+            person.first_pass_rate = figures["first_pass_rate"]
+            person.accuracy = figures["accuracy"]
+    return sorted(people.values(), key=lambda p: p.username.lower())
+
+
+# --- trends --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WeekEfficiency:
+    week: dt.date  # Monday
+    runs: int = 0
+    mean_seconds: float | None = None
+    median_seconds: float | None = None
+
+
+def efficiency_trend(
+    *, project: Project, now: dt.datetime | None = None, weeks: int = TREND_WEEKS
+) -> list[WeekEfficiency]:
+    """Time per annotate run by ISO week (completed runs, ``active_seconds``) over the last
+    ``weeks`` weeks, this one included, oldest first, every week present. Two queries."""
+    now = now or timezone.now()
+    today = timezone.localtime(now).date()
+    monday = today - dt.timedelta(days=today.weekday())
+    first = monday - dt.timedelta(weeks=weeks - 1)
+    since, _ = period_bounds(first, None)
+    runs = StageRun.objects.filter(
+        task__project=project,
+        kind__in=ANNOTATE_KINDS,
+        status=StageRun.Status.COMPLETED,
+        completed_at__gte=since,
+    ).annotate(week=TruncWeek("completed_at"))
+
+    def as_date(value) -> dt.date:
+        return value.date() if isinstance(value, dt.datetime) else value
+
+    stats = {
+        as_date(row["week"]): row
+        for row in runs.order_by()
+        .values("week")
+        .annotate(n=Count("pk"), mean=Avg("active_seconds"))
+    }
+    medians = {as_date(k): v for k, v in _medians(runs, "week", "active_seconds").items()}
+    out = []
+    for i in range(weeks):
+        week = first + dt.timedelta(weeks=i)
+        row = stats.get(week)
+        if row is None:
+            out.append(WeekEfficiency(week))
+            continue
+        median = medians.get(week)
+        out.append(
+            WeekEfficiency(
+                week,
+                row["n"],
+                round(row["mean"], 1) if row["mean"] is not None else None,
+                round(median, 1) if median is not None else None,
+            )
+        )
+    return out
+
+
+def overdue_tasks(*, project: Project, now: dt.datetime | None = None, limit: int = 5):
+    """The most overdue open tasks, then those due soonest: (overdue, due soon) querysets
+    sliced to ``limit`` (two queries when read)."""
+    now = now or timezone.now()
+    open_tasks = Task.objects.filter(project=project, due_at__isnull=False).exclude(
+        status__in=DONE_STATUSES
+    )
+    overdue = open_tasks.filter(due_at__lt=now).order_by("due_at", "pk")
+    soon = open_tasks.filter(
+        due_at__gte=now, due_at__lt=now + dt.timedelta(hours=DUE_SOON_HOURS)
+    ).order_by("due_at", "pk")
+    fields = ("pk", "name", "status", "due_at", "priority")
+    return list(overdue.only(*fields)[:limit]), list(soon.only(*fields)[:limit])
+
+
+# --- the whole progress of one project -----------------------------------------------------
+
+
+def project_progress(
+    *, project: Project, now: dt.datetime | None = None, quality: dict | None = None
+) -> dict[str, Any]:
+    """What ``GET /api/v1/projects/{id}/progress/`` answers (API.md) plus ``done``,
+    ``remaining``, ``eta_date``, ``eta_dates``, ``eta_reason``, ``overdue``, ``due_soon``,
+    ``runs_per_day`` and ``throughput`` (the last ``CHART_DAYS`` days, today included).
+    ``quality`` (``audits.selectors.project_quality``) is read when not given."""
+    from audits.selectors import project_quality
+
+    now = now or timezone.now()
+    today = timezone.localtime(now).date()
+    counts = task_counts(project_ids=[project.pk], now=now)[project.pk]
+    chart_start = today - dt.timedelta(days=CHART_DAYS - 1)
+    eta_start = today - dt.timedelta(days=ETA_WINDOW_DAYS)
+    history = completions_by_project(
+        project_ids=[project.pk], start=min(chart_start, eta_start), end=today
+    )[project.pk]
+    first, last = eta_window(first_task=counts.first_task, today=today)
+    window = [row for row in history if first <= row.day <= last]
+    eta = eta_estimate(daily=[row.tasks for row in window], remaining=counts.remaining, now=now)
+    runs_rate, _ = ewma_rate([row.runs for row in window]) if window else (0.0, 0.0)
+    if quality is None:
+        quality = project_quality(project=project)
+    stages = stage_funnel(project=project, now=now)
+    people = annotator_table(project=project, now=now, quality=quality)
+    return {
+        "total": counts.total,
+        "by_status": counts.by_status,
+        "done": counts.done,
+        "remaining": counts.remaining,
+        "percent_complete": counts.percent_complete,
+        "throughput_per_day": round(eta.rate if eta.rate is not None else _plain_rate(window), 2),
+        "runs_per_day": round(runs_rate, 2),
+        "eta_seconds": round(eta.seconds) if eta.seconds is not None else None,
+        "eta_range": [None if s is None else round(s) for s in eta.range] if eta.range else None,
+        "eta_date": eta.date,
+        "eta_dates": [eta.low_date, eta.high_date] if eta.seconds is not None else None,
+        "eta_reason": eta.reason,
+        "eta": eta,
+        "overdue": counts.overdue,
+        "due_soon": counts.due_soon,
+        "stages": stages,
+        "annotators": people,
+        "quality": quality,
+        "throughput": [row for row in history if row.day >= chart_start],
+    }
+
+
+def _plain_rate(window: list[DayCompletions]) -> float:
+    """The EWMA of tasks per day when there is too little history for an ETA."""
+    return ewma_rate([row.tasks for row in window])[0] if window else 0.0
