@@ -221,3 +221,111 @@ def bar_chart(
         )
     parts.append("</svg>")
     return mark_safe("".join(parts))  # noqa: S308 — every text above went through escape()
+
+
+def _nice_top(biggest: float) -> float:
+    """The axis top: 1, 2 or 5 times a power of ten, at or above the biggest value."""
+    if biggest <= 0:
+        return 1
+    magnitude = 1.0
+    while magnitude * 10 <= biggest:
+        magnitude *= 10
+    for factor in (1, 2, 5, 10):
+        if factor * magnitude >= biggest:
+            return factor * magnitude
+    return 10 * magnitude
+
+
+def count_chart(
+    *,
+    label: str,
+    x_labels: Sequence[str],
+    series: Sequence[Series],
+    x_titles: Sequence[str] | None = None,
+    unit: tuple[str, str] = ("run", "runs"),
+    width: int = 960,
+    height: int = 260,
+) -> SafeString:
+    """Up to four series of counts per period as stacked columns (work done per day), on a
+    scale from 0 to a round number at or above the tallest column. Series stack in the
+    legend's order from the bottom up; every column has a ``<title>`` with its figures and
+    the ``<desc>`` states them all in words."""
+    if len(series) > len(STYLES):
+        raise ValueError(f"at most {len(STYLES)} series")
+    titles = list(x_titles or x_labels)
+    uid = f"chart-{next(_ids)}"
+    left, right, top, bottom = 48, 16, 40, 36
+    plot_w, plot_h = width - left - right, height - top - bottom
+    n = len(x_labels)
+    totals = [sum((s.values[i] or 0) for s in series) for i in range(n)]
+    axis_top = _nice_top(max(totals, default=0))
+    slot = plot_w / max(n, 1)
+    bar_w = max(2.0, min(36.0, slot * 0.7))
+
+    def words(value: float) -> str:
+        value = round(value, 1)
+        shown = _fmt(value)
+        return f"{shown} {unit[0] if value == 1 else unit[1]}"
+
+    description = [f"{label}."]
+    for s in series:
+        figures = "; ".join(
+            f"{t}: {words(v or 0)}" for t, v in zip(titles, s.values, strict=False) if v
+        )
+        description.append(f"{s.name}: {figures or 'none'}.")
+    parts = [
+        f'<svg class="chart count-chart" viewBox="0 0 {width} {height}" role="img" '
+        f'aria-label="{escape(label)}" aria-describedby="{uid}-desc" {FONT} font-size="12" '
+        f'preserveAspectRatio="xMidYMid meet" xmlns="http://www.w3.org/2000/svg">',
+        f'<desc id="{uid}-desc">{escape(" ".join(description))}</desc>',
+    ]
+    for step in range(5):
+        value = axis_top * step / 4
+        y = top + plot_h * (1 - step / 4)
+        parts.append(
+            f'<line x1="{left}" x2="{width - right}" y1="{_fmt(y)}" y2="{_fmt(y)}" '
+            f'stroke="{GRID}" stroke-width="1"/>'
+            f'<text x="{left - 8}" y="{_fmt(y + 4)}" text-anchor="end" fill="{TEXT}">'
+            f"{_fmt(round(value, 1))}</text>"
+        )
+    every = _label_step(n, slot, 64)
+    for i, text in enumerate(x_labels):
+        if i % every == 0:
+            parts.append(
+                f'<text x="{_fmt(left + slot * (i + 0.5))}" y="{height - bottom + 18}" '
+                f'text-anchor="middle" fill="{TEXT}">{escape(text)}</text>'
+            )
+    for i in range(n):
+        if not totals[i]:
+            continue
+        x = left + slot * (i + 0.5) - bar_w / 2
+        base = top + plot_h
+        tip = ", ".join(f"{s.name} {_fmt(round(s.values[i] or 0, 1))}" for s in series)
+        column = [f'<g class="column"><title>{escape(f"{titles[i]}: {tip}")}</title>']
+        for s, (colour, _, _) in zip(series, STYLES, strict=False):
+            value = s.values[i] or 0
+            if value <= 0:
+                continue
+            h = plot_h * value / axis_top
+            base -= h
+            column.append(
+                f'<rect x="{_fmt(x)}" y="{_fmt(base)}" width="{_fmt(bar_w)}" '
+                f'height="{_fmt(h)}" fill="{colour}"/>'
+            )
+        column.append("</g>")
+        parts.append("".join(column))
+    if not any(totals):
+        parts.append(
+            f'<text x="{_fmt(left + plot_w / 2)}" y="{_fmt(top + plot_h / 2)}" '
+            f'text-anchor="middle" fill="{TEXT}" font-size="14">Nothing in this period.</text>'
+        )
+    items, x = [], float(left)
+    for s, (colour, _, _) in zip(series, STYLES, strict=False):
+        items.append(
+            f'<rect x="{_fmt(x)}" y="10" width="12" height="12" fill="{colour}"/>'
+            f'<text x="{_fmt(x + 18)}" y="20" fill="#1f2933">{escape(s.name)}</text>'
+        )
+        x += 18 + 7.5 * len(s.name) + 24
+    parts.append(f'<g class="legend" aria-hidden="true">{"".join(items)}</g>')
+    parts.append("</svg>")
+    return mark_safe("".join(parts))  # noqa: S308 — every text above went through escape()
