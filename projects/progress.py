@@ -678,3 +678,28 @@ def project_progress(
 def _plain_rate(window: list[DayCompletions]) -> float:
     """The EWMA of tasks per day when there is too little history for an ETA."""
     return ewma_rate([row.tasks for row in window])[0] if window else 0.0
+
+
+def project_overview(*, project: Project, user, now: dt.datetime | None = None) -> dict[str, Any]:
+    """The project's dashboard (its Overview page) for ``user``: ``project_progress`` plus
+    the efficiency trend and, for those who read everyone's progress (administrators,
+    managers, reviewers: ``Action.REVIEW``), the per-annotator table and the overdue and
+    due-soon tasks; an annotator gets their own row only (``sees_people`` False)."""
+    from core.access import Action, project_allows
+
+    now = now or timezone.now()
+    sees_people = project_allows(user, project, Action.REVIEW)
+    figures = project_progress(project=project, now=now)
+    if not sees_people:
+        figures["annotators"] = [a for a in figures["annotators"] if a.user_id == user.pk]
+    figures["sees_people"] = sees_people
+    figures["trend"] = efficiency_trend(project=project, now=now)
+    figures["overdue_list"], figures["due_soon_list"] = (
+        overdue_tasks(project=project, now=now) if sees_people else ([], [])
+    )
+    figures["alerts"] = [s for s in figures["stages"] if s.alert]
+    figures["status_rows"] = [
+        (TaskStatus(status).label, figures["by_status"].get(status, 0))
+        for status in TaskStatus.values
+    ]
+    return figures

@@ -11,6 +11,7 @@ urlpatterns = [
     path("new/", views.project_create, name="create"),
     path("<slug:slug>/", views.project_detail, name="detail"),
     path("<slug:slug>/edit/", views.project_edit, name="edit"),
+    path("<slug:slug>/tasks/", views.project_tasks, name="tasks"),
     path("<slug:slug>/quality-control/", views.project_quality, name="quality-control"),
     path(
         "<slug:slug>/quality-control/random-sample/",

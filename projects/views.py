@@ -2,13 +2,16 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import urlencode
 from django.views.decorators.http import require_POST
 
+from audits import charts
 from core.access import Action, can_create_project, project_allows
 from core.exceptions import ApplicationError
 from core.forms import add_application_error, save_versioned
 
-from . import selectors, services
+from . import progress, selectors, services
 from .forms import (
     AuditSettingsForm,
     GuidelineForm,
@@ -45,19 +48,64 @@ def project_create(request):
 
 @login_required
 def project_detail(request, slug):
+    """The project's dashboard: progress, ETA, the stage funnel, people and charts; an htmx
+    request (the page refreshing when its tab becomes visible again) gets the figures only."""
     project = selectors.project_get_for_user(user=request.user, slug=slug)
+    context = {"project": project, "progress": _progress_context(request.user, project)}
+    if request.htmx:
+        return render(request, "projects/detail.html#project-figures", context)
     memberships = selectors.membership_list(project=project)
     return render(
         request,
         "projects/detail.html",
-        {
-            "project": project,
+        context
+        | {
             "memberships": memberships,
             "my_roles": [m.role for m in memberships if m.user_id == request.user.pk],
             "can_change": project_allows(request.user, project, Action.CHANGE),
             "audit": selectors.audit_settings(project),  # (percent, kind)
         },
     )
+
+
+@login_required
+def project_tasks(request, slug):
+    """The project's Tasks tab: the task list filtered to the project."""
+    project = selectors.project_get_for_user(user=request.user, slug=slug)
+    return redirect(f"{reverse('tasks:list')}?{urlencode({'project': project.pk})}")
+
+
+def _progress_context(user, project) -> dict:
+    """The Overview's figures and its two charts (throughput per day, time per run)."""
+    figures = progress.project_overview(project=project, user=user)
+    days = figures["throughput"]
+    figures["throughput_chart"] = charts.count_chart(
+        label=f"Tasks finished per day, last {len(days)} days",
+        x_labels=[d.day.strftime("%-d %b") for d in days],
+        x_titles=[d.day.strftime("%-d %B %Y") for d in days],
+        series=[
+            charts.Series("Tasks finished", [d.tasks for d in days]),
+        ],
+        unit=("task", "tasks"),
+        width=560,
+        height=240,
+    )
+    weeks = figures["trend"]
+    figures["trend_chart"] = charts.count_chart(
+        label="Median minutes per annotate run, by week",
+        x_labels=[w.week.strftime("%-d %b") for w in weeks],
+        x_titles=[f"week of {w.week.strftime('%-d %B %Y')}" for w in weeks],
+        series=[
+            charts.Series(
+                "Median minutes per run",
+                [round(w.median_seconds / 60, 1) if w.median_seconds else None for w in weeks],
+            )
+        ],
+        unit=("minute", "minutes"),
+        width=560,
+        height=240,
+    )
+    return figures
 
 
 def _edit_form(project, data=None) -> ProjectEditForm:
