@@ -31,12 +31,14 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Exists, OuterRef, Q, Sum
 from django.db.models.functions import TruncDate
+from django.utils import timezone
 
 from audits.models import Audit, ReviewOutcome
 from audits.rollups import in_period, period_bounds
 from audits.selectors import project_quality
 from core.access import Action, is_admin, project_allows
 from projects.models import Membership, Project, Role
+from projects.progress import DONE_STATUSES, completions_per_day
 from tasks.models import StageRun, Task, TaskEvent
 
 from .periods import Period
@@ -238,12 +240,17 @@ def personal_subject(*, viewer, username: str | None) -> tuple[Any, list[int] | 
     return subject, managed
 
 
+def may_read_project_report(*, user, project: Project) -> bool:
+    """A project's team and progress reports are for its managers (and administrators)."""
+    return project_allows(user, project, Action.CHANGE)
+
+
 def team_projects(*, viewer, project: Project | None) -> list[Project]:
     """The projects of a team report: the one asked for (the caller checked that the viewer
     sees it), or every project the viewer manages. PermissionDenied when they manage it
     (or anything) not."""
     if project is not None:
-        if not project_allows(viewer, project, Action.CHANGE):
+        if not may_read_project_report(user=viewer, project=project):
             raise PermissionDenied("Team reports are for the project's managers.")
         return [project]
     ids = managed_project_ids(user=viewer)
@@ -366,41 +373,45 @@ def team_report(
 
 
 def project_report(*, project: Project, period: Period) -> dict[str, Any]:
-    """A project's progress over ``period``: tasks created and stage runs completed per day
-    (annotate and review work apart), and the tasks there were at the start."""
-    since, until = period_bounds(period.start, period.end)
+    """A project's progress over ``period``, per day: tasks created, tasks and stage runs
+    completed (``projects.progress.completions_per_day``: a task on the day its last run
+    completed, if done now), and the share of the tasks there were by then that are done
+    (the tasks done before the period are those done now less those completed since)."""
+    since, _ = period_bounds(period.start, period.end)
     tasks = Task.objects.filter(project=project)
     created = dict(
-        tasks.filter(in_period("created_at", since, until))
+        tasks.filter(in_period("created_at", *period_bounds(period.start, period.end)))
         .annotate(day=TruncDate("created_at"))
         .order_by()
         .values_list("day")
         .annotate(n=Count("id"))
     )
-    runs = (
-        StageRun.objects.filter(in_period("completed_at", since, until), task__project=project)
-        .exclude(kind="logic")
-        .annotate(day=TruncDate("completed_at"))
-        .order_by()
-        .values("day", "kind")
-        .annotate(n=Count("id"))
-    )
-    work: dict[dt.date, int] = defaultdict(int)
-    reviews: dict[dt.date, int] = defaultdict(int)
-    for row in runs:
-        (work if row["kind"] in WORK_KINDS else reviews)[row["day"]] += row["n"]
     tasks_before = tasks.filter(created_at__lt=since).count()
+    done_now = tasks.filter(status__in=DONE_STATUSES).count()
+    window = completions_per_day(project_ids=[project.pk], start=period.start, end=period.end)
+    today = timezone.localdate()
+    later = (
+        completions_per_day(
+            project_ids=[project.pk], start=period.end + dt.timedelta(days=1), end=today
+        )
+        if period.end < today
+        else []
+    )
+    done = max(0, done_now - sum(d.tasks for d in window) - sum(d.tasks for d in later))
+    done_before, existing = done, tasks_before
     by_day = []
-    existing = tasks_before
-    for day in period.days:
-        existing += created.get(day, 0)
+    for completions in window:
+        existing += created.get(completions.day, 0)
+        done += completions.tasks
         by_day.append(
             {
-                "day": day,
-                "tasks_created": created.get(day, 0),
-                "runs_completed": work.get(day, 0),
-                "reviews_completed": reviews.get(day, 0),
+                "day": completions.day,
+                "tasks_created": created.get(completions.day, 0),
+                "tasks_completed": completions.tasks,
+                "runs_completed": completions.runs,
                 "tasks": existing,
+                "tasks_done": done,
+                "share_done": round(min(done / existing, 1.0), 4) if existing else None,
             }
         )
     return {
@@ -408,10 +419,11 @@ def project_report(*, project: Project, period: Period) -> dict[str, Any]:
         "start": period.start,
         "end": period.end,
         "tasks_before": tasks_before,
+        "done_before": done_before,
         "totals": {
             "tasks_created": sum(created.values()),
-            "runs_completed": sum(work.values()),
-            "reviews_completed": sum(reviews.values()),
+            "tasks_completed": sum(d.tasks for d in window),
+            "runs_completed": sum(d.runs for d in window),
         },
         "by_day": by_day,
     }

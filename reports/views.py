@@ -230,20 +230,28 @@ def team_report(request):
     )
 
 
+PROJECT_KEYS = (
+    "tasks_created",
+    "tasks_completed",
+    "runs_completed",
+    "tasks",
+    "tasks_done",
+    "share_done",
+)
+
+
 @require_GET
 @login_required
 def project_report(request, slug):
     project = project_get_for_user(user=request.user, slug=slug, action=Action.CHANGE)
     period, problems = _period(request)
     report = selectors.project_report(project=project, period=period)
-    keys = ["tasks_created", "runs_completed", "reviews_completed", "tasks"]
-    if _wants_csv(request):
-        rows = [[d["day"].isoformat(), *(d[k] for k in keys)] for d in report["by_day"]]
-        return _csv_response(
-            f"project-{project.slug}-{period.start}-{period.end}.csv", ["day", *keys], rows
-        )
-    short, long = _day_labels(period)
     by_day = report["by_day"]
+    if _wants_csv(request):
+        rows = [[d["day"].isoformat(), *(d[k] for k in PROJECT_KEYS)] for d in by_day]
+        name = f"project-{project.slug}-{period.start}-{period.end}.csv"
+        return _csv_response(name, ["day", *PROJECT_KEYS], rows)
+    short, long = _day_labels(period)
     return render(
         request,
         "reports/project.html",
@@ -253,22 +261,32 @@ def project_report(request, slug):
             problems,
             project=project,
             report=report,
-            runs_chart=charts.count_chart(
-                label=f"Stage runs completed per day in {project.name}",
+            done_chart=charts.line_chart(
+                label=f"Share of the tasks of {project.name} done, day by day",
                 x_labels=short,
                 x_titles=long,
+                series=[charts.Series("Tasks done", [d["share_done"] for d in by_day])],
+                height=240,
+            ),
+            runs_chart=charts.count_chart(
+                label=f"Work completed per day in {project.name}",
+                x_labels=short,
+                x_titles=long,
+                unit=("item", "items"),
                 series=[
-                    charts.Series("Annotation runs", [d["runs_completed"] for d in by_day]),
-                    charts.Series("Reviews", [d["reviews_completed"] for d in by_day]),
+                    charts.Series("Stage runs completed", [d["runs_completed"] for d in by_day]),
                 ],
             ),
             tasks_chart=charts.count_chart(
-                label=f"Tasks created per day in {project.name}",
+                label=f"Tasks created and completed per day in {project.name}",
                 x_labels=short,
                 x_titles=long,
                 unit=("task", "tasks"),
-                series=[charts.Series("Tasks created", [d["tasks_created"] for d in by_day])],
+                series=[
+                    charts.Series("Tasks completed", [d["tasks_completed"] for d in by_day]),
+                    charts.Series("Tasks created", [d["tasks_created"] for d in by_day]),
+                ],
             ),
-            active_days=[d for d in reversed(by_day) if any(d[k] for k in keys[:3])],
+            active_days=[d for d in reversed(by_day) if any(d[k] for k in PROJECT_KEYS[:3])],
         ),
     )
