@@ -84,6 +84,12 @@ def test_matrix(row, role, users, project, request, client):
             actor=users["manager"], audit=audit, type="error", annotation=task.first_annotation.pk
         )
         ids.update(audit_id=audit.pk, finding_id=finding.pk)
+    if "{notification_id}" in row["path"]:  # ana's own notification
+        from notifications.models import Notification
+
+        ids["notification_id"] = Notification.objects.create(
+            user=users["annotator"], kind="run_assigned", message="…", url="/"
+        ).pk
     if "{export_id}" in row["path"]:
         ids["export_id"] = request.getfixturevalue("finished_export").pk
     path = row["path"].format(**ids)

@@ -88,4 +88,7 @@ def lock_task(task_id: int) -> Task:
 
 
 def save_events(events: list[TaskEvent]) -> None:
+    from notifications.services import notify_for_events
+
     TaskEvent.objects.bulk_create(events)
+    notify_for_events(events)  # who should hear of it (assigned, sent back, problems, audits)

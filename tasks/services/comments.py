@@ -13,7 +13,7 @@ from core.access import Action, project_allows, require
 from core.exceptions import ApplicationError
 
 from ..models import Annotation, Comment, Task, TaskEvent
-from .base import as_id, spec_for, task_sample
+from .base import as_id, save_events, spec_for, task_sample
 
 MAX_BODY = 5000
 
@@ -98,12 +98,17 @@ def comment_create(
         author=actor,
         **pin_target(task, sample, frame, annotation, actor),
     )
-    TaskEvent.objects.create(
-        task=task,
-        kind="commented",
-        actor=actor,
-        stage_key=comment.stage_key,
-        data={"comment_id": comment.pk, "kind": kind},
+    # Through save_events, so that a problem or a solution notifies the people concerned.
+    save_events(
+        [
+            TaskEvent(
+                task=task,
+                kind="commented",
+                actor=actor,
+                stage_key=comment.stage_key,
+                data={"comment_id": comment.pk, "kind": kind},
+            )
+        ]
     )
     return comment
 
