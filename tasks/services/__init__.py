@@ -10,6 +10,12 @@ from .annotations import (
     annotation_manage_invalid,
     annotation_update,
 )
+from .assignment import (
+    assignable_people,
+    auto_assign_apply,
+    auto_assign_plan,
+    run_assign,
+)
 from .base import TRANSITIONS, spec_for, task_transition
 from .comments import comment_create, comment_resolve
 from .creation import (
@@ -33,6 +39,10 @@ from .timing import (
 )
 
 __all__ = [
+    "assignable_people",
+    "auto_assign_apply",
+    "auto_assign_plan",
+    "run_assign",
     "TRANSITIONS",
     "annotation_create",
     "annotation_delete",

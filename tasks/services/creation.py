@@ -19,6 +19,7 @@ from core.exceptions import ApplicationError, Conflict
 from projects.models import Dataset, ImportStatus, Membership, Project, Role
 
 from ..models import Priority, StageRun, Task, TaskEvent, TaskStatus
+from .assignment import push_assign, push_projects
 from .base import event, lock_task, spec_for, task_transition
 from .sync import task_facts
 
@@ -304,6 +305,9 @@ def _link_and_start(tasks, prepared, actor) -> None:
                 )
     StageRun.objects.bulk_create(runs, batch_size=5000)
     TaskEvent.objects.bulk_create(events, batch_size=5000)
+    if tasks and push_projects([tasks[0].project_id]):
+        # A push project: the new tasks' ready runs are reserved for people at once.
+        push_assign(actor=actor, task_ids=[t.pk for t in tasks])
 
 
 EDITABLE = {"name", "description", "priority", "due_at", "batch", "metadata"}

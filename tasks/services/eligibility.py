@@ -55,7 +55,7 @@ def _roles(user, project: Project, memberships: Iterable[Membership] | None) -> 
         return {Role.MANAGER, Role.ANNOTATOR, Role.REVIEWER}
     if memberships is not None:
         return {m.role for m in memberships if m.project_id == project.pk}
-    roles = set()
+    roles: set[str] = set()
     if project_allows(user, project, Action.CHANGE):
         roles.add(Role.MANAGER)
     if project_allows(user, project, Action.ANNOTATE):
@@ -146,7 +146,7 @@ def open_load(users: Iterable, project: Project | int) -> dict[int, int]:
     """Open stage runs per person in the project: in progress plus reserved ready runs
     (one query). Everyone asked about is in the answer, 0 when they hold none."""
     ids = [getattr(u, "pk", u) for u in users]
-    project_id = getattr(project, "pk", project)
+    project_id: int = project.pk if isinstance(project, Project) else project
     load = dict.fromkeys(ids, 0)
     if not ids:
         return load

@@ -9,6 +9,7 @@ from blueprints import engine
 
 from ..models import Annotation, Delivery, StageRun, Task, TaskEvent, TaskStatus
 from ..records import annotation_record
+from .assignment import is_push, push_assign
 from .base import event, spec_for, task_seed, task_transition
 
 
@@ -106,6 +107,11 @@ def sync_task(task: Task, actor, events: list[TaskEvent]) -> None:
             kind, data = "stage_routed", {"to": state.routed_to, "reason": state.reason}
         events.append(event(task, kind, None, key, **data))
     StageRun.objects.bulk_update(changed, ["status", "routed_to", "reason", "completed_at"])
+    if is_push(task.project) and any(
+        r.status == StageRun.Status.READY and r.assignee_id is None and r.kind != "logic"
+        for r in changed
+    ):  # a push project: runs that just became ready go to people at once
+        push_assign(actor=None, task_ids=[task.pk], events=events)
     derived = engine.task_status(spec, nxt)
     if task.status != TaskStatus.DATA_SUBMITTED and derived != task.status:
         events.append(task_transition(task=task, to=derived, actor=actor))
