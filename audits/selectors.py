@@ -56,7 +56,7 @@ from django.utils import timezone
 
 from projects.models import Project
 
-from .models import Audit, AuditedWork, AuditFinding, QualityDay
+from .models import Audit, AuditedWork, AuditFinding, QualityDay, QualityDirty
 from .rollups import CATEGORIES, in_period, period_bounds, quality_refresh
 
 Period = Literal["day", "week"]
@@ -280,3 +280,38 @@ def audited_tasks(
 def _count_subquery(queryset: QuerySet) -> Coalesce:
     counted = queryset.order_by().values("audit").annotate(n=Count("pk")).values("n")
     return Coalesce(Subquery(counted, output_field=IntegerField()), 0)
+
+
+def quality_summaries(*, projects: Iterable[Project]) -> dict[int, dict[str, Any]]:
+    """The project-level figures of several projects at once (the dashboard's cards): per
+    project id, what ``project_quality`` gives at its top level (the four figures and their
+    ``counts``), without groups. Reads the rollups like it: one query finds the projects
+    with dirty days (each of those is refreshed first), one grouped query sums the rest."""
+    chosen = list(projects)
+    dirty = set(
+        QualityDirty.objects.filter(project__in=chosen)
+        .values_list("project_id", flat=True)
+        .distinct()
+    )
+    for project in chosen:
+        if project.pk in dirty:
+            quality_refresh(project)
+    tallies = {project.pk: _Tally() for project in chosen}
+    sums = [f.name for f in QualityDay._meta.concrete_fields if f.name in _SUMMED]
+    rows: Any = (
+        QualityDay.objects.filter(
+            project__in=chosen, scope__in=[QualityDay.MEASURED, QualityDay.AUDITS]
+        )
+        .order_by()
+        .values("project_id", "scope")
+        .annotate(**{k: Sum(k) for k in sums})
+    )
+    for row in rows:
+        tally = tallies[row["project_id"]]
+        if row["scope"] == QualityDay.AUDITS:
+            tally.counts["audits"] += row["audits"]
+            continue
+        tally.add(row, _MEASURED_COUNTS)
+        tally.counts["agreement_pairs"] += row["pairs"]
+        tally.score_sum += row["score_sum"]
+    return {pk: tally.figures() for pk, tally in tallies.items()}

@@ -363,16 +363,13 @@ def _older(moment: dt.datetime | None, limit: dt.datetime) -> bool:
     return moment is None or moment < limit
 
 
-def stage_funnel(*, project: Project, now: dt.datetime | None = None) -> list[StageRow]:
-    """The stage funnel with its alerts (module docstring). Three queries: the active
-    blueprint, runs per (stage, status), the completed runs whose review is open."""
-    now = now or timezone.now()
-    spec = _active_spec(project)
+def _stage_rows(project_ids: Iterable[int], now: dt.datetime) -> dict[int, dict[str, StageRow]]:
+    """Runs per (project, stage) by status, with the alerts: one grouped query."""
     S = StageRun.Status
     rows = (
-        StageRun.objects.filter(task__project=project)
+        StageRun.objects.filter(task__project_id__in=list(project_ids))
         .order_by()
-        .values("stage_key", "status")
+        .values("task__project_id", "stage_key", "status")
         .annotate(
             n=Count("pk"),
             kind=Max("kind"),
@@ -381,15 +378,12 @@ def stage_funnel(*, project: Project, now: dt.datetime | None = None) -> list[St
             oldest_task=Min("task__created_at"),
         )
     )
-    stages: dict[str, StageRow] = {}
-    if spec is not None:
-        for stage in spec.stages:
-            stages[stage.key] = StageRow(stage.key, stage.title, stage.kind)
+    found: dict[int, dict[str, StageRow]] = defaultdict(dict)
     for row in rows:
-        stage_row = stages.setdefault(
-            row["stage_key"], StageRow(row["stage_key"], row["stage_key"].replace("_", " "))
+        stage_row = found[row["task__project_id"]].setdefault(
+            row["stage_key"],
+            StageRow(row["stage_key"], row["stage_key"].replace("_", " "), row["kind"]),
         )
-        stage_row.kind = stage_row.kind or row["kind"]
         status, n = row["status"], row["n"]
         if status == S.BLOCKED:
             stage_row.blocked += n
@@ -409,6 +403,64 @@ def stage_funnel(*, project: Project, now: dt.datetime | None = None) -> list[St
         for attr in ("last_started", "last_completed"):
             if row[attr] is not None and _older(getattr(stage_row, attr), row[attr]):
                 setattr(stage_row, attr, row[attr])
+    stalled_before = now - dt.timedelta(hours=STALLED_HOURS)
+    idle_before = now - dt.timedelta(days=IDLE_DAYS)
+    for stages in found.values():
+        for stage_row in stages.values():
+            _alert(stage_row, stalled_before, idle_before)
+    return found
+
+
+def _alert(stage_row: StageRow, stalled_before: dt.datetime, idle_before: dt.datetime) -> None:
+    if stage_row.kind == "logic":
+        return
+    if (
+        stage_row.ready
+        and _older(stage_row.last_started, stalled_before)
+        and _older(stage_row.oldest_ready_task, stalled_before)
+    ):
+        stage_row.alert = "stalled"
+        stage_row.alert_text = (
+            f"{stage_row.ready} ready, none started in the last {STALLED_HOURS} hours"
+        )
+    elif (
+        stage_row.ready + stage_row.in_progress
+        and _older(stage_row.last_completed, idle_before)
+        and _older(stage_row.oldest_open_task, idle_before)
+    ):
+        stage_row.alert = "idle"
+        stage_row.alert_text = (
+            f"{stage_row.ready + stage_row.in_progress} open, none finished in the last "
+            f"{IDLE_DAYS} days"
+        )
+
+
+def stage_alerts(
+    *, project_ids: Iterable[int], now: dt.datetime | None = None
+) -> dict[int, list[StageRow]]:
+    """The stalled and idle stages of each project (module docstring), one query for all."""
+    ids = list(project_ids)
+    found = _stage_rows(ids, now or timezone.now())
+    return {pk: [s for s in found.get(pk, {}).values() if s.alert] for pk in ids}
+
+
+def stage_funnel(*, project: Project, now: dt.datetime | None = None) -> list[StageRow]:
+    """The stage funnel with its alerts (module docstring), in the active blueprint's
+    order. Three queries: the active blueprint, runs per (stage, status), the completed
+    runs whose review is open."""
+    now = now or timezone.now()
+    spec = _active_spec(project)
+    S = StageRun.Status
+    counted = _stage_rows([project.pk], now).get(project.pk, {})
+    stages: dict[str, StageRow] = {}
+    if spec is not None:
+        for stage in spec.stages:
+            stages[stage.key] = StageRow(stage.key, stage.title, stage.kind)
+            if stage.key in counted:
+                found = counted.pop(stage.key)
+                found.title, found.kind = stage.title, stage.kind
+                stages[stage.key] = found
+    stages.update(sorted(counted.items()))  # keys of older blueprint versions
     # Completed work whose reviewing stage is open on the same task: in review, not done.
     reviewed_by: dict[str, list[str]] = defaultdict(list)
     if spec is not None:
@@ -430,35 +482,11 @@ def stage_funnel(*, project: Project, now: dt.datetime | None = None) -> list[St
             .values("stage_key")
             .annotate(n=Count("pk", distinct=True))
         )
-        for found in waiting:
-            stage_row = stages[found["stage_key"]]
-            moved = min(found["n"], stage_row.done)
+        for found_row in waiting:
+            stage_row = stages[found_row["stage_key"]]
+            moved = min(found_row["n"], stage_row.done)
             stage_row.in_review += moved
             stage_row.done -= moved
-    stalled_before = now - dt.timedelta(hours=STALLED_HOURS)
-    idle_before = now - dt.timedelta(days=IDLE_DAYS)
-    for stage_row in stages.values():
-        if stage_row.kind == "logic":
-            continue
-        if (
-            stage_row.ready
-            and _older(stage_row.last_started, stalled_before)
-            and _older(stage_row.oldest_ready_task, stalled_before)
-        ):
-            stage_row.alert = "stalled"
-            stage_row.alert_text = (
-                f"{stage_row.ready} ready, none started in the last {STALLED_HOURS} hours"
-            )
-        elif (
-            stage_row.ready + stage_row.in_progress
-            and _older(stage_row.last_completed, idle_before)
-            and _older(stage_row.oldest_open_task, idle_before)
-        ):
-            stage_row.alert = "idle"
-            stage_row.alert_text = (
-                f"{stage_row.ready + stage_row.in_progress} open, none finished in the last "
-                f"{IDLE_DAYS} days"
-            )
     return list(stages.values())
 
 
