@@ -12,6 +12,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.db import transaction
 
+from core.demo_progress import seed_demo_progress
 from core.demo_quality import seed_demo_quality
 from projects import services as project_services
 from projects.models import Dataset, DatasetFormat, ImportStatus, Project, Role
@@ -41,7 +42,9 @@ DEMO_USERS = (
 
 def seed_demo() -> dict:
     """Create (or leave as they are) the demo users, project, datasets, tasks and, unless
-    ``settings.STAGECRAFT_DEMO_QUALITY`` is False, the quality history (core/demo_quality.py).
+    ``settings.STAGECRAFT_DEMO_QUALITY`` is False, the quality history (core/demo_quality.py)
+    and the progress history (core/demo_progress.py; ``STAGECRAFT_DEMO_PROGRESS`` turns it on
+    or off alone).
 
     Returns what was created.
     """
@@ -55,6 +58,11 @@ def seed_demo() -> dict:
     # demo's eight tasks, and browser tests seed the demo for every test.
     if getattr(settings, "STAGECRAFT_DEMO_QUALITY", True):
         created["quality"] = seed_demo_quality(project, users)
+    # Weeks of finished work and an open backlog for the project's dashboard (its ETA): with
+    # the quality history, or alone when a test asks for it (STAGECRAFT_DEMO_PROGRESS).
+    progress = getattr(settings, "STAGECRAFT_DEMO_QUALITY", True)
+    if getattr(settings, "STAGECRAFT_DEMO_PROGRESS", progress):
+        created["progress"] = seed_demo_progress(project, users)
     return created
 
 
