@@ -12,16 +12,23 @@ from core.access import Action, can_create_project
 from core.api import PatchSerializer
 
 from . import selectors, services
-from .models import Delivery, Membership, Project, Role
+from .models import Assignment, Delivery, Membership, Project, Role
 
 
 class ProjectSerializer(serializers.ModelSerializer):
     slug = serializers.SlugField(max_length=70, required=False)
     active_blueprint = serializers.SerializerMethodField()
+    assignment = serializers.SerializerMethodField(
+        help_text="pull: people press Start next task; push: new ready work is reserved "
+        "for the least loaded eligible people automatically."
+    )
 
     class Meta:
         model = Project
-        fields = ["id", "name", "slug", "description", "delivery", "active_blueprint"]
+        fields = ["id", "name", "slug", "description", "delivery", "assignment", "active_blueprint"]
+
+    def get_assignment(self, project: Project) -> str:
+        return selectors.assignment_mode(project)
 
     def get_active_blueprint(self, project: Project) -> dict | None:
         from blueprints.selectors import active_blueprint
@@ -36,6 +43,7 @@ class ProjectUpdateSerializer(PatchSerializer):
     name = serializers.CharField(max_length=200, required=False)
     description = serializers.CharField(required=False, allow_blank=True)
     delivery = serializers.ChoiceField(choices=Delivery.choices, required=False)
+    assignment = serializers.ChoiceField(choices=Assignment.choices, required=False)
 
     class Meta:
         resource = ProjectSerializer

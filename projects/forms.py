@@ -1,6 +1,6 @@
 from django import forms
 
-from .models import DatasetFormat, Delivery, Role
+from .models import Assignment, DatasetFormat, Delivery, Role
 from .selectors import AUDIT_KINDS, DEFAULT_AUDIT_KIND
 
 
@@ -23,6 +23,13 @@ class ProjectForm(forms.Form):
 
 class ProjectEditForm(ProjectForm):
     slug = None
+    assignment = forms.ChoiceField(
+        choices=Assignment.choices,
+        initial=Assignment.PULL,
+        required=False,  # left out: unchanged
+        help_text="Push reserves each new task's ready stages for the least loaded eligible "
+        "people (skills and capacity), as Auto-assign on the task list does.",
+    )
     version = forms.IntegerField(widget=forms.HiddenInput)
 
 

@@ -7,6 +7,13 @@ class Delivery(models.TextChoices):
     STAGE = "stage", "Per stage"
 
 
+class Assignment(models.TextChoices):
+    """How work reaches annotators (``Project.settings["assignment"]``, default pull)."""
+
+    PULL = "pull", "Pull: people press Start next task"
+    PUSH = "push", "Push: new work is assigned to people automatically"
+
+
 class Role(models.TextChoices):
     MANAGER = "manager", "Manager"
     ANNOTATOR = "annotator", "Annotator"

@@ -87,6 +87,13 @@ AUDIT_KINDS = {
 DEFAULT_AUDIT_KIND = "fixless"
 
 
+def assignment_mode(project: Project) -> str:
+    """How work reaches people in the project: ``pull`` (they press Start next task; the
+    default) or ``push`` (new ready work is reserved for them automatically)."""
+    stored = project.settings if isinstance(project.settings, dict) else {}
+    return "push" if stored.get("assignment") == "push" else "pull"
+
+
 def audit_settings(project: Project) -> tuple[float, str]:
     """(percent of delivered units to audit, audit kind). 0 % means audit sampling is off.
 

@@ -15,8 +15,8 @@ from activity.services import Target, activity_record, changed_fields
 from core.access import ROLE_PERMISSIONS, Action, actor_user, permissions_for_roles, require
 from core.exceptions import ApplicationError, Conflict
 
-from .models import Delivery, Guideline, Membership, Project, Role
-from .selectors import AUDIT_KINDS
+from .models import Assignment, Delivery, Guideline, Membership, Project, Role
+from .selectors import AUDIT_KINDS, assignment_mode
 
 if TYPE_CHECKING:
     from blueprints.models import Blueprint
@@ -145,10 +145,16 @@ def project_update(
             "Review the current values and save again.",
             extra={"version": locked.version},
         )
-    allowed = {"name", "description", "delivery"}
+    allowed = {"name", "description", "delivery", "assignment"}
     unknown = set(fields) - allowed
     if unknown:
         raise ApplicationError(f"Unknown field: {', '.join(sorted(unknown))}.")
+    if "assignment" in fields:  # stored in settings: pull (Start next task) or push
+        mode = fields.pop("assignment") or assignment_mode(locked)  # empty: unchanged
+        if mode not in Assignment.values:
+            raise ApplicationError("assignment is pull or push.", field="assignment")
+        if assignment_mode(locked) != mode:
+            fields["settings"] = {**locked.settings, "assignment": mode}
     if "name" in fields:
         fields["name"] = (fields["name"] or "").strip()
         if not fields["name"]:
@@ -158,6 +164,11 @@ def project_update(
     changed = [key for key, value in fields.items() if getattr(locked, key) != value]
     if changed:
         before = {key: getattr(locked, key) for key in changed}
+        after = {key: fields[key] for key in changed}
+        if "settings" in changed:  # the activity log names the setting, not the whole dict
+            before["assignment"] = assignment_mode(locked)
+            after["assignment"] = fields["settings"]["assignment"]
+            del before["settings"], after["settings"]
         for key in changed:
             setattr(locked, key, fields[key])
         locked.version += 1
@@ -168,7 +179,7 @@ def project_update(
             target=locked,
             project=locked,
             before=before,
-            after={key: fields[key] for key in changed},
+            after=after,
         )
         logger.info("project %s changed by %s: %s", locked.slug, actor, ", ".join(changed))
     return locked

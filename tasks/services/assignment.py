@@ -532,7 +532,9 @@ def push_assign(*, actor, task_ids: list[int], events: list[TaskEvent] | None = 
 
 
 def is_push(project: Project) -> bool:
-    return (project.settings or {}).get("assignment") == "push"
+    from projects.selectors import assignment_mode
+
+    return assignment_mode(project) == "push"
 
 
 def push_projects(project_ids) -> set[int]:

@@ -20,6 +20,7 @@ def test_token_auth_round_trip(api_client, manager, project):
         "slug": "pick-and-place",
         "description": "",
         "delivery": "task",
+        "assignment": "pull",
         "active_blueprint": {
             "id": project.blueprints.get().pk,
             "name": "default",

@@ -378,3 +378,37 @@ def test_push_projects_assign_reviews_when_they_become_ready(project, manager, a
 def test_pull_projects_leave_new_runs_free(project, manager):
     task = services.task_create(actor=manager, project=project, name="one")
     assert task.runs.get(stage_key="annotate").assignee is None
+
+
+def test_a_project_switches_to_push_on_its_form_and_over_the_api(
+    client, api_as, project, manager
+):
+    from django.urls import reverse
+
+    from activity.models import Activity
+
+    client.force_login(manager)
+    url = reverse("projects:edit", args=[project.slug])
+    page = client.get(url)
+    assert 'name="assignment"' in page.content.decode()
+    response = client.post(
+        url,
+        {
+            "name": project.name,
+            "description": "",
+            "delivery": project.delivery,
+            "assignment": "push",
+            "version": project.version,
+        },
+    )
+    assert response.status_code == 302
+    project.refresh_from_db()
+    assert project.settings["assignment"] == "push"
+    entry = Activity.objects.filter(verb="project.updated").latest("id")
+    assert (entry.before, entry.after) == ({"assignment": "pull"}, {"assignment": "push"})
+    api = api_as(manager)
+    assert api.get(f"/api/v1/projects/{project.pk}/").json()["assignment"] == "push"
+    answer = api.patch(f"/api/v1/projects/{project.pk}/", {"assignment": "pull"}, format="json")
+    assert answer.status_code == 200 and answer.json()["assignment"] == "pull"
+    bad = api.patch(f"/api/v1/projects/{project.pk}/", {"assignment": "shove"}, format="json")
+    assert bad.status_code == 400 and "assignment" in bad.json()
