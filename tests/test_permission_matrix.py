@@ -84,6 +84,12 @@ def test_matrix(row, role, users, project, request, client):
             actor=users["manager"], audit=audit, type="error", annotation=task.first_annotation.pk
         )
         ids.update(audit_id=audit.pk, finding_id=finding.pk)
+    if "{post_id}" in row["path"]:  # ana's experience post
+        from experience.models import Post
+
+        ids["post_id"] = Post.objects.create(
+            project=project, author=users["annotator"], title="Tight boxes", body="…"
+        ).pk
     if "{notification_id}" in row["path"]:  # ana's own notification
         from notifications.models import Notification
 

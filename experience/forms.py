@@ -1,0 +1,46 @@
+import re
+
+from django import forms
+
+from .services import BODY_LENGTH, COMMENT_LENGTH, TITLE_LENGTH
+
+_TASK_URL = re.compile(r"/(?:tasks|workspace)/(\d+)(?:/|$)")
+
+
+class PostForm(forms.Form):
+    title = forms.CharField(max_length=TITLE_LENGTH)
+    body = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 10}),
+        max_length=BODY_LENGTH,
+        label="Text",
+        help_text="Plain text; blank lines separate paragraphs.",
+    )
+    task = forms.CharField(
+        required=False,
+        max_length=300,
+        label="Pinned to task (optional)",
+        help_text="The task's number, or paste its address (…/tasks/123/ or a workspace link).",
+    )
+    sample = forms.IntegerField(
+        required=False, min_value=1, label="Sample id (optional)", help_text="An episode or image."
+    )
+    frame = forms.IntegerField(required=False, min_value=0, label="Frame (optional)")
+    annotation = forms.IntegerField(required=False, min_value=1, label="Annotation id (optional)")
+    version = forms.IntegerField(widget=forms.HiddenInput, required=False)
+
+    def clean_task(self):
+        value = (self.cleaned_data.get("task") or "").strip()
+        if not value:
+            return None
+        if value.isascii() and value.isdigit():
+            return int(value)
+        found = _TASK_URL.search(value)
+        if found:
+            return int(found.group(1))
+        raise forms.ValidationError("Give the task's number or its address.")
+
+
+class PostCommentForm(forms.Form):
+    body = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}), max_length=COMMENT_LENGTH, label="Your comment"
+    )
