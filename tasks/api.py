@@ -109,6 +109,16 @@ class TaskInputSerializer(serializers.Serializer):
     unique_id = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
 
 
+def MOVES_FIELD():  # noqa: N802 - a field factory, used like a field class
+    return serializers.DictField(
+        child=serializers.CharField(allow_null=True, allow_blank=True),
+        required=False,
+        help_text="When replacing people is ambiguous (the 400 names the choice on `moves`): "
+        "who takes over whose open runs, {old username: new username}; null sends them back "
+        "to the pool.",
+    )
+
+
 class TaskUpdateSerializer(PatchSerializer):
     name = serializers.CharField(max_length=300, required=False)
     description = serializers.CharField(required=False, allow_blank=True)
@@ -116,14 +126,24 @@ class TaskUpdateSerializer(PatchSerializer):
     due_at = serializers.DateTimeField(required=False, allow_null=True)
     batch = serializers.CharField(max_length=200, required=False, allow_blank=True)
     metadata = serializers.DictField(required=False)
+    annotators = serializers.ListField(
+        child=serializers.CharField(),
+        required=False,
+        help_text="Replace the task's annotators (usernames); the open runs of those removed "
+        "move to those added.",
+    )
+    reviewers = serializers.ListField(
+        child=serializers.CharField(),
+        required=False,
+        help_text="Replace the task's reviewers (usernames); their open review runs move too.",
+    )
+    moves = MOVES_FIELD()
 
     class Meta:
         resource = TaskSerializer
         read_only_hints = {
             "status": "it changes only through stage actions (start, submit, review)",
             "stages": "they change only through stage actions (start, submit, review)",
-            "annotators": "assign people with POST /tasks/batch/ (action assign)",
-            "reviewers": "assign people with POST /tasks/batch/ (action assign)",
         }
 
 
@@ -656,6 +676,7 @@ class BatchSerializer(serializers.Serializer):
     priority = serializers.ChoiceField(choices=Priority.choices, required=False)
     due_at = serializers.DateTimeField(required=False, allow_null=True)
     batch = serializers.CharField(required=False, allow_blank=True, max_length=200)
+    moves = MOVES_FIELD()
 
     def validate(self, data):
         if ("ids" in data) == ("filter" in data):
@@ -683,5 +704,6 @@ class TaskBatchApi(GenericAPIView):
             annotators=data.get("annotators"),
             reviewers=data.get("reviewers"),
             changes={k: data[k] for k in ("priority", "due_at", "batch") if k in data},
+            moves=data.get("moves"),
         )
         return Response({"affected": affected})

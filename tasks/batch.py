@@ -126,13 +126,27 @@ def task_batch_assign(
     selection: QuerySet,
     annotators: list[str] | None = None,
     reviewers: list[str] | None = None,
+    moves: dict[str, str | None] | None = None,
 ) -> int:
-    """Replace the annotators and/or reviewers of the selected tasks."""
+    """Replace the annotators and/or reviewers of the selected tasks. The open (ready and
+    in-progress) runs of the people no longer named move to the people added, or back to
+    the pool when nobody is added; when that is ambiguous the call is refused on ``moves``
+    and ``moves={"old": "new"}`` says who takes whose work (tasks.services.transfer)."""
+    from .services.transfer import reassign_runs
+
     if annotators is None and reviewers is None:
         raise ApplicationError("Give annotators or reviewers.", field="annotators")
+    if moves is not None and not (
+        isinstance(moves, dict)
+        and all(isinstance(k, str) and (v is None or isinstance(v, str)) for k, v in moves.items())
+    ):
+        raise ApplicationError("moves maps a username to a username (or null).", field="moves")
     ids = _ids(selection)
     if not ids:
         return 0
+    # The tasks are locked (in id order) while their people and runs change.
+    list(Task.objects.select_for_update().filter(pk__in=ids).order_by("pk").values_list("pk"))
+    moved: list[TaskEvent] = []
     for field, names, role in (
         ("annotators", annotators, Role.ANNOTATOR),
         ("reviewers", reviewers, Role.REVIEWER),
@@ -141,12 +155,21 @@ def task_batch_assign(
             continue
         users = _users(ids, names, role, field)
         through = getattr(Task, field).through
+        before: dict[int, set[int]] = {}
+        for task_id, user_id in through.objects.filter(task_id__in=ids).values_list(
+            "task_id", "user_id"
+        ):
+            before.setdefault(task_id, set()).add(user_id)
         through.objects.filter(task_id__in=ids).delete()
         through.objects.bulk_create(
             [through(task_id=t, user_id=u.pk) for t in ids for u in users], batch_size=5000
         )
+        moved += reassign_runs(
+            actor=actor, task_ids=ids, field=field, before=before, after=users, moves=moves
+        )
     Task.objects.filter(pk__in=ids).update(updated_at=timezone.now())
     _events(ids, "assigned", actor, annotators=annotators, reviewers=reviewers)
+    TaskEvent.objects.bulk_create(moved, batch_size=5000)
     return len(ids)
 
 
@@ -190,6 +213,7 @@ def task_batch_apply(
     annotators: list[str] | None = None,
     reviewers: list[str] | None = None,
     changes: dict[str, Any] | None = None,
+    moves: dict[str, str | None] | None = None,
 ) -> int:
     """The one entry for batch actions, from the page and the API: choose the tasks (ids, or
     every task matching a filter read by tasks.filters), then delete, reassign or update
@@ -203,7 +227,11 @@ def task_batch_apply(
         return task_batch_delete(actor=actor, selection=selection)
     if action == "assign":
         return task_batch_assign(
-            actor=actor, selection=selection, annotators=annotators, reviewers=reviewers
+            actor=actor,
+            selection=selection,
+            annotators=annotators,
+            reviewers=reviewers,
+            moves=moves,
         )
     return task_batch_update(actor=actor, selection=selection, **(changes or {}))
 

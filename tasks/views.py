@@ -348,20 +348,37 @@ def task_edit(request, task_id):
         "reviewers": [u.username for u in task.reviewers.all()],
     }
     form = TaskEditForm(request.POST or None, project=task.project, initial=initial)
+    moves_question = None
     if request.method == "POST" and form.is_valid():
         data = dict(form.cleaned_data)
-        people = {k: data.pop(k) for k in ("annotators", "reviewers")}
+        moves = moves_from(request.POST)
         try:
-            services.task_update(actor=request.user, task=task, **data)
-            if people != {k: initial[k] for k in people}:
-                selection = batch_services.batch_selection(user=request.user, ids=[task.pk])
-                batch_services.task_batch_assign(actor=request.user, selection=selection, **people)
+            services.task_update(actor=request.user, task=task, moves=moves, **data)
         except ApplicationError as exc:
+            moves_question = exc.extra.get("choices") if exc.field == "moves" else None
             add_application_error(form, exc)
         else:
             messages.success(request, "Task saved.")
             return redirect("tasks:detail", task_id=task.pk)
-    return render(request, "tasks/edit.html", {"task": task, "project": task.project, "form": form})
+    return render(
+        request,
+        "tasks/edit.html",
+        {"task": task, "project": task.project, "form": form, "moves_question": moves_question},
+    )
+
+
+MOVE_PREFIX = "move:"
+
+
+def moves_from(post) -> dict[str, str | None] | None:
+    """The answer to the reassignment question (tasks/_moves_question.html): who takes over
+    whose open runs; an empty choice sends them back to the pool."""
+    moves = {
+        key.removeprefix(MOVE_PREFIX): (value or None)
+        for key, value in post.items()
+        if key.startswith(MOVE_PREFIX)
+    }
+    return moves or None
 
 
 @require_POST

@@ -314,8 +314,19 @@ EDITABLE = {"name", "description", "priority", "due_at", "batch", "metadata"}
 
 
 @transaction.atomic
-def task_update(*, actor, task: Task, **fields) -> Task:
-    """Change a task's descriptive fields (not its blueprint or status); one event."""
+def task_update(
+    *,
+    actor,
+    task: Task,
+    annotators: list[str] | None = None,
+    reviewers: list[str] | None = None,
+    moves: dict[str, str | None] | None = None,
+    **fields,
+) -> Task:
+    """Change a task's descriptive fields (not its blueprint or status); one event. Given
+    ``annotators`` and/or ``reviewers``, replace the task's people: the open runs of the
+    people removed move to those added (``moves`` settles an ambiguous choice; see
+    tasks.batch.task_batch_assign)."""
     unknown = set(fields) - EDITABLE
     if unknown:
         raise ApplicationError(
@@ -331,6 +342,18 @@ def task_update(*, actor, task: Task, **fields) -> Task:
         task.save(update_fields=[*changed, "updated_at"])
         TaskEvent.objects.create(
             task=task, kind="updated", actor=actor, data={"fields": sorted(changed)}
+        )
+    people = {"annotators": annotators, "reviewers": reviewers}
+    current = {
+        "annotators": [u.username for u in task.annotators.all()],
+        "reviewers": [u.username for u in task.reviewers.all()],
+    }
+    people = {k: v for k, v in people.items() if v is not None and sorted(v) != sorted(current[k])}
+    if people:
+        from ..batch import task_batch_assign
+
+        task_batch_assign(
+            actor=actor, selection=Task.objects.filter(pk=task.pk), moves=moves, **people
         )
     return task
 
