@@ -354,9 +354,10 @@ def team_report(
             | combined_quality(quality.get(pk, []))
         )
     key = sort if sort in TEAM_SORTS else "username"
+    rows.sort(key=lambda r: r["username"])  # ties stay in name order either way (stable)
     present = [r for r in rows if r[key] is not None]
-    present.sort(key=lambda r: (r[key], r["username"]), reverse=descending)
-    rows = present + sorted((r for r in rows if r[key] is None), key=lambda r: r["username"])
+    present.sort(key=lambda r: r[key], reverse=descending)
+    rows = present + [r for r in rows if r[key] is None]
     everyone = [value for values in seconds.values() for value in values]
     return {
         "projects": [{"id": p.pk, "name": p.name, "slug": p.slug} for p in projects],
