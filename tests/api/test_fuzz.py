@@ -19,7 +19,6 @@ import re
 import pytest
 import requests
 import schemathesis
-from django.core.management import call_command
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
@@ -49,7 +48,7 @@ def _order(operation) -> tuple[int, str]:
 
 
 @pytest.fixture
-def demo(live_server):
+def demo(live_server, demo_seeder):
     """The seeded demo, an export, tokens for its people, and real path parameters."""
     from django.contrib.auth import get_user_model
 
@@ -58,7 +57,7 @@ def demo(live_server):
     from queues import services as export_services
     from tasks.models import Task
 
-    call_command("seed_demo")
+    demo_seeder.seed()  # as manage.py seed_demo (tests/conftest.py)
     users = {u.username: u for u in get_user_model().objects.all()}
     project = Project.objects.get(slug="pick-and-place")
     export, _ = export_services.export_start(

@@ -1,7 +1,6 @@
 """Browser tests: Playwright driving Debian's Chromium (/usr/bin/chromium), headless."""
 
 import pytest
-from django.core.management import call_command
 from playwright.sync_api import Error as PlaywrightError
 
 CHROMIUM = "/usr/bin/chromium"
@@ -28,8 +27,11 @@ def browser_type_launch_args(browser_type_launch_args):
 
 
 @pytest.fixture
-def demo(transactional_db):
-    call_command("seed_demo")
+def demo(transactional_db, demo_seeder):
+    """The database holds exactly what ``manage.py seed_demo`` makes in an empty one (and its
+    media files): seeded for real once per session, then restored from a copy
+    (tests/conftest.py, ``DemoSeeder``)."""
+    demo_seeder.seed()
 
 
 @pytest.fixture
