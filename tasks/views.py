@@ -16,6 +16,7 @@ from projects.selectors import project_get_for_user
 from . import batch as batch_services
 from . import selectors, services
 from .forms import STATUS_TABS, TaskCreateForm, TaskFilterForm
+from .services.transfer import transfer_forms
 
 PAGE_SIZE = 50
 FILTER_FIELDS = ("status", "project", "q", "assignee", "reviewer", "priority", "batch",
@@ -226,10 +227,36 @@ def _detail(request, task_id, tab):
     context["comments"] = task.comments.select_related("author", "sample", "annotation").exclude(
         annotation__in=hidden
     )
+    context["transfers"] = transfer_forms(task=task, user=request.user)
     from audits.views import task_audit_cards
 
     context["audits"] = task_audit_cards(task=task, user=request.user)
     return render(request, "tasks/detail.html", context)
+
+
+@require_POST
+@login_required
+def task_transfer(request, task_id, key):
+    """The Transfer form of the task page: hand over my run, or (managers) move a run."""
+    from .services.transfer import ensure_may_transfer, run_transfer, user_named
+
+    task = selectors.task_get_for_user(user=request.user, task_id=task_id)
+    ensure_may_transfer(actor=request.user, task=task, stage_key=key)
+    replica = request.POST.get("replica", "")
+    try:
+        run = run_transfer(
+            actor=request.user,
+            task=task,
+            stage_key=key,
+            replica=int(replica) if replica.isascii() and replica.isdigit() else None,
+            to_user=user_named(username) if (username := request.POST.get("username")) else None,
+            reason=request.POST.get("reason", ""),
+        )
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"{key} is now {run.assignee.username}'s.")
+    return redirect("tasks:detail", task_id=task.pk)
 
 
 @login_required

@@ -219,6 +219,45 @@ def transfer_candidates(*, task: Task, run: StageRun, exclude: Iterable[int] = (
     return found
 
 
+def transfer_forms(*, task: Task, user) -> list[dict]:
+    """The task page's Transfer forms for ``user``: their own in-progress runs (hand over)
+    and, for managers, every run someone holds that is ready or in progress (move), each
+    with the people who may take it over."""
+    manager = project_allows(user, task.project, Action.CHANGE)
+    forms = []
+    for run in task.runs.all():
+        if run.assignee_id is None or run.status not in OPEN:
+            continue
+        own = run.assignee_id == user.pk and run.status == StageRun.Status.IN_PROGRESS
+        if not (own or manager):
+            continue
+        forms.append(
+            {
+                "run": run,
+                "via": "handover" if own else "manager",
+                "candidates": transfer_candidates(task=task, run=run),
+            }
+        )
+    return forms
+
+
+def ensure_may_transfer(*, actor, task: Task, stage_key: str) -> None:
+    """Refuse (PermissionDenied) someone who may transfer no run of the stage: managers
+    move any run, everyone else only a run of their own."""
+    if project_allows(actor, task.project, Action.CHANGE):
+        return
+    if not task.runs.filter(stage_key=stage_key, assignee=actor).exists():
+        raise PermissionDenied("Only the run's annotator or a manager transfers it.")
+
+
+def user_named(username: str, *, field: str = "username"):
+    """The active user called ``username``, or a clear error naming the field."""
+    user = User.objects.filter(username=username, is_active=True).first()
+    if user is None:
+        raise ApplicationError(f"No user named {username}.", field=field)
+    return user
+
+
 def _name(user) -> str:
     return user.username if user is not None else ""
 

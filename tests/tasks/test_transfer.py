@@ -227,3 +227,69 @@ def test_batch_reassignment_of_100_tasks_has_bounded_queries(
         StageRun.objects.filter(task__in=tasks, assignee=ben, status="in_progress").count() == 100
     )
     assert TaskEvent.objects.filter(kind="run_transferred", task__in=tasks).count() == 100
+
+
+def test_transfer_api(api_as, annotator, ben, reviewer, manager, task):
+    url = f"/api/v1/tasks/{task.pk}/stages/annotate/transfer/"
+    assert api_as(reviewer).post(url, {"username": "ben", "reason": "x"}).status_code == 403
+    # ben is not named on the task: he does not see it.
+    assert api_as(ben).post(url, {"username": "ben", "reason": "x"}).status_code == 404
+    refused = api_as(annotator).post(url, {"username": "ben", "reason": ""}, format="json")
+    assert refused.status_code == 400 and "reason" in refused.json()
+    unknown = api_as(annotator).post(url, {"username": "nobody", "reason": "x"}, format="json")
+    assert unknown.status_code == 400 and unknown.json()["username"] == ["No user named nobody."]
+    done = api_as(annotator).post(url, {"username": "ben", "reason": "on leave"}, format="json")
+    assert done.status_code == 200, done.json()
+    stage = next(s for s in done.json()["stages"] if s["key"] == "annotate")
+    assert (stage["assignee"], stage["status"]) == ("ben", "in_progress")
+    # Now ben's: ana may not move it back, the manager may.
+    assert api_as(annotator).post(url, {"username": "ana", "reason": "x"}).status_code == 403
+    back = api_as(manager).post(url, {"username": "ana", "reason": "back"}, format="json")
+    assert back.status_code == 200
+    vias = list(
+        TaskEvent.objects.filter(kind="run_transferred")
+        .order_by("id")
+        .values_list("data__via", flat=True)
+    )
+    assert vias == ["handover", "manager"]
+
+
+def test_batch_api_and_task_patch_take_moves(api_as, manager, annotator, ben, cleo, task):
+    body = {"action": "assign", "ids": [task.pk], "annotators": ["ben", "cleo"]}
+    asked = api_as(manager).post("/api/v1/tasks/batch/", body, format="json")
+    assert asked.status_code == 400
+    assert "moves" in asked.json() and asked.json()["choices"] == {"ana": ["ben", "cleo"]}
+    done = api_as(manager).post(
+        "/api/v1/tasks/batch/", {**body, "moves": {"ana": "cleo"}}, format="json"
+    )
+    assert done.status_code == 200 and annotate_run(task).assignee == cleo
+    url = f"/api/v1/tasks/{task.pk}/"
+    patched = api_as(manager).patch(
+        url, {"annotators": ["ana", "ben"], "moves": {"cleo": "ana"}}, format="json"
+    )
+    assert patched.status_code == 200, patched.json()
+    assert annotate_run(task).assignee == annotator
+    assert sorted(patched.json()["annotators"]) == ["ana", "ben"]
+
+
+def test_task_page_transfer_form_and_readable_history(client, annotator, ben, manager, task):
+    client.force_login(annotator)
+    page = client.get(f"/tasks/{task.pk}/").content.decode()
+    assert 'aria-label="Hand over annotate"' in page and '<option value="ben">' in page
+    response = client.post(
+        f"/tasks/{task.pk}/stages/annotate/transfer/",
+        {"username": "ben", "reason": "going on leave", "replica": "0"},
+    )
+    assert response.status_code == 302
+    assert annotate_run(task).assignee == ben
+    client.force_login(manager)
+    page = client.get(f"/tasks/{task.pk}/").content.decode()
+    assert "ana handed annotate to ben: going on leave (ben now named on the task)" in page
+    assert 'aria-label="Move annotate"' in page  # managers move it on
+    # A refusal is a message, not an error page.
+    response = client.post(
+        f"/tasks/{task.pk}/stages/annotate/transfer/",
+        {"username": "ana", "reason": ""},
+        follow=True,
+    )
+    assert "Say why the work is transferred." in response.content.decode()
