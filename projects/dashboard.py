@@ -113,10 +113,15 @@ def queue_health() -> dict[str, Any]:
 
 def project_sections(*, user) -> dict:
     """The dashboard's project sections for ``user``: ``project_cards`` (managers and
-    administrators) and ``queue_health`` (administrators)."""
-    sections: dict[str, Any] = {
-        "project_cards": project_cards(projects=managed_projects(user=user))
-    }
+    administrators), ``queue_health`` (administrators) and, next to cards, ``projects``:
+    the user's other projects (the dashboard's list of every project otherwise)."""
+    from .selectors import project_list_for_user
+
+    cards = project_cards(projects=managed_projects(user=user))
+    sections: dict[str, Any] = {"project_cards": cards}
+    if cards:  # the project list below the cards: the user's other projects only
+        shown = [card.project.pk for card in cards]
+        sections["projects"] = project_list_for_user(user=user).exclude(pk__in=shown)[:20]
     if is_admin(user):
         sections["queue_health"] = queue_health()
     return sections
