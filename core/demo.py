@@ -12,6 +12,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.db import transaction
 
+from core.demo_experience import seed_demo_experience
 from core.demo_progress import seed_demo_progress
 from core.demo_quality import seed_demo_quality
 from projects import services as project_services
@@ -63,6 +64,7 @@ def seed_demo() -> dict:
     progress = getattr(settings, "STAGECRAFT_DEMO_QUALITY", True)
     if getattr(settings, "STAGECRAFT_DEMO_PROGRESS", progress):
         created["progress"] = seed_demo_progress(project, users)
+    created["experience"] = seed_demo_experience(project=project, users=users)  # and notifications
     return created
 
 

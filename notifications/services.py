@@ -342,16 +342,11 @@ def _findings(relevant: list, tasks: dict, names: dict) -> list[Pending]:
             continue
         if finding.type == AuditFinding.Type.CONFIRMATION:
             continue
-        what = f"{finding.get_type_display().lower()} ({finding.get_category_display().lower()})"
-        what = ("an " if what[0] in "aeiou" else "a ") + what
-        note = f": {_quote(finding.note)}" if finding.note else "."
-        who = names.get(e.actor_id, "An auditor")
         found.append(
             Pending(
                 user_id=finding.annotator_id,
                 kind=Notification.Kind.AUDIT_FINDING,
-                message=f"{who} noted {what} in your work on "
-                f"{_where(finding.stage_key, task)}{note}",
+                message=_finding_message(finding, names.get(e.actor_id, "An auditor"), task),
                 url=reverse("tasks:detail", args=[task.pk]) + f"#audit-{finding.audit_id}-title",
                 project_id=task.project_id,
                 task_id=task.pk,
@@ -359,6 +354,17 @@ def _findings(relevant: list, tasks: dict, names: dict) -> list[Pending]:
             )
         )
     return found
+
+
+def _finding_message(finding, who: str, task: Task) -> str:
+    where = _where(finding.stage_key, task)
+    category = finding.get_category_display().lower()
+    note = f": {_quote(finding.note)}" if finding.note else "."
+    if finding.type == "error":
+        return f"{who} found an error ({category}) in your work on {where}{note}"
+    if finding.type == "flag":
+        return f"{who} flagged your work on {where} ({category}){note}"
+    return f"{who} commented on your work on {where}{note}"
 
 
 # --- exports ----------------------------------------------------------------------------------

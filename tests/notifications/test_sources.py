@@ -98,7 +98,7 @@ def test_an_audit_finding_tells_the_annotator_whose_work_it_concerns(
     assert kinds(annotator) == [
         (
             "audit_finding",
-            "maya noted an error (wrong class) in your work on annotate of Fixture task: "
+            "maya found an error (wrong class) in your work on annotate of Fixture task: "
             "That is a failure",
         )
     ]
