@@ -235,3 +235,25 @@ def test_the_export_job_tells_the_requester_when_it_is_ready(project, manager, s
     )
     assert run_export_job(export.pk) == "finished"
     assert [k for k, _ in kinds(manager)] == ["export_finished"]
+
+
+def test_through_the_assignment_and_transfer_services(project, manager, annotator):
+    """Engineers C1's and C2's services write the events; the people hear of them."""
+    from projects import services as project_services
+    from tasks.services.assignment import run_assign
+    from tasks.services.transfer import run_transfer
+    from tests.factories import UserFactory
+
+    noah = UserFactory(username="noah")
+    project_services.membership_add(actor=manager, project=project, user=noah, role="annotator")
+    task = task_services.task_create(actor=manager, project=project, name="Episode 4")
+    run_assign(actor=manager, task=task, stage_key="annotate", user=annotator)
+    assert kinds(annotator) == [("run_assigned", "maya assigned you annotate of Episode 4.")]
+    task_services.stage_start(actor=annotator, task=task, stage_key="annotate")
+    run_transfer(
+        actor=annotator, task=task, stage_key="annotate", to_user=noah, reason="Going on leave"
+    )
+    assert kinds(noah) == [
+        ("run_transferred", "ana handed annotate of Episode 4 over to you: Going on leave")
+    ]
+    assert not Notification.objects.filter(user=manager).exists()
