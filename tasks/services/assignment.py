@@ -544,3 +544,41 @@ def push_projects(project_ids) -> set[int]:
             "pk", flat=True
         )
     )
+
+
+def assignment_selection(*, actor, ids: Any = None, filters: Any = None) -> QuerySet:
+    """The tasks an auto-assign touches, as the batch actions choose them: ``ids``, or every
+    task matching ``filters`` (a client's filter, read strictly by tasks.filters) — always
+    tasks the actor manages. Managers and administrators only."""
+    from ..batch import batch_selection, ensure_manager
+    from ..filters import task_filter
+
+    ensure_manager(actor)
+    chosen = task_filter(filters) if filters is not None else None
+    return batch_selection(user=actor, ids=ids, filters=chosen)
+
+
+def person_for_assignment(*, task: Task, username: Any) -> Any:
+    """The user named to take a run of ``task`` (None for none), or a clear 400."""
+    if username is None or username == "":
+        return None
+    if not isinstance(username, str):
+        raise ApplicationError("username is a username or null.", field="username")
+    user = User.objects.filter(username=username, is_active=True).first()
+    if user is None:
+        raise ApplicationError(f"No user named {username}.", field="username")
+    return user
+
+
+def ready_runs_to_assign(*, task: Task) -> list[dict[str, Any]]:
+    """The task's ready annotate, consensus and review runs, each with the people a manager
+    may reserve it for (``assignable_people``): ``[{"run", "people"}]``, in stage order."""
+    spec = spec_for(task.blueprint)
+    position = {s.key: n for n, s in enumerate(spec.stages)}
+    runs = sorted(
+        task.runs.filter(status=StageRun.Status.READY, kind__in=ASSIGNABLE).select_related(
+            "assignee"
+        ),
+        key=lambda r: (position.get(r.stage_key, 0), r.replica),
+    )
+    return [{"run": run, "people": assignable_people(task=task, run=run)} for run in runs]

@@ -380,9 +380,7 @@ def test_pull_projects_leave_new_runs_free(project, manager):
     assert task.runs.get(stage_key="annotate").assignee is None
 
 
-def test_a_project_switches_to_push_on_its_form_and_over_the_api(
-    client, api_as, project, manager
-):
+def test_a_project_switches_to_push_on_its_form_and_over_the_api(client, api_as, project, manager):
     from django.urls import reverse
 
     from activity.models import Activity
@@ -412,3 +410,112 @@ def test_a_project_switches_to_push_on_its_form_and_over_the_api(
     assert answer.status_code == 200 and answer.json()["assignment"] == "pull"
     bad = api.patch(f"/api/v1/projects/{project.pk}/", {"assignment": "shove"}, format="json")
     assert bad.status_code == 400 and "assignment" in bad.json()
+
+
+# --- pages and API ----------------------------------------------------------------------
+
+
+def test_the_preview_page_then_apply_with_the_message(client, team, manager):
+    person(team, manager, "a")
+    person(team, manager, "b")
+    chosen = tasks(team, manager, 3)
+    client.force_login(manager)
+    ids = [str(t.pk) for t in chosen]
+    preview = client.post("/tasks/auto-assign/", {"ids": ids}, HTTP_HX_REQUEST="true")
+    html = preview.content.decode()
+    assert preview.status_code == 200 and "Auto-assign preview" in html
+    assert "<strong>3 to 2 people</strong>" in html
+    assert '<th scope="row">a</th>' in html and "Apply: assign 3 runs" in html
+    token = preview.context["plan"].token
+    assert not TaskEvent.objects.filter(kind="run_assigned").exists()
+    applied = client.post(
+        "/tasks/auto-assign/", {"ids": ids, "apply": "1", "token": token}, HTTP_HX_REQUEST="true"
+    )
+    assert applied.status_code == 200 and applied.headers["HX-Redirect"] == "/tasks/"
+    page = client.get("/tasks/")
+    assert "3 runs assigned to 2 people." in page.content.decode()
+
+
+def test_the_preview_of_all_matching_a_filter_and_a_stale_apply(client, team, manager):
+    a = person(team, manager, "a")
+    chosen = tasks(team, manager, 2, batch="north")
+    tasks(team, manager, 1, batch="south")
+    client.force_login(manager)
+    form = {"all_matching": "1", "batch": "north"}
+    preview = client.post("/tasks/auto-assign/", form)
+    assert preview.context["plan"].counts() == {"a": 2}
+    services.stage_start(actor=a, task=chosen[0], stage_key="annotate")
+    stale = client.post(
+        "/tasks/auto-assign/", {**form, "apply": "1", "token": preview.context["plan"].token}
+    )
+    assert "changed since the preview" in stale.content.decode()
+    assert stale.context["plan"].counts() == {"a": 1}
+    assert not TaskEvent.objects.filter(kind="run_assigned").exists()
+
+
+def test_the_task_page_card_assigns_one_run(client, team, manager):
+    a = person(team, manager, "a", skills=["lidar"])
+    person(team, manager, "b")
+    require_skills(team, "lidar")
+    reserve(team, manager, a, 2)
+    task = tasks(team, manager, 1)[0]
+    client.force_login(manager)
+    detail = client.get(f"/tasks/{task.pk}/").content.decode()
+    assert f'hx-get="/tasks/{task.pk}/assign/"' in detail
+    card = client.get(f"/tasks/{task.pk}/assign/", HTTP_HX_REQUEST="true").content.decode()
+    assert "a (2 open)" in card and "b — lacks skills lidar" in card
+    response = client.post(
+        f"/tasks/{task.pk}/assign/", {"stage": "annotate", "replica": "0", "username": "a"}
+    )
+    assert response.status_code == 302
+    assert task.runs.get(stage_key="annotate").assignee == a
+    page = client.get(f"/tasks/{task.pk}/").content.decode()
+    assert "“annotate” is reserved for a." in page
+    refused = client.post(
+        f"/tasks/{task.pk}/assign/", {"stage": "annotate", "username": "b"}, follow=True
+    )
+    assert "b cannot take this run: lacks skills lidar." in refused.content.decode()
+
+
+def test_the_api_previews_applies_and_assigns(api_as, team, manager, annotator):
+    person(team, manager, "a")
+    person(team, manager, "b")
+    chosen = tasks(team, manager, 3)
+    api = api_as(manager)
+    ids = [t.pk for t in chosen]
+    preview = api.post("/api/v1/tasks/auto-assign/", {"ids": ids}, format="json").json()
+    assert preview["assignments"] == [
+        {"username": "a", "runs": 2, "load": 0, "capacity": 10},
+        {"username": "b", "runs": 1, "load": 0, "capacity": 10},
+    ]
+    assert preview["applied"] is False and preview["unassignable"] == []
+    stale = api.post(
+        "/api/v1/tasks/auto-assign/",
+        {"ids": ids, "apply": True, "expected": {"a": 3}},
+        format="json",
+    )
+    assert stale.status_code == 409 and stale.json()["assignments"][0]["runs"] == 2
+    done = api.post(
+        "/api/v1/tasks/auto-assign/",
+        {"ids": ids, "apply": True, "expected": preview["token"]},
+        format="json",
+    ).json()
+    assert done["applied"] is True
+    assert StageRun.objects.filter(task__in=chosen).exclude(assignee=None).count() == 3
+    url = f"/api/v1/tasks/{ids[0]}/stages/annotate/assign/"
+    moved = api.post(url, {"username": "b"}, format="json")
+    assert moved.status_code == 200
+    assert moved.json() == {
+        "task": ids[0],
+        "stage": "annotate",
+        "replica": 0,
+        "status": "ready",
+        "assignee": "b",
+    }
+    cleared = api.post(url, {"username": None}, format="json").json()
+    assert cleared["assignee"] is None
+    unknown = api.post(url, {"username": "nobody"}, format="json")
+    assert unknown.status_code == 400 and unknown.json() == {"username": ["No user named nobody."]}
+    by_filter = api.post("/api/v1/tasks/auto-assign/", {"filter": {"bogus": 1}}, format="json")
+    assert by_filter.status_code == 400
+    assert api_as(annotator).post(url, {"username": "b"}, format="json").status_code == 404
