@@ -28,5 +28,6 @@ urlpatterns = [
         views.task_descriptions_export,
         name="descriptions-export",
     ),
+    path("<int:task_id>/stages/<str:key>/transfer/", views.task_transfer, name="transfer"),
     path("<int:task_id>/<slug:tab>/", views.task_tab, name="tab"),
 ]
