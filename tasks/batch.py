@@ -49,6 +49,30 @@ def managed_projects(*, user) -> list:
     )
 
 
+def batch_people(*, projects: list, project_id: int | None = None) -> dict:
+    """The batch bar's member pickers: the annotators and the reviewers of the projects the
+    manager manages, grouped by project (only the filtered project when the list is
+    filtered to one of them), in one query. ``several`` says whether to label the groups."""
+    chosen = [p for p in projects if p.pk == project_id] or projects
+    rows = (
+        Membership.objects.filter(
+            project__in=[p.pk for p in chosen], role__in=[Role.ANNOTATOR, Role.REVIEWER]
+        )
+        .select_related("user")
+        .order_by("user__username")
+    )
+    people: dict[str, dict[int, list]] = {"annotators": {}, "reviewers": {}}
+    for m in rows:
+        if not m.user.is_active:
+            continue
+        field = "annotators" if m.role == Role.ANNOTATOR else "reviewers"
+        people[field].setdefault(m.project_id, []).append(m.user)
+    return {
+        field: [{"project": p, "users": by_project[p.pk]} for p in chosen if p.pk in by_project]
+        for field, by_project in people.items()
+    } | {"several": len(chosen) > 1}
+
+
 def batch_selection(*, user, ids: list[int] | None = None, filters: dict | None = None) -> QuerySet:
     """The tasks a batch action touches: the given ids, or every task matching the filters —
     always limited to tasks the user manages. Returns a plain queryset of ids."""

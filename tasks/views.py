@@ -61,6 +61,11 @@ def _list_context(request, source) -> dict:
         "query": query,
         "filter_items": list(form.data.items()),
         "can_batch": batch_services.can_batch(request.user),
+        "batch_people": batch_services.batch_people(
+            projects=managed, project_id=filters.get("project")
+        )
+        if managed
+        else None,
     }
 
 
@@ -90,6 +95,20 @@ def task_batch(request):
             **_batch_params(request.POST, action),
         )  # fmt: skip
     except ApplicationError as exc:
+        if exc.field == "moves" and exc.extra.get("choices"):
+            # Ask, keeping the selection and the people chosen: the bar shows a select per
+            # person whose work has to go somewhere, and Reassign sends the same form again.
+            context = _list_context(request, request.POST)
+            context["moves_question"] = exc.extra["choices"]
+            context["batch_state"] = {
+                "ids": request.POST.getlist("ids"),
+                "all_matching": request.POST.get("all_matching") == "1",
+                "annotators": _people(request.POST, "annotators") or [],
+                "reviewers": _people(request.POST, "reviewers") or [],
+            }
+            if request.htmx:
+                return render(request, "tasks/list.html#task-results", context)
+            return render(request, "tasks/list.html", context)
         messages.error(request, exc.message)
     else:
         said = BAR_MESSAGES.get(action, "Updated {tasks}.")
@@ -97,6 +116,12 @@ def task_batch(request):
     if request.htmx:
         return render(request, "tasks/list.html#task-results", _list_context(request, request.POST))
     return redirect(f"{reverse('tasks:list')}?{query}")
+
+
+def _people(post, name: str) -> list[str] | None:
+    """The usernames ticked in a member picker (or typed, comma-separated); None: unchanged."""
+    names = [u.strip() for value in post.getlist(name) for u in value.split(",") if u.strip()]
+    return list(dict.fromkeys(names)) or None
 
 
 # The action bar's buttons: each names a batch action (priority, due date and batch name are
@@ -111,10 +136,10 @@ BAR_MESSAGES = {
 def _batch_params(post, action: str) -> dict:
     """What the action bar's form says for ``action``, as task_batch_apply takes it."""
     if action == "assign":
-        split = lambda name: [u.strip() for u in post.get(name, "").split(",") if u.strip()]  # noqa: E731
         return {
-            "annotators": split("annotators") if post.get("annotators", "").strip() else None,
-            "reviewers": split("reviewers") if post.get("reviewers", "").strip() else None,
+            "annotators": _people(post, "annotators"),
+            "reviewers": _people(post, "reviewers"),
+            "moves": moves_from(post),
         }
     if action == "priority":
         if not post.get("new_priority"):

@@ -35,3 +35,22 @@ def test_task_page_refreshes_badge_and_stage_strip_when_the_tab_becomes_visible(
         "aria-selected", "true"
     )
     assert re.search(rf"/tasks/{task.pk}/invalid/$", page.url)  # no reload
+
+
+def test_annotator_hands_over_a_run_and_the_history_says_so(login, live_server):
+    task = Task.objects.get(name="Reach and grasp")
+    page = login("annotator")
+    page.goto(f"{live_server.url}/tasks/{task.pk}/")
+    form = page.get_by_role("form", name="Hand over segments")
+    form.get_by_label("Hand over to").select_option("annotator2")
+    form.get_by_label("Reason").fill("going on leave")
+    form.get_by_role("button", name="Hand over").click()
+    expect(page.get_by_role("status")).to_contain_text("segments is now annotator2's.")
+    strip = page.get_by_role("list", name="Stage strip")
+    expect(strip.get_by_role("listitem").filter(has_text="segments")).to_contain_text(
+        "In Progress · annotator2"
+    )
+    expect(page.locator(".history")).to_contain_text(
+        "annotator handed segments to annotator2: going on leave"
+    )
+    assert task.runs.get(stage_key="segments").assignee.username == "annotator2"

@@ -36,7 +36,11 @@ def test_select_all_matching_reassign_and_delete_with_the_dialog(login, live_ser
     page.get_by_role("checkbox", name="Select all tasks on this page").check()
     expect(bar).to_contain_text("3 tasks selected")
 
-    bar.get_by_label("Annotators").fill("annotator2")
+    # The member picker: the project's annotators, by name.
+    bar.locator("summary", has_text="Annotators").click()
+    picker = bar.get_by_role("group", name="Annotators")
+    expect(picker.get_by_role("checkbox")).to_have_count(2)  # annotator, annotator2
+    picker.get_by_label("Noah Annotator").check()
     bar.get_by_role("button", name="Reassign").click()
     expect(page.get_by_role("status")).to_contain_text("Reassigned 3 tasks.")
     names = set(

@@ -293,3 +293,24 @@ def test_task_page_transfer_form_and_readable_history(client, annotator, ben, ma
         follow=True,
     )
     assert "Say why the work is transferred." in response.content.decode()
+
+
+def test_batch_bar_member_pickers_and_the_reassignment_question(
+    client, manager, annotator, ben, cleo, task
+):
+    client.force_login(manager)
+    page = client.get(f"/tasks/?project={task.project_id}").content.decode()
+    assert 'role="group" aria-label="Annotators"' in page
+    assert 'name="annotators" value="ben"' in page and 'name="reviewers" value="ravi"' in page
+    assert 'name="annotators" value="ravi"' not in page  # only the role's people
+    assert 'placeholder="ana, noah"' not in page
+    post = {"ids": [str(task.pk)], "action": "assign", "annotators": ["ben", "cleo"]}
+    asked = client.post("/tasks/batch/", post, HTTP_HX_REQUEST="true").content.decode()
+    assert "Who takes over the work in progress?" in asked
+    assert 'name="move:ana"' in asked and '<option value="cleo">cleo</option>' in asked
+    assert f'value="{task.pk}" aria-label="Select Fixture task" checked' in asked  # kept
+    assert 'name="annotators" value="cleo" checked' in asked
+    assert annotate_run(task).assignee == annotator
+    done = client.post("/tasks/batch/", {**post, "move:ana": "cleo"}, HTTP_HX_REQUEST="true")
+    assert "Reassigned 1 task." in done.content.decode()
+    assert annotate_run(task).assignee == cleo
