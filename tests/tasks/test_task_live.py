@@ -15,6 +15,7 @@ def test_live_refresh_answers_the_badge_stage_strip_and_sidebar_only(
     url = reverse("tasks:detail", args=[task.pk])
     page = client.get(url).content.decode()
     assert 'hx-select-oob="#task-badge,#task-stages,#task-side-live"' in page
+    assert "Live regions" not in page  # the template's comment stays a comment
     services.stage_submit(actor=annotator, task=task, stage_key="annotate")
     with django_assert_max_num_queries(25):
         body = client.get(url, HTTP_HX_REQUEST="true", HTTP_HX_TARGET="task-live").content.decode()
