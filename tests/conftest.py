@@ -15,18 +15,51 @@ from tests.factories import UserFactory
 ROLES = ("anonymous", "outsider", "annotator", "reviewer", "manager", "admin")
 
 
-@pytest.fixture
-def admin_user(db):
+# The fixtures' objects, made by plain functions so that a wider-scoped setup (the
+# permission matrix builds them once per group of cases) makes exactly the same ones.
+def make_admin_user():
     return UserFactory(username="root", is_superuser=True, is_staff=True)
 
 
-@pytest.fixture
-def manager(db):
+def make_manager():
     user = UserFactory(username="maya")
     user.user_permissions.add(
         Permission.objects.get(codename="add_project", content_type__app_label="projects")
     )
     return user
+
+
+def make_project(manager, reviewer, annotator):
+    project = project_services.project_create(actor=manager, name="Pick and place")
+    project_services.membership_add(
+        actor=manager, project=project, user=reviewer, role=Role.REVIEWER
+    )
+    project_services.membership_add(
+        actor=manager, project=project, user=annotator, role=Role.ANNOTATOR, skills=["robotics"]
+    )
+    return project
+
+
+def make_users() -> dict:
+    """``users``: admin, manager, reviewer, annotator, outsider, anonymous (None)."""
+    return {
+        "admin": make_admin_user(),
+        "manager": make_manager(),
+        "reviewer": UserFactory(username="ravi"),
+        "annotator": UserFactory(username="ana"),
+        "outsider": UserFactory(username="olga"),
+        "anonymous": None,
+    }
+
+
+@pytest.fixture
+def admin_user(db):
+    return make_admin_user()
+
+
+@pytest.fixture
+def manager(db):
+    return make_manager()
 
 
 @pytest.fixture
@@ -46,14 +79,7 @@ def outsider(db):
 
 @pytest.fixture
 def project(manager, reviewer, annotator):
-    project = project_services.project_create(actor=manager, name="Pick and place")
-    project_services.membership_add(
-        actor=manager, project=project, user=reviewer, role=Role.REVIEWER
-    )
-    project_services.membership_add(
-        actor=manager, project=project, user=annotator, role=Role.ANNOTATOR, skills=["robotics"]
-    )
-    return project
+    return make_project(manager, reviewer, annotator)
 
 
 @pytest.fixture
@@ -123,13 +149,11 @@ def run_jobs(redis_conn):
     return run
 
 
-@pytest.fixture
-def dataset(project, manager, tmp_path):
-    """A finished dataset of two raw ALOHA episodes in ``project`` (``dataset.source`` data)."""
+def make_dataset(project, manager, folder):
+    """A finished dataset of two raw ALOHA episodes written to ``folder``."""
     from projects.dataset_services import dataset_import_run, dataset_import_start
     from tests.helpers.hdf5 import write_aloha
 
-    folder = tmp_path / "fixture-episodes"
     source = [write_aloha(folder / f"episode_{i}.hdf5", T=12, seed=i) for i in range(2)]
     dataset = dataset_import_start(
         actor=manager,
@@ -146,8 +170,12 @@ def dataset(project, manager, tmp_path):
 
 
 @pytest.fixture
-def task(project, manager, annotator):
-    """A default-blueprint task given to ana (annotate stage started, one annotation)."""
+def dataset(project, manager, tmp_path):
+    """A finished dataset of two raw ALOHA episodes in ``project`` (``dataset.source`` data)."""
+    return make_dataset(project, manager, tmp_path / "fixture-episodes")
+
+
+def make_task(project, manager, annotator):
     from tasks import services as task_services
 
     task = task_services.task_create(
@@ -161,17 +189,28 @@ def task(project, manager, annotator):
 
 
 @pytest.fixture
-def finished_export(project, manager, settings, tmp_path):
-    """A finished JSONL export of the project (no tasks), in a media folder of its own."""
+def task(project, manager, annotator):
+    """A default-blueprint task given to ana (annotate stage started, one annotation)."""
+    return make_task(project, manager, annotator)
+
+
+def make_finished_export(project, manager):
+    """A finished JSONL export of the project, in the current MEDIA_ROOT."""
     from queues import services as export_services
 
-    settings.MEDIA_ROOT = tmp_path / "export-media"
     export, _ = export_services.export_start(
         actor=manager, project=project, format="jsonl", background=False
     )
     export = export_services.export_run(export_id=export.pk)
     assert export.status == "finished", export.error
     return export
+
+
+@pytest.fixture
+def finished_export(project, manager, settings, tmp_path):
+    """A finished JSONL export of the project (no tasks), in a media folder of its own."""
+    settings.MEDIA_ROOT = tmp_path / "export-media"
+    return make_finished_export(project, manager)
 
 
 class DemoSeeder:

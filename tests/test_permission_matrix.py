@@ -2,15 +2,32 @@
 
 Every named URL outside the admin site must have at least one row, so a new
 endpoint without a decision about who may call it fails the suite.
+
+Speed: the objects a case needs depend only on the placeholders in its path (``_build``), so
+the cases are grouped by them and each group's objects are made once, in a transaction
+rolled back after the group; each case runs in a savepoint rolled back after it, so every
+case starts from the same state as if its objects had been made for it alone (pytest-django's
+``db``, set up after ``world``, rolls each case back to its savepoint).
 """
 
 import csv
+import re
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
+from django.db import transaction
+from django.test import override_settings
 from django.urls import URLPattern, URLResolver, get_resolver
 
-from tests.conftest import ROLES
+from tests.conftest import (
+    ROLES,
+    make_dataset,
+    make_finished_export,
+    make_project,
+    make_task,
+    make_users,
+)
 
 MATRIX = Path(__file__).with_name("permission_matrix.csv")
 # The admin site (and django-rq's dashboard inside it) guards itself: staff only.
@@ -22,9 +39,15 @@ def _rows() -> list[dict]:
         return list(csv.DictReader(fh))
 
 
+def _placeholders(path: str) -> tuple[str, ...]:
+    return tuple(sorted(set(re.findall(r"{(\w+)}", path))))
+
+
+# Grouped by placeholders (a stable sort: the CSV's order within a group), so that each
+# group's objects are made once.
 CASES = [
     pytest.param(row, role, id=f"{row['method']} {row['name']} as {role}")
-    for row in _rows()
+    for row in sorted(_rows(), key=lambda row: _placeholders(row["path"]))
     for role in ROLES
 ]
 
@@ -42,10 +65,31 @@ def _named_patterns(resolver=None, prefix="", namespace=""):
             yield route, namespace + entry.name
 
 
-@pytest.mark.django_db
-@pytest.mark.parametrize(("row", "role"), CASES)
-def test_matrix(row, role, users, project, request, client):
-    user = users[role]
+def _build(row: dict, stack: ExitStack, tmp_path_factory) -> dict:
+    """The users, project and objects a path with these placeholders needs, and their ids.
+
+    ``row["path"]`` is only read for its placeholders. Settings changed for the objects
+    stay changed while the group's cases run (``stack``)."""
+    users = make_users()
+    project = make_project(users["manager"], users["reviewer"], users["annotator"])
+    made: dict = {}
+
+    def need(name: str):
+        """The conftest fixture of that name, made once for the group."""
+        if name not in made:
+            if name == "dataset":
+                folder = tmp_path_factory.mktemp("matrix") / "fixture-episodes"
+                made[name] = make_dataset(project, users["manager"], folder)
+            elif name == "task":
+                made[name] = make_task(project, users["manager"], users["annotator"])
+            elif name == "finished_export":
+                media = tmp_path_factory.mktemp("matrix") / "export-media"
+                stack.enter_context(override_settings(MEDIA_ROOT=media))
+                made[name] = make_finished_export(project, users["manager"])
+            else:
+                raise LookupError(name)
+        return made[name]
+
     target = project.memberships.get(user=users["annotator"])
     ids = {
         "slug": project.slug,
@@ -55,10 +99,10 @@ def test_matrix(row, role, users, project, request, client):
         "blueprint_id": project.blueprints.get().pk,
     }
     if "{dataset_id}" in row["path"] or "{sample_id}" in row["path"]:
-        dataset = request.getfixturevalue("dataset")
+        dataset = need("dataset")
         ids.update(dataset_id=dataset.pk, sample_id=dataset.samples.first().pk)
     if "{task_id}" in row["path"]:
-        task = request.getfixturevalue("task")
+        task = need("task")
         ids.update(task_id=task.pk, annotation_id=task.first_annotation.pk)
         if "{comment_id}" in row["path"]:
             from tasks.services import comment_create
@@ -76,7 +120,7 @@ def test_matrix(row, role, users, project, request, client):
         from audits import services as audit_services
         from tasks.services import stage_review, stage_submit
 
-        task = request.getfixturevalue("task")
+        task = need("task")
         stage_submit(actor=users["annotator"], task=task, stage_key="annotate")
         stage_review(actor=users["reviewer"], task=task, stage_key="review", decision="approve")
         audit = audit_services.audit_create(actor=users["manager"], task=task, kind="fixless")
@@ -97,7 +141,64 @@ def test_matrix(row, role, users, project, request, client):
             user=users["annotator"], kind="run_assigned", message="…", url="/"
         ).pk
     if "{export_id}" in row["path"]:
-        ids["export_id"] = request.getfixturevalue("finished_export").pk
+        ids["export_id"] = need("finished_export").pk
+    return {"users": users, "ids": ids}
+
+
+class _Worlds:
+    """The current group's objects, inside a transaction of their own (rolled back when the
+    next group starts, and at the end of the module)."""
+
+    def __init__(self, tmp_path_factory):
+        self.tmp_path_factory = tmp_path_factory
+        self.key: tuple | None = None
+        self.stack: ExitStack | None = None
+        self.world: dict = {}
+
+    def enter(self, row: dict) -> dict:
+        key = _placeholders(row["path"])
+        if key != self.key:
+            self.close()
+            self.stack = ExitStack()
+            self.stack.enter_context(transaction.atomic())
+            self.stack.callback(transaction.set_rollback, True)  # before the atomic exits
+            self.world = _build(row, self.stack, self.tmp_path_factory)
+            self.key = key
+        return self.world
+
+    def close(self) -> None:
+        if self.stack is not None:
+            stack, self.stack, self.key = self.stack, None, None
+            stack.close()
+
+
+@pytest.fixture(scope="module")
+def worlds(django_db_setup, django_db_blocker, tmp_path_factory):
+    worlds = _Worlds(tmp_path_factory)
+    try:
+        yield worlds
+    finally:
+        with django_db_blocker.unblock():
+            worlds.close()
+
+
+@pytest.fixture
+def world(worlds, row, django_db_blocker):
+    """The case's group's objects. The test asks for ``db`` after this: pytest-django then
+    runs the case in a savepoint inside the group's transaction, rolled back after it."""
+    from django.db import connection
+
+    with django_db_blocker.unblock():
+        state = worlds.enter(row)
+        # Only the group's transaction is open: ``db`` has not started the case's yet.
+        assert len(connection.atomic_blocks) == 1, "world must be set up before db"
+    return state
+
+
+@pytest.mark.parametrize(("row", "role"), CASES)
+def test_matrix(row, role, world, db, client):
+    users, ids = world["users"], world["ids"]
+    user = users[role]
     path = row["path"].format(**ids)
     if user is not None:
         client.force_login(user)
