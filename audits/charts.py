@@ -223,17 +223,17 @@ def bar_chart(
     return mark_safe("".join(parts))  # noqa: S308 — every text above went through escape()
 
 
-def _nice_top(biggest: float) -> float:
-    """The axis top: 1, 2 or 5 times a power of ten, at or above the biggest value."""
-    if biggest <= 0:
-        return 1
-    magnitude = 1.0
-    while magnitude * 10 <= biggest:
-        magnitude *= 10
-    for factor in (1, 2, 5, 10):
-        if factor * magnitude >= biggest:
-            return factor * magnitude
-    return 10 * magnitude
+def _count_axis(biggest: float) -> tuple[float, float]:
+    """(top, step) of a count axis: a step of 1, 2 or 5 times a power of ten (never below
+    1: counts are whole), at most five steps up to the first multiple at or above ``biggest``."""
+    step = 1.0
+    while biggest / step > 5:
+        for factor in (2, 2.5, 2):  # 1 → 2 → 5 → 10 → 20 …
+            step *= factor
+            if biggest / step <= 5:
+                break
+    top = step * max(1, -(-biggest // step))
+    return top, step
 
 
 def count_chart(
@@ -243,13 +243,15 @@ def count_chart(
     series: Sequence[Series],
     x_titles: Sequence[str] | None = None,
     unit: tuple[str, str] = ("run", "runs"),
+    stacked: bool = True,
     width: int = 960,
     height: int = 260,
 ) -> SafeString:
-    """Up to four series of counts per period as stacked columns (work done per day), on a
-    scale from 0 to a round number at or above the tallest column. Series stack in the
-    legend's order from the bottom up; every column has a ``<title>`` with its figures and
-    the ``<desc>`` states them all in words."""
+    """Up to four series of counts per period as columns (work done per day), stacked in
+    the legend's order from the bottom up (parts of one whole) or, with ``stacked=False``,
+    side by side (figures that do not add up, such as tasks created and completed), on a
+    scale from 0 to a round number at or above the tallest column. Every period has a
+    ``<title>`` with its figures and the ``<desc>`` states them all in words."""
     if len(series) > len(STYLES):
         raise ValueError(f"at most {len(STYLES)} series")
     titles = list(x_titles or x_labels)
@@ -258,9 +260,14 @@ def count_chart(
     plot_w, plot_h = width - left - right, height - top - bottom
     n = len(x_labels)
     totals = [sum((s.values[i] or 0) for s in series) for i in range(n)]
-    axis_top = _nice_top(max(totals, default=0))
+    tallest = [
+        totals[i] if stacked else max(((s.values[i] or 0) for s in series), default=0)
+        for i in range(n)
+    ]
+    axis_top, axis_step = _count_axis(max(tallest, default=0))
     slot = plot_w / max(n, 1)
-    bar_w = max(2.0, min(36.0, slot * 0.7))
+    group_w = max(2.0, min(36.0 if stacked else 18.0 * len(series), slot * 0.7))
+    bar_w = group_w if stacked else group_w / max(len(series), 1)
 
     def words(value: float) -> str:
         value = round(value, 1)
@@ -279,9 +286,10 @@ def count_chart(
         f'preserveAspectRatio="xMidYMid meet" xmlns="http://www.w3.org/2000/svg">',
         f'<desc id="{uid}-desc">{escape(" ".join(description))}</desc>',
     ]
-    for step in range(5):
-        value = axis_top * step / 4
-        y = top + plot_h * (1 - step / 4)
+    ticks = round(axis_top / axis_step)
+    for step in range(ticks + 1):
+        value = axis_step * step
+        y = top + plot_h * (1 - step / ticks)
         parts.append(
             f'<line x1="{left}" x2="{width - right}" y1="{_fmt(y)}" y2="{_fmt(y)}" '
             f'stroke="{GRID}" stroke-width="1"/>'
@@ -298,18 +306,22 @@ def count_chart(
     for i in range(n):
         if not totals[i]:
             continue
-        x = left + slot * (i + 0.5) - bar_w / 2
+        x = left + slot * (i + 0.5) - group_w / 2
         base = top + plot_h
         tip = ", ".join(f"{s.name} {_fmt(round(s.values[i] or 0, 1))}" for s in series)
         column = [f'<g class="column"><title>{escape(f"{titles[i]}: {tip}")}</title>']
-        for s, (colour, _, _) in zip(series, STYLES, strict=False):
+        for k, (s, (colour, _, _)) in enumerate(zip(series, STYLES, strict=False)):
             value = s.values[i] or 0
             if value <= 0:
                 continue
             h = plot_h * value / axis_top
-            base -= h
+            if stacked:
+                base -= h
+                y, bar_x = base, x
+            else:
+                y, bar_x = top + plot_h - h, x + k * bar_w
             column.append(
-                f'<rect x="{_fmt(x)}" y="{_fmt(base)}" width="{_fmt(bar_w)}" '
+                f'<rect x="{_fmt(bar_x)}" y="{_fmt(y)}" width="{_fmt(bar_w)}" '
                 f'height="{_fmt(h)}" fill="{colour}"/>'
             )
         column.append("</g>")

@@ -282,6 +282,7 @@ def project_report(request, slug):
                 x_labels=short,
                 x_titles=long,
                 unit=("task", "tasks"),
+                stacked=False,
                 series=[
                     charts.Series("Tasks completed", [d["tasks_completed"] for d in by_day]),
                     charts.Series("Tasks created", [d["tasks_created"] for d in by_day]),

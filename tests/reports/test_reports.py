@@ -393,3 +393,28 @@ def test_report_pages_have_bounded_queries(
     for url in urls:
         with django_assert_max_num_queries(20):
             assert client.get(url, period).status_code == 200
+
+
+def test_count_chart_stacks_or_groups_and_states_its_figures():
+    from audits import charts
+
+    stacked = charts.count_chart(
+        label="Work per day",
+        x_labels=["1 Nov", "2 Nov"],
+        series=[charts.Series("Submitted", [3, 0]), charts.Series("Reviews", [4, 0])],
+    )
+    assert 'role="img" aria-label="Work per day"' in stacked
+    assert "Submitted: 1 Nov: 3 runs." in stacked and "Reviews: 1 Nov: 4 runs." in stacked
+    assert ">8</text>" in stacked  # 3 + 4 stacked: the axis goes to 8 in steps of 2
+    grouped = charts.count_chart(
+        label="Tasks",
+        x_labels=["1 Nov"],
+        series=[charts.Series("Created", [3]), charts.Series("Completed", [4])],
+        stacked=False,
+        unit=("task", "tasks"),
+    )
+    assert ">4</text>" in grouped and ">8</text>" not in grouped  # side by side: up to 4
+    empty = charts.count_chart(
+        label="Nothing", x_labels=["1 Nov"], series=[charts.Series("A", [0])]
+    )
+    assert "Nothing in this period." in empty
