@@ -335,7 +335,13 @@ def reassign_runs(
         elif len(added) == 1:
             target = added[0]
             if _refusal(target, task, run, spec, memberships[target.pk]):
-                ask[old].update(u.username for u in after)
+                # e.g. they already hold another replica of this consensus stage: ask, with
+                # whoever else named may take it (or the pool).
+                ask[old].update(
+                    u.username
+                    for u in after
+                    if u.pk != target.pk and not _refusal(u, task, run, spec, memberships[u.pk])
+                )
                 counts[old] += 1
                 continue
         elif not added:
@@ -357,7 +363,7 @@ def reassign_runs(
     if ask:
         said = "; ".join(
             f"{old}'s {counts[old]} open run{'s' if counts[old] != 1 else ''} to "
-            f"{' or '.join(sorted(choices))}"
+            f"{' or '.join(sorted(choices)) or 'nobody named (back to the pool)'}"
             for old, choices in sorted(ask.items())
         )
         raise ApplicationError(

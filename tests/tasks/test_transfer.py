@@ -314,3 +314,27 @@ def test_batch_bar_member_pickers_and_the_reassignment_question(
     done = client.post("/tasks/batch/", {**post, "move:ana": "cleo"}, HTTP_HX_REQUEST="true")
     assert "Reassigned 1 task." in done.content.decode()
     assert annotate_run(task).assignee == cleo
+
+
+def test_consensus_replica_of_someone_who_already_holds_another_asks(project, manager):
+    from tests.tasks.test_flows import activate, annotators
+
+    activate(project, manager, "driving-scene")
+    a1, a2, a3 = annotators(project, manager, "a1", "a2", "a3", skills=["driving"])
+    task = services.task_create(actor=manager, project=project, name="clip")  # anyone
+    services.stage_start(actor=a1, task=task, stage_key="weather")
+    services.stage_start(actor=a3, task=task, stage_key="weather")
+    with pytest.raises(ApplicationError) as asked:
+        assign(manager, task, annotators=["a3"])  # a3 already holds a weather replica
+    assert asked.value.field == "moves"
+    assert "a1's 1 open run to nobody named (back to the pool)" in asked.value.message
+    with pytest.raises(ApplicationError) as asked:
+        assign(manager, task, annotators=["a2", "a3"])  # both added: which one?
+    assert asked.value.extra["choices"] == {"a1": ["a2", "a3"]}
+    with pytest.raises(ApplicationError, match="already holds another replica"):
+        assign(manager, task, annotators=["a2", "a3"], moves={"a1": "a3"})
+    assign(manager, task, annotators=["a2", "a3"], moves={"a1": "a2"})
+    holders = set(
+        task.runs.filter(stage_key="weather").values_list("assignee__username", flat=True)
+    )
+    assert holders == {"a2", "a3", None}
