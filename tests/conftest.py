@@ -144,9 +144,45 @@ def run_jobs(redis_conn):
         worker = PausableSimpleWorker(
             [django_rq.get_queue(name) for name in names], connection=redis_conn
         )
-        worker.work(burst=True)
+        with _process_signals_kept():
+            worker.work(burst=True)
 
     return run
+
+
+_STOP_SIGNALS = ("SIGINT", "SIGTERM")
+
+
+class _process_signals_kept:  # noqa: N801 — used as a context manager
+    """An RQ worker's ``work()`` makes SIGINT and SIGTERM call its ``request_stop`` (a second
+    signal: its "cold shut down", SystemExit) and never puts the old handlers back, so after
+    a burst the test process no longer stops as pytest (or pytest-xdist, or CI) asks: a
+    stopped run hung at teardown. Put back whatever was there."""
+
+    def __enter__(self):
+        import signal
+
+        self.saved = {name: signal.getsignal(getattr(signal, name)) for name in _STOP_SIGNALS}
+
+    def __exit__(self, *exc):
+        import signal
+
+        for name, handler in self.saved.items():
+            if handler is not None:
+                signal.signal(getattr(signal, name), handler)
+
+
+@pytest.fixture(autouse=True)
+def _signal_handlers_unchanged():
+    """A test that runs an RQ worker itself (``SimpleWorker(...).work(burst=True)``) leaves
+    the process's stop signals as they were (see ``_process_signals_kept``)."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    with _process_signals_kept():
+        yield
 
 
 def make_dataset(project, manager, folder):
