@@ -424,7 +424,7 @@ def test_the_preview_page_then_apply_with_the_message(client, team, manager):
     preview = client.post("/tasks/auto-assign/", {"ids": ids}, HTTP_HX_REQUEST="true")
     html = preview.content.decode()
     assert preview.status_code == 200 and "Auto-assign preview" in html
-    assert "<strong>3 to 2 people</strong>" in html
+    assert "<strong>3 go to 2 people</strong>" in html
     assert '<th scope="row">a</th>' in html and "Apply: assign 3 runs" in html
     token = preview.context["plan"].token
     assert not TaskEvent.objects.filter(kind="run_assigned").exists()
