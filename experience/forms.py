@@ -18,14 +18,16 @@ class PostForm(forms.Form):
     task = forms.CharField(
         required=False,
         max_length=300,
-        label="Pinned to task (optional)",
+        label="Task",
         help_text="The task's number, or paste its address (…/tasks/123/ or a workspace link).",
     )
     sample = forms.IntegerField(
-        required=False, min_value=1, label="Sample id (optional)", help_text="An episode or image."
+        required=False, min_value=1, label="Sample id", help_text="An episode or an image."
     )
-    frame = forms.IntegerField(required=False, min_value=0, label="Frame (optional)")
-    annotation = forms.IntegerField(required=False, min_value=1, label="Annotation id (optional)")
+    frame = forms.IntegerField(required=False, min_value=0, label="Frame")
+    annotation = forms.IntegerField(
+        required=False, min_value=1, label="Annotation id", help_text="One of the task's."
+    )
     version = forms.IntegerField(widget=forms.HiddenInput, required=False)
 
     def clean_task(self):
