@@ -338,3 +338,15 @@ def test_consensus_replica_of_someone_who_already_holds_another_asks(project, ma
         task.runs.filter(stage_key="weather").values_list("assignee__username", flat=True)
     )
     assert holders == {"a2", "a3", None}
+
+
+def test_the_edit_page_asks_who_takes_over(client, manager, annotator, ben, cleo, task):
+    client.force_login(manager)
+    form = {"name": task.name, "priority": "normal", "annotators": ["ben", "cleo"]}
+    form["reviewers"] = ["ravi"]
+    asked = client.post(f"/tasks/{task.pk}/edit/", form)
+    assert asked.status_code == 200
+    body = asked.content.decode()
+    assert "Who takes over the work in progress?" in body and 'name="move:ana"' in body
+    done = client.post(f"/tasks/{task.pk}/edit/", {**form, "move:ana": "cleo"})
+    assert done.status_code == 302 and annotate_run(task).assignee == cleo
