@@ -65,7 +65,8 @@ def annotator_section(*, user) -> dict[str, Any]:
 
 def feedback_waiting(*, user) -> dict[str, Any]:
     """What waits for the annotator's answer: their runs sent back with a reviewer's
-    feedback, open error findings of audits of their work (accept or dispute), and open
+    feedback, open error findings on their work (to accept or dispute, whether or not the
+    audit is complete: the services take an answer either way), and open
     problems others reported on their tasks (a reviewer's reject is the rework item, not a
     problem here)."""
     reworks = (
@@ -85,7 +86,6 @@ def feedback_waiting(*, user) -> dict[str, Any]:
             annotator=user,
             state=AuditFinding.State.OPEN,
             type=AuditFinding.Type.ERROR,
-            audit__status=Audit.Status.COMPLETED,
         )
         .select_related("task", "audit")
         .order_by("-created_at", "-id")
