@@ -68,12 +68,20 @@ def _work_chart(label: str, period: Period, by_day: list[dict]):
         x_labels=short,
         x_titles=long,
         unit=("item", "items"),
-        series=[
-            charts.Series("Runs submitted", [d["submitted"] for d in by_day]),
-            charts.Series("Reviews", [d["reviews"] for d in by_day]),
-            charts.Series("Audits", [d["audits"] for d in by_day]),
-        ],
+        series=_done(
+            [
+                charts.Series("Runs submitted", [d["submitted"] for d in by_day]),
+                charts.Series("Reviews", [d["reviews"] for d in by_day]),
+                charts.Series("Audits", [d["audits"] for d in by_day]),
+            ]
+        ),
     )
+
+
+def _done(series: list) -> list:
+    """The series of work someone did (an annotator's chart has no empty Reviews legend);
+    the first when there was none."""
+    return [s for s in series if any(s.values)] or series[:1]
 
 
 def _time_chart(label: str, period: Period, by_day: list[dict]):
