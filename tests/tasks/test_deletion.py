@@ -12,6 +12,8 @@ from audits.models import (
     AuditFix,
     ReviewOutcome,
 )
+from experience.models import Post
+from experience.services import post_create
 from projects.models import Dataset, Sample
 from tasks import batch, services
 from tasks.models import Delivery, DeliveryAttempt, Task
@@ -76,6 +78,15 @@ def task_with_every_child(project, manager, annotator, reviewer, dataset) -> Tas
     )
     AuditFinding.objects.create(audit=audit, project=project, task=task, type="error")
     AuditFix.objects.create(audit=audit, annotation=box, action="update", before={}, after={})
+    # An experience post pinned to the task and its box: the post stays, its pins go.
+    post_create(
+        actor=annotator,
+        project=project,
+        title="Tip",
+        body="Tight.",
+        task=task.pk,
+        annotation=box.pk,
+    )
     return task
 
 
@@ -104,6 +115,7 @@ def test_deleting_a_task_removes_every_kind_of_child_row(
     assert Dataset.objects.filter(pk=dataset.pk).exists()
     assert Sample.objects.filter(dataset=dataset).count() == 2
     assert kept.runs.exists() and kept.datasets.exists()
+    assert Post.objects.filter(title="Tip", task=None, annotation=None).exists()
 
 
 def test_batch_delete_of_tasks_with_comments_answers_over_the_api(
