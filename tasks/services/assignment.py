@@ -48,7 +48,7 @@ User = get_user_model()
 
 VIA = {"manual", "auto", "push"}
 ASSIGNABLE = ["annotate", "consensus", "review"]
-MAX_RUNS = 20_000  # runs one auto-assign considers
+MAX_TASKS = 20_000  # tasks one auto-assign takes (with their ready runs)
 NEUTRAL_QUALITY = 0.5
 
 
@@ -314,7 +314,7 @@ def _ready_runs(task_ids: Any) -> list[Task]:
         .filter(Exists(free))
         .select_related("blueprint", "project")
         .prefetch_related("annotators", "reviewers", "runs")
-        .order_by("pk")[:MAX_RUNS]
+        .order_by("pk")
     )
 
 
@@ -448,7 +448,17 @@ def auto_assign_plan(*, actor, selection: QuerySet, weight_by_quality: bool = Fa
     from ..batch import ensure_manager
 
     ensure_manager(actor)
-    return _plan(_ready_runs(selection.values("pk")), weight_by_quality=weight_by_quality)
+    return _plan(_ready_runs(_task_ids(selection)), weight_by_quality=weight_by_quality)
+
+
+def _task_ids(selection: QuerySet) -> list[int]:
+    """The selection's task ids, or a clear refusal past ``MAX_TASKS`` (one query)."""
+    ids = list(selection.values_list("pk", flat=True).order_by("pk")[: MAX_TASKS + 1])
+    if len(ids) > MAX_TASKS:
+        raise ApplicationError(
+            f"At most {MAX_TASKS:,} tasks per auto-assign: narrow the filter.", field="ids"
+        )
+    return ids
 
 
 def _store(plan: Plan, actor, via: str, sink: list[TaskEvent] | None = None) -> None:
@@ -489,7 +499,7 @@ def auto_assign_apply(
     from ..batch import ensure_manager
 
     ensure_manager(actor)
-    ids = list(selection.values_list("pk", flat=True).order_by("pk")[: MAX_RUNS + 1])
+    ids = _task_ids(selection)
     # Lock the tasks (in id order, like every multi-task lock) so the runs stay as planned.
     list(Task.objects.select_for_update().filter(pk__in=ids).order_by("pk").values_list("pk"))
     plan = _plan(_ready_runs(ids), weight_by_quality=weight_by_quality)
