@@ -144,16 +144,18 @@ def run_transfer(
                 f"Stage “{stage_key}” has several runs: say which replica.", field="replica"
             )
         run = taken[0]
-    if run.assignee_id == actor.pk:
-        via = "handover"
-        if run.status != StageRun.Status.IN_PROGRESS:
-            raise InvalidTransition(
-                f"Stage “{stage_key}” is {run.get_status_display().lower()}: only work in "
-                "progress is handed over.",
-                field="stage",
-            )
-    else:
-        via = "manager"
+    via = "handover" if run.assignee_id == actor.pk else "manager"
+    if via == "handover" and not manager and run.status != StageRun.Status.IN_PROGRESS:
+        raise InvalidTransition(
+            f"Stage “{stage_key}” is {run.get_status_display().lower()}: only work in "
+            "progress is handed over.",
+            field="stage",
+        )
+    if run.assignee_id is None and run.status in OPEN:
+        raise ApplicationError(
+            f"Nobody holds stage “{stage_key}”: assign it instead of transferring it.",
+            field="stage",
+        )
     if run.status not in OPEN:
         raise InvalidTransition(
             f"Stage “{stage_key}” is {run.get_status_display().lower()}: only ready or "

@@ -350,3 +350,9 @@ def test_the_edit_page_asks_who_takes_over(client, manager, annotator, ben, cleo
     assert "Who takes over the work in progress?" in body and 'name="move:ana"' in body
     done = client.post(f"/tasks/{task.pk}/edit/", {**form, "move:ana": "cleo"})
     assert done.status_code == 302 and annotate_run(task).assignee == cleo
+
+
+def test_a_run_nobody_holds_is_assigned_not_transferred(manager, annotator, ben, task):
+    services.stage_submit(actor=annotator, task=task, stage_key="annotate")
+    with pytest.raises(ApplicationError, match="Nobody holds stage “review”"):
+        run_transfer(actor=manager, task=task, stage_key="review", to_user=ben, reason="x")
