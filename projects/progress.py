@@ -565,7 +565,7 @@ class Median(Aggregate):
     """PostgreSQL's ``percentile_cont(0.5)``: the median, interpolated."""
 
     function = "PERCENTILE_CONT"
-    template = "%(function)s(0.5) WITHIN GROUP (ORDER BY %(expressions)s)"
+    template = "%(function)s(0.5) WITHIN GROUP (ORDER BY %(expressions)s)%(filter)s"
     output_field = FloatField()
 
 
@@ -620,23 +620,26 @@ def annotator_table(
         m.user_id: AnnotatorRow(m.user_id, m.user.get_username())
         for m in members.select_related("user")
     }
-    counts = (
-        work.order_by()
-        .values("assignee_id", "assignee__username")
-        .annotate(
-            in_progress=Count("pk", filter=Q(status=StageRun.Status.IN_PROGRESS)),
-            done_7d=Count(
-                "pk", filter=Q(status=StageRun.Status.COMPLETED, completed_at__gte=week_ago)
-            ),
-        )
-    )
+    done = Q(status=StageRun.Status.COMPLETED, completed_at__gte=since)
+    aggregates: dict[str, Any] = {
+        "in_progress": Count("pk", filter=Q(status=StageRun.Status.IN_PROGRESS)),
+        "done_7d": Count(
+            "pk", filter=Q(status=StageRun.Status.COMPLETED, completed_at__gte=week_ago)
+        ),
+    }
+    if connection.vendor == "postgresql":  # the medians in the same pass
+        aggregates["median"] = Median("active_seconds", filter=done)
+    counts: Any = work.order_by().values("assignee_id", "assignee__username").annotate(**aggregates)
+    medians: dict[Any, float | None] = {}
     for row in counts:
         person = people.setdefault(
             row["assignee_id"], AnnotatorRow(row["assignee_id"], row["assignee__username"])
         )
         person.in_progress, person.done_7d = row["in_progress"], row["done_7d"]
-    completed = work.filter(status=StageRun.Status.COMPLETED, completed_at__gte=since)
-    for pk, median in _medians(completed, "assignee_id", "active_seconds").items():
+        medians[row["assignee_id"]] = row.get("median")
+    if connection.vendor != "postgresql":
+        medians = _medians(work.filter(done), "assignee_id", "active_seconds")
+    for pk, median in medians.items():
         if pk in people and median is not None:
             people[pk].median_seconds = round(median, 1)
     by_person = {row["user_id"]: row for row in (quality or {}).get("by_annotator", [])}
@@ -679,13 +682,15 @@ def efficiency_trend(
     def as_date(value) -> dt.date:
         return value.date() if isinstance(value, dt.datetime) else value
 
-    stats = {
-        as_date(row["week"]): row
-        for row in runs.order_by()
-        .values("week")
-        .annotate(n=Count("pk"), mean=Avg("active_seconds"))
-    }
-    medians = {as_date(k): v for k, v in _medians(runs, "week", "active_seconds").items()}
+    aggregates: dict[str, Any] = {"n": Count("pk"), "mean": Avg("active_seconds")}
+    if connection.vendor == "postgresql":  # the medians in the same pass
+        aggregates["median"] = Median("active_seconds")
+    rows: Any = runs.order_by().values("week").annotate(**aggregates)
+    stats = {as_date(row["week"]): row for row in rows}
+    if connection.vendor == "postgresql":
+        medians = {week: row["median"] for week, row in stats.items()}
+    else:
+        medians = {as_date(k): v for k, v in _medians(runs, "week", "active_seconds").items()}
     out = []
     for i in range(weeks):
         week = first + dt.timedelta(weeks=i)

@@ -80,11 +80,10 @@ class Task(models.Model):
             # Progress (projects.progress): the first task of a project, tasks created per day.
             models.Index(fields=["project", "created_at"]),
             # Progress: a project's tasks with what its figures read, without the wide rows
-            # (an index-only scan on PostgreSQL; the included columns are ignored elsewhere).
+            # (an index-only scan on PostgreSQL; key columns, as SQLite has no INCLUDE).
             models.Index(
-                fields=["project", "id"],
-                include=["status", "created_at", "due_at", "blueprint"],
-                name="task_project_progress_idx",
+                fields=["project", "id", "status", "created_at", "due_at", "blueprint"],
+                name="task_progress_idx",
             ),
         ]
         constraints = [
@@ -158,8 +157,8 @@ class StageRun(models.Model):
             # Progress (projects.progress): runs completed per day, recent work per person and
             # per stage, read from the index alone on PostgreSQL (included columns).
             models.Index(
-                fields=["completed_at"],
-                include=[
+                fields=[
+                    "completed_at",
                     "task",
                     "status",
                     "kind",
@@ -168,7 +167,7 @@ class StageRun(models.Model):
                     "active_seconds",
                     "started_at",
                 ],
-                name="stagerun_completed_idx",
+                name="stagerun_progress_idx",
             ),
             # Progress: whether a task has a later completed run (its last completion).
             models.Index(fields=["task", "completed_at"], name="stagerun_task_completed_idx"),

@@ -182,7 +182,7 @@ def test_efficiency_by_week(project, history):
 def test_progress_api_shape(project, history, api_as, manager, django_assert_max_num_queries):
     url = reverse("api:project-progress", args=[project.pk])
     client = api_as(manager)
-    with django_assert_max_num_queries(16):
+    with django_assert_max_num_queries(15):
         response = client.get(url)
     assert response.status_code == 200
     body = response.json()
@@ -219,7 +219,7 @@ def test_overview_shows_figures_to_a_manager(
     client, project, history, manager, django_assert_max_num_queries
 ):
     client.force_login(manager)
-    with django_assert_max_num_queries(27):
+    with django_assert_max_num_queries(25):
         response = client.get(reverse("projects:detail", args=[project.slug]))
     html = response.content.decode()
     assert response.status_code == 200
