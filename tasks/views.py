@@ -99,7 +99,7 @@ def task_batch(request):
             # Ask, keeping the selection and the people chosen: the bar shows a select per
             # person whose work has to go somewhere, and Reassign sends the same form again.
             context = _list_context(request, request.POST)
-            context["moves_question"] = exc.extra["choices"]
+            context["moves_question"] = moves_question(exc)
             context["batch_state"] = {
                 "ids": request.POST.getlist("ids"),
                 "all_matching": request.POST.get("all_matching") == "1",
@@ -400,14 +400,14 @@ def task_edit(request, task_id):
         "reviewers": [u.username for u in task.reviewers.all()],
     }
     form = TaskEditForm(request.POST or None, project=task.project, initial=initial)
-    moves_question = None
+    question = None
     if request.method == "POST" and form.is_valid():
         data = dict(form.cleaned_data)
         moves = moves_from(request.POST)
         try:
             services.task_update(actor=request.user, task=task, moves=moves, **data)
         except ApplicationError as exc:
-            moves_question = exc.extra.get("choices") if exc.field == "moves" else None
+            question = moves_question(exc)
             add_application_error(form, exc)
         else:
             messages.success(request, "Task saved.")
@@ -415,11 +415,23 @@ def task_edit(request, task_id):
     return render(
         request,
         "tasks/edit.html",
-        {"task": task, "project": task.project, "form": form, "moves_question": moves_question},
+        {"task": task, "project": task.project, "form": form, "moves_question": question},
     )
 
 
 MOVE_PREFIX = "move:"
+
+
+def moves_question(exc: ApplicationError) -> list[dict] | None:
+    """The service's reassignment question (an ApplicationError on ``moves``), for
+    tasks/_moves_question.html: per person, their open runs and who may take them."""
+    if exc.field != "moves" or not exc.extra.get("choices"):
+        return None
+    runs = exc.extra.get("runs", {})
+    return [
+        {"old": old, "choices": choices, "runs": runs.get(old, 0)}
+        for old, choices in exc.extra["choices"].items()
+    ]
 
 
 def moves_from(post) -> dict[str, str | None] | None:

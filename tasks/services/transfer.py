@@ -371,7 +371,10 @@ def reassign_runs(
         raise ApplicationError(
             f"Say who takes over the work in progress: {said}.",
             field="moves",
-            extra={"choices": {old: sorted(choices) for old, choices in ask.items()}},
+            extra={
+                "choices": {old: sorted(ask[old]) for old in sorted(ask)},
+                "runs": {old: counts[old] for old in sorted(ask)},
+            },
         )
     events = []
     kind_word = "annotators" if field == "annotators" else "reviewers"

@@ -308,6 +308,7 @@ def test_batch_bar_member_pickers_and_the_reassignment_question(
     asked = client.post("/tasks/batch/", post, HTTP_HX_REQUEST="true").content.decode()
     assert "Who takes over the work in progress?" in asked
     assert 'name="move:ana"' in asked and '<option value="cleo">cleo</option>' in asked
+    assert "ana's 1 open run goes to" in asked
     assert f'value="{task.pk}" aria-label="Select Fixture task" checked' in asked  # kept
     assert 'name="annotators" value="cleo" checked' in asked
     assert annotate_run(task).assignee == annotator
