@@ -254,8 +254,8 @@ class TaskCounts:
     overdue: int = 0  # due before now, not done
     due_soon: int = 0  # due in the next DUE_SOON_HOURS, not done
     first_task: dt.datetime | None = None  # when the first task was created
-    # Done tasks per blueprint version (every run of a done task is completed or skipped).
-    done_by_blueprint: dict[int, int] = field(default_factory=dict)
+    # Tasks per blueprint version: each has the runs its version makes (the stage funnel).
+    by_blueprint: dict[int, int] = field(default_factory=dict)
 
     @property
     def done(self) -> int:
@@ -300,9 +300,7 @@ def task_counts(
         c.by_status[row["status"]] = c.by_status.get(row["status"], 0) + row["n"]
         c.overdue += row["overdue"]
         c.due_soon += row["due_soon"]
-        if row["status"] in DONE_STATUSES:
-            done = c.done_by_blueprint
-            done[row["blueprint_id"]] = done.get(row["blueprint_id"], 0) + row["n"]
+        c.by_blueprint[row["blueprint_id"]] = c.by_blueprint.get(row["blueprint_id"], 0) + row["n"]
         if c.first_task is None or row["first"] < c.first_task:
             c.first_task = row["first"]
     return counts
@@ -375,12 +373,14 @@ def _stage_rows(
     now: dt.datetime,
     counts: dict[int, TaskCounts] | None = None,
 ) -> dict[int, dict[str, StageRow]]:
-    """Runs per (project, stage) by status, with the alerts. The runs of open tasks are
-    counted (one grouped query); those of done tasks are all completed or skipped, so they
-    are known from the done tasks per blueprint version (``counts``, from ``task_counts``)
-    and the runs each version makes per stage: counting a project's 100,000 done tasks' runs
-    one by one would be most of the work. One more query reads when each stage last started
-    and completed work (the runs completed in the last ``IDLE_DAYS``), for the alerts."""
+    """Runs per (project, stage) by status, with the alerts. The unfinished runs (blocked,
+    ready, in progress, submitted) are counted (one grouped query, through the status
+    index); the finished ones (completed or skipped) are the rest: every task has the runs
+    its blueprint version makes per stage (one per consensus replica, as task creation
+    does), so they follow from the tasks per version (``counts``, from ``task_counts``):
+    counting a project's 200,000 finished runs one by one would be most of the work. One
+    more query reads when each stage last started and completed work (the runs completed in
+    the last ``IDLE_DAYS``), for the alerts."""
     S = StageRun.Status
     ids = list(project_ids)
     found: dict[int, dict[str, StageRow]] = defaultdict(dict)
@@ -389,8 +389,9 @@ def _stage_rows(
         return found[project_id].setdefault(key, StageRow(key, key.replace("_", " "), kind))
 
     open_runs = (
-        StageRun.objects.filter(task__project_id__in=ids)
-        .exclude(task__status__in=DONE_STATUSES)
+        StageRun.objects.filter(
+            task__project_id__in=ids, status__in=[S.BLOCKED, S.READY, S.IN_PROGRESS, S.SUBMITTED]
+        )
         .order_by()
         .values("task__project_id", "stage_key", "status")
         .annotate(
@@ -411,10 +412,8 @@ def _stage_rows(
             stage_row.oldest_ready_task = row["oldest_task"]
         elif status == S.IN_PROGRESS:
             stage_row.in_progress += n
-        elif status == S.SUBMITTED:
+        else:  # submitted: waiting for the other consensus replicas
             stage_row.in_review += n
-        else:
-            stage_row.done += n
         if status in (S.READY, S.IN_PROGRESS) and not _older(
             stage_row.oldest_open_task, row["oldest_task"]
         ):
@@ -434,7 +433,7 @@ def _stage_rows(
         stage_row = row_of(moved["task__project_id"], moved["stage_key"])
         _later(stage_row, moved["last_started"], moved["last_completed"])
     if counts:
-        _add_done_tasks(found, counts)
+        _add_finished_runs(found, counts)
     stalled_before = now - dt.timedelta(hours=STALLED_HOURS)
     idle_before = now - dt.timedelta(days=IDLE_DAYS)
     for stages in found.values():
@@ -450,13 +449,13 @@ def _later(stage_row: StageRow, started: dt.datetime | None, completed: dt.datet
         stage_row.last_completed = completed
 
 
-def _add_done_tasks(found: dict[int, dict[str, StageRow]], counts: dict[int, TaskCounts]):
-    """Each done task's runs, all completed or skipped: as many per stage as its blueprint
-    version makes (a consensus stage one per replica, as task creation does)."""
+def _add_finished_runs(found: dict[int, dict[str, StageRow]], counts: dict[int, TaskCounts]):
+    """``done`` of each stage: the runs the tasks' blueprint versions make for it less the
+    unfinished ones counted."""
     from blueprints.models import Blueprint
     from tasks.services import spec_for
 
-    versions = {pk for c in counts.values() for pk in c.done_by_blueprint}
+    versions = {pk for c in counts.values() for pk in c.by_blueprint}
     specs = {}
     for blueprint in Blueprint.objects.filter(pk__in=versions):
         try:
@@ -464,14 +463,20 @@ def _add_done_tasks(found: dict[int, dict[str, StageRow]], counts: dict[int, Tas
         except Exception:  # noqa: BLE001, S112 — an unreadable version: its runs go uncounted
             continue
     for project_id, c in counts.items():
-        for blueprint_id, n in c.done_by_blueprint.items():
+        made: dict[str, int] = defaultdict(int)
+        for blueprint_id, n in c.by_blueprint.items():
             spec = specs.get(blueprint_id)
             for stage in spec.stages if spec is not None else []:
                 replicas = getattr(stage, "annotators", 1) if stage.kind == "consensus" else 1
-                stage_row = found[project_id].setdefault(
+                made[stage.key] += n * replicas
+                found[project_id].setdefault(
                     stage.key, StageRow(stage.key, stage.title, stage.kind)
                 )
-                stage_row.done += n * replicas
+        for key, stage_row in found[project_id].items():
+            unfinished = (
+                stage_row.blocked + stage_row.ready + stage_row.in_progress + stage_row.in_review
+            )
+            stage_row.done = max(made.get(key, 0) - unfinished, 0)
 
 
 def _alert(stage_row: StageRow, stalled_before: dt.datetime, idle_before: dt.datetime) -> None:
