@@ -21,6 +21,7 @@ from projects.models import Membership, Role
 from .filters import task_filter
 from .models import Priority, Task, TaskEvent
 from .selectors import task_list_for_user
+from .services.base import save_events
 
 logger = logging.getLogger(__name__)
 UNSET: Any = object()
@@ -193,7 +194,7 @@ def task_batch_assign(
         )
     Task.objects.filter(pk__in=ids).update(updated_at=timezone.now())
     _events(ids, "assigned", actor, annotators=annotators, reviewers=reviewers)
-    TaskEvent.objects.bulk_create(moved, batch_size=5000)
+    save_events(moved)  # the people given work hear of it (notifications)
     return len(ids)
 
 

@@ -3,13 +3,13 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-NAV_LINKS = ["Dashboard", "Projects", "Tasks", "New project", "Queues", "Admin site"]
+NAV_LINKS = ["Dashboard", "Projects", "Tasks", "Reports", "New project", "Queues", "Admin site"]
 SEES = {
-    "admin": {"Dashboard", "Projects", "Tasks", "New project", "Queues", "Admin site"},
-    "manager": {"Dashboard", "Projects", "Tasks", "New project"},
-    "reviewer": {"Dashboard", "Projects", "Tasks"},
-    "annotator": {"Dashboard", "Projects", "Tasks"},
-    "annotator2": {"Dashboard", "Projects", "Tasks"},
+    "admin": {"Dashboard", "Projects", "Tasks", "Reports", "New project", "Queues", "Admin site"},
+    "manager": {"Dashboard", "Projects", "Tasks", "Reports", "New project"},
+    "reviewer": {"Dashboard", "Projects", "Tasks", "Reports"},
+    "annotator": {"Dashboard", "Projects", "Tasks", "Reports"},
+    "annotator2": {"Dashboard", "Projects", "Tasks", "Reports"},
 }
 BADGE = {
     "admin": "admin",

@@ -4,6 +4,7 @@ import pytest
 from django.core.exceptions import PermissionDenied
 
 from core.exceptions import ApplicationError, InvalidTransition
+from notifications.models import Notification
 from projects import services as project_services
 from projects.models import Role
 from tasks import services
@@ -53,6 +54,8 @@ def test_reassignment_moves_the_run_in_progress_and_both_people_act_correctly(
         "replica": 0, "from": "ana", "to": "ben", "reason": "", "via": "reassign", "attempt": 1,
     }  # fmt: skip
     assert moved.stage_key == "annotate" and moved.actor == manager
+    # Ben hears of the work he was given; the manager who moved it hears nothing.
+    assert [n.user for n in Notification.objects.all()] == [ben]
     # The new annotator continues: edits the annotation and submits.
     first = task.annotations.get()
     services.annotation_update(
