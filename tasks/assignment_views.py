@@ -54,7 +54,7 @@ def auto_assign(request):
     weight = request.POST.get("weight_by_quality") == "1"
     back = f"{reverse('tasks:list')}?{query}" if query else reverse("tasks:list")
     selection = batch_services.batch_selection(user=request.user, **chosen)
-    plan = None
+    stale = ""
     if request.POST.get("apply") == "1":
         try:
             done = assignment.auto_assign_apply(
@@ -64,7 +64,7 @@ def auto_assign(request):
                 expected=request.POST.get("token") or None,
             )
         except Conflict as exc:
-            messages.error(request, exc.message)
+            stale = exc.message  # shown in the panel, over the new preview
         else:
             messages.success(
                 request,
@@ -81,6 +81,7 @@ def auto_assign(request):
         "weight": weight,
         "back": back,
         "unassignable_shown": plan.unassignable[:50],
+        "stale": stale,
     }
     template = (
         "tasks/auto_assign.html#auto-assign-panel" if request.htmx else "tasks/auto_assign.html"

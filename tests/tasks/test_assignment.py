@@ -449,7 +449,9 @@ def test_the_preview_of_all_matching_a_filter_and_a_stale_apply(client, team, ma
     stale = client.post(
         "/tasks/auto-assign/", {**form, "apply": "1", "token": preview.context["plan"].token}
     )
-    assert "changed since the preview" in stale.content.decode()
+    assert '<p class="errors" role="alert">The assignment changed since the preview' in (
+        stale.content.decode()
+    )
     assert stale.context["plan"].counts() == {"a": 1}
     assert not TaskEvent.objects.filter(kind="run_assigned").exists()
 
