@@ -50,14 +50,20 @@ chromium:
 	    chromium fonts-dejavu-core >/dev/null; \
 	fi
 
+# Two pytest-xdist workers: on two cores the suite waits much of the time (the browser, the
+# live server, PostgreSQL, Redis). Each worker has its own test database, Redis db (counting
+# down from TEST_REDIS_URL's, config/test_settings.py), media folder and live server.
+# TEST_WORKERS=0 runs in one process.
+TEST_WORKERS ?= 2
+
 test: install-dev chromium
 	DATABASE_URL=$(TEST_DATABASE_URL) TEST_REDIS_URL=$(TEST_REDIS_URL) \
-	  $(PY) -m pytest $(PYTEST_ARGS)
+	  $(PY) -m pytest -n $(TEST_WORKERS) --durations=15 $(PYTEST_ARGS)
 
 # The suite without the browser tests.
 test-fast: install-dev
 	DATABASE_URL=$(TEST_DATABASE_URL) TEST_REDIS_URL=$(TEST_REDIS_URL) \
-	  $(PY) -m pytest -m "not e2e" $(PYTEST_ARGS)
+	  $(PY) -m pytest -n $(TEST_WORKERS) -m "not e2e" $(PYTEST_ARGS)
 
 lint: install-dev
 	$(VENV)/bin/ruff check .

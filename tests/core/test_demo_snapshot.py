@@ -58,7 +58,9 @@ def test_a_restored_demo_is_the_seeded_one_and_new_ids_are_new(tmp_path, setting
 
 
 @pytest.mark.django_db(transaction=True)
-def test_rows_made_before_the_seed_mean_a_real_seed(tmp_path, settings):
+def test_rows_made_before_the_seed_or_other_settings_mean_a_real_seed(tmp_path, settings):
+    from django.contrib.auth import get_user_model
+
     from tests.factories import UserFactory
 
     settings.MEDIA_ROOT = tmp_path / "media"
@@ -68,6 +70,10 @@ def test_rows_made_before_the_seed_mean_a_real_seed(tmp_path, settings):
     UserFactory(username="early")
     seeder.seed()  # the database is not as empty as the first time: seed_demo runs
     assert (seeder.seeded, seeder.restored) == (2, 0)
-    from django.contrib.auth import get_user_model
-
     assert get_user_model().objects.filter(username__in=["early", "manager"]).count() == 2
+
+    # A setting the demo may read (a test turns on a history, say) is another demo.
+    call_command("flush", interactive=False, verbosity=0, reset_sequences=False)
+    settings.STAGECRAFT_DEMO_SOMETHING = True
+    seeder.seed()
+    assert (seeder.seeded, seeder.restored) == (3, 0)
