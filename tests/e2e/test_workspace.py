@@ -125,7 +125,7 @@ def test_reviewer_rejects_with_a_pinned_comment_and_the_annotator_sees_it(
     run = StageRun.objects.get(task=task, stage_key="segments")
     assert run.status == "in_progress" and run.attempt == 2
     assert run.feedback == "The grasp starts earlier."
-    problem = Comment.objects.get(task=task)
+    problem = Comment.objects.get(task=task, body="The grasp starts earlier.")
     assert (problem.kind, problem.frame, problem.sample.name) == ("problem", 3, "episode_0")
     assert problem.annotation.label == "gripper_open"
 
@@ -140,7 +140,7 @@ def test_reviewer_rejects_with_a_pinned_comment_and_the_annotator_sees_it(
     ).click()
     expect(annotator.locator("[data-counter]")).to_have_text(re.compile(r"^3 / "))
     annotator.get_by_role("list", name="Comments", exact=True).get_by_role(
-        "button", name=re.compile(r"^Reply to the problem")
+        "button", name=re.compile(r"^Reply to the problem “The grasp")
     ).click()
     expect(annotator.locator("[data-pinned]")).to_contain_text("Replying to reviewer's problem")
     annotator.get_by_label("Add a comment").fill("Moved the start to frame 12.")
