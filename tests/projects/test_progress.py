@@ -282,3 +282,21 @@ def test_dashboard_for_an_annotator_has_no_cards(client, project, annotator):
     client.force_login(annotator)
     html = client.get("/").content.decode()
     assert "project-card" not in html and "Pick and place" in html
+
+
+def test_the_demo_history_gives_the_overview_an_eta(settings):
+    from django.core.management import call_command
+
+    from projects.models import Project
+
+    settings.STAGECRAFT_DEMO_PROGRESS = True
+    call_command("seed_demo")
+    call_command("seed_demo")  # idempotent: the history once
+    project = Project.objects.get(slug="pick-and-place")
+    assert Task.objects.filter(project=project, batch="progress-history").count() == 16
+    figures = progress.project_progress(project=project)
+    assert figures["remaining"] > 0 and figures["eta_seconds"] is not None
+    assert figures["eta"].active_days >= 3
+    assert figures["overdue"] == 2 and figures["due_soon"] == 2
+    people = {a.username: a for a in figures["annotators"]}
+    assert 9 * 60 <= people["annotator"].median_seconds <= 25 * 60
