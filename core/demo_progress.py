@@ -115,7 +115,9 @@ def _backdate(task_id: int, finished: dt.datetime, active: float) -> None:
     shift = timezone.now() - finished
     created = shift + dt.timedelta(seconds=active * 2 + 3600)  # created an hour before work
     Task.objects.filter(pk=task_id).update(
-        created_at=F("created_at") - created, updated_at=F("updated_at") - shift
+        created_at=F("created_at") - created,
+        updated_at=F("updated_at") - shift,
+        finished_at=F("finished_at") - shift,
     )
     runs = StageRun.objects.filter(task_id=task_id)
     runs.update(

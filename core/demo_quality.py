@@ -116,7 +116,7 @@ def _backdate(timelines: dict[int, _Timeline]) -> None:
         return Case(*whens, default=F(field), output_field=DateTimeField())
 
     for model, task_field, fields in (
-        (Task, "pk", ("created_at", "updated_at")),
+        (Task, "pk", ("created_at", "updated_at", "finished_at")),
         (StageRun, "task", ("started_at", "last_active_at", "submitted_at", "completed_at")),
         (TaskEvent, "task", ("created_at",)),
         (Annotation, "task", ("created_at", "updated_at")),

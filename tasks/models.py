@@ -66,6 +66,10 @@ class Task(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # When the task last became done (review_passed or data_submitted; None while it is not):
+    # set and cleared by the status machine (tasks.services.base.task_transition), read by
+    # progress (tasks finished per day, the ETA) from an index.
+    finished_at = models.DateTimeField(null=True, blank=True)
 
     # The task's datasets, read once when the task is locked (tasks.services.base.lock_task).
     _dataset_list: list[Dataset]
@@ -85,6 +89,8 @@ class Task(models.Model):
                 fields=["project", "id", "status", "created_at", "due_at", "blueprint"],
                 name="task_progress_idx",
             ),
+            # Progress: tasks finished per day (index-only).
+            models.Index(fields=["project", "finished_at"], name="task_finished_idx"),
         ]
         constraints = [
             models.UniqueConstraint(
@@ -110,6 +116,11 @@ class StageRun(models.Model):
         SKIPPED = "skipped"
 
     task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="runs")
+    # The task's project, copied when the run is created (a task never changes project):
+    # progress reads a project's runs from its indexes without joining the tasks.
+    project = models.ForeignKey(
+        Project, on_delete=models.CASCADE, related_name="+", db_index=False
+    )  # the progress indexes below lead with it
     stage_key = models.CharField(max_length=64)
     kind = models.CharField(max_length=20)
     replica = models.PositiveSmallIntegerField(default=0)
@@ -154,27 +165,45 @@ class StageRun(models.Model):
         indexes = [
             models.Index(fields=["assignee", "status"]),
             models.Index(fields=["status"]),
-            # Progress (projects.progress): runs completed per day, recent work per person and
-            # per stage, read from the index alone on PostgreSQL (included columns).
+            # Progress (projects.progress), index-only on PostgreSQL: the stage funnel (a
+            # project's unfinished runs per stage and status, when they last moved) ...
             models.Index(
                 fields=[
+                    "project",
+                    "status",
+                    "stage_key",
+                    "kind",
+                    "started_at",
                     "completed_at",
                     "task",
-                    "status",
+                    "assignee",
+                ],
+                name="stagerun_project_funnel_idx",
+            ),
+            # ... and work completed per day, recent work per person and per stage, the weekly
+            # time per run (key columns: SQLite has no INCLUDE).
+            models.Index(
+                fields=[
+                    "project",
+                    "completed_at",
                     "kind",
+                    "status",
                     "stage_key",
                     "assignee",
                     "active_seconds",
                     "started_at",
                 ],
-                name="stagerun_progress_idx",
+                name="stagerun_project_done_idx",
             ),
-            # Progress: whether a task has a later completed run (its last completion).
-            models.Index(fields=["task", "completed_at"], name="stagerun_task_completed_idx"),
         ]
 
     def __str__(self) -> str:
         return f"{self.task_id}/{self.stage_key}#{self.replica} {self.status}"
+
+    def save(self, *args, **kwargs) -> None:
+        if self.project_id is None and self.task_id is not None:
+            self.project_id = self.task.project_id  # the task's, always
+        super().save(*args, **kwargs)
 
 
 class Annotation(models.Model):

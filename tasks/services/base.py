@@ -9,12 +9,19 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
+from django.utils import timezone
+
 from blueprints.models import Blueprint
 from blueprints.spec import BlueprintSpec
 from blueprints.validation import validate
 from core.exceptions import ApplicationError, InvalidTransition
 
 from ..models import Task, TaskEvent, TaskStatus
+
+# Done: every stage run completed or skipped (an export sending the data on keeps it done).
+DONE_STATUSES: frozenset[str] = frozenset({TaskStatus.REVIEW_PASSED, TaskStatus.DATA_SUBMITTED})
+# The columns a status change writes (callers save them: ``task.save(update_fields=...)``).
+STATUS_FIELDS: list[str] = ["status", "finished_at", "updated_at"]
 
 TRANSITIONS: dict[str, set[str]] = {
     TaskStatus.PENDING_START: {TaskStatus.IN_PROGRESS, TaskStatus.REVIEW_PASSED},
@@ -44,7 +51,10 @@ def event(task: Task, kind: str, actor=None, stage_key: str = "", **data: Any) -
 
 
 def task_transition(*, task: Task, to: str, actor=None) -> TaskEvent:
-    """Move the stored status; anything the status machine does not allow is refused."""
+    """Move the stored status; anything the status machine does not allow is refused.
+    ``finished_at`` follows: set when the task becomes done, kept while it stays done
+    (review_passed → data_submitted), cleared when it is reopened. The caller saves
+    ``STATUS_FIELDS``."""
     if to not in TRANSITIONS[task.status]:
         raise InvalidTransition(
             f"A task cannot go from {task.get_status_display().lower()} to "
@@ -52,6 +62,11 @@ def task_transition(*, task: Task, to: str, actor=None) -> TaskEvent:
             field="status",
         )
     previous, task.status = task.status, to
+    if to in DONE_STATUSES:
+        if previous not in DONE_STATUSES or task.finished_at is None:
+            task.finished_at = timezone.now()
+    else:
+        task.finished_at = None
     return event(task, "status_changed", actor, previous=previous, status=to)
 
 

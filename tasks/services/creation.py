@@ -20,7 +20,7 @@ from projects.models import Dataset, ImportStatus, Membership, Project, Role
 
 from ..models import Priority, StageRun, Task, TaskEvent, TaskStatus
 from .assignment import push_assign, push_projects
-from .base import event, lock_task, spec_for, task_transition
+from .base import STATUS_FIELDS, event, lock_task, spec_for, task_transition
 from .sync import task_facts
 
 logger = logging.getLogger(__name__)
@@ -88,7 +88,13 @@ def _new_runs(task: Task, spec: BlueprintSpec) -> list[StageRun]:
     for stage in spec.stages:
         replicas = stage.annotators if isinstance(stage, ConsensusStage) else 1
         runs += [
-            StageRun(task=task, stage_key=stage.key, kind=stage.kind, replica=r)
+            StageRun(
+                task=task,
+                project_id=task.project_id,
+                stage_key=stage.key,
+                kind=stage.kind,
+                replica=r,
+            )
             for r in range(replicas)
         ]
     return runs
@@ -374,7 +380,7 @@ def task_mark_submitted(*, actor, tasks: Iterable[Task], reason: str = "") -> in
     for task in Task.objects.select_for_update().filter(pk__in=[t.pk for t in tasks]):
         event = task_transition(task=task, to=TaskStatus.DATA_SUBMITTED, actor=actor)
         event.data["reason"] = reason
-        task.save(update_fields=["status", "updated_at"])
+        task.save(update_fields=STATUS_FIELDS)
         event.save()
         moved += 1
     return moved

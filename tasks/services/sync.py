@@ -10,7 +10,7 @@ from blueprints import engine
 from ..models import Annotation, Delivery, StageRun, Task, TaskEvent, TaskStatus
 from ..records import annotation_record
 from .assignment import is_push, push_assign
-from .base import event, spec_for, task_seed, task_transition
+from .base import STATUS_FIELDS, event, spec_for, task_seed, task_transition
 
 
 def task_facts(
@@ -115,7 +115,7 @@ def sync_task(task: Task, actor, events: list[TaskEvent]) -> None:
     derived = engine.task_status(spec, nxt)
     if task.status != TaskStatus.DATA_SUBMITTED and derived != task.status:
         events.append(task_transition(task=task, to=derived, actor=actor))
-        task.save(update_fields=["status", "updated_at"])
+        task.save(update_fields=STATUS_FIELDS)
     deliver(task, spec, nxt, events, annotations)
 
 

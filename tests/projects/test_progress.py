@@ -34,7 +34,9 @@ def _done(task, annotator, reviewer, day: int, seconds: float) -> None:
     runs.filter(stage_key="review").update(
         status="completed", assignee=reviewer, started_at=at(day, 10), completed_at=at(day, 10)
     )
-    Task.objects.filter(pk=task.pk).update(status=TaskStatus.REVIEW_PASSED)
+    Task.objects.filter(pk=task.pk).update(
+        status=TaskStatus.REVIEW_PASSED, finished_at=at(day, 10)
+    )  # what the status machine sets when the review passes
 
 
 @pytest.fixture
@@ -121,7 +123,7 @@ def test_eta_is_the_ewma_of_the_last_fourteen_days(project, history):
 def test_eta_needs_three_days_with_finished_tasks(project, history):
     # Without T3 (15th), two days remain with finished tasks in the window: no ETA.
     StageRun.objects.filter(task=history[3]).update(status="ready", completed_at=None)
-    Task.objects.filter(pk=history[3].pk).update(status=TaskStatus.PENDING_START)
+    Task.objects.filter(pk=history[3].pk).update(status=TaskStatus.PENDING_START, finished_at=None)
     figures = progress.project_progress(project=project)
     assert figures["eta_seconds"] is None and figures["eta_range"] is None
     assert figures["eta_reason"].startswith("Fewer than 3 days")
