@@ -84,7 +84,8 @@ def build(tasks: int) -> tuple[int, int]:
               started_at = p.done_at - interval '10 minutes', completed_at = p.done_at
             FROM plan p WHERE r.task_id = p.id AND r.stage_key = 'review' AND p.r < 0.85""",
         """UPDATE tasks_task t SET status = CASE WHEN p.r < 0.05 THEN 'data_submitted'
-                                                 ELSE 'review_passed' END
+                                                 ELSE 'review_passed' END,
+              finished_at = p.done_at
             FROM plan p WHERE t.id = p.id AND p.r < 0.85""",
         # Waiting for review (5 %): annotated in the last three days; half being reviewed.
         """UPDATE tasks_stagerun r SET status = 'completed', assignee_id = p.who,
@@ -133,7 +134,7 @@ def row_counts(project_id: int) -> dict:
 
     return {
         "tasks": Task.objects.filter(project_id=project_id).count(),
-        "stage_runs": StageRun.objects.filter(task__project_id=project_id).count(),
+        "stage_runs": StageRun.objects.filter(project_id=project_id).count(),
         "tasks_by_status": dict(
             Task.objects.filter(project_id=project_id)
             .order_by()
