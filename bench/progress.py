@@ -207,8 +207,23 @@ def main() -> None:
                     cursor.execute("EXPLAIN (ANALYZE, COSTS OFF) " + query["sql"])
                     plan = "\n".join(row[0] for row in cursor.fetchall())
                     print(f"-- {query['time']} s\n{query['sql']}\n{plan}\n", file=sys.stderr)
-    cpu = {name: cpu_per_call(client, path, connection) for name, path in
-           (("overview", page_path), ("api", api_path))}  # fmt: skip
+    # The project report over 90 days reuses the completions per day: timed in-process.
+    import datetime as dt
+
+    from django.utils import timezone
+
+    since = timezone.localdate() - dt.timedelta(days=89)
+    report_path = f"/reports/project/{project.slug}/?from={since.isoformat()}"
+    with CaptureQueriesContext(connection) as captured:
+        assert client.get(report_path).status_code == 200
+    queries["report_90_days"] = len(captured.captured_queries)
+    report_times = []
+    for _ in range(args.requests):
+        begun = time.perf_counter()
+        assert client.get(report_path).status_code == 200
+        report_times.append(time.perf_counter() - begun)
+    paths = {"overview": page_path, "api": api_path, "report_90_days": report_path}
+    cpu = {name: cpu_per_call(client, path, connection) for name, path in paths.items()}
     body = bodies["api"].json()
 
     with socket.socket() as s:
@@ -250,6 +265,10 @@ def main() -> None:
                 "requests": args.requests,
                 "overview": {"request": f"GET {page_path} (session)", **overview},
                 "api": {"request": f"GET {api_path} (session)", **api},
+                "report_90_days": {
+                    "request": f"GET {report_path} (in-process, test client)",
+                    **summary(report_times),
+                },
                 "queries_per_call": queries,
                 "cpu_per_call": cpu,
                 "load_average": [round(x, 1) for x in os.getloadavg()],

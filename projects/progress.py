@@ -61,6 +61,7 @@ from django.db.models import (
     Aggregate,
     Avg,
     Count,
+    DateTimeField,
     FloatField,
     Max,
     Min,
@@ -291,22 +292,28 @@ def task_counts(
     now = now or timezone.now()
     ids = list(project_ids)
     counts = {pk: TaskCounts() for pk in ids}
-    open_ = ~Q(status__in=DONE_STATUSES)
-    rows = (
+    open_statuses = [s for s in TaskStatus.values if s not in DONE_STATUSES]
+    soon = now + dt.timedelta(hours=DUE_SOON_HOURS)
+    # One query, two index-only passes (UNION ALL): every task by (status, blueprint
+    # version), then the open tasks due before ``soon`` (a range of the same index).
+    everything = (
         Task.objects.filter(project_id__in=ids)
         .order_by()
         .values("project_id", "status", "blueprint_id")
+        .annotate(n=Count("*"), overdue=Value(0), due_soon=Value(0), first=Min("created_at"))
+    )
+    due = (
+        Task.objects.filter(project_id__in=ids, status__in=open_statuses, due_at__lt=soon)
+        .order_by()
+        .values("project_id", "status", "blueprint_id")
         .annotate(
-            n=Count("pk"),
-            overdue=Count("pk", filter=open_ & Q(due_at__lt=now)),
-            due_soon=Count(
-                "pk",
-                filter=open_
-                & Q(due_at__gte=now, due_at__lt=now + dt.timedelta(hours=DUE_SOON_HOURS)),
-            ),
-            first=Min("created_at"),
+            n=Value(0),
+            overdue=Count("due_at", filter=Q(due_at__lt=now)),
+            due_soon=Count("due_at", filter=Q(due_at__gte=now)),
+            first=Value(None, output_field=DateTimeField()),
         )
     )
+    rows = everything.union(due, all=True).order_by()
     for row in rows:
         c = counts[row["project_id"]]
         c.total += row["n"]
@@ -314,7 +321,7 @@ def task_counts(
         c.overdue += row["overdue"]
         c.due_soon += row["due_soon"]
         c.by_blueprint[row["blueprint_id"]] = c.by_blueprint.get(row["blueprint_id"], 0) + row["n"]
-        if c.first_task is None or row["first"] < c.first_task:
+        if row["first"] is not None and (c.first_task is None or row["first"] < c.first_task):
             c.first_task = row["first"]
     return counts
 

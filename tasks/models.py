@@ -83,11 +83,12 @@ class Task(models.Model):
             models.Index(fields=["project", "due_at"]),
             # Progress (projects.progress): the first task of a project, tasks created per day.
             models.Index(fields=["project", "created_at"]),
-            # Progress: a project's tasks with what its figures read, without the wide rows
-            # (an index-only scan on PostgreSQL; key columns, as SQLite has no INCLUDE).
+            # Progress: a project's tasks by status and blueprint version, with their dates,
+            # without the wide rows (index-only on PostgreSQL, read in the index's order; key
+            # columns, as SQLite has no INCLUDE).
             models.Index(
-                fields=["project", "id", "status", "created_at", "due_at", "blueprint"],
-                name="task_progress_idx",
+                fields=["project", "status", "blueprint", "due_at", "created_at"],
+                name="task_status_progress_idx",
             ),
             # Progress: tasks finished per day (index-only).
             models.Index(fields=["project", "finished_at"], name="task_finished_idx"),
