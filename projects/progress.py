@@ -114,7 +114,7 @@ def _completion_rows(project_ids: list[int], start: dt.date, end: dt.date) -> It
         .annotate(day=TruncDate("finished_at"))
         .order_by()
         .values("project_id", "day")
-        .annotate(tasks=Count("*"), runs=Value(0))
+        .annotate(finished=Count("*"), completed=Value(0))
     )
     runs = (
         StageRun.objects.filter(
@@ -127,7 +127,7 @@ def _completion_rows(project_ids: list[int], start: dt.date, end: dt.date) -> It
         .annotate(day=TruncDate("completed_at"))
         .order_by()
         .values("project_id", "day")
-        .annotate(tasks=Value(0), runs=Count("*"))
+        .annotate(finished=Value(0), completed=Count("*"))
     )
     return tasks.union(runs, all=True).order_by()
 
@@ -153,7 +153,7 @@ def completions_by_project(
             day = dt.date.fromisoformat(day)
         was = found[row["project_id"]].get(day, DayCompletions(day))
         found[row["project_id"]][day] = DayCompletions(
-            day, was.tasks + row["tasks"], was.runs + row["runs"]
+            day, was.tasks + row["finished"], was.runs + row["completed"]
         )
     days = _days(start, end)
     return {pk: [found[pk].get(day, DayCompletions(day)) for day in days] for pk in ids}
@@ -701,7 +701,7 @@ def annotator_table(
         )
     )
     busy: dict[int, int] = {}
-    by_id: dict[int, dict[str, Any]] = {}
+    by_id: dict[int, Any] = {}
     for row in busy_rows.union(done_rows, all=True).order_by():
         if row["in_progress"]:
             busy[row["assignee_id"]] = row["in_progress"]
