@@ -38,6 +38,7 @@ def main() -> None:
     import pyarrow.parquet as pq
     from django.contrib.auth import get_user_model
     from django.core.management import call_command
+    from django.utils import timezone
 
     from core.synthetic import write_aloha_folder
     from projects.dataset_services import dataset_import_run, dataset_import_start
@@ -61,7 +62,7 @@ def main() -> None:
     )
     dataset_import_run(dataset_id=dataset.pk)
     task = tasks.task_create(actor=admin, project=project, name="t", datasets=[dataset.pk])
-    Task.objects.filter(pk=task.pk).update(status="review_passed")
+    Task.objects.filter(pk=task.pk).update(status="review_passed", finished_at=timezone.now())
 
     results = {"episodes": args.episodes, "frames": sum(len(e.qpos) for e in episodes)}
     for fmt in ("hdf5", "lerobot"):
