@@ -14,7 +14,7 @@ from django.db import transaction
 
 from core.demo_experience import seed_demo_experience
 from core.demo_progress import seed_demo_progress
-from core.demo_quality import seed_demo_quality
+from core.demo_quality import seed_demo_quality, worked_minutes
 from projects import services as project_services
 from projects.models import Dataset, DatasetFormat, ImportStatus, Project, Role
 
@@ -161,6 +161,7 @@ def seed_demo_tasks(*, project: Project, users: dict) -> list[str]:
     task_services.stage_review(actor=ravi, task=task, stage_key="full_review", decision="approve")
     task_services.task_mark_submitted(actor=manager, tasks=[task], reason="demo export")
     made.append(task.name)
+    worked_minutes(Task.objects.filter(project=project).values_list("pk", flat=True))
     return made
 
 

@@ -136,17 +136,19 @@ def _backdate(timelines: dict[int, _Timeline]) -> None:
         rows.update(**{field: moved(field, task_field) for field in fields})
 
 
-def _worked_minutes(timelines: dict[int, _Timeline]) -> None:
-    """The history's annotate runs were submitted the moment they started (the services ran
-    in a row): give each 8 to 20 minutes of active time, as people take (the reports' time
-    and medians), varied by run. One UPDATE."""
+def worked_minutes(task_ids) -> None:
+    """Demo annotate runs are submitted the moment they start (the services run in a row):
+    give each 8 to 20 minutes of active time, as people take (the reports' time and
+    medians, the dashboard's time worked today), varied by run. One UPDATE."""
     from django.db.models import F, Value
     from django.db.models.functions import Mod
 
     from tasks.models import StageRun
 
     StageRun.objects.filter(
-        task__in=list(timelines), kind__in=["annotate", "consensus"], active_seconds__lt=60
+        task__in=list(task_ids),
+        kind__in=["annotate", "consensus"],
+        active_seconds__lt=60,
     ).update(active_seconds=Value(480.0) + Mod(F("id") * 7, 13) * Value(60.0))
 
 
@@ -184,7 +186,7 @@ def _seed_quality(project: Project, users: dict) -> list[str]:
     made = _seed_history(project, users, timelines)
     made += _seed_bin_picking(users, timelines)
     _backdate(timelines)
-    _worked_minutes(timelines)
+    worked_minutes(timelines)
     from audits.rollups import quality_touch_tasks  # the rows moved: rebuild their figures
 
     quality_touch_tasks(timelines)

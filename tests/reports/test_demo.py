@@ -39,5 +39,7 @@ def test_the_demo_gives_every_report_figures(settings):
     annotator = dashboard.annotator_section(user=users["annotator"])
     assert annotator["queue_count"] > 0 and annotator["feedback_count"] > 0
     assert annotator["week"]["submitted"] > 0
+    # What was submitted today took time too (not "8 submitted today, 0 s worked").
+    assert annotator["today"]["submitted"] > 0 and annotator["today"]["active_seconds"] >= 8 * 60
     review = dashboard.reviewer_section(user=users["reviewer"])
     assert review["queue_count"] > 0 and review["audit_waiting"] > 0
