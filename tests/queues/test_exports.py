@@ -4,7 +4,6 @@ import json
 
 import h5py
 import pytest
-from django.core.management import call_command
 
 from core.access import SYSTEM
 from queues import services
@@ -21,8 +20,8 @@ def media(settings, tmp_path):
 
 
 @pytest.fixture
-def demo(transactional_db):
-    call_command("seed_demo")
+def demo(transactional_db, demo_seeder):
+    demo_seeder.seed()  # seed_demo once per session, restored from its copy afterwards
     from django.contrib.auth import get_user_model
 
     from projects.models import Project
