@@ -1,14 +1,28 @@
-"""Export throughput against writing the same arrays directly (a ratio).
+"""Exports at scale, and exports against writing the same arrays directly. Prints JSON.
 
-Imports N synthetic ALOHA episodes, creates one finished task over them, then times the
-HDF5 and LeRobot exports (the whole job: reading, writing, validation, checksums) against
-writing the same arrays with h5py / pyarrow + PyAV directly. Prints JSON.
-.venv/bin/python bench/export_throughput.py [--episodes 8]
+Default (scale): on PostgreSQL (DEBUG off), builds a project of N tasks (default 90,000; the
+default blueprint annotate → review, so 2N stage runs) with a realistic mix — 90 % finished
+(review passed, 5 % of them sent to training), each finished task with 4 annotations
+(a classification, a segment, a box, a text) by one of 20 annotators and a reviewer — then
+VACUUM ANALYZE, requests a JSONL export as the manager, and runs it in a real RQ worker
+process (``PausableSimpleWorker`` on ``exports``, burst), which reports its wall time, CPU
+time, peak RSS (VmHWM) and the number of SQL queries it sent. Then ``GET /api/v1/exports/``
+as the manager (in-process, DEBUG off): bytes, time, queries.
+
+.venv/bin/python bench/export_throughput.py [--tasks 90000] [--format jsonl] [--reuse]
+
+DATABASE_URL defaults to a throw-away database ``stagecraft_bench_export`` (dropped and
+created unless ``--reuse``); REDIS_URL to db 11.
+
+``--direct [--episodes 8]``: the older comparison — N synthetic ALOHA episodes in one task,
+HDF5 and LeRobot exports timed against writing the same arrays with h5py / pyarrow + PyAV.
 """
 
 import argparse
 import json
 import os
+import resource
+import subprocess
 import sys
 import tempfile
 import time
@@ -17,11 +31,220 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+DEFAULT_DB = "stagecraft_bench_export"
+PASSWORD = "bench-password"  # noqa: S105
+ANNOTATORS = 20
 
-def main() -> None:
+
+def build(tasks: int) -> tuple[int, int]:
+    """The project, its tasks, runs and annotations; answers (project id, manager id)."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Permission
+    from django.db import connection
+
+    from projects.services import membership_add, project_create
+    from tasks.services import task_create_many
+
+    User = get_user_model()
+    manager = User.objects.create_user("boss", password=PASSWORD)
+    manager.user_permissions.add(
+        Permission.objects.get(codename="add_project", content_type__app_label="projects")
+    )
+    manager = User.objects.get(pk=manager.pk)
+    project = project_create(actor=manager, name="Export bench")
+    people = [User.objects.create_user(f"ann{i:02}", password=PASSWORD) for i in range(ANNOTATORS)]
+    for person in people:
+        membership_add(actor=manager, project=project, user=person, role="annotator")
+    reviewer = User.objects.create_user("rev", password=PASSWORD)
+    membership_add(actor=manager, project=project, user=reviewer, role="reviewer")
+    for offset in range(0, tasks, 5000):
+        task_create_many(
+            actor=manager,
+            project=project,
+            items=[
+                {"name": f"task {i}", "metadata": {"source": "bench", "n": i}}
+                for i in range(offset, min(offset + 5000, tasks))
+            ],
+        )
+    params = {"p": project.pk, "ann": [p.pk for p in people], "rev": reviewer.pk}
+    statements = [
+        "SELECT setseed(0.31)",
+        """CREATE TEMP TABLE plan AS
+            SELECT t.id, random() AS r, now() - random() * interval '365 days' AS done_at,
+                   (%(ann)s::bigint[])[1 + (t.id * 7) %% 20] AS who
+            FROM tasks_task t WHERE t.project_id = %(p)s""",
+        """UPDATE tasks_stagerun r SET status = 'completed', assignee_id = p.who,
+              active_seconds = 600, started_at = p.done_at - interval '2 hours',
+              submitted_at = p.done_at - interval '1 hour',
+              completed_at = p.done_at - interval '1 hour'
+            FROM plan p WHERE r.task_id = p.id AND r.stage_key = 'annotate' AND p.r < 0.9""",
+        """UPDATE tasks_stagerun r SET status = 'completed', assignee_id = %(rev)s,
+              started_at = p.done_at - interval '10 minutes', completed_at = p.done_at
+            FROM plan p WHERE r.task_id = p.id AND r.stage_key = 'review' AND p.r < 0.9""",
+        """UPDATE tasks_task t SET status = CASE WHEN p.r < 0.045 THEN 'data_submitted'
+                                                 ELSE 'review_passed' END,
+              finished_at = p.done_at
+            FROM plan p WHERE t.id = p.id AND p.r < 0.9""",
+        # Four annotations per finished task, as annotators write them.
+        """INSERT INTO tasks_annotation (task_id, stage_key, replica, sample_id, label, kind,
+              data, attributes, author_id, version, invalid, invalid_reason, created_at,
+              updated_at)
+            SELECT p.id, 'annotate', 0, NULL, k.label, k.kind,
+                   CASE k.kind
+                     WHEN 'classification' THEN jsonb_build_object('value', 'success')
+                     WHEN 'segment' THEN jsonb_build_object('start', (p.r * 100)::int,
+                                                            'end', 120 + (p.r * 100)::int)
+                     WHEN 'box' THEN jsonb_build_object('frame', 3, 'camera', 'cam_high',
+                        'x', 10.5, 'y', 12.25, 'w', 40, 'h', 30)
+                     ELSE jsonb_build_object('text', 'pick the red cube and place it in the bin')
+                   END,
+                   CASE k.kind WHEN 'segment'
+                     THEN jsonb_build_object('instruction', 'pick up the cube')
+                     ELSE '{}'::jsonb END,
+                   p.who, 1, false, '', p.done_at - interval '1 hour', p.done_at - interval '1 hour'
+            FROM plan p CROSS JOIN (VALUES ('outcome', 'classification'), ('grasp', 'segment'),
+                                           ('cube', 'box'), ('note', 'text')) AS k(label, kind)
+            WHERE p.r < 0.9""",
+        "VACUUM ANALYZE tasks_task",
+        "VACUUM ANALYZE tasks_stagerun",
+        "VACUUM ANALYZE tasks_annotation",
+        "ANALYZE",
+    ]
+    with connection.cursor() as cursor:
+        for sql in statements:
+            cursor.execute(sql, params)
+    return project.pk, manager.pk
+
+
+def worker_main() -> None:
+    """Inside the worker process: count queries, run the queue in burst, report."""
+    import django
+
+    django.setup()
+    import django_rq
+    from django.db import connection
+
+    from queues.worker import PausableSimpleWorker
+
+    counted = {"queries": 0}
+
+    def count(execute, sql, params, many, context):
+        counted["queries"] += 1
+        return execute(sql, params, many, context)
+
+    queue = django_rq.get_queue("exports")
+    started = time.perf_counter()
+    cpu = time.process_time()
+    with connection.execute_wrapper(count):
+        PausableSimpleWorker([queue], connection=queue.connection).work(burst=True)
+    status = Path("/proc/self/status").read_text()
+    hwm = next(line for line in status.splitlines() if line.startswith("VmHWM"))
+    print(
+        json.dumps(
+            {
+                "job_wall_seconds": round(time.perf_counter() - started, 2),
+                "job_cpu_seconds": round(time.process_time() - cpu, 2),
+                "queries": counted["queries"],
+                "peak_rss_mb": round(int(hwm.split()[1]) / 1024, 1),
+            }
+        )
+    )
+
+
+def scale_main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--tasks", type=int, default=90_000)
+    parser.add_argument("--format", default="jsonl")
+    parser.add_argument("--reuse", action="store_true", help="export the project already built")
+    args = parser.parse_args(argv)
+    url = os.environ.get("DATABASE_URL", f"postgres://postgres@127.0.0.1:5432/{DEFAULT_DB}")
+    name = url.rsplit("/", 1)[1]
+    if not args.reuse:
+        for sql in (f"drop database if exists {name}", f"create database {name}"):
+            subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-qc", sql], check=True)
+    media = Path(tempfile.mkdtemp(prefix="stagecraft-bench-export-"))
+    os.environ.update(
+        DATABASE_URL=url, DJANGO_SETTINGS_MODULE="config.settings", DEBUG="0",
+        SECRET_KEY="bench-only-secret-key-not-for-production", LOG_LEVEL="WARNING",
+        ALLOWED_HOSTS="127.0.0.1,testserver", MEDIA_ROOT=str(media),
+        REDIS_URL=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/11"),
+    )  # fmt: skip
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    from projects.models import Project
+    from queues import services as exports
+    from queues.models import Export
+
+    assert not settings.DEBUG
+    results: dict = {"tasks": args.tasks, "format": args.format, "database": name}
+    if args.reuse:
+        project = Project.objects.get(name="Export bench")
+        manager = get_user_model().objects.get(username="boss")
+    else:
+        call_command("migrate", verbosity=0)
+        started = time.perf_counter()
+        project_id, manager_id = build(args.tasks)
+        results["build_seconds"] = round(time.perf_counter() - started, 1)
+        project = Project.objects.get(pk=project_id)
+        manager = get_user_model().objects.get(pk=manager_id)
+    import django_rq
+
+    django_rq.get_queue("exports").empty()
+    export, _ = exports.export_start(actor=manager, project=project, format=args.format)
+    results["load_before"] = os.getloadavg()
+    started = time.perf_counter()
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    worker = subprocess.run(
+        [sys.executable, __file__, "--worker"],
+        cwd=ROOT, env=os.environ.copy(), capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    results["worker_process_wall_seconds"] = round(time.perf_counter() - started, 2)
+    results["worker_process_cpu_seconds"] = round(
+        after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime, 2
+    )
+    results["worker_peak_rss_mb_getrusage"] = round(after.ru_maxrss / 1024, 1)
+    results["worker"] = json.loads(worker.stdout.strip().splitlines()[-1])
+    results["load_after"] = os.getloadavg()
+    export.refresh_from_db()
+    assert export.status == "finished", (export.status, export.error, worker.stderr[-2000:])
+    results["export_wall_seconds"] = round(
+        (export.finished_at - export.started_at).total_seconds(), 2
+    )
+    results["exported_tasks"] = export.manifest["counts"]["tasks"]
+    results["size_mb"] = round(export.size_bytes / 1e6, 1)
+    client = Client()
+    client.force_login(manager)
+    for _ in range(2):  # the second call is the one reported (warm)
+        with CaptureQueriesContext(connection) as queries:
+            started = time.perf_counter()
+            response = client.get("/api/v1/exports/")
+            seconds = time.perf_counter() - started
+    assert response.status_code == 200, response.status_code
+    results["exports_list_api"] = {
+        "bytes": len(response.content),
+        "ms": round(seconds * 1000, 1),
+        "queries": len(queries),
+        "exports": Export.objects.count(),
+    }
+    print(json.dumps(results, indent=2))
+    import shutil
+
+    shutil.rmtree(media, ignore_errors=True)
+
+
+def direct_main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--episodes", type=int, default=8)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="stagecraft-bench-"))
     os.environ.update(
         DJANGO_SETTINGS_MODULE="config.settings",
@@ -125,6 +348,16 @@ def main() -> None:
     import shutil
 
     shutil.rmtree(work, ignore_errors=True)
+
+
+def main() -> None:
+    argv = sys.argv[1:]
+    if argv[:1] == ["--worker"]:
+        worker_main()
+    elif argv[:1] == ["--direct"]:
+        direct_main(argv[1:])
+    else:
+        scale_main(argv)
 
 
 if __name__ == "__main__":
