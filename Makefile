@@ -12,10 +12,12 @@ SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/stagecraft
 TEST_REDIS_URL    ?= redis://127.0.0.1:6379/15
 
-.PHONY: help run test test-fast lint format install install-dev chromium clean
+.PHONY: help run serve worker test test-fast lint format install install-dev chromium clean
 
 help:
 	@echo "make run    serve Stagecraft on http://127.0.0.1:8000 (SQLite + local Redis, demo data)"
+	@echo "make serve  production: DEBUG off, migrate + collectstatic, gunicorn with WEB_WORKERS on HOST:PORT"
+	@echo "make worker production: one RQ worker for the jobs (run as many as you need)"
 	@echo "make test   run the whole suite against PostgreSQL and Redis, browser tests included"
 	@echo "make lint   ruff check + ruff format --check + mypy (services, selectors, engine, jobs)"
 
@@ -41,6 +43,30 @@ run: install
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py seed_demo
 	$(PY) manage.py serve 127.0.0.1:8000
+
+# Production (README, "Production"): DEBUG off, so SECRET_KEY (or SECRET_KEY_FILE),
+# ALLOWED_HOSTS and DATABASE_URL / REDIS_URL come from the environment. collectstatic runs
+# first, so the pages reference hashed, compressed files that WhiteNoise serves with
+# far-future cache headers. Bind to loopback behind the TLS-terminating proxy by default.
+# gunicorn's control socket is per port under var/ (its default, ~/.gunicorn/, is shared).
+HOST        ?= 127.0.0.1
+PORT        ?= 8000
+WEB_WORKERS ?= $(shell echo $$(( $$(nproc) * 2 + 1 )))
+WEB_TIMEOUT ?= 120
+
+serve: export DEBUG = 0
+serve: install
+	@mkdir -p var
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py collectstatic --noinput --verbosity 0
+	exec $(VENV)/bin/gunicorn config.wsgi --bind $(HOST):$(PORT) --workers $(WEB_WORKERS) \
+	  --timeout $(WEB_TIMEOUT) --access-logfile - --forwarded-allow-ips "$${FORWARDED_ALLOW_IPS:-127.0.0.1}" \
+	  --control-socket var/gunicorn-$(PORT).ctl
+
+worker: export DEBUG = 0
+worker: install
+	exec $(PY) manage.py rqworker default exports imports webhooks --with-scheduler \
+	  --worker-class queues.worker.PausableWorker
 
 chromium:
 	@if [ ! -x /usr/bin/chromium ]; then \

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+from whitenoise.compress import Compressor
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -175,8 +176,13 @@ STORAGES = {
     },
 }
 # Serve static files from the app folders too when DEBUG is off and collectstatic
-# has not run (the tests and a quick production trial).
+# has not run (the tests and a quick production trial; core/storage.py).
 WHITENOISE_USE_FINDERS = True
+# collectstatic (``make serve``) keeps and compresses the hashed copies only, and leaves
+# source maps (read by browser tools alone) uncompressed: half the files, a third of the
+# time. Unhashed names still answer through the finders.
+WHITENOISE_KEEP_ONLY_HASHED_FILES = True
+WHITENOISE_SKIP_COMPRESS_EXTENSIONS = (*Compressor.SKIP_COMPRESS_EXTENSIONS, "map")
 
 # --- Security: safe by default when DEBUG is off. -------------------------------
 # TLS is terminated by the reverse proxy; these four are left to the proxy by
