@@ -197,7 +197,9 @@ def scale_main(argv: list[str]) -> None:
         manager = get_user_model().objects.get(pk=manager_id)
     import django_rq
 
-    django_rq.get_queue("exports").empty()
+    # A clean Redis database (job ids restart with a new database: export-1 again).
+    django_rq.get_queue("exports").connection.flushdb()
+    Export.objects.filter(status__in=["queued", "started"]).update(status="cancelled")
     export, _ = exports.export_start(actor=manager, project=project, format=args.format)
     results["load_before"] = os.getloadavg()
     started = time.perf_counter()

@@ -42,6 +42,16 @@ class ExportSerializer(serializers.ModelSerializer):
         return export.requested_by.username if export.requested_by else None
 
 
+class ExportSummarySerializer(ExportSerializer):
+    """A list's row: the manifest's counts instead of the manifest (its task ids and file
+    checksums are in ``GET /exports/{id}/``), so a list does not grow with export sizes."""
+
+    counts = serializers.DictField(read_only=True)
+
+    class Meta(ExportSerializer.Meta):
+        fields = [f for f in ExportSerializer.Meta.fields if f != "manifest"] + ["counts"]
+
+
 class ExportInputSerializer(serializers.Serializer):
     project = serializers.IntegerField()
     format = serializers.ChoiceField(choices=ExportFormat.choices)
@@ -57,7 +67,7 @@ class ExportInputSerializer(serializers.Serializer):
 
 
 class ExportListApi(ListAPIView):
-    serializer_class = ExportSerializer
+    serializer_class = ExportSummarySerializer
 
     def get_queryset(self):
         return services.export_list_for_user(user=self.request.user)

@@ -57,3 +57,14 @@ class Export(models.Model):
 
     def __str__(self) -> str:
         return f"{self.project} export v{self.version} ({self.format})"
+
+    @property
+    def counts(self) -> dict:
+        """The manifest's counts. Lists annotate them (``listed_counts``) and leave the
+        manifest, with its every task id, unread."""
+        listed = self.__dict__.get("listed_counts")
+        if listed is not None:
+            return listed
+        if "manifest" in self.get_deferred_fields():
+            return {}
+        return (self.manifest or {}).get("counts", {})

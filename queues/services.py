@@ -7,13 +7,14 @@ import hashlib
 import json
 import logging
 import shutil
+import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import Max, QuerySet
 from django.utils import timezone
 
 from activity.services import activity_record
@@ -28,6 +29,9 @@ from .models import Export, ExportFormat, ExportStatus
 
 logger = logging.getLogger(__name__)
 FINISHED_WORK = [TaskStatus.REVIEW_PASSED, TaskStatus.DATA_SUBMITTED]
+# A running export checks for a cancel and writes its progress at most this often
+# (seconds), not once per task or episode.
+PROGRESS_INTERVAL = 0.25
 OPTION_KEYS = {
     "incremental",
     "clean",
@@ -162,7 +166,8 @@ class Cancelled(Exception):
     pass
 
 
-def _tasks(export: Export) -> list[Task]:
+def _tasks(export: Export) -> QuerySet[Task]:
+    """The export's tasks as a query (not fetched: streaming formats read it in chunks)."""
     from tasks.selectors import task_list_for_user
 
     if "ids" in export.selection:
@@ -182,11 +187,31 @@ def _tasks(export: Export) -> list[Task]:
 
         changed = Annotation.objects.filter(task=OuterRef("pk"), updated_at__gt=since)
         tasks = tasks.filter(Q(updated_at__gt=since) | Exists(changed))
+    return tasks.order_by("pk")
+
+
+def _task_objects(tasks: QuerySet[Task]) -> list[Task]:
+    """Every task with what the episode formats read of it (they work per sample)."""
     return list(
-        tasks.order_by("pk")
-        .select_related("blueprint", "project")
-        .prefetch_related("annotations", "runs__assignee", "datasets")
+        tasks.select_related("blueprint", "project").prefetch_related(
+            "annotations", "runs__assignee", "datasets"
+        )
     )
+
+
+class Throttle:
+    """At most one call of ``action`` per ``interval`` seconds (the first call runs)."""
+
+    def __init__(self, interval: float) -> None:
+        self.interval = interval
+        self.last = float("-inf")
+
+    def due(self) -> bool:
+        now = time.monotonic()
+        if now - self.last < self.interval:
+            return False
+        self.last = now
+        return True
 
 
 def _sha256(path: Path) -> str:
@@ -200,7 +225,7 @@ def _sha256(path: Path) -> str:
 def export_run(*, export_id: int) -> Export | None:
     """The job's body. Writes into a temporary folder and publishes by renaming it; any
     failure or a cancel leaves nothing published. Safe to run twice (only a queued export runs)."""
-    from .exporters import collect, get_writer
+    from .exporters import ExportContext, collect, get_writer
 
     # A failed export runs again when its job is retried (queue administration).
     claimed = Export.objects.filter(
@@ -213,22 +238,42 @@ def export_run(*, export_id: int) -> Export | None:
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
 
+    throttle = Throttle(PROGRESS_INTERVAL)
+
     def progress(fraction: float, detail: str = "") -> None:
-        status = Export.objects.filter(pk=export.pk).values_list("status", flat=True).first()
-        if status == ExportStatus.CANCELLED:
+        # One query (an UPDATE that also reads the status) a few times a second at most.
+        if not throttle.due():
+            return
+        moved = Export.objects.filter(pk=export.pk, status=ExportStatus.STARTED).update(
+            progress=round(fraction, 4)
+        )
+        if not moved:  # cancelled (the only way out of "started" while the job runs)
             raise Cancelled()
         report_progress(fraction, detail=detail)
-        Export.objects.filter(pk=export.pk).update(progress=round(fraction, 4))
 
     try:
-        tasks = _tasks(export)
-        job_log(f"export v{export.version} ({export.format}): {len(tasks)} task(s)")
         writer = get_writer(export.format)
-        ctx = collect(export, tasks, progress)
-        job_log(f"{len(ctx.episodes)} episode(s) to write")
+        query = _tasks(export)
+        if getattr(writer, "STREAMS", False):
+            total = query.count()
+            ctx = ExportContext(
+                export, [], [], {}, export.options, progress=progress, source=query, total=total
+            )
+            if export.options.get("clean"):
+                ctx.count("dropped_invalid_annotations", 0)
+        else:
+            tasks = _task_objects(query)
+            total = len(tasks)
+            ctx = collect(export, tasks, progress)
+            ctx.task_ids = [t.pk for t in tasks]
+            ctx.passed_ids = [t.pk for t in tasks if t.status == TaskStatus.REVIEW_PASSED]
+            ctx.total = total
+        job_log(f"export v{export.version} ({export.format}): {total} task(s)")
+        if not getattr(writer, "STREAMS", False):
+            job_log(f"{len(ctx.episodes)} episode(s) to write")
         ctx.count("tasks", 0)
         writer.write(ctx, tmp)
-        ctx.counts["tasks"] = len(tasks)
+        ctx.counts["tasks"] = total
         if export.options.get("validate", True):
             job_log("validating")
             writer.validate(ctx, tmp)
@@ -241,7 +286,7 @@ def export_run(*, export_id: int) -> Export | None:
             "options": export.options,
             "parent_version": export.parent.version if export.parent else None,
             "counts": ctx.counts,
-            "tasks": [t.pk for t in tasks],
+            "tasks": ctx.task_ids,
             "files": {str(p.relative_to(tmp)): _sha256(p) for p in files},
             "created_at": timezone.now().isoformat(),
         }
@@ -271,7 +316,7 @@ def export_run(*, export_id: int) -> Export | None:
             if export.options.get("submit"):
                 from tasks.services import task_mark_submitted
 
-                passed = [t for t in tasks if t.status == TaskStatus.REVIEW_PASSED]
+                passed = Task.objects.filter(pk__in=ctx.passed_ids).only("pk")
                 task_mark_submitted(
                     actor=export.requested_by, tasks=passed, reason=f"export v{export.version}"
                 )
@@ -324,11 +369,14 @@ def export_clean_expired(*, actor, now=None) -> int:
 
 
 def export_list_for_user(*, user):
-    """Exports of the projects the user manages (administrators: all)."""
+    """Exports of the projects the user manages (administrators: all), as summaries: counts,
+    not the manifest's task ids (the detail has those)."""
     from core.access import is_admin
     from projects.models import Membership, Role
 
-    exports = Export.objects.select_related("project", "requested_by")
+    from .selectors import export_summaries
+
+    exports = export_summaries(Export.objects.select_related("project", "requested_by"))
     if is_admin(user):
         return exports
     managed = Membership.objects.filter(user=user, role=Role.MANAGER).values("project")

@@ -6,9 +6,12 @@ WRITERS = ("lerobot", "hdf5", "jsonl", "coco")
 
 
 def get_writer(fmt: str):
-    from . import coco, hdf5, jsonl, lerobot
+    """The format's module, imported alone (a JSONL worker need not load pyarrow or h5py)."""
+    import importlib
 
-    return {"lerobot": lerobot, "hdf5": hdf5, "jsonl": jsonl, "coco": coco}[fmt]
+    if fmt not in WRITERS:
+        raise KeyError(fmt)
+    return importlib.import_module(f"{__name__}.{fmt}")
 
 
 __all__ = ["WRITERS", "ExportContext", "ExportError", "collect", "get_writer"]

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -43,9 +43,126 @@ class ExportContext:
     options: dict
     counts: dict = field(default_factory=dict)
     progress: Callable[[float, str], None] = lambda fraction, detail="": None
+    # Streaming formats (``STREAMS = True``): the task query, its size, and what the stream
+    # saw (ids for the manifest, review-passed ids for ``submit``).
+    source: Any = None
+    total: int = 0
+    task_ids: list[int] = field(default_factory=list)
+    passed_ids: list[int] = field(default_factory=list)
 
     def count(self, key: str, n: int = 1) -> None:
         self.counts[key] = self.counts.get(key, 0) + n
+
+
+class BlueprintRef(NamedTuple):
+    name: str
+    version: int
+
+
+class TaskRow(NamedTuple):
+    """What a streaming format reads of a task (duck-types ``Task`` for delivery_payload)."""
+
+    pk: int
+    unique_id: str
+    name: str
+    project_id: int
+    blueprint: BlueprintRef
+    status: str
+    metadata: Any
+
+
+class AnnotationRow(NamedTuple):
+    """What ``annotation_record`` reads of an annotation."""
+
+    pk: int
+    task_id: int
+    stage_key: str
+    replica: int
+    sample_id: int | None
+    label: str
+    kind: str
+    data: Any
+    attributes: Any
+    version: int
+    invalid: bool
+    invalid_reason: str
+
+
+class RunRow(NamedTuple):
+    task_id: int
+    stage_key: str
+    kind: str
+    status: str
+    attempt: int
+    assignee: str | None  # username
+    routed_to: str
+
+
+@dataclass
+class TaskChunk:
+    tasks: list[TaskRow]
+    annotations: dict[int, list[AnnotationRow]]  # after cleaning
+    runs: dict[int, list[RunRow]]
+
+
+CHUNK_SIZE = 2000
+TASK_COLUMNS = ("id", "unique_id", "name", "project_id", "blueprint_id", "status", "metadata")
+ANNOTATION_COLUMNS = ("id", *AnnotationRow._fields[1:])
+RUN_COLUMNS = ("task_id", "stage_key", "kind", "status", "attempt", "assignee__username")
+
+
+def stream_tasks(ctx: ExportContext, chunk_size: int = CHUNK_SIZE) -> Iterator[TaskChunk]:
+    """The tasks of ``ctx.source`` in id order, ``chunk_size`` at a time over a server-side
+    cursor, each chunk with its annotations and stage runs (one query each): a handful of
+    queries per chunk and memory bounded by the chunk, whatever the number of tasks. Only the
+    columns a task line needs; the blueprints are read once. Records the ids seen in
+    ``ctx.task_ids`` / ``ctx.passed_ids``."""
+    from blueprints.models import Blueprint
+    from tasks.models import Annotation, StageRun, TaskStatus
+
+    clean = ctx.options.get("clean", False)
+    blueprints: dict[int, BlueprintRef] = {}
+    rows = ctx.source.order_by("pk").values_list(*TASK_COLUMNS).iterator(chunk_size=chunk_size)
+    chunk: list[tuple] = []
+
+    def flush() -> TaskChunk:
+        missing = {r[4] for r in chunk} - blueprints.keys()
+        if missing:
+            for pk, name, version in Blueprint.objects.filter(pk__in=missing).values_list(
+                "pk", "name", "version"
+            ):
+                blueprints[pk] = BlueprintRef(name, version)
+        tasks = [TaskRow(r[0], r[1], r[2], r[3], blueprints[r[4]], r[5], r[6]) for r in chunk]
+        ids = [t.pk for t in tasks]
+        annotations: dict[int, list[AnnotationRow]] = {pk: [] for pk in ids}
+        for row in (
+            Annotation.objects.filter(task_id__in=ids)
+            .order_by("task_id", "id")
+            .values_list(*ANNOTATION_COLUMNS)
+        ):
+            annotation = AnnotationRow._make(row)
+            if clean and annotation.invalid:
+                ctx.count("dropped_invalid_annotations")
+                continue
+            annotations[annotation.task_id].append(annotation)
+        runs: dict[int, list[RunRow]] = {pk: [] for pk in ids}
+        for row in (
+            StageRun.objects.filter(task_id__in=ids)
+            .order_by("task_id", "id")
+            .values_list(*RUN_COLUMNS, "routed_to")
+        ):
+            runs[row[0]].append(RunRow._make(row))
+        ctx.task_ids.extend(ids)
+        ctx.passed_ids.extend(t.pk for t in tasks if t.status == TaskStatus.REVIEW_PASSED)
+        return TaskChunk(tasks, annotations, runs)
+
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) >= chunk_size:
+            yield flush()
+            chunk = []
+    if chunk:
+        yield flush()
 
 
 def collect(export, tasks: list, progress) -> ExportContext:

@@ -1,4 +1,7 @@
-"""One line per task: the delivery payload shape (task, blueprint, stages, annotations)."""
+"""One line per task: the delivery payload shape (task, blueprint, stages, annotations).
+
+Streams: tasks come in chunks over a server-side cursor (``base.stream_tasks``), never all
+in memory, and no samples are read (a task line does not name them)."""
 
 import json
 
@@ -6,37 +9,47 @@ from django.core.serializers.json import DjangoJSONEncoder
 
 from tasks.services import delivery_payload
 
-from .base import ExportError
+from .base import ExportError, stream_tasks
 
 FILE = "tasks.jsonl"
+STREAMS = True
 
 
 def write(ctx, out) -> None:
+    n = annotations = 0
+    total = max(ctx.total, 1)
     with (out / FILE).open("w") as fh:
-        for n, task in enumerate(ctx.tasks):
-            payload = delivery_payload(task, ctx.annotations[task.pk])
-            payload["stages"] = [
-                {
-                    "key": r.stage_key,
-                    "kind": r.kind,
-                    "status": r.status,
-                    "attempt": r.attempt,
-                    "assignee": r.assignee.username if r.assignee else None,
-                    "routed_to": r.routed_to or None,
-                }
-                for r in task.runs.all()
-            ]
-            fh.write(json.dumps(payload, cls=DjangoJSONEncoder, sort_keys=True) + "\n")
-            ctx.progress((n + 1) / max(len(ctx.tasks), 1), task.name)
-    ctx.count("tasks", len(ctx.tasks))
-    ctx.count("annotations", sum(len(v) for v in ctx.annotations.values()))
+        for chunk in stream_tasks(ctx):
+            lines = []
+            for task in chunk.tasks:
+                mine = chunk.annotations[task.pk]
+                annotations += len(mine)
+                payload = delivery_payload(task, mine)
+                payload["stages"] = [
+                    {
+                        "key": r.stage_key,
+                        "kind": r.kind,
+                        "status": r.status,
+                        "attempt": r.attempt,
+                        "assignee": r.assignee,
+                        "routed_to": r.routed_to or None,
+                    }
+                    for r in chunk.runs[task.pk]
+                ]
+                lines.append(json.dumps(payload, cls=DjangoJSONEncoder, sort_keys=True) + "\n")
+            fh.writelines(lines)
+            n += len(chunk.tasks)
+            ctx.progress(n / total, chunk.tasks[-1].name)
+    ctx.count("tasks", n)
+    ctx.count("annotations", annotations)
 
 
 def validate(ctx, out) -> None:
-    lines = (out / FILE).read_text().splitlines()
-    if len(lines) != len(ctx.tasks):
-        raise ExportError(f"{FILE} has {len(lines)} lines for {len(ctx.tasks)} tasks")
-    for number, line in enumerate(lines, start=1):
-        record = json.loads(line)
-        if not {"task", "annotations", "stages"} <= set(record):
-            raise ExportError(f"{FILE} line {number} lacks task, annotations or stages")
+    count = 0
+    with (out / FILE).open() as fh:
+        for count, line in enumerate(fh, start=1):
+            record = json.loads(line)
+            if not {"task", "annotations", "stages"} <= set(record):
+                raise ExportError(f"{FILE} line {count} lacks task, annotations or stages")
+    if count != ctx.total:
+        raise ExportError(f"{FILE} has {count} lines for {ctx.total} tasks")

@@ -1,0 +1,186 @@
+"""Exports at scale: queries constant in the number of tasks, the same JSONL lines as the
+per-task writer gave, and an exports list that does not grow with manifest sizes."""
+
+import json
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from queues import services
+from queues.models import Export
+from tasks.models import Annotation, StageRun, Task
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def media(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+
+
+def finished_tasks(project, manager, annotator, n: int, start: int = 0) -> list[int]:
+    """``n`` review-passed tasks, each with a valid and an invalid annotation; the first
+    one's annotate run routed elsewhere."""
+    from tasks.services import task_create_many
+
+    tasks = task_create_many(
+        actor=manager,
+        project=project,
+        items=[
+            {"name": f"task {i}", "metadata": {"n": i, "ünï": "côdé"}, "unique_id": f"u{i}"}
+            for i in range(start, start + n)
+        ],
+    )
+    ids = [t.pk for t in tasks]
+    Task.objects.filter(pk__in=ids).update(status="review_passed")
+    StageRun.objects.filter(task_id__in=ids, stage_key="annotate").update(
+        status="completed", assignee=annotator
+    )
+    StageRun.objects.filter(task_id=ids[0], stage_key="annotate").update(routed_to="review")
+    Annotation.objects.bulk_create(
+        Annotation(
+            task_id=pk,
+            stage_key="annotate",
+            label=label,
+            kind=kind,
+            data=data,
+            attributes={"note": "x"} if kind == "segment" else {},
+            author=annotator,
+            invalid=invalid,
+            invalid_reason="blurred" if invalid else "",
+        )
+        for pk in ids
+        for label, kind, data, invalid in (
+            ("outcome", "classification", {"value": "success"}, False),
+            ("grasp", "segment", {"start": 3, "end": 9}, False),
+            ("cube", "box", {"frame": 0, "camera": "top", "x": 1.5, "y": 2, "w": 3, "h": 4}, True),
+        )
+    )
+    return ids
+
+
+def per_task_lines(ids: list[int]) -> list[str]:
+    """What the former writer wrote: one Task object (with its Blueprint) per task."""
+    from django.core.serializers.json import DjangoJSONEncoder
+
+    from tasks.services import delivery_payload
+
+    lines = []
+    tasks = (
+        Task.objects.filter(pk__in=ids)
+        .order_by("pk")
+        .select_related("blueprint", "project")
+        .prefetch_related("annotations", "runs__assignee")
+    )
+    for task in tasks:
+        payload = delivery_payload(task, list(task.annotations.all()))
+        payload["stages"] = [
+            {
+                "key": r.stage_key,
+                "kind": r.kind,
+                "status": r.status,
+                "attempt": r.attempt,
+                "assignee": r.assignee.username if r.assignee else None,
+                "routed_to": r.routed_to or None,
+            }
+            for r in task.runs.all()
+        ]
+        lines.append(json.dumps(payload, cls=DjangoJSONEncoder, sort_keys=True))
+    return lines
+
+
+def export_jsonl(project, manager, **options):
+    export, _ = services.export_start(
+        actor=manager, project=project, format="jsonl", background=False, options=options
+    )
+    with CaptureQueriesContext(connection) as queries:
+        export = services.export_run(export_id=export.pk)
+    assert export.status == "finished", export.error
+    return export, len(queries)
+
+
+def test_jsonl_export_queries_do_not_grow_with_the_number_of_tasks(
+    project, manager, annotator, monkeypatch
+):
+    monkeypatch.setattr(services, "PROGRESS_INTERVAL", 3600)  # timing aside: one write
+    finished_tasks(project, manager, annotator, 10)
+    small, small_queries = export_jsonl(project, manager)
+    finished_tasks(project, manager, annotator, 190, start=10)
+    large, large_queries = export_jsonl(project, manager)
+    assert (small.manifest["counts"]["tasks"], large.manifest["counts"]["tasks"]) == (10, 200)
+    assert large_queries == small_queries <= 20
+
+
+def test_a_chunk_costs_a_few_queries_whatever_its_size(project, manager, annotator, monkeypatch):
+    """Over many chunks: three reads per chunk (tasks, annotations, runs), no per-task query."""
+    from queues.exporters import base
+
+    monkeypatch.setattr(services, "PROGRESS_INTERVAL", 3600)
+    finished_tasks(project, manager, annotator, 60)
+    _, one_chunk = export_jsonl(project, manager)
+    monkeypatch.setattr(base.stream_tasks, "__defaults__", (10,))  # 6 chunks
+    _, six_chunks = export_jsonl(project, manager)
+    assert six_chunks - one_chunk <= 5 * 3
+
+
+def test_jsonl_lines_are_those_the_per_task_writer_wrote(project, manager, annotator):
+    ids = finished_tasks(project, manager, annotator, 25)
+    export, _ = export_jsonl(project, manager)
+    written = (services.export_dir(export) / "tasks.jsonl").read_text().splitlines()
+    assert written == per_task_lines(ids)
+    first = json.loads(written[0])
+    assert [a["label"] for a in first["annotations"]] == ["outcome", "grasp"]  # invalid left out
+    assert first["stages"][0]["routed_to"] == "review" and first["stages"][0]["assignee"] == "ana"
+    assert export.manifest["tasks"] == ids
+    assert export.manifest["counts"] == {"tasks": 25, "annotations": 75}
+    cleaned, _ = export_jsonl(project, manager, clean=True)
+    assert cleaned.manifest["counts"] == {
+        "dropped_invalid_annotations": 25,
+        "tasks": 25,
+        "annotations": 50,
+    }
+    assert (services.export_dir(cleaned) / "tasks.jsonl").read_text().splitlines() == written
+
+
+def test_progress_is_written_a_few_times_a_second_not_per_task(
+    project, manager, annotator, monkeypatch
+):
+    writes = []
+    real = services.report_progress
+    monkeypatch.setattr(services, "report_progress", lambda f, **kw: (writes.append(f), real(f)))
+    finished_tasks(project, manager, annotator, 50)
+    monkeypatch.setattr(services, "PROGRESS_INTERVAL", 3600)
+    from queues.exporters import base
+
+    monkeypatch.setattr(base.stream_tasks, "__defaults__", (5,))  # ten chunks, ten calls
+    export_jsonl(project, manager)
+    assert len(writes) == 2  # the first call, then "done"
+
+
+def test_the_exports_list_does_not_grow_with_manifests(project, manager, api_as):
+    export = Export.objects.create(
+        project=project, version=1, format="jsonl", status="finished", requested_by=manager
+    )
+    client = api_as(manager)
+
+    def listed(n: int):
+        Export.objects.filter(pk=export.pk).update(
+            manifest={"counts": {"tasks": n}, "tasks": list(range(n)), "files": {}}
+        )
+        with CaptureQueriesContext(connection) as queries:
+            response = client.get("/api/v1/exports/")
+        assert response.status_code == 200
+        return response, len(queries)
+
+    small, small_queries = listed(10)
+    large, large_queries = listed(90_000)
+    assert len(large.content) - len(small.content) <= 3  # the count's digits
+    assert large_queries == small_queries
+    body = large.json()
+    rows = body["results"] if isinstance(body, dict) else body
+    row = rows[0]
+    assert row["counts"] == {"tasks": 90_000} and "manifest" not in row
+    assert {"id", "version", "status", "progress", "job_id"} <= set(row)
+    detail = client.get(f"/api/v1/exports/{export.pk}/").json()
+    assert len(detail["manifest"]["tasks"]) == 90_000
