@@ -7,6 +7,7 @@ from collections.abc import Iterable
 
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from audits.rollups import quality_touch
 from blueprints import engine
@@ -20,7 +21,8 @@ from projects.models import Dataset, ImportStatus, Membership, Project, Role
 
 from ..models import Priority, StageRun, Task, TaskEvent, TaskStatus
 from .assignment import push_assign, push_projects
-from .base import STATUS_FIELDS, event, lock_task, spec_for, task_transition
+from .base import STATUS_FIELDS, lock_task, spec_for, task_transition
+from .bulk import copy_available, copy_rows, reserve_ids
 from .sync import task_facts
 
 logger = logging.getLogger(__name__)
@@ -81,23 +83,6 @@ def _blueprint(project: Project, name: str | None) -> Blueprint:
     if blueprint is None:
         raise ApplicationError("The project has no active blueprint.", field="blueprint")
     return blueprint
-
-
-def _new_runs(task: Task, spec: BlueprintSpec) -> list[StageRun]:
-    runs = []
-    for stage in spec.stages:
-        replicas = stage.annotators if isinstance(stage, ConsensusStage) else 1
-        runs += [
-            StageRun(
-                task=task,
-                project_id=task.project_id,
-                stage_key=stage.key,
-                kind=stage.kind,
-                replica=r,
-            )
-            for r in range(replicas)
-        ]
-    return runs
 
 
 def _check_fields(name: str, priority: str, callback_url: str, checked: set | None = None) -> None:
@@ -235,25 +220,68 @@ def task_create_many(*, actor, project: Project, items: list[dict]) -> list[Task
 
 
 def _insert_tasks(project, prepared, actor) -> list[Task]:
-    return Task.objects.bulk_create(
+    tasks = [
+        Task(
+            project=project,
+            blueprint=blueprint,
+            name=item["name"].strip()[:300],
+            description=item.get("description") or "",
+            priority=item.get("priority") or Priority.NORMAL,
+            due_at=item.get("due_at"),
+            batch=item.get("batch") or "",
+            metadata=item.get("metadata") or {},
+            callback_url=item.get("callback_url") or "",
+            unique_id=item.get("unique_id") or "",
+            created_by=actor,
+        )
+        for item, blueprint, *_ in prepared
+    ]
+    if not copy_available():
+        return Task.objects.bulk_create(tasks, batch_size=1000)
+    # PostgreSQL: ids drawn from the sequence in one query, the rows written with COPY.
+    now = timezone.now()
+    ids = reserve_ids(Task, len(tasks))
+    for task, pk in zip(tasks, ids, strict=True):
+        task.pk = task.id = pk
+        task.created_at = task.updated_at = task.samples_synced_at = now
+        task._state.adding = False
+    copy_rows(
+        Task,
         [
-            Task(
-                project=project,
-                blueprint=blueprint,
-                name=item["name"].strip()[:300],
-                description=item.get("description") or "",
-                priority=item.get("priority") or Priority.NORMAL,
-                due_at=item.get("due_at"),
-                batch=item.get("batch") or "",
-                metadata=item.get("metadata") or {},
-                callback_url=item.get("callback_url") or "",
-                unique_id=item.get("unique_id") or "",
-                created_by=actor,
-            )
-            for item, blueprint, *_ in prepared
+            {
+                "id": t.pk,
+                "project_id": t.project_id,
+                "blueprint_id": t.blueprint_id,
+                "name": t.name,
+                "description": t.description,
+                "priority": t.priority,
+                "due_at": t.due_at,
+                "batch": t.batch,
+                "metadata": t.metadata,
+                "callback_url": t.callback_url,
+                "unique_id": t.unique_id,
+                "created_by_id": t.created_by_id,
+                "created_at": now,
+                "updated_at": now,
+                "samples_synced_at": now,
+            }
+            for t in tasks
         ],
-        batch_size=1000,
     )
+    return tasks
+
+
+def _intake(spec: BlueprintSpec) -> dict[str, engine.Run] | None:
+    """The engine's answer at creation when it is the same for every task of the blueprint
+    version: the task's facts (seed, batch, datasets) only matter to a logic stage that
+    routes at intake; without one, one run of the engine serves the whole batch. None when
+    such a logic stage exists (then the engine runs per task)."""
+    states = engine.advance(spec, {}, [], engine.TaskFacts(seed=""))
+    routed = any(
+        stage.kind == "logic" and states[stage.key].status != engine.BLOCKED
+        for stage in spec.stages
+    )
+    return None if routed else states
 
 
 def _link_and_start(tasks, prepared, actor) -> None:
@@ -262,55 +290,80 @@ def _link_and_start(tasks, prepared, actor) -> None:
         "annotators": (Task.annotators.through, "user_id"),
         "reviewers": (Task.reviewers.through, "user_id"),
     }
+    fast = copy_available()
     for position, (through, column) in (
         (4, links["datasets"]),
         (2, links["annotators"]),
         (3, links["reviewers"]),
     ):
-        through._default_manager.bulk_create(
-            [
-                through(task_id=task.pk, **{column: obj.pk})
-                for task, row in zip(tasks, prepared, strict=True)
-                for obj in row[position]
-            ],
-            batch_size=5000,
-        )
-    runs, events = [], []
-    for task, (_, blueprint, *_rest) in zip(tasks, prepared, strict=True):
-        spec = spec_for(blueprint)
-        task_runs = _new_runs(task, spec)
-        states = engine.advance(spec, {}, [], task_facts(task, {}, 0.0))
-        for run in task_runs:
-            state = states[run.stage_key]
-            run.status, run.routed_to, run.reason = (
-                state.status,
-                state.routed_to or "",
-                state.reason,
+        pairs = [
+            (task.pk, obj.pk)
+            for task, row in zip(tasks, prepared, strict=True)
+            for obj in row[position]
+        ]
+        if not pairs:
+            continue
+        if fast:
+            copy_rows(through, [{"task_id": t, column: o} for t, o in pairs])
+        else:
+            through._default_manager.bulk_create(
+                [through(task_id=t, **{column: o}) for t, o in pairs], batch_size=5000
             )
-        runs += task_runs
+    # The engine once per blueprint version (per task only when a logic stage routes at
+    # intake); runs and events as rows.
+    now = timezone.now()
+    actor_id = actor.pk if actor is not None and actor.pk else None
+    plans: dict[int, tuple] = {}
+    runs: list[dict] = []
+    events: list[dict] = []
+    for task, (_, blueprint, *_rest) in zip(tasks, prepared, strict=True):
+        plan = plans.get(blueprint.pk)
+        if plan is None:
+            spec = spec_for(blueprint)
+            label = f"{blueprint.name} v{blueprint.version}"
+            plan = plans[blueprint.pk] = (spec, _intake(spec), label)
+        spec, states, label = plan
+        if states is None:
+            states = engine.advance(spec, {}, [], task_facts(task, {}, 0.0))
         events.append(
-            event(task, "created", actor, blueprint=f"{blueprint.name} v{blueprint.version}")
+            {
+                "task_id": task.pk,
+                "kind": "created",
+                "actor_id": actor_id,
+                "data": {"blueprint": label},
+            }
         )
-        for run in task_runs:
-            if run.status == StageRun.Status.BLOCKED or run.replica:
+        for stage in spec.stages:
+            state = states[stage.key]
+            replicas = stage.annotators if isinstance(stage, ConsensusStage) else 1
+            runs.extend(
+                {
+                    "task_id": task.pk,
+                    "project_id": task.project_id,
+                    "stage_key": stage.key,
+                    "kind": stage.kind,
+                    "replica": replica,
+                    "status": state.status,
+                    "routed_to": state.routed_to or "",
+                    "reason": state.reason,
+                }
+                for replica in range(replicas)
+            )
+            if state.status == StageRun.Status.BLOCKED:
                 continue
-            if run.routed_to:  # a logic stage at the root routes at intake
-                events.append(
-                    event(
-                        task,
-                        "stage_routed",
-                        None,
-                        run.stage_key,
-                        to=run.routed_to,
-                        reason=run.reason,
-                    )
-                )
+            if state.routed_to:  # a logic stage at the root routes at intake
+                kind, data = "stage_routed", {"to": state.routed_to, "reason": state.reason}
             else:
-                events.append(
-                    event(task, f"stage_{run.status}", None, run.stage_key, reason=run.reason)
-                )
-    StageRun.objects.bulk_create(runs, batch_size=5000)
-    TaskEvent.objects.bulk_create(events, batch_size=5000)
+                kind, data = f"stage_{state.status}", {"reason": state.reason}
+            events.append({"task_id": task.pk, "kind": kind, "stage_key": stage.key, "data": data})
+    if fast:
+        copy_rows(StageRun, runs)
+        copy_rows(TaskEvent, events, now=now)
+    else:
+        StageRun.objects.bulk_create([StageRun(**r) for r in runs], batch_size=5000)
+        TaskEvent.objects.bulk_create([TaskEvent(**e) for e in events], batch_size=5000)
+    # No notification: creation's events (created, stage_ready/skipped/routed) concern
+    # nobody (notifications.services.EVENT_KINDS); push-mode assignments below notify.
     if tasks and push_projects([tasks[0].project_id]):
         # A push project: the new tasks' ready runs are reserved for people at once.
         push_assign(actor=actor, task_ids=[t.pk for t in tasks])

@@ -1,0 +1,83 @@
+"""Writing many rows at once on PostgreSQL: ids drawn from a table's sequence in one query,
+rows written with COPY (no SQL built per row, no model instance per row).
+
+Rows are dicts of column (attname) → value; the columns a row does not give take the
+field's default (``auto_now``/``auto_now_add`` columns: one timestamp for the whole batch),
+as Django's ``bulk_create`` would. Callers fall back to ``bulk_create`` when
+``copy_available()`` is false (SQLite)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from django.db import connection, models
+from django.utils import timezone
+
+
+def copy_available() -> bool:
+    return connection.vendor == "postgresql"
+
+
+def reserve_ids(model: type[models.Model], count: int) -> list[int]:
+    """``count`` new primary keys of ``model``'s table, in ascending order, one query."""
+    if count <= 0:
+        return []
+    table = model._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
+            [connection.ops.quote_name(table), model._meta.pk.column, count],
+        )
+        return sorted(row[0] for row in cursor.fetchall())
+
+
+def _columns(model: type[models.Model], given: Iterable[str], now: datetime):
+    """(column names, [(attname, default, is_json)]) for every concrete column written."""
+    given = set(given)
+    columns, plan = [], []
+    for field in model._meta.concrete_fields:
+        if field.primary_key and field.attname not in given:
+            continue  # the sequence numbers it
+        default: Any
+        if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
+            default = now
+        else:
+            default = field.get_default()
+        is_json = isinstance(field, models.JSONField)
+        if is_json:
+            default = json.dumps(default, cls=field.encoder)
+        columns.append(field.column)
+        plan.append((field.attname, default, is_json, field))
+    return columns, plan
+
+
+def copy_rows(model: type[models.Model], rows: list[dict[str, Any]], now=None) -> None:
+    """COPY ``rows`` into ``model``'s table in one statement (PostgreSQL only)."""
+    if not rows:
+        return
+    now = now or timezone.now()
+    keys: set[str] = set()
+    for row in rows:
+        keys |= row.keys()
+    columns, plan = _columns(model, keys, now)
+    quote = connection.ops.quote_name
+    sql = f"COPY {quote(model._meta.db_table)} ({', '.join(quote(c) for c in columns)}) FROM STDIN"
+    connection.ensure_connection()
+    with connection.cursor() as wrapper, wrapper.cursor.copy(sql) as copy:
+        for row in rows:
+            values = []
+            for attname, default, is_json, field in plan:
+                if attname in row:
+                    value = row[attname]
+                    if is_json:
+                        value = json.dumps(value, cls=field.encoder)
+                else:
+                    value = default
+                values.append(value)
+            copy.write_row(values)
+    # Count the statement where Django counts queries (tests bound them; DEBUG shows them).
+    if connection.queries_logged:
+        connection.queries_log.append({"sql": sql, "time": "0.000"})
