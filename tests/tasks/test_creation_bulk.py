@@ -1,0 +1,119 @@
+"""Bulk creation writes tasks, runs and events in set-based inserts (COPY on PostgreSQL):
+queries do not grow with the number of tasks, and what is written is what one-by-one
+creation writes. Stage actions stay within a bounded number of queries."""
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from tasks import services
+from tasks.models import StageRun, Task, TaskEvent
+
+pytestmark = pytest.mark.django_db
+
+
+def _bulk(api, project, start, n):
+    return api.post(
+        "/api/v1/tasks/bulk/",
+        [
+            {
+                "project": project.pk,
+                "name": f"episode {i}",
+                "unique_id": f"ep-{i}",
+                "metadata": {"episode": i},
+                "batch": "day 1",
+            }
+            for i in range(start, start + n)
+        ],
+        format="json",
+    )
+
+
+def test_bulk_api_queries_do_not_grow_with_the_number_of_tasks(api_as, project, manager):
+    api = api_as(manager)
+    _bulk(api, project, 0, 1)  # warm caches (token, spec)
+    with CaptureQueriesContext(connection) as ten:
+        assert _bulk(api, project, 100, 10).status_code == 201
+    with CaptureQueriesContext(connection) as many:
+        assert _bulk(api, project, 1000, 500).status_code == 201
+    assert len(many.captured_queries) == len(ten.captured_queries)
+    assert len(many.captured_queries) <= 20
+
+
+def test_bulk_creation_writes_what_one_by_one_creation_writes(project, manager):
+    one = services.task_create(actor=manager, project=project, name="one", batch="b")
+    many = services.task_create_many(
+        actor=manager,
+        project=project,
+        items=[{"name": f"t{i}", "batch": "b", "metadata": {"i": i}} for i in range(3)],
+    )
+    assert [t.pk for t in many] == sorted(t.pk for t in many)
+    stored = Task.objects.get(pk=many[2].pk)
+    assert (stored.name, stored.metadata, stored.batch, stored.status, stored.created_by) == (
+        "t2",
+        {"i": 2},
+        "b",
+        "pending_start",
+        manager,
+    )
+    assert stored.created_at is not None and stored.updated_at is not None
+
+    def shape(task):
+        runs = [
+            (r.stage_key, r.kind, r.replica, r.status, r.routed_to, r.reason, r.attempt)
+            for r in StageRun.objects.filter(task=task).order_by("stage_key", "replica")
+        ]
+        events = [
+            (e.kind, e.stage_key, e.actor_id, e.data)
+            for e in TaskEvent.objects.filter(task=task).order_by("pk")
+        ]
+        return runs, events
+
+    runs, events = shape(one)
+    assert runs == [
+        ("annotate", "annotate", 0, "ready", "", "", 1),
+        ("review", "review", 0, "blocked", "", "", 1),
+    ]
+    assert events == [
+        ("created", "", manager.pk, {"blueprint": "default v1"}),
+        ("stage_ready", "annotate", None, {"reason": ""}),
+    ]
+    for task in many:
+        assert shape(task) == (runs, events)
+    # The tasks are usable at once: a stage action on a bulk-created task.
+    services.stage_start(actor=manager, task=many[0], stage_key="annotate")
+    assert Task.objects.get(pk=many[0].pk).status == "in_progress"
+
+
+def test_bulk_creation_links_datasets_and_people(project, manager, dataset):
+    created = services.task_create_many(
+        actor=manager,
+        project=project,
+        items=[
+            {
+                "name": f"t{i}",
+                "datasets": [dataset.pk],
+                "annotators": ["ana"],
+                "reviewers": ["ravi"],
+            }
+            for i in range(4)
+        ],
+    )
+    for task in created:
+        assert [d.pk for d in task.datasets.all()] == [dataset.pk]
+        assert [u.username for u in task.annotators.all()] == ["ana"]
+        assert [u.username for u in task.reviewers.all()] == ["ravi"]
+
+
+def test_stage_actions_stay_within_their_query_bounds(
+    project, manager, annotator, reviewer, django_assert_max_num_queries
+):
+    task = services.task_create(actor=manager, project=project, name="t")
+    services.task_create(actor=manager, project=project, name="warm")  # spec cached
+    with django_assert_max_num_queries(14):
+        services.stage_start(actor=annotator, task=task, stage_key="annotate")
+    with django_assert_max_num_queries(20):
+        services.stage_submit(actor=annotator, task=task, stage_key="annotate")
+    with django_assert_max_num_queries(23):
+        services.stage_review(actor=reviewer, task=task, stage_key="review", decision="approve")
+    assert Task.objects.get(pk=task.pk).status == "review_passed"
