@@ -48,7 +48,7 @@ def _columns(model: type[models.Model], given: Iterable[str], now: datetime):
             default = field.get_default()
         is_json = isinstance(field, models.JSONField)
         if is_json:
-            default = json.dumps(default, cls=field.encoder)
+            default = json.dumps(default, cls=getattr(field, "encoder", None))
         columns.append(field.column)
         plan.append((field.attname, default, is_json, field))
     return columns, plan
@@ -73,7 +73,7 @@ def copy_rows(model: type[models.Model], rows: list[dict[str, Any]], now=None) -
                 if attname in row:
                     value = row[attname]
                     if is_json:
-                        value = json.dumps(value, cls=field.encoder)
+                        value = json.dumps(value, cls=getattr(field, "encoder", None))
                 else:
                     value = default
                 values.append(value)
