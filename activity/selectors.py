@@ -6,6 +6,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Q, QuerySet
 
 from core.access import is_admin
+from core.parsers import whole_number
 from projects.models import Membership, Project, Role
 
 from .models import Activity
@@ -45,8 +46,8 @@ def activity_list_for_user(*, user, filters: dict | None = None) -> QuerySet[Act
         rows = rows.filter(project__in=managed)
     project = filters.get("project", "")
     if project:
-        valid = project.isdigit() and int(project) < 2**63  # a bigint, not a 500
-        rows = rows.filter(project=int(project)) if valid else rows.none()
+        number = whole_number(project, below=2**63)  # a bigint, not a 500
+        rows = rows.filter(project=number) if number is not None else rows.none()
     actor = filters.get("actor", "")
     if actor:
         rows = rows.filter(Q(actor__username=actor) | Q(actor=None, actor_name=actor))

@@ -8,6 +8,7 @@ from rest_framework.generics import GenericAPIView, ListAPIView
 from rest_framework.response import Response
 
 from core.api import Pagination
+from core.parsers import whole_number
 from tasks.selectors import task_get_for_user
 
 from . import audit_selectors, services
@@ -116,9 +117,10 @@ def _int_param(request, name: str) -> int | None:
     value = request.query_params.get(name)
     if value in (None, ""):
         return None
-    if not value.isdigit() or len(value) > 9:
+    number = whole_number(value)
+    if number is None:
         raise serializers.ValidationError({name: ["Must be an id."]})
-    return int(value)
+    return number
 
 
 class AuditListApi(ListAPIView):

@@ -29,3 +29,17 @@ class StrictJSONParser(JSONParser):
         except RecursionError:
             raise ParseError("JSON parse error - nested too deeply.") from None
         return data
+
+
+def whole_number(value: object, *, below: int = 2**31) -> int | None:
+    """A non-negative whole number a client sent (an int, or ASCII digits), or None: never a
+    ValueError (``"²"`` passes ``str.isdigit``, 5,000 digits pass it too and overflow
+    ``int()``'s limit) and never beyond ``below`` (what the database column holds)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if 0 <= value < below else None
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 19:
+        number = int(value)
+        return number if number < below else None
+    return None

@@ -2,6 +2,8 @@ import re
 
 from django import forms
 
+from core.parsers import whole_number
+
 from .services import BODY_LENGTH, COMMENT_LENGTH, TITLE_LENGTH
 
 _TASK_URL = re.compile(r"/(?:tasks|workspace)/(\d+)(?:/|$)")
@@ -34,8 +36,8 @@ class PostForm(forms.Form):
         value = (self.cleaned_data.get("task") or "").strip()
         if not value:
             return None
-        if value.isascii() and value.isdigit():
-            return int(value)
+        if (number := whole_number(value)) is not None:
+            return number
         found = _TASK_URL.search(value)
         if found:
             return int(found.group(1))

@@ -16,6 +16,7 @@ from django.urls import reverse
 
 from core.access import Action, actor_user, project_allows, require
 from core.exceptions import ApplicationError, Conflict
+from core.parsers import whole_number
 from notifications.models import Notification
 from notifications.services import notify
 from projects.models import Guideline, Project, Sample
@@ -86,8 +87,8 @@ def _frame(value: Any, sample: Sample) -> int:
     number = None
     if isinstance(value, int) and not isinstance(value, bool):
         number = value
-    elif isinstance(value, str) and value.isascii() and value.isdigit():
-        number = int(value)
+    elif isinstance(value, str):
+        number = whole_number(value)
     if number is None or number < 0:
         raise ApplicationError("frame must be a whole number.", field="frame")
     if number >= sample.num_frames:

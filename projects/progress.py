@@ -83,6 +83,7 @@ ANNOTATE_KINDS: tuple[str, ...] = ("annotate", "consensus")
 ETA_WINDOW_DAYS = 14
 ETA_HALF_LIFE_DAYS = 3.5
 ETA_MIN_ACTIVE_DAYS = 3
+ETA_HORIZON_DAYS = 3650  # an estimate further out is no estimate
 CHART_DAYS = 28
 TREND_WEEKS = 8
 DONE_RECENTLY_DAYS = 7
@@ -233,9 +234,19 @@ def eta_estimate(*, daily: Sequence[int], remaining: int, now: dt.datetime | Non
     if remaining <= 0:
         return Eta(rate, error, active, 0.0, 0.0, 0.0, now, now, now)
     day = 86400.0
+    horizon = ETA_HORIZON_DAYS * day  # beyond it a date means nothing (and overflows)
     seconds = remaining / rate * day
+    if seconds > horizon:
+        return Eta(
+            rate=rate,
+            rate_error=error,
+            active_days=active,
+            reason=f"At the recent pace, more than {ETA_HORIZON_DAYS // 365} years.",
+        )
     low = remaining / (rate + error) * day
     high = remaining / (rate - error) * day if rate - error > 1e-9 else None
+    if high is not None and high > horizon:
+        high = None  # no slow end worth a date
     return Eta(
         rate=rate,
         rate_error=error,
@@ -845,6 +856,7 @@ def project_progress(
         "eta_date": eta.date,
         "eta_dates": [eta.low_date, eta.high_date] if eta.seconds is not None else None,
         "eta_reason": eta.reason,
+        "eta_far": eta.seconds is None and eta.rate is not None,  # work, but too slow to date
         "eta": eta,
         "overdue": counts.overdue,
         "due_soon": counts.due_soon,

@@ -17,6 +17,7 @@ from rest_framework.views import APIView
 
 from core.access import Action
 from core.exceptions import ApplicationError
+from core.parsers import whole_number
 from projects.selectors import project_get_for_user
 
 from . import selectors
@@ -160,9 +161,10 @@ def _project(request, params: dict[str, str], *, required: bool, action: Action)
         if required:
             raise ApplicationError("Which project? Give its id.", field="project")
         return None
-    if not raw.isdigit() or len(raw) > 18:
+    number = whole_number(raw)
+    if number is None:
         raise ApplicationError("A project id is a whole number.", field="project")
-    return project_get_for_user(user=request.user, project_id=int(raw), action=action)
+    return project_get_for_user(user=request.user, project_id=number, action=action)
 
 
 class PersonalReportApi(APIView):

@@ -16,6 +16,7 @@ from django.views.decorators.http import require_GET
 from audits import charts
 from core.access import Action, is_admin
 from core.exceptions import ApplicationError
+from core.parsers import whole_number
 from projects.selectors import project_get_for_user, project_list_for_user
 
 from . import selectors
@@ -186,9 +187,10 @@ def _team_project(request):
     raw = request.GET.get("project", "")
     if not raw:
         return None
-    if not raw.isdigit():
+    number = whole_number(raw)
+    if number is None:
         raise Http404("No such project.")
-    return project_get_for_user(user=request.user, project_id=int(raw), action=Action.VIEW)
+    return project_get_for_user(user=request.user, project_id=number, action=Action.VIEW)
 
 
 @require_GET

@@ -14,6 +14,7 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from core.access import Action, require
 from core.exceptions import ApplicationError, Conflict
+from core.parsers import whole_number
 from projects.selectors import project_list_for_user
 
 from . import batch as batch_services
@@ -34,7 +35,7 @@ def _chosen(request) -> tuple[dict, list[tuple[str, str]], str]:
         form.is_valid()
         hidden = [("all_matching", "1"), *params.items()]
         return {"filters": form.filters()}, hidden, query
-    ids = [int(i) for i in post.getlist("ids") if i.isascii() and i.isdigit()][:100_000]
+    ids = [n for i in post.getlist("ids") if (n := whole_number(i)) is not None][:100_000]
     hidden = [("ids", str(i)) for i in ids] + list(params.items())
     return {"ids": ids}, hidden, query
 
@@ -53,28 +54,31 @@ def auto_assign(request):
     chosen, hidden, query = _chosen(request)
     weight = request.POST.get("weight_by_quality") == "1"
     back = f"{reverse('tasks:list')}?{query}" if query else reverse("tasks:list")
-    selection = batch_services.batch_selection(user=request.user, **chosen)
     stale = ""
-    if request.POST.get("apply") == "1":
-        try:
-            done = assignment.auto_assign_apply(
-                actor=request.user,
-                selection=selection,
-                weight_by_quality=weight,
-                expected=request.POST.get("token") or None,
-            )
-        except Conflict as exc:
-            stale = exc.message  # shown in the panel, over the new preview
-        else:
-            messages.success(
-                request,
-                f"{done.assigned} run{'s' if done.assigned != 1 else ''} assigned to "
-                f"{_people_word(len(done.shares))}.",
-            )
-            return HttpResponseClientRedirect(back) if request.htmx else redirect(back)
-    plan = assignment.auto_assign_plan(
-        actor=request.user, selection=selection, weight_by_quality=weight
-    )
+    try:
+        selection = batch_services.batch_selection(user=request.user, **chosen)
+        if request.POST.get("apply") == "1":
+            try:
+                done = assignment.auto_assign_apply(
+                    actor=request.user,
+                    selection=selection,
+                    weight_by_quality=weight,
+                    expected=request.POST.get("token") or None,
+                )
+            except Conflict as exc:
+                stale = exc.message  # shown in the panel, over the new preview
+            else:
+                messages.success(
+                    request,
+                    f"{done.assigned} run{'s' if done.assigned != 1 else ''} assigned to "
+                    f"{_people_word(len(done.shares))}.",
+                )
+                return HttpResponseClientRedirect(back) if request.htmx else redirect(back)
+        plan = assignment.auto_assign_plan(
+            actor=request.user, selection=selection, weight_by_quality=weight
+        )
+    except ApplicationError as exc:  # e.g. a selection too large: said in the panel
+        stale, plan = exc.message, assignment.Plan(shares=[], unassignable=[], considered=0)
     context = {
         "plan": plan,
         "hidden": hidden,
@@ -103,7 +107,7 @@ def run_assign(request, task_id: int):
                 actor=request.user,
                 task=task,
                 stage_key=post.get("stage", ""),
-                replica=int(replica) if replica.isascii() and replica.isdigit() else None,
+                replica=whole_number(replica),
                 user=assignment.person_for_assignment(task=task, username=post.get("username")),
                 force=post.get("force") == "1",
             )

@@ -11,6 +11,7 @@ from django.views.decorators.http import require_POST
 from core.access import Action, project_allows
 from core.exceptions import ApplicationError
 from core.forms import add_application_error
+from core.parsers import whole_number
 from projects.selectors import project_get_for_user
 
 from . import batch as batch_services
@@ -88,7 +89,7 @@ def task_batch(request):
         if request.POST.get("all_matching") == "1":
             chosen = {"filters": filters}
         else:
-            ids = [int(i) for i in request.POST.getlist("ids") if i.isascii() and i.isdigit()]
+            ids = [n for i in request.POST.getlist("ids") if (n := whole_number(i)) is not None]
             chosen = {"ids": ids}
         n = batch_services.task_batch_apply(
             actor=request.user, action=BAR_ACTIONS.get(action, action), **chosen,
@@ -273,7 +274,7 @@ def task_transfer(request, task_id, key):
             actor=request.user,
             task=task,
             stage_key=key,
-            replica=int(replica) if replica.isascii() and replica.isdigit() else None,
+            replica=whole_number(replica),
             to_user=user_named(username) if (username := request.POST.get("username")) else None,
             reason=request.POST.get("reason", ""),
         )
@@ -302,8 +303,8 @@ def task_tab(request, task_id, tab):
 @login_required
 def task_datasets(request, task_id):
     task = selectors.task_get_for_user(user=request.user, task_id=task_id, action=Action.CHANGE)
-    add = [int(i) for i in request.POST.getlist("add") if i.isascii() and i.isdigit()]
-    remove = [int(i) for i in request.POST.getlist("remove") if i.isascii() and i.isdigit()]
+    add = [n for i in request.POST.getlist("add") if (n := whole_number(i)) is not None]
+    remove = [n for i in request.POST.getlist("remove") if (n := whole_number(i)) is not None]
     try:
         services.task_datasets_change(actor=request.user, task=task, add=add, remove=remove)
     except ApplicationError as exc:

@@ -176,6 +176,7 @@ def run_assign(
         if reason is not None:
             raise ApplicationError(f"{user.username} cannot take this run: {reason}.", field="user")
         capacity = next(m.capacity for m in memberships if m.role == role)
+        lock_assignment([task.project_id])
         load = open_load([user], task.project_id)[user.pk]
         if load >= capacity and not force:
             raise ApplicationError(
@@ -191,6 +192,19 @@ def run_assign(
     task.save(update_fields=["updated_at"])
     save_events([_assigned_event(task, run, actor_user(actor), user, previous, via)])
     return run
+
+
+def lock_assignment(project_ids) -> None:
+    """Hold the projects' rows while people's open loads are read and runs reserved: two
+    assignments at once in one project (auto-assign, a manual reservation, push) would
+    otherwise both count the same loads and take a person past capacity. Always taken after
+    the task locks (tasks in id order, then projects in id order)."""
+    list(
+        Project.objects.select_for_update()
+        .filter(pk__in=sorted(set(project_ids)))
+        .order_by("pk")
+        .values_list("pk")
+    )
 
 
 def open_loads(user_ids: list[int], project_ids: list[int]) -> dict[tuple[int, int], int]:
@@ -276,8 +290,8 @@ class Plan:
 class _Person:
     user: Any
     memberships: list[Membership]
-    load: int
-    capacity: int
+    load: int  # open runs of every kind in the project (one load per person)
+    capacities: dict[str, int]  # per role (one may review less than they annotate)
     quality: float
     runs: list[StageRun] = field(default_factory=list)
 
@@ -349,11 +363,14 @@ def _plan(tasks: list[Task], *, weight_by_quality: bool) -> Plan:
         if person is None:
             person = people[key] = _Person(
                 user=m.user,
-                memberships=held[key],
+                # Not the manager role: its "any task" exception would hand someone a
+                # task that names other people, who could then no longer start it.
+                memberships=[h for h in held[key] if h.role != Role.MANAGER],
                 load=loads.get(key, 0),
-                capacity=m.capacity,
+                capacities={},
                 quality=qualities.get(m.project_id, {}).get(m.user_id, NEUTRAL_QUALITY),
             )
+        person.capacities[m.role] = m.capacity
         pools.setdefault((m.project_id, m.role), []).append(person)
 
     rank = {value: n for n, value in enumerate(Priority.values)}
@@ -395,7 +412,7 @@ def _plan(tasks: list[Task], *, weight_by_quality: bool) -> Plan:
         for person in pool:
             reason = run_eligibility(person.user, task, run, spec, person.memberships)
             (eligible if reason is None else refused).append((person, reason))
-        room = [p for p, _ in eligible if p.load + len(p.runs) < p.capacity]
+        room = [p for p, _ in eligible if p.load + len(p.runs) < p.capacities[role]]
         if room:
             if weight_by_quality:
                 chosen = min(
@@ -431,7 +448,7 @@ def _plan(tasks: list[Task], *, weight_by_quality: bool) -> Plan:
             user_id=p.user.pk,
             username=p.user.username,
             load=p.load,
-            capacity=p.capacity,
+            capacity=max(p.capacities[_role_for(r.kind)] for r in p.runs),
             runs=p.runs,
         )
         for p in people.values()
@@ -502,7 +519,9 @@ def auto_assign_apply(
     ids = _task_ids(selection)
     # Lock the tasks (in id order, like every multi-task lock) so the runs stay as planned.
     list(Task.objects.select_for_update().filter(pk__in=ids).order_by("pk").values_list("pk"))
-    plan = _plan(_ready_runs(ids), weight_by_quality=weight_by_quality)
+    tasks = _ready_runs(ids)
+    lock_assignment(t.project_id for t in tasks)
+    plan = _plan(tasks, weight_by_quality=weight_by_quality)
     if expected is not None and not _matches(plan, expected):
         raise Conflict(
             "The assignment changed since the preview (work was started, assigned or "
@@ -535,7 +554,9 @@ def push_assign(*, actor, task_ids: list[int], events: list[TaskEvent] | None = 
     with stages that just became ready) for eligible people, as auto-assign would; called
     inside the caller's transaction, with the tasks and runs already written. ``events``:
     the caller's list to add the ``run_assigned`` events to (else they are saved here)."""
-    plan = _plan(_ready_runs(task_ids), weight_by_quality=False)
+    tasks = _ready_runs(task_ids)
+    lock_assignment(t.project_id for t in tasks)
+    plan = _plan(tasks, weight_by_quality=False)
     _store(plan, actor, "push", events)
     plan.applied = True
     return plan

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from core.access import Action, project_allows, require
 from core.exceptions import ApplicationError
+from core.parsers import whole_number
 
 from ..models import Annotation, Comment, Task, TaskEvent
 from .base import as_id, save_events, spec_for, task_sample
@@ -45,8 +46,8 @@ def pin_target(task: Task, sample: Any, frame: Any, annotation: Any, actor) -> d
         number = None
         if isinstance(frame, int) and not isinstance(frame, bool):
             number = frame
-        elif isinstance(frame, str) and frame.isascii() and frame.isdigit():
-            number = int(frame)
+        elif isinstance(frame, str):
+            number = whole_number(frame)
         if number is None or number < 0:
             raise ApplicationError("frame must be a whole number.", field="frame")
         if number >= pin["sample"].num_frames:

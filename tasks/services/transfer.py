@@ -145,6 +145,9 @@ def run_transfer(
             )
         run = taken[0]
     via = "handover" if run.assignee_id == actor.pk else "manager"
+    if via == "handover" and not manager and run.kind == "review":
+        # DESIGN §8: reviewers do not move runs; only an annotator hands over their work.
+        raise PermissionDenied("A review is not handed over; a manager moves it.")
     if via == "handover" and not manager and run.status != StageRun.Status.IN_PROGRESS:
         raise InvalidTransition(
             f"Stage “{stage_key}” is {run.get_status_display().lower()}: only work in "

@@ -138,6 +138,20 @@ def test_eta_pure_function():
     assert (finished.seconds, finished.date) == (0.0, NOW)
 
 
+def test_eta_far_out_is_no_date_and_no_server_error():
+    # Bursty days: the rate minus its error is barely above zero, so the slow end would be
+    # millions of days away (a date Python cannot hold): no slow end.
+    bursty = progress.eta_estimate(
+        daily=[0, 0, 0, 0, 0, 168, 331, 0, 0, 0, 0, 23, 0, 0], remaining=400, now=NOW
+    )
+    assert bursty.seconds is not None and bursty.high_seconds is None
+    assert bursty.high_date is None and bursty.date > NOW
+    # A trickle against a mountain: more than ten years is no estimate, and says so.
+    trickle = progress.eta_estimate(daily=[0] * 11 + [1, 1, 1], remaining=10**7, now=NOW)
+    assert (trickle.seconds, trickle.date) == (None, None)
+    assert trickle.rate and trickle.reason == "At the recent pace, more than 10 years."
+
+
 def test_stage_funnel_counts_and_alerts(project, history):
     funnel = {s.key: s for s in progress.stage_funnel(project=project)}
     annotate, review = funnel["annotate"], funnel["review"]

@@ -360,3 +360,19 @@ def test_a_run_nobody_holds_is_assigned_not_transferred(manager, annotator, ben,
     services.stage_submit(actor=annotator, task=task, stage_key="annotate")
     with pytest.raises(ApplicationError, match="Nobody holds stage “review”"):
         run_transfer(actor=manager, task=task, stage_key="review", to_user=ben, reason="x")
+
+
+def test_a_reviewer_does_not_hand_over_a_review_but_a_manager_moves_it(
+    manager, annotator, reviewer, task
+):
+    rita = UserFactory(username="rita")
+    project_services.membership_add(
+        actor=manager, project=task.project, user=rita, role=Role.REVIEWER
+    )
+    task.reviewers.add(rita)
+    services.stage_submit(actor=annotator, task=task, stage_key="annotate")
+    services.stage_start(actor=reviewer, task=task, stage_key="review")
+    with pytest.raises(PermissionDenied, match="a manager moves it"):
+        run_transfer(actor=reviewer, task=task, stage_key="review", to_user=rita, reason="busy")
+    moved = run_transfer(actor=manager, task=task, stage_key="review", to_user=rita, reason="busy")
+    assert moved.assignee == rita
