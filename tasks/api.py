@@ -27,6 +27,7 @@ from .models import (
     TaskEvent,
     TaskStatus,
 )
+from .pagination import TaskPagination
 from .records import annotation_record
 
 
@@ -337,6 +338,7 @@ def _create_items(request, items):
 
 class TaskListApi(ListAPIView):
     serializer_class = TaskSerializer
+    pagination_class = TaskPagination  # ids first; count exact up to 10,000, then estimated
 
     @extend_schema(
         parameters=[

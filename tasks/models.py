@@ -78,11 +78,24 @@ class Task(models.Model):
         ordering = ["-created_at", "-pk"]
         indexes = [
             models.Index(fields=["project", "status"]),
-            models.Index(fields=["project", "priority"]),
-            models.Index(fields=["project", "batch"]),
-            models.Index(fields=["project", "due_at"]),
-            # Progress (projects.progress): the first task of a project, tasks created per day.
-            models.Index(fields=["project", "created_at"]),
+            # The task list (tasks.selectors.task_list_for_user, ids first): each filter and
+            # sort read in the list's order from an index, index-only on PostgreSQL, the
+            # ``id`` tie-breaker included so deep pages skip index entries, not rows.
+            # The default order (newest first) — and progress (projects.progress): the first
+            # task of a project, tasks created per day.
+            models.Index(fields=["project", "created_at", "id"], name="task_list_created_idx"),
+            models.Index(fields=["created_at", "id"], name="task_all_created_idx"),  # admins
+            models.Index(
+                fields=["project", "status", "created_at", "id"], name="task_list_status_idx"
+            ),
+            models.Index(
+                fields=["project", "priority", "created_at", "id"], name="task_list_priority_idx"
+            ),
+            models.Index(
+                fields=["project", "batch", "created_at", "id"], name="task_list_batch_idx"
+            ),
+            models.Index(fields=["project", "due_at", "id"], name="task_list_due_idx"),
+            models.Index(fields=["project", "name", "id"], name="task_list_name_idx"),
             # Progress: a project's tasks by status and blueprint version, with their dates,
             # without the wide rows (index-only on PostgreSQL, read in the index's order; key
             # columns, as SQLite has no INCLUDE).

@@ -16,19 +16,39 @@ from .models import Delivery, Priority, StageRun, Task
 
 
 def task_visibility(user) -> Q:
-    """Managers and reviewers see their projects' tasks; annotators the tasks given to them."""
+    """Managers and reviewers see their projects' tasks; annotators the tasks given to them.
+
+    The user's projects are read first (one small query) and the filter names them as
+    constants: for a manager or a reviewer the task query then has the same shape as an
+    administrator's (``project_id IN (…)``, served by the (project, …) indexes), so the
+    planner's estimates — and whether PostgreSQL's JIT compiles the query — do not depend on
+    who asks. An annotator's tasks come through the membership join of their assignments
+    (``pk IN (tasks naming them UNION tasks with a run of theirs)``), never a correlated
+    EXISTS per task."""
     if is_admin(user):
         return Q()
     if not user.is_authenticated:
         return Q(pk__in=[])
-    broad = Membership.objects.filter(user=user, role__in=[Role.MANAGER, Role.REVIEWER]).values(
-        "project"
-    )
-    annotating = Membership.objects.filter(user=user, role=Role.ANNOTATOR).values("project")
-    assigned = Exists(
-        Task.annotators.through.objects.filter(task=OuterRef("pk"), user=user)
-    ) | Exists(StageRun.objects.filter(task=OuterRef("pk"), assignee=user))
-    return Q(project__in=broad) | (Q(project__in=annotating) & assigned)
+    broad: set[int] = set()
+    annotating: set[int] = set()
+    for project_id, role in Membership.objects.filter(user=user).values_list("project", "role"):
+        if role in (Role.MANAGER, Role.REVIEWER):
+            broad.add(project_id)
+        elif role == Role.ANNOTATOR:
+            annotating.add(project_id)
+    annotating -= broad
+    visible = Q(project_id__in=sorted(broad)) if broad else Q(pk__in=[])
+    if annotating:
+        visible |= Q(project_id__in=sorted(annotating), pk__in=assigned_task_ids(user))
+    return visible
+
+
+def assigned_task_ids(user) -> QuerySet:
+    """The ids of the tasks given to ``user``: named as their annotator, or with a stage run
+    of theirs (one index read each: the m2m's (user, task) and the runs' (assignee, status))."""
+    named = Task.annotators.through.objects.filter(user=user).values("task_id")
+    running = StageRun.objects.filter(assignee=user).values("task_id")
+    return named.union(running)
 
 
 def _day_start(day):
@@ -243,16 +263,36 @@ def task_sample_list(*, task: Task) -> QuerySet:
 def my_work_runs(*, user) -> QuerySet[StageRun]:
     """The runs waiting for ``user`` (My work): their own open runs, free runs of tasks
     given to them, and review runs of tasks naming them as reviewer (or naming none, in a
-    project where they review) — most urgent first, then by due date."""
-    given = Q(assignee=None, task__annotators=user, kind__in=["annotate", "consensus"])
-    reviewing = Membership.objects.filter(user=user, role=Role.REVIEWER).values("project")
-    given |= Q(assignee=None, kind="review") & (
-        Q(task__reviewers=user) | Q(task__reviewers=None, task__project__in=reviewing)
+    project where they review) — most urgent first, then by due date.
+
+    Each part is its own index read (the runs' (assignee, status); the runs of the tasks
+    naming the user, through the m2m's user index and the runs' (task, …) key; the free
+    review runs of the user's reviewing projects, through (project, status, stage_key,
+    kind, …)), their ids united: never a scan of every unassigned run."""
+    waiting = [StageRun.Status.READY, StageRun.Status.IN_PROGRESS]
+    free = StageRun.objects.filter(assignee=None, status__in=waiting)
+    parts = [
+        StageRun.objects.filter(assignee=user, status__in=waiting).values("pk"),
+        free.filter(
+            kind__in=["annotate", "consensus"],
+            task_id__in=Task.annotators.through.objects.filter(user=user).values("task_id"),
+        ).values("pk"),
+        free.filter(
+            kind="review",
+            task_id__in=Task.reviewers.through.objects.filter(user=user).values("task_id"),
+        ).values("pk"),
+    ]
+    reviewing = list(
+        Membership.objects.filter(user=user, role=Role.REVIEWER).values_list("project", flat=True)
     )
+    if reviewing:
+        parts.append(
+            free.filter(project_id__in=reviewing, kind="review")
+            .exclude(Exists(Task.reviewers.through.objects.filter(task=OuterRef("task_id"))))
+            .values("pk")
+        )
     return (
-        StageRun.objects.filter(Q(assignee=user) | given)
-        .filter(status__in=[StageRun.Status.READY, StageRun.Status.IN_PROGRESS])
-        .distinct()
+        StageRun.objects.filter(pk__in=parts[0].union(*parts[1:]))
         .select_related("task", "task__project")
         .annotate(priority_rank=Priority.rank("task__priority"))
         .order_by("-priority_rank", F("task__due_at").asc(nulls_last=True), "task_id", "id")

@@ -3,7 +3,6 @@ from urllib.parse import urlencode
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
@@ -17,6 +16,7 @@ from projects.selectors import project_get_for_user
 from . import batch as batch_services
 from . import selectors, services
 from .forms import STATUS_TABS, TaskCreateForm, TaskFilterForm
+from .pagination import TaskPaginator
 from .services.transfer import transfer_forms
 
 PAGE_SIZE = 50
@@ -38,7 +38,7 @@ def _list_context(request, source) -> dict:
     counts = selectors.status_counts(user=request.user, filters=filters)
     tasks = selectors.task_list_for_user(user=request.user, filters=filters)
     matching = counts.get(filters.get("status") or "all", 0)
-    paginator = Paginator(tasks, PAGE_SIZE)
+    paginator = TaskPaginator(tasks, PAGE_SIZE)  # ids first: deep pages from the index
     paginator.count = matching  # already counted for the tabs
     page = paginator.get_page(source.get("page"))
     base = {k: v for k, v in form.data.items() if k != "status"}

@@ -14,11 +14,18 @@ from core.exceptions import ApplicationError
 from . import selectors, services
 from .models import StageRun
 
+MY_WORK_SHOWN = 200
+
 
 @login_required
 def my_work(request):
     services.stage_release_expired()  # lazily too: the time limit holds without a scheduler
-    runs = selectors.my_work_runs(user=request.user)
+    # The most urgent runs (a reviewer's queue can hold thousands): the rest come through
+    # "Start next task" / "Review next task", or once these are done.
+    waiting = selectors.my_work_runs(user=request.user)
+    runs = list(waiting[: MY_WORK_SHOWN + 1])
+    more = len(runs) > MY_WORK_SHOWN
+    runs = runs[:MY_WORK_SHOWN]
     done = DONE_MESSAGES.get(request.GET.get("done", ""))
     if done:
         messages.success(request, done)
@@ -27,7 +34,11 @@ def my_work(request):
     return render(
         request,
         "tasks/my_work.html",
-        {"runs": runs, "audit_waiting": audit_waiting(user=request.user)},
+        {
+            "runs": runs,
+            "more": waiting.count() - MY_WORK_SHOWN if more else 0,
+            "audit_waiting": audit_waiting(user=request.user),
+        },
     )
 
 

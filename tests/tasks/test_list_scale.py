@@ -1,0 +1,179 @@
+"""The task list at scale (issue 15): the same query shape for a manager as for an
+administrator, queries per request that do not grow with the number of tasks, name search
+from the trigram index, counts that become estimates ("about") beyond a threshold, and My
+work read from indexes. Timings are in bench/task_list.py, not here."""
+
+import json
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from tasks import pagination, services
+from tasks.filters import task_filter
+from tasks.models import StageRun
+from tasks.selectors import my_work_runs, task_list_for_user
+
+pytestmark = pytest.mark.django_db
+
+FILTERS = {
+    "status": "pending_start",
+    "assignee": "ana",
+    "priority": "high",
+    "batch": "b1",
+    "search": "cup",
+    "due_before": "2030-01-01",
+    "overdue": "true",
+    "ordering": "name",
+}
+
+
+def make_tasks(manager, project, n: int, start: int = 0) -> None:
+    services.task_create_many(
+        actor=manager,
+        project=project,
+        items=[
+            {
+                "name": f"Cup {i}" if i % 2 else f"tool {i}",
+                "priority": ["low", "normal", "high", "urgent"][i % 4],
+                "batch": f"b{i % 3}",
+                "annotators": ["ana"] if i % 3 == 0 else [],
+                "reviewers": ["ravi"] if i % 5 == 0 else [],
+                "due_at": "2020-01-01T00:00:00Z" if i % 2 else None,
+            }
+            for i in range(start, start + n)
+        ],
+    )
+
+
+def plan_nodes(queryset) -> list[str]:
+    sql, params = queryset.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN (FORMAT JSON, COSTS OFF) " + sql, params)
+        plan = cursor.fetchone()[0]
+    plan = json.loads(plan) if isinstance(plan, str) else plan
+
+    def walk(node) -> list[str]:
+        return [node["Node Type"]] + [n for child in node.get("Plans", []) for n in walk(child)]
+
+    return walk(plan[0]["Plan"])
+
+
+def test_a_managers_list_has_the_shape_of_an_administrators(manager, admin_user, project):
+    make_tasks(manager, project, 6)
+    for raw in ({"project": project.pk}, {"project": project.pk, "status": "pending_start"}):
+        filters = task_filter(raw)
+        as_manager = task_list_for_user(user=manager, filters=filters)
+        as_admin = task_list_for_user(user=admin_user, filters=filters)
+        assert list(as_manager) == list(as_admin)
+        manager_sql, admin_sql = str(as_manager.query), str(as_admin.query)
+        # No correlated EXISTS, no OR: the project set is resolved first, as constants.
+        assert "EXISTS" not in manager_sql.upper() and " OR " not in manager_sql.upper()
+        assert manager_sql.count("SELECT") == admin_sql.count("SELECT") == 1
+        if connection.vendor == "postgresql":
+            assert plan_nodes(as_manager.all()[:50]) == plan_nodes(as_admin.all()[:50])
+
+
+def test_an_annotator_sees_only_the_tasks_given_to_them(manager, annotator, project):
+    make_tasks(manager, project, 9)
+    seen = {t.name for t in task_list_for_user(user=annotator, filters={})}
+    assert seen == {"tool 0", "Cup 3", "tool 6"}  # named as annotator: every third task
+    run = StageRun.objects.filter(task__name="Cup 1", kind="annotate").get()
+    run.assignee = annotator
+    run.save(update_fields=["assignee"])
+    assert "Cup 1" in {t.name for t in task_list_for_user(user=annotator, filters={})}
+
+
+def queries(client, path: str) -> int:
+    client.get(path)  # warm caches
+    with CaptureQueriesContext(connection) as captured:
+        response = client.get(path)
+    assert response.status_code == 200, response.content[:300]
+    return len(captured.captured_queries)
+
+
+@pytest.mark.parametrize("who", ["manager", "annotator"])
+def test_queries_per_request_do_not_grow_with_the_tasks(
+    client, manager, annotator, project, who, django_assert_max_num_queries
+):
+    user = {"manager": manager, "annotator": annotator}[who]
+    client.force_login(user)
+    paths = [
+        f"/api/v1/tasks/?project={project.pk}",
+        f"/api/v1/tasks/?project={project.pk}&page=2&page_size=2",
+        f"/tasks/?project={project.pk}",
+        f"/tasks/?project={project.pk}&page=2",
+        "/workspace/",
+        *[f"/api/v1/tasks/?project={project.pk}&{k}={v}" for k, v in FILTERS.items()],
+        *[f"/tasks/?project={project.pk}&{k}={v}" for k, v in FILTERS.items() if k != "ordering"],
+    ]
+    make_tasks(manager, project, 12)
+    few = {path: queries(client, path) for path in paths}
+    make_tasks(manager, project, 90, start=12)
+    for path in paths:
+        client.get(path)
+        with django_assert_max_num_queries(25):  # the page with the tab counts: 21
+            response = client.get(path)
+        assert response.status_code == 200
+        assert queries(client, path) == few[path], path
+
+
+def test_search_finds_names_and_descriptions_anywhere_in_them(manager, project, api_as):
+    make_tasks(manager, project, 6)
+    services.task_create_many(
+        actor=manager, project=project, items=[{"name": "shelf", "description": "A blue CUP"}]
+    )
+    api = api_as(manager)
+    found = api.get("/api/v1/tasks/", {"project": project.pk, "search": "cup"}).json()
+    assert sorted(t["name"] for t in found["results"]) == ["Cup 1", "Cup 3", "Cup 5", "shelf"]
+    found = api.get("/api/v1/tasks/", {"project": project.pk, "search": "p 3"}).json()
+    assert [t["name"] for t in found["results"]] == ["Cup 3"]
+    assert api.get("/api/v1/tasks/", {"search": "zebra"}).json()["count"] == 0
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="trigram index: PostgreSQL")
+def test_search_is_read_from_the_trigram_index(manager, admin_user, project):
+    make_tasks(manager, project, 6)
+    tasks = task_list_for_user(user=admin_user, filters={"search": "cup 3"}).order_by()
+    with connection.cursor() as cursor:  # a tiny table: forbid the scans a big one avoids
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("SET LOCAL enable_indexscan = off")
+        sql, params = tasks.values("pk").query.sql_with_params()
+        cursor.execute("EXPLAIN " + sql, params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "task_name_trgm_idx" in plan and "task_description_trgm_idx" in plan, plan
+
+
+def test_beyond_the_threshold_the_count_is_an_estimate_and_pages_go_on(
+    manager, project, api_as, monkeypatch
+):
+    make_tasks(manager, project, 12)
+    api = api_as(manager)
+    exact = api.get("/api/v1/tasks/", {"project": project.pk, "page_size": 5}).json()
+    assert (exact["count"], exact["count_exact"]) == (12, True)
+    monkeypatch.setattr(pagination, "EXACT_UP_TO", 4)
+    body = api.get("/api/v1/tasks/", {"project": project.pk, "page_size": 5}).json()
+    assert body["count_exact"] is (connection.vendor != "postgresql")
+    assert body["count"] >= 5 and len(body["results"]) == 5 and body["next"]
+    last = api.get("/api/v1/tasks/", {"project": project.pk, "page_size": 5, "page": 3}).json()
+    assert len(last["results"]) == 2 and last["next"] is None
+    names = [
+        t["name"]
+        for page in (1, 2, 3)
+        for t in api.get(
+            "/api/v1/tasks/", {"project": project.pk, "page_size": 5, "page": page}
+        ).json()["results"]
+    ]
+    assert len(names) == len(set(names)) == 12  # pages read from ids: none lost, none twice
+
+
+def test_my_work_lists_own_given_and_free_review_runs(manager, reviewer, annotator, project):
+    make_tasks(manager, project, 6)
+    mine = {(r.task.name, r.kind) for r in my_work_runs(user=annotator)}
+    # Free annotate runs of the tasks naming ana (every third), nothing else.
+    assert mine == {("tool 0", "annotate"), ("Cup 3", "annotate")}
+    StageRun.objects.filter(kind="review").update(status=StageRun.Status.READY)
+    reviews = {r.task.name for r in my_work_runs(user=reviewer)}
+    # ravi reviews the project: tasks naming him (0, 5) and tasks naming nobody (1–4).
+    assert reviews == {"tool 0", "Cup 1", "tool 2", "Cup 3", "tool 4", "Cup 5"}
+    assert list(my_work_runs(user=manager)) == []
