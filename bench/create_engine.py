@@ -199,7 +199,7 @@ def main() -> None:
         "tasks_per_s": round(args.tasks / wall),
         "request_ms_median": round(per_request[len(per_request) // 2] * 1000),
         "server_cpu_s": round(cpu, 2),
-        "postgres_cpu_s": round(pg, 2),
+        "postgres_cpu_s_all_backends_machine_wide": round(pg, 2),
         "queries_per_request": {f"{args.batch}_tasks": queries_per_request, "10_tasks": queries_10},
         "load_average_before_after": [round(load_before[0], 2), round(load_after[0], 2)],
     }
@@ -215,7 +215,10 @@ def main() -> None:
     )
     queries: dict[str, list[int]] = {"start": [], "submit": [], "review": []}
     load_before = os.getloadavg()
-    pg0 = postgres_cpu()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        backend = cursor.fetchone()[0]
+    pg0 = cpu_seconds(backend)
     cpu0 = time.process_time()
     started = time.perf_counter()
     for i, task in enumerate(tasks):
@@ -237,7 +240,7 @@ def main() -> None:
                 call(task=task, **kwargs)
     wall = time.perf_counter() - started
     cpu = time.process_time() - cpu0
-    pg = postgres_cpu() - pg0
+    pg = cpu_seconds(backend) - pg0
     load_after = os.getloadavg()
     done = Task.objects.filter(pk__in=[t.pk for t in tasks], status="review_passed").count()
     assert done == len(tasks), done
@@ -247,7 +250,7 @@ def main() -> None:
         "wall_s": round(wall, 2),
         "transitions_per_s": round(3 * len(tasks) / wall),
         "process_cpu_s": round(cpu, 2),
-        "postgres_cpu_s": round(pg, 2),
+        "postgres_backend_cpu_s": round(pg, 2),
         "queries_per_action": {k: max(v) for k, v in queries.items()},
         "load_average_before_after": [round(load_before[0], 2), round(load_after[0], 2)],
     }
