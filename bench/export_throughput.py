@@ -156,6 +156,9 @@ def scale_main(argv: list[str]) -> None:
     parser.add_argument("--tasks", type=int, default=90_000)
     parser.add_argument("--format", default="jsonl")
     parser.add_argument("--reuse", action="store_true", help="export the project already built")
+    parser.add_argument(
+        "--all", action="store_true", help="every task (include_unfinished), not the finished 90 %"
+    )
     args = parser.parse_args(argv)
     url = os.environ.get("DATABASE_URL", f"postgres://postgres@127.0.0.1:5432/{DEFAULT_DB}")
     name = url.rsplit("/", 1)[1]
@@ -200,7 +203,10 @@ def scale_main(argv: list[str]) -> None:
     # A clean Redis database (job ids restart with a new database: export-1 again).
     django_rq.get_queue("exports").connection.flushdb()
     Export.objects.filter(status__in=["queued", "started"]).update(status="cancelled")
-    export, _ = exports.export_start(actor=manager, project=project, format=args.format)
+    options = {"include_unfinished": True} if args.all else {}
+    export, _ = exports.export_start(
+        actor=manager, project=project, format=args.format, options=options
+    )
     results["load_before"] = os.getloadavg()
     started = time.perf_counter()
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
