@@ -70,13 +70,16 @@ def task_list_for_user(*, user, filters: dict | None = None) -> QuerySet[Task]:
     if filters.get("batch"):
         tasks = tasks.filter(batch=filters["batch"])
     if filters.get("assignee"):
-        name = filters["assignee"]
-        tasks = tasks.filter(
-            Exists(StageRun.objects.filter(task=OuterRef("pk"), assignee__username=name))
-            | Exists(
-                Task.annotators.through.objects.filter(task=OuterRef("pk"), user__username=name)
-            )
+        # The person first, then their tasks from the indexes (no OR of EXISTS per task).
+        from django.contrib.auth import get_user_model
+
+        person = (
+            get_user_model()
+            .objects.filter(username=filters["assignee"])
+            .values_list("pk", flat=True)
+            .first()
         )
+        tasks = tasks.filter(pk__in=assigned_task_ids(person) if person else [])
     if filters.get("reviewer"):
         tasks = tasks.filter(
             Exists(
