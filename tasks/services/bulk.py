@@ -66,18 +66,20 @@ def copy_rows(model: type[models.Model], rows: list[dict[str, Any]], now=None) -
     quote = connection.ops.quote_name
     sql = f"COPY {quote(model._meta.db_table)} ({', '.join(quote(c) for c in columns)}) FROM STDIN"
     connection.ensure_connection()
-    with connection.cursor() as wrapper, wrapper.cursor.copy(sql) as copy:
-        for row in rows:
-            values = []
-            for attname, default, is_json, field in plan:
-                if attname in row:
-                    value = row[attname]
-                    if is_json:
-                        value = json.dumps(value, cls=getattr(field, "encoder", None))
-                else:
-                    value = default
-                values.append(value)
-            copy.write_row(values)
+    # Database errors as Django's (a unique row taken meanwhile is an IntegrityError).
+    with connection.wrap_database_errors, connection.cursor() as wrapper:
+        with wrapper.cursor.copy(sql) as copy:
+            for row in rows:
+                values = []
+                for attname, default, is_json, field in plan:
+                    if attname in row:
+                        value = row[attname]
+                        if is_json:
+                            value = json.dumps(value, cls=getattr(field, "encoder", None))
+                    else:
+                        value = default
+                    values.append(value)
+                copy.write_row(values)
     # Count the statement where Django counts queries (tests bound them; DEBUG shows them).
     if connection.queries_logged:
         connection.queries_log.append({"sql": sql, "time": "0.000"})

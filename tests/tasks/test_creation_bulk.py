@@ -117,3 +117,22 @@ def test_stage_actions_stay_within_their_query_bounds(
     with django_assert_max_num_queries(23):
         services.stage_review(actor=reviewer, task=task, stage_key="review", decision="approve")
     assert Task.objects.get(pk=task.pk).status == "review_passed"
+
+
+def test_a_unique_id_taken_meanwhile_is_an_integrity_error_from_copy(project, manager):
+    from django.db import IntegrityError, transaction
+
+    from tasks.services.bulk import copy_available, copy_rows
+
+    if not copy_available():
+        pytest.skip("COPY is PostgreSQL's")
+    taken = services.task_create(actor=manager, project=project, name="a", unique_id="ep-1")
+    row = {
+        "project_id": project.pk,
+        "blueprint_id": taken.blueprint_id,
+        "name": "b",
+        "unique_id": "ep-1",
+    }
+    with pytest.raises(IntegrityError), transaction.atomic():
+        copy_rows(Task, [row])
+    assert Task.objects.filter(project=project).count() == 1
