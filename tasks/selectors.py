@@ -271,19 +271,19 @@ def my_work_runs(*, user) -> QuerySet[StageRun]:
     Each part is its own index read (the runs' (assignee, status); the runs of the tasks
     naming the user, through the m2m's user index and the runs' (task, …) key; the free
     review runs of the user's reviewing projects, through (project, status, stage_key,
-    kind, …)), their ids united: never a scan of every unassigned run."""
+    kind, …)), their ids united and read first: never a scan of every unassigned run."""
     waiting = [StageRun.Status.READY, StageRun.Status.IN_PROGRESS]
     free = StageRun.objects.filter(assignee=None, status__in=waiting)
     parts = [
-        StageRun.objects.filter(assignee=user, status__in=waiting).values("pk"),
+        StageRun.objects.filter(assignee=user, status__in=waiting).values_list("pk"),
         free.filter(
             kind__in=["annotate", "consensus"],
             task_id__in=Task.annotators.through.objects.filter(user=user).values("task_id"),
-        ).values("pk"),
+        ).values_list("pk"),
         free.filter(
             kind="review",
             task_id__in=Task.reviewers.through.objects.filter(user=user).values("task_id"),
-        ).values("pk"),
+        ).values_list("pk"),
     ]
     reviewing = list(
         Membership.objects.filter(user=user, role=Role.REVIEWER).values_list("project", flat=True)
@@ -292,10 +292,14 @@ def my_work_runs(*, user) -> QuerySet[StageRun]:
         parts.append(
             free.filter(project_id__in=reviewing, kind="review")
             .exclude(Exists(Task.reviewers.through.objects.filter(task=OuterRef("task_id"))))
-            .values("pk")
+            .values_list("pk")
         )
+    # The ids are read first: as a subquery the planner cannot know how few they are and
+    # reads every run to join them.
+    united = parts[0].order_by().union(*(p.order_by() for p in parts[1:])).order_by()
+    ids = [pk for (pk,) in united]
     return (
-        StageRun.objects.filter(pk__in=parts[0].union(*parts[1:]))
+        StageRun.objects.filter(pk__in=ids)
         .select_related("task", "task__project")
         .annotate(priority_rank=Priority.rank("task__priority"))
         .order_by("-priority_rank", F("task__due_at").asc(nulls_last=True), "task_id", "id")
