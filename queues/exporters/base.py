@@ -71,8 +71,9 @@ class TaskRow(NamedTuple):
     metadata: Any
 
 
-class AnnotationRow(NamedTuple):
-    """What ``annotation_record`` reads of an annotation."""
+@dataclass(slots=True)
+class AnnotationRow:
+    """What ``annotation_record`` reads of an annotation (mutable: cleaning clips ``data``)."""
 
     pk: int
     task_id: int
@@ -107,7 +108,7 @@ class TaskChunk:
 
 CHUNK_SIZE = 2000
 TASK_COLUMNS = ("id", "unique_id", "name", "project_id", "blueprint_id", "status", "metadata")
-ANNOTATION_COLUMNS = ("id", *AnnotationRow._fields[1:])
+ANNOTATION_COLUMNS = ("id", *tuple(AnnotationRow.__dataclass_fields__)[1:])
 RUN_COLUMNS = ("task_id", "stage_key", "kind", "status", "attempt", "assignee__username")
 
 
@@ -140,7 +141,7 @@ def stream_tasks(ctx: ExportContext, chunk_size: int = CHUNK_SIZE) -> Iterator[T
             .order_by("task_id", "id")
             .values_list(*ANNOTATION_COLUMNS)
         ):
-            annotation = AnnotationRow._make(row)
+            annotation = AnnotationRow(*row)
             if clean and annotation.invalid:
                 ctx.count("dropped_invalid_annotations")
                 continue
@@ -152,6 +153,8 @@ def stream_tasks(ctx: ExportContext, chunk_size: int = CHUNK_SIZE) -> Iterator[T
             .values_list(*RUN_COLUMNS, "routed_to")
         ):
             runs[row[0]].append(RunRow._make(row))
+        if clean:
+            _clean_episodes(ctx, ids, annotations)
         ctx.task_ids.extend(ids)
         ctx.passed_ids.extend(t.pk for t in tasks if t.status == TaskStatus.REVIEW_PASSED)
         return TaskChunk(tasks, annotations, runs)
@@ -163,6 +166,58 @@ def stream_tasks(ctx: ExportContext, chunk_size: int = CHUNK_SIZE) -> Iterator[T
             chunk = []
     if chunk:
         yield flush()
+
+
+class _SampleRow(NamedTuple):
+    pk: int
+    dataset_id: int
+    dataset_name: str
+    index: int
+    cameras: list
+
+
+def _clean_episodes(ctx: ExportContext, ids: list[int], annotations: dict[int, list]) -> None:
+    """What cleaning does per episode (as ``collect``), for a chunk of a streaming export:
+    count the samples marked unusable and the episodes left empty, clip geometry to its
+    camera's frame (in place). Three queries per chunk."""
+    from projects.models import Sample
+    from tasks.models import InvalidSample, Task
+
+    links = Task.datasets.through.objects.filter(task_id__in=ids).values_list(
+        "task_id", "dataset_id"
+    )
+    datasets: dict[int, list[int]] = {}
+    for task_id, dataset_id in links:
+        datasets.setdefault(task_id, []).append(dataset_id)
+    wanted = {d for ds in datasets.values() for d in ds}
+    by_dataset: dict[int, list[_SampleRow]] = {pk: [] for pk in wanted}
+    if wanted:
+        for row in Sample.objects.filter(dataset__in=wanted).values_list(
+            "pk", "dataset_id", "dataset__name", "index", "cameras"
+        ):
+            by_dataset[row[1]].append(_SampleRow(*row))
+    unusable: dict[int, set[int]] = {}
+    for task_id, sample_id in InvalidSample.objects.filter(task_id__in=ids).values_list(
+        "task_id", "sample_id"
+    ):
+        unusable.setdefault(task_id, set()).add(sample_id)
+    for task_id in ids:
+        samples = sorted(
+            (s for d in datasets.get(task_id, []) for s in by_dataset[d]),
+            key=lambda s: (s.dataset_name, s.index),
+        )
+        marked = unusable.get(task_id, set())
+        ctx.count("dropped_invalid_samples", sum(s.pk in marked for s in samples))
+        for sample in samples:
+            if sample.pk in marked:
+                continue
+            mine = [a for a in annotations[task_id] if a.sample_id in (sample.pk, None)]
+            if not mine:
+                ctx.count("dropped_empty_episodes")
+                continue
+            for a in mine:
+                if clip(a, sample):
+                    ctx.count("clipped_geometry")
 
 
 def collect(export, tasks: list, progress) -> ExportContext:

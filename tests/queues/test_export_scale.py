@@ -137,6 +137,7 @@ def test_jsonl_lines_are_those_the_per_task_writer_wrote(project, manager, annot
     cleaned, _ = export_jsonl(project, manager, clean=True)
     assert cleaned.manifest["counts"] == {
         "dropped_invalid_annotations": 25,
+        "dropped_invalid_samples": 0,  # the tasks have no datasets
         "tasks": 25,
         "annotations": 50,
     }
@@ -184,3 +185,62 @@ def test_the_exports_list_does_not_grow_with_manifests(project, manager, api_as)
     assert {"id", "version", "status", "progress", "job_id"} <= set(row)
     detail = client.get(f"/api/v1/exports/{export.pk}/").json()
     assert len(detail["manifest"]["tasks"]) == 90_000
+
+
+def test_a_clean_jsonl_export_clips_and_counts_as_the_episode_pass_did(
+    project, manager, annotator, dataset
+):
+    """Tasks over a dataset: cleaning clips geometry to the camera's frame and counts unusable
+    samples and empty episodes — the same lines and counts as ``collect`` over Task objects."""
+    from django.core.serializers.json import DjangoJSONEncoder
+
+    from queues.exporters import collect
+    from tasks.models import InvalidSample
+    from tasks.services import delivery_payload
+
+    ids = finished_tasks(project, manager, annotator, 4)
+    first, second = dataset.samples.order_by("index")
+    camera = first.cameras[0]
+    for pk in ids:
+        Task.objects.get(pk=pk).datasets.add(dataset)
+    Annotation.objects.create(  # past the right edge of the first sample's camera
+        task_id=ids[0],
+        stage_key="annotate",
+        sample=first,
+        label="cube",
+        kind="box",
+        data={
+            "frame": 0,
+            "camera": camera["name"],
+            "x": camera["width"] - 2,
+            "y": 1,
+            "w": 9,
+            "h": 4,
+        },
+        author=annotator,
+    )
+    InvalidSample.objects.create(task_id=ids[1], sample=second, stage_key="annotate", reason="x")
+    export, _ = export_jsonl(project, manager, clean=True)
+    written = (services.export_dir(export) / "tasks.jsonl").read_text().splitlines()
+    box = next(a for a in json.loads(written[0])["annotations"] if a["sample"] == first.pk)
+    assert box["data"]["x"] + box["data"]["w"] == camera["width"]
+
+    objects = list(
+        Task.objects.filter(pk__in=ids)
+        .order_by("pk")
+        .select_related("blueprint", "project")
+        .prefetch_related("annotations", "runs__assignee", "datasets")
+    )
+    reference = collect(export, objects, lambda *a: None)
+    for line, task in zip(written, objects, strict=True):
+        payload = json.loads(line)
+        want = delivery_payload(task, reference.annotations[task.pk])
+        assert (
+            payload["annotations"]
+            == json.loads(json.dumps(want, cls=DjangoJSONEncoder))["annotations"]
+        )
+    counts = {
+        k: v for k, v in export.manifest["counts"].items() if k not in {"tasks", "annotations"}
+    }
+    assert counts == reference.counts
+    assert counts["dropped_invalid_samples"] == 1 and counts["clipped_geometry"] == 1
