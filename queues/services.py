@@ -273,7 +273,7 @@ def export_run(*, export_id: int) -> Export | None:
             job_log(f"{len(ctx.episodes)} episode(s) to write")
         ctx.count("tasks", 0)
         writer.write(ctx, tmp)
-        ctx.counts["tasks"] = total
+        ctx.counts["tasks"] = len(ctx.task_ids)
         if export.options.get("validate", True):
             job_log("validating")
             writer.validate(ctx, tmp)
