@@ -265,6 +265,8 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "DatasetFormatEnum": "projects.models.DatasetFormat",
         "ExportFormatEnum": "queues.models.ExportFormat",
+        "ExportStatusEnum": "queues.models.ExportStatus",
+        "ImportStatusEnum": "projects.models.ImportStatus",
         "CommentKindEnum": "tasks.models.Comment.Kind",
         "AuditKindEnum": "audits.models.Audit.Kind",
         "AuditDecisionEnum": [("accept", "Accepted"), ("reject", "Rejected")],

@@ -235,8 +235,6 @@ def export_run(*, export_id: int) -> Export | None:
         return None
     export = Export.objects.select_related("project", "requested_by", "parent").get(pk=export_id)
     tmp = exports_root() / f".tmp-{export.pk}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
 
     throttle = Throttle(PROGRESS_INTERVAL)
 
@@ -252,6 +250,8 @@ def export_run(*, export_id: int) -> Export | None:
         report_progress(fraction, detail=detail)
 
     try:
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)  # a folder that cannot be written fails the export, said
         writer = get_writer(export.format)
         query = _tasks(export)
         if getattr(writer, "STREAMS", False):

@@ -204,25 +204,21 @@ def test_a_finished_export_tells_its_requester(finished_export, manager):
 
 
 def test_the_export_job_tells_the_requester_when_it_fails(
-    project, manager, monkeypatch, settings, tmp_path
+    project, manager, settings, tmp_path, run_jobs, django_capture_on_commit_callbacks
 ):
-    from core.exceptions import ApplicationError
     from queues import services as export_services
-    from queues.jobs import run_export_job
+    from queues.models import Export
 
     settings.MEDIA_ROOT = tmp_path
-    export, _ = export_services.export_start(
-        actor=manager, project=project, format="jsonl", background=False
-    )
-
-    def broken(*args, **kwargs):
-        raise ApplicationError("The disk is full.")
-
-    monkeypatch.setattr("queues.exporters.collect", broken)
-    assert run_export_job(export.pk) == "failed"
-    assert kinds(manager) == [
-        ("export_failed", "Export v1 (JSONL) of Pick and place failed: The disk is full.")
-    ]
+    (tmp_path / "exports").write_text("a file where the exports folder should be")
+    with django_capture_on_commit_callbacks(execute=True):
+        export_services.export_start(actor=manager, project=project, format="jsonl")
+    run_jobs("exports")  # a real worker: the job fails, its failure callback tells the requester
+    [(kind, message)] = kinds(manager)
+    assert kind == "export_failed"
+    assert message.startswith("Export v1 (JSONL) of Pick and place failed: ")
+    export = Export.objects.get(project=project)  # said on the export, not stuck "started"
+    assert export.status == "failed" and "NotADirectoryError" in export.error
 
 
 def test_the_export_job_tells_the_requester_when_it_is_ready(project, manager, settings, tmp_path):
