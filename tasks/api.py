@@ -294,10 +294,9 @@ def _create_items(request, items):
     import re
 
     from django.db import transaction
+    from rest_framework.exceptions import ValidationError
 
     from core.exceptions import ApplicationError
-
-    from rest_framework.exceptions import ValidationError
 
     cleaned = []
     # One serializer for every item: building its fields (a deep copy) costs more than
