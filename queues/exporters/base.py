@@ -104,6 +104,7 @@ class TaskChunk:
     tasks: list[TaskRow]
     annotations: dict[int, list[AnnotationRow]]  # after cleaning
     runs: dict[int, list[RunRow]]
+    datasets: dict[int, list[int]]  # the ids of each task's datasets
 
 
 CHUNK_SIZE = 2000
@@ -119,7 +120,7 @@ def stream_tasks(ctx: ExportContext, chunk_size: int = CHUNK_SIZE) -> Iterator[T
     columns a task line needs; the blueprints are read once. Records the ids seen in
     ``ctx.task_ids`` / ``ctx.passed_ids``."""
     from blueprints.models import Blueprint
-    from tasks.models import Annotation, StageRun, TaskStatus
+    from tasks.models import Annotation, StageRun, Task, TaskStatus
 
     clean = ctx.options.get("clean", False)
     blueprints: dict[int, BlueprintRef] = {}
@@ -153,11 +154,18 @@ def stream_tasks(ctx: ExportContext, chunk_size: int = CHUNK_SIZE) -> Iterator[T
             .values_list(*RUN_COLUMNS, "routed_to")
         ):
             runs[row[0]].append(RunRow._make(row))
+        datasets: dict[int, list[int]] = {pk: [] for pk in ids}
+        for task_id, dataset_id in (
+            Task.datasets.through.objects.filter(task_id__in=ids)
+            .order_by("task_id", "dataset_id")
+            .values_list("task_id", "dataset_id")
+        ):
+            datasets[task_id].append(dataset_id)
         if clean:
             _clean_episodes(ctx, ids, annotations)
         ctx.task_ids.extend(ids)
         ctx.passed_ids.extend(t.pk for t in tasks if t.status == TaskStatus.REVIEW_PASSED)
-        return TaskChunk(tasks, annotations, runs)
+        return TaskChunk(tasks, annotations, runs, datasets)
 
     for row in rows:
         chunk.append(row)

@@ -25,6 +25,7 @@ def write(ctx, out) -> None:
                 mine = chunk.annotations[task.pk]
                 annotations += len(mine)
                 payload = delivery_payload(task, mine)
+                payload["datasets"] = chunk.datasets[task.pk]
                 payload["stages"] = [
                     {
                         "key": r.stage_key,

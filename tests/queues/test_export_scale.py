@@ -234,6 +234,7 @@ def test_a_clean_jsonl_export_clips_and_counts_as_the_episode_pass_did(
     reference = collect(export, objects, lambda *a: None)
     for line, task in zip(written, objects, strict=True):
         payload = json.loads(line)
+        assert payload["datasets"] == [dataset.pk]  # the lines name the tasks' datasets
         want = delivery_payload(task, reference.annotations[task.pk])
         assert (
             payload["annotations"]
