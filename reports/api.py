@@ -9,6 +9,7 @@ projects' people and progress, administrators everything).
 """
 
 from django.core.exceptions import PermissionDenied
+from django.http import Http404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
@@ -184,8 +185,8 @@ class PersonalReportApi(APIView):
         period = parse_period(params)
         username = params.get("user")
         found = selectors.personal_subject(viewer=request.user, username=username)
-        if found is None:
-            raise ApplicationError(f"No user called {username!r} that you can see.", field="user")
+        if found is None:  # no such user, or none you share a project with: the same 404
+            raise Http404("No such user.")
         subject, project_ids = found
         report = selectors.personal_report(user=subject, period=period, project_ids=project_ids)
         return Response(PersonalReportSerializer(report).data)

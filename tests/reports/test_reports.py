@@ -352,7 +352,6 @@ def test_api_team_and_project_shapes(history, api_as, manager, project):
         ("personal", {"from": "2026-02-30"}, "from"),
         ("personal", {"from": "2026-11-05", "to": "2026-11-01"}, "to"),
         ("personal", {"days": "14"}, "days"),
-        ("personal", {"user": "nobody"}, "user"),
         ("personal", {"to": "x" * 500}, "to"),
         ("team", {"project": "abc"}, "project"),
         ("team", {"sort": "password"}, "sort"),
@@ -364,6 +363,12 @@ def test_api_bad_queries_answer_400_with_the_field(api_as, manager, project, pat
     response = api_as(manager).get(f"/api/v1/reports/{path}/", query)
     assert response.status_code == 400, response.content
     assert field in response.json()
+
+
+def test_api_a_person_you_cannot_see_is_404(api_as, manager, outsider):
+    for name in ("nobody", manager.username):  # no such user; nobody the outsider shares
+        response = api_as(outsider).get("/api/v1/reports/personal/", {"user": name})
+        assert response.status_code == 404, response.content
 
 
 def test_api_an_unknown_project_is_404(api_as, manager):
