@@ -30,7 +30,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from bench.quality_api import cpu_per_call, serve, summary  # noqa: E402
+from bench.common import cpu_per_call, serve, summary  # noqa: E402
 
 DEFAULT_DB = "stagecraft_bench_progress"
 ANNOTATORS = 20

@@ -28,7 +28,6 @@ import json
 import os
 import shutil
 import socket
-import statistics
 import subprocess
 import sys
 import time
@@ -36,20 +35,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from bench.common import cpu_per_call, serve, summary  # noqa: E402
+
 DEFAULT_DB = "stagecraft_bench_list"
 PROJECT = "List bench"
 ANNOTATORS = 20
 PASSWORD = "bench-password"  # noqa: S105
 WORDS = ["kitchen", "warehouse", "garden", "office", "street", "lab", "garage", "shelf"]
-
-
-def summary(times: list[float]) -> dict:
-    ordered = sorted(times)
-    return {
-        "p50_ms": round(statistics.median(ordered) * 1000, 1),
-        "p95_ms": round(ordered[max(int(len(ordered) * 0.95) - 1, 0)] * 1000, 1),
-        "max_ms": round(ordered[-1] * 1000, 1),
-    }
 
 
 def build(tasks: int) -> tuple[int, int, int]:
@@ -156,56 +148,6 @@ def row_counts(project_id: int) -> dict:
             .order_by("status")
         ),
     }
-
-
-def cpu_per_call(client, path: str, connection, calls: int = 3) -> dict:
-    """CPU milliseconds one call costs, Django and PostgreSQL together (the database runs on
-    this machine). Parallel query workers are off for these calls so the backend's own
-    counters see all of the database's work."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    with connection.cursor() as cursor:
-        cursor.execute("SET max_parallel_workers_per_gather = 0")
-        cursor.execute("SELECT pg_backend_pid()")
-        backend = cursor.fetchone()[0]
-    stat = Path(f"/proc/{backend}/stat")
-
-    def backend_seconds() -> float:
-        fields = stat.read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / ticks  # utime + stime
-
-    db_before, py_before = backend_seconds(), time.process_time()
-    for _ in range(calls):
-        assert client.get(path).status_code == 200
-    db, py = backend_seconds() - db_before, time.process_time() - py_before
-    with connection.cursor() as cursor:
-        cursor.execute("RESET max_parallel_workers_per_gather")
-    return {
-        "django_ms": round(py / calls * 1000, 1),
-        "postgres_ms": round(db / calls * 1000, 1),
-        "total_ms": round((py + db) / calls * 1000, 1),
-    }
-
-
-def serve(port: int) -> subprocess.Popen:
-    gunicorn = shutil.which("gunicorn", path=str(Path(sys.executable).parent))
-    if gunicorn:
-        command = [gunicorn, "config.wsgi", "-b", f"127.0.0.1:{port}", "-w", "2"]
-    else:
-        command = [sys.executable, "manage.py", "runserver", "--noreload", f"127.0.0.1:{port}"]
-    server = subprocess.Popen(
-        command, cwd=ROOT, env=os.environ.copy(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
-    for _ in range(1200):  # system checks take a while on a busy machine
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return server
-        except OSError:
-            if server.poll() is not None:
-                error = server.stderr.read().decode() if server.stderr else "no server"
-                raise SystemExit(error) from None
-            time.sleep(0.1)
-    server.terminate()
-    raise SystemExit("the server did not start")
 
 
 def paths(project_id: int, tasks: int, task_id: int, role: str) -> dict[str, str]:
@@ -343,7 +285,7 @@ def main() -> None:
                             print(
                                 f"-- {query['time']} s\n{query['sql']}\n{plan}\n", file=sys.stderr
                             )
-                cpu = cpu_per_call(client, path, connection)
+                cpu = cpu_per_call(client, path, connection, calls=3)
                 for _ in range(2):
                     assert http.get(base + path).status_code == 200
                 times = []
