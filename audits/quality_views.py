@@ -18,6 +18,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET
 
 from core.access import Action, project_allows
+from core.spreadsheet import csv_cell
 from projects.selectors import project_get_for_user
 
 from . import charts, quality_selectors, selectors
@@ -203,12 +204,6 @@ def _findings(errors_by_category: dict[str, int]) -> list[dict]:
     ]
 
 
-def _cell(value) -> str:
-    """A CSV cell a spreadsheet will not run as a formula (usernames are free text)."""
-    text = "" if value is None else str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
 def _csv(quality: dict, filters: QualityFilters) -> str:
     figures = [key for key, _, _ in INDICATORS]
     buffer = io.StringIO()
@@ -220,7 +215,7 @@ def _csv(quality: dict, filters: QualityFilters) -> str:
         writer.writerow(
             [
                 section,
-                _cell(key),
+                csv_cell(key),
                 "" if user_id is None else user_id,
                 *["" if entry[f] is None else entry[f] for f in figures],
                 *[counts.get(c, 0) for c in COUNT_KEYS],

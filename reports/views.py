@@ -17,6 +17,7 @@ from audits import charts
 from core.access import Action, is_admin
 from core.exceptions import ApplicationError
 from core.parsers import whole_number
+from core.spreadsheet import csv_cell
 from projects.selectors import project_get_for_user, project_list_for_user
 
 from . import selectors
@@ -39,17 +40,11 @@ def _wants_csv(request) -> bool:
     return request.GET.get("format") == "csv"
 
 
-def _cell(value) -> str:
-    """A CSV cell a spreadsheet will not run as a formula (usernames are free text)."""
-    text = "" if value is None else str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
 def _csv_response(name: str, header: list[str], rows: list[list]) -> HttpResponse:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(header)
-    writer.writerows([[_cell(value) for value in row] for row in rows])
+    writer.writerows([[csv_cell(value) for value in row] for row in rows])
     response = HttpResponse(buffer.getvalue(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{name}"'
     return response

@@ -283,7 +283,7 @@ def test_an_annotators_csv_is_their_own(client, annotator, project, rows):
 
 
 def test_a_username_cannot_become_a_spreadsheet_formula(client, manager, project, rows):
-    from audits.quality_views import _cell
+    from core.spreadsheet import csv_cell as _cell
 
     assert _cell("=HYPERLINK(1)") == "'=HYPERLINK(1)" and _cell("ana") == "ana"
     assert _cell(None) == "" and _cell(0.5) == "0.5"
