@@ -71,3 +71,18 @@ def task_audits(*, task, user) -> list[Audit]:
 
 def may_audit(*, user, project) -> bool:
     return project_allows(user, project, Action.REVIEW)
+
+
+CHECKING_ROLES = {"reviewer", "manager", "admin"}
+
+
+def audit_waiting(*, user) -> int | None:
+    """How many units wait in the user's audit queue (None: the user does not audit): the
+    count My work and the reviewer's dashboard show."""
+    from projects.selectors import user_roles
+
+    from .services import audit_queue
+
+    if not user.is_authenticated or not (user_roles(user=user) & CHECKING_ROLES):
+        return None
+    return audit_queue(actor=user).count()

@@ -11,7 +11,7 @@ from django.views.decorators.http import require_POST
 
 from core.access import Action, is_admin, project_allows
 from core.exceptions import ApplicationError
-from projects.selectors import guideline_list, user_roles
+from projects.selectors import guideline_list
 from tasks import selectors as task_selectors
 from tasks import services as task_services
 from tasks.workspace import class_entries, sample_entries
@@ -20,15 +20,7 @@ from . import audit_selectors, services
 from .api import FindingSerializer
 from .models import Audit, AuditFinding
 
-CHECKING_ROLES = {"reviewer", "manager", "admin"}
 COMPLETED_SHOWN = 50
-
-
-def audit_waiting(*, user) -> int | None:
-    """How many units wait in the user's audit queue (None: the user does not audit)."""
-    if not user.is_authenticated or not (user_roles(user=user) & CHECKING_ROLES):
-        return None
-    return services.audit_queue(actor=user).count()
 
 
 @require_POST

@@ -120,7 +120,7 @@ def feedback_waiting(*, user) -> dict[str, Any]:
 def reviewer_section(*, user) -> dict[str, Any]:
     """The reviewer's queue (its size and how long its oldest review has waited), what they
     reviewed and audited today, and the units waiting for audit."""
-    from audits.views import audit_waiting  # the count My work shows
+    from audits.audit_selectors import audit_waiting  # the count My work shows
 
     ready_at = (
         TaskEvent.objects.filter(

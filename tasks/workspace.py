@@ -29,7 +29,7 @@ def my_work(request):
     done = DONE_MESSAGES.get(request.GET.get("done", ""))
     if done:
         messages.success(request, done)
-    from audits.views import audit_waiting
+    from audits.audit_selectors import audit_waiting
 
     return render(
         request,
