@@ -105,6 +105,17 @@ def _fraction(numerator: float, denominator: float) -> float | None:
     return round(numerator / denominator, 4)
 
 
+def first_pass_and_accuracy(counts: dict[str, int]) -> tuple[float | None, float | None]:
+    """The two ratios from their counts (also for counts added over several projects):
+    first_pass ÷ reviewed; audited annotations less errors (not below 0) ÷ audited
+    annotations plus missing ones. None where nothing measures them."""
+    audited = counts["audited_annotations"]
+    return (
+        _fraction(counts["first_pass"], counts["reviewed"]),
+        _fraction(max(audited - counts["errors"], 0), audited + counts["missing"]),
+    )
+
+
 class _Tally:
     """Sums behind the figures of one group (the project, a stage, an annotator, a period)."""
 
@@ -119,10 +130,9 @@ class _Tally:
 
     def figures(self) -> dict[str, Any]:
         c = self.counts
-        audited = c["audited_annotations"]
-        accuracy = _fraction(max(audited - c["errors"], 0), audited + c["missing"])
+        first_pass_rate, accuracy = first_pass_and_accuracy(c)
         return {
-            "first_pass_rate": _fraction(c["first_pass"], c["reviewed"]),
+            "first_pass_rate": first_pass_rate,
             "accuracy": accuracy,
             "consistency": _fraction(self.score_sum, c["agreement_pairs"]),
             "completeness": _fraction(c["samples_complete"], c["samples_total"]),

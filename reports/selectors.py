@@ -185,16 +185,14 @@ def _by_day(period: Period, days: dict[dt.date, dict[str, float]]) -> list[dict[
 def combined_quality(entries: list[dict[str, Any]]) -> dict[str, Any]:
     """First-pass rate and accuracy of ``project_quality`` entries (projects, or one person in
     several projects): one entry's figures as they are; several entries' counts added and
-    divided as ``audits.selectors`` defines the figures (first_pass ÷ reviewed; audited
-    annotations less errors, not below 0, ÷ audited annotations plus missing ones)."""
+    divided as ``audits.selectors.first_pass_and_accuracy`` defines the figures."""
+    from audits.selectors import first_pass_and_accuracy
+
     counts = {key: sum(e["counts"].get(key, 0) for e in entries) for key in QUALITY_COUNTS}
     if len(entries) == 1:
         first_pass_rate, accuracy = entries[0]["first_pass_rate"], entries[0]["accuracy"]
     else:
-        reviewed, audited = counts["reviewed"], counts["audited_annotations"]
-        first_pass_rate = round(counts["first_pass"] / reviewed, 4) if reviewed else None
-        measured = audited + counts["missing"]
-        accuracy = round(max(audited - counts["errors"], 0) / measured, 4) if measured else None
+        first_pass_rate, accuracy = first_pass_and_accuracy(counts)
     return {"first_pass_rate": first_pass_rate, "accuracy": accuracy, "quality_counts": counts}
 
 
