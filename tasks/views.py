@@ -355,6 +355,8 @@ def task_descriptions_export(request, task_id, fmt):
 
     from django.http import HttpResponse
 
+    from core.spreadsheet import csv_cell
+
     if fmt not in {"csv", "json"}:
         from django.http import Http404
 
@@ -379,7 +381,8 @@ def task_descriptions_export(request, task_id, fmt):
             ],
         )
         writer.writeheader()
-        writer.writerows(rows)
+        # Descriptions are free text: a spreadsheet must not run one as a formula.
+        writer.writerows({k: csv_cell(v) for k, v in row.items()} for row in rows)
         response = HttpResponse(buffer.getvalue(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="task-{task.pk}-descriptions.{fmt}"'
     return response
