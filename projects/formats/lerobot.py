@@ -1,10 +1,18 @@
-"""LeRobot datasets, codebase version v3.0 (FORMATS.md).
+"""LeRobot datasets, codebase versions v3.0 and v2.0/v2.1 (FORMATS.md).
 
-``meta/info.json`` describes the features; ``meta/episodes/*/*.parquet`` says
-where each episode's rows (``data/…parquet``) and video segments
-(``videos/<key>/…mp4``, from/to timestamps in seconds) are. Cameras are features
-of dtype ``video`` (decoded with PyAV) or ``image`` (PNG bytes in the data
-parquet). Vector features other than the bookkeeping columns become arrays.
+``meta/info.json`` describes the features. In v3.0 ``meta/episodes/*/*.parquet``
+says where each episode's rows (``data/…parquet``, many episodes per file) and video
+segments (``videos/<key>/…mp4``, from/to timestamps in seconds) are. In v2.0/v2.1
+``meta/episodes.jsonl`` lists the episodes, each with its own parquet and mp4 per
+camera (``data_path``/``video_path`` templates with ``episode_chunk`` and
+``episode_index``; timestamps restart at 0 in every file). Both become the same
+sample source (data file, ``index`` range, per-camera video file and start time), so
+reading frames and series does not depend on the version.
+
+Cameras are features of dtype ``video`` (decoded with PyAV) or ``image`` (PNG bytes
+in the data parquet). Vector features other than the bookkeeping columns become
+arrays. The first and last frame of every episode's video segment is decoded at import,
+so a truncated or unreadable video is refused then, not when its frames are asked for.
 """
 
 from __future__ import annotations
@@ -23,6 +31,7 @@ from PIL import Image
 
 from .base import DataError, DatasetFormatReader, Progress, SampleSpec, inside, register
 
+SUPPORTED_VERSIONS = ("v3.0", "v2.1", "v2.0")
 BOOKKEEPING = {"timestamp", "frame_index", "episode_index", "index", "task_index"}
 EPISODE_COLUMNS = [
     "episode_index",
@@ -44,6 +53,31 @@ def _read_json(path: Path, label: str) -> dict:
         raise DataError(label, f"is not valid JSON ({exc})") from exc
 
 
+def _read_jsonl(path: Path, label: str) -> list[dict]:
+    try:
+        lines = path.read_text().splitlines()
+    except FileNotFoundError:
+        raise DataError(
+            label, "missing (a LeRobot v2.x dataset lists its episodes there)"
+        ) from None
+    except UnicodeDecodeError as exc:
+        raise DataError(label, f"is not text ({exc})") from exc
+    rows = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except ValueError as exc:
+            raise DataError(label, f"line {number} is not valid JSON ({exc})") from exc
+        if not isinstance(row, dict):
+            raise DataError(label, f"line {number} is not a JSON object")
+        rows.append(row)
+    if not rows:
+        raise DataError(label, "lists no episodes")
+    return rows
+
+
 def _read_parquet(path: Path, label, columns=None) -> pa.Table:
     try:
         return pq.read_table(path, columns=columns)
@@ -63,17 +97,33 @@ class LeRobotFormat(DatasetFormatReader):
     ) -> list[SampleSpec]:
         info = _read_json(root / "meta" / "info.json", "meta/info.json")
         version = info.get("codebase_version")
-        if version != "v3.0":
+        if version not in SUPPORTED_VERSIONS:
             raise DataError(
                 "meta/info.json",
-                f"codebase_version is {version!r}; only LeRobot v3.0 datasets are supported "
-                "(convert older ones with lerobot's v2.1→v3.0 script)",
+                f"codebase_version is {version!r}; LeRobot datasets of versions "
+                f"{', '.join(SUPPORTED_VERSIONS)} can be imported",
             )
         features = info.get("features")
         fps = info.get("fps")
         if not isinstance(features, dict) or not isinstance(fps, int | float) or fps <= 0:
             raise DataError("meta/info.json", "needs “features” and a positive “fps”")
         cameras, arrays = self._features(features)
+        if version in {"v2.0", "v2.1"}:
+            specs = self._inspect_v2(root, info, cameras, arrays, float(fps), progress)
+        else:
+            specs = self._inspect_v3(root, info, cameras, arrays, float(fps), progress)
+        if info.get("total_episodes") not in (None, len(specs)):
+            where = "meta/episodes.jsonl" if version != "v3.0" else "meta/episodes"
+            raise DataError(
+                "meta/info.json",
+                f"says {info['total_episodes']} episodes but {where} lists {len(specs)}",
+            )
+        for n, spec in enumerate(specs):
+            progress(n, len(specs), f"checking the videos of {spec.name}")
+            self._check_videos(root, spec)
+        return specs
+
+    def _inspect_v3(self, root, info, cameras, arrays, fps, progress) -> list[SampleSpec]:
         episode_files = sorted((root / "meta" / "episodes").glob("chunk-*/file-*.parquet"))
         if not episode_files:
             raise DataError(
@@ -99,13 +149,108 @@ class LeRobotFormat(DatasetFormatReader):
                     int(info.get("total_episodes") or 0),
                     f"episode {row['episode_index']}",
                 )
-                specs.append(self._episode(root, info, row, cameras, arrays, float(fps)))
-        if info.get("total_episodes") not in (None, len(specs)):
-            raise DataError(
-                "meta/info.json",
-                f"says {info['total_episodes']} episodes but meta/episodes lists {len(specs)}",
-            )
+                specs.append(self._episode(root, info, row, cameras, arrays, fps))
         return specs
+
+    def _inspect_v2(self, root, info, cameras, arrays, fps, progress) -> list[SampleSpec]:
+        """v2.0/v2.1: one parquet (and one mp4 per camera) per episode."""
+        label = "meta/episodes.jsonl"
+        rows = _read_jsonl(root / "meta" / "episodes.jsonl", label)
+        chunks_size = info.get("chunks_size") or 1000
+        if not isinstance(chunks_size, int) or chunks_size <= 0:
+            raise DataError("meta/info.json", "“chunks_size” must be a positive integer")
+        specs: list[SampleSpec] = []
+        seen: set[int] = set()
+        for line, row in enumerate(rows, start=1):
+            index, length = row.get("episode_index"), row.get("length")
+            if not isinstance(index, int) or not isinstance(length, int) or length < 0:
+                raise DataError(label, f"line {line} needs an integer “episode_index” and “length”")
+            if index in seen:
+                raise DataError(label, f"episode {index} is listed twice")
+            seen.add(index)
+            progress(len(specs), len(rows), f"episode {index}")
+            chunk = index // chunks_size
+            data_file = _format_path(
+                info.get("data_path"), "data_path", episode_chunk=chunk, episode_index=index
+            )
+            if not inside(root, data_file, "meta/info.json").exists():
+                raise DataError(data_file, f"missing (episode {index})")
+            table = _read_parquet(root / data_file, data_file, ["index"])
+            if table.num_rows != length:
+                raise DataError(
+                    data_file, f"episode {index} has {table.num_rows} rows, not {length}"
+                )
+            first = int(pc.min(table["index"]).as_py() or 0) if length else 0
+            if length and int(pc.max(table["index"]).as_py()) - first + 1 != length:
+                raise DataError(data_file, f"episode {index}: the “index” column has gaps")
+            videos = {}
+            for camera in cameras:
+                if camera["encoding"] != "video":
+                    continue
+                video_file = _format_path(
+                    info.get("video_path"),
+                    "video_path",
+                    episode_chunk=chunk,
+                    episode_index=index,
+                    video_key=camera["feature"],
+                )
+                if not inside(root, video_file, "meta/info.json").exists():
+                    raise DataError(
+                        video_file, f"missing (episode {index}, camera {camera['feature']})"
+                    )
+                videos[camera["name"]] = {"file": video_file, "from_timestamp": 0.0}
+            tasks = row.get("tasks") or []
+            specs.append(
+                SampleSpec(
+                    name=f"episode_{index:06d}",
+                    num_frames=length,
+                    fps=fps,
+                    cameras=[dict(c) for c in cameras],
+                    arrays={
+                        name: {**spec, "shape": [length, spec["shape"][1]]}
+                        for name, spec in arrays.items()
+                    },
+                    source={
+                        "file": data_file,
+                        "episode_index": index,
+                        "from": first,
+                        "to": first + length,
+                        "videos": videos,
+                    },
+                    metadata={
+                        "tasks": [str(t) for t in tasks] if isinstance(tasks, list) else [],
+                        "robot_type": info.get("robot_type"),
+                        "codebase_version": info.get("codebase_version"),
+                    },
+                )
+            )
+        return sorted(specs, key=lambda s: s.source["episode_index"])
+
+    def _check_videos(self, root: Path, spec: SampleSpec) -> None:
+        """Decode the first and last frame of the episode in every camera's video: a
+        truncated or corrupt file is refused at import, naming the file."""
+        if not spec.num_frames:
+            return
+        for camera in spec.cameras:
+            video = spec.source["videos"].get(camera["name"])
+            if video is None:
+                continue
+            try:
+                frames = decode_video_frames(
+                    root / video["file"],
+                    video["from_timestamp"],
+                    spec.fps,
+                    sorted({0, spec.num_frames - 1}),
+                )
+            except DataError as exc:
+                raise DataError(video["file"], f"{exc.problem} ({spec.name})") from exc
+            height, width = frames[0].shape[:2]
+            if (height, width) != (camera["height"], camera["width"]):
+                raise DataError(
+                    video["file"],
+                    f"frames are {width}×{height}, but meta/info.json says "
+                    f"{camera['width']}×{camera['height']}",
+                )
 
     def _features(self, features: dict) -> tuple[list[dict], dict[str, dict]]:
         cameras, arrays = [], {}
@@ -285,8 +430,14 @@ def decode_video_frames(
                     found[i] = frame.to_ndarray(format="rgb24")
                     break
     except (av.error.FFmpegError, OSError) as exc:
-        raise DataError(path.name, f"video cannot be decoded ({exc})") from exc
+        raise DataError(
+            path.name, f"video cannot be decoded (truncated or corrupt: {exc})"
+        ) from exc
     missing = [i for i in indices if i not in found]
     if missing:
-        raise DataError(path.name, f"frames {missing[:5]} are past the end of the video")
+        raise DataError(
+            path.name,
+            f"frames {missing[:5]} are past the end of the video (truncated, or shorter "
+            "than the episode)",
+        )
     return [found[i] for i in indices]

@@ -189,10 +189,10 @@ def test_corrupt_image_names_the_file(tmp_path):
     assert info.value.file == "broken.png"
 
 
-def test_lerobot_v21_is_refused_with_the_reason(tmp_path):
+def test_an_unknown_lerobot_version_is_refused_with_the_reason(tmp_path):
     (tmp_path / "meta").mkdir()
-    (tmp_path / "meta" / "info.json").write_text('{"codebase_version": "v2.1", "fps": 30}')
-    with pytest.raises(DataError, match="only LeRobot v3.0"):
+    (tmp_path / "meta" / "info.json").write_text('{"codebase_version": "v1.6", "fps": 30}')
+    with pytest.raises(DataError, match="v1.6'; LeRobot datasets of versions v3.0, v2.1, v2.0"):
         inspect("lerobot", tmp_path)
 
 

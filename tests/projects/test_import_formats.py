@@ -1,0 +1,200 @@
+"""Formats users bring (issue 16): LeRobot v2.1, robomimic/robosuite kept replayable, Zarr
+replay buffers; each fed a file written the way its library writes it and a corrupt one."""
+
+import io
+import shutil
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from django.urls import reverse
+from PIL import Image
+
+from projects.dataset_services import dataset_dir, dataset_import_run, dataset_import_start
+from projects.models import Dataset, Sample
+from tests.helpers.lerobot import write_lerobot
+from tests.helpers.lerobot_v21 import CAMERA, write_lerobot_v21, write_video
+
+pytestmark = pytest.mark.django_db
+
+
+def run_import(project, manager, path, fmt, **options):
+    dataset = dataset_import_start(
+        actor=manager,
+        project=project,
+        name=Path(path).name,
+        format=fmt,
+        source_path=path,
+        options=options,
+        background=False,
+    )
+    return dataset_import_run(dataset_id=dataset.pk)
+
+
+def nothing_published(dataset) -> None:
+    assert dataset.status == "failed"
+    assert not Sample.objects.filter(dataset=dataset).exists()
+    assert not dataset_dir(dataset).exists()
+    assert not (dataset_dir(dataset).parent / f".staging-{dataset.pk}").exists()
+
+
+def frame_from_api(client, sample, camera, index) -> np.ndarray:
+    answer = client.get(f"/api/v1/samples/{sample.pk}/frames/{camera}/{index}/?encoding=png")
+    assert answer.status_code == 200, answer.content[:300]
+    return np.asarray(Image.open(io.BytesIO(answer.content)).convert("RGB"))
+
+
+# --- LeRobot v2.1 -----------------------------------------------------------------------
+
+
+def v21_episodes():
+    rng = np.random.default_rng(3)
+    episodes = []
+    for e, length in enumerate((6, 9)):
+        frames = np.zeros((length, 48, 64, 3), np.uint8)
+        for t in range(length):  # a flat grey that differs per frame and episode
+            frames[t] = 20 * t + 7 * e
+        episodes.append(
+            {
+                "frames": frames,
+                "state": rng.normal(size=(length, 3)),
+                "action": rng.normal(size=(length, 3)),
+                "velocity": rng.normal(size=(length, 3)),
+                "task": f"fold towel {e}",
+            }
+        )
+    return episodes
+
+
+@pytest.fixture(scope="module")
+def v21_dataset(tmp_path_factory):
+    return write_lerobot_v21(tmp_path_factory.mktemp("v21") / "towels", v21_episodes())
+
+
+def test_a_lerobot_v21_dataset_imports_with_its_frames_and_arrays(
+    project, manager, v21_dataset, api_as
+):
+    dataset = run_import(project, manager, v21_dataset, "lerobot")
+    assert (dataset.status, dataset.error) == ("finished", "")
+    assert (dataset.num_samples, dataset.total_frames) == (2, 15)
+    samples = list(dataset.samples.order_by("index"))
+    assert [s.name for s in samples] == ["episode_000000", "episode_000001"]
+    assert [s.metadata["tasks"] for s in samples] == [["fold towel 0"], ["fold towel 1"]]
+    assert samples[1].metadata["codebase_version"] == "v2.1"
+    assert [c["name"] for c in samples[0].cameras] == ["top"]
+    assert set(samples[0].arrays) == {"observation.state", "action", "observation.velocity"}
+    assert samples[0].arrays["action"]["names"] == ["m0", "m1", "m2"]
+
+    client = api_as(manager)
+    source = v21_episodes()
+    for sample, episode in zip(samples, source, strict=True):
+        series = client.get(f"/api/v1/samples/{sample.pk}/series/").json()["series"]
+        for name, key in (("observation.state", "state"), ("observation.velocity", "velocity")):
+            expected = episode[key].astype(np.float32)
+            assert np.allclose(series[name]["values"], expected, atol=1e-6)
+        for index in (0, sample.num_frames - 1):  # AV1 is lossy: the grey level, not bits
+            frame = frame_from_api(client, sample, "top", index)
+            assert frame.shape == (48, 64, 3)
+            assert abs(float(frame.mean()) - float(episode["frames"][index].mean())) < 3
+
+
+def test_a_corrupt_lerobot_v21_episode_list_fails_naming_the_line(
+    project, manager, v21_dataset, tmp_path
+):
+    broken = shutil.copytree(v21_dataset, tmp_path / "broken")
+    lines = (broken / "meta" / "episodes.jsonl").read_text().splitlines()
+    (broken / "meta" / "episodes.jsonl").write_text(lines[0] + "\n" + lines[1][:20] + "\n")
+    dataset = run_import(project, manager, broken, "lerobot")
+    nothing_published(dataset)
+    assert dataset.error.startswith("meta/episodes.jsonl: line 2 is not valid JSON")
+
+
+def test_a_lerobot_v21_episode_with_rows_missing_is_refused(
+    project, manager, v21_dataset, tmp_path
+):
+    import pyarrow.parquet as pq
+
+    broken = shutil.copytree(v21_dataset, tmp_path / "short")
+    data = broken / "data" / "chunk-000" / "episode_000001.parquet"
+    pq.write_table(pq.read_table(data).slice(0, 5), data)
+    dataset = run_import(project, manager, broken, "lerobot")
+    nothing_published(dataset)
+    assert dataset.error == ("data/chunk-000/episode_000001.parquet: episode 1 has 5 rows, not 9")
+
+
+# --- truncated videos are refused at import ---------------------------------------------
+
+
+@pytest.mark.parametrize("faststart", [True, False], ids=["index-first", "index-last"])
+def test_a_truncated_lerobot_v21_video_is_refused_naming_the_file(
+    project, manager, v21_dataset, tmp_path, faststart
+):
+    broken = shutil.copytree(v21_dataset, tmp_path / "cut")
+    video = broken / "videos" / "chunk-000" / CAMERA / "episode_000001.mp4"
+    write_video(video, v21_episodes()[1]["frames"], 10, faststart=faststart)
+    video.write_bytes(video.read_bytes()[: int(video.stat().st_size * 0.6)])
+    dataset = run_import(project, manager, broken, "lerobot")
+    nothing_published(dataset)
+    relative = video.relative_to(broken).as_posix()
+    assert dataset.error.startswith(f"{relative}: "), dataset.error
+    assert "truncated" in dataset.error and "episode_000001" in dataset.error
+
+
+def test_a_truncated_lerobot_v3_video_is_refused_naming_the_file(project, manager, tmp_path):
+    frames = np.zeros((12, 32, 32, 3), np.uint8)
+    episode = {"frames": frames, "state": np.zeros((12, 2)), "action": np.ones((12, 2))}
+    root = write_lerobot(tmp_path / "v3", [{**episode, "task": "a"}, {**episode, "task": "b"}],
+                         video=True)  # fmt: skip
+    video = next((root / "videos").rglob("*.mp4"))
+    video.write_bytes(video.read_bytes()[: int(video.stat().st_size * 0.5)])
+    dataset = run_import(project, manager, root, "lerobot")
+    nothing_published(dataset)
+    assert dataset.error.startswith(f"{video.relative_to(root).as_posix()}: "), dataset.error
+    assert "truncated" in dataset.error
+
+
+def test_a_video_shorter_than_its_episode_is_refused(project, manager, v21_dataset, tmp_path):
+    broken = shutil.copytree(v21_dataset, tmp_path / "short-video")
+    video = broken / "videos" / "chunk-000" / CAMERA / "episode_000001.mp4"
+    write_video(video, v21_episodes()[1]["frames"][:5], 10)  # 5 frames for 9 rows
+    dataset = run_import(project, manager, broken, "lerobot")
+    nothing_published(dataset)
+    assert dataset.error == (
+        f"videos/chunk-000/{CAMERA}/episode_000001.mp4: frames [8] are past the end of the "
+        "video (truncated, or shorter than the episode) (episode_000001)"
+    )
+
+
+def test_a_truncated_video_uploaded_in_a_zip_is_a_failed_import_not_a_500(
+    api_as, manager, project, v21_dataset, tmp_path, run_jobs, django_capture_on_commit_callbacks
+):
+    broken = shutil.copytree(v21_dataset, tmp_path / "zipped")
+    video = broken / "videos" / "chunk-000" / CAMERA / "episode_000000.mp4"
+    video.write_bytes(video.read_bytes()[: int(video.stat().st_size * 0.5)])
+    archive = tmp_path / "towels.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for path in broken.rglob("*"):
+            zf.write(path, Path("towels") / path.relative_to(broken))
+    with archive.open("rb") as fh, django_capture_on_commit_callbacks(execute=True):
+        response = api_as(manager).post(
+            f"/api/v1/projects/{project.pk}/datasets/",
+            {"name": "Towels", "format": "lerobot", "files": [fh]},
+        )
+    assert response.status_code == 202, response.content
+    run_jobs("imports")
+    dataset = Dataset.objects.get(name="Towels")
+    nothing_published(dataset)
+    assert dataset.error.startswith(f"videos/chunk-000/{CAMERA}/episode_000000.mp4: ")
+    page = api_as(manager).get(f"/api/v1/datasets/{dataset.pk}/")
+    assert page.status_code == 200 and page.json()["error"] == dataset.error
+
+
+def test_the_data_page_shows_a_failed_import(client, manager, project, v21_dataset, tmp_path):
+    broken = shutil.copytree(v21_dataset, tmp_path / "page")
+    (broken / "meta" / "episodes.jsonl").write_text("{not json\n")
+    dataset = run_import(project, manager, broken, "lerobot")
+    client.force_login(manager)
+    page = client.get(reverse("projects:dataset", args=[project.slug, dataset.pk]))
+    assert page.status_code == 200
+    assert "meta/episodes.jsonl: line 1 is not valid JSON" in page.content.decode()
