@@ -48,6 +48,9 @@ class DatasetCreateSerializer(serializers.Serializer):
     files = serializers.ListField(child=serializers.FileField(), required=False)
     fps = serializers.FloatField(required=False, min_value=0.1, max_value=10_000)
     swap_rb = serializers.BooleanField(required=False)
+    flip_cameras = serializers.BooleanField(
+        required=False, help_text="robomimic/robosuite: turn upside-down camera images round."
+    )
 
 
 class SampleSerializer(serializers.ModelSerializer):
@@ -94,7 +97,7 @@ class DatasetListApi(ListAPIView):
         data = serializer.validated_data
         uploads = request.FILES.getlist("files") if hasattr(request, "FILES") else []
         path = check_import_path(data["path"]) if data.get("path") else None
-        options = {k: data[k] for k in ("fps", "swap_rb") if k in data}
+        options = {k: data[k] for k in ("fps", "swap_rb", "flip_cameras") if k in data}
         dataset = dataset_import_start(
             actor=request.user,
             project=project,

@@ -187,11 +187,20 @@ def natural_key(path: Path | str) -> list:
 
 
 def plain(value: Any) -> Any:
-    """An HDF5 attribute as a JSON-friendly value."""
+    """An HDF5 (or Zarr) attribute as a JSON-friendly value: numbers, text, lists, dicts;
+    bytes as text, non-finite floats and anything else as their text."""
+    if isinstance(value, np.ndarray):
+        return [plain(v) for v in value.tolist()]
     if isinstance(value, np.generic):
-        return value.item()
+        value = value.item()
     if isinstance(value, bytes):
         return value.decode(errors="replace")
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    return value
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    return str(value)

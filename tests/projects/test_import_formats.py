@@ -198,3 +198,163 @@ def test_the_data_page_shows_a_failed_import(client, manager, project, v21_datas
     page = client.get(reverse("projects:dataset", args=[project.slug, dataset.pk]))
     assert page.status_code == 200
     assert "meta/episodes.jsonl: line 1 is not valid JSON" in page.content.decode()
+
+
+# --- robomimic / robosuite: what makes a demo replayable is kept -------------------------
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "robosuite"
+
+
+def test_a_real_robosuite_demo_file_keeps_model_file_env_info_and_arrays(
+    project, manager, tmp_path, api_as
+):
+    import h5py
+
+    folder = tmp_path / "lift"
+    folder.mkdir()
+    shutil.copy(EXAMPLES / "lift_demo.hdf5", folder / "demo.hdf5")
+    dataset = run_import(project, manager, folder, "robomimic")
+    assert (dataset.status, dataset.error) == ("finished", "")
+    samples = list(dataset.samples.order_by("index"))
+    assert [(s.name, s.num_frames, s.fps) for s in samples] == [
+        ("demo/demo_1", 482, 20.0),
+        ("demo/demo_2", 510, 20.0),
+        ("demo/demo_3", 392, 20.0),
+    ]
+    client = api_as(manager)
+    with h5py.File(EXAMPLES / "lift_demo.hdf5") as f:
+        for sample in samples:
+            demo = f[sample.source["group"]]
+            stored = Sample.objects.get(pk=sample.pk)  # as the database gives it back
+            assert stored.metadata["model_file"] == demo.attrs["model_file"]
+            assert stored.metadata["model_file"].startswith('<mujoco model="base">')
+            assert stored.metadata["data_attrs"]["env_info"] == f["data"].attrs["env_info"]
+            assert stored.metadata["data_attrs"]["env"] == "Lift"
+            assert {n: (a["dtype"], a["shape"]) for n, a in stored.arrays.items()} == {
+                "actions": ("float64", [demo["actions"].shape[0], 7]),
+                "states": ("float64", [demo["states"].shape[0], 32]),
+            }
+            series = client.get(f"/api/v1/samples/{sample.pk}/series/").json()["series"]
+            assert np.allclose(series["states"]["values"], demo["states"][...], atol=1e-6)
+
+
+def test_robosuite_extra_arrays_are_kept_as_series(project, manager, tmp_path):
+    import h5py
+
+    from projects.formats import get_format
+
+    folder = tmp_path / "wipe"
+    folder.mkdir()
+    shutil.copy(EXAMPLES / "wipe_demo.hdf5", folder / "demo.hdf5")
+    dataset = run_import(project, manager, folder, "robomimic")
+    assert dataset.status == "finished", dataset.error
+    sample = dataset.samples.get()
+    assert sorted(sample.arrays) == ["actions", "joint_torques", "states"]
+    assert sample.arrays["joint_torques"]["role"] == "other"
+    assert sample.metadata["model_file"] == "model_1.xml"
+    series = get_format("robomimic").read_series(dataset_dir(dataset), sample)
+    with h5py.File(EXAMPLES / "wipe_demo.hdf5") as f:
+        assert np.array_equal(series["joint_torques"], f["data/demo_1/joint_torques"][...])
+
+
+def write_robomimic_full(path: Path, T: int = 5) -> dict:
+    """A file in robomimic's processed layout (dataset_states_to_obs.py): env_args on
+    data, obs/ and next_obs/ with images, depth and proprioception, rewards, dones,
+    interventions, action_dict/."""
+    import json
+
+    import h5py
+
+    rng = np.random.default_rng(7)
+    arrays = {
+        "actions": rng.normal(size=(T, 7)).astype(np.float32),
+        "states": rng.normal(size=(T, 45)),
+        "rewards": rng.normal(size=T),
+        "dones": (np.arange(T) == T - 1).astype(np.int64),
+        "interventions": np.array([0, 1, 1, 0, 0][:T], dtype=bool),
+        "action_dict/abs_pos": rng.normal(size=(T, 3)).astype(np.float32),
+        "obs/robot0_eef_pos": rng.normal(size=(T, 3)),
+        "obs/robot0_eef_quat": rng.normal(size=(T, 4)).astype(np.float32),
+        "obs/agentview_depth": rng.random(size=(T, 6, 8, 1)).astype(np.float32),
+        "obs/object": rng.normal(size=(T, 10)),
+        "next_obs/robot0_eef_pos": rng.normal(size=(T, 3)),
+    }
+    image = np.zeros((T, 6, 8, 3), np.uint8)
+    image[:, 0] = 255  # the first stored row is white: the picture's bottom, upside down
+    env_args = {"env_name": "Lift", "type": 1, "env_kwargs": {"control_freq": 20}}
+    with h5py.File(path, "w") as f:
+        data = f.create_group("data")
+        data.attrs["env_args"] = json.dumps(env_args)
+        data.attrs["total"] = T
+        demo = data.create_group("demo_0")
+        demo.attrs["num_samples"] = T
+        demo.attrs["model_file"] = '<mujoco model="base"><worldbody/></mujoco>'
+        for name, values in arrays.items():
+            demo.create_dataset(name, data=values)
+        demo.create_dataset("obs/agentview_image", data=image)
+        demo.create_dataset("next_obs/agentview_image", data=image)
+        f.create_dataset("mask/train", data=np.array([b"demo_0"]))
+    return {"arrays": arrays, "image": image, "env_args": json.dumps(env_args)}
+
+
+def test_robomimic_every_obs_key_and_extra_array_reads_back_from_the_stored_sample(
+    project, manager, tmp_path
+):
+    from projects.formats import get_format
+
+    (tmp_path / "rm").mkdir()
+    written = write_robomimic_full(tmp_path / "rm" / "image.hdf5")
+    dataset = run_import(project, manager, tmp_path / "rm", "robomimic")
+    assert dataset.status == "finished", dataset.error
+    sample = Sample.objects.get(dataset=dataset)
+    assert sample.fps == 20.0
+    assert sample.metadata["env_args"] == written["env_args"]
+    assert sample.metadata["model_file"] == '<mujoco model="base"><worldbody/></mujoco>'
+    assert sample.metadata["demo_attrs"] == {"num_samples": 5}
+    assert sample.metadata["not_kept"] == ["next_obs/agentview_image"]
+    assert [c["name"] for c in sample.cameras] == ["agentview_image"]
+    assert set(sample.arrays) == set(written["arrays"])
+    assert sample.arrays["actions"]["role"] == "action"
+    assert sample.arrays["action_dict/abs_pos"]["role"] == "action"
+    assert sample.arrays["obs/object"]["role"] == "state"
+    assert sample.arrays["interventions"]["role"] == "other"
+    series = get_format("robomimic").read_series(dataset_dir(dataset), sample)
+    for name, source in written["arrays"].items():
+        info = sample.arrays[name]
+        assert info["dtype"] == str(source.dtype)
+        back = series[name].reshape([len(source), *info.get("item_shape", source.shape[1:])])
+        assert np.array_equal(back.astype(info["dtype"]), source), name
+
+
+def test_the_flip_option_turns_robosuite_cameras_right_side_up(project, manager, tmp_path, api_as):
+    (tmp_path / "rm").mkdir()
+    write_robomimic_full(tmp_path / "rm" / "image.hdf5")
+    client = api_as(manager)
+    dataset = run_import(project, manager, tmp_path / "rm", "robomimic")
+    as_stored = frame_from_api(client, dataset.samples.get(), "agentview_image", 0)
+    assert as_stored[0].min() == 255 and as_stored[-1].max() == 0
+    (tmp_path / "rm2").mkdir()  # other bytes: the same file again would be a re-import
+    write_robomimic_full(tmp_path / "rm2" / "image.hdf5", T=4)
+    response = client.post(
+        f"/api/v1/projects/{project.pk}/datasets/",
+        {"name": "Flipped", "format": "robomimic", "path": str(tmp_path / "rm2"),
+         "flip_cameras": True},
+        format="json",
+    )  # fmt: skip
+    assert response.status_code == 202, response.content
+    flipped = dataset_import_run(dataset_id=response.json()["dataset"]["id"])
+    assert flipped.status == "finished", flipped.error
+    frame = frame_from_api(client, flipped.samples.get(), "agentview_image", 0)
+    assert frame[-1].min() == 255 and frame[0].max() == 0
+
+
+def test_a_corrupt_robomimic_file_fails_and_publishes_nothing(project, manager, tmp_path):
+    from tests.helpers.hdf5 import truncate
+
+    (tmp_path / "rm").mkdir()
+    shutil.copy(EXAMPLES / "lift_demo.hdf5", tmp_path / "rm" / "demo.hdf5")
+    truncate(tmp_path / "rm" / "demo.hdf5", 0.5)
+    dataset = run_import(project, manager, tmp_path / "rm", "robomimic")
+    nothing_published(dataset)
+    assert dataset.error.startswith("demo.hdf5")
+    assert "truncated or corrupt" in dataset.error or "cannot be read" in dataset.error

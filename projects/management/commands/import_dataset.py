@@ -27,9 +27,16 @@ class Command(BaseCommand):
             default="auto",
             help="Swap red/blue of JPEG-compressed ALOHA frames (auto: yes, as ACT writes BGR).",
         )
+        parser.add_argument(
+            "--flip-cameras",
+            action="store_true",
+            help="robomimic/robosuite: turn camera images stored upside down right side up.",
+        )
         parser.add_argument("--background", action="store_true", help="Queue for a worker.")
 
-    def handle(self, *args, path, project, format, name, fps, swap_rb, background, **options):
+    def handle(
+        self, *args, path, project, format, name, fps, swap_rb, flip_cameras, background, **options
+    ):
         source = Path(path).expanduser().resolve()
         if not source.exists():
             raise CommandError(f"{source} does not exist.")
@@ -46,6 +53,8 @@ class Command(BaseCommand):
             import_options["fps"] = fps
         if swap_rb != "auto":
             import_options["swap_rb"] = swap_rb == "yes"
+        if flip_cameras:
+            import_options["flip_cameras"] = True
         try:
             dataset = dataset_import_start(
                 actor=SYSTEM,
