@@ -40,6 +40,7 @@ OPTION_KEYS = {
     "include_unfinished",
     "task_from",
     "video",
+    "robot_type",
 }
 
 
@@ -190,15 +191,6 @@ def _tasks(export: Export) -> QuerySet[Task]:
     return tasks.order_by("pk")
 
 
-def _task_objects(tasks: QuerySet[Task]) -> list[Task]:
-    """Every task with what the episode formats read of it (they work per sample)."""
-    return list(
-        tasks.select_related("blueprint", "project").prefetch_related(
-            "annotations", "runs__assignee", "datasets"
-        )
-    )
-
-
 class Throttle:
     """At most one call of ``action`` per ``interval`` seconds (the first call runs)."""
 
@@ -225,7 +217,7 @@ def _sha256(path: Path) -> str:
 def export_run(*, export_id: int) -> Export | None:
     """The job's body. Writes into a temporary folder and publishes by renaming it; any
     failure or a cancel leaves nothing published. Safe to run twice (only a queued export runs)."""
-    from .exporters import ExportContext, collect, get_writer
+    from .exporters import ExportContext, get_writer
 
     # A failed export runs again when its job is retried (queue administration).
     claimed = Export.objects.filter(
@@ -253,24 +245,16 @@ def export_run(*, export_id: int) -> Export | None:
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)  # a folder that cannot be written fails the export, said
         writer = get_writer(export.format)
+        # Every format streams: the tasks over a server-side cursor a chunk at a time (and
+        # the episode formats each chunk's samples), never the whole export in memory.
         query = _tasks(export)
-        if getattr(writer, "STREAMS", False):
-            total = query.count()
-            ctx = ExportContext(
-                export, [], [], {}, export.options, progress=progress, source=query, total=total
-            )
-            if export.options.get("clean"):
-                ctx.count("dropped_invalid_annotations", 0)
-        else:
-            tasks = _task_objects(query)
-            total = len(tasks)
-            ctx = collect(export, tasks, progress)
-            ctx.task_ids = [t.pk for t in tasks]
-            ctx.passed_ids = [t.pk for t in tasks if t.status == TaskStatus.REVIEW_PASSED]
-            ctx.total = total
+        total = query.count()
+        ctx = ExportContext(
+            export, [], [], {}, export.options, progress=progress, source=query, total=total
+        )
+        if export.options.get("clean"):
+            ctx.count("dropped_invalid_annotations", 0)
         job_log(f"export v{export.version} ({export.format}): {total} task(s)")
-        if not getattr(writer, "STREAMS", False):
-            job_log(f"{len(ctx.episodes)} episode(s) to write")
         ctx.count("tasks", 0)
         writer.write(ctx, tmp)
         ctx.counts["tasks"] = len(ctx.task_ids)
@@ -286,6 +270,7 @@ def export_run(*, export_id: int) -> Export | None:
             "options": export.options,
             "parent_version": export.parent.version if export.parent else None,
             "counts": ctx.counts,
+            "casts": ctx.casts,
             "tasks": ctx.task_ids,
             "files": {str(p.relative_to(tmp)): _sha256(p) for p in files},
             "created_at": timezone.now().isoformat(),

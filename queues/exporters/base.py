@@ -22,6 +22,7 @@ class Episode:
     task: Any
     sample: Any
     annotations: list  # valid ones of this sample (cleaning drops invalid)
+    runs: list = field(default_factory=list)  # the task's stage runs (RunRow)
 
     def frames(self, camera: str, indices) -> list[np.ndarray]:
         reader = get_format(self.sample.dataset.format)
@@ -29,9 +30,58 @@ class Episode:
             dataset_dir(self.sample.dataset), self.sample, camera, list(indices)
         )
 
+    def frame_windows(self, camera: str, size: int) -> Iterator[tuple[int, np.ndarray]]:
+        """The camera's frames in order, ``size`` at a time, as (first index, (k, H, W, 3)
+        array): a long episode is never held whole."""
+        total = self.sample.num_frames
+        for start in range(0, total, size):
+            yield start, np.stack(self.frames(camera, range(start, min(start + size, total))))
+
     def series(self) -> dict[str, np.ndarray]:
+        """Every array of the sample in its source dtype (the readers answer float64; a
+        float32 or integer source comes back exactly)."""
         reader = get_format(self.sample.dataset.format)
-        return reader.read_series(dataset_dir(self.sample.dataset), self.sample)
+        values = reader.read_series(dataset_dir(self.sample.dataset), self.sample)
+        return {name: _as_source(values[name], self.sample.arrays[name]) for name in values}
+
+
+# Frames read and written at a time, per camera: bounded by bytes, so a window of large
+# frames stays small (two 480x640 cameras: 2 x 32 frames x 0.9 MB).
+WINDOW_BYTES = 32 * 1024 * 1024
+
+
+def window_size(sample) -> int:
+    largest = max((c["height"] * c["width"] * 3 for c in sample.cameras), default=1)
+    return max(1, WINDOW_BYTES // max(largest, 1))
+
+
+KEPT_DTYPES = {
+    "float16",
+    "float32",
+    "float64",
+    "int8",
+    "int16",
+    "int32",
+    "int64",
+    "uint8",
+    "uint16",
+    "uint32",
+    "uint64",
+    "bool",
+}
+
+
+def array_dtype(spec: dict) -> str:
+    """The dtype an array is written in: its source's, when numeric (else float32)."""
+    dtype = str(spec.get("dtype") or "float32")
+    return dtype if dtype in KEPT_DTYPES else "float32"
+
+
+def _as_source(values: np.ndarray, spec: dict) -> np.ndarray:
+    values = np.asarray(values)
+    if values.ndim == 1:
+        values = values.reshape(-1, 1)
+    return values.astype(array_dtype(spec), copy=False)
 
 
 @dataclass
@@ -43,15 +93,25 @@ class ExportContext:
     options: dict
     counts: dict = field(default_factory=dict)
     progress: Callable[[float, str], None] = lambda fraction, detail="": None
-    # Streaming formats (``STREAMS = True``): the task query, its size, and what the stream
-    # saw (ids for the manifest, review-passed ids for ``submit``).
+    # The task query, its size, and what the stream saw (ids for the manifest, review-passed
+    # ids for ``submit``).
     source: Any = None
     total: int = 0
     task_ids: list[int] = field(default_factory=list)
     passed_ids: list[int] = field(default_factory=list)
+    # Episode formats: how many tasks the stream has finished (for progress), what was
+    # written (sample id and annotation count per episode, in order: validation re-reads
+    # the sources by id instead of holding episodes), and the casts a format had to make
+    # (feature → "from → to"; the manifest states them).
+    done: int = 0
+    written: list[tuple[int, int]] = field(default_factory=list)
+    casts: dict[str, str] = field(default_factory=dict)
 
     def count(self, key: str, n: int = 1) -> None:
         self.counts[key] = self.counts.get(key, 0) + n
+
+    def fraction(self) -> float:
+        return min(self.done / max(self.total, 1), 1.0)
 
 
 class BlueprintRef(NamedTuple):
@@ -105,6 +165,7 @@ class TaskChunk:
     annotations: dict[int, list[AnnotationRow]]  # after cleaning
     runs: dict[int, list[RunRow]]
     datasets: dict[int, list[int]]  # the ids of each task's datasets
+    episodes: list[Episode] = field(default_factory=list)  # with ``episodes=True``
 
 
 CHUNK_SIZE = 2000
@@ -113,12 +174,15 @@ ANNOTATION_COLUMNS = ("id", *tuple(AnnotationRow.__dataclass_fields__)[1:])
 RUN_COLUMNS = ("task_id", "stage_key", "kind", "status", "attempt", "assignee__username")
 
 
-def stream_tasks(ctx: ExportContext, chunk_size: int = CHUNK_SIZE) -> Iterator[TaskChunk]:
+def stream_tasks(
+    ctx: ExportContext, chunk_size: int = CHUNK_SIZE, *, episodes: bool = False
+) -> Iterator[TaskChunk]:
     """The tasks of ``ctx.source`` in id order, ``chunk_size`` at a time over a server-side
     cursor, each chunk with its annotations and stage runs (one query each): a handful of
     queries per chunk and memory bounded by the chunk, whatever the number of tasks. Only the
     columns a task line needs; the blueprints are read once. Records the ids seen in
-    ``ctx.task_ids`` / ``ctx.passed_ids``."""
+    ``ctx.task_ids`` / ``ctx.passed_ids``. ``episodes=True``: each chunk also carries its
+    episodes (the samples of its tasks' datasets, one more query; see ``chunk_episodes``)."""
     from blueprints.models import Blueprint
     from tasks.models import Annotation, StageRun, Task, TaskStatus
 
@@ -161,11 +225,12 @@ def stream_tasks(ctx: ExportContext, chunk_size: int = CHUNK_SIZE) -> Iterator[T
             .values_list("task_id", "dataset_id")
         ):
             datasets[task_id].append(dataset_id)
-        if clean:
-            _clean_episodes(ctx, ids, annotations)
+        found: list[Episode] = []
+        if clean or episodes:
+            found = chunk_episodes(ctx, tasks, annotations, runs, datasets, keep=episodes)
         ctx.task_ids.extend(ids)
         ctx.passed_ids.extend(t.pk for t in tasks if t.status == TaskStatus.REVIEW_PASSED)
-        return TaskChunk(tasks, annotations, runs, datasets)
+        return TaskChunk(tasks, annotations, runs, datasets, found)
 
     for row in rows:
         chunk.append(row)
@@ -176,56 +241,91 @@ def stream_tasks(ctx: ExportContext, chunk_size: int = CHUNK_SIZE) -> Iterator[T
         yield flush()
 
 
-class _SampleRow(NamedTuple):
-    pk: int
-    dataset_id: int
-    dataset_name: str
-    index: int
-    cameras: list
+# Tasks per chunk for the episode formats: each task may bring many samples.
+EPISODE_CHUNK_SIZE = 200
 
 
-def _clean_episodes(ctx: ExportContext, ids: list[int], annotations: dict[int, list]) -> None:
-    """What cleaning does per episode (as ``collect``), for a chunk of a streaming export:
-    count the samples marked unusable and the episodes left empty, clip geometry to its
-    camera's frame (in place). Three queries per chunk."""
+def stream_episodes(ctx: ExportContext, chunk_size: int = EPISODE_CHUNK_SIZE) -> Iterator[Episode]:
+    """The export's episodes in task order, then (dataset name, sample index): the one
+    selector every episode format reads. Tasks come ``chunk_size`` at a time over a
+    server-side cursor; each chunk costs the same few queries (tasks, annotations, runs,
+    dataset links, samples, and with cleaning the samples marked unusable), so the queries
+    grow with chunks, never with tasks or episodes. Sets ``ctx.done`` for progress."""
+    for chunk in stream_tasks(ctx, chunk_size, episodes=True):
+        position = {task.pk: n for n, task in enumerate(chunk.tasks)}
+        before = len(ctx.task_ids) - len(chunk.tasks)
+        for episode in chunk.episodes:
+            ctx.done = before + position[episode.task.pk]
+            yield episode
+        ctx.done = len(ctx.task_ids)
+
+
+def chunk_episodes(
+    ctx: ExportContext,
+    tasks: list[TaskRow],
+    annotations: dict[int, list],
+    runs: dict[int, list[RunRow]],
+    datasets: dict[int, list[int]],
+    *,
+    keep: bool,
+) -> list[Episode]:
+    """A chunk's episodes, after cleaning as ``collect`` does: count the samples marked
+    unusable and the episodes left empty, clip geometry to its camera's frame (in place).
+    One query for the samples (with their datasets), one more with cleaning. ``keep=False``
+    (a JSONL export cleaning): counts and clips, answers no episodes."""
     from projects.models import Sample
-    from tasks.models import InvalidSample, Task
+    from tasks.models import InvalidSample
 
-    links = Task.datasets.through.objects.filter(task_id__in=ids).values_list(
-        "task_id", "dataset_id"
-    )
-    datasets: dict[int, list[int]] = {}
-    for task_id, dataset_id in links:
-        datasets.setdefault(task_id, []).append(dataset_id)
+    clean = ctx.options.get("clean", False)
     wanted = {d for ds in datasets.values() for d in ds}
-    by_dataset: dict[int, list[_SampleRow]] = {pk: [] for pk in wanted}
+    by_dataset: dict[int, list] = {pk: [] for pk in wanted}
     if wanted:
-        for row in Sample.objects.filter(dataset__in=wanted).values_list(
-            "pk", "dataset_id", "dataset__name", "index", "cameras"
-        ):
-            by_dataset[row[1]].append(_SampleRow(*row))
+        rows = Sample.objects.filter(dataset__in=wanted).select_related("dataset")
+        if not keep:
+            rows = rows.only("pk", "dataset__name", "index", "cameras")
+        for row in rows:
+            by_dataset[row.dataset_id].append(row)
     unusable: dict[int, set[int]] = {}
-    for task_id, sample_id in InvalidSample.objects.filter(task_id__in=ids).values_list(
-        "task_id", "sample_id"
-    ):
-        unusable.setdefault(task_id, set()).add(sample_id)
-    for task_id in ids:
+    if clean and wanted:
+        for task_id, sample_id in InvalidSample.objects.filter(
+            task_id__in=[t.pk for t in tasks]
+        ).values_list("task_id", "sample_id"):
+            unusable.setdefault(task_id, set()).add(sample_id)
+    found: list[Episode] = []
+    for task in tasks:
         samples = sorted(
-            (s for d in datasets.get(task_id, []) for s in by_dataset[d]),
-            key=lambda s: (s.dataset_name, s.index),
+            (s for d in datasets.get(task.pk, []) for s in by_dataset[d]),
+            key=lambda s: (s.dataset.name, s.index),
         )
-        marked = unusable.get(task_id, set())
-        ctx.count("dropped_invalid_samples", sum(s.pk in marked for s in samples))
+        if clean:
+            marked = unusable.get(task.pk, set())
+            ctx.count("dropped_invalid_samples", sum(s.pk in marked for s in samples))
+            samples = [s for s in samples if s.pk not in marked]
         for sample in samples:
-            if sample.pk in marked:
-                continue
-            mine = [a for a in annotations[task_id] if a.sample_id in (sample.pk, None)]
-            if not mine:
+            # Task-level annotations (no sample) belong to every episode of the task.
+            mine = [a for a in annotations[task.pk] if a.sample_id in (sample.pk, None)]
+            if clean and not mine:
                 ctx.count("dropped_empty_episodes")
                 continue
-            for a in mine:
-                if clip(a, sample):
-                    ctx.count("clipped_geometry")
+            if clean:
+                for a in mine:
+                    if clip(a, sample):
+                        ctx.count("clipped_geometry")
+            if keep:
+                found.append(Episode(task, sample, mine, runs.get(task.pk, [])))
+    return found
+
+
+def written_samples(ctx: ExportContext, chunk_size: int = 500) -> Iterator[tuple[int, Any, int]]:
+    """(episode number, source sample, annotation count) of every episode written, read back
+    by id a chunk at a time (validation compares the output with its sources)."""
+    from projects.models import Sample
+
+    for offset in range(0, len(ctx.written), chunk_size):
+        part = ctx.written[offset : offset + chunk_size]
+        samples = Sample.objects.select_related("dataset").in_bulk([pk for pk, _ in part])
+        for n, (pk, count) in enumerate(part, start=offset):
+            yield n, samples[pk], count
 
 
 def collect(export, tasks: list, progress) -> ExportContext:

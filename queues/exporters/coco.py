@@ -1,19 +1,50 @@
-"""COCO detection: the box annotations, with the frames they were drawn on as JPEG images."""
+"""COCO detection: the box annotations, with the frames they were drawn on as JPEG images.
+
+Category ids come from the taxonomy: every class of the exported tasks' blueprints is
+listed, numbered in taxonomy order (a later blueprint version's new classes after the
+earlier ones'), so an id means the same class in every export of the project, whether or
+not this export has boxes of it. A label no taxonomy names (saved before a class was
+removed) comes after them, by name."""
 
 import json
 
 from PIL import Image
 
-from .base import ExportError
+from .base import ExportError, stream_episodes
 
 FILE = "annotations.json"
+
+
+def taxonomy_categories(ctx) -> dict[str, dict]:
+    """Label → COCO category, from the taxonomies of the blueprints the tasks use (one
+    query for the blueprint ids, one for their definitions)."""
+    from blueprints.models import Blueprint
+
+    used = ctx.source.order_by().values("blueprint_id").distinct()
+    categories: dict[str, dict] = {}
+    for definition in (
+        Blueprint.objects.filter(pk__in=used)
+        .order_by("name", "version", "pk")
+        .values_list("definition", flat=True)
+    ):
+        for item in (definition or {}).get("taxonomy") or []:
+            key = item.get("key") if isinstance(item, dict) else None
+            if isinstance(key, str) and key not in categories:
+                categories[key] = {
+                    "id": len(categories) + 1,
+                    "name": key,
+                    "supercategory": str(item.get("kind") or ""),
+                }
+    return categories
 
 
 def write(ctx, out) -> None:
     images_dir = out / "images"
     images_dir.mkdir()
-    images, annotations, categories = {}, [], {}
-    for n, episode in enumerate(ctx.episodes):
+    images, annotations = {}, []
+    categories = taxonomy_categories(ctx)
+    extra: dict[str, list[dict]] = {}  # labels no taxonomy names: numbered at the end
+    for episode in stream_episodes(ctx):
         sample = episode.sample
         cameras = [c["name"] for c in sample.cameras]
         for a in episode.annotations:
@@ -40,21 +71,25 @@ def write(ctx, out) -> None:
                     "frame": frame,
                     "task": episode.task.pk,
                 }
-            category = categories.setdefault(a.label, {"id": len(categories) + 1, "name": a.label})
             x, y, w, h = (float(a.data[k]) for k in ("x", "y", "w", "h"))
-            annotations.append(
-                {
-                    "id": len(annotations) + 1,
-                    "image_id": images[key]["id"],
-                    "category_id": category["id"],
-                    "bbox": [x, y, w, h],
-                    "area": w * h,
-                    "iscrowd": 0,
-                    "attributes": a.attributes,
-                    "stagecraft_id": a.pk,
-                }
-            )
-        ctx.progress((n + 1) / max(len(ctx.episodes), 1), sample.name)
+            record = {
+                "id": len(annotations) + 1,
+                "image_id": images[key]["id"],
+                "category_id": categories[a.label]["id"] if a.label in categories else None,
+                "bbox": [x, y, w, h],
+                "area": w * h,
+                "iscrowd": 0,
+                "attributes": a.attributes,
+                "stagecraft_id": a.pk,
+            }
+            if a.label not in categories:
+                extra.setdefault(a.label, []).append(record)
+            annotations.append(record)
+        ctx.progress(ctx.fraction(), sample.name)
+    for label in sorted(extra):
+        categories[label] = {"id": len(categories) + 1, "name": label, "supercategory": ""}
+        for record in extra[label]:
+            record["category_id"] = categories[label]["id"]
     document = {
         "info": {"description": f"Stagecraft export v{ctx.export.version}"},
         "images": list(images.values()),

@@ -1,4 +1,14 @@
-"""One HDF5 file per episode in the ALOHA layout, plus an ``/annotations`` group."""
+"""One HDF5 file per episode in the ALOHA layout, plus an ``/annotations`` group.
+
+Every array of the source is kept, in its source dtype, under its conventional ALOHA name
+(``/observations/qpos``, ``/observations/qvel``, ``/observations/effort``, ``/action``,
+``/base_action``; other arrays where the source kept them, or under ``/observations/``);
+the root attribute ``sim`` says what the source said. Episodes stream from the database a
+chunk of tasks at a time and frames are copied a window at a time: memory stays bounded
+whatever the number or length of the episodes.
+"""
+
+from __future__ import annotations
 
 import json
 
@@ -7,54 +17,101 @@ import numpy as np
 
 from tasks.records import annotation_record
 
-from .base import ExportError
+from .base import ExportError, stream_episodes, window_size, written_samples
 
-STATE = {"qpos": "observations/qpos", "qvel": "observations/qvel", "effort": "observations/effort"}
+# Conventional ALOHA paths of the arrays other formats name differently (LeRobot, robomimic).
+ALIASES = {
+    "observations/qpos": ("qpos", "observation.state"),
+    "observations/qvel": ("qvel", "observation.velocity"),
+    "observations/effort": ("effort", "observation.effort"),
+    "action": ("action", "actions"),
+    "base_action": ("base_action",),
+}
 
 
 def _name(n: int) -> str:
     return f"episode_{n}.hdf5"
 
 
+def array_paths(arrays: dict[str, dict]) -> dict[str, str]:
+    """Where each source array goes (array name → HDF5 path): its conventional name, the
+    source's own path for an ALOHA file, else ``observations/<name>`` (state and other
+    arrays) or ``<name>`` (actions). ACT needs ``qpos`` and ``action``: when no array has
+    those names, the first state and action arrays take them."""
+    paths: dict[str, str] = {}
+    for path, names in ALIASES.items():
+        name = next((n for n in names if n in arrays), None)
+        if name is not None:
+            paths[name] = path
+    for path, role in (("observations/qpos", "state"), ("action", "action")):
+        if path not in paths.values():
+            name = next((n for n, s in arrays.items() if s.get("role") == role), None)
+            if name is not None and name not in paths:
+                paths[name] = path
+    taken = set(paths.values())
+    for name, spec in arrays.items():
+        if name in paths:
+            continue
+        own = str(spec.get("path") or "").strip("/")
+        if own and own not in taken and not own.startswith("observations/images"):
+            path = own
+        else:
+            flat = name.replace("/", "_")
+            path = flat if spec.get("role") == "action" else f"observations/{flat}"
+        while path in taken:
+            path += "_"
+        paths[name] = path
+        taken.add(path)
+    return paths
+
+
 def write(ctx, out) -> None:
-    for n, episode in enumerate(ctx.episodes):
+    n = 0
+    for episode in stream_episodes(ctx):
+        sample = episode.sample
+        frames = sample.num_frames
         series = episode.series()
-        state = [k for k, v in episode.sample.arrays.items() if v.get("role") == "state"]
-        action = [k for k, v in episode.sample.arrays.items() if v.get("role") == "action"]
         with h5py.File(out / _name(n), "w") as f:
             f.attrs.update(
                 task_id=episode.task.pk,
                 task=episode.task.name,
-                sample=episode.sample.name,
-                dataset=episode.sample.dataset.name,
+                sample=sample.name,
+                dataset=sample.dataset.name,
                 blueprint=f"{episode.task.blueprint.name} v{episode.task.blueprint.version}",
-                stages=json.dumps([r.stage_key for r in episode.task.runs.all()]),
+                stages=json.dumps([r.stage_key for r in episode.runs]),
                 export_version=ctx.export.version,
-                fps=episode.sample.fps,
-                sim=False,
+                fps=sample.fps,
+                # ACT's loader aligns actions by it: the source's word, False when silent.
+                sim=bool((sample.metadata or {}).get("sim", False)),
             )
-            qpos = series[state[0]] if state else np.zeros((episode.sample.num_frames, 0))
-            f.create_dataset("observations/qpos", data=qpos.astype(np.float32))
-            for key in state[1:]:
-                f.create_dataset(
-                    f"observations/{key.replace('/', '_')}", data=series[key].astype(np.float32)
-                )
-            act = series[action[0]] if action else np.zeros((episode.sample.num_frames, 0))
-            f.create_dataset("action", data=act.astype(np.float32))
-            for camera in episode.sample.cameras:
-                frames = np.stack(episode.frames(camera["name"], range(episode.sample.num_frames)))
-                f.create_dataset(
+            paths = array_paths(sample.arrays)
+            for name, path in paths.items():
+                f.create_dataset(path, data=series[name])
+            if "observations/qpos" not in paths.values():
+                f.create_dataset("observations/qpos", data=np.zeros((frames, 0), np.float32))
+            if "action" not in paths.values():
+                f.create_dataset("action", data=np.zeros((frames, 0), np.float32))
+            f.attrs["arrays"] = json.dumps(paths)
+            size = window_size(sample)
+            for camera in sample.cameras:
+                shape = (frames, camera["height"], camera["width"], 3)
+                images = f.create_dataset(
                     f"observations/images/{camera['name']}",
-                    data=frames,
-                    chunks=(1, *frames.shape[1:]),
+                    shape=shape,
+                    dtype=np.uint8,
+                    chunks=(1, *shape[1:]),
                     compression="gzip",
                     compression_opts=4,
                 )
+                for start, window in episode.frame_windows(camera["name"], size):
+                    images[start : start + len(window)] = window
             _annotations(f.create_group("annotations"), episode.annotations)
+        ctx.written.append((sample.pk, len(episode.annotations)))
         ctx.count("episodes")
-        ctx.count("frames", episode.sample.num_frames)
+        ctx.count("frames", frames)
         ctx.count("annotations", len(episode.annotations))
-        ctx.progress((n + 1) / max(len(ctx.episodes), 1), episode.sample.name)
+        ctx.progress(ctx.fraction(), sample.name)
+        n += 1
 
 
 def _annotations(group, annotations) -> None:
@@ -89,16 +146,28 @@ def _annotations(group, annotations) -> None:
 
 
 def validate(ctx, out) -> None:
-    for n, episode in enumerate(ctx.episodes):
+    """Each file against its source: frame counts, every array under its path, the last
+    frame of every camera, the annotation count."""
+    from .base import Episode
+
+    for n, sample, count in written_samples(ctx):
         path = out / _name(n)
+        episode = Episode(None, sample, [])
         with h5py.File(path, "r") as f:
-            frames = episode.sample.num_frames
+            frames = sample.num_frames
             for key in ("observations/qpos", "action"):
                 if f[key].shape[0] != frames:
                     raise ExportError(
                         f"{path.name}: {key} has {f[key].shape[0]} frames, not {frames}"
                     )
-            for camera in episode.sample.cameras:
+            series = episode.series()
+            for name, where in array_paths(sample.arrays).items():
+                kept, want = f[where][...], series[name]
+                if kept.dtype != want.dtype or not np.array_equal(
+                    kept, want, equal_nan=want.dtype.kind == "f"
+                ):
+                    raise ExportError(f"{path.name}: {where} differs from the source's {name}")
+            for camera in sample.cameras:
                 images = f[f"observations/images/{camera['name']}"]
                 if images.shape[0] != frames:
                     raise ExportError(f"{path.name}: camera {camera['name']} frame count differs")
@@ -107,5 +176,5 @@ def validate(ctx, out) -> None:
                     raise ExportError(
                         f"{path.name}: camera {camera['name']} frames differ from the source"
                     )
-            if int(f["annotations"].attrs["count"]) != len(episode.annotations):
+            if int(f["annotations"].attrs["count"]) != count:
                 raise ExportError(f"{path.name}: annotation count differs")

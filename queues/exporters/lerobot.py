@@ -20,7 +20,14 @@ from PIL import Image
 
 from tasks.records import annotation_record
 
-from .base import ExportError
+from .base import (
+    Episode,
+    ExportError,
+    array_dtype,
+    stream_episodes,
+    window_size,
+    written_samples,
+)
 
 BOOKKEEPING = ("timestamp", "frame_index", "episode_index", "index", "task_index")
 DATA_PATH = "data/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet"
@@ -48,54 +55,115 @@ def episode_task(episode, option: str) -> str:
     return episode.task.name
 
 
-def _layout(ctx):
-    first = ctx.episodes[0].sample
-    fps = first.fps
-    state = next((k for k, v in first.arrays.items() if v.get("role") == "state"), None)
-    action = next((k for k, v in first.arrays.items() if v.get("role") == "action"), None)
-    cameras = [c["name"] for c in first.cameras]
-    for episode in ctx.episodes:
-        sample = episode.sample
-        if sample.fps != fps or [c["name"] for c in sample.cameras] != cameras:
+# Conventional LeRobot feature names of the arrays other formats name differently.
+ALIASES = {
+    "observation.state": ("observation.state", "qpos"),
+    "observation.velocity": ("observation.velocity", "qvel"),
+    "observation.effort": ("observation.effort", "effort"),
+    "action": ("action", "actions"),
+}
+
+
+def feature_keys(arrays: dict[str, dict]) -> dict[str, str]:
+    """Where each source array goes (array name → feature key): its conventional name, else
+    its own (``observation.<name>`` for state and other arrays, the name for actions,
+    ``/`` as ``.``). LeRobot policies read ``observation.state`` and ``action``: when no
+    array has those names, the first state and action arrays take them."""
+    keys: dict[str, str] = {}
+    for key, names in ALIASES.items():
+        name = next((n for n in names if n in arrays), None)
+        if name is not None:
+            keys[name] = key
+    for key, role in (("observation.state", "state"), ("action", "action")):
+        if key not in keys.values():
+            name = next((n for n, s in arrays.items() if s.get("role") == role), None)
+            if name is not None and name not in keys:
+                keys[name] = key
+    taken = set(keys.values()) | set(BOOKKEEPING)
+    for name, spec in arrays.items():
+        if name in keys:
+            continue
+        flat = name.removeprefix("obs/").replace("/", ".")
+        if spec.get("role") == "action" or flat.startswith("observation."):
+            key = flat
+        else:
+            key = f"observation.{flat}"
+        while key in taken:
+            key += "_"
+        keys[name] = key
+        taken.add(key)
+    return keys
+
+
+class Layout:
+    """What every episode of one LeRobot dataset must share (from the first episode)."""
+
+    def __init__(self, sample, video_option: bool) -> None:
+        self.fps = sample.fps
+        self.cameras = {c["name"]: c for c in sample.cameras}
+        self.keys = feature_keys(sample.arrays)
+        if "observation.state" not in self.keys.values() or "action" not in self.keys.values():
+            raise ExportError(f"{sample.name}: LeRobot needs a state and an action array")
+        self.widths = {name: _width(sample.arrays[name]) for name in self.keys}
+        self.dtypes = {name: array_dtype(sample.arrays[name]) for name in self.keys}
+        self.video = video_option and all(
+            c["width"] % 2 == 0 and c["height"] % 2 == 0 for c in self.cameras.values()
+        )
+        self.first = sample
+
+    def check(self, sample) -> None:
+        cameras = [c["name"] for c in sample.cameras]
+        if sample.fps != self.fps or cameras != list(self.cameras):
             raise ExportError(
                 f"{sample.name}: a LeRobot dataset needs one frame rate and one camera set "
-                f"({fps} fps, {', '.join(cameras)}); export these episodes separately"
+                f"({self.fps} fps, {', '.join(self.cameras)}); export these episodes separately"
             )
-    if state is None or action is None:
-        raise ExportError(f"{first.name}: LeRobot needs a state and an action array")
-    return fps, state, action, {c["name"]: c for c in first.cameras}
+        if feature_keys(sample.arrays) != self.keys or any(
+            _width(sample.arrays[name]) != width for name, width in self.widths.items()
+        ):
+            raise ExportError(
+                f"{sample.name}: its arrays ({', '.join(sample.arrays)}) or their widths differ "
+                f"from the first episode's ({self.first.name}); export these episodes separately"
+            )
 
-
-def _features(ctx, state_dim, action_dim, state_names, action_names, cameras, fps, video):
-    features = {
-        "observation.state": {"dtype": "float32", "shape": [state_dim], "names": state_names},
-        "action": {"dtype": "float32", "shape": [action_dim], "names": action_names},
-    }
-    for name, camera in cameras.items():
-        feature = {
-            "dtype": "video" if video else "image",
-            "shape": [camera["height"], camera["width"], 3],
-            "names": ["height", "width", "channels"],
-        }
-        if video:
-            feature["info"] = {
-                "video.height": camera["height"],
-                "video.width": camera["width"],
-                "video.codec": "h264",
-                "video.pix_fmt": "yuv420p",
-                "video.is_depth_map": False,
-                "video.fps": fps,
-                "video.channels": 3,
-                "has_audio": False,
+    def features(self) -> dict:
+        features = {}
+        for name, key in self.keys.items():
+            features[key] = {
+                "dtype": self.dtypes[name],
+                "shape": [self.widths[name]],
+                "names": self.first.arrays[name].get("names"),
             }
-        features[f"observation.images.{name}"] = feature
-    for key in BOOKKEEPING:
-        features[key] = {
-            "dtype": "float32" if key == "timestamp" else "int64",
-            "shape": [1],
-            "names": None,
-        }
-    return features
+        for name, camera in self.cameras.items():
+            feature = {
+                "dtype": "video" if self.video else "image",
+                "shape": [camera["height"], camera["width"], 3],
+                "names": ["height", "width", "channels"],
+            }
+            if self.video:
+                feature["info"] = {
+                    "video.height": camera["height"],
+                    "video.width": camera["width"],
+                    "video.codec": "h264",
+                    "video.pix_fmt": "yuv420p",
+                    "video.is_depth_map": False,
+                    "video.fps": self.fps,
+                    "video.channels": 3,
+                    "has_audio": False,
+                }
+            features[f"observation.images.{name}"] = feature
+        for key in BOOKKEEPING:
+            features[key] = {
+                "dtype": "float32" if key == "timestamp" else "int64",
+                "shape": [1],
+                "names": None,
+            }
+        return features
+
+
+def _width(spec: dict) -> int:
+    shape = spec.get("shape") or [0, 1]
+    return int(shape[1]) if len(shape) > 1 else 1
 
 
 def _hf_metadata(features) -> bytes:
@@ -116,27 +184,78 @@ def _hf_metadata(features) -> bytes:
     return json.dumps({"info": {"features": hf}}).encode()
 
 
-def _stats(values: np.ndarray) -> dict:
-    values = values.astype(np.float64)
-    quantiles = {
-        f"q{int(q * 100):02d}": np.quantile(values, q, axis=0).tolist()
-        for q in (0.01, 0.1, 0.5, 0.9, 0.99)
-    }
-    return {
-        "min": values.min(axis=0).tolist(),
-        "max": values.max(axis=0).tolist(),
-        "mean": values.mean(axis=0).tolist(),
-        "std": values.std(axis=0).tolist(),
-        "count": [int(values.shape[0])],
-        **quantiles,
-    }
+class RunningStats:
+    """LeRobot's per-feature statistics without holding the feature: min, max, mean and std
+    exact over every row; the quantiles from an evenly thinned sample of at most ``keep``
+    rows (every row while the data is smaller)."""
+
+    def __init__(self, keep: int = 200_000) -> None:
+        self.keep, self.stride, self.seen = keep, 1, 0
+        self.count = 0
+        self.total = self.squares = self.low = self.high = None
+        self.kept: list[np.ndarray] = []
+        self.kept_rows = 0
+
+    def add(self, values: np.ndarray) -> None:
+        values = np.asarray(values, dtype=np.float64).reshape(len(values), -1)
+        if not len(values):
+            return
+        if self.total is None:
+            self.total, self.squares = values.sum(0), (values**2).sum(0)
+            self.low, self.high = values.min(0), values.max(0)
+        else:
+            self.total = self.total + values.sum(0)
+            self.squares = self.squares + (values**2).sum(0)
+            self.low = np.minimum(self.low, values.min(0))
+            self.high = np.maximum(self.high, values.max(0))
+        self.count += len(values)
+        # Rows seen ≡ 0 mod stride are kept; the stride doubles when too many are.
+        first = (-self.seen) % self.stride
+        picked = values[first :: self.stride]
+        self.seen += len(values)
+        self.kept.append(picked)
+        self.kept_rows += len(picked)
+        if self.kept_rows > self.keep:
+            joined = np.concatenate(self.kept)[::2]
+            self.kept, self.kept_rows, self.stride = [joined], len(joined), self.stride * 2
+
+    def result(self) -> dict:
+        if self.total is None:
+            return {}
+        mean = self.total / self.count
+        std = np.sqrt(np.maximum(self.squares / self.count - mean**2, 0))
+        kept = np.concatenate(self.kept)
+        quantiles = {
+            f"q{int(q * 100):02d}": np.quantile(kept, q, axis=0).tolist()
+            for q in (0.01, 0.1, 0.5, 0.9, 0.99)
+        }
+        return {
+            "min": self.low.tolist(),
+            "max": self.high.tolist(),
+            "mean": mean.tolist(),
+            "std": std.tolist(),
+            "count": [int(self.count)],
+            **quantiles,
+        }
 
 
-def _image_stats(frames: list[np.ndarray]) -> dict:
-    pixels = np.concatenate([f.reshape(-1, 3) for f in frames]).astype(np.float64) / 255.0
-    s = _stats(pixels)
-    shaped = {k: [[[v]] for v in vals] if k != "count" else [len(frames)] for k, vals in s.items()}
-    return shaped
+class ImageStats:
+    """Per-channel image statistics in [0, 1] from about ten frames per episode (pixels
+    thinned 4×4), shaped (3, 1, 1) as LeRobot keeps them."""
+
+    def __init__(self) -> None:
+        self.pixels = RunningStats()
+        self.frames = 0
+
+    def add(self, frame: np.ndarray) -> None:
+        self.pixels.add(frame[::4, ::4].reshape(-1, 3) / 255.0)
+        self.frames += 1
+
+    def result(self) -> dict:
+        stats = self.pixels.result()
+        return {
+            k: [[[v]] for v in vals] if k != "count" else [self.frames] for k, vals in stats.items()
+        }
 
 
 class _Video:
@@ -144,7 +263,9 @@ class _Video:
         import av
 
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.container = av.open(str(path), "w")
+        # faststart: the index (moov) at the start of the file, as lerobot's writer does, so
+        # a player or loader reading over the network needs no seek to the end.
+        self.container = av.open(str(path), "w", options={"movflags": "faststart"})
         rate = Fraction(fps).limit_denominator(1000)
         self.stream = self.container.add_stream("libx264", rate=rate)
         self.stream.width, self.stream.height = width, height
@@ -167,135 +288,177 @@ class _Video:
         self.container.close()
 
 
+class _Rows:
+    """A parquet file written a batch of rows at a time (the schema from the first batch)."""
+
+    def __init__(self, path, batch: int = 1000) -> None:
+        self.path, self.batch, self.rows, self.writer = path, batch, [], None
+
+    def add(self, row: dict) -> None:
+        self.rows.append(row)
+        if len(self.rows) >= self.batch:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.rows:
+            return
+        table = pa.Table.from_pylist(self.rows)
+        if self.writer is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.writer = pq.ParquetWriter(self.path, table.schema)
+        self.writer.write_table(table.cast(self.writer.schema))
+        self.rows = []
+
+    def close(self) -> None:
+        self.flush()
+        if self.writer is not None:
+            self.writer.close()
+
+
+def _column(values: np.ndarray, width: int, dtype: str) -> pa.Array:
+    flat = pa.array(np.ascontiguousarray(values, dtype=dtype).ravel())
+    return pa.FixedSizeListArray.from_arrays(flat, width)
+
+
+def robot_type(ctx, sample) -> str:
+    """The export's option, else the project's setting, else what the source said."""
+    settings = ctx.export.project.settings if isinstance(ctx.export.project.settings, dict) else {}
+    chosen = ctx.options.get("robot_type") or settings.get("robot_type")
+    return str(chosen or (sample.metadata or {}).get("robot_type") or "unknown")
+
+
 def write(ctx, out) -> None:
-    if not ctx.episodes:
-        raise ExportError("No episodes to export (the tasks have no datasets with episodes).")
-    fps, state_key, action_key, cameras = _layout(ctx)
-    video = ctx.options.get("video", True) and all(
-        c["width"] % 2 == 0 and c["height"] % 2 == 0 for c in cameras.values()
-    )
-    first = ctx.episodes[0].sample
-    state_dim, action_dim = (
-        first.arrays[state_key]["shape"][1],
-        first.arrays[action_key]["shape"][1],
-    )
-    features = _features(
-        ctx,
-        state_dim,
-        action_dim,
-        first.arrays[state_key].get("names"),
-        first.arrays[action_key].get("names"),
-        cameras,
-        fps,
-        video,
-    )
     task_option = ctx.options.get("task_from", "segments")
     tasks: dict[str, int] = {}
-    episode_rows, writer = [], None
-    videos = {name: None for name in cameras}
-    states, actions, image_samples = [], [], {name: [] for name in cameras}
-    sidecar = []
-    start = 0
+    layout: Layout | None = None
     data_path = out / DATA_PATH.format(chunk_index=0, file_index=0)
     data_path.parent.mkdir(parents=True)
-    for n, episode in enumerate(ctx.episodes):
-        sample = episode.sample
-        T = sample.num_frames
-        series = episode.series()
-        state, action = series[state_key], series[action_key]
-        if state.shape[1] != state_dim or action.shape[1] != action_dim:
-            raise ExportError(f"{sample.name}: state/action widths differ from the first episode's")
-        text = episode_task(episode, task_option)
-        task_index = tasks.setdefault(text, len(tasks))
-        columns = {
-            "observation.state": pa.FixedSizeListArray.from_arrays(
-                pa.array(state.astype(np.float32).ravel()), state_dim
-            ),
-            "action": pa.FixedSizeListArray.from_arrays(
-                pa.array(action.astype(np.float32).ravel()), action_dim
-            ),
-        }
-        row = {
-            "episode_index": n,
-            "tasks": [text],
-            "length": T,
-            "data/chunk_index": 0,
-            "data/file_index": 0,
-            "dataset_from_index": start,
-            "dataset_to_index": start + T,
-        }
-        for name, camera in cameras.items():
-            frames = episode.frames(name, range(T))
-            image_samples[name] += frames[:: max(1, T // 10)]
-            key = f"observation.images.{name}"
-            if video:
-                if videos[name] is None:
-                    videos[name] = _Video(
-                        out / VIDEO_PATH.format(video_key=key, chunk_index=0, file_index=0),
-                        camera["width"],
-                        camera["height"],
-                        fps,
+    writer = None
+    videos: dict[str, _Video] = {}
+    stats: dict[str, RunningStats] = {}
+    image_stats: dict[str, ImageStats] = {}
+    meta = out / "meta"
+    meta.mkdir()
+    episode_rows = _Rows(meta / "episodes" / "chunk-000" / "file-000.parquet")
+    sidecar = (meta / "stagecraft_annotations.jsonl").open("w")
+    start = n = 0
+    try:
+        for episode in stream_episodes(ctx):
+            sample = episode.sample
+            if layout is None:
+                layout = Layout(sample, bool(ctx.options.get("video", True)))
+                features = layout.features()
+                stats = {key: RunningStats() for key in layout.keys.values()}
+                image_stats = {name: ImageStats() for name in layout.cameras}
+                info_robot = robot_type(ctx, sample)
+            layout.check(sample)
+            T = sample.num_frames
+            series = episode.series()
+            for name, key in layout.keys.items():
+                if series[name].dtype != np.dtype(layout.dtypes[name]):
+                    ctx.casts[key] = f"{series[name].dtype} → {layout.dtypes[name]}"
+                stats[key].add(series[name])
+            text = episode_task(episode, task_option)
+            task_index = tasks.setdefault(text, len(tasks))
+            row = {
+                "episode_index": n,
+                "tasks": [text],
+                "length": T,
+                "data/chunk_index": 0,
+                "data/file_index": 0,
+                "dataset_from_index": start,
+                "dataset_to_index": start + T,
+            }
+            sampled = set(range(0, T, max(1, T // 10)))
+            windows = {
+                name: episode.frame_windows(name, window_size(sample)) for name in layout.cameras
+            }
+            for name, camera in layout.cameras.items():
+                key = f"observation.images.{name}"
+                if layout.video:
+                    if name not in videos:
+                        videos[name] = _Video(
+                            out / VIDEO_PATH.format(video_key=key, chunk_index=0, file_index=0),
+                            camera["width"],
+                            camera["height"],
+                            layout.fps,
+                        )
+                    offset = videos[name].frames
+                    row.update(
+                        {
+                            f"videos/{key}/chunk_index": 0,
+                            f"videos/{key}/file_index": 0,
+                            f"videos/{key}/from_timestamp": offset / layout.fps,
+                            f"videos/{key}/to_timestamp": (offset + T) / layout.fps,
+                        }
                     )
-                offset = videos[name].frames
-                for frame in frames:
-                    videos[name].add(frame)
-                row.update(
+            # The episode's rows a window of frames at a time: video frames are encoded and
+            # embedded images packed as they come, never the whole episode at once.
+            size = window_size(sample) if layout.cameras else max(T, 1)
+            for first in range(0, T, size):
+                last = min(first + size, T)
+                columns = {
+                    key: _column(series[name][first:last], layout.widths[name], layout.dtypes[name])
+                    for name, key in layout.keys.items()
+                }
+                for name in layout.cameras:
+                    _, window = next(windows[name])
+                    for i, frame in enumerate(window, start=first):
+                        if i in sampled:
+                            image_stats[name].add(frame)
+                    key = f"observation.images.{name}"
+                    if layout.video:
+                        for frame in window:
+                            videos[name].add(frame)
+                    else:
+                        columns[key] = pa.array(
+                            [
+                                {"bytes": _png(f), "path": f"frame_{i:06d}.png"}
+                                for i, f in enumerate(window, start=first)
+                            ],
+                            type=pa.struct([("bytes", pa.binary()), ("path", pa.string())]),
+                        )
+                frames = np.arange(first, last)
+                columns.update(
                     {
-                        f"videos/{key}/chunk_index": 0,
-                        f"videos/{key}/file_index": 0,
-                        f"videos/{key}/from_timestamp": offset / fps,
-                        f"videos/{key}/to_timestamp": (offset + T) / fps,
+                        "timestamp": pa.array((frames / layout.fps).astype(np.float32)),
+                        "frame_index": pa.array(frames.astype(np.int64)),
+                        "episode_index": pa.array(np.full(last - first, n, dtype=np.int64)),
+                        "index": pa.array((start + frames).astype(np.int64)),
+                        "task_index": pa.array(np.full(last - first, task_index, dtype=np.int64)),
                     }
                 )
-            else:
-                columns[key] = pa.array(
-                    [
-                        {"bytes": _png(f), "path": f"frame_{i:06d}.png"}
-                        for i, f in enumerate(frames)
-                    ],
-                    type=pa.struct([("bytes", pa.binary()), ("path", pa.string())]),
-                )
-        columns.update(
-            {
-                "timestamp": pa.array((np.arange(T) / fps).astype(np.float32)),
-                "frame_index": pa.array(np.arange(T, dtype=np.int64)),
-                "episode_index": pa.array(np.full(T, n, dtype=np.int64)),
-                "index": pa.array(np.arange(start, start + T, dtype=np.int64)),
-                "task_index": pa.array(np.full(T, task_index, dtype=np.int64)),
-            }
-        )
-        table = pa.table(columns)
-        if writer is None:
-            schema = table.schema.with_metadata({b"huggingface": _hf_metadata(features)})
-            writer = pq.ParquetWriter(data_path, schema)
-        writer.write_table(table.cast(writer.schema))
-        episode_rows.append(row)
-        states.append(state)
-        actions.append(action)
-        sidecar += [
-            {
-                "episode_index": n,
-                "task": episode.task.pk,
-                **annotation_record(a),
-                "sample_name": sample.name,
-            }
-            for a in episode.annotations
-        ]
-        start += T
-        ctx.count("episodes")
-        ctx.count("frames", T)
-        ctx.count("annotations", len(episode.annotations))
-        ctx.progress((n + 1) / len(ctx.episodes), sample.name)
-    writer.close()
-    for v in videos.values():
-        if v is not None:
+                table = pa.table(columns)
+                if writer is None:
+                    schema = table.schema.with_metadata({b"huggingface": _hf_metadata(features)})
+                    writer = pq.ParquetWriter(data_path, schema)
+                writer.write_table(table.cast(writer.schema))
+            episode_rows.add(row)
+            for a in episode.annotations:
+                record = {
+                    "episode_index": n,
+                    "task": episode.task.pk,
+                    **annotation_record(a),
+                    "sample_name": sample.name,
+                }
+                sidecar.write(json.dumps(record, sort_keys=True) + "\n")
+            ctx.written.append((sample.pk, len(episode.annotations)))
+            start += T
+            n += 1
+            ctx.count("episodes")
+            ctx.count("frames", T)
+            ctx.count("annotations", len(episode.annotations))
+            ctx.progress(ctx.fraction(), sample.name)
+    finally:
+        sidecar.close()
+        if writer is not None:
+            writer.close()
+        for v in videos.values():
             v.close()
+        episode_rows.close()
+    if layout is None:
+        raise ExportError("No episodes to export (the tasks have no datasets with episodes).")
 
-    meta = out / "meta"
-    (meta / "episodes" / "chunk-000").mkdir(parents=True)
-    pq.write_table(
-        pa.Table.from_pylist(episode_rows), meta / "episodes" / "chunk-000" / "file-000.parquet"
-    )
     task_table = pa.table({"task_index": list(tasks.values()), "task": list(tasks)})
     pandas_meta = {
         "index_columns": ["task"],
@@ -324,30 +487,26 @@ def write(ctx, out) -> None:
         task_table.replace_schema_metadata({b"pandas": json.dumps(pandas_meta).encode()}),
         meta / "tasks.parquet",
     )
-    all_states, all_actions = np.concatenate(states), np.concatenate(actions)
-    stats = {"observation.state": _stats(all_states), "action": _stats(all_actions)}
-    for name, frames in image_samples.items():
-        stats[f"observation.images.{name}"] = _image_stats(frames)
-    (meta / "stats.json").write_text(json.dumps(stats))
+    everything = {key: s.result() for key, s in stats.items()}
+    for name, s in image_stats.items():
+        everything[f"observation.images.{name}"] = s.result()
+    (meta / "stats.json").write_text(json.dumps(everything))
     info = {
         "codebase_version": "v3.0",
-        "robot_type": ctx.options.get("robot_type", "unknown"),
-        "fps": fps,
-        "total_episodes": len(ctx.episodes),
+        "robot_type": info_robot,
+        "fps": layout.fps,
+        "total_episodes": n,
         "total_frames": start,
         "total_tasks": len(tasks),
         "chunks_size": 1000,
         "data_files_size_in_mb": 100,
         "video_files_size_in_mb": 200,
         "data_path": DATA_PATH,
-        "video_path": VIDEO_PATH if video else None,
+        "video_path": VIDEO_PATH if layout.video else None,
         "features": features,
-        "splits": {"train": f"0:{len(ctx.episodes)}"},
+        "splits": {"train": f"0:{n}"},
     }
     (meta / "info.json").write_text(json.dumps(info, indent=2))
-    with (meta / "stagecraft_annotations.jsonl").open("w") as fh:
-        for record in sidecar:
-            fh.write(json.dumps(record, sort_keys=True) + "\n")
     ctx.count("tasks_in_dataset", len(tasks))
 
 
@@ -359,11 +518,15 @@ def _png(frame: np.ndarray) -> bytes:
 
 def validate(ctx, out) -> None:
     """Re-read strictly: schema, contiguous indices, timestamps on the frame grid, task
-    indices, and decoded frames compared with the source (first and last of each episode)."""
+    indices, and decoded frames compared with the source (first and last of each episode).
+    Reads only the bookkeeping columns, and the sources a chunk at a time by id."""
     from projects.formats.lerobot import LeRobotFormat
 
     info = json.loads((out / "meta" / "info.json").read_text())
-    table = pq.read_table(out / DATA_PATH.format(chunk_index=0, file_index=0))
+    table = pq.read_table(
+        out / DATA_PATH.format(chunk_index=0, file_index=0),
+        columns=["index", "timestamp", "frame_index", "task_index"],
+    )
     index = table["index"].to_numpy()
     if not np.array_equal(index, np.arange(len(index))):
         raise ExportError("index is not contiguous from 0")
@@ -375,12 +538,15 @@ def validate(ctx, out) -> None:
     tasks = pq.read_table(out / "meta" / "tasks.parquet")
     if set(table["task_index"].to_numpy()) - set(tasks["task_index"].to_pylist()):
         raise ExportError("a frame names a task index that meta/tasks.parquet lacks")
+    del table, index, timestamps, frames
     reader = LeRobotFormat()
     specs = reader.inspect(out, [], {}, lambda *a: None)
-    if len(specs) != len(ctx.episodes):
-        raise ExportError(f"{len(specs)} episodes read back for {len(ctx.episodes)} written")
-    for spec, episode in zip(specs, ctx.episodes, strict=True):
-        last = episode.sample.num_frames - 1
+    if len(specs) != len(ctx.written):
+        raise ExportError(f"{len(specs)} episodes read back for {len(ctx.written)} written")
+    for n, sample, _ in written_samples(ctx):
+        spec = specs[n]
+        episode = Episode(None, sample, [])
+        last = sample.num_frames - 1
         row = _Row(spec)
         for camera in spec.cameras:
             got = reader.read_frames(out, row, camera["name"], [0, last])
@@ -388,8 +554,7 @@ def validate(ctx, out) -> None:
             for g, w in zip(got, want, strict=True):
                 if np.abs(g.astype(int) - w.astype(int)).mean() > 6:
                     raise ExportError(
-                        f"{episode.sample.name}: decoded {camera['name']} frames "
-                        "differ from the source"
+                        f"{sample.name}: decoded {camera['name']} frames differ from the source"
                     )
 
 
