@@ -176,6 +176,10 @@ def detect_format(path: str | Path) -> str:
     path = Path(path)
     if (path / "meta" / "info.json").is_file():
         return DatasetFormat.LEROBOT
+    if path.name.lower().endswith((".zarr", ".zarr.zip")) or any(
+        (store / "meta" / "episode_ends").exists() for store in (path, *path.glob("*.zarr"))
+    ):
+        return DatasetFormat.ZARR
     files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
     for candidate in files:
         suffix = candidate.suffix.lower()
@@ -191,7 +195,8 @@ def detect_format(path: str | Path) -> str:
             except OSError:
                 continue
     raise ApplicationError(
-        f"Cannot tell the format of {path}: give --format (hdf5, lerobot, robomimic, images).",
+        f"Cannot tell the format of {path}: give --format "
+        "(hdf5, lerobot, robomimic, zarr, images).",
         field="format",
     )
 
@@ -297,8 +302,19 @@ def _stage(dataset: Dataset, fmt, staging: Path) -> dict[str, tuple[str, int]]:
 
 def _sample_rows(dataset: Dataset, specs: list[SampleSpec], checksums: dict) -> list[Sample]:
     rows = []
+    stores: dict[str, str] = {}  # a folder the samples come from (a Zarr store): its digest
     for index, spec in enumerate(specs):
         file_sha, size = checksums.get(spec.source.get("file", ""), ("", 0))
+        store = spec.source.get("store")
+        if store is not None and store not in checksums:
+            if store not in stores:
+                inside = sorted(
+                    sha
+                    for path, (sha, _) in checksums.items()
+                    if store == "." or path.startswith(f"{store}/")
+                )
+                stores[store] = hashlib.sha256("\n".join(inside).encode()).hexdigest()
+            file_sha = stores[store]
         key = spec.source.get("group") or spec.source.get("episode_index")
         checksum = file_sha
         if key is not None:  # several samples in one file

@@ -76,8 +76,9 @@ class Membership(models.Model):
 
 class DatasetFormat(models.TextChoices):
     HDF5 = "hdf5", "HDF5 episodes (ALOHA/ACT layout)"
-    LEROBOT = "lerobot", "LeRobot dataset (v3.0)"
+    LEROBOT = "lerobot", "LeRobot dataset (v3.0, v2.1)"
     ROBOMIMIC = "robomimic", "robomimic / robosuite HDF5"
+    ZARR = "zarr", "Zarr replay buffer (diffusion policy, UMI)"
     IMAGES = "images", "Folder of images (PNG/JPEG)"
 
 

@@ -131,7 +131,7 @@ def register(cls: type[DatasetFormatReader]) -> type[DatasetFormatReader]:
 
 def get_format(key: str) -> DatasetFormatReader:
     # Import the format modules so that they register themselves.
-    from . import aloha, images, lerobot, robomimic  # noqa: F401
+    from . import aloha, images, lerobot, robomimic, zarr_buffer  # noqa: F401
 
     try:
         return _REGISTRY[key]

@@ -358,3 +358,174 @@ def test_a_corrupt_robomimic_file_fails_and_publishes_nothing(project, manager, 
     nothing_published(dataset)
     assert dataset.error.startswith("demo.hdf5")
     assert "truncated or corrupt" in dataset.error or "cannot be read" in dataset.error
+
+
+# --- Zarr replay buffers (diffusion policy, UMI), written with zarr's own API -------------
+
+ENDS = [4, 9, 12]
+
+
+def replay_arrays(total: int = ENDS[-1]) -> dict:
+    rng = np.random.default_rng(11)
+    img = rng.integers(0, 256, size=(total, 12, 16, 3), dtype=np.uint8)
+    return {
+        "action": rng.normal(size=(total, 2)).astype(np.float32),
+        "state": rng.normal(size=(total, 5)).astype(np.float32),
+        "keypoint": rng.normal(size=(total, 9, 2)).astype(np.float32),
+        "n_contacts": rng.integers(0, 3, size=(total, 1)),
+        "img": img,
+    }
+
+
+def write_replay_buffer(store, *, zarr_format: int = 2, ends=ENDS) -> dict:
+    """diffusion policy's ReplayBuffer layout: data/<key> concatenated, meta/episode_ends."""
+    import zarr
+
+    arrays = replay_arrays(ends[-1])
+    root = zarr.open_group(store, mode="w", zarr_format=zarr_format)
+    data, meta = root.create_group("data"), root.create_group("meta")
+    for key, values in arrays.items():
+        chunks = (1, *values.shape[1:]) if key == "img" else (5, *values.shape[1:])
+        data.create_array(key, shape=values.shape, dtype=values.dtype, chunks=chunks)[:] = values
+    meta.create_array("episode_ends", shape=(len(ends),), dtype="int64")[:] = ends
+    return arrays
+
+
+def test_a_zarr_replay_buffer_imports_every_array_and_frame(project, manager, tmp_path, api_as):
+    from projects.formats import get_format
+
+    arrays = write_replay_buffer(str(tmp_path / "pusht.zarr"))
+    dataset = run_import(project, manager, tmp_path / "pusht.zarr", "zarr")
+    assert (dataset.status, dataset.error) == ("finished", "")
+    samples = list(dataset.samples.order_by("index"))
+    assert [(s.name, s.num_frames, s.fps) for s in samples] == [
+        ("episode_000000", 4, 10.0),
+        ("episode_000001", 5, 10.0),
+        ("episode_000002", 3, 10.0),
+    ]
+    assert samples[0].metadata["fps_assumed"] is True
+    assert [c["name"] for c in samples[0].cameras] == ["img"]
+    assert {k: (a["role"], a["shape"], a["dtype"]) for k, a in samples[1].arrays.items()} == {
+        "action": ("action", [5, 2], "float32"),
+        "state": ("state", [5, 5], "float32"),
+        "keypoint": ("state", [5, 18], "float32"),
+        "n_contacts": ("other", [5, 1], "int64"),
+    }
+    assert samples[1].arrays["keypoint"]["item_shape"] == [9, 2]
+    reader, client = get_format("zarr"), api_as(manager)
+    for sample, start, end in zip(samples, [0, *ENDS[:-1]], ENDS, strict=True):
+        series = reader.read_series(dataset_dir(dataset), sample)
+        for key, info in sample.arrays.items():
+            shape = [end - start, *info.get("item_shape", arrays[key].shape[1:])]
+            back = series[key].reshape(shape).astype(info["dtype"])
+            assert np.array_equal(back, arrays[key][start:end]), key
+        for index in (0, sample.num_frames - 1):
+            frame = frame_from_api(client, sample, "img", index)
+            assert np.array_equal(frame, arrays["img"][start + index])
+    assert len({s.checksum for s in samples}) == 3
+
+
+@pytest.mark.parametrize("zarr_format", [2, 3])
+def test_a_zipped_zarr_store_imports_from_the_server_and_by_upload(
+    project, manager, tmp_path, zarr_format, api_as, run_jobs, django_capture_on_commit_callbacks
+):
+    from zarr.storage import ZipStore
+
+    store = ZipStore(tmp_path / "umi.zarr.zip", mode="w")
+    write_replay_buffer(store, zarr_format=zarr_format)
+    store.close()
+    dataset = run_import(project, manager, tmp_path / "umi.zarr.zip", "zarr", fps=60)
+    assert (dataset.status, dataset.error) == ("finished", "")
+    assert [(s.name, s.fps) for s in dataset.samples.order_by("index")][:1] == [
+        ("umi/episode_000000", 60.0)
+    ]
+    dataset.delete()
+    with (
+        (tmp_path / "umi.zarr.zip").open("rb") as fh,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        response = api_as(manager).post(
+            f"/api/v1/projects/{project.pk}/datasets/",
+            {"name": "Uploaded", "format": "zarr", "files": [fh]},
+        )
+    assert response.status_code == 202, response.content
+    run_jobs("imports")
+    uploaded = Dataset.objects.get(name="Uploaded")
+    assert (uploaded.status, uploaded.error, uploaded.num_samples) == ("finished", "", 3)
+
+
+def test_zarr_stores_are_detected(tmp_path):
+    from projects.dataset_services import detect_format
+
+    write_replay_buffer(str(tmp_path / "run" / "replay_buffer.zarr"))
+    assert detect_format(tmp_path / "run") == "zarr"
+    assert detect_format(tmp_path / "run" / "replay_buffer.zarr") == "zarr"
+
+
+def break_missing_codec(store: Path) -> None:
+    import json
+
+    zarray = store / "data" / "img" / ".zarray"
+    meta = json.loads(zarray.read_text())
+    meta["compressor"] = {"id": "imagecodecs_jpegxl", "level": 90}  # as UMI writes
+    zarray.write_text(json.dumps(meta))
+
+
+def break_missing_chunk(store: Path) -> None:
+    (store / "data" / "action" / "1.0").unlink()
+
+
+def break_episode_ends(store: Path) -> None:
+    import zarr
+
+    zarr.open_array(str(store / "meta" / "episode_ends"), mode="r+")[:] = [4, 9, 20]
+
+
+def break_metadata(store: Path) -> None:
+    (store / "data" / "state" / ".zarray").write_text("{not json")
+
+
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (
+            break_missing_codec,
+            "data/img is compressed with the codec “imagecodecs_jpegxl”, which this "
+            "server cannot decode (install imagecodecs)",
+        ),
+        (break_missing_chunk, "data/action lacks 1 of its 3 chunks (a partial copy?)"),
+        (break_episode_ends, "data/action has 12 rows but meta/episode_ends ends at 20"),
+        (break_metadata, "data/state cannot be read"),
+    ],
+    ids=["missing-codec", "missing-chunk", "episode-ends", "bad-metadata"],
+)
+def test_a_corrupt_zarr_store_is_refused_with_a_clear_error(
+    project, manager, tmp_path, damage, message
+):
+    write_replay_buffer(str(tmp_path / "pusht.zarr"))
+    damage(tmp_path / "pusht.zarr")
+    dataset = run_import(project, manager, tmp_path / "pusht.zarr", "zarr")
+    nothing_published(dataset)
+    assert dataset.error.startswith(f"the Zarr store: {message}"), dataset.error
+
+
+def test_a_zip_that_is_no_zarr_store_is_a_failed_upload_not_a_500(
+    project, manager, tmp_path, api_as, run_jobs, django_capture_on_commit_callbacks
+):
+    with zipfile.ZipFile(tmp_path / "notes.zarr.zip", "w") as zf:
+        zf.writestr("notes.txt", "hello")
+    with (
+        (tmp_path / "notes.zarr.zip").open("rb") as fh,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        response = api_as(manager).post(
+            f"/api/v1/projects/{project.pk}/datasets/",
+            {"name": "Notes", "format": "zarr", "files": [fh]},
+        )
+    assert response.status_code == 202, response.content
+    run_jobs("imports")
+    dataset = Dataset.objects.get(name="Notes")
+    nothing_published(dataset)
+    assert dataset.error == (
+        "No Zarr store found (a folder with data/ and meta/episode_ends, or a .zarr.zip)."
+    )
