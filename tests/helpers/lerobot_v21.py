@@ -5,6 +5,10 @@ v3.0 only), so this writes the layout with pyarrow and PyAV the way lerobot 0.3 
 one parquet per episode under ``data/chunk-000/``, one AV1 (libsvtav1, yuv420p, GOP 2)
 mp4 per episode and camera under ``videos/chunk-000/<key>/``, ``meta/episodes.jsonl``,
 ``meta/tasks.jsonl`` and ``meta/episodes_stats.jsonl``.
+
+Checked against lerobot's own v2.1 reader (2026-11-29): lerobot 0.6.1's
+``convert_dataset_v21_to_v30`` (offline, ``--root``) converts what this writes, and
+``../shared/tools/lerobot-check/run`` says VALID for the result (2 episodes, 15 frames).
 """
 
 import json
