@@ -1,7 +1,10 @@
 """What the benches over HTTP share: the latency summary, the CPU one call costs Django and
 PostgreSQL, and a real server (gunicorn when installed, else runserver) on a port."""
 
+import cProfile
+import io
 import os
+import pstats
 import shutil
 import socket
 import statistics
@@ -25,8 +28,21 @@ def summary(times: list[float]) -> dict:
 def cpu_per_call(client, path: str, connection, calls: int = 10) -> dict:
     """CPU milliseconds one call costs, Django and PostgreSQL together (the database runs on
     this machine): unlike wall time, this does not grow while other processes hold the
-    cores, so it says what a request costs on an idle machine. Parallel query workers are
-    off for these calls so the backend's own counters see all of the database's work."""
+    cores, so it says what a request costs on an idle machine."""
+
+    def get() -> None:
+        for _ in range(calls):
+            assert client.get(path).status_code == 200
+
+    cpu = cpu_of(get, connection)[1]
+    return {key: round(value / calls, 1) for key, value in cpu.items()}
+
+
+def cpu_of(call, connection, profile: bool = False) -> tuple[str, dict, object]:
+    """Run ``call()`` once in this process; answers (its cProfile, top 30 by cumulative
+    time, when ``profile``; the CPU milliseconds it cost Django and the PostgreSQL backend;
+    what it returned). Parallel query workers are off meanwhile so the backend's own
+    counters see all of the database's work."""
     ticks = os.sysconf("SC_CLK_TCK")
     with connection.cursor() as cursor:
         cursor.execute("SET max_parallel_workers_per_gather = 0")
@@ -38,17 +54,23 @@ def cpu_per_call(client, path: str, connection, calls: int = 10) -> dict:
         fields = stat.read_text().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / ticks  # utime + stime
 
+    profiler = cProfile.Profile() if profile else None
     db_before, py_before = backend_seconds(), time.process_time()
-    for _ in range(calls):
-        assert client.get(path).status_code == 200
+    if profiler:
+        profiler.enable()
+    answer = call()
+    if profiler:
+        profiler.disable()
     db, py = backend_seconds() - db_before, time.process_time() - py_before
     with connection.cursor() as cursor:
         cursor.execute("RESET max_parallel_workers_per_gather")
-    return {
-        "django_ms": round(py / calls * 1000, 1),
-        "postgres_ms": round(db / calls * 1000, 1),
-        "total_ms": round((py + db) / calls * 1000, 1),
-    }
+    shown = ""
+    if profiler:
+        out = io.StringIO()
+        pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(30)
+        shown = out.getvalue()
+    cpu = {"django_ms": py * 1000, "postgres_ms": db * 1000, "total_ms": (py + db) * 1000}
+    return shown, {key: round(value, 1) for key, value in cpu.items()}, answer
 
 
 def serve(port: int) -> subprocess.Popen:

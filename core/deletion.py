@@ -10,6 +10,8 @@ and ``PROTECT``/``RESTRICT`` references refuse the deletion with a clear error.
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db import models
 from django.db.models import QuerySet
 
@@ -29,15 +31,19 @@ def _relations(model: type[models.Model]):
     ]
 
 
-def delete_set(queryset: QuerySet, *, using: str = "default") -> int:
+def delete_set(queryset: QuerySet, *, using: str = "default", keys: Any = None) -> int:
     """Delete every row of ``queryset`` and what depends on it; returns the rows deleted
-    from ``queryset``'s own table. Run it inside a transaction."""
-    return _delete(queryset.order_by(), using, path=(queryset.model,))
+    from ``queryset``'s own table. Run it inside a transaction. ``keys``: what the child
+    rows' ``<fk>__in`` is matched against when the caller already holds exactly the rows'
+    primary keys (a list, or an expression such as an array of ids); by default the
+    queryset's own ``pk``s, a subquery each child statement runs again."""
+    return _delete(queryset.order_by(), using, path=(queryset.model,), keys=keys)
 
 
-def _delete(queryset: QuerySet, using: str, path: tuple) -> int:
+def _delete(queryset: QuerySet, using: str, path: tuple, keys: Any = None) -> int:
     model = queryset.model
-    keys = queryset.values("pk")
+    if keys is None:
+        keys = queryset.values("pk")
     for relation in _relations(model):
         child = relation.related_model
         field = relation.field

@@ -3,12 +3,13 @@ grow with the number of tasks, and a TaskEvent per task changed."""
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import datetime
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
@@ -22,6 +23,7 @@ from .filters import task_filter
 from .models import Priority, Task, TaskEvent
 from .selectors import task_list_for_user
 from .services.base import save_events
+from .services.bulk import copy_available, copy_rows, id_set
 
 logger = logging.getLogger(__name__)
 UNSET: Any = object()
@@ -84,9 +86,8 @@ def batch_selection(*, user, ids: list[int] | None = None, filters: dict | None 
             isinstance(i, int) and not isinstance(i, bool) for i in ids
         ):
             raise ApplicationError("ids is a list of task ids.", field="ids")
-        chosen = Task.objects.filter(pk__in=ids)
-    else:
-        chosen = task_list_for_user(user=user, filters=filters).order_by()
+        return managed_tasks(user=user).filter(pk__in=id_set(ids))
+    chosen = task_list_for_user(user=user, filters=filters).order_by()
     return managed_tasks(user=user).filter(pk__in=chosen.values("pk"))
 
 
@@ -98,9 +99,21 @@ def _ids(selection: QuerySet) -> list[int]:
 
 
 def _events(ids: list[int], kind: str, actor, **data) -> None:
-    TaskEvent.objects.bulk_create(
-        [TaskEvent(task_id=i, kind=kind, actor=actor, data=data) for i in ids], batch_size=5000
-    )
+    """One event per task, the same ``data`` for all: on PostgreSQL one INSERT … SELECT over
+    the ids (no row built in Python)."""
+    if not copy_available():
+        TaskEvent.objects.bulk_create(
+            [TaskEvent(task_id=i, kind=kind, actor=actor, data=data) for i in ids],
+            batch_size=5000,
+        )
+        return
+    table = TaskEvent._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (task_id, kind, stage_key, actor_id, data, created_at) "  # noqa: S608
+            "SELECT unnest(%s::bigint[]), %s, '', %s, %s::jsonb, %s",
+            [list(ids), kind, actor.pk if actor else None, json.dumps(data), timezone.now()],
+        )
 
 
 @transaction.atomic
@@ -112,8 +125,10 @@ def task_batch_delete(*, actor, selection: QuerySet) -> int:
         return 0
     # One statement per related table, whatever the count; the tables are derived from the
     # models (core.deletion), so a new kind of child row can never be forgotten.
-    projects = set(Task.objects.filter(pk__in=ids).values_list("project_id", flat=True))
-    delete_set(Task.objects.filter(pk__in=ids), using=DB)
+    chosen = Task.objects.filter(pk__in=id_set(ids))
+    projects = set(chosen.order_by().values_list("project_id", flat=True).distinct())
+    # The child tables are matched against the ids themselves, not a join back to the tasks.
+    delete_set(chosen, using=DB, keys=id_set(ids))
     for project_id in projects:  # quality rollups: their measurements went with them
         quality_touch(project_id)
     logger.info("%s deleted %d task(s): %s", actor, len(ids), ids[:20])
@@ -129,7 +144,12 @@ def _users(ids: list[int], usernames, role: str, field: str) -> list:
     if missing:
         raise ApplicationError(f"No user named {', '.join(missing)}.", field=field)
     # Everyone named must hold the role in every project of the selection.
-    projects = set(Task.objects.filter(pk__in=ids).values_list("project", flat=True).distinct())
+    projects = set(
+        Task.objects.filter(pk__in=id_set(ids))
+        .order_by()
+        .values_list("project", flat=True)
+        .distinct()
+    )
     held = set(
         Membership.objects.filter(
             user__in=users.values(), project__in=projects, role__in=[role, Role.MANAGER]
@@ -157,6 +177,8 @@ def task_batch_assign(
     in-progress) runs of the people no longer named move to the people added, or back to
     the pool when nobody is added; when that is ambiguous the call is refused on ``moves``
     and ``moves={"old": "new"}`` says who takes whose work (tasks.services.transfer)."""
+    from notifications.services import notify_for_events
+
     from .services.transfer import reassign_runs
 
     if annotators is None and reviewers is None:
@@ -169,8 +191,9 @@ def task_batch_assign(
     ids = _ids(selection)
     if not ids:
         return 0
+    chosen = Task.objects.filter(pk__in=id_set(ids))
     # The tasks are locked (in id order) while their people and runs change.
-    list(Task.objects.select_for_update().filter(pk__in=ids).order_by("pk").values_list("pk"))
+    list(chosen.select_for_update().order_by("pk").values_list("pk"))
     moved: list[TaskEvent] = []
     for field, names, role in (
         ("annotators", annotators, Role.ANNOTATOR),
@@ -181,21 +204,51 @@ def task_batch_assign(
         users = _users(ids, names, role, field)
         through = getattr(Task, field).through
         before: dict[int, set[int]] = {}
-        for task_id, user_id in through.objects.filter(task_id__in=ids).values_list(
+        for task_id, user_id in through.objects.filter(task_id__in=id_set(ids)).values_list(
             "task_id", "user_id"
         ):
             before.setdefault(task_id, set()).add(user_id)
-        through.objects.filter(task_id__in=ids).delete()
-        through.objects.bulk_create(
-            [through(task_id=t, user_id=u.pk) for t in ids for u in users], batch_size=5000
-        )
+        through.objects.filter(task_id__in=id_set(ids)).delete()
+        _name_people(through, ids, [u.pk for u in users])
         moved += reassign_runs(
             actor=actor, task_ids=ids, field=field, before=before, after=users, moves=moves
         )
-    Task.objects.filter(pk__in=ids).update(updated_at=timezone.now())
+    chosen.update(updated_at=timezone.now())
     _events(ids, "assigned", actor, annotators=annotators, reviewers=reviewers)
-    save_events(moved)  # the people given work hear of it (notifications)
+    if moved:  # the people given work hear of it (notifications)
+        if copy_available():
+            copy_rows(TaskEvent, [_row(e) for e in moved])
+            notify_for_events(moved)
+        else:
+            save_events(moved)
     return len(ids)
+
+
+def _row(event: TaskEvent) -> dict[str, Any]:
+    return {
+        "task_id": event.task_id,
+        "kind": event.kind,
+        "stage_key": event.stage_key,
+        "actor_id": event.actor_id,
+        "data": event.data,
+    }
+
+
+def _name_people(through, ids: list[int], user_ids: list[int]) -> None:
+    """Name ``user_ids`` on every task of ``ids`` (rows of the many-to-many table)."""
+    if not user_ids:
+        return
+    if not copy_available():
+        through.objects.bulk_create(
+            [through(task_id=t, user_id=u) for t in ids for u in user_ids], batch_size=5000
+        )
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {through._meta.db_table} (task_id, user_id) "  # noqa: S608
+            "SELECT t, u FROM unnest(%s::bigint[]) t CROSS JOIN unnest(%s::bigint[]) u",
+            [list(ids), user_ids],
+        )
 
 
 @transaction.atomic
@@ -223,7 +276,7 @@ def task_batch_update(
     ids = _ids(selection)
     if not ids:
         return 0
-    Task.objects.filter(pk__in=ids).update(**changes, updated_at=timezone.now())
+    Task.objects.filter(pk__in=id_set(ids)).update(**changes, updated_at=timezone.now())
     shown = {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in changes.items()}
     _events(ids, "updated", actor, **shown)
     return len(ids)

@@ -29,13 +29,15 @@ from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.utils import timezone
 
+from blueprints.models import Blueprint
 from blueprints.spec import BlueprintSpec, ReviewStage
 from core.access import Action, project_allows
 from core.exceptions import ApplicationError, InvalidTransition
-from projects.models import Membership, Role
+from projects.models import Membership, Project, Role
 
 from ..models import StageRun, Task, TaskEvent
 from .base import event, lock_task, save_events, spec_for
+from .bulk import copy_available, id_set, update_rows
 from .eligibility import NOT_TASK_ANNOTATOR, NOT_TASK_REVIEWER, REASONS, eligibility_code
 
 User = get_user_model()
@@ -295,7 +297,7 @@ def reassign_runs(
         return []  # "anyone": every holder may go on
     runs = list(
         StageRun.objects.filter(
-            task_id__in=task_ids, kind__in=KINDS_OF_FIELD[field], status__in=OPEN
+            task_id__in=id_set(task_ids), kind__in=KINDS_OF_FIELD[field], status__in=OPEN
         )
         .exclude(assignee=None)
         .exclude(assignee_id__in=new_ids)
@@ -314,10 +316,15 @@ def reassign_runs(
         )
     tasks = {
         t.pk: t
-        for t in Task.objects.filter(pk__in={r.task_id for r in runs})
-        .select_related("project", "blueprint")
-        .prefetch_related("runs", "annotators", "reviewers")
+        for t in Task.objects.filter(pk__in=id_set({r.task_id for r in runs})).prefetch_related(
+            "runs", "annotators", "reviewers"
+        )
     }
+    # Projects and blueprints once each, not joined to (and parsed for) every task.
+    projects = Project.objects.in_bulk({t.project_id for t in tasks.values()})
+    blueprints = Blueprint.objects.in_bulk({t.blueprint_id for t in tasks.values()})
+    for t in tasks.values():
+        t.project, t.blueprint = projects[t.project_id], blueprints[t.blueprint_id]
     memberships: dict[int, list[Membership]] = defaultdict(list)
     for m in Membership.objects.filter(
         user__in=new_ids, project__in={t.project_id for t in tasks.values()}
@@ -393,5 +400,9 @@ def reassign_runs(
                 task, run, actor, old=old, new=_name(target), reason=reason, via="reassign", **more
             )
         )
-    StageRun.objects.bulk_update([p[0] for p in plan], MOVED_FIELDS, batch_size=1000)
+    moved = [p[0] for p in plan]
+    if copy_available():
+        update_rows(StageRun, moved, MOVED_FIELDS)
+    else:
+        StageRun.objects.bulk_update(moved, MOVED_FIELDS, batch_size=1000)
     return events
