@@ -77,7 +77,7 @@ class DatasetImportForm(forms.Form):
     files = MultipleFileField(
         required=False,
         help_text="One or more episode files or images, or a .zip of a folder "
-        "(a LeRobot dataset must come zipped or from a server folder).",
+        "(a LeRobot dataset or a Zarr store must come zipped or from a server folder).",
     )
     path = forms.CharField(
         required=False,
@@ -89,6 +89,11 @@ class DatasetImportForm(forms.Form):
         required=False, min_value=0.1, max_value=10_000, label="Frame rate (when files don't say)"
     )
 
+    flip_cameras = forms.BooleanField(
+        required=False,
+        label="Flip robomimic/robosuite camera images (robosuite stores them upside down)",
+    )
+
     def clean(self):
         data = super().clean()
         if not data.get("files") and not data.get("path"):
@@ -96,6 +101,8 @@ class DatasetImportForm(forms.Form):
         if data.get("files") and data.get("path"):
             raise forms.ValidationError("Upload files or give a server folder, not both.")
         data["options"] = {"fps": data["fps"]} if data.get("fps") else {}
+        if data.get("flip_cameras"):
+            data["options"]["flip_cameras"] = True
         return data
 
 

@@ -529,3 +529,32 @@ def test_a_zip_that_is_no_zarr_store_is_a_failed_upload_not_a_500(
     assert dataset.error == (
         "No Zarr store found (a folder with data/ and meta/episode_ends, or a .zarr.zip)."
     )
+
+
+def test_a_corrupt_zarr_upload_through_the_page_is_a_failed_import_not_a_500(
+    client, manager, project, tmp_path, run_jobs, django_capture_on_commit_callbacks
+):
+    store = tmp_path / "umi.zarr"
+    write_replay_buffer(str(store))
+    break_missing_codec(store)
+    with zipfile.ZipFile(tmp_path / "umi.zarr.zip", "w") as zf:
+        for path in store.rglob("*"):
+            zf.write(path, path.relative_to(store))
+    client.force_login(manager)
+    with (
+        (tmp_path / "umi.zarr.zip").open("rb") as fh,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        response = client.post(
+            reverse("projects:data", args=[project.slug]),
+            {"name": "UMI", "format": "zarr", "files": [fh], "flip_cameras": "on"},
+        )
+    assert response.status_code == 302
+    dataset = Dataset.objects.get(name="UMI")
+    assert dataset.options == {"flip_cameras": True}
+    run_jobs("imports")
+    dataset.refresh_from_db()
+    nothing_published(dataset)
+    page = client.get(response["Location"])
+    assert page.status_code == 200
+    assert "“imagecodecs_jpegxl”, which this server cannot decode" in page.content.decode()
