@@ -5,8 +5,13 @@ from playwright.sync_api import expect
 from tasks.models import Annotation, StageRun
 
 
-def draw_box(page, x0, y0, x1, y1, camera=0):
-    area = page.locator("svg.overlay").nth(camera)
+def draw_box(page, x0, y0, x1, y1, camera=None):
+    """Drag on the current camera (``camera``: a name in the strip, shown first)."""
+    if camera is not None:
+        thumb = page.get_by_role("group", name="Cameras").get_by_role("button", name=camera)
+        thumb.click()
+        expect(thumb).to_have_attribute("aria-pressed", "true")
+    area = page.locator("svg.overlay")
     expect(area).to_be_visible()
     ready = "[...document.querySelectorAll('svg.overlay')].every((s) => s.viewBox.baseVal.width)"
     page.wait_for_function(f"() => {ready}")
@@ -445,7 +450,7 @@ def test_mark_a_sample_invalid_class_hotkeys_and_delete_key(login, live_server):
     draw_box(page, 20, 20, 80, 80)
     listed = page.get_by_role("list", name="Annotations of this sample")
     expect(listed).to_contain_text("object")
-    draw_box(page, 10, 10, 40, 40, camera=1)  # the wrist camera takes boxes too
+    draw_box(page, 10, 10, 80, 80, camera="Show cam_right_wrist")  # the wrist camera too
     boxes = listed.get_by_role("button", name=re.compile(r"^Select object"))
     expect(boxes).to_have_count(2)
     wrist = Annotation.objects.get(task_id=task_id, data__camera="cam_right_wrist")
@@ -547,3 +552,40 @@ def test_a_segment_drawn_by_dragging_on_the_timeline(login, live_server):
     assert 19 <= segment.data["start"] <= 21 and 49 <= segment.data["end"] <= 51
     assert segment.attributes == {"description": "reach and lift"}
     assert segment.sample_id == first.pk
+
+
+def test_the_current_camera_fills_the_viewer_and_the_plots_stay_on_screen(login, live_server):
+    """1440×900 and 1280×720: the current camera is drawn as large as the viewer allows (its
+    aspect kept), the others are thumbnails to switch to, and the timeline and the series
+    plot are on screen without scrolling."""
+    run = StageRun.objects.filter(
+        task__name="Reach and grasp", stage_key="segments", assignee__username="annotator"
+    ).first()
+    page = login("annotator")
+    for width, height in ((1440, 900), (1280, 720)):
+        page.set_viewport_size({"width": width, "height": height})
+        page.goto(f"{live_server.url}/workspace/{run.task_id}/segments/")
+        expect(page.locator("body")).to_have_attribute("data-workspace-ready", "true")
+        image = page.locator(".frame-box img")
+        page.wait_for_function("() => document.querySelector('.frame-box img').naturalWidth")
+        natural = image.evaluate("(i) => i.naturalWidth / i.naturalHeight")
+        stage = page.locator("[data-stage]").bounding_box()
+        drawn = image.bounding_box()
+        assert abs(drawn["width"] / drawn["height"] - natural) < 0.02
+        # Fitted: it touches the stage's width or its height, and stays inside it.
+        assert max(drawn["width"] / stage["width"], drawn["height"] / stage["height"]) > 0.98
+        assert drawn["y"] >= stage["y"] - 1
+        assert drawn["y"] + drawn["height"] <= stage["y"] + stage["height"] + 1
+        assert drawn["width"] > (480 if width == 1440 else 360)  # was 384 px at 1440×900
+        for plot in ("svg.timeline", "svg.series"):
+            box = page.locator(plot).bounding_box()
+            assert box["y"] >= 0 and box["y"] + box["height"] <= height, (plot, box, height)
+        assert page.evaluate("document.scrollingElement.scrollHeight") <= height + 1
+    cameras = page.get_by_role("group", name="Cameras")
+    expect(cameras.get_by_role("button")).to_have_count(2)
+    cameras.get_by_role("button", name="Show cam_right_wrist").click()
+    expect(image).to_have_attribute("alt", "cam_right_wrist frame")
+    expect(page.get_by_label("Drawing area on cam_right_wrist")).to_be_visible()
+    expect(cameras.get_by_role("button", name="Show cam_high")).to_have_attribute(
+        "aria-pressed", "false"
+    )

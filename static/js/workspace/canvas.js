@@ -5,41 +5,100 @@ import { create } from "./annotations.js";
 import { currentKind } from "./panels.js";
 import { drawCursor } from "./timeline.js";
 
+// One camera fills the stage (its aspect kept); every camera of the sample is a live
+// thumbnail in the strip below, a click makes it the current one.
 export function buildCameras() {
-  const box = $("[data-cameras]");
-  box.innerHTML = "";
-  sample().cameras.forEach((camera, i) => {
-    const figure = document.createElement("figure");
-    figure.className = "camera";
-    const frameBox = document.createElement("div");
-    frameBox.className = "frame-box" + (i === 0 ? " main" : "");
-    const img = document.createElement("img");
-    img.alt = `${camera} frame`;
-    img.dataset.camera = camera;
-    const svg = document.createElementNS(SVG, "svg");
-    svg.classList.add("overlay");
-    svg.setAttribute("aria-label", `Drawing area on ${camera}`);
-    svg.dataset.camera = camera;
-    frameBox.append(img, svg);
-    figure.append(frameBox);
-    img.addEventListener("load", () => {
-      svg.setAttribute("viewBox", `0 0 ${img.naturalWidth} ${img.naturalHeight}`);
-      drawOverlay();
-    });
-    svg.addEventListener("mousedown", startDrag);
-    svg.addEventListener("mousemove", moveDrag);
-    svg.addEventListener("click", clickShape);
-    const caption = document.createElement("figcaption");
-    caption.textContent = camera;
-    figure.append(caption);
-    box.append(figure);
+  const s = sample();
+  if (!s.cameras.includes(state.camera)) state.camera = s.cameras[0];
+  const stage = $("[data-stage]");
+  stage.querySelectorAll(".frame-box").forEach((el) => el.remove());
+  const frameBox = document.createElement("div");
+  frameBox.className = "frame-box";
+  const img = document.createElement("img");
+  img.draggable = false;
+  const svg = document.createElementNS(SVG, "svg");
+  svg.classList.add("overlay");
+  frameBox.append(img, svg);
+  stage.prepend(frameBox);
+  img.addEventListener("load", () => {
+    const { naturalWidth: w, naturalHeight: h } = img;
+    if (svg.viewBox.baseVal.width !== w || svg.viewBox.baseVal.height !== h) {
+      svg.setAttribute("viewBox", `0 0 ${w} ${h}`);
+      frameBox.style.width = `${w}px`;
+      frameBox.style.height = `${h}px`;
+      fit();
+    }
+    drawOverlay();
   });
-  $("[data-scrubber]").max = Math.max(0, sample().frames - 1);
+  svg.addEventListener("mousedown", startDrag);
+  svg.addEventListener("mousemove", moveDrag);
+  svg.addEventListener("click", clickShape);
+  const strip = $("[data-cameras]");
+  strip.innerHTML = "";
+  for (const camera of s.cameras) {
+    const thumb = document.createElement("button");
+    thumb.type = "button";
+    thumb.className = "thumb";
+    thumb.dataset.camera = camera;
+    thumb.setAttribute("aria-label", `Show ${camera}`);
+    const small = document.createElement("img");
+    small.alt = "";
+    small.dataset.camera = camera;
+    const name = document.createElement("span");
+    name.textContent = camera;
+    thumb.append(small, name);
+    thumb.addEventListener("click", () => showCamera(camera));
+    strip.append(thumb);
+  }
+  labelCamera();
+  $("[data-scrubber]").max = Math.max(0, s.frames - 1);
+}
+
+function labelCamera() {
+  const camera = state.camera;
+  const img = $("[data-stage] .frame-box img"), svg = $("[data-stage] svg.overlay");
+  img.alt = `${camera} frame`;
+  img.dataset.camera = camera;
+  svg.dataset.camera = camera;
+  svg.setAttribute("aria-label", `Drawing area on ${camera}`);
+  document.querySelectorAll("[data-cameras] .thumb").forEach((t) => {
+    t.setAttribute("aria-pressed", t.dataset.camera === camera ? "true" : "false");
+  });
+}
+
+export function showCamera(camera) {
+  if (camera === state.camera) return;
+  state.camera = camera;
+  state.polygon = [];
+  state.view.fitted = true;
+  labelCamera();
+  showFrame();
+}
+
+// --- the view: the frame box is the image at its own size, scaled and moved by a transform,
+// so the overlay's coordinates are always image pixels whatever the zoom.
+export function fit() {
+  const stage = $("[data-stage]"), svg = $("[data-stage] svg.overlay");
+  if (!stage || !svg || !svg.viewBox.baseVal.width) return;
+  const { width: w, height: h } = svg.viewBox.baseVal;
+  const scale = Math.min(stage.clientWidth / w, stage.clientHeight / h);
+  state.view = { scale, x: (stage.clientWidth - w * scale) / 2, y: (stage.clientHeight - h * scale) / 2, fitted: true };
+  applyView();
+}
+
+function applyView() {
+  const box = $("[data-stage] .frame-box");
+  if (!box) return;
+  const { scale, x, y } = state.view;
+  box.style.transform = `translate(${x}px, ${y}px) scale(${scale})`;
+  $("[data-stage]").style.setProperty("--zoom", scale);
+  const label = $("[data-zoom-level]");
+  if (label) label.textContent = `${Math.round(scale * 100)} %`;
 }
 
 export function showFrame() {
   const s = sample();
-  document.querySelectorAll("[data-cameras] img").forEach((img) => {
+  document.querySelectorAll("[data-stage] .frame-box img, [data-cameras] img").forEach((img) => {
     img.src = urls.frame(s.id, img.dataset.camera, state.frame);
   });
   for (let k = 1; k <= PREFETCH; k++) {  // the next frames, fetched and decoded ahead
@@ -87,13 +146,12 @@ export function stop() {
 
 // --- the overlay: shapes in image pixels (the SVG's viewBox is the image's size) ----------
 export function drawOverlay() {
-  const overlays = [...document.querySelectorAll("[data-cameras] svg.overlay")];
-  overlays.forEach((svg, i) => {
+  [...document.querySelectorAll("[data-stage] svg.overlay")].forEach((svg) => {
     svg.querySelectorAll("rect.saved").forEach((r) => r.remove());
     const camera = svg.dataset.camera;
     for (const a of state.annotations) {
       if (a.kind !== "box" || !W.stages.includes(a.stage) || a.sample !== sample().id || a.data.frame !== state.frame) continue;
-      if (a.data.camera ? a.data.camera !== camera : i !== 0) continue;  // no camera: the first
+      if ((a.data.camera || sample().cameras[0]) !== camera) continue;  // no camera: the first
       const r = rect(a.data.x, a.data.y, a.data.w, a.data.h, "saved" + (a.invalid ? " invalid" : ""));
       if (state.selected === a.id) r.classList.add("selected");
       svg.append(r);
@@ -166,3 +224,15 @@ export async function endDrag(event) {
                  x: tenth(Math.min(s.x, p.x)), y: tenth(Math.min(s.y, p.y)), w: tenth(w), h: tenth(h) });
 }
 
+// The workspace takes the window's height below where it starts; the frame refits while
+// the view is "fitted" (a zoomed view keeps its zoom when the window changes).
+export function wireStage() {
+  const ws = $(".workspace");
+  const measure = () => {
+    const top = ws.getBoundingClientRect().top + window.scrollY;
+    document.documentElement.style.setProperty("--ws-top", `${Math.ceil(top + 8)}px`);
+  };
+  measure();
+  window.addEventListener("resize", measure);
+  new ResizeObserver(() => { if (state.view.fitted) fit(); else applyView(); }).observe($("[data-stage]"));
+}

@@ -6,6 +6,7 @@ export const SVG = "http://www.w3.org/2000/svg";
 export const state = {
   sample: 0, frame: 0, timer: null, annotations: [], comments: [], series: null, drag: null,
   batch: new Set(), polygon: [], undo: [], redo: [], selected: null, pinAnnotation: null, problems: {},
+  camera: null, view: { scale: 1, x: 0, y: 0, fitted: true },
 };
 
 export const sample = () => W.samples[state.sample];

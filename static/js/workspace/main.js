@@ -6,7 +6,7 @@
 import { call } from "./api.js";
 import { $, W, alarm, describe, problem, sample, say, state } from "./core.js";
 import { create, createMany, loadAnnotations, redo, removeAnnotation, review, saveEdit, submit, undo } from "./annotations.js";
-import { closePolygon, drawOverlay, endDrag, play, showFrame, step } from "./canvas.js";
+import { closePolygon, drawOverlay, endDrag, play, showFrame, step, wireStage } from "./canvas.js";
 import {
   addComment, attributes, currentClass, goTo, loadComments, markSampleInvalid, renderAnnotations,
   renderComments, renderSamples, renderTools, segmentRange, selectSample, syncSamples,
@@ -48,6 +48,7 @@ const classSelect = $("[data-class]");
 if (classSelect) classSelect.addEventListener("change", renderTools);
 document.addEventListener("mouseup", (event) => { if (state.drag) endDrag(event); });
 wireTimeline();
+wireStage();
 
 document.addEventListener("keydown", (event) => {
   if (event.target.matches("input, select, textarea")) return;
