@@ -130,6 +130,7 @@ class LeRobotFormat(DatasetFormatReader):
                 "meta/episodes", "no episode files (meta/episodes/chunk-*/file-*.parquet)"
             )
         specs: list[SampleSpec] = []
+        indexes: dict[str, pa.Table] = {}
         for episodes_path in episode_files:
             label = episodes_path.relative_to(root)
             schema_names = set(pq.read_schema(episodes_path).names)
@@ -149,7 +150,7 @@ class LeRobotFormat(DatasetFormatReader):
                     int(info.get("total_episodes") or 0),
                     f"episode {row['episode_index']}",
                 )
-                specs.append(self._episode(root, info, row, cameras, arrays, fps))
+                specs.append(self._episode(root, info, row, cameras, arrays, fps, indexes))
         return specs
 
     def _inspect_v2(self, root, info, cameras, arrays, fps, progress) -> list[SampleSpec]:
@@ -280,7 +281,7 @@ class LeRobotFormat(DatasetFormatReader):
                 arrays[key] = {"role": role, "shape": [0, shape[0]], "dtype": dtype, "names": names}
         return cameras, arrays
 
-    def _episode(self, root, info, row, cameras, arrays, fps) -> SampleSpec:
+    def _episode(self, root, info, row, cameras, arrays, fps, indexes: dict) -> SampleSpec:
         index = int(row["episode_index"])
         data_file = _format_path(
             info.get("data_path"),
@@ -313,7 +314,9 @@ class LeRobotFormat(DatasetFormatReader):
                 "file": video_file,
                 "from_timestamp": float(row[f"videos/{key}/from_timestamp"]),
             }
-        rows = self._count_rows(root, data_file, row["dataset_from_index"], row["dataset_to_index"])
+        rows = self._count_rows(
+            root, data_file, row["dataset_from_index"], row["dataset_to_index"], indexes
+        )
         if rows != length:
             raise DataError(data_file, f"episode {index} has {rows} rows, not {length}")
         episode_arrays = {
@@ -335,8 +338,13 @@ class LeRobotFormat(DatasetFormatReader):
             metadata={"tasks": list(row.get("tasks") or []), "robot_type": info.get("robot_type")},
         )
 
-    def _count_rows(self, root: Path, data_file: str, start: int, stop: int) -> int:
-        table = _read_parquet(root / data_file, data_file, ["index"])
+    def _count_rows(self, root: Path, data_file: str, start: int, stop: int, indexes: dict) -> int:
+        """Rows of ``data_file`` with ``start <= index < stop``; ``indexes`` keeps each file's
+        index column read once (many episodes share a file)."""
+        if data_file not in indexes:
+            indexes.clear()  # episodes are listed file by file: keep one column in memory
+            indexes[data_file] = _read_parquet(root / data_file, data_file, ["index"])
+        table = indexes[data_file]
         mask = pc.and_(pc.greater_equal(table["index"], start), pc.less(table["index"], stop))
         return int(pc.sum(mask.cast(pa.int64())).as_py() or 0)
 
