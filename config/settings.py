@@ -210,6 +210,11 @@ RQ_SHOW_ADMIN_LINK = True
 # (the development default; off in production, where a missing Redis is an outage).
 STAGECRAFT_JOBS_SYNC_FALLBACK = env_bool("STAGECRAFT_JOBS_SYNC_FALLBACK", DEBUG)
 STAGECRAFT_ALLOW_PRIVATE_CALLBACKS = env_bool("STAGECRAFT_ALLOW_PRIVATE_CALLBACKS", DEBUG)
+# A worker that stops answering for this many seconds (killed, its machine gone) is lost:
+# its running jobs are failed as "worker lost" and can be retried (queues/recovery.py).
+STAGECRAFT_WORKER_LOST_SECONDS = int(env("STAGECRAFT_WORKER_LOST_SECONDS", "45") or 45)
+# Run a job whose worker was lost once more by itself (off: an administrator retries it).
+STAGECRAFT_RETRY_LOST_JOBS = env_bool("STAGECRAFT_RETRY_LOST_JOBS", False)
 # Delivery callbacks: HMAC secret, timeout, and the waits between attempts (seconds):
 # 1 min, 5 min, 30 min, 2 h, 6 h, 12 h — a receiver that is down for hours still gets it.
 STAGECRAFT_WEBHOOK_SECRET = env("STAGECRAFT_WEBHOOK_SECRET") or f"webhook:{SECRET_KEY}"

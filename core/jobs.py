@@ -19,6 +19,24 @@ from django.db import transaction
 from rq import Callback, get_current_job
 
 logger = logging.getLogger(__name__)
+WORKER_LOST = "worker lost"
+
+
+class WorkerLost(Exception):
+    """A job's worker died under it (killed, out of memory, its machine gone): what failure
+    callbacks receive for such a job (queues/recovery.py)."""
+
+
+def failure_reason(exc_type: type[BaseException] | None) -> str:
+    """What a failure callback says of why a job stopped: "worker lost" when its worker
+    died (found by queues/recovery.py, or by RQ's own clean-up of abandoned jobs), else the
+    exception's name."""
+    from rq.exceptions import AbandonedJobError
+
+    if exc_type is None or issubclass(exc_type, WorkerLost | AbandonedJobError):
+        return WORKER_LOST
+    return exc_type.__name__
+
 
 _PING_TTL_SECONDS = 5.0
 _ping_cache: dict[str, tuple[float, bool]] = {}
@@ -58,7 +76,7 @@ def enqueue(
 
     ``job_id`` names the job so that pages can follow its progress. ``on_failure(job,
     connection, exc_type, exc_value, traceback)`` runs when the job raises or its worker
-    dies (RQ reports an abandoned job when it cleans the started registry).
+    dies (``exc_type`` is then ``WorkerLost``: queues/recovery.py finds such jobs).
     """
     if queue_name not in settings.RQ_QUEUE_NAMES:
         raise ValueError(f"Unknown queue {queue_name!r}")

@@ -378,10 +378,11 @@ def _read_into(dataset: Dataset, staging: Path) -> tuple[dict, list[SampleSpec],
 
 
 def dataset_import_run(*, dataset_id: int) -> Dataset | None:
-    """Run a queued import (the job's body). Safe to call twice: only a queued import runs."""
-    claimed = Dataset.objects.filter(pk=dataset_id, status=ImportStatus.QUEUED).update(
-        status=ImportStatus.STARTED
-    )
+    """Run a queued import (the job's body). Safe to call twice: only a queued import runs,
+    or a failed one when its job is retried (queue administration, a lost worker)."""
+    claimed = Dataset.objects.filter(
+        pk=dataset_id, status__in=[ImportStatus.QUEUED, ImportStatus.FAILED]
+    ).update(status=ImportStatus.STARTED, error="")
     if not claimed:
         return None
     dataset = Dataset.objects.select_related("project").get(pk=dataset_id)

@@ -10,10 +10,11 @@ def import_dataset_job(dataset_id: int) -> str:
 
 def import_dataset_failed(job, connection, exc_type, exc_value, traceback) -> None:
     """RQ failure callback: the job raised, or its worker died mid-import."""
+    from core.jobs import failure_reason
+
     from .dataset_services import dataset_import_abandon
 
-    reason = exc_type.__name__ if exc_type else "the worker stopped"
-    dataset_import_abandon(dataset_id=job.args[0], reason=reason)
+    dataset_import_abandon(dataset_id=job.args[0], reason=failure_reason(exc_type))
 
 
 def resync_dataset_job(dataset_id: int) -> dict:

@@ -26,6 +26,8 @@ def queue_page(request):
     context = {"redis_down": not redis_available(fresh=True), "queues": [], "failed": {}}
     if not context["redis_down"]:
         try:
+            # A dead worker's jobs are failed here too (also with no worker left to do it).
+            context["recovered"] = control.recover_lost_jobs()
             context["queues"] = control.queue_overview()
             failed = {q["name"]: control.failed_jobs(q["name"], 20) for q in context["queues"]}
             # Only the queues that have failed jobs get a heading; none at all reads “None.”

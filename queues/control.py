@@ -29,6 +29,14 @@ def _queue(name: str):
     return django_rq.get_queue(name)
 
 
+def recover_lost_jobs() -> dict:
+    """Fail (or, with ``STAGECRAFT_RETRY_LOST_JOBS``, retry once) the jobs of workers that
+    died; the queue page runs it on each load, the workers every few seconds."""
+    from .recovery import recover_lost_jobs as recover
+
+    return recover(django_rq.get_connection("default"))
+
+
 def queue_overview() -> list[dict]:
     """Per queue: counts by state, paused, workers, jobs finished per minute (last hour)."""
     from rq import Worker

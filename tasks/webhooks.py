@@ -103,7 +103,13 @@ def sign(body: bytes) -> str:
 
 
 def queue_callback(delivery) -> None:
-    enqueue("webhooks", send_callback_job, delivery.pk, job_id=f"delivery-{delivery.pk}")
+    enqueue(
+        "webhooks",
+        send_callback_job,
+        delivery.pk,
+        job_id=f"delivery-{delivery.pk}",
+        on_failure=send_callback_failed,
+    )
 
 
 def send_callback_job(delivery_id: int) -> str:
@@ -151,6 +157,13 @@ def send_callback_job(delivery_id: int) -> str:
     if status_code is not None and 200 <= status_code < 300:
         Delivery.objects.filter(pk=delivery.pk).update(callback=Delivery.Callback.SUCCEEDED)
         return "delivered"
+    return _after_failed_attempt(delivery)
+
+
+def _after_failed_attempt(delivery) -> str:
+    """The next attempt after the backoff interval, or failed when attempts ran out."""
+    from .models import Delivery
+
     attempts = delivery.attempts.count()
     intervals = settings.STAGECRAFT_WEBHOOK_RETRY_INTERVALS
     if attempts > len(intervals):
@@ -159,6 +172,25 @@ def send_callback_job(delivery_id: int) -> str:
         return "failed"
     _schedule_retry(delivery.pk, intervals[attempts - 1])
     return f"retrying in {intervals[attempts - 1]} s"
+
+
+def send_callback_failed(job, connection, exc_type, exc_value, traceback) -> None:
+    """RQ failure callback: an attempt crashed or its worker was lost (queues/recovery.py).
+    It counts as a failed attempt (the receiver may or may not have had it) and the backoff
+    goes on, instead of the delivery staying "sending" for good."""
+    from core.jobs import failure_reason
+
+    from .models import Delivery, DeliveryAttempt
+
+    delivery = Delivery.objects.select_related("task").filter(pk=job.args[0]).first()
+    if delivery is None or delivery.callback != Delivery.Callback.PENDING:
+        return
+    DeliveryAttempt.objects.create(
+        delivery=delivery,
+        url=delivery.task.callback_url[:1000],
+        error=f"the attempt stopped ({failure_reason(exc_type)})"[:500],
+    )
+    _after_failed_attempt(delivery)
 
 
 def _schedule_retry(delivery_id: int, seconds: int) -> None:
@@ -172,7 +204,12 @@ def _schedule_retry(delivery_id: int, seconds: int) -> None:
         return  # without Redis there is nobody to retry later; the delivery stays pending
     # Scheduled from inside a job: enqueue now, not on some transaction's commit.
     queue = django_rq.get_queue("webhooks", commit_mode="auto")
+    from rq import Callback
+
+    on_failure = Callback(send_callback_failed)
     if seconds <= 0:
-        queue.enqueue(send_callback_job, delivery_id)
+        queue.enqueue(send_callback_job, delivery_id, on_failure=on_failure)
     else:
-        queue.enqueue_in(timedelta(seconds=seconds), send_callback_job, delivery_id)
+        queue.enqueue_in(
+            timedelta(seconds=seconds), send_callback_job, delivery_id, on_failure=on_failure
+        )

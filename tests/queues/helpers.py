@@ -12,3 +12,12 @@ def pause_while_running(queue_name: str) -> str:
 
 def fail() -> None:
     raise RuntimeError("boom")
+
+
+STARTED_KEY = "test:started"
+
+
+def record_start(name: str) -> str:
+    """Says it started (a list in Redis the test reads)."""
+    django_rq.get_connection("default").rpush(STARTED_KEY, name)
+    return name

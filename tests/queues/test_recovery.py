@@ -1,0 +1,229 @@
+"""A worker killed in the middle of a job (SIGKILL, as the OOM killer or a lost machine
+does): its export is failed as "worker lost" within the detection window, nothing is
+published, and "retry failed" runs it again — or it is retried once by itself when
+``STAGECRAFT_RETRY_LOST_JOBS`` is on. Real worker processes, a real export."""
+
+import time
+from pathlib import Path
+
+import django_rq
+import h5py
+import numpy as np
+import pytest
+
+from queues import control, services
+from queues.models import Export
+
+pytestmark = pytest.mark.django_db(transaction=True)
+LOST = 5  # seconds without a heartbeat before a worker is lost (45 by default)
+FAST = {"STAGECRAFT_WORKER_LOST_SECONDS": str(LOST)}
+
+
+@pytest.fixture(autouse=True)
+def media(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.STAGECRAFT_WORKER_LOST_SECONDS = LOST
+
+
+def write_noisy_episode(path: Path, T: int = 200, h: int = 240, w: int = 320) -> None:
+    """An ALOHA episode whose camera frames are noise: gzip takes its time on them."""
+    rng = np.random.default_rng(0)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with h5py.File(path, "w") as f:
+        f.attrs["sim"] = False
+        qpos = rng.normal(size=(T, 14)).astype(np.float32)
+        f.create_dataset("observations/qpos", data=qpos)
+        f.create_dataset("observations/qvel", data=np.zeros_like(qpos))
+        f.create_dataset("action", data=rng.normal(size=(T, 14)).astype(np.float32))
+        for camera in ("cam_high", "cam_low"):
+            frames = rng.integers(0, 256, size=(T, h, w, 3), dtype=np.uint8)
+            f.create_dataset(f"observations/images/{camera}", data=frames, chunks=(1, h, w, 3))
+
+
+@pytest.fixture
+def long_export(project, manager, tmp_path):
+    """``long_export()``: an HDF5 export of a task with a long noisy episode, queued."""
+    from projects.dataset_services import dataset_import_run, dataset_import_start
+    from tasks.models import Task
+    from tasks.services import task_create
+
+    def make() -> Export:
+        folder = tmp_path / "noisy"
+        write_noisy_episode(folder / "episode_0.hdf5")
+        dataset = dataset_import_start(
+            actor=manager,
+            project=project,
+            name="Noisy",
+            format="hdf5",
+            source_path=folder,
+            background=False,
+        )
+        dataset = dataset_import_run(dataset_id=dataset.pk)
+        assert dataset.status == "finished", dataset.error
+        task = task_create(actor=manager, project=project, name="long", datasets=[dataset.pk])
+        Task.objects.filter(pk=task.pk).update(status="review_passed")
+        export, _ = services.export_start(actor=manager, project=project, format="hdf5")
+        return export
+
+    return make
+
+
+def wait_mid_export(export: Export, timeout: float = 120, *, waiting=("queued",)) -> None:
+    """Until the running export has written something into its temporary folder."""
+    tmp = services.exports_root() / f".tmp-{export.pk}"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = Export.objects.values_list("status", flat=True).get(pk=export.pk)
+        written = tmp.is_dir() and any(p.is_file() and p.stat().st_size > 0 for p in tmp.rglob("*"))
+        if status == "started" and written:
+            return
+        assert status in {*waiting, "started"}, Export.objects.get(pk=export.pk).error
+        time.sleep(0.02)
+    pytest.fail("the export never got going")
+
+
+def wait_status(export: Export, wanted: str, timeout: float, poll=None) -> float:
+    """Seconds until the export reaches ``wanted`` (``poll()`` called meanwhile)."""
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        if poll is not None:
+            poll()
+        export.refresh_from_db()
+        if export.status == wanted:
+            return time.monotonic() - start
+        time.sleep(0.2)
+    pytest.fail(f"export still {export.status} after {timeout} s: {export.error}")
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def assert_nothing_published(project) -> None:
+    root = services.exports_root()
+    assert not list(root.glob(".tmp-*"))
+    assert not list(root.rglob("manifest.json"))
+    assert not (root / project.slug).exists() or not any((root / project.slug).iterdir())
+
+
+def test_a_killed_workers_export_fails_as_worker_lost_and_retry_finishes_it(
+    admin_user, client, project, long_export, worker_process
+):
+    export = long_export()
+    worker = worker_process("exports", env=FAST)
+    wait_mid_export(export)
+    horses = worker.children()
+    assert horses  # the export runs in the worker's work horse
+    worker.kill()
+
+    # No worker is left: the queue page finds the lost job on its own.
+    client.force_login(admin_user)
+    pages = []
+    took = wait_status(
+        export, "failed", LOST + 15, poll=lambda: pages.append(client.get("/queues/"))
+    )
+    assert took <= LOST + 10
+    assert "worker lost" in export.error and export.path == ""
+    assert "A worker was lost while running 1 job" in pages[-1].content.decode()
+    assert not any(alive(pid) for pid in horses)  # the work horse died with its worker
+    time.sleep(1)
+    assert_nothing_published(project)
+    queue = django_rq.get_queue("exports")
+    assert queue.started_job_registry.count == 0
+    (failed,) = control.failed_jobs("exports")
+    assert failed["id"] == export.job_id and "Worker lost" in failed["error"]
+
+    result = control.queue_action(actor=admin_user, name="exports", action="retry-failed")
+    assert result["count"] == 1
+    worker_process("exports", env=FAST)  # a fresh worker
+    wait_status(export, "finished", 180)
+    assert (services.export_dir(export) / "manifest.json").is_file()
+    assert export.error == ""
+
+
+def test_a_lost_job_is_retried_once_by_itself_when_so_configured(
+    project, long_export, worker_process
+):
+    env = {**FAST, "STAGECRAFT_RETRY_LOST_JOBS": "1"}
+    worker_process("default", env=env)  # a worker of another queue finds lost jobs too
+    export = long_export()
+    queue = django_rq.get_queue("exports")
+
+    first = worker_process("exports", env=env)
+    wait_mid_export(export)
+    first.kill()
+    wait_status(export, "failed", LOST + 15)
+    assert "worker lost" in export.error
+    deadline = time.monotonic() + 10
+    while queue.count == 0 and time.monotonic() < deadline:  # put back on its queue
+        time.sleep(0.05)
+    assert queue.job_ids == [export.job_id]
+
+    second = worker_process("exports", env=env)  # runs it again, and is killed too
+    wait_mid_export(export, waiting=("failed",))  # failed until the job runs again
+    second.kill()
+    wait_status(export, "failed", LOST + 15)
+    time.sleep(1)
+    assert "worker lost" in export.error
+    # Once only: now it waits in the failed registry for an administrator.
+    assert queue.count == 0 and queue.started_job_registry.count == 0
+    assert queue.failed_job_registry.get_job_ids() == [export.job_id]
+    assert_nothing_published(project)
+
+
+def test_a_dead_workers_import_fails_as_worker_lost_and_retry_imports_it(
+    admin_user, project, manager, tmp_path, redis_conn, run_jobs
+):
+    """The import's job was taken by one of our workers that is gone (its name known, its
+    heartbeat key expired): the queue page's check fails it; retry imports it."""
+    from rq.executions import Execution
+
+    from projects.dataset_services import dataset_import_start
+    from queues.recovery import WORKERS_KEY
+    from tests.helpers.hdf5 import write_aloha
+
+    folder = tmp_path / "episodes"
+    write_aloha(folder / "episode_0.hdf5", T=12)
+    dataset = dataset_import_start(
+        actor=manager, project=project, name="Episodes", format="hdf5", source_path=folder
+    )
+    queue = django_rq.get_queue("imports")
+    job = queue.fetch_job(dataset.job_id)
+    queue.remove(job)
+    type(dataset).objects.filter(pk=dataset.pk).update(status="started")
+    redis_conn.sadd(WORKERS_KEY, "gone-worker")
+    with redis_conn.pipeline() as pipe:
+        Execution.create(job, ttl=3600, pipeline=pipe, worker_name="gone-worker")
+        pipe.execute()
+    assert control.recover_lost_jobs() == {"failed": 1, "retried": 0}
+    assert control.recover_lost_jobs() == {"failed": 0, "retried": 0}  # handled once
+    dataset.refresh_from_db()
+    assert dataset.status == "failed" and "worker lost" in dataset.error
+    assert queue.failed_job_registry.get_job_ids() == [job.id]
+
+    assert (
+        control.queue_action(actor=admin_user, name="imports", action="retry-failed")["count"] == 1
+    )
+    run_jobs("imports")
+    dataset.refresh_from_db()
+    assert dataset.status == "finished", dataset.error
+    assert dataset.samples.count() == 1
+
+
+def test_a_living_workers_job_is_left_alone(project, redis_conn):
+    from rq.executions import Execution
+
+    from core.jobs import ping_job
+    from queues.recovery import mark_alive
+
+    job = django_rq.get_queue("default", commit_mode="auto").enqueue(ping_job, "x")
+    mark_alive(redis_conn, "busy-worker")
+    with redis_conn.pipeline() as pipe:
+        Execution.create(job, ttl=3600, pipeline=pipe, worker_name="busy-worker")
+        pipe.execute()
+    assert control.recover_lost_jobs() == {"failed": 0, "retried": 0}
+    assert django_rq.get_queue("default").started_job_registry.count == 1
