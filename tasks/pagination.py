@@ -15,6 +15,8 @@ is such an estimate.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.core.paginator import EmptyPage, Page, Paginator
 from django.db import connections
 from django.db.models import QuerySet
@@ -50,8 +52,18 @@ class TaskPage(Page):
 
 
 class TaskPaginator(Paginator):
+    """``rows``, when given, builds the page from its ids (in order) instead of the
+    queryset's tasks: the list API and ``/tasks/`` read plain rows
+    (``tasks.selectors.task_rows``), not model instances."""
+
     exact = True
     object_list: QuerySet  # a queryset of tasks, never a list
+
+    def __init__(
+        self, object_list, per_page, *args, rows: Callable[[list[int]], list] | None = None, **kw
+    ):
+        super().__init__(object_list, per_page, *args, **kw)
+        self.rows = rows
 
     @cached_property
     def count(self) -> int:
@@ -81,17 +93,21 @@ class TaskPaginator(Paginator):
             .select_related(None)
             .values_list("pk", flat=True)[bottom : bottom + self.per_page + 1]
         )
-        page = TaskPage(
-            list(self.object_list.filter(pk__in=ids[: self.per_page])) if ids else [],
-            number,
-            self,
-        )
+        shown = ids[: self.per_page]
+        if self.rows is not None:
+            found = self.rows(shown)
+        else:
+            found = list(self.object_list.filter(pk__in=shown)) if shown else []
+        page = TaskPage(found, number, self)
         page.more = len(ids) > self.per_page
         return page
 
 
 class TaskPagination(Pagination):
-    django_paginator_class = TaskPaginator
+    rows: Callable[[list[int]], list] | None = None  # see TaskPaginator
+
+    def django_paginator_class(self, queryset, page_size) -> TaskPaginator:
+        return TaskPaginator(queryset, page_size, rows=self.rows)
 
     def get_paginated_response(self, data):
         return Response(

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
 from datetime import datetime, time
+from typing import Any
 
 from django.db.models import Exists, F, OuterRef, Prefetch, Q, QuerySet
 from django.shortcuts import get_object_or_404
@@ -145,6 +147,63 @@ def with_details(tasks: QuerySet[Task]) -> QuerySet[Task]:
             queryset=Delivery.objects.only("id", "task_id", "stage_key", "callback").order_by("id"),
         ),
     )
+
+
+# What the list API shows of each task (API.md: ``GET /tasks/``), besides the related kinds.
+TASK_LIST_FIELDS = (
+    "project_id", "name", "description", "status", "priority", "batch", "blueprint__name",
+    "blueprint__version", "metadata", "callback_url", "unique_id", "created_at", "updated_at",
+    "due_at",
+)  # fmt: skip
+TASK_RUN_FIELDS = (
+    "task_id", "stage_key", "kind", "replica", "status", "assignee__username", "attempt",
+    "routed_to", "feedback", "agreement",
+)  # fmt: skip
+TASK_RELATED = frozenset({"datasets", "annotators", "reviewers", "runs", "callback"})
+
+
+def task_rows(
+    ids: list[int], *, fields: Sequence[str], related: Collection[str] = ()
+) -> list[dict[str, Any]]:
+    """The tasks ``ids`` as plain rows, in the order of ``ids`` (a page of the list): ``id``
+    and ``fields`` (``values()`` names), and each kind of ``related`` read in one query for
+    the whole page, never per task: ``datasets`` (ids, in the datasets' order),
+    ``annotators`` and ``reviewers`` (usernames, in the order they were given), ``runs``
+    (``TASK_RUN_FIELDS`` in the runs' order) and ``callback`` (the latest delivery's callback
+    state, None without one). No model instances: a page costs its queries, not ORM work."""
+    unknown = set(related) - TASK_RELATED
+    if unknown:
+        raise ValueError(f"Unknown related kinds: {sorted(unknown)}")
+    if not ids:
+        return []
+    found = {
+        row["id"]: row for row in Task.objects.filter(pk__in=ids).order_by().values("id", *fields)
+    }
+    for row in found.values():
+        for kind in related:
+            row[kind] = None if kind == "callback" else []
+    ids = [pk for pk in ids if pk in found]
+    pairs: list[tuple[str, QuerySet]] = []
+    if "datasets" in related:
+        linked = Task.datasets.through.objects.filter(task_id__in=ids)
+        linked = linked.order_by("-dataset__created_at", "-dataset_id")  # Dataset's ordering
+        pairs.append(("datasets", linked.values_list("task_id", "dataset_id")))
+    for kind, people in (("annotators", Task.annotators), ("reviewers", Task.reviewers)):
+        if kind in related:
+            given = people.through.objects.filter(task_id__in=ids).order_by("id")
+            pairs.append((kind, given.values_list("task_id", "user__username")))
+    for kind, values in pairs:
+        for task_id, value in values:
+            found[task_id][kind].append(value)
+    if "runs" in related:
+        runs = StageRun.objects.filter(task_id__in=ids).order_by("id").values(*TASK_RUN_FIELDS)
+        for run in runs:
+            found[run["task_id"]]["runs"].append(run)
+    if "callback" in related:
+        deliveries = Delivery.objects.filter(task_id__in=ids).order_by("id")
+        for task_id, callback in deliveries.values_list("task_id", "callback"):
+            found[task_id]["callback"] = callback  # the latest wins
+    return [found[pk] for pk in ids]
 
 
 def task_get_for_user(*, user, task_id: int, action: Action = Action.VIEW) -> Task:
