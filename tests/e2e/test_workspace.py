@@ -589,3 +589,91 @@ def test_the_current_camera_fills_the_viewer_and_the_plots_stay_on_screen(login,
     expect(cameras.get_by_role("button", name="Show cam_high")).to_have_attribute(
         "aria-pressed", "false"
     )
+
+
+def open_objects_stage(page, live_server):
+    """Start the next task (its objects stage) as the page's annotator; the frame's image is
+    loaded. Returns the task id."""
+    page.goto(f"{live_server.url}/workspace/")
+    page.get_by_role("button", name="Start next task").click()
+    expect(page).to_have_url(re.compile(r"/workspace/\d+/objects/$"))
+    expect(page.locator("body")).to_have_attribute("data-workspace-ready", "true")
+    page.wait_for_function("() => document.querySelector('svg.overlay').viewBox.baseVal.width")
+    return int(re.search(r"/workspace/(\d+)/", page.url).group(1))
+
+
+def on_screen(page, x, y):
+    """The screen position of image pixel (x, y) of the current camera, at the current zoom."""
+    box = page.locator(".frame-box img").bounding_box()
+    natural = page.locator(".frame-box img").evaluate("(i) => i.naturalWidth")
+    scale = box["width"] / natural
+    return box["x"] + x * scale, box["y"] + y * scale
+
+
+def test_zoom_at_the_cursor_pan_and_draw_exact_in_image_pixels(login, live_server):
+    page = login("annotator")
+    page.set_viewport_size({"width": 1440, "height": 900})
+    task_id = open_objects_stage(page, live_server)
+    level = page.get_by_label("Zoom level")
+    fitted = level.text_content()
+    image = page.locator(".frame-box img")
+    fitted_scale = image.bounding_box()["width"] / image.evaluate("(i) => i.naturalWidth")
+    # The wheel zooms in at the cursor: the image pixel under it stays under it.
+    anchor = on_screen(page, 20, 20)
+    page.mouse.move(*anchor)
+    for _ in range(2):
+        page.mouse.wheel(0, -300)
+    expect(level).not_to_have_text(fitted)
+    # Two wheel notches of 300 px zoom in 3.3 times (e^0.6 each): wait for both.
+    page.wait_for_function(
+        "(s) => new DOMMatrix(getComputedStyle(document.querySelector('.frame-box')).transform)"
+        ".a > s * 3.2",
+        arg=fitted_scale,
+    )
+    # The pointer sits on whole screen pixels: the anchor stays within a fraction of an
+    # image pixel (it was 20, 20 before zooming).
+    box = page.locator(".frame-box img").bounding_box()
+    scale = box["width"] / page.locator(".frame-box img").evaluate("(i) => i.naturalWidth")
+    under = ((anchor[0] - box["x"]) / scale, (anchor[1] - box["y"]) / scale)
+    assert abs(under[0] - 20) < 0.2 and abs(under[1] - 20) < 0.2, under
+
+    # Drawn at this zoom, the box is saved in image pixels.
+    page.get_by_label("category *").select_option("block")
+    page.mouse.move(*on_screen(page, 14, 15))
+    page.mouse.down()
+    page.mouse.move(*on_screen(page, 26, 24), steps=5)
+    page.mouse.up()
+    expect(page.get_by_role("status", name="Saved changes")).to_contain_text("Saved object.")
+    data = Annotation.objects.get(task_id=task_id, stage_key="objects").data
+    for key, value in {"x": 14, "y": 15, "w": 12, "h": 9}.items():
+        assert abs(data[key] - value) <= 0.15, (key, data)
+
+    # Space + drag pans (and plays nothing); the middle button pans too.
+    before = page.locator(".frame-box img").bounding_box()
+    page.keyboard.down(" ")
+    page.mouse.move(700, 400)
+    page.mouse.down()
+    page.mouse.move(760, 430, steps=4)
+    page.mouse.up()
+    page.keyboard.up(" ")
+    moved = page.locator(".frame-box img").bounding_box()
+    assert (round(moved["x"] - before["x"]), round(moved["y"] - before["y"])) == (60, 30)
+    expect(page.get_by_role("button", name="Play")).to_have_text("▶ Play")
+    page.mouse.move(700, 400)
+    page.mouse.down(button="middle")
+    page.mouse.move(680, 390, steps=3)
+    page.mouse.up(button="middle")
+    again = page.locator(".frame-box img").bounding_box()
+    assert (round(again["x"] - moved["x"]), round(again["y"] - moved["y"])) == (-20, -10)
+    assert Annotation.objects.filter(task_id=task_id, stage_key="objects").count() == 1
+
+    # Keys: 0 is 100 % (an image pixel per screen pixel), F fits again.
+    page.keyboard.press("0")
+    expect(level).to_have_text("100 %")
+    assert round(page.locator(".frame-box img").bounding_box()["width"]) == page.locator(
+        ".frame-box img"
+    ).evaluate("(i) => i.naturalWidth")
+    page.keyboard.press("f")
+    expect(level).to_have_text(fitted)
+    page.keyboard.press("+")
+    expect(level).not_to_have_text(fitted)

@@ -86,6 +86,26 @@ export function fit() {
   applyView();
 }
 
+const MIN_ZOOM = 0.1, MAX_ZOOM = 64;
+
+// Zoom by ``factor`` keeping the image point under (cx, cy) — stage pixels — where it is.
+export function zoomAt(factor, cx, cy) {
+  const v = state.view;
+  const scale = Math.min(MAX_ZOOM, Math.max(MIN_ZOOM, v.scale * factor));
+  const px = (cx - v.x) / v.scale, py = (cy - v.y) / v.scale;
+  state.view = { scale, x: cx - px * scale, y: cy - py * scale, fitted: false };
+  applyView();
+}
+
+// The zoom bar and its keys: fit, 100 % (an image pixel per screen pixel), in, out.
+export function zoom(kind) {
+  const stage = $("[data-stage]");
+  const cx = stage.clientWidth / 2, cy = stage.clientHeight / 2;
+  if (kind === "fit") fit();
+  else if (kind === "actual") zoomAt(1 / state.view.scale, cx, cy);
+  else zoomAt(kind === "in" ? 1.25 : 0.8, cx, cy);
+}
+
 function applyView() {
   const box = $("[data-stage] .frame-box");
   if (!box) return;
@@ -176,7 +196,7 @@ export function pointIn(svg, event) {
 const tenth = (v) => Math.round(v * 10) / 10;
 
 async function clickShape(event) {
-  if (!W.editable) return;
+  if (!W.editable || state.suppressClick) return;
   const p = pointIn(event.currentTarget, event);
   const camera = event.currentTarget.dataset.camera;
   if (currentKind() === "keypoint") {
@@ -197,7 +217,7 @@ export async function closePolygon() {
 }
 
 function startDrag(event) {
-  if (!W.editable || currentKind() !== "box") return;
+  if (!W.editable || event.button !== 0 || currentKind() !== "box") return;
   state.drag = { start: pointIn(event.currentTarget, event), shape: rect(0, 0, 0, 0, "drawing"), svg: event.currentTarget };
   event.currentTarget.append(state.drag.shape);
 }
@@ -234,5 +254,44 @@ export function wireStage() {
   };
   measure();
   window.addEventListener("resize", measure);
-  new ResizeObserver(() => { if (state.view.fitted) fit(); else applyView(); }).observe($("[data-stage]"));
+  const stage = $("[data-stage]");
+  new ResizeObserver(() => { if (state.view.fitted) fit(); else applyView(); }).observe(stage);
+  // The wheel (and a touchpad's pinch, which comes as a wheel with Ctrl) zooms at the cursor.
+  stage.addEventListener("wheel", (event) => {
+    event.preventDefault();
+    const box = stage.getBoundingClientRect();
+    const step = event.deltaMode === 1 ? event.deltaY * 16 : event.deltaY;
+    zoomAt(Math.exp(-step * (event.ctrlKey ? 0.01 : 0.002)), event.clientX - box.left, event.clientY - box.top);
+  }, { passive: false });
+  // The middle button, or the left one while Space is held, pans (before any drawing sees it).
+  stage.addEventListener("mousedown", (event) => {
+    if (event.button !== 1 && !(event.button === 0 && state.space)) return;
+    event.preventDefault();
+    event.stopPropagation();
+    state.pan = { x: event.clientX, y: event.clientY, vx: state.view.x, vy: state.view.y };
+    state.space && (state.spacePanned = true);
+    stage.classList.add("panning");
+  }, true);
+  document.addEventListener("mousemove", (event) => {
+    if (!state.pan) return;
+    state.view = { ...state.view, x: state.pan.vx + event.clientX - state.pan.x, y: state.pan.vy + event.clientY - state.pan.y, fitted: false };
+    applyView();
+  });
+  document.addEventListener("mouseup", () => {
+    if (!state.pan) return;
+    state.pan = null;
+    state.suppressClick = true;  // the click that ends a pan places nothing
+    setTimeout(() => { state.suppressClick = false; });
+    stage.classList.remove("panning");
+  });
+}
+
+// Space: held, the left button pans; tapped alone, it plays or pauses.
+export function spaceDown() { state.space = true; state.spacePanned = false; $("[data-stage]").classList.add("grab"); }
+export function spaceUp() {
+  state.space = false;
+  $("[data-stage]").classList.remove("grab");
+  const panned = state.spacePanned;
+  state.spacePanned = false;
+  return !panned;
 }

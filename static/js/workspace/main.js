@@ -6,7 +6,7 @@
 import { call } from "./api.js";
 import { $, W, alarm, describe, problem, sample, say, state } from "./core.js";
 import { create, createMany, loadAnnotations, redo, removeAnnotation, review, saveEdit, submit, undo } from "./annotations.js";
-import { closePolygon, drawOverlay, endDrag, play, showFrame, step, wireStage } from "./canvas.js";
+import { closePolygon, drawOverlay, endDrag, play, showFrame, spaceDown, spaceUp, step, wireStage, zoom } from "./canvas.js";
 import {
   addComment, attributes, currentClass, goTo, loadComments, markSampleInvalid, renderAnnotations,
   renderComments, renderSamples, renderTools, segmentRange, selectSample, syncSamples,
@@ -17,6 +17,7 @@ document.addEventListener("click", (event) => {
   const t = event.target.closest("button") || event.target;  // a click may land on a span inside
   if (t.matches("[data-step]")) step(Number(t.dataset.step));
   else if (t.matches("[data-play]")) play();
+  else if (t.matches("[data-zoom]")) zoom(t.dataset.zoom);
   else if (t.matches("[data-help]")) $("#ws-help").showModal();
   else if (t.matches("[data-close-help]")) $("#ws-help").close();
   else if (t.matches("[data-submit]")) submit();
@@ -74,11 +75,20 @@ document.addEventListener("keydown", (event) => {
   }
   if (event.key === "ArrowRight") { step(1); event.preventDefault(); }
   else if (event.key === "ArrowLeft") { step(-1); event.preventDefault(); }
-  else if (event.key === " ") { play(); event.preventDefault(); }
+  else if (event.key === " ") { if (!event.repeat) spaceDown(); event.preventDefault(); }
+  else if (event.key === "f" || event.key === "F") zoom("fit");
+  else if (event.key === "0") zoom("actual");
+  else if (event.key === "+" || event.key === "=") zoom("in");
+  else if (event.key === "-" || event.key === "_") zoom("out");
   else if (event.key === "PageDown") selectSample(state.sample + 1);
   else if (event.key === "PageUp") selectSample(state.sample - 1);
   else if (event.key === "?") $("#ws-help").showModal();
   else if (event.key === "Enter" && state.polygon.length) closePolygon();
+});
+
+document.addEventListener("keyup", (event) => {
+  if (event.key !== " " || !state.space) return;
+  if (spaceUp()) play();  // Space alone plays; Space with a drag was a pan
 });
 
 if (W.audit) {  // the audit panel (audit-panel.js) works on the same state
