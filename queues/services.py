@@ -41,6 +41,7 @@ OPTION_KEYS = {
     "task_from",
     "video",
     "robot_type",
+    "zip",
 }
 
 
@@ -275,14 +276,23 @@ def export_run(*, export_id: int) -> Export | None:
             "files": {str(p.relative_to(tmp)): _sha256(p) for p in files},
             "created_at": timezone.now().isoformat(),
         }
-        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
         name = f"{export.project.slug}/v{export.version}-{export.format}"
         final = exports_root() / name
         final.parent.mkdir(parents=True, exist_ok=True)
         if final.exists():  # left by a database that was reset: never overwrite it
             name = f"{name}-{export.pk}"
             final = exports_root() / name
+        # The download of a folder format is a zip the job builds (never the web request);
+        # ``zip: false`` leaves it out.
+        wanted = export.format != ExportFormat.JSONL and export.options.get("zip", True)
+        manifest["archive"] = f"{final.name}.zip" if wanted else None
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
+        if wanted:
+            job_log("zipping")
+            _zip(tmp, _zip_tmp(export.pk), final.name)
         tmp.replace(final)  # atomic publish
+        if wanted:
+            _zip_tmp(export.pk).replace(final.with_suffix(".zip"))
         job_log(f"published {name}")
         with transaction.atomic():
             size = sum(p.stat().st_size for p in final.rglob("*") if p.is_file())
@@ -297,6 +307,7 @@ def export_run(*, export_id: int) -> Export | None:
             )
             if not done:  # cancelled at the last moment
                 shutil.rmtree(final, ignore_errors=True)
+                final.with_suffix(".zip").unlink(missing_ok=True)
                 return Export.objects.get(pk=export.pk)
             if export.options.get("submit"):
                 from tasks.services import task_mark_submitted
@@ -307,14 +318,14 @@ def export_run(*, export_id: int) -> Export | None:
                 )
         report_progress(1.0, detail="done")
     except Cancelled:
-        shutil.rmtree(tmp, ignore_errors=True)
+        _discard(export.pk)
         logger.info("export %s cancelled", export.pk)
     except ApplicationError as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
+        _discard(export.pk)
         job_log(f"failed: {exc.message}")
         Export.objects.filter(pk=export.pk).update(status=ExportStatus.FAILED, error=exc.message)
     except Exception as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
+        _discard(export.pk)
         Export.objects.filter(pk=export.pk).update(
             status=ExportStatus.FAILED,
             error=f"The export failed unexpectedly ({describe(exc)}).",
@@ -332,7 +343,27 @@ def export_abandon(*, export_id: int, reason: str) -> None:
         status=ExportStatus.FAILED,
         error=f"The export job stopped ({reason}); nothing was published.",
     ):
-        shutil.rmtree(exports_root() / f".tmp-{export_id}", ignore_errors=True)
+        _discard(export_id)
+
+
+def _zip_tmp(export_id: int) -> Path:
+    return exports_root() / f".tmp-{export_id}.zip"
+
+
+def _discard(export_id: int) -> None:
+    """What a failed, cancelled or abandoned run leaves: its folder and its zip."""
+    shutil.rmtree(exports_root() / f".tmp-{export_id}", ignore_errors=True)
+    _zip_tmp(export_id).unlink(missing_ok=True)
+
+
+def _zip(folder: Path, archive: Path, top: str) -> None:
+    """``folder``'s files, stored (not compressed: HDF5 frames are gzipped, videos encoded,
+    PNGs compressed), under ``top/`` in ``archive``; streamed file by file."""
+    import zipfile
+
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
+        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+            zf.write(path, f"{top}/{path.relative_to(folder)}")
 
 
 def export_clean_expired(*, actor, now=None) -> int:
@@ -346,6 +377,7 @@ def export_clean_expired(*, actor, now=None) -> int:
         status=ExportStatus.FINISHED, finished_at__lt=limit
     ).exclude(path=""):
         shutil.rmtree(export_dir(export), ignore_errors=True)
+        export_dir(export).with_suffix(".zip").unlink(missing_ok=True)
         Export.objects.filter(pk=export.pk).update(
             path="", error="Files removed after the retention period."
         )
@@ -379,23 +411,34 @@ def export_get_for_user(*, user, export_id: int) -> Export:
 
 
 def export_archive(*, actor, export: Export) -> Path:
-    """The file to download: the JSONL itself, or a zip of the version's folder (made once)."""
-    import zipfile
-
+    """The file to download: the JSONL itself, or the zip the job built. An export published
+    before the jobs built zips gets one made here, once."""
     require(actor, export.project, Action.CHANGE)
     if export.status != ExportStatus.FINISHED or not export.path:
         raise ApplicationError("This export has no files to download.", field="status")
-    activity_record(actor=actor, verb="export.downloaded", target=export, project=export.project)
     folder = export_dir(export)
     if export.format == ExportFormat.JSONL:
+        activity_record(
+            actor=actor, verb="export.downloaded", target=export, project=export.project
+        )
         return folder / "tasks.jsonl"
-    archive = folder.with_suffix(".zip")  # made once, outside any transaction
+    archive = folder.with_suffix(".zip")
     if not archive.exists():
-        partial = archive.with_suffix(".zip.part")
-        with zipfile.ZipFile(partial, "w", zipfile.ZIP_STORED) as zf:
-            for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-                zf.write(path, f"{folder.name}/{path.relative_to(folder)}")
+        if (export.manifest or {}).get("archive", "") is None:
+            raise ApplicationError(
+                "This export was made without a zip archive (option zip: false); request it "
+                "again to download it.",
+                field="status",
+            )
+        if "archive" in (export.manifest or {}):
+            raise ApplicationError(
+                "This export's archive is missing from the server; request it again.",
+                field="status",
+            )
+        partial = archive.with_suffix(".zip.part")  # older exports: made once
+        _zip(folder, partial, folder.name)
         partial.replace(archive)
+    activity_record(actor=actor, verb="export.downloaded", target=export, project=export.project)
     return archive
 
 

@@ -103,7 +103,7 @@ class ExportContext:
     # written (sample id and annotation count per episode, in order: validation re-reads
     # the sources by id instead of holding episodes), and the casts a format had to make
     # (feature → "from → to"; the manifest states them).
-    done: int = 0
+    done: float = 0
     written: list[tuple[int, int]] = field(default_factory=list)
     casts: dict[str, str] = field(default_factory=dict)
 
@@ -253,9 +253,17 @@ def stream_episodes(ctx: ExportContext, chunk_size: int = EPISODE_CHUNK_SIZE) ->
     grow with chunks, never with tasks or episodes. Sets ``ctx.done`` for progress."""
     for chunk in stream_tasks(ctx, chunk_size, episodes=True):
         position = {task.pk: n for n, task in enumerate(chunk.tasks)}
-        before = len(ctx.task_ids) - len(chunk.tasks)
+        per_task: dict[int, int] = {}
         for episode in chunk.episodes:
-            ctx.done = before + position[episode.task.pk]
+            per_task[episode.task.pk] = per_task.get(episode.task.pk, 0) + 1
+        before = len(ctx.task_ids) - len(chunk.tasks)
+        seen: dict[int, int] = {}
+        for episode in chunk.episodes:
+            pk = episode.task.pk
+            seen[pk] = seen.get(pk, 0) + 1
+            # A task's share of the progress grows with its episodes (one task may hold
+            # a whole dataset).
+            ctx.done = before + position[pk] + seen[pk] / per_task[pk]
             yield episode
         ctx.done = len(ctx.task_ids)
 

@@ -322,8 +322,9 @@ def _column(values: np.ndarray, width: int, dtype: str) -> pa.Array:
 
 def robot_type(ctx, sample) -> str:
     """The export's option, else the project's setting, else what the source said."""
-    settings = ctx.export.project.settings if isinstance(ctx.export.project.settings, dict) else {}
-    chosen = ctx.options.get("robot_type") or settings.get("robot_type")
+    from projects.selectors import robot_type as project_robot_type
+
+    chosen = ctx.options.get("robot_type") or project_robot_type(ctx.export.project)
     return str(chosen or (sample.metadata or {}).get("robot_type") or "unknown")
 
 

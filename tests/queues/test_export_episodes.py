@@ -4,6 +4,7 @@ length), every source array kept and read back with the format's own reader."""
 
 import json
 import tracemalloc
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -207,8 +208,9 @@ def test_lerobot_keeps_every_array_under_its_conventional_name(project, manager,
     ]
     dataset = import_folder(project, manager, folder)
     finished_tasks(project, manager, dataset, 1)
-    project.settings = {**project.settings, "robot_type": "aloha_mobile"}
-    project.save(update_fields=["settings"])
+    from projects.services import project_update
+
+    project = project_update(actor=manager, project=project, robot_type="aloha_mobile")
     done, out, _ = export(project, manager, "lerobot")
     info = json.loads((out / "meta" / "info.json").read_text())
     assert info["robot_type"] == "aloha_mobile"
@@ -295,3 +297,65 @@ def test_coco_category_ids_follow_the_taxonomy(project, manager, annotator, data
         return
     coco = COCO(str(second / "annotations.json"))
     assert coco.getCatIds(catNms=["object"]) == [1]
+
+
+def test_the_job_builds_the_zip_and_the_download_only_answers_it(project, manager, dataset):
+    import zipfile
+
+    from core.exceptions import ApplicationError
+
+    finished_tasks(project, manager, dataset, 1)
+    done, out, _ = export(project, manager, "hdf5")
+    archive = out.with_suffix(".zip")
+    assert archive.is_file() and done.manifest["archive"] == archive.name  # before any download
+    with zipfile.ZipFile(archive) as zf:
+        names = set(zf.namelist())
+    assert names == {f"{out.name}/{p.relative_to(out)}" for p in out.rglob("*") if p.is_file()}
+    built = archive.stat().st_mtime_ns
+    assert services.export_archive(actor=manager, export=done) == archive
+    assert archive.stat().st_mtime_ns == built
+    assert not list(services.exports_root().glob(".tmp-*"))
+
+    plain, out, _ = export(project, manager, "hdf5", zip=False)
+    assert not out.with_suffix(".zip").exists() and plain.manifest["archive"] is None
+    with pytest.raises(ApplicationError, match="without a zip"):
+        services.export_archive(actor=manager, export=plain)
+
+
+LEROBOT_CHECK = Path(__file__).resolve().parents[3] / "shared" / "tools" / "lerobot-check" / "run"
+
+
+@pytest.mark.skipif(
+    not (Path.home() / ".cache" / "stagecraft-lerobot-check" / "bin" / "python").exists(),
+    reason="lerobot-check's venv is not built (../shared/tools/lerobot-check/run builds it)",
+)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_real_lerobot_loads_every_array(project, manager, tmp_path, dtype):
+    """lerobot 0.6.1's LeRobotDataset loads the export (mobile ALOHA arrays: state,
+    velocity, effort, action, base_action; float64 kept as float64)."""
+    import subprocess
+
+    folder = tmp_path / "mobile"
+    for i in range(2):
+        write_episode(folder / f"episode_{i}.hdf5", 12 + i, mobile=True, seed=i, dtype=dtype)
+    dataset = import_folder(project, manager, folder)
+    finished_tasks(project, manager, dataset, 1)
+    _, out, _ = export(project, manager, "lerobot")
+    result = subprocess.run(  # noqa: S603 — our own checker, our own paths
+        [str(LEROBOT_CHECK), str(out), "--expect-episodes", "2", "--expect-frames", "25"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert "VALID" in result.stdout, result.stdout[-2000:] + result.stderr[-2000:]
+
+
+def test_robot_type_is_set_per_project_through_the_api(project, manager, api_as):
+    client = api_as(manager)
+    url = f"/api/v1/projects/{project.pk}/"
+    response = client.patch(url, {"robot_type": "aloha"}, format="json")
+    assert response.status_code == 200 and response.json()["robot_type"] == "aloha"
+    assert client.get(url).json()["assignment"] == "pull"  # other settings kept
+    bad = client.patch(url, {"robot_type": "a robot!"}, format="json")
+    assert bad.status_code == 400 and "robot_type" in json.dumps(bad.json())
+    assert client.patch(url, {"robot_type": ""}, format="json").json()["robot_type"] == ""
