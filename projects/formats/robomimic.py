@@ -13,23 +13,25 @@ What makes a demo replayable is kept (issue 16):
   simulator from it before replaying ``states``), as the file's string;
 * ``Sample.metadata["env_args"]``: ``data.attrs["env_args"]``, the exact JSON text (the
   same for every demo of a file); other attributes of ``data`` and of the demo group
-  go to ``metadata["data_attrs"]`` and ``metadata["demo_attrs"]`` (JSON-friendly values).
+  go to ``metadata["data_attrs"]`` and ``metadata["demo_attrs"]`` (JSON-friendly values);
+  ``metadata["mask"]`` lists the filter keys (``mask/train``, ``mask/valid``…) naming
+  the demo.
   A file straight from robosuite's ``collect_human_demonstrations`` has no ``env_args``
   but ``data_attrs["env_info"]`` (JSON text of the env's kwargs) and ``data_attrs["env"]``,
   from which robomimic's ``convert_robosuite.py`` builds ``env_args``;
 * every other array of the demo as a sample series. ``Sample.arrays`` maps a name to
-  ``{"role", "path", "shape", "dtype", "names"}`` and, for arrays of more than two
-  dimensions, ``"item_shape"``:
+  ``{"role", "path", "shape", "dtype", "names", "item_shape"}``:
 
   - the name is the array's path inside the demo group: ``actions``, ``states``,
     ``rewards``, ``dones``, ``obs/robot0_eef_pos``, ``next_obs/…``, ``action_dict/…``,
     extra arrays such as ``torques`` or ``interventions``;
   - ``path`` is where it is in the HDF5 demo group; ``dtype`` is the stored dtype
     (``float64`` for robosuite's states, ``bool``/``int64`` for flags);
-  - ``shape`` is ``[T, D]``: ``read_series`` returns every array as a (T, D) float64
-    array, a 1-D array with D = 1, and a (T, a, b, …) array flattened row-major to
-    D = a·b·… with ``item_shape`` = ``[a, b, …]``. An exporter gets the source array back
-    with ``values.reshape([T, *item_shape]).astype(dtype)`` (exact for every float32,
+  - ``shape`` is ``[T, D]`` and ``item_shape`` the source's shape after T: ``read_series``
+    returns every array as a (T, D) float64 array, a (T,) array as D = 1 with
+    ``item_shape`` ``[]``, a (T, a, b, …) array flattened row-major to D = a·b·… with
+    ``item_shape`` ``[a, b, …]``. An exporter gets the source array back with
+    ``values.reshape([T, *item_shape]).astype(dtype)`` (exact for every float32,
     float64, bool and integer below 2**53 value);
   - ``role`` is ``action`` (``actions``, ``action_dict/…``), ``state`` (``states``,
     ``obs/…``) or ``other``.
@@ -90,6 +92,23 @@ def _file_fps(data: h5py.Group) -> float:
     return DEFAULT_FPS
 
 
+def _masks(f: h5py.File, relative: Path) -> dict[str, set[str]]:
+    """robomimic's filter keys: ``mask/<name>`` lists the demos of a split (``train``,
+    ``valid``, ``20_percent``…)."""
+    group = f.get("mask")
+    if not isinstance(group, h5py.Group):
+        return {}
+    masks = {}
+    for name, ds in group.items():
+        if not isinstance(ds, h5py.Dataset) or ds.ndim != 1:
+            continue
+        try:
+            masks[name] = {plain(v) for v in ds[...]}
+        except (OSError, ValueError) as exc:
+            raise DataError(relative, f"mask/{name} cannot be read ({exc})") from exc
+    return masks
+
+
 def _is_image(ds: h5py.Dataset) -> bool:
     return ds.ndim == 4 and ds.shape[-1] == 3 and ds.dtype == np.uint8
 
@@ -126,6 +145,7 @@ class RobomimicFormat(DatasetFormatReader):
                 if not demos:
                     raise DataError(relative, "/data holds no demo_N groups")
                 fps = _fps(data, options)
+                masks = _masks(f, relative)
                 env_args = data.attrs.get("env_args")
                 data_attrs = {k: plain(v) for k, v in data.attrs.items() if k not in {"env_args"}}
                 for n, demo in enumerate(demos):
@@ -135,6 +155,9 @@ class RobomimicFormat(DatasetFormatReader):
                         spec.metadata["env_args"] = plain(env_args)
                     if data_attrs:
                         spec.metadata["data_attrs"] = data_attrs
+                    in_masks = sorted(name for name, members in masks.items() if demo in members)
+                    if in_masks:
+                        spec.metadata["mask"] = in_masks
                     specs.append(spec)
         return specs
 
@@ -164,8 +187,7 @@ class RobomimicFormat(DatasetFormatReader):
                 "dtype": str(ds.dtype),
                 "names": names_for(name, width),
             }
-            if len(item_shape) > 1:
-                arrays[name]["item_shape"] = item_shape
+            arrays[name]["item_shape"] = item_shape
             lengths[name] = ds.shape[0]
 
         def visit(name: str, ds) -> None:

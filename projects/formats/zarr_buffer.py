@@ -10,8 +10,8 @@ holds ``data/<key>``: one array per signal, every episode concatenated along axi
   ``imagecodecs`` codecs (UMI's JPEG XL) is refused naming the codec when it is missing.
 * Every other array of ``data/`` is a sample series, stored like robomimic's (see
   projects.formats.robomimic): ``Sample.arrays[key]`` = ``{"role", "path": "data/<key>",
-  "shape": [T, D], "dtype", "names"}`` plus ``"item_shape"`` for arrays of more than two
-  dimensions; ``read_series`` returns (T, D) float64, an N-D array flattened row-major, so
+  "shape": [T, D], "dtype", "names", "item_shape"}`` (the source's shape after T);
+  ``read_series`` returns (T, D) float64, an N-D array flattened row-major, so
   ``values.reshape([T, *item_shape]).astype(dtype)`` is the source array. Role: ``action``
   for keys containing "action", ``other`` for timestamps and non-float arrays, else
   ``state``.
@@ -240,8 +240,7 @@ class ZarrReplayBufferFormat(DatasetFormatReader):
                     "names": [f"{key}_{i}" for i in range(width)],
                     "width": width,
                 }
-                if len(item_shape) > 1:
-                    arrays[key]["item_shape"] = item_shape
+                arrays[key]["item_shape"] = item_shape
             fps, assumed = self._fps(group, options)
             attrs = {k: plain(v) for k, v in dict(group.attrs).items()}
             prefix = "" if store == "." else re.sub(r"(\.zarr)?(\.zip)?$", "", store) + "/"

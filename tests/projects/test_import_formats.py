@@ -312,6 +312,7 @@ def test_robomimic_every_obs_key_and_extra_array_reads_back_from_the_stored_samp
     assert sample.metadata["model_file"] == '<mujoco model="base"><worldbody/></mujoco>'
     assert sample.metadata["demo_attrs"] == {"num_samples": 5}
     assert sample.metadata["not_kept"] == ["next_obs/agentview_image"]
+    assert sample.metadata["mask"] == ["train"]
     assert [c["name"] for c in sample.cameras] == ["agentview_image"]
     assert set(sample.arrays) == set(written["arrays"])
     assert sample.arrays["actions"]["role"] == "action"
@@ -322,7 +323,7 @@ def test_robomimic_every_obs_key_and_extra_array_reads_back_from_the_stored_samp
     for name, source in written["arrays"].items():
         info = sample.arrays[name]
         assert info["dtype"] == str(source.dtype)
-        back = series[name].reshape([len(source), *info.get("item_shape", source.shape[1:])])
+        back = series[name].reshape([len(source), *info["item_shape"]])
         assert np.array_equal(back.astype(info["dtype"]), source), name
 
 
@@ -416,7 +417,7 @@ def test_a_zarr_replay_buffer_imports_every_array_and_frame(project, manager, tm
     for sample, start, end in zip(samples, [0, *ENDS[:-1]], ENDS, strict=True):
         series = reader.read_series(dataset_dir(dataset), sample)
         for key, info in sample.arrays.items():
-            shape = [end - start, *info.get("item_shape", arrays[key].shape[1:])]
+            shape = [end - start, *info["item_shape"]]
             back = series[key].reshape(shape).astype(info["dtype"])
             assert np.array_equal(back, arrays[key][start:end]), key
         for index in (0, sample.num_frames - 1):
