@@ -559,3 +559,18 @@ def test_a_corrupt_zarr_upload_through_the_page_is_a_failed_import_not_a_500(
     page = client.get(response["Location"])
     assert page.status_code == 200
     assert "“imagecodecs_jpegxl”, which this server cannot decode" in page.content.decode()
+
+
+def test_the_command_takes_flip_cameras_and_detects_zarr(project, tmp_path, capsys):
+    from django.core.management import call_command
+
+    (tmp_path / "rm").mkdir()
+    write_robomimic_full(tmp_path / "rm" / "image.hdf5")
+    call_command("import_dataset", str(tmp_path / "rm"), "--project", project.slug,
+                 "--flip-cameras")  # fmt: skip
+    write_replay_buffer(str(tmp_path / "run" / "replay_buffer.zarr"))
+    call_command("import_dataset", str(tmp_path / "run"), "--project", project.slug)
+    robomimic, zarr_store = Dataset.objects.order_by("pk")
+    assert (robomimic.format, robomimic.options) == ("robomimic", {"flip_cameras": True})
+    assert robomimic.samples.get().cameras[0]["flip"] is True
+    assert (zarr_store.format, zarr_store.status, zarr_store.num_samples) == ("zarr", "finished", 3)
