@@ -9,7 +9,7 @@ as Django's ``bulk_create`` would. Callers fall back to ``bulk_create`` when
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -96,7 +96,7 @@ def copy_rows(model: type[models.Model], rows: list[dict[str, Any]], now=None) -
         connection.queries_log.append({"sql": sql, "time": "0.000"})
 
 
-def update_rows(model: type[models.Model], objs: list[models.Model], fields: list[str]) -> int:
+def update_rows(model: type[models.Model], objs: Sequence[models.Model], fields: list[str]) -> int:
     """Write ``fields`` of ``objs`` (saved rows of ``model``) in one UPDATE … FROM unnest(…)
     (PostgreSQL only): one array per column, no statement growing with the rows (Django's
     ``bulk_update`` writes a CASE per field with a branch per row, 1,000 rows a statement).
@@ -105,7 +105,7 @@ def update_rows(model: type[models.Model], objs: list[models.Model], fields: lis
         return 0
     quote = connection.ops.quote_name
     meta = model._meta
-    columns = [meta.pk, *(meta.get_field(name) for name in fields)]
+    columns: list[models.Field] = [meta.pk, *(meta.get_field(name) for name in fields)]  # type: ignore[list-item]
     arrays = [
         [field.get_db_prep_value(getattr(obj, field.attname), connection) for obj in objs]
         for field in columns
@@ -113,13 +113,13 @@ def update_rows(model: type[models.Model], objs: list[models.Model], fields: lis
     names = [f"c{i}" for i in range(len(columns))]
     casts = ", ".join(f"%s::{field.db_type(connection)}[]" for field in columns)
     assignments = ", ".join(
-        f"{quote(field.column)} = v.{name}"
+        f"{quote(str(field.column))} = v.{name}"
         for field, name in zip(columns[1:], names[1:], strict=True)
     )
+    table, key = quote(meta.db_table), quote(str(meta.pk.column))
     sql = (
-        f"UPDATE {quote(meta.db_table)} SET {assignments} "  # noqa: S608
-        f"FROM unnest({casts}) AS v({', '.join(names)}) "
-        f"WHERE {quote(meta.db_table)}.{quote(meta.pk.column)} = v.{names[0]}"
+        f"UPDATE {table} SET {assignments} "  # noqa: S608
+        f"FROM unnest({casts}) AS v({', '.join(names)}) WHERE {table}.{key} = v.{names[0]}"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, arrays)
