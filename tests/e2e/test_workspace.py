@@ -677,3 +677,86 @@ def test_zoom_at_the_cursor_pan_and_draw_exact_in_image_pixels(login, live_serve
     expect(level).to_have_text(fitted)
     page.keyboard.press("+")
     expect(level).not_to_have_text(fitted)
+
+
+def test_move_resize_and_nudge_a_box_saved_with_its_version_and_undone(login, live_server):
+    from tasks import services
+
+    page = login("annotator")
+    page.set_viewport_size({"width": 1440, "height": 900})
+    task_id = open_objects_stage(page, live_server)
+    first = page.evaluate(
+        "JSON.parse(document.getElementById('workspace-data').textContent)"
+        ".samples.find((s) => s.in_stage)"
+    )
+    run = StageRun.objects.get(task_id=task_id, stage_key="objects")
+    box = services.annotation_create(
+        actor=run.assignee,
+        task=run.task,
+        stage="objects",
+        label="object",
+        sample=first["id"],
+        data={"frame": 0, "camera": "cam_high", "x": 10, "y": 10, "w": 20, "h": 20},
+        attributes={"category": "block"},
+    )
+    page.reload()
+    expect(page.locator(f'svg.overlay rect.saved[data-id="{box.pk}"]')).to_have_count(1)
+    page.wait_for_function("() => document.querySelector('svg.overlay').viewBox.baseVal.width")
+    saved = page.get_by_role("status", name="Saved changes")
+
+    # Press inside the box and drag: it moves by the image pixels dragged.
+    page.mouse.move(*on_screen(page, 20, 20))
+    page.mouse.down()
+    page.mouse.move(*on_screen(page, 25, 28), steps=5)
+    page.mouse.up()
+    expect(saved).to_contain_text("Moved object: frame 0, 15,18 20×20.")
+    box.refresh_from_db()
+    assert (box.data["x"], box.data["y"], box.data["w"], box.data["h"], box.version) == (
+        15,
+        18,
+        20,
+        20,
+        2,
+    )
+    expect(page.locator("svg.overlay rect.handle")).to_have_count(8)  # selected: handles
+
+    # The bottom-right handle resizes it.
+    page.mouse.move(*on_screen(page, 35, 38))
+    page.mouse.down()
+    page.mouse.move(*on_screen(page, 41, 42), steps=5)
+    page.mouse.up()
+    expect(saved).to_contain_text("Resized object: frame 0, 15,18 26×24.")
+    box.refresh_from_db()  # the pointer sits on whole screen pixels: a tenth of a pixel off
+    assert (box.data["x"], box.data["y"], box.version) == (15, 18, 3)
+    assert abs(box.data["w"] - 26) <= 0.15 and abs(box.data["h"] - 24) <= 0.15
+
+    # Arrow keys nudge the selected box (one save for a run of presses), Ctrl+Z undoes it.
+    page.keyboard.press("ArrowLeft")
+    page.keyboard.press("ArrowLeft")
+    page.keyboard.press("Shift+ArrowDown")
+    expect(saved).to_contain_text("Moved object: frame 0, 13,28 26×24.")
+    box.refresh_from_db()
+    assert (box.data["x"], box.data["y"], box.version) == (13, 28, 4)
+    expect(page.locator("[data-counter]")).to_have_text(re.compile(r"^0 / "))  # no frame step
+    page.keyboard.press("Control+z")
+    expect(saved).to_have_text("Undone: changed object.")
+    box.refresh_from_db()
+    assert (box.data["x"], box.data["y"], box.version) == (15, 18, 5)
+
+    # Someone else moves it meanwhile: a drag saves nothing and shows both versions.
+    services.annotation_update(
+        actor=run.assignee,
+        annotation=box,
+        version=5,
+        data={**box.data, "x": 2, "y": 2},
+    )
+    page.mouse.move(*on_screen(page, 20, 20))
+    page.mouse.down()
+    page.mouse.move(*on_screen(page, 22, 20), steps=3)
+    page.mouse.up()
+    problems = page.get_by_role("alert", name="Problems")
+    expect(problems).to_contain_text("Conflict: someone changed this annotation")
+    expect(problems).to_contain_text("Yours: frame 0, 17,18 26×24")
+    expect(problems).to_contain_text("Saved (version 6): frame 0, 2,2 26×24")
+    box.refresh_from_db()
+    assert (box.data["x"], box.version) == (2, 6)

@@ -1,8 +1,8 @@
 // The cameras: frames (with prefetch), playback, the SVG overlay in image pixels, drawing.
-import { urls } from "./api.js";
-import { $, SVG, W, sample, say, alarm, state } from "./core.js";
-import { create } from "./annotations.js";
-import { currentKind } from "./panels.js";
+import { updateAnnotation, urls } from "./api.js";
+import { $, SVG, W, alarm, describe, sample, say, state } from "./core.js";
+import { create, remember } from "./annotations.js";
+import { currentKind, renderAnnotations, select } from "./panels.js";
 import { drawCursor } from "./timeline.js";
 
 // One camera fills the stage (its aspect kept); every camera of the sample is a live
@@ -114,6 +114,7 @@ function applyView() {
   $("[data-stage]").style.setProperty("--zoom", scale);
   const label = $("[data-zoom-level]");
   if (label) label.textContent = `${Math.round(scale * 100)} %`;
+  if (state.selected) drawOverlay();  // the handles keep their size on screen
 }
 
 export function showFrame() {
@@ -167,17 +168,31 @@ export function stop() {
 // --- the overlay: shapes in image pixels (the SVG's viewBox is the image's size) ----------
 export function drawOverlay() {
   [...document.querySelectorAll("[data-stage] svg.overlay")].forEach((svg) => {
-    svg.querySelectorAll("rect.saved").forEach((r) => r.remove());
+    svg.querySelectorAll("rect.saved, rect.handle").forEach((r) => r.remove());
     const camera = svg.dataset.camera;
     for (const a of state.annotations) {
       if (a.kind !== "box" || !W.stages.includes(a.stage) || a.sample !== sample().id || a.data.frame !== state.frame) continue;
       if ((a.data.camera || sample().cameras[0]) !== camera) continue;  // no camera: the first
-      const r = rect(a.data.x, a.data.y, a.data.w, a.data.h, "saved" + (a.invalid ? " invalid" : ""));
+      const d = state.edit && state.edit.a === a ? state.edit.data : a.data;
+      const r = rect(d.x, d.y, d.w, d.h, "saved" + (a.invalid ? " invalid" : "") + (a.incomplete ? " incomplete" : ""));
+      r.dataset.id = a.id;
       if (state.selected === a.id) r.classList.add("selected");
       svg.append(r);
+      if (state.selected === a.id && editable(a)) {
+        const size = 9 / state.view.scale;  // handles keep their size on screen
+        for (const [name, hx, hy] of HANDLES) {
+          const h = rect(d.x + hx * d.w - size / 2, d.y + hy * d.h - size / 2, size, size, "handle");
+          h.dataset.handle = name;
+          h.dataset.id = a.id;
+          svg.append(h);
+        }
+      }
     }
   });
 }
+
+const HANDLES = [["nw", 0, 0], ["n", 0.5, 0], ["ne", 1, 0], ["e", 1, 0.5], ["se", 1, 1], ["s", 0.5, 1], ["sw", 0, 1], ["w", 0, 0.5]];
+const editable = (a) => W.editable && a.stage === W.stage && !a.invalid;
 
 function rect(x, y, w, h, kind) {
   const r = document.createElementNS(SVG, "rect");
@@ -217,12 +232,95 @@ export async function closePolygon() {
 }
 
 function startDrag(event) {
-  if (!W.editable || event.button !== 0 || currentKind() !== "box") return;
+  if (event.button !== 0) return;
+  const target = event.target.closest("rect.saved, rect.handle");
+  const a = target && state.annotations.find((x) => x.id === Number(target.dataset.id));
+  if (a) {  // a saved box: select it; drag it (or one of its handles) to move or resize
+    state.suppressClick = true;
+    setTimeout(() => { state.suppressClick = false; }, 0);
+    if (state.selected !== a.id) select(a.id);
+    if (!editable(a)) return;
+    event.preventDefault();
+    const mode = target.dataset.handle || "move";
+    state.edit = { a, mode, svg: event.currentTarget, start: pointIn(event.currentTarget, event), data: { ...a.data } };
+    return;
+  }
+  if (state.selected) select(null);  // a press on the image itself lets go of the selection
+  if (!W.editable || currentKind() !== "box") return;
   state.drag = { start: pointIn(event.currentTarget, event), shape: rect(0, 0, 0, 0, "drawing"), svg: event.currentTarget };
   event.currentTarget.append(state.drag.shape);
 }
 
+// --- editing a box: move it, resize it by a handle, nudge it with the arrow keys ------------
+const clamp = (v, lo, hi) => Math.min(Math.max(v, lo), hi);
+
+function editTo(event) {
+  const { a, mode, svg, start } = state.edit;
+  const view = svg.viewBox.baseVal;
+  const p = pointIn(svg, event);
+  const dx = p.x - start.x, dy = p.y - start.y;
+  const o = a.data;
+  let x1 = o.x, y1 = o.y, x2 = o.x + o.w, y2 = o.y + o.h;
+  if (mode === "move") {
+    const mx = clamp(dx, -o.x, view.width - x2), my = clamp(dy, -o.y, view.height - y2);
+    x1 += mx; x2 += mx; y1 += my; y2 += my;
+  } else {
+    if (mode.includes("w")) x1 = clamp(o.x + dx, 0, view.width);
+    if (mode.includes("e")) x2 = clamp(x2 + dx, 0, view.width);
+    if (mode.includes("n")) y1 = clamp(o.y + dy, 0, view.height);
+    if (mode.includes("s")) y2 = clamp(y2 + dy, 0, view.height);
+  }
+  state.edit.data = { ...o, x: tenth(Math.min(x1, x2)), y: tenth(Math.min(y1, y2)), w: tenth(Math.abs(x2 - x1)), h: tenth(Math.abs(y2 - y1)) };
+  drawOverlay();
+}
+
+async function endEdit() {
+  const { a, data, mode } = state.edit;
+  state.edit = null;
+  const same = ["x", "y", "w", "h"].every((k) => data[k] === a.data[k]);
+  if (same || data.w < 1 || data.h < 1) return drawOverlay();
+  await saveShape(a, data, mode === "move" ? "Moved" : "Resized");
+}
+
+// Saved with the version it was loaded at; undo puts the old geometry back the same way.
+async function saveShape(a, data, verb) {
+  const before = { data: { ...a.data } };
+  const saved = await updateAnnotation(a, { data });
+  if (saved) {
+    remember({ type: "update", id: a.id, label: a.label, before, after: { data: { ...a.data } } });
+    say(`${verb} ${a.label}: ${describe(a)}.`);
+  }
+  renderAnnotations();
+  drawOverlay();
+}
+
+// Arrow keys move the selected box by an image pixel (ten with Shift); a run of presses is
+// one save and one undo step.
+let nudging = null;
+export function nudge(dx, dy) {
+  const a = state.annotations.find((x) => x.id === state.selected);
+  const svg = $("[data-stage] svg.overlay");
+  if (!a || a.kind !== "box" || !editable(a) || a.data.frame !== state.frame || !svg) return false;
+  if ((a.data.camera || sample().cameras[0]) !== state.camera) return false;
+  const view = svg.viewBox.baseVal;
+  if (!nudging) nudging = { a, data: { ...a.data } };
+  const d = nudging.data;
+  d.x = tenth(clamp(d.x + dx, 0, view.width - d.w));
+  d.y = tenth(clamp(d.y + dy, 0, view.height - d.h));
+  state.edit = { a, data: d };
+  drawOverlay();
+  clearTimeout(nudging.timer);
+  nudging.timer = setTimeout(async () => {
+    const { data } = nudging;
+    nudging = null;
+    state.edit = null;
+    await saveShape(a, data, "Moved");
+  }, 400);
+  return true;
+}
+
 function moveDrag(event) {
+  if (state.edit && state.edit.svg) return editTo(event);
   if (!state.drag) return;
   const p = pointIn(state.drag.svg, event), s = state.drag.start;
   const r = state.drag.shape;
@@ -231,6 +329,7 @@ function moveDrag(event) {
 }
 
 export async function endDrag(event) {
+  if (state.edit) return state.edit.svg ? endEdit() : undefined;
   if (!state.drag) return;
   const { svg, start: s, shape } = state.drag;
   shape.remove();

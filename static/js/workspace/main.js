@@ -6,10 +6,10 @@
 import { call } from "./api.js";
 import { $, W, alarm, describe, problem, sample, say, state } from "./core.js";
 import { create, createMany, loadAnnotations, redo, removeAnnotation, review, saveEdit, submit, undo } from "./annotations.js";
-import { closePolygon, drawOverlay, endDrag, play, showFrame, spaceDown, spaceUp, step, wireStage, zoom } from "./canvas.js";
+import { closePolygon, drawOverlay, endDrag, nudge, play, showFrame, spaceDown, spaceUp, step, wireStage, zoom } from "./canvas.js";
 import {
   addComment, attributes, currentClass, goTo, loadComments, markSampleInvalid, renderAnnotations,
-  renderComments, renderSamples, renderTools, segmentRange, selectSample, syncSamples,
+  renderComments, renderSamples, renderTools, segmentRange, select, selectSample, syncSamples,
 } from "./panels.js";
 import { wireTimeline } from "./timeline.js";
 
@@ -47,7 +47,7 @@ document.addEventListener("click", (event) => {
 $("[data-scrubber]").addEventListener("input", (event) => { state.frame = Number(event.target.value); showFrame(); });
 const classSelect = $("[data-class]");
 if (classSelect) classSelect.addEventListener("change", renderTools);
-document.addEventListener("mouseup", (event) => { if (state.drag) endDrag(event); });
+document.addEventListener("mouseup", (event) => { if (state.drag || state.edit) endDrag(event); });
 wireTimeline();
 wireStage();
 
@@ -73,6 +73,12 @@ document.addEventListener("keydown", (event) => {
     event.preventDefault();
     return;
   }
+  const arrows = { ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, -1], ArrowDown: [0, 1] };
+  if (arrows[event.key] && state.selected) {  // a selected box moves; otherwise ← → step frames
+    const [dx, dy] = arrows[event.key].map((v) => v * (event.shiftKey ? 10 : 1));
+    if (nudge(dx, dy)) { event.preventDefault(); return; }
+  }
+  if (event.key === "Escape" && state.selected) { select(null); return; }
   if (event.key === "ArrowRight") { step(1); event.preventDefault(); }
   else if (event.key === "ArrowLeft") { step(-1); event.preventDefault(); }
   else if (event.key === " ") { if (!event.repeat) spaceDown(); event.preventDefault(); }
