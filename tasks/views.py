@@ -38,7 +38,8 @@ def _list_context(request, source) -> dict:
     counts = selectors.status_counts(user=request.user, filters=filters)
     tasks = selectors.task_list_for_user(user=request.user, filters=filters)
     matching = counts.get(filters.get("status") or "all", 0)
-    paginator = TaskPaginator(tasks, PAGE_SIZE)  # ids first: deep pages from the index
+    # Ids first (deep pages from the index), then the page's rows: what the table shows.
+    paginator = TaskPaginator(tasks, PAGE_SIZE, rows=_table_rows)
     paginator.count = matching  # already counted for the tabs
     page = paginator.get_page(source.get("page"))
     base = {k: v for k, v in form.data.items() if k != "status"}
@@ -68,6 +69,25 @@ def _list_context(request, source) -> dict:
         if managed
         else None,
     }
+
+
+def _table_rows(ids: list[int]) -> list[dict]:
+    """The rows of the task table: plain values and the annotators' names, two queries for
+    the page (no model instances, no queries per row)."""
+    from .models import Priority, TaskStatus
+
+    statuses, priorities = dict(TaskStatus.choices), dict(Priority.choices)
+    rows = selectors.task_rows(
+        ids,
+        fields=("name", "description", "status", "priority", "batch", "due_at", "project__name"),
+        related=("annotators",),
+    )
+    for row in rows:
+        row["url"] = reverse("tasks:detail", args=[row["id"]])
+        row["project_name"] = row.pop("project__name")
+        row["status_label"] = statuses.get(row["status"], row["status"])
+        row["priority_label"] = priorities.get(row["priority"], row["priority"])
+    return rows
 
 
 @login_required
