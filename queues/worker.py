@@ -165,8 +165,13 @@ class PausableMixin:
         super().handle_work_horse_killed(job, retpid, ret_val, rusage)
         code = os.WTERMSIG(ret_val) if ret_val and os.WIFSIGNALED(ret_val) else None
         detail = f"its process was killed by signal {code}" if code else "its process died"
-        if recovery.job_lost(job, worker=self.name, detail=detail):
-            self._lost_retry = job.id
+        try:
+            if recovery.job_lost(job, worker=self.name, detail=detail):
+                self._lost_retry = job.id
+        finally:
+            from django.db import connections
+
+            connections.close_all()  # the next work horse must not inherit this connection
 
     def handle_job_failure(self, job, queue, started_job_registry=None, exc_string=""):
         super().handle_job_failure(job, queue, started_job_registry, exc_string)

@@ -366,7 +366,7 @@ def test_an_import_whose_worker_died_is_marked_failed(
 
     dataset.refresh_from_db()
     assert dataset.status == "failed"
-    assert dataset.error.startswith("The import job stopped before it finished (AbandonedJobError)")
+    assert dataset.error.startswith("The import job stopped before it finished (worker lost)")
 
 
 # --- errors name the file, never where it lives on the server -----------------------------

@@ -227,3 +227,64 @@ def test_a_living_workers_job_is_left_alone(project, redis_conn):
         pipe.execute()
     assert control.recover_lost_jobs() == {"failed": 0, "retried": 0}
     assert django_rq.get_queue("default").started_job_registry.count == 1
+
+
+def test_a_dead_workers_webhook_attempt_counts_as_failed_and_backs_off(
+    project, manager, redis_conn, django_capture_on_commit_callbacks
+):
+    from rq.executions import Execution
+
+    from queues.recovery import WORKERS_KEY
+    from tasks.models import Delivery
+    from tasks.services import task_create
+    from tasks.webhooks import queue_callback
+
+    task = task_create(
+        actor=manager, project=project, name="t", callback_url="http://127.0.0.1:9/hook"
+    )
+    delivery = Delivery.objects.create(task=task, payload={}, callback="pending")
+    with django_capture_on_commit_callbacks(execute=True):
+        queue_callback(delivery)
+    queue = django_rq.get_queue("webhooks")
+    job = queue.fetch_job(f"delivery-{delivery.pk}")
+    queue.remove(job)
+    redis_conn.sadd(WORKERS_KEY, "gone-worker")
+    with redis_conn.pipeline() as pipe:
+        Execution.create(job, ttl=3600, pipeline=pipe, worker_name="gone-worker")
+        pipe.execute()
+
+    assert control.recover_lost_jobs() == {"failed": 1, "retried": 0}
+    (attempt,) = delivery.attempts.all()
+    assert attempt.error == "the attempt stopped (worker lost)"
+    delivery.refresh_from_db()
+    assert delivery.callback == "pending"  # the next attempt after the first interval
+    assert queue.scheduled_job_registry.count == 1
+    assert queue.failed_job_registry.get_job_ids() == [job.id]
+
+
+def test_a_work_horse_killed_under_a_living_worker_fails_its_export_at_once(
+    admin_user, project, long_export, worker_process
+):
+    """Out of memory, the kernel kills the job's process, not the worker: RQ moved the job
+    to the failed registry but left the export "started" (retry then skipped it)."""
+    import os
+    import signal
+
+    export = long_export()
+    worker = worker_process("exports", env=FAST)
+    wait_mid_export(export)
+    (horse,) = worker.children()
+    os.kill(horse, signal.SIGKILL)
+    wait_status(export, "failed", 30)
+    assert "worker lost" in export.error
+    assert_nothing_published(project)
+    registry = django_rq.get_queue("exports").failed_job_registry
+    deadline = time.monotonic() + 10
+    while registry.count == 0 and time.monotonic() < deadline:  # the worker moves it next
+        time.sleep(0.05)
+    (failed,) = control.failed_jobs("exports")
+    assert failed["id"] == export.job_id
+
+    control.queue_action(actor=admin_user, name="exports", action="retry-failed")
+    wait_status(export, "finished", 180)  # the same worker runs it again
+    assert (services.export_dir(export) / "manifest.json").is_file()
