@@ -1,5 +1,6 @@
 from django.conf import settings
 from django.db import models
+from django.db.models import F
 from django.utils import timezone
 
 from blueprints.models import Blueprint
@@ -96,6 +97,20 @@ class Task(models.Model):
             ),
             models.Index(fields=["project", "due_at", "id"], name="task_list_due_idx"),
             models.Index(fields=["project", "name", "id"], name="task_list_name_idx"),
+            # By urgency (``Priority.rank()``, the ORDER BY of the priority sorts, newest first
+            # among equals): most urgent first read backwards, least urgent first forwards;
+            # ``priority`` last so the scan is index-only (PostgreSQL needs the column the
+            # expression reads).
+            models.Index(
+                F("project"), Priority.rank(), F("id"), F("priority"), name="task_list_urgency_idx"
+            ),
+            models.Index(
+                F("project"),
+                Priority.rank(),
+                F("id").desc(),
+                F("priority"),
+                name="task_list_urgency_asc_idx",
+            ),
             # Progress: a project's tasks by status and blueprint version, with their dates,
             # without the wide rows (index-only on PostgreSQL, read in the index's order; key
             # columns, as SQLite has no INCLUDE).

@@ -322,6 +322,21 @@ def task_sample_list(*, task: Task) -> QuerySet:
     )
 
 
+def time_limited_blueprints() -> list[int]:
+    """The blueprint versions with a stage under a ``time_limit`` (one small read of the
+    versions, their specs cached): without any, no run can be past a limit and the lazy
+    release (``stage_release_expired``) has nothing to look for."""
+    from blueprints.models import Blueprint
+
+    from .services import spec_for
+
+    return [
+        blueprint.pk
+        for blueprint in Blueprint.objects.only("pk", "updated_at").order_by()
+        if any(stage.params.time_limit for stage in spec_for(blueprint).stages)
+    ]
+
+
 def my_work_runs(*, user) -> QuerySet[StageRun]:
     """The runs waiting for ``user`` (My work): their own open runs, free runs of tasks
     given to them, and review runs of tasks naming them as reviewer (or naming none, in a

@@ -19,7 +19,10 @@ MY_WORK_SHOWN = 200
 
 @login_required
 def my_work(request):
-    services.stage_release_expired()  # lazily too: the time limit holds without a scheduler
+    # Lazily too: the time limit holds without a scheduler. Its search (every run in
+    # progress, joined to its task) only where a blueprint has a time limit at all.
+    if selectors.time_limited_blueprints():
+        services.stage_release_expired()
     # The most urgent runs (a reviewer's queue can hold thousands): the rest come through
     # "Start next task" / "Review next task", or once these are done.
     waiting = selectors.my_work_runs(user=request.user)

@@ -13,6 +13,7 @@ from tasks import pagination, services
 from tasks.filters import task_filter
 from tasks.models import StageRun
 from tasks.selectors import my_work_runs, task_list_for_user
+from tests.tasks.test_timing_sampling import limited  # noqa: F401 - a fixture
 
 pytestmark = pytest.mark.django_db
 
@@ -177,3 +178,64 @@ def test_my_work_lists_own_given_and_free_review_runs(manager, reviewer, annotat
     # ravi reviews the project: tasks naming him (0, 5) and tasks naming nobody (1–4).
     assert reviews == {"tool 0", "Cup 1", "tool 2", "Cup 3", "tool 4", "Cup 5"}
     assert list(my_work_runs(user=manager)) == []
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="expression indexes: PostgreSQL")
+@pytest.mark.parametrize(
+    ("ordering", "index"),
+    [("-priority", "task_list_urgency_idx"), ("priority", "task_list_urgency_asc_idx")],
+)
+def test_the_priority_sorts_are_read_in_order_from_an_index(
+    manager, admin_user, project, ordering, index
+):
+    make_tasks(manager, project, 8)
+    filters = task_filter({"project": project.pk, "ordering": ordering})
+    tasks = task_list_for_user(user=manager, filters=filters)
+    page = tasks.prefetch_related(None).values_list("pk", flat=True)[4:9]
+    with connection.cursor() as cursor:  # a tiny table: make sorting what a big one makes it
+        cursor.execute("SET LOCAL enable_sort = off")
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        sql, params = page.query.sql_with_params()
+        cursor.execute("EXPLAIN " + sql, params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert index in plan and "Sort" not in plan, plan
+    rank = {"low": 0, "normal": 1, "high": 2, "urgent": 3}
+    ranked = [(rank[t.priority], t.pk) for t in tasks]
+    expected = sorted(ranked, key=lambda r: (-r[0] if ordering[0] == "-" else r[0], -r[1]))
+    assert ranked == expected  # by urgency, newest first among equals
+
+
+def test_my_work_searches_for_expired_runs_only_where_a_time_limit_exists(
+    client, manager, annotator, project
+):
+    make_tasks(manager, project, 6)
+    for run in StageRun.objects.filter(kind="annotate")[:3]:
+        services.stage_start(actor=annotator, task=run.task, stage_key=run.stage_key)
+    client.force_login(manager)
+    client.get("/workspace/")
+    with CaptureQueriesContext(connection) as captured:
+        assert client.get("/workspace/").status_code == 200
+    # The lazy release's search joins every run in progress to its task's blueprint: with
+    # no stage under a time limit anywhere, nothing can expire and it is not run.
+    assert not [
+        q["sql"]
+        for q in captured.captured_queries
+        if "tasks_stagerun" in q["sql"] and "blueprints_blueprint" in q["sql"]
+    ]
+
+
+def test_my_work_still_releases_a_run_past_its_time_limit(
+    client,
+    limited,  # noqa: F811 - the fixture imported above
+    annotator,
+    manager,
+    time_machine,
+):
+    from tests.tasks.test_timing_sampling import at
+
+    at(time_machine, 601)
+    client.force_login(manager)
+    assert client.get("/workspace/").status_code == 200  # no scheduler: My work releases it
+    run = limited.runs.get(stage_key="label")
+    assert (run.status, run.assignee) == ("ready", None)
+    assert limited.events.filter(kind="stage_released").count() == 1
