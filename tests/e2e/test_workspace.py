@@ -442,12 +442,15 @@ def test_mark_a_sample_invalid_class_hotkeys_and_delete_key(login, live_server):
     page.locator("[data-counter]").click()
     page.keyboard.press("1")  # class hotkey: the first (only) class of the stage
     expect(page.get_by_role("status", name="Saved changes")).to_have_text("Class: object.")
-    draw_box(page, 20, 20, 80, 80)  # the required category is still empty: nothing is saved
-    expect(page.get_by_role("alert", name="Problems")).to_have_text(
-        "Fill in category first (required)."
+    draw_box(page, 20, 20, 80, 80)  # the required category is still empty: incomplete
+    expect(page.get_by_role("status", name="Saved changes")).to_have_text(
+        "Saved object, incomplete: set category (required), then Save."
     )
     page.get_by_label("category *").select_option("block")
-    draw_box(page, 20, 20, 80, 80)
+    page.get_by_role("button", name=re.compile(r"^Save object #")).click()
+    expect(page.get_by_role("status", name="Saved changes")).to_have_text(
+        "Saved changes to object."
+    )
     listed = page.get_by_role("list", name="Annotations of this sample")
     expect(listed).to_contain_text("object")
     draw_box(page, 10, 10, 80, 80, camera="Show cam_right_wrist")  # the wrist camera too
@@ -760,3 +763,61 @@ def test_move_resize_and_nudge_a_box_saved_with_its_version_and_undone(login, li
     expect(problems).to_contain_text("Saved (version 6): frame 0, 2,2 26×24")
     box.refresh_from_db()
     assert (box.data["x"], box.version) == (2, 6)
+
+
+def test_ctrl_enter_submits_from_the_description_field(login, live_server):
+    run = StageRun.objects.filter(
+        task__name="Reach and grasp", stage_key="segments", assignee__username="annotator"
+    ).first()
+    page = login("annotator")
+    page.goto(f"{live_server.url}/workspace/{run.task_id}/segments/")
+    expect(page.locator("body")).to_have_attribute("data-workspace-ready", "true")
+    page.get_by_label("Segment start").fill("3")
+    page.get_by_label("Segment end").fill("17")
+    description = page.get_by_label("description *")
+    description.fill("reach for the block")
+    page.get_by_role("button", name="Add segment").click()
+    expect(page.get_by_role("list", name="Annotations of this sample")).to_contain_text(
+        "frames 3–17"
+    )
+    description.focus()  # the natural moment: the description was just typed
+    page.keyboard.press("Control+Enter")
+    expect(page).to_have_url(f"{live_server.url}/workspace/?done=submitted")
+    run.refresh_from_db()
+    assert run.status == "completed"
+
+
+def test_draw_first_describe_after_and_submit_points_to_the_incomplete_box(login, live_server):
+    page = login("annotator")
+    page.set_viewport_size({"width": 1440, "height": 900})
+    task_id = open_objects_stage(page, live_server)
+    draw_box(page, 40, 40, 120, 110)  # before choosing the required category
+    expect(page.get_by_role("status", name="Saved changes")).to_have_text(
+        "Saved object, incomplete: set category (required), then Save."
+    )
+    box = Annotation.objects.get(task_id=task_id, stage_key="objects")
+    assert box.attributes == {"occluded": False}
+    listed = page.get_by_role("list", name="Annotations of this sample")
+    expect(listed.locator("li.incomplete")).to_contain_text("incomplete: set category")
+    expect(page.locator(f'svg.overlay rect.saved.incomplete[data-id="{box.pk}"]')).to_have_count(1)
+
+    # Elsewhere first: submit refuses, says why and goes back to the incomplete box.
+    page.get_by_label("Frame", exact=True).fill("7")
+    page.get_by_role("button", name=re.compile(r"^Select object")).click()
+    page.keyboard.press("Escape")
+    page.get_by_role("button", name="Submit stage").click()
+    expect(page.get_by_role("alert", name="Problems")).to_contain_text(
+        "lacks the required category"
+    )
+    expect(page.locator("[data-counter]")).to_have_text(re.compile(r"^0 / "))
+    expect(listed.locator("li.incomplete")).to_have_attribute("aria-current", "true")
+    save = page.get_by_role("button", name=f"Save object #{box.pk}")
+    expect(save).to_be_visible()
+    page.get_by_label("category *").select_option("block")
+    save.click()
+    expect(page.get_by_role("status", name="Saved changes")).to_have_text(
+        "Saved changes to object."
+    )
+    expect(listed.locator("li.incomplete")).to_have_count(0)
+    box.refresh_from_db()
+    assert box.attributes == {"category": "block", "occluded": False} and box.version == 2

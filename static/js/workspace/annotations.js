@@ -1,9 +1,9 @@
 // Annotation edits and their history: create (one or a batch), change, delete, undo/redo,
 // review and submit. Every write goes through the API client (api.js), version-checked.
 import { call, createAnnotation, deleteAnnotation, loadAnnotationList, updateAnnotation, urls } from "./api.js";
-import { $, W, alarm, problem, sample, say, state } from "./core.js";
+import { $, W, alarm, incomplete, missingRequired, problem, sample, say, state } from "./core.js";
 import { drawOverlay } from "./canvas.js";
-import { attributes, commentPin, currentClass, renderAnnotations, renderSamples, renderTools } from "./panels.js";
+import { attributes, commentPin, currentClass, goTo, renderAnnotations, renderSamples, renderTools } from "./panels.js";
 
 export async function loadAnnotations() {
   await loadAnnotationList();
@@ -18,21 +18,23 @@ function redraw() {
   drawOverlay();
 }
 
-export function missingRequired(label, values) {
-  const cls = W.classes[label];
-  const missing = (cls ? cls.attributes : []).filter((a) => a.required && (values[a.key] === undefined || values[a.key] === ""));
-  return missing.map((a) => a.name || a.key);
-}
-
+// Draw first, describe after: a shape drawn before its required attributes are chosen is
+// saved as it is, marked incomplete, selected, and its attributes open to be set; submit
+// refuses the stage until they are (and goes to it).
 export async function create(data, options = {}) {
   const body = options.body || { stage: W.stage, label: currentClass(), sample: sample().id, data, attributes: attributes() };
-  const missing = options.replaying ? [] : missingRequired(body.label, body.attributes || {});
-  if (missing.length) { alarm(`Fill in ${missing.join(", ")} first (required).`); return null; }
   const answer = await createAnnotation(body);
   if (!answer) return null;
   labelled(answer.sample);
   if (!options.replaying) remember({ type: "create", annotation: answer });
-  say(`Saved ${answer.label}.`);
+  const missing = options.replaying ? [] : missingRequired(answer.label, answer.attributes || {});
+  if (missing.length) {
+    state.selected = answer.id;
+    startEdit(answer);
+    say(`Saved ${answer.label}, incomplete: set ${missing.join(", ")} (required), then Save.`);
+  } else {
+    say(`Saved ${answer.label}.`);
+  }
   redraw();
   return answer;
 }
@@ -189,7 +191,13 @@ export async function submit() {
   renderSamples();
   if (!ok) {
     const checks = data && data.checks;
-    return alarm(checks ? `The stage's checks failed: ${[].concat(checks).join(" ")}` : `Not submitted: ${problem(data)}`);
+    alarm(checks ? `The stage's checks failed: ${[].concat(checks).join(" ")}` : `Not submitted: ${problem(data)}`);
+    const first = state.annotations.find((a) => a.stage === W.stage && incomplete(a));
+    if (first) {  // go to the first incomplete annotation, its attributes open
+      goTo({ sample: first.sample, frame: first.data.frame ?? first.data.start ?? null, annotation: first.id });
+      startEdit(first);
+    }
+    return;
   }
   window.location.href = `${W.mine}?done=submitted`;
 }

@@ -1,6 +1,6 @@
 // The cameras: frames (with prefetch), playback, the SVG overlay in image pixels, drawing.
 import { updateAnnotation, urls } from "./api.js";
-import { $, SVG, W, alarm, describe, sample, say, state } from "./core.js";
+import { $, SVG, W, alarm, describe, incomplete, sample, say, state } from "./core.js";
 import { create, remember } from "./annotations.js";
 import { currentKind, renderAnnotations, select } from "./panels.js";
 import { drawCursor } from "./timeline.js";
@@ -174,7 +174,7 @@ export function drawOverlay() {
       if (a.kind !== "box" || !W.stages.includes(a.stage) || a.sample !== sample().id || a.data.frame !== state.frame) continue;
       if ((a.data.camera || sample().cameras[0]) !== camera) continue;  // no camera: the first
       const d = state.edit && state.edit.a === a ? state.edit.data : a.data;
-      const r = rect(d.x, d.y, d.w, d.h, "saved" + (a.invalid ? " invalid" : "") + (a.incomplete ? " incomplete" : ""));
+      const r = rect(d.x, d.y, d.w, d.h, "saved" + (a.invalid ? " invalid" : "") + (incomplete(a) ? " incomplete" : ""));
       r.dataset.id = a.id;
       if (state.selected === a.id) r.classList.add("selected");
       svg.append(r);

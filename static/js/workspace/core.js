@@ -44,3 +44,12 @@ export function describe(a) {
   if (a.kind === "polygon") return `frame ${d.frame}, ${d.points.length} points`;
   return JSON.stringify(d);
 }
+
+// The required attributes an annotation (or a form's values) still lacks, by name. A shape
+// may be drawn first and described after: until then it is saved but incomplete.
+export function missingRequired(label, values) {
+  const cls = W.classes[label];
+  const missing = (cls ? cls.attributes : []).filter((a) => a.required && (values[a.key] === undefined || values[a.key] === null || values[a.key] === ""));
+  return missing.map((a) => a.name || a.key);
+}
+export const incomplete = (a) => W.stages.includes(a.stage) && missingRequired(a.label, a.attributes || {}).length > 0;

@@ -52,13 +52,19 @@ wireTimeline();
 wireStage();
 
 document.addEventListener("keydown", (event) => {
+  // Ctrl+Enter submits from anywhere, a text field included (after typing a description).
+  if ((event.ctrlKey || event.metaKey) && event.key === "Enter" && W.editable && !W.audit) {
+    if (document.querySelector("dialog[open]")) return;
+    event.preventDefault();
+    submit();
+    return;
+  }
   if (event.target.matches("input, select, textarea")) return;
   if (document.querySelector("dialog[open]")) return;  // the help dialog has the keys
   if ((event.key === " " || event.key === "Enter") && event.target.closest("button, a, summary")) return;
   const mod = event.ctrlKey || event.metaKey;
   if (mod && event.key.toLowerCase() === "z" && W.editable) { (event.shiftKey ? redo : undo)(); event.preventDefault(); return; }
   if (mod && event.key.toLowerCase() === "y" && W.editable) { redo(); event.preventDefault(); return; }
-  if (mod && event.key === "Enter" && W.editable && !W.audit) { submit(); event.preventDefault(); return; }
   if (mod || event.altKey) return;
   const select = $("[data-class]");
   if (select && /^[1-9]$/.test(event.key) && Number(event.key) <= select.options.length) {

@@ -1,6 +1,6 @@
 // The panels around the viewer: samples, the annotation list, comments, the label tools.
 import { call, urls } from "./api.js";
-import { $, W, alarm, button, describe, onSample, problem, sample, say, state } from "./core.js";
+import { $, W, alarm, button, describe, incomplete, missingRequired, onSample, problem, sample, say, state } from "./core.js";
 import { markInvalid, removeAnnotation, startEdit } from "./annotations.js";
 import { buildCameras, drawOverlay, showFrame, stop } from "./canvas.js";
 import { drawTimeline, loadSeries } from "./timeline.js";
@@ -240,7 +240,7 @@ export function renderAnnotations() {
   }
   for (const a of mine) {
     const item = document.createElement("li");
-    item.className = "annotation" + (a.invalid ? " invalid" : "") + (state.selected === a.id ? " selected" : "");
+    item.className = "annotation" + (a.invalid ? " invalid" : "") + (state.selected === a.id ? " selected" : "") + (incomplete(a) ? " incomplete" : "");
     item.setAttribute("aria-current", state.selected === a.id ? "true" : "false");
     const text = Object.values(a.attributes || {}).filter((v) => typeof v === "string" && v).join(", ");
     item.innerHTML = `<button type="button" class="link label"></button> <span class="muted"></span> <em></em>`;
@@ -259,6 +259,12 @@ export function renderAnnotations() {
       item.append(" ", button("Mark invalid", () => markInvalid(a), { label: `Mark ${a.label} ${describe(a)} invalid` }));
     }
     if (a.invalid) item.append(` (invalid: ${a.invalid_reason})`);
+    if (incomplete(a)) {
+      const note = document.createElement("strong");
+      note.className = "incomplete-note";
+      note.textContent = ` incomplete: set ${missingRequired(a.label, a.attributes || {}).join(", ")}`;
+      item.append(note);
+    }
     if (W.editable && W.classes[a.label] && W.classes[a.label].attributes.length) {
       item.append(" ", button("Edit", () => startEdit(a), { label: `Edit attributes of ${a.label} ${describe(a)}` }));
     }

@@ -1,7 +1,7 @@
 // Under the frames: the segments timeline (draw a segment by dragging, drag its edges) and
 // the series plot with the frame cursor.
 import { call, updateAnnotation, urls } from "./api.js";
-import { $, SVG, W, onSample, sample, say, state } from "./core.js";
+import { $, SVG, W, incomplete, onSample, sample, say, state } from "./core.js";
 import { create, remember } from "./annotations.js";
 import { showFrame } from "./canvas.js";
 import { currentKind, renderAnnotations, segmentRange } from "./panels.js";
@@ -74,7 +74,7 @@ export function drawTimeline() {
     const top = lane.get(a.id) * height;
     const bar = document.createElementNS(SVG, "rect");
     bar.setAttribute("x", x1); bar.setAttribute("y", top + height * 0.15); bar.setAttribute("width", Math.max(1, x2 - x1)); bar.setAttribute("height", height * 0.7);
-    bar.setAttribute("class", "segment-bar" + (state.selected === a.id ? " selected" : "") + (a.incomplete ? " incomplete" : ""));
+    bar.setAttribute("class", "segment-bar" + (state.selected === a.id ? " selected" : "") + (incomplete(a) ? " incomplete" : ""));
     bar.dataset.bar = a.id;
     svg.append(bar);
     if (!W.editable) return;
