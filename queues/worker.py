@@ -113,7 +113,7 @@ class _Beat(threading.Thread):
     def stop(self) -> None:
         self.stopping.set()
         self.join(timeout=5)
-        self.connection.close()
+        self.connection.connection_pool.disconnect()
 
 
 class PausableMixin:
