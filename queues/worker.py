@@ -23,6 +23,7 @@ import time
 
 from redis import Redis, WatchError
 from rq import SimpleWorker, Worker
+from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.executions import Execution
 from rq.intermediate_queue import IntermediateQueue
 from rq.worker import WorkerStatus
@@ -177,7 +178,10 @@ class PausableMixin:
         super().handle_job_failure(job, queue, started_job_registry, exc_string)
         if self._lost_retry == job.id:
             self._lost_retry = None
-            job.requeue(at_front=True)
+            try:
+                job.requeue(at_front=True)  # STAGECRAFT_RETRY_LOST_JOBS: once, by itself
+            except (InvalidJobOperation, NoSuchJobError):
+                logger.warning("lost job %s could not be put back on its queue", job.id)
 
     # --- pause ----------------------------------------------------------------------
     def prepare_execution(self, job):
