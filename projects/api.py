@@ -23,12 +23,28 @@ class ProjectSerializer(serializers.ModelSerializer):
         "for the least loaded eligible people automatically."
     )
 
+    robot_type = serializers.SerializerMethodField(
+        help_text="What LeRobot exports name the robot (info.json robot_type); empty: unset."
+    )
+
     class Meta:
         model = Project
-        fields = ["id", "name", "slug", "description", "delivery", "assignment", "active_blueprint"]
+        fields = [
+            "id",
+            "name",
+            "slug",
+            "description",
+            "delivery",
+            "assignment",
+            "robot_type",
+            "active_blueprint",
+        ]
 
     def get_assignment(self, project: Project) -> str:
         return selectors.assignment_mode(project)
+
+    def get_robot_type(self, project: Project) -> str:
+        return selectors.robot_type(project)
 
     def get_active_blueprint(self, project: Project) -> dict | None:
         from blueprints.selectors import active_blueprint
@@ -44,6 +60,7 @@ class ProjectUpdateSerializer(PatchSerializer):
     description = serializers.CharField(required=False, allow_blank=True)
     delivery = serializers.ChoiceField(choices=Delivery.choices, required=False)
     assignment = serializers.ChoiceField(choices=Assignment.choices, required=False)
+    robot_type = serializers.CharField(max_length=100, required=False, allow_blank=True)
 
     class Meta:
         resource = ProjectSerializer

@@ -94,6 +94,14 @@ def assignment_mode(project: Project) -> str:
     return "push" if stored.get("assignment") == "push" else "pull"
 
 
+def robot_type(project: Project) -> str:
+    """What the project's LeRobot exports name the robot (``info.json`` ``robot_type``);
+    empty when unset (the export then says what the source said, or "unknown")."""
+    stored = project.settings if isinstance(project.settings, dict) else {}
+    value = stored.get("robot_type")
+    return value if isinstance(value, str) else ""
+
+
 def audit_settings(project: Project) -> tuple[float, str]:
     """(percent of delivered units to audit, audit kind). 0 % means audit sampling is off.
 

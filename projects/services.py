@@ -1,9 +1,10 @@
 """Writes for projects and memberships. Each function is one user action."""
 
 import logging
+import re
 import shutil
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
@@ -16,7 +17,7 @@ from core.access import ROLE_PERMISSIONS, Action, actor_user, permissions_for_ro
 from core.exceptions import ApplicationError, Conflict
 
 from .models import Assignment, Delivery, Guideline, Membership, Project, Role
-from .selectors import AUDIT_KINDS, assignment_mode
+from .selectors import AUDIT_KINDS, assignment_mode, robot_type
 
 if TYPE_CHECKING:
     from blueprints.models import Blueprint
@@ -128,6 +129,9 @@ def project_create(
     return project
 
 
+ROBOT_TYPE = re.compile(r"[A-Za-z0-9_.\-]{0,100}")
+
+
 @transaction.atomic
 def project_update(
     *,
@@ -145,16 +149,29 @@ def project_update(
             "Review the current values and save again.",
             extra={"version": locked.version},
         )
-    allowed = {"name", "description", "delivery", "assignment"}
+    allowed = {"name", "description", "delivery", "assignment", "robot_type"}
     unknown = set(fields) - allowed
     if unknown:
         raise ApplicationError(f"Unknown field: {', '.join(sorted(unknown))}.")
+    stored = locked.settings if isinstance(locked.settings, dict) else {}
+    settings_changed: dict[str, tuple[Any, Any]] = {}
     if "assignment" in fields:  # stored in settings: pull (Start next task) or push
         mode = fields.pop("assignment") or assignment_mode(locked)  # empty: unchanged
         if mode not in Assignment.values:
             raise ApplicationError("assignment is pull or push.", field="assignment")
         if assignment_mode(locked) != mode:
-            fields["settings"] = {**locked.settings, "assignment": mode}
+            settings_changed["assignment"] = (assignment_mode(locked), mode)
+    if "robot_type" in fields:  # stored in settings: what LeRobot exports name the robot
+        robot = (fields.pop("robot_type") or "").strip()
+        if not ROBOT_TYPE.fullmatch(robot):
+            raise ApplicationError(
+                "robot_type is up to 100 letters, digits, _ . or - (empty: unset).",
+                field="robot_type",
+            )
+        if robot_type(locked) != robot:
+            settings_changed["robot_type"] = (robot_type(locked), robot)
+    if settings_changed:
+        fields["settings"] = {**stored, **{k: v for k, (_, v) in settings_changed.items()}}
     if "name" in fields:
         fields["name"] = (fields["name"] or "").strip()
         if not fields["name"]:
@@ -165,9 +182,9 @@ def project_update(
     if changed:
         before = {key: getattr(locked, key) for key in changed}
         after = {key: fields[key] for key in changed}
-        if "settings" in changed:  # the activity log names the setting, not the whole dict
-            before["assignment"] = assignment_mode(locked)
-            after["assignment"] = fields["settings"]["assignment"]
+        if "settings" in changed:  # the activity log names the settings, not the whole dict
+            for key, (was, now) in settings_changed.items():
+                before[key], after[key] = was, now
             del before["settings"], after["settings"]
         for key in changed:
             setattr(locked, key, fields[key])

@@ -64,6 +64,8 @@ class ExportInputSerializer(serializers.Serializer):
     include_unfinished = serializers.BooleanField(required=False)
     task_from = serializers.CharField(required=False, max_length=100)
     video = serializers.BooleanField(required=False)
+    robot_type = serializers.CharField(required=False, max_length=100)
+    zip = serializers.BooleanField(required=False)
 
 
 class ExportListApi(ListAPIView):

@@ -88,6 +88,15 @@ def export_start(
     if unknown:
         raise ApplicationError(f"Unknown option: {', '.join(sorted(unknown))}.", field="options")
     options.setdefault("validate", True)
+    if "robot_type" in options:
+        from projects.services import ROBOT_TYPE
+
+        if not isinstance(options["robot_type"], str) or not ROBOT_TYPE.fullmatch(
+            options["robot_type"]
+        ):
+            raise ApplicationError(
+                "robot_type is up to 100 letters, digits, _ . or -.", field="robot_type"
+            )
     # The same task filter as the task list and batch actions (a bad key or value is a 400).
     chosen = filter_as_json(task_filter(filter))
     selection: dict[str, Any] = {"ids": sorted(set(ids))} if ids is not None else {"filter": chosen}

@@ -21,6 +21,7 @@ def test_token_auth_round_trip(api_client, manager, project):
         "description": "",
         "delivery": "task",
         "assignment": "pull",
+        "robot_type": "",
         "active_blueprint": {
             "id": project.blueprints.get().pk,
             "name": "default",

@@ -359,3 +359,13 @@ def test_robot_type_is_set_per_project_through_the_api(project, manager, api_as)
     bad = client.patch(url, {"robot_type": "a robot!"}, format="json")
     assert bad.status_code == 400 and "robot_type" in json.dumps(bad.json())
     assert client.patch(url, {"robot_type": ""}, format="json").json()["robot_type"] == ""
+    from core.exceptions import ApplicationError
+
+    with pytest.raises(ApplicationError, match="robot_type"):
+        services.export_start(
+            actor=manager,
+            project=project,
+            format="lerobot",
+            background=False,
+            options={"robot_type": "a robot!"},
+        )
