@@ -57,6 +57,7 @@ urlpatterns = [
         dataset_api.SampleListApi.as_view(),
         name="sample-list",
     ),
+    path("samples/<int:sample_id>/", dataset_api.SampleDetailApi.as_view(), name="sample-detail"),
     path(
         "samples/<int:sample_id>/frames/<str:camera>/<int:index>/",
         dataset_api.SampleFrameApi.as_view(),

@@ -70,6 +70,20 @@ class SampleSerializer(serializers.ModelSerializer):
         ]
 
 
+class SampleListSerializer(SampleSerializer):
+    """A sample in a list: metadata and array descriptions with their large values (over
+    ``LIST_VALUE_MAX_BYTES``, e.g. a robosuite demo's ``model_file``) replaced by
+    ``{"omitted": true, "bytes": n}``; ``GET /samples/{id}/`` carries them whole."""
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        data["metadata"] = dataset_selectors.compact_value(data["metadata"])
+        data["arrays"] = {
+            name: dataset_selectors.compact_value(info) for name, info in data["arrays"].items()
+        }
+        return data
+
+
 class DatasetListApi(ListAPIView):
     serializer_class = DatasetSerializer
     parser_classes = [StrictJSONParser, MultiPartParser, FormParser]
@@ -132,13 +146,24 @@ class DatasetDetailApi(GenericAPIView):
 
 
 class SampleListApi(ListAPIView):
-    serializer_class = SampleSerializer
+    """A dataset's samples, paginated; large metadata values are replaced by a marker."""
+
+    serializer_class = SampleListSerializer
 
     def get_queryset(self):
         dataset = dataset_selectors.dataset_get_for_user(
             user=self.request.user, dataset_id=self.kwargs["dataset_id"]
         )
         return dataset_selectors.sample_list(dataset=dataset)
+
+
+class SampleDetailApi(GenericAPIView):
+    serializer_class = SampleSerializer
+
+    def get(self, request, sample_id: int):
+        """One sample with its whole metadata (``model_file``, ``env_args``…) and arrays."""
+        sample = dataset_selectors.sample_get_for_user(user=request.user, sample_id=sample_id)
+        return Response(SampleSerializer(sample).data)
 
 
 def _int_param(request, name: str, default: int | None, low: int, high: int) -> int | None:
@@ -187,14 +212,39 @@ class SampleFrameApi(GenericAPIView):
 
 class SampleSeriesApi(GenericAPIView):
     @extend_schema(
-        parameters=[OpenApiParameter("max_points", int, description="Thin long episodes.")],
+        parameters=[
+            OpenApiParameter("max_points", int, description="Thin long episodes."),
+            OpenApiParameter(
+                "key",
+                str,
+                many=True,
+                description="Only these series (repeatable); N-D ones are sent only when named.",
+            ),
+            OpenApiParameter("start", int, description="First frame (inclusive)."),
+            OpenApiParameter("end", int, description="Last frame (inclusive)."),
+        ],
         responses={200: OpenApiTypes.OBJECT},
     )
     def get(self, request, sample_id: int):
-        """The sample's state/action arrays for plotting: names, roles and values per frame."""
+        """The sample's arrays for plotting: names, roles and values per frame.
+
+        By default the plottable series (one value or a small vector per frame) with their
+        values, and under ``omitted`` only a description (role, shape, item_shape, dtype)
+        of N-D ones (depth images…). ``?key=obs/depth`` (repeatable) sends exactly the
+        named series, N-D ones flattened per frame; too many values answer 400 saying
+        how many frames fit (narrow with ``start``/``end`` or ``max_points``).
+        """
         sample = dataset_selectors.sample_get_for_user(user=request.user, sample_id=sample_id)
         max_points = _int_param(request, "max_points", None, 2, 100_000)
+        last = max(0, sample.num_frames - 1)
+        start = _int_param(request, "start", None, 0, last)
+        end = _int_param(request, "end", None, 0, last)
+        keys = [k for k in request.query_params.getlist("key") if k] or None
         try:
-            return Response(dataset_selectors.sample_series(sample=sample, max_points=max_points))
+            return Response(
+                dataset_selectors.sample_series(
+                    sample=sample, max_points=max_points, keys=keys, start=start, end=end
+                )
+            )
         except DataError as exc:
             return Response({"detail": exc.message}, status=422)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import io
+import json
 from html import escape
 from pathlib import Path
 
@@ -123,32 +125,139 @@ def sample_strip(*, sample: Sample, camera: str, count: int = 8, height: int = 6
     return buffer.getvalue()
 
 
-def sample_series(*, sample: Sample, max_points: int | None = None) -> dict:
-    """State/action arrays for plotting: ``{"fps", "num_frames", "series": {name: {...}}}``.
+# A series is plotted (and sent by default) when a frame holds one value or a small vector;
+# an N-D array per frame (depth images…) or a wide vector is only described unless asked for.
+SERIES_PLOT_WIDTH = 64
+# The most values (frames × values per frame) of asked-for N-D series one answer carries.
+SERIES_MAX_VALUES = 250_000
 
-    With ``max_points`` long episodes are thinned to evenly spaced frames (the
-    ``frames`` list says which).
+
+def series_item_shape(info: dict) -> list[int]:
+    """The array's shape after T (``item_shape``; from ``shape`` for older imports)."""
+    if "item_shape" in info:
+        return [int(n) for n in info["item_shape"]]
+    shape = info.get("shape") or []
+    width = int(shape[1]) if len(shape) > 1 else 1
+    return [] if width == 1 else [width]
+
+
+def series_width(info: dict) -> int:
+    """Values per frame: the product of ``item_shape``."""
+    return int(np.prod(series_item_shape(info), dtype=np.int64))
+
+
+def series_is_plottable(info: dict) -> bool:
+    """One value or a vector of at most ``SERIES_PLOT_WIDTH`` values per frame."""
+    return len(series_item_shape(info)) <= 1 and series_width(info) <= SERIES_PLOT_WIDTH
+
+
+def _series_description(info: dict) -> dict:
+    return {
+        "role": info.get("role", "other"),
+        "shape": info.get("shape"),
+        "item_shape": series_item_shape(info),
+        "dtype": info.get("dtype"),
+    }
+
+
+def sample_series(
+    *,
+    sample: Sample,
+    max_points: int | None = None,
+    keys: list[str] | None = None,
+    start: int | None = None,
+    end: int | None = None,
+) -> dict:
+    """Arrays for plotting: ``{"sample", "fps", "num_frames", "frames", "series", "omitted"}``.
+
+    ``series`` maps a name to ``{"role", "names", "values", "item_shape", "dtype"}``,
+    ``values`` one row of numbers per frame (an N-D array flattened row-major: reshape
+    with ``item_shape``). Without ``keys`` it holds the plottable series (one value or at
+    most ``SERIES_PLOT_WIDTH`` values per frame) and ``omitted`` describes the others
+    (``{"role", "shape", "item_shape", "dtype"}``, no values); with ``keys`` exactly those
+    series are sent, N-D ones included. ``start``/``end`` (inclusive frame numbers) limit
+    the frames and ``max_points`` thins them evenly (``frames`` says which). Asked-for N-D
+    series carrying more than ``SERIES_MAX_VALUES`` values are refused (ApplicationError,
+    400) naming how to ask for less; an unknown key too. Only the arrays sent are read.
     """
-    series = _read(sample, "read_series")
-    frames = np.arange(sample.num_frames)
-    if max_points and sample.num_frames > max_points:
-        frames = np.linspace(0, sample.num_frames - 1, max_points).round().astype(int)
+    arrays = sample.arrays or {}
+    if keys:
+        unknown = [k for k in keys if k not in arrays]
+        if unknown:
+            names = ", ".join(arrays) or "none"
+            raise ApplicationError(
+                f"No series “{unknown[0]}” in this sample (series: {names}).", field="key"
+            )
+        wanted = list(dict.fromkeys(keys))
+    else:
+        wanted = [name for name, info in arrays.items() if series_is_plottable(info)]
+    last = sample.num_frames - 1
+    first, final = (0 if start is None else start), (last if end is None else end)
+    if sample.num_frames and not 0 <= first <= final <= last:
+        raise ApplicationError(
+            f"Frames {first}–{final} are not inside 0–{last} (start ≤ end).", field="start"
+        )
+    frames = np.arange(first, final + 1) if sample.num_frames else np.arange(0)
+    if max_points and len(frames) > max_points:
+        frames = frames[np.linspace(0, len(frames) - 1, max_points).round().astype(int)]
+    large = [n for n in wanted if not series_is_plottable(arrays[n])]
+    count = sum(len(frames) * series_width(arrays[n]) for n in large)
+    if count > SERIES_MAX_VALUES:
+        per_frame = sum(series_width(arrays[n]) for n in large)
+        fit = max(1, SERIES_MAX_VALUES // max(1, per_frame))
+        raise ApplicationError(
+            f"{', '.join(large)}: {len(frames)} frames × {per_frame} values is more than "
+            f"{SERIES_MAX_VALUES:,} values; ask for at most {fit} frames "
+            "(start/end, or max_points).",
+            field="key",
+        )
     out = {}
-    for name, values in series.items():
-        info = sample.arrays.get(name, {})
-        values = np.nan_to_num(values[frames], nan=0.0, posinf=0.0, neginf=0.0)
-        out[name] = {
-            "role": info.get("role", "other"),
-            "names": info.get("names") or [f"{name}_{i}" for i in range(values.shape[1])],
-            "values": np.round(values, 6).tolist(),
-        }
+    if wanted:
+        subset = copy.copy(sample)  # the reader reads the arrays it is given, no others
+        subset.arrays = {name: arrays[name] for name in wanted}
+        series = _read(subset, "read_series")
+        for name in wanted:
+            info = arrays[name]
+            values = np.nan_to_num(series[name][frames], nan=0.0, posinf=0.0, neginf=0.0)
+            out[name] = {
+                "role": info.get("role", "other"),
+                "names": info.get("names") or [f"{name}_{i}" for i in range(values.shape[1])],
+                "values": np.round(values, 6).tolist(),
+                "item_shape": series_item_shape(info),
+                "dtype": info.get("dtype"),
+            }
+    omitted = {
+        name: _series_description(info)
+        for name, info in arrays.items()
+        if name not in out and not series_is_plottable(info)
+    }
     return {
         "sample": sample.pk,
         "fps": sample.fps,
         "num_frames": sample.num_frames,
         "frames": frames.tolist(),
         "series": out,
+        "omitted": omitted,
     }
+
+
+# In a list of samples, a metadata value longer than this (a robosuite demo's MJCF
+# model_file, ~38 KB) is replaced by a marker; the sample's detail carries it whole.
+LIST_VALUE_MAX_BYTES = 1024
+
+
+def compact_value(value, *, limit: int = LIST_VALUE_MAX_BYTES):
+    """``value`` with every part longer than ``limit`` bytes (UTF-8 for a string, else its
+    JSON) replaced by ``{"omitted": True, "bytes": n}``; objects are compacted key by key."""
+    if isinstance(value, dict):
+        return {key: compact_value(item, limit=limit) for key, item in value.items()}
+    if isinstance(value, str):
+        size = len(value.encode())
+    elif isinstance(value, list):
+        size = len(json.dumps(value, ensure_ascii=False, default=str).encode())
+    else:
+        return value
+    return {"omitted": True, "bytes": size} if size > limit else value
 
 
 PLOT_COLOURS = [
