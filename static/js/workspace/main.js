@@ -102,6 +102,7 @@ document.addEventListener("keyup", (event) => {
   if (event.key !== " " || !state.space) return;
   if (spaceUp()) play();  // Space alone plays; Space with a drag was a pan
 });
+window.addEventListener("blur", () => { if (state.space) spaceUp(); });  // released elsewhere
 
 if (W.audit) {  // the audit panel (audit-panel.js) works on the same state
   window.stagecraftWorkspace = {
