@@ -143,6 +143,7 @@ def body_for(action: str, project_id: int, ids: list[int], round_: int, connecti
         return {"action": "delete", "filter": {"project": project_id, "batch": batch}}
     if action == "assign":
         # The slice's annotators replaced by one person: the runs others hold move to them.
+        reset_people(ids, connection)
         return {"action": "assign", "ids": ids, "annotators": [f"ann{10 + round_ % 2:02}"]}
     due = datetime.datetime.now(datetime.UTC) + datetime.timedelta(days=3 + round_)
     return {
@@ -152,6 +153,30 @@ def body_for(action: str, project_id: int, ids: list[int], round_: int, connecti
         "due_at": due.isoformat(),
         "batch": f"week-{round_}",
     }
+
+
+def reset_people(ids: list[int], connection) -> None:
+    """The slice's people as the loader made them (an earlier run's assign may have given
+    the slice to one person or sent its runs back to the pool): its in-progress tasks' annotate
+    runs held by the 20 annotators in turn, a third of the tasks naming one of them."""
+    who = "(SELECT array_agg(id ORDER BY username) FROM auth_user WHERE username ~ '^ann')"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""UPDATE tasks_stagerun r SET status = 'in_progress', last_active_at = NULL,
+                  assignee_id = ({who})[1 + (r.task_id * 7) %% 20], started_at = t.created_at
+                FROM tasks_task t
+                WHERE r.task_id = t.id AND t.id = ANY(%s) AND t.status = 'in_progress'
+                  AND r.kind = 'annotate'""",  # noqa: S608
+            [ids],
+        )
+        cursor.execute("DELETE FROM tasks_task_annotators WHERE task_id = ANY(%s)", [ids])
+        cursor.execute(
+            f"""INSERT INTO tasks_task_annotators (task_id, user_id)
+                SELECT t, ({who})[1 + (t * 7) %% 20] FROM unnest(%s::bigint[]) t
+                WHERE t %% 3 = 0""",  # noqa: S608
+            [ids],
+        )
+        cursor.execute("ANALYZE tasks_stagerun, tasks_task_annotators")
 
 
 def counts(project_id: int) -> dict:
