@@ -172,6 +172,7 @@ def paths(project_id: int, tasks: int, task_id: int, role: str) -> dict[str, str
         "filter overdue": f"{api}&overdue=true",
         "sort name": f"{api}&ordering=name",
         "sort priority": f"{api}&ordering=-priority",
+        "sort priority page 500": f"{api}&ordering=-priority&page={min(500, last)}",
         "sort due": f"{api}&ordering=due_at",
         "sort created asc": f"{api}&ordering=created_at",
         "/tasks/ search": f"/tasks/?project={project_id}&q=kitchen%20scene%2012",
