@@ -353,6 +353,11 @@ class Stagecraft:
             cursor.execute("VACUUM (ANALYZE)")
 
     def start(self, reads: list[tuple[str, bool]]) -> None:
+        import socket
+
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", SC_PORT)) == 0:  # serve() would talk to it
+                raise SystemExit(f"port {SC_PORT} is taken: another server (SIDE_PORT=...)")
         os.environ["GUNICORN_CMD_ARGS"] = "--timeout 900"  # a long batch under load
         self.server = serve(SC_PORT)
         self.meter = sc_snapshot(self.server.pid, self.database)
