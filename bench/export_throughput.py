@@ -22,6 +22,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -358,12 +359,244 @@ def direct_main(argv: list[str]) -> None:
     shutil.rmtree(work, ignore_errors=True)
 
 
+def _rss_mb() -> float:
+    status = Path("/proc/self/status").read_text()
+    hwm = next(line for line in status.splitlines() if line.startswith("VmHWM"))
+    return round(int(hwm.split()[1]) / 1024, 1)
+
+
+LONG_CAMERAS = ("cam_high", "cam_left_wrist")
+
+
+def _long_frames(start: int, count: int, h: int, w: int, seed: int):
+    """Frames ``start`` … ``start + count`` of a smooth moving gradient (H.264 keeps it)."""
+    import numpy as np
+
+    t = np.arange(start, start + count)[:, None, None]
+    y = np.arange(h)[None, :, None]
+    x = np.arange(w)[None, None, :]
+    out = np.empty((count, h, w, 3), dtype=np.uint8)
+    out[..., 0] = (x // 3 + t + seed * 31) % 256
+    out[..., 1] = (y // 2 + 2 * t + seed * 17) % 256
+    out[..., 2] = ((x + y) // 4 + 3 * t + seed * 13) % 256
+    return out
+
+
+def _write_long_source(path: Path, frames: int, h: int, w: int) -> None:
+    """A mobile ALOHA episode (every array ACT and mobile ALOHA write), frames stored raw."""
+    import h5py
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    with h5py.File(path, "w") as f:
+        f.attrs["sim"] = False
+        for name, width in (
+            ("observations/qpos", 14),
+            ("observations/qvel", 14),
+            ("observations/effort", 14),
+            ("action", 14),
+            ("base_action", 2),
+        ):
+            f.create_dataset(name, data=rng.normal(size=(frames, width)).astype(np.float32))
+        for c, cam in enumerate(LONG_CAMERAS):
+            ds = f.create_dataset(
+                f"observations/images/{cam}", (frames, h, w, 3), np.uint8, chunks=(1, h, w, 3)
+            )
+            for start in range(0, frames, 64):
+                ds[start : start + 64] = _long_frames(start, min(64, frames - start), h, w, c)
+
+
+def _direct_write(kind: str, source: Path, out: Path, fps: float) -> None:
+    """The same arrays written straight from the source file with h5py / pyarrow + PyAV,
+    a window of frames at a time (what the export is compared with)."""
+    import h5py
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from queues.exporters.lerobot import _Video
+
+    out.mkdir(parents=True, exist_ok=True)
+    with h5py.File(source, "r") as src:
+        arrays = {
+            k: src[k][...]
+            for k in (
+                "observations/qpos",
+                "observations/qvel",
+                "observations/effort",
+                "action",
+                "base_action",
+            )
+        }
+        T, h, w = src[f"observations/images/{LONG_CAMERAS[0]}"].shape[:3]
+        window = max(1, (32 << 20) // (h * w * 3))
+        if kind == "hdf5":
+            with h5py.File(out / "episode_0.hdf5", "w") as f:
+                f.attrs["sim"] = False
+                for k, v in arrays.items():
+                    f.create_dataset(k, data=v)
+                for cam in LONG_CAMERAS:
+                    ds = f.create_dataset(
+                        f"observations/images/{cam}",
+                        (T, h, w, 3),
+                        np.uint8,
+                        chunks=(1, h, w, 3),
+                        compression="gzip",
+                        compression_opts=4,
+                    )
+                    images = src[f"observations/images/{cam}"]
+                    for start in range(0, T, window):
+                        ds[start : start + window] = images[start : start + window]
+            return
+        videos = {cam: _Video(out / f"{cam}.mp4", w, h, fps) for cam in LONG_CAMERAS}
+        for start in range(0, T, window):
+            for cam in LONG_CAMERAS:
+                for frame in src[f"observations/images/{cam}"][start : start + window]:
+                    videos[cam].add(frame)
+        for v in videos.values():
+            v.close()
+        table = pa.table(
+            {
+                k: pa.FixedSizeListArray.from_arrays(pa.array(v.ravel()), v.shape[1])
+                for k, v in arrays.items()
+            }
+        )
+        pq.write_table(table, out / "data.parquet")
+
+
+def long_child(argv: list[str]) -> None:
+    """One measured run in its own process (its own peak RSS): ``export <id>`` or
+    ``direct <hdf5|lerobot> <source> <out>``."""
+    import django
+
+    django.setup()
+    started, cpu = time.perf_counter(), time.process_time()
+    if argv[0] == "export":
+        from queues import services as exports
+
+        export = exports.export_run(export_id=int(argv[1]))
+        assert export is not None and export.status == "finished", export and export.error
+    else:
+        _direct_write(argv[1], Path(argv[2]), Path(argv[3]), 50.0)
+    print(
+        json.dumps(
+            {
+                "wall_seconds": round(time.perf_counter() - started, 2),
+                "cpu_seconds": round(time.process_time() - cpu, 2),
+                "peak_rss_mb": _rss_mb(),
+            }
+        )
+    )
+
+
+def long_main(argv: list[str]) -> None:
+    """``--long``: one episode of 2,000 frames with two 480x640 cameras, exported to HDF5 and
+    LeRobot by ``export_run`` against the direct streamed write of the same arrays; each run in
+    its own process (wall, CPU, peak RSS = VmHWM)."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--frames", type=int, default=2000)
+    parser.add_argument("--height", type=int, default=480)
+    parser.add_argument("--width", type=int, default=640)
+    parser.add_argument("--formats", default="hdf5,lerobot")
+    parser.add_argument("--zip", action="store_true", help="the job also builds the zip")
+    args = parser.parse_args(argv)
+    work = Path(tempfile.mkdtemp(prefix="stagecraft-bench-long-"))
+    os.environ.update(
+        DJANGO_SETTINGS_MODULE="config.settings",
+        DEBUG="1",
+        LOG_LEVEL="WARNING",
+        DATABASE_URL=f"sqlite:///{work}/bench.sqlite3",
+        MEDIA_ROOT=str(work / "media"),
+    )
+    import django
+
+    django.setup()
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+    from django.utils import timezone
+
+    from projects.dataset_services import dataset_import_run, dataset_import_start
+    from projects.services import project_create
+    from queues import services as exports
+    from tasks import services as tasks
+    from tasks.models import Task
+
+    call_command("migrate", verbosity=0)
+    admin = get_user_model().objects.create_superuser("bench", "b@example.com", "x")
+    project = project_create(actor=admin, name="Bench long")
+    (work / "episodes").mkdir()
+    source = work / "episodes" / "episode_0.hdf5"
+    _write_long_source(source, args.frames, args.height, args.width)
+    dataset = dataset_import_start(
+        actor=admin,
+        project=project,
+        name="long",
+        format="hdf5",
+        source_path=work / "episodes",
+        background=False,
+        options={"fps": 50},
+    )
+    dataset = dataset_import_run(dataset_id=dataset.pk)
+    assert dataset.status == "finished", dataset.error
+    task = tasks.task_create(actor=admin, project=project, name="t", datasets=[dataset.pk])
+    Task.objects.filter(pk=task.pk).update(status="review_passed", finished_at=timezone.now())
+
+    def child(*extra: str) -> dict:
+        done = subprocess.run(
+            [sys.executable, __file__, "--long-child", *extra],
+            capture_output=True,
+            text=True,
+            env=os.environ,
+        )
+        if done.returncode:
+            raise SystemExit(done.stderr[-3000:])
+        return json.loads(done.stdout.strip().splitlines()[-1])
+
+    results: dict = {
+        "frames": args.frames,
+        "cameras": f"2 x {args.height}x{args.width}",
+        "source_mb": round(source.stat().st_size / 2**20),
+        "load_before": os.getloadavg()[0],
+    }
+    for fmt in args.formats.split(","):
+        export, _ = exports.export_start(
+            actor=admin,
+            project=project,
+            format=fmt,
+            background=False,
+            options={"zip": args.zip},
+        )
+        got = child("export", str(export.pk))
+        export.refresh_from_db()
+        direct = child("direct", fmt, str(source), str(work / f"direct-{fmt}"))
+        results[fmt] = {
+            "export": got,
+            "direct": direct,
+            "export_mb": round(export.size_bytes / 2**20),
+            "wall_ratio": round(got["wall_seconds"] / direct["wall_seconds"], 2),
+            "rss_ratio": round(got["peak_rss_mb"] / direct["peak_rss_mb"], 2),
+        }
+        shutil.rmtree(work / f"direct-{fmt}", ignore_errors=True)
+        shutil.rmtree(exports.export_dir(export), ignore_errors=True)
+    results["load_after"] = os.getloadavg()[0]
+    results["note"] = (
+        "export = read source + write + validate (arrays compared, last/first frames decoded) "
+        "+ sha256 of every file" + (" + zip" if args.zip else "")
+    )
+    print(json.dumps(results, indent=2))
+    shutil.rmtree(work, ignore_errors=True)
+
+
 def main() -> None:
     argv = sys.argv[1:]
     if argv[:1] == ["--worker"]:
         worker_main()
     elif argv[:1] == ["--direct"]:
         direct_main(argv[1:])
+    elif argv[:1] == ["--long"]:
+        long_main(argv[1:])
+    elif argv[:1] == ["--long-child"]:
+        long_child(argv[1:])
     else:
         scale_main(argv)
 
