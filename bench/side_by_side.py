@@ -511,8 +511,16 @@ class LabelStudio:
         except (OSError, ValueError):
             subprocess.run([str(KIT / "ls_server.sh"), "pg-start"], env=self.env, check=True)  # noqa: S603
         if not self._healthy():
-            subprocess.run([str(KIT / "ls_server.sh"), "start", "pg"], env=self.env, check=True)  # noqa: S603
+            # The script waits 150 s; a loaded machine (or the first start's migrations) can
+            # take longer, so its verdict is not the last word: /health is, for up to 15 min.
+            subprocess.run([str(KIT / "ls_server.sh"), "start", "pg"], env=self.env, check=False)  # noqa: S603
             self.started_server = True
+            for _ in range(900):
+                if self._healthy():
+                    break
+                time.sleep(1)
+            else:
+                raise SystemExit(f"Label Studio did not start: see {LS_ROOT}/ls_pg.log")
         self.pid = int((LS_ROOT / "ls.pid").read_text())
         assert b"label-studio" in Path(f"/proc/{self.pid}/cmdline").read_bytes(), self.pid
         self.meter = ls_snapshot(self.pid)
