@@ -272,6 +272,7 @@ SPECTACULAR_SETTINGS = {
         "ExportFormatEnum": "queues.models.ExportFormat",
         "ExportStatusEnum": "queues.models.ExportStatus",
         "ImportStatusEnum": "projects.models.ImportStatus",
+        "SampleKindEnum": "projects.models.SampleKind",
         "CommentKindEnum": "tasks.models.Comment.Kind",
         "AuditKindEnum": "audits.models.Audit.Kind",
         "AuditDecisionEnum": [("accept", "Accepted"), ("reject", "Rejected")],
