@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -115,7 +116,7 @@ def stage_sample_ids(
     return [pk for pk in sample_ids if pk in chosen]
 
 
-def _matching(leaf: ClassCondition, annotations: list[Annotation], stages: set[str]) -> int:
+def _matching(leaf: ClassCondition, annotations: Sequence[Annotation], stages: set[str]) -> int:
     count = 0
     for a in annotations:
         if a.invalid or a.label != leaf.class_ or a.stage not in stages:
@@ -132,7 +133,7 @@ def _matching(leaf: ClassCondition, annotations: list[Annotation], stages: set[s
     return count
 
 
-def holds(condition: Condition, annotations: list[Annotation], stages: set[str]) -> bool:
+def holds(condition: Condition, annotations: Sequence[Annotation], stages: set[str]) -> bool:
     if isinstance(condition, AllOf):
         return all(holds(c, annotations, stages) for c in condition.all)
     if isinstance(condition, AnyOf):
@@ -177,10 +178,13 @@ def route(logic: LogicStage, spec, annotations, facts) -> tuple[str, str]:
 def advance(
     spec: BlueprintSpec,
     runs: dict[str, Run],
-    annotations: list[Annotation],
+    annotations: Sequence[Annotation],
     facts: TaskFacts,
 ) -> dict[str, Run]:
-    """The next state of every run. Runs a user acts on (started, submitted) stay as they are."""
+    """The next state of every run. Runs a user acts on (started, submitted) stay as they are.
+
+    ``annotations`` are looked at only to decide a stage (its ``when``, a logic stage's
+    rules): a caller may pass a sequence that reads them when first asked."""
     runs = {key: runs.get(key, Run()) for key in spec.by_key}
     for key in topological(spec):
         run = runs[key]

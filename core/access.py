@@ -13,6 +13,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
 from django.http import Http404
 from guardian.core import ObjectPermissionChecker
 
@@ -63,16 +64,39 @@ def permissions_for_roles(roles: Iterable[str]) -> frozenset[str]:
     return frozenset(granted)
 
 
+def grant_queries(user, project: "Project") -> list[QuerySet] | None:
+    """The reads of ``user``'s guardian grants on ``project`` (their own and their groups',
+    as guardian's ``ObjectPermissionChecker.get_perms`` reads them), each a queryset of
+    codenames; None when no read is needed (administrators, inactive and anonymous users,
+    or grants already cached on the instance). A caller may send them in a larger query and
+    hand the codenames to ``remember_permissions``."""
+    if is_admin(user) or not user.is_authenticated or not user.is_active:
+        return None
+    if user.pk in project.__dict__.get("_permission_cache", {}):
+        return None
+    checker = ObjectPermissionChecker(user)
+    return [
+        checker.get_user_perms(project).order_by(),
+        checker.get_group_perms(project).order_by(),
+    ]
+
+
+def remember_permissions(user, project: "Project", codenames: Iterable[str]) -> None:
+    """Cache on ``project`` the grants read through ``grant_queries``."""
+    project.__dict__.setdefault("_permission_cache", {})[user.pk] = frozenset(codenames)
+
+
 def project_permissions(user, project: "Project") -> frozenset[str]:
-    """The object permissions ``user`` holds on ``project`` (cached on the instance)."""
+    """The object permissions ``user`` holds on ``project`` (cached on the instance): their
+    own grants and their groups', in one query."""
     if is_admin(user):
         return frozenset(ACTION_PERMISSION.values())
     if not user.is_authenticated or not user.is_active:
         return frozenset()
-    cache = project.__dict__.setdefault("_permission_cache", {})
-    if user.pk not in cache:
-        cache[user.pk] = frozenset(ObjectPermissionChecker(user).get_perms(project))
-    return cache[user.pk]
+    reads = grant_queries(user, project)
+    if reads is not None:
+        remember_permissions(user, project, reads[0].union(*reads[1:], all=True).order_by())
+    return project.__dict__["_permission_cache"][user.pk]
 
 
 def project_allows(user, project: "Project", action: Action) -> bool:

@@ -74,6 +74,10 @@ class Task(models.Model):
 
     # The task's datasets, read once when the task is locked (tasks.services.base.lock_task).
     _dataset_list: list[Dataset]
+    # Read with the lock too: the ids of the people it names ("annotators", "reviewers") and,
+    # for a review, the (stage, replica) of its runs with a first attempt's decision recorded.
+    _named: dict[str, list[int]]
+    _decided: set[tuple[str, int]]
 
     class Meta:
         ordering = ["-created_at", "-pk"]

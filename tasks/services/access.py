@@ -10,14 +10,16 @@ from core.exceptions import ApplicationError, InvalidTransition
 
 from ..models import StageRun, Task
 from . import eligibility
-from .base import spec_for
+from .base import spec_for, task_runs
 
 
 def run_for(task: Task, stage_key: str, actor, *, starting: bool = False) -> StageRun:
+    """The actor's run of the stage (starting: else a free one, else one reserved for
+    someone), from the task's runs as read once (``task_runs``)."""
     spec = spec_for(task.blueprint)
     if stage_key not in spec.by_key:
         raise ApplicationError(f"The blueprint has no stage “{stage_key}”.", field="stage")
-    runs = list(task.runs.filter(stage_key=stage_key).order_by("replica"))
+    runs = sorted((r for r in task_runs(task) if r.stage_key == stage_key), key=lambda r: r.replica)
     own = [r for r in runs if r.assignee_id == actor.pk]
     if own:
         return own[0]

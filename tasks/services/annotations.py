@@ -89,7 +89,7 @@ def annotation_create(
 ) -> Annotation:
     """Add an annotation to the actor's run in progress — or, with ``audit``, to a delivered
     stage under the actor's open standard audit (a fix, recorded)."""
-    task = lock_task(task.pk)
+    task = lock_task(task.pk, actor)
     spec = spec_for(task.blueprint)
     fixing = None
     if audit is not None:
@@ -145,7 +145,7 @@ def annotation_update(
 ) -> Annotation:
     """Change an annotation; ``version`` must be the one the editor saw (else 409). With
     ``audit``: a fix under the actor's open standard audit, recorded before and after."""
-    task = lock_task(annotation.task_id)
+    task = lock_task(annotation.task_id, actor)
     locked = Annotation.objects.select_for_update().get(pk=annotation.pk)
     if not isinstance(version, int) or isinstance(version, bool):
         raise ApplicationError("Send the version you edited.", field="version")
@@ -191,7 +191,7 @@ def annotation_update(
 def annotation_delete(
     *, actor, annotation: Annotation, version: Any = None, audit: Any = None
 ) -> None:
-    task = lock_task(annotation.task_id)
+    task = lock_task(annotation.task_id, actor)
     locked = Annotation.objects.select_for_update().get(pk=annotation.pk)
     if version is not None and version != locked.version:
         raise Conflict(
@@ -210,7 +210,7 @@ def annotation_delete(
 @transaction.atomic
 def annotation_manage_invalid(*, actor, annotation: Annotation, restore: bool) -> None:
     """A manager restores an annotation marked invalid, or deletes it; one event."""
-    task = lock_task(annotation.task_id)
+    task = lock_task(annotation.task_id, actor)
     if not project_allows(actor, task.project, Action.CHANGE):
         raise PermissionDenied("Only managers restore or delete invalid annotations.")
     locked = Annotation.objects.select_for_update().get(pk=annotation.pk)

@@ -9,14 +9,17 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
+from django.db.models import DateTimeField, Prefetch, Value, prefetch_related_objects
 from django.utils import timezone
 
 from blueprints.models import Blueprint
 from blueprints.spec import BlueprintSpec
 from blueprints.validation import validate
+from core.access import grant_queries, remember_permissions
 from core.exceptions import ApplicationError, InvalidTransition
+from projects.models import Dataset
 
-from ..models import Task, TaskEvent, TaskStatus
+from ..models import StageRun, Task, TaskEvent, TaskStatus
 
 # Done: every stage run completed or skipped (an export sending the data on keeps it done).
 DONE_STATUSES: frozenset[str] = frozenset({TaskStatus.REVIEW_PASSED, TaskStatus.DATA_SUBMITTED})
@@ -96,10 +99,88 @@ def task_sample(task: Task, sample_id: Any, field: str = "sample"):
     return sample
 
 
-def lock_task(task_id: int) -> Task:
-    task = Task.objects.select_for_update().select_related("blueprint", "project").get(pk=task_id)
-    task._dataset_list = list(task.datasets.all())
+def lock_task(task_id: int, actor=None, *, outcomes: bool = False) -> Task:
+    """Lock the task's row for the transaction — the one lock of a task service: not its
+    project's or blueprint's rows, which are read with it — and read, in one more query,
+    what the services ask of a task: its datasets (``task._dataset_list``: ids, names and
+    creation times; other fields load when read), the people it names (``named_ids``),
+    ``actor``'s grants on the project (core.access, cached on ``task.project``) and, with
+    ``outcomes``, which of its runs a first attempt's decision was already recorded for
+    (``task._decided``, for ``record_outcomes``). Its runs are read once more, when first
+    asked (``task_runs``)."""
+    from audits.models import ReviewOutcome
+
+    task = (
+        Task.objects.select_for_update(of=("self",))
+        .select_related("blueprint", "project")
+        .get(pk=task_id)
+    )
+    none = Value(None, output_field=DateTimeField())
+    people = [
+        through.objects.filter(task_id=task.pk)
+        .order_by()
+        .values_list(Value(kind), "user_id", Value(""), none)
+        for kind, through in (("a", Task.annotators.through), ("r", Task.reviewers.through))
+    ]
+    grants = grant_queries(actor, task.project) if actor is not None else None
+    branches = [
+        *people,
+        *(q.values_list(Value("p"), Value(0), "codename", none) for q in grants or []),
+    ]
+    if outcomes:
+        branches.append(
+            ReviewOutcome.objects.filter(task_id=task.pk, attempt=1)
+            .order_by()
+            .values_list(Value("o"), "replica", "stage_key", none)
+        )
+    rows = (
+        Dataset.objects.filter(tasks=task.pk)
+        .order_by()
+        .values_list(Value("d"), "pk", "name", "created_at")
+        .union(*branches, all=True)
+        .order_by()
+    )
+    found: dict[str, list] = {"d": [], "a": [], "r": [], "p": [], "o": []}
+    for kind, number, text, at in rows:
+        found[kind].append((number, text, at))
+    # In the order of ``task.datasets.all()`` (Dataset's ordering: newest first).
+    found["d"].sort(key=lambda row: (row[2], row[0]), reverse=True)
+    db = task._state.db
+    task._dataset_list = [
+        Dataset.from_db(db, ["id", "name", "created_at"], [pk, name, at])
+        for pk, name, at in found["d"]
+    ]
+    task._named = {
+        "annotators": [pk for pk, _, _ in found["a"]],
+        "reviewers": [pk for pk, _, _ in found["r"]],
+    }
+    if grants is not None:
+        remember_permissions(actor, task.project, (code for _, code, _ in found["p"]))
+    if outcomes:
+        task._decided = {(key, replica) for replica, key, _ in found["o"]}
     return task
+
+
+def named_ids(task: Task, people: str) -> list[int]:
+    """The ids of the task's ``annotators`` or ``reviewers`` (``people``): as read with the
+    lock (``lock_task``), else from ``task.annotators`` (``task.reviewers``) — a prefetch, or
+    a stand-in's own list (tasks.services.transfer)."""
+    known = task.__dict__.get("_named")
+    if known is not None:
+        return known[people]
+    return [u.pk for u in getattr(task, people).all()]
+
+
+def task_runs(task: Task) -> list[StageRun]:
+    """The task's runs with their assignees, read once for the locked task and shared by
+    every step of a service (``task.runs.all()`` answers from the same read): a step that
+    changes a run changes these objects, so the steps after it see the change."""
+    cache = getattr(task, "_prefetched_objects_cache", {})
+    if "runs" not in cache:
+        prefetch_related_objects(
+            [task], Prefetch("runs", queryset=StageRun.objects.select_related("assignee"))
+        )
+    return list(task._prefetched_objects_cache["runs"])  # type: ignore[attr-defined]
 
 
 def save_events(events: list[TaskEvent]) -> None:

@@ -26,6 +26,7 @@ from core.access import Action, is_admin, project_allows
 from projects.models import Membership, Project, Role
 
 from ..models import StageRun, Task
+from .base import named_ids
 
 # The reasons, by code: third person for a manager choosing people (``run_eligibility``);
 # tasks.services.access words the same codes for the person acting.
@@ -96,13 +97,13 @@ def eligibility_code(
         authors = {r.assignee_id for r in task.runs.all() if r.stage_key in reviewed}
         if user.pk in authors and not is_admin(user):
             return OWN_WORK, {}
-        named = [u.pk for u in task.reviewers.all()]
+        named = named_ids(task, "reviewers")
         if not manager and named and user.pk not in named:
             return NOT_TASK_REVIEWER, {}
         return None
     if not roles & {Role.ANNOTATOR, Role.MANAGER}:
         return NOT_ANNOTATOR, {}
-    named = [u.pk for u in task.annotators.all()]
+    named = named_ids(task, "annotators")
     if not manager and named and user.pk not in named:
         return NOT_TASK_ANNOTATOR, {}
     if isinstance(stage, ConsensusStage):

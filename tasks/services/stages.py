@@ -8,6 +8,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from audits.measures import agreement_scores, completeness
@@ -17,16 +18,16 @@ from blueprints import engine
 from blueprints.spec import ConsensusStage, ReviewStage
 from core.access import actor_user
 from core.exceptions import ApplicationError, InvalidTransition
-from projects.models import Membership, Role
+from projects.models import Membership, Role, Sample
 
 from ..checks import run_checks
-from ..models import Annotation, Comment, Priority, StageRun, Task
+from ..models import Annotation, Comment, InvalidSample, Priority, StageRun, Task
 from .access import may_work, run_for
-from .base import event, lock_task, save_events, spec_for
+from .base import event, lock_task, save_events, spec_for, task_runs
 from .comments import MAX_BODY, pin_target
 from .eligibility import run_eligibility
 from .sampling import stage_samples
-from .sync import aggregate_runs, sync_task
+from .sync import aggregate_runs, runs_save, sync_task
 from .timing import stage_release_expired
 
 logger = logging.getLogger(__name__)
@@ -35,7 +36,7 @@ User = get_user_model()
 
 @transaction.atomic
 def stage_start(*, actor, task: Task, stage_key: str) -> StageRun:
-    task = lock_task(task.pk)
+    task = lock_task(task.pk, actor)
     spec = spec_for(task.blueprint)
     run = run_for(task, stage_key, actor, starting=True)
     may_work(actor, task, run, spec)
@@ -46,19 +47,38 @@ def stage_start(*, actor, task: Task, stage_key: str) -> StageRun:
             f"Stage “{stage_key}” is {run.get_status_display().lower()}, not ready.", field="stage"
         )
     run.status, run.assignee, run.started_at = StageRun.Status.IN_PROGRESS, actor, timezone.now()
-    run.save(update_fields=["status", "assignee", "started_at"])
     events = [
         event(task, "stage_started", actor, stage_key, replica=run.replica, attempt=run.attempt)
     ]
-    sync_task(task, actor, events)
+    sync_task(task, actor, events, changed={run.pk: (run, set(STARTED))})
     save_events(events)
     return run
+
+
+STARTED = ("status", "assignee", "started_at")
+
+
+def _samples(task: Task) -> tuple[list[Sample], list[int]]:
+    """The task's usable samples (those not marked invalid for it), in the order of its
+    datasets and their samples, and the ids of all its samples (a ``sampling`` draw runs over
+    them all): one query, none for a task without datasets."""
+    if not task._dataset_list:
+        return [], []
+    position = {d.pk: i for i, d in enumerate(task._dataset_list)}
+    every = list(
+        Sample.objects.filter(dataset__in=list(position)).annotate(
+            unusable=Exists(InvalidSample.objects.filter(task=task, sample=OuterRef("pk")))
+        )
+    )
+    every.sort(key=lambda s: (position[s.dataset_id], s.index, s.pk))
+    ids = sorted(s.pk for s in every)
+    return [s for s in every if not s.unusable], ids
 
 
 @transaction.atomic
 def stage_submit(*, actor, task: Task, stage_key: str) -> StageRun:
     """Submit annotate work: the stage's checks run first and refuse with their messages."""
-    task = lock_task(task.pk)
+    task = lock_task(task.pk, actor)
     spec = spec_for(task.blueprint)
     run = run_for(task, stage_key, actor)
     stage = spec.by_key[stage_key]
@@ -72,12 +92,10 @@ def stage_submit(*, actor, task: Task, stage_key: str) -> StageRun:
             f"Stage “{stage_key}” is {run.get_status_display().lower()}, not in progress.",
             field="stage",
         )
-    annotations = list(
-        task.annotations.filter(stage_key=stage_key, replica=run.replica).select_related("sample")
-    )
-    unusable = set(task.invalid_samples.values_list("sample_id", flat=True))
-    samples = [s for d in task._dataset_list for s in d.samples.all() if s.pk not in unusable]
-    samples = stage_samples(task=task, stage=stage, samples=samples)  # its `sampling` draw
+    everything = list(task.annotations.select_related("sample"))  # sync_task's too
+    annotations = [a for a in everything if a.stage_key == stage_key and a.replica == run.replica]
+    samples, every = _samples(task)
+    samples = stage_samples(task=task, stage=stage, samples=samples, every=every)  # its draw
     found = run_checks(spec, stage, annotations, samples)
     # A `severity: warn` check flags the work for reviewers (QC flags); only errors block.
     failures = [f for f in found if getattr(f, "severity", "error") != "warn"]
@@ -109,17 +127,18 @@ def stage_submit(*, actor, task: Task, stage_key: str) -> StageRun:
             **({"qc_flags": warnings} if warnings else {}),
         )
     ]
-    measured = ["submitted_at", "active_seconds", "samples_total", "samples_complete", "qc_flags"]
+    measured = {"submitted_at", "active_seconds", "samples_total", "samples_complete", "qc_flags"}
     quality_today(task.project_id)  # quality rollups: today's completeness changed
     if isinstance(stage, ConsensusStage):
         run.status = StageRun.Status.SUBMITTED
-        run.save(update_fields=["status", *measured])
-        _consensus(task, stage, events)
+        run.save(update_fields=["status", *sorted(measured)])
+        _consensus(task, stage, events, everything)
+        changed = {}
     else:
         run.status, run.completed_at = StageRun.Status.COMPLETED, now
-        run.save(update_fields=["status", "completed_at", *measured])
-        _double_annotation(task, spec, stage, run, annotations)
-    sync_task(task, actor, events)
+        changed = {run.pk: (run, {"status", "completed_at", *measured})}
+        _double_annotation(task, spec, stage, run, annotations, everything)
+    sync_task(task, actor, events, annotations=everything, changed=changed)
     save_events(events)
     return run
 
@@ -145,7 +164,9 @@ def _store_agreement(task: Task, stage_key: str, scores: list) -> None:
     )
 
 
-def _double_annotation(task: Task, spec, stage, run: StageRun, annotations: list) -> None:
+def _double_annotation(
+    task: Task, spec, stage, run: StageRun, annotations: list, everything: list[Annotation]
+) -> None:
     """Double annotation outside consensus: another completed annotate stage of the task
     that adds some of the same classes — its work and this one's on those classes are
     compared (box IoU, temporal IoU, alpha) as two annotators on the same samples."""
@@ -157,17 +178,18 @@ def _double_annotation(task: Task, spec, stage, run: StageRun, annotations: list
     }  # fmt: skip
     if not shared_with:
         return
-    others = task.runs.filter(
-        stage_key__in=shared_with, status=StageRun.Status.COMPLETED
-    ).select_related("assignee")
+    others = [
+        r
+        for r in task_runs(task)
+        if r.stage_key in shared_with and r.status == StageRun.Status.COMPLETED
+    ]
     scores = []
     for other in others:
         shared = shared_with[other.stage_key]
         theirs = [
             a
-            for a in task.annotations.filter(
-                stage_key=other.stage_key, label__in=shared, invalid=False
-            )
+            for a in everything
+            if a.stage_key == other.stage_key and a.label in shared and not a.invalid
         ]
         mine = [a for a in annotations if a.label in shared and not a.invalid]
         scores += agreement_scores([(other.assignee, theirs), (run.assignee, mine)])
@@ -175,15 +197,18 @@ def _double_annotation(task: Task, spec, stage, run: StageRun, annotations: list
         _store_agreement(task, stage.key, scores)
 
 
-def _consensus(task: Task, stage: ConsensusStage, events: list) -> None:
+def _consensus(
+    task: Task, stage: ConsensusStage, events: list, everything: list[Annotation]
+) -> None:
     from ..agreement import agreement
 
-    runs = list(task.runs.filter(stage_key=stage.key))
+    runs = [r for r in task_runs(task) if r.stage_key == stage.key]
     if any(r.status != StageRun.Status.SUBMITTED for r in runs):
         return
     by_replica: dict[int, list[Annotation]] = {r.replica: [] for r in runs}
-    for a in task.annotations.filter(stage_key=stage.key, invalid=False):
-        by_replica.setdefault(a.replica, []).append(a)
+    for a in everything:
+        if a.stage_key == stage.key and not a.invalid:
+            by_replica.setdefault(a.replica, []).append(a)
     score = agreement(list(by_replica.values()))
     # The quality figures' consistency: per pair of annotators and per measure.
     people = {r.replica: r.assignee for r in runs}
@@ -234,7 +259,7 @@ def stage_review(
     comment = comment.strip() if isinstance(comment, str) else ""
     if len(comment) > MAX_BODY:
         raise ApplicationError(f"Keep the comment under {MAX_BODY} characters.", field="comment")
-    task = lock_task(task.pk)
+    task = lock_task(task.pk, actor, outcomes=True)
     pin = pin_target(task, sample, frame, annotation, actor)
     spec = spec_for(task.blueprint)
     stage = spec.by_key.get(stage_key)
@@ -242,13 +267,15 @@ def stage_review(
         raise ApplicationError(f"“{stage_key}” is not a review stage.", field="stage")
     run = run_for(task, stage_key, actor, starting=True)
     may_work(actor, task, run, spec)
+    # The runs this decision changes, stored together by sync_task (one UPDATE).
+    changed: dict[int, tuple[StageRun, set[str]]] = {}
     if run.status == StageRun.Status.READY:  # deciding on a ready review starts it
         run.status, run.assignee, run.started_at = (
             StageRun.Status.IN_PROGRESS,
             actor,
             timezone.now(),
         )
-        run.save(update_fields=["status", "assignee", "started_at"])
+        changed[run.pk] = (run, set(STARTED))
     if run.status != StageRun.Status.IN_PROGRESS:
         raise InvalidTransition(
             f"Review “{stage_key}” is {run.get_status_display().lower()}, not in progress.",
@@ -266,12 +293,18 @@ def stage_review(
         )
     reviewed_runs = [
         r
-        for r in task.runs.filter(stage_key__in=stage.reviews)
-        if r.status != StageRun.Status.SKIPPED
+        for r in task_runs(task)
+        if r.stage_key in stage.reviews and r.status != StageRun.Status.SKIPPED
     ]
     first_pass = all(r.attempt == 1 for r in reviewed_runs)
+    days: list = []  # the quality days this decision changes, marked once
     record_outcomes(
-        task, reviewed_runs, accepted=decision == "approve", actor=actor, source="review"
+        task,
+        reviewed_runs,
+        accepted=decision == "approve",
+        actor=actor,
+        source="review",
+        days=days,
     )
     events = [
         event(
@@ -287,12 +320,22 @@ def stage_review(
     now = timezone.now()
     if decision == "approve":
         run.status, run.completed_at = StageRun.Status.COMPLETED, now
-        run.save(update_fields=["status", "completed_at"])
+        changed.setdefault(run.pk, (run, set()))[1].update({"status", "completed_at"})
     else:
         runs_reopen(
-            task, spec, engine.reopen, stage_key, set(stage.reviews), comment, actor, events
+            task,
+            spec,
+            engine.reopen,
+            stage_key,
+            set(stage.reviews),
+            comment,
+            actor,
+            events,
+            days=days,
+            changed=changed,
         )
-    sync_task(task, actor, events)
+    quality_touch(task.project_id, days)
+    sync_task(task, actor, events, changed=changed)
     save_events(events)
     return run
 
@@ -306,11 +349,17 @@ def runs_reopen(
     feedback: str,
     actor,
     events: list,
+    *,
+    days: list | None = None,
+    changed: dict[int, tuple[StageRun, set[str]]] | None = None,
 ) -> None:
     """Persist a reopening the engine decides (``change(spec, runs, target)``: a review's
     reject, or a standard audit's): the reworked runs go back to their annotators in progress
-    with ``feedback``, the runs downstream are reset to be decided again; one event each."""
-    runs = list(task.runs.all())
+    with ``feedback``, the runs downstream are reset to be decided again; one event each.
+
+    ``days``: a list to add the quality days to mark (else marked here); ``changed``: the
+    caller's runs to store (``sync_task``), else the runs are stored here."""
+    runs = task_runs(task)
     current: dict[str, engine.Run] = {}
     for r in runs:
         current.setdefault(
@@ -319,11 +368,17 @@ def runs_reopen(
     reopened = change(spec, current, target)
     now = timezone.now()
     # Quality rollups: the reopened runs' submissions stop counting (their days) and today.
-    quality_touch(task.project_id, [now, *(r.submitted_at for r in runs)])
+    touched = [now, *(r.submitted_at for r in runs)]
+    if days is None:
+        quality_touch(task.project_id, touched)
+    else:
+        days += touched
+    moved: dict[int, tuple[StageRun, set[str]]] = {} if changed is None else changed
     for r in runs:
         state = reopened[r.stage_key]
         if state == current[r.stage_key]:
             continue
+        moved.setdefault(r.pk, (r, set()))[1].update(REOPENED)
         r.attempt, r.routed_to, r.reason, r.rejected = state.attempt, "", "", state.rejected
         r.started_at = r.submitted_at = r.completed_at = None
         if r.stage_key in reworked:
@@ -343,33 +398,46 @@ def runs_reopen(
         else:
             # Reset to be decided again; the person who did it is remembered.
             r.status = StageRun.Status.BLOCKED
-    StageRun.objects.bulk_update(
-        runs,
-        [
-            "status",
-            "attempt",
-            "rejected",
-            "feedback",
-            "routed_to",
-            "reason",
-            "started_at",
-            "submitted_at",
-            "completed_at",
-        ],
-    )
+    if changed is None:
+        runs_save(moved)
+
+
+REOPENED = (
+    "status",
+    "attempt",
+    "rejected",
+    "feedback",
+    "routed_to",
+    "reason",
+    "started_at",
+    "submitted_at",
+    "completed_at",
+)
 
 
 def record_outcomes(
-    task: Task, runs: list[StageRun], *, accepted: bool, actor, source: str
+    task: Task,
+    runs: list[StageRun],
+    *,
+    accepted: bool,
+    actor,
+    source: str,
+    days: list | None = None,
 ) -> None:
     """One ReviewOutcome per decided run; ``first`` on the first decision of a first attempt
-    (the first-pass rate's denominator), whoever decided it, review or standard audit."""
-    quality_today(task.project_id)  # quality rollups: today's review outcomes changed
-    decided = set(
-        ReviewOutcome.objects.filter(
-            task=task, stage_key__in={r.stage_key for r in runs}, attempt=1
-        ).values_list("stage_key", "replica")
-    )
+    (the first-pass rate's denominator), whoever decided it, review or standard audit.
+    ``days``: a list to add today to (the caller marks the quality days), else marked here."""
+    if days is None:
+        quality_today(task.project_id)  # quality rollups: today's review outcomes changed
+    else:
+        days.append(timezone.localdate())
+    decided: set[tuple[str, int]] = task.__dict__.get("_decided", set())  # read with the lock
+    if "_decided" not in task.__dict__ and any(r.attempt == 1 for r in runs):
+        decided = set(
+            ReviewOutcome.objects.filter(
+                task=task, stage_key__in={r.stage_key for r in runs}, attempt=1
+            ).values_list("stage_key", "replica")
+        )
     ReviewOutcome.objects.bulk_create(
         ReviewOutcome(
             project_id=task.project_id,

@@ -3,6 +3,8 @@ status, and deliver finished work (deliveries and callbacks go out after commit)
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator, Sequence
+
 from django.utils import timezone
 
 from blueprints import engine
@@ -10,7 +12,7 @@ from blueprints import engine
 from ..models import Annotation, Delivery, StageRun, Task, TaskEvent, TaskStatus
 from ..records import annotation_record
 from .assignment import is_push, push_assign
-from .base import STATUS_FIELDS, event, spec_for, task_seed, task_transition
+from .base import STATUS_FIELDS, event, spec_for, task_runs, task_seed, task_transition
 
 
 def task_facts(
@@ -51,7 +53,7 @@ def aggregate_runs(runs: list[StageRun]) -> engine.Run:
     )
 
 
-def engine_annotations(annotations: list[Annotation]) -> list[engine.Annotation]:
+def engine_annotations(annotations: Iterable[Annotation]) -> list[engine.Annotation]:
     return [
         engine.Annotation(
             stage=a.stage_key,
@@ -64,10 +66,55 @@ def engine_annotations(annotations: list[Annotation]) -> list[engine.Annotation]
     ]
 
 
-def sync_task(task: Task, actor, events: list[TaskEvent]) -> None:
-    """Run the engine on the locked task, store what changed, derive the status."""
+class TaskAnnotations(Sequence):
+    """The task's annotations, read when first asked (once): the engine looks at them only
+    to decide a stage (a ``when`` condition, a logic stage's rules) and the delivery only
+    when work is delivered, so a start or a review that decides nothing reads none."""
+
+    def __init__(self, task: Task, given: list[Annotation] | None = None) -> None:
+        self.task, self._models = task, given
+        self._engine: list[engine.Annotation] | None = None
+
+    def models(self) -> list[Annotation]:
+        if self._models is None:
+            self._models = list(self.task.annotations.all())
+        return self._models
+
+    def _for_engine(self) -> list[engine.Annotation]:
+        if self._engine is None:
+            self._engine = engine_annotations(self.models())
+        return self._engine
+
+    def __getitem__(self, index):
+        return self._for_engine()[index]
+
+    def __len__(self) -> int:
+        return len(self._for_engine())
+
+    def __iter__(self) -> Iterator[engine.Annotation]:
+        return iter(self._for_engine())
+
+
+RUN_FIELDS = ["status", "routed_to", "reason", "completed_at"]
+
+
+def sync_task(
+    task: Task,
+    actor,
+    events: list[TaskEvent],
+    *,
+    annotations: list[Annotation] | None = None,
+    changed: dict[int, tuple[StageRun, set[str]]] | None = None,
+) -> None:
+    """Run the engine on the locked task, store what changed, derive the status.
+
+    The runs are the task's shared read (``task_runs``), so what the calling service changed
+    in them is what the engine sees; ``changed``: the runs the service changed and not yet
+    saved, with their fields — stored here with the engine's changes, in one UPDATE.
+    ``annotations``: the task's annotations when the service read them already."""
     spec = spec_for(task.blueprint)
-    runs = list(task.runs.select_related("assignee"))
+    runs = task_runs(task)
+    pending: dict[int, tuple[StageRun, set[str]]] = dict(changed or {})
     by_stage: dict[str, list[StageRun]] = {}
     for run in runs:
         by_stage.setdefault(run.stage_key, []).append(run)
@@ -79,11 +126,9 @@ def sync_task(task: Task, actor, events: list[TaskEvent]) -> None:
         if group[0].kind in {"annotate", "consensus"}
     }
     active = sum(r.active_seconds for r in runs if r.kind in {"annotate", "consensus"})
-    annotations = list(task.annotations.all())
-    nxt = engine.advance(
-        spec, current, engine_annotations(annotations), task_facts(task, assignees, active)
-    )
-    changed = []
+    found = TaskAnnotations(task, annotations)
+    nxt = engine.advance(spec, current, found, task_facts(task, assignees, active))
+    ready = []
     for key, state in nxt.items():
         if state == current[key]:
             continue
@@ -100,51 +145,76 @@ def sync_task(task: Task, actor, events: list[TaskEvent]) -> None:
                 )
                 if state.status == StageRun.Status.COMPLETED:
                     run.completed_at = timezone.now()
-                changed.append(run)
+                pending.setdefault(run.pk, (run, set()))[1].update(RUN_FIELDS)
+                ready.append(run)
         kind = f"stage_{state.status}"
         data = {"reason": state.reason}
         if state.routed_to:
             kind, data = "stage_routed", {"to": state.routed_to, "reason": state.reason}
         events.append(event(task, kind, None, key, **data))
-    StageRun.objects.bulk_update(changed, ["status", "routed_to", "reason", "completed_at"])
+    runs_save(pending)
     if is_push(task.project) and any(
         r.status == StageRun.Status.READY and r.assignee_id is None and r.kind != "logic"
-        for r in changed
+        for r in ready
     ):  # a push project: runs that just became ready go to people at once
         push_assign(actor=None, task_ids=[task.pk], events=events)
     derived = engine.task_status(spec, nxt)
     if task.status != TaskStatus.DATA_SUBMITTED and derived != task.status:
         events.append(task_transition(task=task, to=derived, actor=actor))
         task.save(update_fields=STATUS_FIELDS)
-    deliver(task, spec, nxt, events, annotations)
+    deliver(task, spec, nxt, events, found)
 
 
-def deliver(task, spec, after, events, annotations) -> None:
+def runs_save(changed: dict[int, tuple[StageRun, set[str]]]) -> None:
+    """Store changed runs, each with its changed fields, in one UPDATE."""
+    if not changed:
+        return
+    fields = sorted(set().union(*(f for _, f in changed.values())))
+    runs = [run for run, _ in changed.values()]
+    if len(runs) == 1:
+        runs[0].save(update_fields=fields)
+    else:
+        StageRun.objects.bulk_update(runs, fields)
+
+
+def deliver(task, spec, after, events, annotations: TaskAnnotations | list[Annotation]) -> None:
     from ..webhooks import queue_callback
+
+    def delivered() -> list[Annotation]:
+        found = annotations.models() if isinstance(annotations, TaskAnnotations) else annotations
+        return [a for a in found if a.stage_key not in skipped]
 
     deliveries = []
     skipped = {k for k, state in after.items() if state.status == engine.SKIPPED}
-    annotations = [a for a in annotations if a.stage_key not in skipped]
     if task.project.delivery == "task":
         if (
             task.status == TaskStatus.REVIEW_PASSED
             and not task.deliveries.filter(stage_key="").exists()
         ):
-            deliveries.append(Delivery(task=task, payload=delivery_payload(task, annotations)))
+            deliveries.append(Delivery(task=task, payload=delivery_payload(task, delivered())))
     else:
         # Each annotate stage once per attempt: rework after a reject is delivered again.
-        done = {
-            (d["stage_key"], d["payload__attempt"])
-            for d in task.deliveries.exclude(stage_key="").values("stage_key", "payload__attempt")
-        }
-        for key, state in after.items():
-            stage = spec.by_key[key]
-            if stage.kind not in {"annotate", "consensus"} or state.status != engine.COMPLETED:
-                continue
+        finished = [
+            (key, state)
+            for key, state in after.items()
+            if spec.by_key[key].kind in {"annotate", "consensus"}
+            and state.status == engine.COMPLETED
+        ]
+        done = (
+            {
+                (d["stage_key"], d["payload__attempt"])
+                for d in task.deliveries.exclude(stage_key="").values(
+                    "stage_key", "payload__attempt"
+                )
+            }
+            if finished
+            else set()
+        )
+        for key, state in finished:
             if (key, state.attempt) in done:
                 continue
             payload = delivery_payload(
-                task, [a for a in annotations if a.stage_key == key], stage=key
+                task, [a for a in delivered() if a.stage_key == key], stage=key
             )
             payload["attempt"] = state.attempt
             deliveries.append(Delivery(task=task, stage_key=key, payload=payload))
