@@ -362,7 +362,10 @@ def _zip_tmp(export_id: int) -> Path:
 def _discard(export_id: int) -> None:
     """What a failed, cancelled or abandoned run leaves: its folder and its zip."""
     shutil.rmtree(exports_root() / f".tmp-{export_id}", ignore_errors=True)
-    _zip_tmp(export_id).unlink(missing_ok=True)
+    try:  # best effort: the failure being recorded must not be lost to its clean-up
+        _zip_tmp(export_id).unlink(missing_ok=True)
+    except OSError as exc:  # e.g. the exports folder is not a folder
+        logger.warning("export %s: could not remove its partial zip: %s", export_id, exc)
 
 
 def _zip(folder: Path, archive: Path, top: str) -> None:

@@ -117,10 +117,9 @@ def task_list_items(rows: list[dict], user) -> list[dict]:
     ``selectors.task_rows`` with every related kind: the list builds a page of plain dicts,
     without a serializer's field machinery per task. ``callback_url`` is left out where the
     user may not change the project (it often carries a token), one check per project."""
-    from projects.models import Project
-
-    projects = Project.objects.only("id").in_bulk({row["project_id"] for row in rows})
-    may_change = {pk: project_allows(user, p, Action.CHANGE) for pk, p in projects.items()}
+    may_change = selectors.projects_allowing(
+        user=user, project_ids={row["project_id"] for row in rows}, action=Action.CHANGE
+    )
     when = _iso_writer()
     items = []
     for row in rows:
@@ -158,7 +157,7 @@ def task_list_items(rows: list[dict], user) -> list[dict]:
             "updated_at": when(row["updated_at"]),
             "due_at": when(row["due_at"]),
         }
-        if not may_change.get(row["project_id"]):
+        if row["project_id"] not in may_change:
             del item["callback_url"]
         items.append(item)
     return items

@@ -378,3 +378,12 @@ def my_work_runs(*, user) -> QuerySet[StageRun]:
         .annotate(priority_rank=Priority.rank("task__priority"))
         .order_by("-priority_rank", F("task__due_at").asc(nulls_last=True), "task_id", "id")
     )
+
+
+def projects_allowing(*, user, project_ids: Collection[int], action: Action) -> set[int]:
+    """Which of ``project_ids`` ``user`` may do ``action`` in (one permission check per
+    project, not per task: the list decides per row whether to show ``callback_url``)."""
+    from projects.models import Project
+
+    projects = Project.objects.only("id").in_bulk(set(project_ids))
+    return {pk for pk, project in projects.items() if project_allows(user, project, action)}
