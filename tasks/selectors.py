@@ -322,19 +322,33 @@ def task_sample_list(*, task: Task) -> QuerySet:
     )
 
 
-def time_limited_blueprints() -> list[int]:
-    """The blueprint versions with a stage under a ``time_limit`` (one small read of the
-    versions, their specs cached): without any, no run can be past a limit and the lazy
-    release (``stage_release_expired``) has nothing to look for."""
+_time_limits: dict[tuple, bool] = {}
+
+
+def any_time_limits() -> bool:
+    """Whether any blueprint version has a stage under a ``time_limit``: without one, no
+    run can be past a limit and the lazy release (``stage_release_expired``) has nothing
+    to look for. One aggregate read per call; the versions' specs are read only when the
+    blueprints changed (their count or latest ``updated_at``), and then only until the
+    first limit is found — not every version on every load."""
+    from django.db.models import Count, Max
+
     from blueprints.models import Blueprint
+    from blueprints.validation import validate
 
-    from .services import spec_for
-
-    return [
-        blueprint.pk
-        for blueprint in Blueprint.objects.only("pk", "updated_at").order_by()
-        if any(stage.params.time_limit for stage in spec_for(blueprint).stages)
-    ]
+    key = tuple(Blueprint.objects.aggregate(n=Count("pk"), last=Max("updated_at")).values())
+    if key not in _time_limits:
+        # The definitions as read (not spec_for: its cache is for the stage actions, and
+        # a miss there is a query per version).
+        definitions = Blueprint.objects.values_list("definition", flat=True).order_by()
+        found = any(
+            stage.params.time_limit
+            for definition in definitions.iterator(chunk_size=100)
+            for stage in validate(definition).stages
+        )
+        _time_limits.clear()  # one entry: the state of the blueprints now
+        _time_limits[key] = found
+    return _time_limits[key]
 
 
 def my_work_runs(*, user) -> QuerySet[StageRun]:

@@ -21,7 +21,7 @@ MY_WORK_SHOWN = 200
 def my_work(request):
     # Lazily too: the time limit holds without a scheduler. Its search (every run in
     # progress, joined to its task) only where a blueprint has a time limit at all.
-    if selectors.time_limited_blueprints():
+    if selectors.any_time_limits():
         services.stage_release_expired()
     # The most urgent runs (a reviewer's queue can hold thousands): the rest come through
     # "Start next task" / "Review next task", or once these are done.

@@ -239,3 +239,22 @@ def test_my_work_still_releases_a_run_past_its_time_limit(
     run = limited.runs.get(stage_key="label")
     assert (run.status, run.assignee) == ("ready", None)
     assert limited.events.filter(kind="stage_released").count() == 1
+
+
+def test_my_work_does_not_read_every_blueprint_version_on_each_load(client, manager, project):
+    """Hundreds of blueprint versions (every edit is one): My work asks whether any has a
+    time limit with one aggregate read, not one read per version on every load."""
+    from blueprints.models import Blueprint
+
+    make_tasks(manager, project, 1)
+    blueprint = Blueprint.objects.get(project=project)
+    Blueprint.objects.bulk_create(
+        Blueprint(project=project, name=blueprint.name, version=v, definition=blueprint.definition)
+        for v in range(blueprint.version + 1, blueprint.version + 301)
+    )
+    client.force_login(manager)
+    client.get("/workspace/")
+    with CaptureQueriesContext(connection) as captured:
+        assert client.get("/workspace/").status_code == 200
+    reads = [q["sql"] for q in captured.captured_queries if "blueprints_blueprint" in q["sql"]]
+    assert len(reads) <= 2, reads
