@@ -329,14 +329,17 @@ def any_time_limits() -> bool:
     """Whether any blueprint version has a stage under a ``time_limit``: without one, no
     run can be past a limit and the lazy release (``stage_release_expired``) has nothing
     to look for. One aggregate read per call; the versions' specs are read only when the
-    blueprints changed (their count or latest ``updated_at``), and then only until the
+    blueprints changed (their count, newest id or latest ``updated_at``), and then only until the
     first limit is found — not every version on every load."""
     from django.db.models import Count, Max
 
     from blueprints.models import Blueprint
     from blueprints.validation import validate
 
-    key = tuple(Blueprint.objects.aggregate(n=Count("pk"), last=Max("updated_at")).values())
+    # The newest id too: ids are never reused, so a frozen clock cannot make two states alike.
+    key = tuple(
+        Blueprint.objects.aggregate(n=Count("pk"), top=Max("pk"), last=Max("updated_at")).values()
+    )
     if key not in _time_limits:
         # The definitions as read (not spec_for: its cache is for the stage actions, and
         # a miss there is a query per version).
