@@ -162,6 +162,7 @@ def test_the_queries_do_not_grow_with_the_project(
     assert large.counts == small.counts
 
 
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="SQLite has no FOR UPDATE")
 def test_starting_locks_only_the_task_row(pick_and_place, manager, annotator, reviewer, dataset):
     """One lock per action: the task's row, not its project's or blueprint's (every action
     of a project would queue behind one another on the project row)."""
