@@ -1,5 +1,12 @@
 """Delivery callbacks: a signed JSON POST per delivery, sent by an RQ job on `webhooks`
-with retries and exponential backoff over hours; every attempt is recorded."""
+with retries and exponential backoff over hours; every attempt is recorded.
+
+Attempts are numbered (the job's second argument) and each is made once: a job whose
+attempt is already recorded does nothing. The delivery's own backoff is the only thing that
+schedules a next attempt — also after an attempt crashed or its worker was lost, when the
+failure callback records it and schedules the next — so running a failed attempt's job
+again ("retry failed", ``STAGECRAFT_RETRY_LOST_JOBS``, ``rq requeue``) can never start a
+second chain of attempts (duplicate POSTs, the attempt budget used twice as fast)."""
 
 from __future__ import annotations
 
@@ -107,18 +114,22 @@ def queue_callback(delivery) -> None:
         "webhooks",
         send_callback_job,
         delivery.pk,
+        1,
         job_id=f"delivery-{delivery.pk}",
         on_failure=send_callback_failed,
     )
 
 
-def send_callback_job(delivery_id: int) -> str:
-    """One attempt; a failure schedules the next one (backoff) until attempts run out."""
+def send_callback_job(delivery_id: int, attempt: int | None = None) -> str:
+    """Attempt number ``attempt``; a failure schedules the next one (backoff) until attempts
+    run out. (``None``: a job queued before attempts were numbered.)"""
     from .models import Delivery, DeliveryAttempt
 
     delivery = Delivery.objects.select_related("task").filter(pk=delivery_id).first()
     if delivery is None or delivery.callback != Delivery.Callback.PENDING:
         return "nothing to send"
+    if _attempt_made(delivery, attempt):
+        return f"attempt {attempt} was already made"
     url = delivery.task.callback_url
     body = json.dumps(delivery.payload, cls=DjangoJSONEncoder, sort_keys=True).encode()
     started = time.monotonic()
@@ -170,30 +181,41 @@ def _after_failed_attempt(delivery) -> str:
         Delivery.objects.filter(pk=delivery.pk).update(callback=Delivery.Callback.FAILED)
         logger.warning("delivery %s failed after %d attempts", delivery.pk, attempts)
         return "failed"
-    _schedule_retry(delivery.pk, intervals[attempts - 1])
+    _schedule_retry(delivery.pk, intervals[attempts - 1], attempts + 1)
     return f"retrying in {intervals[attempts - 1]} s"
+
+
+def _attempt_made(delivery, attempt: int | None) -> bool:
+    """Whether attempt number ``attempt`` is already recorded (it ran, or was lost)."""
+    return attempt is not None and delivery.attempts.count() >= attempt
 
 
 def send_callback_failed(job, connection, exc_type, exc_value, traceback) -> None:
     """RQ failure callback: an attempt crashed or its worker was lost (queues/recovery.py).
     It counts as a failed attempt (the receiver may or may not have had it) and the backoff
-    goes on, instead of the delivery staying "sending" for good."""
+    goes on, instead of the delivery staying "sending" for good. The next attempt is
+    scheduled here, so the job says in its meta that it must not be retried as well (and
+    if it is run again anyway, its attempt is recorded and it does nothing)."""
     from core.jobs import failure_reason
+    from queues.recovery import RETRIES_ITSELF
 
     from .models import Delivery, DeliveryAttempt
 
+    attempt = job.args[1] if len(job.args) > 1 else None
     delivery = Delivery.objects.select_related("task").filter(pk=job.args[0]).first()
-    if delivery is None or delivery.callback != Delivery.Callback.PENDING:
-        return
-    DeliveryAttempt.objects.create(
-        delivery=delivery,
-        url=delivery.task.callback_url[:1000],
-        error=f"the attempt stopped ({failure_reason(exc_type)})"[:500],
-    )
-    _after_failed_attempt(delivery)
+    if delivery is not None and delivery.callback == Delivery.Callback.PENDING:
+        if not _attempt_made(delivery, attempt):  # else it stopped after recording its answer
+            DeliveryAttempt.objects.create(
+                delivery=delivery,
+                url=delivery.task.callback_url[:1000],
+                error=f"the attempt stopped ({failure_reason(exc_type)})"[:500],
+            )
+        _after_failed_attempt(delivery)
+    job.meta[RETRIES_ITSELF] = True
+    job.save_meta()
 
 
-def _schedule_retry(delivery_id: int, seconds: int) -> None:
+def _schedule_retry(delivery_id: int, seconds: int, attempt: int) -> None:
     from datetime import timedelta
 
     import django_rq
@@ -208,8 +230,12 @@ def _schedule_retry(delivery_id: int, seconds: int) -> None:
 
     on_failure = Callback(send_callback_failed)
     if seconds <= 0:
-        queue.enqueue(send_callback_job, delivery_id, on_failure=on_failure)
+        queue.enqueue(send_callback_job, delivery_id, attempt, on_failure=on_failure)
     else:
         queue.enqueue_in(
-            timedelta(seconds=seconds), send_callback_job, delivery_id, on_failure=on_failure
+            timedelta(seconds=seconds),
+            send_callback_job,
+            delivery_id,
+            attempt,
+            on_failure=on_failure,
         )

@@ -288,3 +288,105 @@ def test_a_work_horse_killed_under_a_living_worker_fails_its_export_at_once(
     control.queue_action(actor=admin_user, name="exports", action="retry-failed")
     wait_status(export, "finished", 180)  # the same worker runs it again
     assert (services.export_dir(export) / "manifest.json").is_file()
+
+
+def lose(job, redis_conn, worker: str = "gone-worker") -> None:
+    """The job was taken by one of our workers that is gone (name known, no heartbeat)."""
+    from rq.executions import Execution
+
+    from queues.recovery import WORKERS_KEY
+
+    django_rq.get_queue(job.origin).remove(job)
+    redis_conn.sadd(WORKERS_KEY, worker)
+    with redis_conn.pipeline() as pipe:
+        Execution.create(job, ttl=3600, pipeline=pipe, worker_name=worker)
+        pipe.execute()
+
+
+@pytest.fixture
+def lost_delivery(project, manager, redis_conn, django_capture_on_commit_callbacks):
+    """A webhook delivery whose first attempt's worker was lost (the receiver refuses)."""
+    from tasks.models import Delivery
+    from tasks.services import task_create
+    from tasks.webhooks import queue_callback
+
+    task = task_create(
+        actor=manager, project=project, name="t", callback_url="http://127.0.0.1:9/hook"
+    )
+    delivery = Delivery.objects.create(task=task, payload={}, callback="pending")
+    with django_capture_on_commit_callbacks(execute=True):
+        queue_callback(delivery)
+    lose(django_rq.get_queue("webhooks").fetch_job(f"delivery-{delivery.pk}"), redis_conn)
+    return delivery
+
+
+def test_retrying_a_lost_webhook_attempt_starts_no_second_chain(
+    admin_user, lost_delivery, run_jobs
+):
+    """The lost attempt's failure callback scheduled the next attempt: "retry failed" on the
+    lost job must not make another attempt now (a duplicate POST) and another chain."""
+    queue = django_rq.get_queue("webhooks")
+    assert control.recover_lost_jobs() == {"failed": 1, "retried": 0}
+    assert queue.failed_job_registry.get_job_ids() == [f"delivery-{lost_delivery.pk}"]
+
+    control.queue_action(actor=admin_user, name="webhooks", action="retry-failed")
+    run_jobs("webhooks")
+    (attempt,) = lost_delivery.attempts.all()  # no second attempt was made
+    assert attempt.error == "the attempt stopped (worker lost)"
+    assert queue.scheduled_job_registry.count == 1  # one next attempt, one chain
+    lost_delivery.refresh_from_db()
+    assert lost_delivery.callback == "pending"
+
+
+def test_a_lost_webhook_attempt_is_not_retried_by_itself(settings, lost_delivery, run_jobs):
+    """With STAGECRAFT_RETRY_LOST_JOBS the webhook's own backoff is still the only retry."""
+    settings.STAGECRAFT_RETRY_LOST_JOBS = True
+    queue = django_rq.get_queue("webhooks")
+    assert control.recover_lost_jobs() == {"failed": 1, "retried": 0}
+    assert queue.count == 0 and queue.scheduled_job_registry.count == 1
+    run_jobs("webhooks")
+    assert lost_delivery.attempts.count() == 1
+
+
+def interrupted_once(job, connection, exc_type, exc_value, traceback) -> None:
+    """A failure callback stopped half-way the first time, as a gunicorn timeout stops the
+    queue page's check (SIGABRT: SystemExit); it completes the next time."""
+    if connection.incr(f"test:calls:{job.id}") == 1:
+        raise SystemExit(1)
+    connection.set(f"test:done:{job.id}", str(exc_value))
+
+
+def test_an_interrupted_recovery_leaves_the_job_failed_and_owes_its_callback(
+    admin_user, settings, redis_conn, run_jobs
+):
+    from rq import Callback
+
+    from core.jobs import ping_job
+
+    settings.STAGECRAFT_WORKER_LOST_SECONDS = 2
+    queue = django_rq.get_queue("default", commit_mode="auto")
+    job = queue.enqueue(ping_job, "x", on_failure=Callback(interrupted_once))
+    lose(job, redis_conn)
+
+    with pytest.raises(SystemExit):
+        control.recover_lost_jobs()
+    # Claimed and failed before the callback ran: in the failed registry, "worker lost".
+    assert queue.started_job_registry.count == 0
+    (failed,) = control.failed_jobs("default")
+    assert failed["id"] == job.id and "Worker lost" in failed["error"]
+    assert redis_conn.get(f"test:done:{job.id}") is None
+
+    # A later check runs the callback it was owed (once its claim's lease ran out), once.
+    assert control.recover_lost_jobs() == {"failed": 0, "retried": 0}
+    assert redis_conn.get(f"test:done:{job.id}") is None  # still within the lease
+    time.sleep(2.2)
+    assert control.recover_lost_jobs() == {"failed": 0, "retried": 0}
+    assert redis_conn.get(f"test:done:{job.id}").decode().startswith("worker lost")
+    control.recover_lost_jobs()
+    assert int(redis_conn.get(f"test:calls:{job.id}")) == 2
+
+    assert (
+        control.queue_action(actor=admin_user, name="default", action="retry-failed")["count"] == 1
+    )
+    run_jobs("default")
+    assert queue.fetch_job(job.id).get_status() == "finished"
