@@ -120,20 +120,62 @@ def task_list_for_user(*, user, filters: dict | None = None) -> QuerySet[Task]:
     return with_details(tasks.order_by(ordering, "-pk"))
 
 
-def status_counts(*, user, filters: dict) -> dict[str, int]:
-    """Tasks per status for the tabs, under every filter except the status itself."""
-    from django.db.models import Count
+def status_counts(tasks: QuerySet[Task]) -> tuple[dict[str, int], set[str]]:
+    """Tasks per status for the tabs (``tasks``: the list under every filter except the
+    status), and which of the counts are PostgreSQL's estimates (shown "about N").
 
-    rest = {k: v for k, v in filters.items() if k != "status"}
-    rows = (
-        task_list_for_user(user=user, filters=rest)
-        .order_by()
-        .values("status")
-        .annotate(n=Count("id"))
-    )
-    counts = {row["status"]: row["n"] for row in rows}
-    counts["all"] = sum(counts.values())
-    return counts
+    Up to ``EXACT_UP_TO`` tasks, every count is exact from one grouped count of at most that
+    many index entries. Beyond, a status is PostgreSQL's estimate when that is above the
+    threshold, else an exact count stopped there (those in one query), and "all" is their
+    sum: a page reads a bounded number of index entries whatever the project's size (the
+    grouped count of 100,000 tasks read them all on every page). Other databases count."""
+    from django.db import connections
+
+    from .models import TaskStatus
+    from .pagination import EXACT_UP_TO, estimated_count
+
+    tasks = tasks.order_by()
+    connection = connections[tasks.db]
+
+    def grouped(queryset: QuerySet) -> dict[str, int]:
+        sql, params = queryset.query.sql_with_params()
+        with connection.cursor() as cursor:
+            # The ORM's own SQL and parameters, counted around.
+            cursor.execute(f"SELECT s.status, COUNT(*) FROM ({sql}) s GROUP BY s.status", params)  # noqa: S608
+            return dict(cursor.fetchall())
+
+    def with_all(counts: dict[str, int]) -> dict[str, int]:
+        return counts | {"all": sum(counts.values())}
+
+    counts = grouped(tasks.values("status")[: EXACT_UP_TO + 1])
+    if sum(counts.values()) <= EXACT_UP_TO:
+        return with_all(counts), set()
+    estimates = {
+        status: estimated_count(tasks.filter(status=status)) for status in TaskStatus.values
+    }
+    if None in estimates.values():  # not PostgreSQL: no estimates
+        return with_all(grouped(tasks.values("status"))), set()
+    counts = {s: n for s, n in estimates.items() if n is not None and n > EXACT_UP_TO}
+    estimated = set(counts)
+    small = [s for s in TaskStatus.values if s not in counts]
+    if small:
+        parts: list[str] = []
+        params: list[Any] = []
+        for i, status in enumerate(small):
+            sql, more = (
+                tasks.filter(status=status).values("pk")[: EXACT_UP_TO + 1].query.sql_with_params()
+            )
+            parts.append(f"SELECT {i}, COUNT(*) FROM ({sql}) s{i}")  # noqa: S608
+            params.extend(more)
+        with connection.cursor() as cursor:
+            cursor.execute(" UNION ALL ".join(parts), params)
+            for i, n in cursor.fetchall():
+                status = small[i]
+                counts[status] = n
+                if n > EXACT_UP_TO:  # the estimate was low: at least this many
+                    estimated.add(status)
+    counts = {s: n for s, n in counts.items() if n}
+    return with_all(counts), estimated | ({"all"} if estimated else set())
 
 
 def with_details(tasks: QuerySet[Task]) -> QuerySet[Task]:

@@ -35,12 +35,18 @@ def _filter_state(request, source) -> tuple[TaskFilterForm, dict, str]:
 
 def _list_context(request, source) -> dict:
     form, filters, query = _filter_state(request, source)
-    counts = selectors.status_counts(user=request.user, filters=filters)
-    tasks = selectors.task_list_for_user(user=request.user, filters=filters)
-    matching = counts.get(filters.get("status") or "all", 0)
+    status = filters.get("status") or ""
+    # The tabs count under every filter but the status; the list is that, of one status.
+    everything = selectors.task_list_for_user(
+        user=request.user, filters={k: v for k, v in filters.items() if k != "status"}
+    )
+    counts, estimated = selectors.status_counts(everything)
+    tasks = everything.filter(status=status) if status else everything
+    matching = counts.get(status or "all", 0)
     # Ids first (deep pages from the index), then the page's rows: what the table shows.
     paginator = TaskPaginator(tasks, PAGE_SIZE, rows=_table_rows)
     paginator.count = matching  # already counted for the tabs
+    paginator.exact = (status or "all") not in estimated  # "about N": pages go on past it
     page = paginator.get_page(source.get("page"))
     base = {k: v for k, v in form.data.items() if k != "status"}
     tabs = [
@@ -48,8 +54,9 @@ def _list_context(request, source) -> dict:
             "status": value,
             "label": label,
             "count": counts.get(value or "all", 0),
+            "exact": (value or "all") not in estimated,
             "query": urlencode({**base, **({"status": value} if value else {})}),
-            "selected": (filters.get("status") or "") == value,
+            "selected": status == value,
         }
         for value, label in STATUS_TABS
     ]
@@ -60,9 +67,11 @@ def _list_context(request, source) -> dict:
         "tabs": tabs,
         "page": page,
         "matching": matching,
+        "matching_exact": paginator.exact,
         "query": query,
         "filter_items": list(form.data.items()),
-        "can_batch": batch_services.can_batch(request.user),
+        # Managing a project is what allows batches: no second read of the memberships.
+        "can_batch": bool(managed) or batch_services.can_batch(request.user),
         "batch_people": batch_services.batch_people(
             projects=managed, project_id=filters.get("project")
         )

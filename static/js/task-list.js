@@ -11,14 +11,16 @@
     if (!bar) return;
     const all = f.elements.all_matching.value === "1";
     const count = all ? Number(f.dataset.matching) : boxes().filter((b) => b.checked).length;
+    // Beyond the exact count's threshold the number matching is PostgreSQL's estimate.
+    const shown = all && "matchingAbout" in f.dataset ? `about ${count}` : `${count}`;
     bar.hidden = count === 0;
-    bar.querySelector("[data-selected-count]").textContent = count;
+    bar.querySelector("[data-selected-count]").textContent = shown;
     bar.querySelector("[data-selected-text]").textContent = all
       ? "tasks selected: all matching this filter"
       : count === 1 ? "task selected" : "tasks selected";
-    f.querySelector("[data-delete-count]").textContent = count;
+    f.querySelector("[data-delete-count]").textContent = shown;
     f.querySelector("[data-delete-noun]").textContent = count === 1 ? "task" : "tasks";
-    f.querySelector("[data-confirm-delete]").textContent = `Delete ${count} task${count === 1 ? "" : "s"}`;
+    f.querySelector("[data-confirm-delete]").textContent = `Delete ${shown} task${count === 1 ? "" : "s"}`;
   }
 
   document.addEventListener("change", (event) => {

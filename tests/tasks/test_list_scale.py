@@ -4,6 +4,7 @@ from the trigram index, counts that become estimates ("about") beyond a threshol
 work read from indexes. Timings are in bench/task_list.py, not here."""
 
 import json
+import re
 
 import pytest
 from django.db import connection
@@ -258,3 +259,44 @@ def test_my_work_does_not_read_every_blueprint_version_on_each_load(client, mana
         assert client.get("/workspace/").status_code == 200
     reads = [q["sql"] for q in captured.captured_queries if "blueprints_blueprint" in q["sql"]]
     assert len(reads) <= 2, reads
+
+
+def tab_counts(client, path: str) -> dict[str, str]:
+    page = client.get(path).content.decode()
+    return dict(re.findall(r'aria-selected="\w+"[^>]*>([^<]+?) <span class="count">([^<]+)<', page))
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="estimates: PostgreSQL")
+def test_tab_counts_beyond_the_threshold_are_estimates_said_as_such(
+    client, manager, project, monkeypatch, django_assert_max_num_queries
+):
+    make_tasks(manager, project, 12)
+    first_two = list(project.tasks.order_by("pk").values_list("pk", flat=True)[:2])
+    project.tasks.filter(pk__in=first_two).update(status="in_progress")
+    client.force_login(manager)
+    path = f"/tasks/?project={project.pk}"
+    exact = tab_counts(client, path)
+    assert exact == {"All": "12", "Pending start": "10", "In progress": "2", "Pending review": "0",
+                     "Review passed": "0", "Data submitted": "0"}  # fmt: skip
+    with connection.cursor() as cursor:  # the planner's statistics, as autovacuum keeps them
+        cursor.execute("ANALYZE tasks_task")
+    monkeypatch.setattr(pagination, "EXACT_UP_TO", 4)
+    counts = tab_counts(client, path)
+    # Above the threshold the planner's estimate, said as "about"; the small ones exact.
+    assert counts["All"].startswith("about ") and counts["Pending start"].startswith("about ")
+    assert {k: v for k, v in counts.items() if k not in ("All", "Pending start")} == {
+        "In progress": "2",
+        "Pending review": "0",
+        "Review passed": "0",
+        "Data submitted": "0",
+    }
+    page = client.get(f"{path}&status=pending_start").content.decode()
+    assert "Page 1 of about" not in page  # 10 tasks: one page, no pager
+    few = queries(client, path)
+    make_tasks(manager, project, 90, start=12)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE tasks_task")
+    with django_assert_max_num_queries(25):
+        page = client.get(path).content.decode()
+    assert re.search(r"Page 1 of about \d+ · about \d+ tasks", page), page
+    assert queries(client, path) == few  # the same queries for 102 tasks as for 12
