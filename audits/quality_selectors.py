@@ -15,7 +15,7 @@ def quality_stage_keys(*, project: Project) -> list[str]:
     """The project's annotate and consensus stages that have runs, in pipeline order (the
     order their first runs were made)."""
     rows = (
-        StageRun.objects.filter(task__project=project, kind__in=MEASURED_KINDS)
+        StageRun.objects.filter(project=project, kind__in=MEASURED_KINDS)
         .values("stage_key")
         .annotate(first=Min("id"))
         .order_by("first")
@@ -27,7 +27,7 @@ def quality_annotators(*, project: Project) -> list[tuple[int, str]]:
     """``(user id, username)`` of everyone whose work can be measured: members who annotate,
     and whoever worked an annotate stage of the project (former members too)."""
     worked = StageRun.objects.filter(
-        task__project=project, kind__in=MEASURED_KINDS, assignee__isnull=False
+        project=project, kind__in=MEASURED_KINDS, assignee__isnull=False
     ).values("assignee")
     users = (
         get_user_model()

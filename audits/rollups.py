@@ -107,7 +107,7 @@ class _Sources:
         self.runs = StageRun.objects.filter(
             when("submitted_at"),
             Q(samples_total__gt=0) | ~Q(qc_flags=[]),
-            task__project=project,
+            project=project,
             # A run reopened for rework keeps its last measurement but has no submission
             # time (no period) until it is submitted again and measured anew.
             submitted_at__isnull=False,

@@ -57,8 +57,8 @@ def managed_projects(*, user) -> list[Project]:
 
 def project_cards(*, projects: list[Project], now: dt.datetime | None = None) -> list[ProjectCard]:
     """A card per project: six queries for any number of projects, a seventh when some
-    stage may be stalled or idle (its oldest open task), more only for projects whose
-    quality rollups must be rebuilt first."""
+    stage may be stalled or idle (whether its open work is older than the alert's limit),
+    more only for projects whose quality rollups must be rebuilt first."""
     from audits.selectors import quality_summaries
     from queues.models import Export, ExportStatus
 

@@ -227,7 +227,7 @@ def quality_overview(*, project: Project) -> QualityOverview:
         audit_kind_stored=str(stored.get("audit_kind", DEFAULT_AUDIT_KIND)),
     )
     flagged = (
-        StageRun.objects.filter(task__project=project)
+        StageRun.objects.filter(project=project)
         .exclude(qc_flags=[])
         .values("stage_key")
         .annotate(runs=Count("pk"))
