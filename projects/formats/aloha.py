@@ -201,6 +201,14 @@ class AlohaFormat(DatasetFormatReader):
                 for name, info in sample.arrays.items()
             }
 
+    def read_series_rows(self, root: Path, sample, start: int, stop: int) -> dict[str, np.ndarray]:
+        relative = Path(sample.source["file"])
+        with open_hdf5(root / relative) as f:
+            return {
+                name: np.asarray(f[info["path"]][start:stop])
+                for name, info in sample.arrays.items()
+            }
+
 
 def sample_source(sample) -> dict:
     """What frame reading needs, from a SampleSpec or a Sample row alike."""

@@ -120,6 +120,36 @@ class DatasetFormatReader:
     def read_frames(self, root: Path, sample, camera: str, indices: Iterable[int]) -> list:
         return [self.read_frame(root, sample, camera, i) for i in indices]
 
+    def read_series_rows(self, root: Path, sample, start: int, stop: int) -> dict[str, np.ndarray]:
+        """Frames ``start``–``stop`` (``stop`` excluded) of every array of the sample, each in
+        the source's own shape and dtype: ``(stop - start, *item_shape(info))``. Readers whose
+        files can be sliced read only those rows; this default reads the whole series and
+        restores the rows asked for."""
+        values = self.read_series(root, sample)
+        return {
+            name: restore_rows(values[name][start:stop], info)
+            for name, info in sample.arrays.items()
+        }
+
+
+def item_shape(info: dict) -> list[int]:
+    """An array's shape after T as its source stored it: ``item_shape`` where the importer
+    recorded it (robomimic, Zarr), else ``shape[1:]`` (a (T, D) array)."""
+    if "item_shape" in info:
+        return [int(n) for n in info["item_shape"]]
+    return [int(n) for n in (info.get("shape") or [0, 1])[1:]]
+
+
+def restore_rows(values: np.ndarray, info: dict) -> np.ndarray:
+    """(k, D) float rows from ``read_series`` back in the source's shape and (numeric) dtype."""
+    values = np.asarray(values)
+    rows = values.reshape(len(values), *item_shape(info))
+    try:
+        dtype = np.dtype(str(info.get("dtype") or "float64"))
+    except TypeError:
+        return rows
+    return rows.astype(dtype, copy=False) if dtype.kind in "biuf" else rows
+
 
 _REGISTRY: dict[str, DatasetFormatReader] = {}
 

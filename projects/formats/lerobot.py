@@ -29,7 +29,15 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from PIL import Image
 
-from .base import DataError, DatasetFormatReader, Progress, SampleSpec, inside, register
+from .base import (
+    DataError,
+    DatasetFormatReader,
+    Progress,
+    SampleSpec,
+    inside,
+    register,
+    restore_rows,
+)
 
 SUPPORTED_VERSIONS = ("v3.0", "v2.1", "v2.0")
 BOOKKEEPING = {"timestamp", "frame_index", "episode_index", "index", "task_index"}
@@ -78,9 +86,9 @@ def _read_jsonl(path: Path, label: str) -> list[dict]:
     return rows
 
 
-def _read_parquet(path: Path, label, columns=None) -> pa.Table:
+def _read_parquet(path: Path, label, columns=None, filters=None) -> pa.Table:
     try:
-        return pq.read_table(path, columns=columns)
+        return pq.read_table(path, columns=columns, filters=filters)
     except FileNotFoundError:
         raise DataError(label, "missing") from None
     except (pa.ArrowException, OSError, ValueError) as exc:
@@ -350,14 +358,20 @@ class LeRobotFormat(DatasetFormatReader):
 
     # --- reading ------------------------------------------------------------------------
 
-    def _rows(self, root: Path, sample, columns: list[str]) -> pa.Table:
+    def _rows(
+        self, root: Path, sample, columns: list[str], start: int | None = None, stop: int = 0
+    ) -> pa.Table:
+        """The sample's rows (``start``/``stop``: only those of its frames, read from the row
+        groups that hold them)."""
+        first, last = sample.source["from"], sample.source["to"]
+        filters = None
+        if start is not None:
+            first, last = first + start, min(first + stop, last)
+            filters = [("index", ">=", first), ("index", "<", last)]
         table = _read_parquet(
-            root / sample.source["file"], sample.source["file"], columns + ["index"]
+            root / sample.source["file"], sample.source["file"], columns + ["index"], filters
         )
-        mask = pc.and_(
-            pc.greater_equal(table["index"], sample.source["from"]),
-            pc.less(table["index"], sample.source["to"]),
-        )
+        mask = pc.and_(pc.greater_equal(table["index"], first), pc.less(table["index"], last))
         return table.filter(mask).sort_by("index")
 
     def read_series(self, root: Path, sample) -> dict[str, np.ndarray]:
@@ -367,6 +381,15 @@ class LeRobotFormat(DatasetFormatReader):
         return {
             name: np.asarray(table[name].to_pylist(), dtype=np.float64).reshape(table.num_rows, -1)
             for name in sample.arrays
+        }
+
+    def read_series_rows(self, root: Path, sample, start: int, stop: int) -> dict[str, np.ndarray]:
+        if not sample.arrays:
+            return {}
+        table = self._rows(root, sample, list(sample.arrays), start, stop)
+        return {
+            name: restore_rows(np.asarray(table[name].to_pylist(), dtype=np.float64), info)
+            for name, info in sample.arrays.items()
         }
 
     def read_frame(self, root: Path, sample, camera: str, index: int) -> np.ndarray:

@@ -270,3 +270,11 @@ class RobomimicFormat(DatasetFormatReader):
                 values = np.asarray(group[info["path"]][...], dtype=np.float64)
                 series[name] = values.reshape(len(values), -1)
             return series
+
+    def read_series_rows(self, root: Path, sample, start: int, stop: int) -> dict[str, np.ndarray]:
+        with open_hdf5(root / sample.source["file"]) as f:
+            group = f[sample.source["group"]]
+            return {
+                name: np.asarray(group[info["path"]][start:stop])
+                for name, info in sample.arrays.items()
+            }

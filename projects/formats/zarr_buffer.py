@@ -332,3 +332,15 @@ class ZarrReplayBufferFormat(DatasetFormatReader):
                     raise DataError(_label(store), f"{info['path']} {_problem(exc)}") from None
                 series[name] = values.reshape(len(values), -1)
         return series
+
+    def read_series_rows(self, root: Path, sample, start: int, stop: int) -> dict[str, np.ndarray]:
+        store, first = sample.source["store"], sample.source["from"]
+        rows = {}
+        with open_store(root / store, _label(store)) as group:
+            for name, info in sample.arrays.items():
+                array = _member(group, info["path"], _label(store))
+                try:
+                    rows[name] = np.asarray(array[first + start : first + stop])
+                except Exception as exc:
+                    raise DataError(_label(store), f"{info['path']} {_problem(exc)}") from None
+        return rows

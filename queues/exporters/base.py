@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -11,6 +12,7 @@ import numpy as np
 from core.exceptions import ApplicationError
 from projects.dataset_services import dataset_dir
 from projects.formats import get_format
+from projects.formats.base import item_shape
 
 
 class ExportError(ApplicationError):
@@ -37,22 +39,42 @@ class Episode:
         for start in range(0, total, size):
             yield start, np.stack(self.frames(camera, range(start, min(start + size, total))))
 
-    def series(self) -> dict[str, np.ndarray]:
-        """Every array of the sample in its source dtype (the readers answer float64; a
-        float32 or integer source comes back exactly)."""
+    def series_windows(self, size: int) -> Iterator[tuple[int, dict[str, np.ndarray]]]:
+        """Every array of the sample, ``size`` frames at a time, as (first index, {name:
+        (k, *item_shape) array}): each in its source's shape and dtype (``array_shape``,
+        ``array_dtype``), read a window at a time (never the whole array, never a float64
+        copy of it)."""
         reader = get_format(self.sample.dataset.format)
-        values = reader.read_series(dataset_dir(self.sample.dataset), self.sample)
-        return {name: _as_source(values[name], self.sample.arrays[name]) for name in values}
+        root = dataset_dir(self.sample.dataset)
+        total = self.sample.num_frames
+        arrays = self.sample.arrays or {}
+        for start in range(0, total, max(size, 1)):
+            stop = min(start + size, total)
+            rows = reader.read_series_rows(root, self.sample, start, stop) if arrays else {}
+            yield (
+                start,
+                {
+                    name: _as_source(rows[name], spec, stop - start, f"{self.sample.name}: {name}")
+                    for name, spec in arrays.items()
+                },
+            )
 
 
-# Frames read and written at a time, per camera: bounded by bytes, so a window of large
-# frames stays small (two 480x640 cameras: 2 x 32 frames x 0.9 MB).
+# Frames (and rows of arrays) read and written at a time: bounded by bytes, so a window of
+# large frames stays small (two 480x640 cameras: 2 x 32 frames x 0.9 MB), and so does a
+# window of an episode's arrays (a (T, 84, 84) depth array as much as a (T, 14) state).
 WINDOW_BYTES = 32 * 1024 * 1024
 
 
 def window_size(sample) -> int:
+    """Frames per window: each camera's window and the window of all the sample's arrays
+    within ``WINDOW_BYTES``."""
     largest = max((c["height"] * c["width"] * 3 for c in sample.cameras), default=1)
-    return max(1, WINDOW_BYTES // max(largest, 1))
+    row = sum(
+        math.prod(array_shape(spec)) * np.dtype(array_dtype(spec)).itemsize
+        for spec in (sample.arrays or {}).values()
+    )
+    return max(1, WINDOW_BYTES // max(largest, row, 1))
 
 
 KEPT_DTYPES = {
@@ -77,10 +99,21 @@ def array_dtype(spec: dict) -> str:
     return dtype if dtype in KEPT_DTYPES else "float32"
 
 
-def _as_source(values: np.ndarray, spec: dict) -> np.ndarray:
+def array_shape(spec: dict) -> tuple[int, ...]:
+    """An array's shape after T as its source stored it (``()`` for a (T,) array)."""
+    return tuple(item_shape(spec))
+
+
+def _as_source(values: np.ndarray, spec: dict, rows: int, label: str) -> np.ndarray:
     values = np.asarray(values)
-    if values.ndim == 1:
-        values = values.reshape(-1, 1)
+    shape = (rows, *array_shape(spec))
+    if values.shape != shape:
+        if values.size != math.prod(shape):
+            raise ExportError(
+                f"{label}: the source has shape {values.shape[1:]} per frame, not "
+                f"{shape[1:]} as imported (re-sync the dataset)"
+            )
+        values = values.reshape(shape)
     return values.astype(array_dtype(spec), copy=False)
 
 

@@ -1,10 +1,11 @@
 """One HDF5 file per episode in the ALOHA layout, plus an ``/annotations`` group.
 
-Every array of the source is kept, in its source dtype, under its conventional ALOHA name
-(``/observations/qpos``, ``/observations/qvel``, ``/observations/effort``, ``/action``,
-``/base_action``; other arrays where the source kept them, or under ``/observations/``);
-the root attribute ``sim`` says what the source said. Episodes stream from the database a
-chunk of tasks at a time and frames are copied a window at a time: memory stays bounded
+Every array of the source is kept, in its source's shape and dtype (an N-D observation
+stays N-D, a (T,) reward (T,)), under its conventional ALOHA name (``/observations/qpos``,
+``/observations/qvel``, ``/observations/effort``, ``/action``, ``/base_action``; other arrays
+where the source kept them, or under ``/observations/``); the root attribute ``sim`` says
+what the source said. Episodes stream from the database a chunk of tasks at a time; frames
+and arrays are copied a window of frames at a time (``window_size``): memory stays bounded
 whatever the number or length of the episodes.
 """
 
@@ -17,7 +18,14 @@ import numpy as np
 
 from tasks.records import annotation_record
 
-from .base import ExportError, stream_episodes, window_size, written_samples
+from .base import (
+    ExportError,
+    array_dtype,
+    array_shape,
+    stream_episodes,
+    window_size,
+    written_samples,
+)
 
 # Conventional ALOHA paths of the arrays other formats name differently (LeRobot, robomimic).
 ALIASES = {
@@ -37,7 +45,7 @@ def array_paths(arrays: dict[str, dict]) -> dict[str, str]:
     """Where each source array goes (array name → HDF5 path): its conventional name, the
     source's own path for an ALOHA file, else ``observations/<name>`` (state and other
     arrays) or ``<name>`` (actions). ACT needs ``qpos`` and ``action``: when no array has
-    those names, the first state and action arrays take them."""
+    those names, the first state and action vectors (not N-D arrays) take them."""
     paths: dict[str, str] = {}
     for path, names in ALIASES.items():
         name = next((n for n in names if n in arrays), None)
@@ -45,7 +53,14 @@ def array_paths(arrays: dict[str, dict]) -> dict[str, str]:
             paths[name] = path
     for path, role in (("observations/qpos", "state"), ("action", "action")):
         if path not in paths.values():
-            name = next((n for n, s in arrays.items() if s.get("role") == role), None)
+            name = next(
+                (
+                    n
+                    for n, s in arrays.items()
+                    if s.get("role") == role and len(array_shape(s)) <= 1
+                ),
+                None,
+            )
             if name is not None and name not in paths:
                 paths[name] = path
     taken = set(paths.values())
@@ -70,7 +85,6 @@ def write(ctx, out) -> None:
     for episode in stream_episodes(ctx):
         sample = episode.sample
         frames = sample.num_frames
-        series = episode.series()
         with h5py.File(out / _name(n), "w") as f:
             f.attrs.update(
                 task_id=episode.task.pk,
@@ -84,15 +98,26 @@ def write(ctx, out) -> None:
                 # ACT's loader aligns actions by it: the source's word, False when silent.
                 sim=bool((sample.metadata or {}).get("sim", False)),
             )
+            # Every array in its source's shape and dtype, written a window of frames at a
+            # time (a (T, 84, 84, 1) depth array stays (T, 84, 84, 1), a (T,) reward (T,)).
             paths = array_paths(sample.arrays)
-            for name, path in paths.items():
-                f.create_dataset(path, data=series[name])
+            size = window_size(sample)
+            written = {
+                name: f.create_dataset(
+                    path,
+                    shape=(frames, *array_shape(sample.arrays[name])),
+                    dtype=array_dtype(sample.arrays[name]),
+                )
+                for name, path in paths.items()
+            }
+            for start, rows in episode.series_windows(size):
+                for name, values in rows.items():
+                    written[name][start : start + len(values)] = values
             if "observations/qpos" not in paths.values():
                 f.create_dataset("observations/qpos", data=np.zeros((frames, 0), np.float32))
             if "action" not in paths.values():
                 f.create_dataset("action", data=np.zeros((frames, 0), np.float32))
             f.attrs["arrays"] = json.dumps(paths)
-            size = window_size(sample)
             for camera in sample.cameras:
                 shape = (frames, camera["height"], camera["width"], 3)
                 images = f.create_dataset(
@@ -160,13 +185,23 @@ def validate(ctx, out) -> None:
                     raise ExportError(
                         f"{path.name}: {key} has {f[key].shape[0]} frames, not {frames}"
                     )
-            series = episode.series()
-            for name, where in array_paths(sample.arrays).items():
-                kept, want = f[where][...], series[name]
-                if kept.dtype != want.dtype or not np.array_equal(
-                    kept, want, equal_nan=want.dtype.kind == "f"
-                ):
-                    raise ExportError(f"{path.name}: {where} differs from the source's {name}")
+            paths = array_paths(sample.arrays)
+            for name, where in paths.items():
+                spec = sample.arrays[name]
+                kept = f[where]
+                shape, dtype = (frames, *array_shape(spec)), np.dtype(array_dtype(spec))
+                if kept.shape != shape or kept.dtype != dtype:
+                    raise ExportError(
+                        f"{path.name}: {where} is {kept.shape} {kept.dtype}, the source's "
+                        f"{name} {shape} {dtype}"
+                    )
+            for start, rows in episode.series_windows(window_size(sample)):
+                for name, want in rows.items():
+                    kept = f[paths[name]][start : start + len(want)]
+                    if not np.array_equal(kept, want, equal_nan=want.dtype.kind == "f"):
+                        raise ExportError(
+                            f"{path.name}: {paths[name]} differs from the source's {name}"
+                        )
             for camera in sample.cameras:
                 images = f[f"observations/images/{camera['name']}"]
                 if images.shape[0] != frames:

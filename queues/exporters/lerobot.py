@@ -1,7 +1,10 @@
 """LeRobot v3.0 datasets (what the current `lerobot` release loads; ../shared/FORMATS.md).
 
 Frames become one H.264 video per camera (episodes concatenated, frame i of an episode at
-``from_timestamp + i / fps``); states and actions become parquet columns; each episode's
+``from_timestamp + i / fps``); every array becomes a parquet column in its source's dtype
+and per-frame shape, as LeRobot writes non-image features: ``shape`` ``[1]`` (a (T,) or
+(T, 1) array) a plain column, ``[D]`` a fixed-size list, an N-D ``[a, b, …]`` (up to 5
+dimensions) nested lists (``datasets``' ``Array2D``…``Array5D``); each episode's
 language task comes from its annotations (``task_from`` option: ``segments`` — the segment
 descriptions in time order —, ``classification:<class>``, or ``task`` — the task's name);
 every annotation goes to ``meta/stagecraft_annotations.jsonl`` beside the dataset.
@@ -11,6 +14,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 from fractions import Fraction
 
 import numpy as np
@@ -24,6 +28,7 @@ from .base import (
     Episode,
     ExportError,
     array_dtype,
+    array_shape,
     stream_episodes,
     window_size,
     written_samples,
@@ -68,7 +73,7 @@ def feature_keys(arrays: dict[str, dict]) -> dict[str, str]:
     """Where each source array goes (array name → feature key): its conventional name, else
     its own (``observation.<name>`` for state and other arrays, the name for actions,
     ``/`` as ``.``). LeRobot policies read ``observation.state`` and ``action``: when no
-    array has those names, the first state and action arrays take them."""
+    array has those names, the first state and action vectors (not N-D arrays) take them."""
     keys: dict[str, str] = {}
     for key, names in ALIASES.items():
         name = next((n for n in names if n in arrays), None)
@@ -76,7 +81,14 @@ def feature_keys(arrays: dict[str, dict]) -> dict[str, str]:
             keys[name] = key
     for key, role in (("observation.state", "state"), ("action", "action")):
         if key not in keys.values():
-            name = next((n for n, s in arrays.items() if s.get("role") == role), None)
+            name = next(
+                (
+                    n
+                    for n, s in arrays.items()
+                    if s.get("role") == role and len(array_shape(s)) <= 1
+                ),
+                None,
+            )
             if name is not None and name not in keys:
                 keys[name] = key
     taken = set(keys.values()) | set(BOOKKEEPING)
@@ -104,7 +116,7 @@ class Layout:
         self.keys = feature_keys(sample.arrays)
         if "observation.state" not in self.keys.values() or "action" not in self.keys.values():
             raise ExportError(f"{sample.name}: LeRobot needs a state and an action array")
-        self.widths = {name: _width(sample.arrays[name]) for name in self.keys}
+        self.shapes = {name: feature_shape(sample, name) for name in self.keys}
         self.dtypes = {name: array_dtype(sample.arrays[name]) for name in self.keys}
         self.video = video_option and all(
             c["width"] % 2 == 0 and c["height"] % 2 == 0 for c in self.cameras.values()
@@ -119,20 +131,23 @@ class Layout:
                 f"({self.fps} fps, {', '.join(self.cameras)}); export these episodes separately"
             )
         if feature_keys(sample.arrays) != self.keys or any(
-            _width(sample.arrays[name]) != width for name, width in self.widths.items()
+            feature_shape(sample, name) != shape for name, shape in self.shapes.items()
         ):
             raise ExportError(
-                f"{sample.name}: its arrays ({', '.join(sample.arrays)}) or their widths differ "
+                f"{sample.name}: its arrays ({', '.join(sample.arrays)}) or their shapes differ "
                 f"from the first episode's ({self.first.name}); export these episodes separately"
             )
 
     def features(self) -> dict:
         features = {}
         for name, key in self.keys.items():
+            shape = self.shapes[name]
+            names = self.first.arrays[name].get("names")
             features[key] = {
                 "dtype": self.dtypes[name],
-                "shape": [self.widths[name]],
-                "names": self.first.arrays[name].get("names"),
+                "shape": shape,
+                # Names a vector's values; an N-D array has none (LeRobot's own N-D features).
+                "names": names if len(shape) == 1 and len(names or []) == shape[0] else None,
             }
         for name, camera in self.cameras.items():
             feature = {
@@ -161,9 +176,20 @@ class Layout:
         return features
 
 
-def _width(spec: dict) -> int:
-    shape = spec.get("shape") or [0, 1]
-    return int(shape[1]) if len(shape) > 1 else 1
+# The most dimensions after T a LeRobot feature has (``datasets.Array5D``).
+MAX_FEATURE_DIMS = 5
+
+
+def feature_shape(sample, name: str) -> list[int]:
+    """The LeRobot feature shape of an array: its source's shape after T, ``[1]`` for a (T,)
+    array (LeRobot keeps a scalar per frame as shape ``[1]``)."""
+    shape = list(array_shape(sample.arrays[name])) or [1]
+    if len(shape) > MAX_FEATURE_DIMS:
+        raise ExportError(
+            f"{sample.name}: {name} has {len(shape)} dimensions per frame {tuple(shape)}; a "
+            f"LeRobot feature has at most {MAX_FEATURE_DIMS} (export it as HDF5)"
+        )
+    return shape
 
 
 def _hf_metadata(features) -> bytes:
@@ -175,6 +201,12 @@ def _hf_metadata(features) -> bytes:
             hf[key] = {"_type": "Image"}
         elif f["shape"] == [1]:
             hf[key] = {"dtype": f["dtype"], "_type": "Value"}
+        elif len(f["shape"]) > 1:
+            hf[key] = {
+                "shape": f["shape"],
+                "dtype": f["dtype"],
+                "_type": f"Array{len(f['shape'])}D",
+            }
         else:
             hf[key] = {
                 "feature": {"dtype": f["dtype"], "_type": "Value"},
@@ -184,12 +216,20 @@ def _hf_metadata(features) -> bytes:
     return json.dumps({"info": {"features": hf}}).encode()
 
 
+# Values (as float64, 16 MB) a statistic works on at a time, and about the most a feature
+# keeps for its quantiles (twice that before it thins them): a wide or N-D feature keeps
+# fewer rows, at least ten.
+STATS_VALUES = 2_000_000
+
+
 class RunningStats:
     """LeRobot's per-feature statistics without holding the feature: min, max, mean and std
     exact over every row; the quantiles from an evenly thinned sample of at most ``keep``
-    rows (every row while the data is smaller)."""
+    rows (every row while the data is smaller). ``shape``: each statistic in the feature's
+    shape (an N-D feature's as N-D, as LeRobot keeps them), else flat."""
 
-    def __init__(self, keep: int = 200_000) -> None:
+    def __init__(self, keep: int = 200_000, shape: list[int] | None = None) -> None:
+        self.shape = shape
         self.keep, self.stride, self.seen = keep, 1, 0
         self.count = 0
         self.total = self.squares = self.low = self.high = None
@@ -197,7 +237,14 @@ class RunningStats:
         self.kept_rows = 0
 
     def add(self, values: np.ndarray) -> None:
-        values = np.asarray(values, dtype=np.float64).reshape(len(values), -1)
+        values = np.asarray(values)
+        values = values.reshape(len(values), -1)
+        # A window of a wide uint8 array is 8x larger as float64: a slice of it at a time.
+        step = max(1, STATS_VALUES // max(1, values.shape[1]))
+        for first in range(0, len(values), step):
+            self._add(values[first : first + step].astype(np.float64))
+
+    def _add(self, values: np.ndarray) -> None:
         if not len(values):
             return
         if self.total is None:
@@ -212,6 +259,8 @@ class RunningStats:
         # Rows seen ≡ 0 mod stride are kept; the stride doubles when too many are.
         first = (-self.seen) % self.stride
         picked = values[first :: self.stride]
+        if self.stride > 1:  # a view would keep the whole window alive
+            picked = picked.copy()
         self.seen += len(values)
         self.kept.append(picked)
         self.kept_rows += len(picked)
@@ -229,14 +278,16 @@ class RunningStats:
             f"q{int(q * 100):02d}": np.quantile(kept, q, axis=0).tolist()
             for q in (0.01, 0.1, 0.5, 0.9, 0.99)
         }
-        return {
+        stats = {
             "min": self.low.tolist(),
             "max": self.high.tolist(),
             "mean": mean.tolist(),
             "std": std.tolist(),
-            "count": [int(self.count)],
             **quantiles,
         }
+        if self.shape is not None:
+            stats = {k: np.reshape(v, self.shape).tolist() for k, v in stats.items()}
+        return {**stats, "count": [int(self.count)]}
 
 
 class ImageStats:
@@ -315,9 +366,21 @@ class _Rows:
             self.writer.close()
 
 
-def _column(values: np.ndarray, width: int, dtype: str) -> pa.Array:
-    flat = pa.array(np.ascontiguousarray(values, dtype=dtype).ravel())
-    return pa.FixedSizeListArray.from_arrays(flat, width)
+def _column(values: np.ndarray, shape: list[int], dtype: str) -> pa.Array:
+    """A window of an array as LeRobot stores the feature: a plain column for shape ``[1]``,
+    a fixed-size list for ``[D]``, nested lists (one per dimension, the storage of
+    ``datasets``' ``ArrayND``) for N-D."""
+    values = np.ascontiguousarray(values, dtype=dtype)
+    column: pa.Array = pa.array(values.reshape(-1))
+    if shape == [1]:
+        return column
+    if len(shape) == 1:
+        return pa.FixedSizeListArray.from_arrays(column, shape[0])
+    for depth in reversed(range(len(shape))):
+        lists = len(values) * math.prod(shape[:depth])
+        offsets = pa.array(np.arange(lists + 1, dtype=np.int64) * shape[depth], pa.int32())
+        column = pa.ListArray.from_arrays(offsets, column)
+    return column
 
 
 def robot_type(ctx, sample) -> str:
@@ -349,16 +412,17 @@ def write(ctx, out) -> None:
             if layout is None:
                 layout = Layout(sample, bool(ctx.options.get("video", True)))
                 features = layout.features()
-                stats = {key: RunningStats() for key in layout.keys.values()}
+                stats = {
+                    key: RunningStats(
+                        keep=max(10, min(200_000, STATS_VALUES // max(1, _size(layout, name)))),
+                        shape=layout.shapes[name],
+                    )
+                    for name, key in layout.keys.items()
+                }
                 image_stats = {name: ImageStats() for name in layout.cameras}
                 info_robot = robot_type(ctx, sample)
             layout.check(sample)
             T = sample.num_frames
-            series = episode.series()
-            for name, key in layout.keys.items():
-                if series[name].dtype != np.dtype(layout.dtypes[name]):
-                    ctx.casts[key] = f"{series[name].dtype} → {layout.dtypes[name]}"
-                stats[key].add(series[name])
             text = episode_task(episode, task_option)
             task_index = tasks.setdefault(text, len(tasks))
             row = {
@@ -371,9 +435,11 @@ def write(ctx, out) -> None:
                 "dataset_to_index": start + T,
             }
             sampled = set(range(0, T, max(1, T // 10)))
-            windows = {
-                name: episode.frame_windows(name, window_size(sample)) for name in layout.cameras
-            }
+            # The episode's rows a window of frames at a time, arrays and frames alike: video
+            # frames are encoded and embedded images packed as they come, and every array is
+            # read in its source's shape and dtype a window at a time, never whole.
+            size = window_size(sample)
+            windows = {name: episode.frame_windows(name, size) for name in layout.cameras}
             for name, camera in layout.cameras.items():
                 key = f"observation.images.{name}"
                 if layout.video:
@@ -393,15 +459,15 @@ def write(ctx, out) -> None:
                             f"videos/{key}/to_timestamp": (offset + T) / layout.fps,
                         }
                     )
-            # The episode's rows a window of frames at a time: video frames are encoded and
-            # embedded images packed as they come, never the whole episode at once.
-            size = window_size(sample) if layout.cameras else max(T, 1)
-            for first in range(0, T, size):
+            for first, arrays in episode.series_windows(size):
                 last = min(first + size, T)
-                columns = {
-                    key: _column(series[name][first:last], layout.widths[name], layout.dtypes[name])
-                    for name, key in layout.keys.items()
-                }
+                columns: dict[str, pa.Array] = {}
+                for name, key in layout.keys.items():
+                    values = arrays[name]
+                    if values.dtype != np.dtype(layout.dtypes[name]):
+                        ctx.casts[key] = f"{values.dtype} → {layout.dtypes[name]}"
+                    stats[key].add(values)
+                    columns[key] = _column(values, layout.shapes[name], layout.dtypes[name])
                 for name in layout.cameras:
                     _, window = next(windows[name])
                     for i, frame in enumerate(window, start=first):
@@ -509,6 +575,10 @@ def write(ctx, out) -> None:
     }
     (meta / "info.json").write_text(json.dumps(info, indent=2))
     ctx.count("tasks_in_dataset", len(tasks))
+
+
+def _size(layout: Layout, name: str) -> int:
+    return math.prod(layout.shapes[name])
 
 
 def _png(frame: np.ndarray) -> bytes:
