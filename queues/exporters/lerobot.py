@@ -16,6 +16,7 @@ import io
 import json
 import math
 from fractions import Fraction
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -139,7 +140,7 @@ class Layout:
             )
 
     def features(self) -> dict:
-        features = {}
+        features: dict[str, dict[str, Any]] = {}
         for name, key in self.keys.items():
             shape = self.shapes[name]
             names = self.first.arrays[name].get("names")
@@ -150,7 +151,7 @@ class Layout:
                 "names": names if len(shape) == 1 and len(names or []) == shape[0] else None,
             }
         for name, camera in self.cameras.items():
-            feature = {
+            feature: dict[str, Any] = {
                 "dtype": "video" if self.video else "image",
                 "shape": [camera["height"], camera["width"], 3],
                 "names": ["height", "width", "channels"],
