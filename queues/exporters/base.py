@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -102,6 +102,32 @@ def array_dtype(spec: dict) -> str:
 def array_shape(spec: dict) -> tuple[int, ...]:
     """An array's shape after T as its source stored it (``()`` for a (T,) array)."""
     return tuple(item_shape(spec))
+
+
+def conventional_names(
+    arrays: dict[str, dict],
+    aliases: Mapping[str, Sequence[str]],
+    fallbacks: tuple[tuple[str, str], ...],
+) -> dict[str, str]:
+    """Source array name → its conventional name in a format: the first of each target's
+    ``aliases`` present in ``arrays``; then, for each ``(target, role)`` of ``fallbacks``
+    still unclaimed, the first array of that role that is a vector (not N-D) — so a
+    policy's loader finds its state and action under the names it reads."""
+    names: dict[str, str] = {}
+    for target, candidates in aliases.items():
+        name = next((n for n in candidates if n in arrays), None)
+        if name is not None:
+            names[name] = target
+    for target, role in fallbacks:
+        if target in names.values():
+            continue
+        name = next(
+            (n for n, s in arrays.items() if s.get("role") == role and len(array_shape(s)) <= 1),
+            None,
+        )
+        if name is not None and name not in names:
+            names[name] = target
+    return names
 
 
 def _as_source(values: np.ndarray, spec: dict, rows: int, label: str) -> np.ndarray:

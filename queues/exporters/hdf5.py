@@ -22,6 +22,7 @@ from .base import (
     ExportError,
     array_dtype,
     array_shape,
+    conventional_names,
     stream_episodes,
     window_size,
     written_samples,
@@ -46,23 +47,9 @@ def array_paths(arrays: dict[str, dict]) -> dict[str, str]:
     source's own path for an ALOHA file, else ``observations/<name>`` (state and other
     arrays) or ``<name>`` (actions). ACT needs ``qpos`` and ``action``: when no array has
     those names, the first state and action vectors (not N-D arrays) take them."""
-    paths: dict[str, str] = {}
-    for path, names in ALIASES.items():
-        name = next((n for n in names if n in arrays), None)
-        if name is not None:
-            paths[name] = path
-    for path, role in (("observations/qpos", "state"), ("action", "action")):
-        if path not in paths.values():
-            name = next(
-                (
-                    n
-                    for n, s in arrays.items()
-                    if s.get("role") == role and len(array_shape(s)) <= 1
-                ),
-                None,
-            )
-            if name is not None and name not in paths:
-                paths[name] = path
+    paths = conventional_names(
+        arrays, ALIASES, (("observations/qpos", "state"), ("action", "action"))
+    )
     taken = set(paths.values())
     for name, spec in arrays.items():
         if name in paths:

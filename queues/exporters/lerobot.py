@@ -30,6 +30,7 @@ from .base import (
     ExportError,
     array_dtype,
     array_shape,
+    conventional_names,
     stream_episodes,
     window_size,
     written_samples,
@@ -75,23 +76,9 @@ def feature_keys(arrays: dict[str, dict]) -> dict[str, str]:
     its own (``observation.<name>`` for state and other arrays, the name for actions,
     ``/`` as ``.``). LeRobot policies read ``observation.state`` and ``action``: when no
     array has those names, the first state and action vectors (not N-D arrays) take them."""
-    keys: dict[str, str] = {}
-    for key, names in ALIASES.items():
-        name = next((n for n in names if n in arrays), None)
-        if name is not None:
-            keys[name] = key
-    for key, role in (("observation.state", "state"), ("action", "action")):
-        if key not in keys.values():
-            name = next(
-                (
-                    n
-                    for n, s in arrays.items()
-                    if s.get("role") == role and len(array_shape(s)) <= 1
-                ),
-                None,
-            )
-            if name is not None and name not in keys:
-                keys[name] = key
+    keys = conventional_names(
+        arrays, ALIASES, (("observation.state", "state"), ("action", "action"))
+    )
     taken = set(keys.values()) | set(BOOKKEEPING)
     for name, spec in arrays.items():
         if name in keys:
