@@ -129,6 +129,7 @@ def status_counts(tasks: QuerySet[Task]) -> tuple[dict[str, int], set[str]]:
     threshold, else an exact count stopped there (those in one query), and "all" is their
     sum: a page reads a bounded number of index entries whatever the project's size (the
     grouped count of 100,000 tasks read them all on every page). Other databases count."""
+    from django.core.exceptions import EmptyResultSet
     from django.db import connections
 
     from .models import TaskStatus
@@ -136,6 +137,10 @@ def status_counts(tasks: QuerySet[Task]) -> tuple[dict[str, int], set[str]]:
 
     tasks = tasks.order_by()
     connection = connections[tasks.db]
+    try:  # raw SQL below: a filter that can match nothing (no projects) has no SQL at all
+        tasks.query.sql_with_params()
+    except EmptyResultSet:
+        return {"all": 0}, set()
 
     def grouped(queryset: QuerySet) -> dict[str, int]:
         sql, params = queryset.query.sql_with_params()
