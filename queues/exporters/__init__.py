@@ -1,6 +1,6 @@
 """Export formats: each module has ``write(ctx, out)`` and ``validate(ctx, out)``."""
 
-from .base import ExportContext, ExportError, collect
+from .base import ExportContext, ExportError
 
 WRITERS = ("lerobot", "hdf5", "jsonl", "coco")
 
@@ -14,4 +14,4 @@ def get_writer(fmt: str):
     return importlib.import_module(f"{__name__}.{fmt}")
 
 
-__all__ = ["WRITERS", "ExportContext", "ExportError", "collect", "get_writer"]
+__all__ = ["WRITERS", "ExportContext", "ExportError", "get_writer"]

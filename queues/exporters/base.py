@@ -395,57 +395,6 @@ def written_samples(ctx: ExportContext, chunk_size: int = 500) -> Iterator[tuple
             yield n, samples[pk], count
 
 
-def collect(export, tasks: list, progress) -> ExportContext:
-    """Episodes and annotations of the tasks, after cleaning (counted in ``counts``). The
-    samples of every task's datasets come in one query, the samples marked unusable in one
-    more (not two or three queries per task)."""
-    from projects.models import Sample
-    from tasks.models import InvalidSample
-
-    clean = export.options.get("clean", False)
-    ctx = ExportContext(export, tasks, [], {}, export.options, progress=progress)
-    by_task = {}
-    for task in tasks:
-        annotations = list(task.annotations.all())
-        if clean:
-            dropped = [a for a in annotations if a.invalid]
-            ctx.count("dropped_invalid_annotations", len(dropped))
-            annotations = [a for a in annotations if not a.invalid]
-        by_task[task.pk] = annotations
-    ctx.annotations = by_task
-    dataset_ids = {d.pk for task in tasks for d in task.datasets.all()}
-    by_dataset: dict[int, list] = {pk: [] for pk in dataset_ids}
-    for sample in Sample.objects.filter(dataset__in=dataset_ids).select_related("dataset"):
-        by_dataset[sample.dataset_id].append(sample)
-    unusable: dict[int, set[int]] = {}
-    if clean:  # samples an annotator marked unusable for this task
-        for task_id, sample_id in InvalidSample.objects.filter(
-            task__in=[t.pk for t in tasks]
-        ).values_list("task", "sample"):
-            unusable.setdefault(task_id, set()).add(sample_id)
-    for task in tasks:
-        samples = sorted(
-            (s for d in task.datasets.all() for s in by_dataset[d.pk]),
-            key=lambda s: (s.dataset.name, s.index),
-        )
-        if clean:
-            marked = unusable.get(task.pk, set())
-            ctx.count("dropped_invalid_samples", sum(s.pk in marked for s in samples))
-            samples = [s for s in samples if s.pk not in marked]
-        for sample in samples:
-            # Task-level annotations (no sample) belong to every episode of the task.
-            mine = [a for a in by_task[task.pk] if a.sample_id in (sample.pk, None)]
-            if clean and not mine:
-                ctx.count("dropped_empty_episodes")
-                continue
-            if clean:
-                for a in mine:
-                    if clip(a, sample):
-                        ctx.count("clipped_geometry")
-            ctx.episodes.append(Episode(task, sample, mine))
-    return ctx
-
-
 def clip(annotation, sample) -> bool:
     """Clip a box, polygon or keypoint to its camera's frame (in place). True if it moved."""
     camera = next(
