@@ -240,6 +240,11 @@ class StageRun(models.Model):
 
 
 class Annotation(models.Model):
+    class Source(models.TextChoices):
+        DRAWN = "drawn", "Drawn"
+        PRELABEL = "prelabel", "Pre-label (not accepted yet)"
+        ACCEPTED = "accepted", "Pre-label accepted"
+
     task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="annotations")
     stage_key = models.CharField(max_length=64)
     replica = models.PositiveSmallIntegerField(default=0)
@@ -256,6 +261,10 @@ class Annotation(models.Model):
     version = models.PositiveIntegerField(default=1)
     invalid = models.BooleanField(default=False)
     invalid_reason = models.CharField(max_length=500, blank=True)
+    # Where the annotation came from: drawn in the workspace, or imported as a pre-label
+    # (a model's prediction, an earlier export) that the annotator accepts, edits or deletes.
+    source = models.CharField(max_length=10, choices=Source.choices, default=Source.DRAWN)
+    source_detail = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
