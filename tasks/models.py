@@ -265,6 +265,10 @@ class Annotation(models.Model):
     # (a model's prediction, an earlier export) that the annotator accepts, edits or deletes.
     source = models.CharField(max_length=10, choices=Source.choices, default=Source.DRAWN)
     source_detail = models.CharField(max_length=200, blank=True)
+    # One object across frames: the annotations of a task sharing a track id are its
+    # keyframes (only keyframes are stored; the frames between are interpolated by
+    # tasks.tracks, for drawing and for exports).
+    track = models.CharField(max_length=40, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
