@@ -7,6 +7,7 @@ from projects.models import Project
 class ExportFormat(models.TextChoices):
     LEROBOT = "lerobot", "LeRobot dataset (v3.0)"
     HDF5 = "hdf5", "HDF5 episodes (ALOHA layout + annotations)"
+    ROBOMIMIC = "robomimic", "robomimic HDF5 (demos in one file, replayable in robosuite)"
     JSONL = "jsonl", "JSON lines (one task per line)"
     COCO = "coco", "COCO boxes with images"
 
