@@ -31,6 +31,14 @@ class Priority(models.TextChoices):
         )
 
 
+class LiveTaskManager(models.Manager):
+    """Tasks not deleted: every read of tasks (``Task.objects``, ``project.tasks``) goes
+    through it. A deleted task is hidden at once and purged by a job (tasks.deletion)."""
+
+    def get_queryset(self) -> models.QuerySet:
+        return super().get_queryset().filter(deleted_at__isnull=True)
+
+
 class Task(models.Model):
     """A unit of work that flows through the stages of one blueprint version.
 
@@ -71,6 +79,13 @@ class Task(models.Model):
     # set and cleared by the status machine (tasks.services.base.task_transition), read by
     # progress (tasks finished per day, the ETA) from an index.
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Set when the task is deleted: from then on no manager, list or count shows it, and a
+    # job purges it with its rows (tasks.deletion). Not indexed: only the purge looks for
+    # deleted tasks, and an UPDATE of an unindexed column can stay HOT.
+    deleted_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    objects = LiveTaskManager()  # the default manager (related managers follow it)
+    all_objects = models.Manager()  # deleted tasks too: the purge only
 
     # The task's datasets, read once when the task is locked (tasks.services.base.lock_task).
     _dataset_list: list[Dataset]
@@ -126,9 +141,11 @@ class Task(models.Model):
             models.Index(fields=["project", "finished_at"], name="task_finished_idx"),
         ]
         constraints = [
+            # A deleted task awaiting its purge does not hold its unique id: the task can be
+            # created again at once.
             models.UniqueConstraint(
                 fields=["project", "unique_id"],
-                condition=~models.Q(unique_id=""),
+                condition=~models.Q(unique_id="") & models.Q(deleted_at__isnull=True),
                 name="task_unique_id_per_project",
             )
         ]
