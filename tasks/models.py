@@ -424,3 +424,59 @@ class InvalidSample(models.Model):
 
     def __str__(self) -> str:
         return f"sample {self.sample_id} of task {self.task_id} invalid"
+
+
+class AnnotationReview(models.Model):
+    """A reviewer's verdict on one annotation (accepted or rejected), or a mark where one is
+    missing (a sample, frame, label and region, no annotation).
+
+    ``stage_key`` is the stage whose work it concerns (the annotation's, or the one that
+    should have drawn the missing one): its feedback shows in that stage only. One verdict per
+    annotation and review stage, the latest kept (each change is a TaskEvent); the comment
+    (a problem, pinned to the annotation, or to the sample and frame of a missing one) says
+    why. A reject of the review stage reopens the stages with these flagged."""
+
+    class Verdict(models.TextChoices):
+        ACCEPTED = "accepted", "Accepted"
+        REJECTED = "rejected", "Rejected"
+        MISSING = "missing", "Missing"
+
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="annotation_reviews")
+    review_stage = models.CharField(max_length=64)
+    stage_key = models.CharField(max_length=64)
+    annotation = models.ForeignKey(
+        Annotation, null=True, blank=True, on_delete=models.CASCADE, related_name="reviews"
+    )
+    verdict = models.CharField(max_length=10, choices=Verdict.choices)
+    # A missing one: where, what (label) and, optionally, the region it should cover.
+    sample = models.ForeignKey(
+        "projects.Sample", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    frame = models.PositiveIntegerField(null=True, blank=True)
+    label = models.CharField(max_length=64, blank=True)
+    data = models.JSONField(default=dict, blank=True)
+    comment = models.ForeignKey(
+        Comment, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # The reviewed run's attempt the verdict was given on.
+    attempt = models.PositiveIntegerField(default=1)
+    reviewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["task", "id"]
+        indexes = [models.Index(fields=["task", "stage_key"])]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["annotation", "review_stage"],
+                condition=models.Q(annotation__isnull=False),
+                name="annotation_review_once_per_stage",
+            )
+        ]
+
+    def __str__(self) -> str:
+        what = f"annotation {self.annotation_id}" if self.annotation_id else f"missing {self.label}"
+        return f"{what} of {self.task_id}/{self.stage_key}: {self.verdict}"
