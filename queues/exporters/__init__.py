@@ -2,7 +2,7 @@
 
 from .base import ExportContext, ExportError
 
-WRITERS = ("lerobot", "hdf5", "jsonl", "coco")
+WRITERS = ("lerobot", "hdf5", "robomimic", "jsonl", "coco")
 
 
 def get_writer(fmt: str):
