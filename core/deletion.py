@@ -6,6 +6,11 @@ walks the model's relations (the same ones the collector would follow, derived f
 ``_meta``, never a hand-kept list) and issues one statement per related table:
 ``CASCADE`` children are deleted first (recursively), ``SET_NULL`` references are cleared,
 and ``PROTECT``/``RESTRICT`` references refuse the deletion with a clear error.
+
+``delete_leaves`` deletes only the child rows nothing else refers to (a table no foreign key
+points at): deleting those fires no foreign-key trigger, so it costs little whatever the
+count — a deletion that must be quick takes those at once and leaves the rest to a purge
+(tasks.services.deletion).
 """
 
 from __future__ import annotations
@@ -29,6 +34,33 @@ def _relations(model: type[models.Model]):
         and (field.one_to_many or field.one_to_one)
         and field.remote_field is not None
     ]
+
+
+def _is_leaf(model: type[models.Model]) -> bool:
+    return all(r.field.remote_field.on_delete is models.DO_NOTHING for r in _relations(model))
+
+
+def delete_leaves(model: type[models.Model], *, keys: Any) -> list[str]:
+    """Delete the ``CASCADE`` child rows of the ``model`` rows whose primary keys are
+    ``keys`` when no other table refers to the child's table; refuse (as ``delete_set``
+    would) when a ``PROTECT``/``RESTRICT`` reference holds one of them. Returns the labels of
+    the child tables left for ``delete_set``. Run it inside a transaction."""
+    left = []
+    for relation in _relations(model):
+        child, field = relation.related_model, relation.field
+        on_delete = field.remote_field.on_delete
+        rows = child._base_manager.filter(**{f"{field.name}__in": keys})
+        if on_delete in (models.PROTECT, models.RESTRICT):
+            if rows.exists():
+                raise ApplicationError(
+                    f"{str(model._meta.verbose_name_plural).capitalize()} are still referred to by "
+                    f"{child._meta.verbose_name_plural}; remove those first."
+                )
+        elif on_delete in (models.CASCADE, models.DB_CASCADE) and _is_leaf(child):
+            rows._raw_delete(rows.db)
+        elif on_delete is not models.DO_NOTHING:
+            left.append(child._meta.label)
+    return left
 
 
 def delete_set(queryset: QuerySet, *, using: str = "default", keys: Any = None) -> int:

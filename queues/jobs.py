@@ -26,11 +26,17 @@ def export_failed(job, connection, exc_type, exc_value, traceback) -> None:
 
 
 def clean_exports_job() -> int:
-    """Delete expired export files, then come back in a day."""
+    """Delete expired export files and purge deleted tasks a failed purge left (tasks
+    hidden already: tasks.services.deletion), then come back in a day."""
+    from tasks.jobs import purge_deleted_tasks_job
+
     try:
         return export_clean_expired(actor=SYSTEM)
     finally:
-        schedule_export_cleanup()
+        try:
+            purge_deleted_tasks_job()
+        finally:
+            schedule_export_cleanup()
 
 
 def schedule_export_cleanup(delay_hours: float = 24) -> None:

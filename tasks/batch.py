@@ -13,9 +13,7 @@ from django.db import connection, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from audits.rollups import quality_touch
 from core.access import is_admin
-from core.deletion import delete_set
 from core.exceptions import ApplicationError
 from projects.models import Membership, Role
 
@@ -116,23 +114,13 @@ def _events(ids: list[int], kind: str, actor, **data) -> None:
         )
 
 
-@transaction.atomic
 def task_batch_delete(*, actor, selection: QuerySet) -> int:
-    """Delete the tasks with their runs, annotations, events, deliveries and dataset links.
-    Datasets and samples are never deleted."""
-    ids = _ids(selection)
-    if not ids:
-        return 0
-    # One statement per related table, whatever the count; the tables are derived from the
-    # models (core.deletion), so a new kind of child row can never be forgotten.
-    chosen = Task.objects.filter(pk__in=id_set(ids))
-    projects = set(chosen.order_by().values_list("project_id", flat=True).distinct())
-    # The child tables are matched against the ids themselves, not a join back to the tasks.
-    delete_set(chosen, using=DB, keys=id_set(ids))
-    for project_id in projects:  # quality rollups: their measurements went with them
-        quality_touch(project_id)
-    logger.info("%s deleted %d task(s): %s", actor, len(ids), ids[:20])
-    return len(ids)
+    """Delete the tasks: hidden at once, purged with their runs, annotations, events,
+    deliveries and dataset links by a job (tasks.services.deletion). Datasets and samples are
+    never deleted."""
+    from .services.deletion import tasks_delete
+
+    return tasks_delete(actor=actor, ids=_ids(selection))
 
 
 def _users(ids: list[int], usernames, role: str, field: str) -> list:

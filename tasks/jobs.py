@@ -5,9 +5,16 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 
+from .services.deletion import tasks_purge_deleted
 from .services.timing import stage_release_expired
 
 RELEASE_EVERY_SECONDS = 60
+
+
+def purge_deleted_tasks_job() -> int:
+    """Delete the deleted tasks (hidden already) with their rows: every one waiting, so a
+    purge that failed or whose worker died is finished by the next."""
+    return tasks_purge_deleted()
 
 
 def release_expired_runs_job() -> int:

@@ -9,13 +9,11 @@ from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from audits.rollups import quality_touch
 from blueprints import engine
 from blueprints.models import Blueprint
 from blueprints.selectors import active_blueprint
 from blueprints.spec import BlueprintSpec, ConsensusStage
 from core.access import Action, require
-from core.deletion import delete_set
 from core.exceptions import ApplicationError, Conflict
 from projects.models import Dataset, ImportStatus, Membership, Project, Role
 
@@ -417,13 +415,13 @@ def task_update(
     return task
 
 
-@transaction.atomic
 def task_delete(*, actor, task: Task) -> None:
-    """Delete a task with its runs, annotations, events and dataset links — never datasets."""
+    """Delete a task: hidden at once, purged with its runs, annotations, events and dataset
+    links by a job (tasks.services.deletion) — never datasets."""
+    from .deletion import tasks_delete
+
     require(actor, task.project, Action.CHANGE, "Only managers delete tasks.")
-    logger.info("%s deleted task %s (%s)", actor, task.pk, task.name)
-    delete_set(Task.objects.filter(pk=task.pk))
-    quality_touch(task.project_id)  # quality rollups: its measurements went with it
+    tasks_delete(actor=actor, ids=[task.pk])
 
 
 @transaction.atomic

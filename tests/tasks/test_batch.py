@@ -42,15 +42,20 @@ def test_batch_actions_take_the_same_queries_for_10_and_1000_tasks(project, mana
     assert counts[10] == counts[1000], counts
 
 
-def test_batch_delete_keeps_datasets(project, manager, annotator, dataset):
+def test_batch_delete_keeps_datasets(
+    project, manager, annotator, dataset, run_jobs, django_capture_on_commit_callbacks
+):
     tasks = make(project, manager, 5, datasets=[dataset.pk], annotators=["ana"])
     services.stage_start(actor=annotator, task=tasks[0], stage_key="annotate")
     services.annotation_create(
         actor=annotator, task=tasks[0], stage="annotate", label="outcome", data={"value": "success"}
     )
     selection = batch.batch_selection(user=manager, ids=[t.pk for t in tasks[:3]])
-    assert batch.task_batch_delete(actor=manager, selection=selection) == 3
+    with django_capture_on_commit_callbacks(execute=True):
+        assert batch.task_batch_delete(actor=manager, selection=selection) == 3
     assert Task.objects.count() == 2
+    run_jobs("default")  # the purge
+    assert Task.all_objects.count() == 2
     assert Annotation.objects.count() == 0
     assert StageRun.objects.filter(task_id=tasks[0].pk).count() == 0
     assert Dataset.objects.filter(pk=dataset.pk).exists()

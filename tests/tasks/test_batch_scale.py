@@ -129,15 +129,23 @@ def test_batch_update_writes_one_event_per_task_with_the_changes(project, manage
 
 
 def test_batch_delete_by_filter_takes_the_tasks_with_their_rows_and_marks_quality(
-    project, manager, annotator
+    project, manager, annotator, run_jobs, django_capture_on_commit_callbacks
 ):
     gone = in_progress(project, manager, annotator, 8, "gone")
     kept = in_progress(project, manager, annotator, 3, "kept")
     QualityDirty.objects.all().delete()
-    assert call("delete by filter", manager, project, gone, "gone") == 8
+    with django_capture_on_commit_callbacks(execute=True):
+        assert call("delete by filter", manager, project, gone, "gone") == 8
+    # At once: hidden, their runs, people and history gone, one "deleted" event each.
+    ids = [t.pk for t in gone]
     assert set(Task.objects.values_list("pk", flat=True)) == {t.pk for t in kept}
-    assert not StageRun.objects.filter(task_id__in=[t.pk for t in gone]).exists()
-    assert not TaskEvent.objects.filter(task_id__in=[t.pk for t in gone]).exists()
-    assert not Task.annotators.through.objects.filter(task_id__in=[t.pk for t in gone]).exists()
+    assert not StageRun.objects.filter(task_id__in=ids).exists()
+    assert set(TaskEvent.objects.filter(task_id__in=ids).values_list("task_id", "kind")) == {
+        (pk, "deleted") for pk in ids
+    }
+    assert not Task.annotators.through.objects.filter(task_id__in=ids).exists()
+    run_jobs("default")  # the purge: the task rows and their events
+    assert not Task.all_objects.filter(pk__in=ids).exists()
+    assert not TaskEvent.objects.filter(task_id__in=ids).exists()
     assert StageRun.objects.filter(task__in=kept).count() == 2 * 3
     assert QualityDirty.objects.filter(project=project, day=None).exists()

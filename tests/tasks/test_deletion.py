@@ -16,7 +16,7 @@ from experience.models import Post
 from experience.services import post_create
 from projects.models import Dataset, Sample
 from tasks import batch, services
-from tasks.models import Delivery, DeliveryAttempt, Task
+from tasks.models import Delivery, DeliveryAttempt, StageRun, Task, TaskEvent
 
 pytestmark = pytest.mark.django_db
 
@@ -91,8 +91,15 @@ def task_with_every_child(project, manager, annotator, reviewer, dataset) -> Tas
 
 
 @pytest.mark.parametrize("how", ["one", "batch"])
-def test_deleting_a_task_removes_every_kind_of_child_row(
-    how, project, manager, annotator, reviewer, dataset
+def test_deleting_a_task_hides_it_at_once_and_the_purge_removes_every_kind_of_child_row(
+    how,
+    project,
+    manager,
+    annotator,
+    reviewer,
+    dataset,
+    run_jobs,
+    django_capture_on_commit_callbacks,
 ):
     task = task_with_every_child(project, manager, annotator, reviewer, dataset)
     kept = services.task_create(actor=manager, project=project, name="Kept", datasets=[dataset.pk])
@@ -102,13 +109,25 @@ def test_deleting_a_task_removes_every_kind_of_child_row(
         assert model._base_manager.filter(**{field: task}).exists(), model._meta.label
     assert DeliveryAttempt.objects.filter(delivery__task=task).exists()
 
-    if how == "one":
-        services.task_delete(actor=manager, task=task)
-    else:
-        selection = batch.batch_selection(user=manager, ids=[task.pk])
-        assert batch.task_batch_delete(actor=manager, selection=selection) == 1
+    with django_capture_on_commit_callbacks(execute=True):
+        if how == "one":
+            services.task_delete(actor=manager, task=task)
+        else:
+            selection = batch.batch_selection(user=manager, ids=[task.pk])
+            assert batch.task_batch_delete(actor=manager, selection=selection) == 1
 
+    # Hidden at once; the rows nothing else refers to went with the request (its runs: My
+    # work and claiming no longer see it), and one "deleted" event says who deleted it.
     assert not Task.objects.filter(pk=task.pk).exists()
+    assert not project.tasks.filter(pk=task.pk).exists()
+    assert Task.all_objects.filter(pk=task.pk, deleted_at__isnull=False).exists()
+    assert not StageRun.objects.filter(task_id=task.pk).exists()
+    assert list(TaskEvent.objects.filter(task_id=task.pk).values_list("kind", "actor")) == [
+        ("deleted", manager.pk)
+    ]
+    # The purge job (a real worker) removes the task and everything else.
+    run_jobs("default")
+    assert not Task.all_objects.filter(pk=task.pk).exists()
     for model, field in dependants():
         assert not model._base_manager.filter(**{f"{field}_id": task.pk}).exists(), model
     assert not DeliveryAttempt.objects.exists()
