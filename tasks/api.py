@@ -29,6 +29,7 @@ from .models import (
 )
 from .pagination import TaskPagination
 from .records import annotation_record
+from .tracks import expand_tracks
 
 
 class StageSerializer(serializers.Serializer):
@@ -227,7 +228,7 @@ class AnnotationSerializer(serializers.ModelSerializer):
         model = Annotation
         fields = [
             "id", "stage", "replica", "sample", "label", "kind", "data", "attributes", "author",
-            "version", "invalid", "invalid_reason", "created_at", "updated_at",
+            "version", "invalid", "invalid_reason", "track", "created_at", "updated_at",
         ]  # fmt: skip
 
     def get_author(self, annotation) -> str | None:
@@ -244,6 +245,12 @@ class AnnotationSerializer(serializers.ModelSerializer):
         }
 
 
+TRACK_HELP = (
+    "The track this box, keypoint or polygon is a keyframe of: one object across frames, "
+    "interpolated between its keyframes in exports ('' on PATCH leaves the track)."
+)
+
+
 class AnnotationInputSerializer(serializers.Serializer):
     stage = serializers.CharField(max_length=64)
     label = serializers.CharField(max_length=64)
@@ -256,6 +263,7 @@ class AnnotationInputSerializer(serializers.Serializer):
         min_value=1,
         help_text="A fix under your open standard audit of this stage (recorded before/after).",
     )
+    track = serializers.CharField(required=False, allow_blank=True, help_text=TRACK_HELP)
 
 
 class AnnotationPatchSerializer(PatchSerializer):
@@ -269,6 +277,7 @@ class AnnotationPatchSerializer(PatchSerializer):
     attributes = serializers.JSONField(required=False)
     invalid = serializers.BooleanField(required=False)
     invalid_reason = serializers.CharField(required=False, allow_blank=True, max_length=500)
+    track = serializers.CharField(required=False, allow_blank=True, help_text=TRACK_HELP)
 
     class Meta:
         resource = AnnotationSerializer
@@ -560,7 +569,23 @@ class AnnotationListApi(ListAPIView):
         task = selectors.task_get_for_user(user=self.request.user, task_id=self.kwargs["task_id"])
         annotations = task.annotations.select_related("author").order_by("id")
         hidden = selectors.hidden_annotation_ids(task=task, user=self.request.user)
-        return annotations.exclude(pk__in=hidden) if hidden else annotations
+        annotations = annotations.exclude(pk__in=hidden) if hidden else annotations
+        if self.request.query_params.get("frames") == "all":
+            # Tracks frame by frame, as exports write them: in-between frames with id null.
+            return expand_tracks(list(annotations))
+        return annotations
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "frames",
+                enum=["all"],
+                description="all: every frame of each track (interpolated ones with id null)",
+            )
+        ]
+    )
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
 
     @extend_schema(request=AnnotationInputSerializer, responses={201: AnnotationSerializer})
     def post(self, request, task_id: int):

@@ -21,4 +21,5 @@ def annotation_record(a: Annotation) -> dict[str, Any]:
         "version": a.version,
         "invalid": a.invalid,
         "invalid_reason": a.invalid_reason,
+        "track": a.track or None,
     }

@@ -13,6 +13,7 @@ from core.exceptions import ApplicationError
 from projects.dataset_services import dataset_dir
 from projects.formats import get_format
 from projects.formats.base import item_shape
+from tasks.tracks import expand_tracks
 
 
 class ExportError(ApplicationError):
@@ -192,9 +193,10 @@ class TaskRow(NamedTuple):
 
 @dataclass(slots=True)
 class AnnotationRow:
-    """What ``annotation_record`` reads of an annotation (mutable: cleaning clips ``data``)."""
+    """What ``annotation_record`` reads of an annotation (mutable: cleaning clips ``data``).
+    ``pk`` is None on a track's in-between frame (interpolated, not stored)."""
 
-    pk: int
+    pk: int | None
     task_id: int
     stage_key: str
     replica: int
@@ -206,6 +208,9 @@ class AnnotationRow:
     version: int
     invalid: bool
     invalid_reason: str
+    source: str
+    source_detail: str
+    track: str
 
 
 class RunRow(NamedTuple):
@@ -270,6 +275,9 @@ def stream_tasks(
                 ctx.count("dropped_invalid_annotations")
                 continue
             annotations[annotation.task_id].append(annotation)
+        for pk, rows in annotations.items():
+            # A track is exported frame by frame: its keyframes and the frames between.
+            annotations[pk] = expand_tracks(rows)
         runs: dict[int, list[RunRow]] = {pk: [] for pk in ids}
         for row in (
             StageRun.objects.filter(task_id__in=ids)

@@ -80,8 +80,15 @@ def write(ctx, out) -> None:
                 "area": w * h,
                 "iscrowd": 0,
                 "attributes": a.attributes,
-                "stagecraft_id": a.pk,
+                "stagecraft_id": a.pk,  # None on a track's interpolated frame
             }
+            if a.track:
+                # As CVAT's COCO writes a track: its id and whether this frame is a keyframe.
+                record["attributes"] = {
+                    **a.attributes,
+                    "track_id": a.track,
+                    "keyframe": a.pk is not None,
+                }
             if a.label not in categories:
                 extra.setdefault(a.label, []).append(record)
             annotations.append(record)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -16,6 +17,7 @@ from core.exceptions import ApplicationError, Conflict
 
 from ..models import Annotation, StageRun, Task, TaskEvent
 from ..records import annotation_record
+from ..tracks import TRACKED_KINDS
 from ..validation import clean_attributes, clean_data
 from .access import annotating_run
 from .base import as_id, lock_task, spec_for, task_sample
@@ -68,6 +70,43 @@ def _delete(task: Task, annotation: Annotation) -> None:
         quality_touch(task.project_id, days)
 
 
+TRACK_ID = re.compile(r"[A-Za-z0-9_-]{1,40}")
+
+
+def _check_track(track: Any, task: Task, annotation: Annotation) -> str:
+    """The track id ``annotation`` (not saved yet, or saved with ``pk``) joins, or a clear
+    error: a track is one object, so its keyframes share stage, replica, sample, class and
+    camera, and hold one keyframe per frame."""
+    if track in (None, ""):
+        return ""
+    if not isinstance(track, str) or not TRACK_ID.fullmatch(track):
+        raise ApplicationError(
+            "track is an id of up to 40 letters, digits, '-' or '_'.", field="track"
+        )
+    if annotation.kind not in TRACKED_KINDS:
+        raise ApplicationError(f"A {annotation.kind} is not tracked across frames.", field="track")
+    others = (
+        Annotation.objects.filter(task=task, track=track)
+        .exclude(pk=annotation.pk)
+        .values_list("stage_key", "replica", "sample_id", "label", "data")
+    )
+    mine = (annotation.stage_key, annotation.replica, annotation.sample_id, annotation.label)
+    for stage, replica, sample, label, data in others:
+        if (stage, replica, sample, label) != mine:
+            raise ApplicationError(
+                f"Track {track} is another object (a {label} of sample {sample} in “{stage}”).",
+                field="track",
+            )
+        if data.get("camera") != annotation.data.get("camera"):
+            raise ApplicationError(f"Track {track} is on another camera.", field="track")
+        if data.get("frame") == annotation.data.get("frame"):
+            raise ApplicationError(
+                f"Track {track} already has a keyframe on frame {data.get('frame')}.",
+                field="track",
+            )
+    return track
+
+
 def _own_replica(actor, task: Task, run: StageRun, annotation: Annotation) -> None:
     """Consensus work is independent: nobody changes another replica's annotations."""
     if annotation.replica != run.replica and not project_allows(actor, task.project, Action.CHANGE):
@@ -86,9 +125,11 @@ def annotation_create(
     sample: int | None = None,
     kind: str | None = None,
     audit: Any = None,
+    track: Any = None,
 ) -> Annotation:
     """Add an annotation to the actor's run in progress — or, with ``audit``, to a delivered
-    stage under the actor's open standard audit (a fix, recorded)."""
+    stage under the actor's open standard audit (a fix, recorded). ``track``: the id of
+    the track it is a keyframe of (see ``tasks.tracks``)."""
     task = lock_task(task.pk, actor)
     spec = spec_for(task.blueprint)
     fixing = None
@@ -116,7 +157,7 @@ def annotation_create(
                 f"(it samples {stage_obj.params.sampling:g} % of the task's samples).",
                 field="sample",
             )
-    annotation = Annotation.objects.create(
+    annotation = Annotation(
         task=task,
         stage_key=stage,
         replica=run.replica,
@@ -127,6 +168,8 @@ def annotation_create(
         attributes=clean_attributes(cls, attributes),
         author=actor_user(actor),
     )
+    annotation.track = _check_track(track, task, annotation)
+    annotation.save(force_insert=True)
     _fix(fixing, AuditFix.Action.CREATE, annotation, None)
     return annotation
 
@@ -142,9 +185,11 @@ def annotation_update(
     invalid: bool | None = None,
     invalid_reason: str | None = None,
     audit: Any = None,
+    track: Any = None,
 ) -> Annotation:
     """Change an annotation; ``version`` must be the one the editor saw (else 409). With
-    ``audit``: a fix under the actor's open standard audit, recorded before and after."""
+    ``audit``: a fix under the actor's open standard audit, recorded before and after.
+    ``track``: join that track (``""`` leaves its track)."""
     task = lock_task(annotation.task_id, actor)
     locked = Annotation.objects.select_for_update().get(pk=annotation.pk)
     if not isinstance(version, int) or isinstance(version, bool):
@@ -156,7 +201,7 @@ def annotation_update(
         )
     spec = spec_for(task.blueprint)
     cls = spec.classes[locked.label]
-    only_flag = data is None and attributes is None
+    only_flag = data is None and attributes is None and track is None
     fixing = None
     before = annotation_record(locked)
     if audit is not None:
@@ -174,6 +219,8 @@ def annotation_update(
         locked.data = clean_data(cls, data, locked.sample)
     if attributes is not None:
         locked.attributes = clean_attributes(cls, attributes)
+    if track is not None or (data is not None and locked.track):
+        locked.track = _check_track(locked.track if track is None else track, task, locked)
     if invalid is not None:
         if invalid and not (invalid_reason or "").strip():
             raise ApplicationError("Say why it is invalid.", field="invalid_reason")
