@@ -29,6 +29,7 @@ from .models import (
 )
 from .pagination import TaskPagination
 from .records import annotation_record
+from .validation import task_item_clean
 from .tracks import expand_tracks
 
 
@@ -380,15 +381,20 @@ def _create_items(request, items):
 
     cleaned = []
     # One serializer for every item: building its fields (a deep copy) costs more than
-    # validating an item.
+    # validating an item. An ordinary item is cleaned in one pass (task_item_clean); the
+    # serializer runs only for the others, so values and error messages are its own.
     serializer = TaskInputSerializer()
+    fields = serializer.fields
     for index, raw in enumerate(items):
-        try:
-            cleaned.append(serializer.run_validation(raw))
-        except ValidationError as exc:
-            if len(items) == 1 and not request.path.endswith("/bulk/"):
-                raise
-            return Response({f"[{index}]": exc.detail}, status=400)
+        item = task_item_clean(raw, fields)
+        if item is None:
+            try:
+                item = serializer.run_validation(raw)
+            except ValidationError as exc:
+                if len(items) == 1 and not request.path.endswith("/bulk/"):
+                    raise
+                return Response({f"[{index}]": exc.detail}, status=400)
+        cleaned.append(item)
     created = []
     with transaction.atomic():
         for project_id in dict.fromkeys(item["project"] for item in cleaned):
