@@ -160,6 +160,15 @@ class PausableMixin:
         _die_with_parent(self._parent_pid)
         super().main_work_horse(job, queue)
 
+    def setup_work_horse_signals(self):
+        """The job's process ignores SIGINT and SIGTERM: a process manager stopping the
+        service signals the whole process group (systemd's default, ``kill 0``), and the
+        worker's warm shutdown lets the current job finish. A second signal to the worker
+        is its cold shutdown, which kills the job's process with SIGKILL; a job killed
+        that way is failed as "worker lost" like any killed job (queues/recovery.py)."""
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
     def handle_work_horse_killed(self, job, retpid, ret_val, rusage):
         """The job's process died under a living worker (out of memory, killed): fail the
         export or import as "worker lost" (RQ then moves the job to the failed registry)."""

@@ -390,3 +390,27 @@ def test_an_interrupted_recovery_leaves_the_job_failed_and_owes_its_callback(
     )
     run_jobs("default")
     assert queue.fetch_job(job.id).get_status() == "finished"
+
+
+def test_a_worker_stopped_by_its_process_manager_finishes_the_running_export(
+    project, long_export, worker_process
+):
+    """SIGTERM to every process of the service, as systemd's default
+    ``KillMode=control-group`` sends it (RQ runs the job in a session of its own, so a
+    signal to the worker's process group alone would not reach it): the worker stops
+    taking jobs, the running export finishes and is published, then the worker exits.
+    Before, the job's process died of the signal and the export failed as "worker lost"."""
+    import os
+    import signal
+
+    export = long_export()
+    worker = worker_process("exports", env=FAST)
+    wait_mid_export(export)
+    (horse,) = worker.children()
+    os.kill(worker.pid, signal.SIGTERM)
+    os.kill(horse, signal.SIGTERM)
+    wait_status(export, "finished", 180)
+    assert (services.export_dir(export) / "manifest.json").is_file()
+    assert worker.proc.wait(timeout=30) == 0
+    queue = django_rq.get_queue("exports")
+    assert queue.failed_job_registry.count == 0 and queue.started_job_registry.count == 0
