@@ -38,3 +38,20 @@ def schedule_release_expired() -> None:
     if queue.fetch_job(job_id) is not None:
         return
     queue.enqueue_at(at, release_expired_runs_job, job_id=job_id, result_ttl=600)
+
+
+def import_prelabels_job(project_id: int, import_id: str) -> str:
+    from .services.prelabels import prelabel_import_run
+
+    return prelabel_import_run(project_id=project_id, import_id=import_id).get("status", "skipped")
+
+
+def import_prelabels_failed(job, connection, exc_type, exc_value, traceback) -> None:
+    """RQ failure callback: the job raised, or its worker died mid-import."""
+    from core.jobs import failure_reason
+
+    from .services.prelabels import prelabel_import_abandon
+
+    prelabel_import_abandon(
+        project_id=job.args[0], import_id=job.args[1], reason=failure_reason(exc_type)
+    )

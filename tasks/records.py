@@ -21,5 +21,7 @@ def annotation_record(a: Annotation) -> dict[str, Any]:
         "version": a.version,
         "invalid": a.invalid,
         "invalid_reason": a.invalid_reason,
+        "source": a.source,
+        "source_detail": a.source_detail,
         "track": a.track or None,
     }

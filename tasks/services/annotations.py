@@ -21,6 +21,7 @@ from ..tracks import TRACKED_KINDS
 from ..validation import clean_attributes, clean_data
 from .access import annotating_run
 from .base import as_id, lock_task, spec_for, task_sample
+from .prelabels import prelabel_accept_on_edit
 from .sampling import stage_samples
 
 logger = logging.getLogger(__name__)
@@ -221,6 +222,8 @@ def annotation_update(
         locked.attributes = clean_attributes(cls, attributes)
     if track is not None or (data is not None and locked.track):
         locked.track = _check_track(locked.track if track is None else track, task, locked)
+    if data is not None or attributes is not None:
+        prelabel_accept_on_edit(actor=actor, annotation=locked)  # editing accepts a pre-label
     if invalid is not None:
         if invalid and not (invalid_reason or "").strip():
             raise ApplicationError("Say why it is invalid.", field="invalid_reason")

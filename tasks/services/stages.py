@@ -26,6 +26,7 @@ from .access import may_work, run_for
 from .base import event, lock_task, save_events, spec_for, task_runs
 from .comments import MAX_BODY, pin_target
 from .eligibility import run_eligibility
+from .prelabels import unaccepted_prelabels
 from .sampling import stage_samples
 from .sync import aggregate_runs, runs_save, sync_task
 from .timing import stage_release_expired
@@ -94,6 +95,12 @@ def stage_submit(*, actor, task: Task, stage_key: str) -> StageRun:
         )
     everything = list(task.annotations.select_related("sample"))  # sync_task's too
     annotations = [a for a in everything if a.stage_key == stage_key and a.replica == run.replica]
+    if pending := unaccepted_prelabels(annotations):
+        raise ApplicationError(
+            f"{pending} pre-label(s) are neither accepted nor deleted: accept or delete them "
+            "first (Accept all / Delete all pre-labels).",
+            field="prelabels",
+        )
     samples, every = _samples(task)
     samples = stage_samples(task=task, stage=stage, samples=samples, every=every)  # its draw
     found = run_checks(spec, stage, annotations, samples)
