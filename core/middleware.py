@@ -1,7 +1,7 @@
 from django.conf import settings
 from django.http import HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.template.defaultfilters import filesizeformat
-from django.utils.cache import patch_vary_headers
+from django.utils.cache import add_never_cache_headers, patch_vary_headers
 
 
 class RejectNulMiddleware:
@@ -58,4 +58,35 @@ class VaryOnHtmxMiddleware:
     def __call__(self, request):
         response = self.get_response(request)
         patch_vary_headers(response, ("HX-Request",))
+        return response
+
+
+class HealthCheckMiddleware:
+    """``GET /healthz`` (database, Redis, storage) and ``GET /healthz/workers`` (a living
+    worker on every queue): 200 or 503 with a JSON body, answered first in the chain —
+    before the host check (a proxy or an orchestrator probes by IP address), the HTTPS
+    redirect, sessions and login."""
+
+    PATHS = {"/healthz", "/healthz/", "/healthz/workers", "/healthz/workers/"}
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if request.path not in self.PATHS:
+            return self.get_response(request)
+        if request.method not in {"GET", "HEAD"}:
+            response = JsonResponse({"detail": "Use GET."}, status=405)
+            response["Allow"] = "GET, HEAD"
+            return response
+        from . import health
+
+        if request.path.startswith("/healthz/workers"):
+            healthy, queues = health.worker_health()
+            body: dict = {"status": "ok" if healthy else "no worker", "queues": queues}
+        else:
+            healthy, checks = health.web_health()
+            body = {"status": "ok" if healthy else "failing", "checks": checks}
+        response = JsonResponse(body, status=200 if healthy else 503)
+        add_never_cache_headers(response)
         return response
