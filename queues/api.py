@@ -66,6 +66,7 @@ class ExportInputSerializer(serializers.Serializer):
     video = serializers.BooleanField(required=False)
     robot_type = serializers.CharField(required=False, max_length=100)
     zip = serializers.BooleanField(required=False)
+    compress = serializers.ChoiceField(choices=["none", "jpeg"], required=False)
 
 
 class ExportListApi(ListAPIView):

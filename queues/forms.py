@@ -10,6 +10,14 @@ class ExportForm(forms.Form):
         choices=[("segments", "Segment descriptions"), ("task", "Task name")],
         initial="segments",
     )
+    compress = forms.ChoiceField(
+        label="Camera images (HDF5)",
+        choices=[
+            ("none", "Lossless frames"),
+            ("jpeg", "JPEG, ALOHA's compressed layout (much smaller)"),
+        ],
+        initial="none",
+    )
     incremental = forms.BooleanField(
         required=False, help_text="Only tasks changed since the previous version."
     )

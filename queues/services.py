@@ -42,7 +42,10 @@ OPTION_KEYS = {
     "video",
     "robot_type",
     "zip",
+    "compress",
 }
+# Image layouts of the HDF5 export: lossless frames, or ALOHA's padded JPEG rows.
+COMPRESS_CHOICES = ("none", "jpeg")
 
 
 class TooManyExports(ApplicationError):
@@ -97,6 +100,12 @@ def export_start(
             raise ApplicationError(
                 "robot_type is up to 100 letters, digits, _ . or -.", field="robot_type"
             )
+    if options.get("compress", "none") not in COMPRESS_CHOICES or (
+        options.get("compress", "none") != "none" and format != ExportFormat.HDF5
+    ):
+        raise ApplicationError(
+            "compress is 'none' or 'jpeg' (HDF5 exports only).", field="options.compress"
+        )
     # The same task filter as the task list and batch actions (a bad key or value is a 400).
     chosen = filter_as_json(task_filter(filter))
     selection: dict[str, Any] = {"ids": sorted(set(ids))} if ids is not None else {"filter": chosen}

@@ -4,17 +4,21 @@ Every array of the source is kept, in its source's shape and dtype (an N-D obser
 stays N-D, a (T,) reward (T,)), under its conventional ALOHA name (``/observations/qpos``,
 ``/observations/qvel``, ``/observations/effort``, ``/action``, ``/base_action``; other arrays
 where the source kept them, or under ``/observations/``); the root attribute ``sim`` says
-what the source said. Episodes stream from the database a chunk of tasks at a time; frames
-and arrays are copied a window of frames at a time (``window_size``): memory stays bounded
-whatever the number or length of the episodes.
+what the source said. Cameras are raw (T, H, W, 3) frames (lossless, the default) or, with
+the ``compress: "jpeg"`` option, ALOHA's compressed layout (padded JPEG rows and
+``/compress_len``, as mobile ALOHA's recorder writes them). Episodes stream from the
+database a chunk of tasks at a time; frames and arrays are copied a window of frames at a
+time (``window_size``): memory stays bounded whatever the number or length of the episodes.
 """
 
 from __future__ import annotations
 
+import io
 import json
 
 import h5py
 import numpy as np
+from PIL import Image
 
 from tasks.records import annotation_record
 
@@ -105,18 +109,22 @@ def write(ctx, out) -> None:
             if "action" not in paths.values():
                 f.create_dataset("action", data=np.zeros((frames, 0), np.float32))
             f.attrs["arrays"] = json.dumps(paths)
-            for camera in sample.cameras:
-                shape = (frames, camera["height"], camera["width"], 3)
-                images = f.create_dataset(
-                    f"observations/images/{camera['name']}",
-                    shape=shape,
-                    dtype=np.uint8,
-                    chunks=(1, *shape[1:]),
-                    compression="gzip",
-                    compression_opts=4,
-                )
-                for start, window in episode.frame_windows(camera["name"], size):
-                    images[start : start + len(window)] = window
+            if ctx.options.get("compress") == "jpeg":
+                f.attrs["compress"] = True
+                _jpeg_cameras(f, episode, size)
+            else:
+                for camera in sample.cameras:
+                    shape = (frames, camera["height"], camera["width"], 3)
+                    images = f.create_dataset(
+                        f"observations/images/{camera['name']}",
+                        shape=shape,
+                        dtype=np.uint8,
+                        chunks=(1, *shape[1:]),
+                        compression="gzip",
+                        compression_opts=4,
+                    )
+                    for start, window in episode.frame_windows(camera["name"], size):
+                        images[start : start + len(window)] = window
             _annotations(f.create_group("annotations"), episode.annotations)
         ctx.written.append((sample.pk, len(episode.annotations)))
         ctx.count("episodes")
@@ -124,6 +132,67 @@ def write(ctx, out) -> None:
         ctx.count("annotations", len(episode.annotations))
         ctx.progress(ctx.fraction(), sample.name)
         n += 1
+
+
+# mobile ALOHA's record_episodes.py encodes at quality 50 ("tried as low as 20, seems fine").
+JPEG_QUALITY = 50
+# An HDF5 chunk of padded JPEG rows: this much wider than the first window's longest JPEG.
+JPEG_CHUNK_SLACK = 1.25
+
+
+def encode_jpeg(frame: np.ndarray) -> bytes:
+    """A frame as ACT's recorder stores it: ``cv2.imencode('.jpg', rgb)`` takes the RGB array
+    for BGR, so the JPEG holds red and blue swapped and ``cv2.imdecode`` gives the RGB array
+    back (Pillow, which reads a JPEG as RGB, is given the array reversed to write the same)."""
+    out = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(frame[..., ::-1])).save(
+        out, format="JPEG", quality=JPEG_QUALITY
+    )
+    return out.getvalue()
+
+
+def _jpeg_cameras(f: h5py.File, episode, size: int) -> None:
+    """ALOHA's compressed layout (``record_episodes.py``): each camera a (T, padded) uint8
+    array of zero-padded JPEG bytes, ``/compress_len`` (n_cams, T) their lengths (float32,
+    h5py's default there), cameras in name order. Streamed: a camera's rows widen when a
+    longer frame comes (new bytes are HDF5's fill value, 0), then every camera is padded to
+    the longest frame of the episode as the recorder does."""
+    sample = episode.sample
+    frames = sample.num_frames
+    cameras = sorted(sample.cameras, key=lambda c: c["name"])
+    lengths = np.zeros((len(cameras), frames), np.float32)
+    written = []
+    for c, camera in enumerate(cameras):
+        images = None
+        for start, window in episode.frame_windows(camera["name"], size):
+            encoded = [encode_jpeg(frame) for frame in window]
+            widest = max(len(e) for e in encoded)
+            if images is None:
+                # A row is one chunk (as the recorder's chunks=(1, padded)) unless a later
+                # frame is much longer than the first window's: a chunk is stored whole, so
+                # one far wider than the JPEGs would be mostly zeros on disk.
+                chunk = -(-int(widest * JPEG_CHUNK_SLACK) // 1024) * 1024
+                images = f.create_dataset(
+                    f"observations/images/{camera['name']}",
+                    shape=(frames, 0),
+                    maxshape=(frames, None),
+                    dtype=np.uint8,
+                    chunks=(1, chunk),
+                    fillvalue=0,
+                )
+            if widest > images.shape[1]:
+                images.resize(widest, axis=1)
+            rows = np.zeros((len(encoded), images.shape[1]), np.uint8)
+            for i, data in enumerate(encoded):
+                rows[i, : len(data)] = np.frombuffer(data, np.uint8)
+                lengths[c, start + i] = len(data)
+            images[start : start + len(encoded)] = rows
+        if images is not None:
+            written.append(images)
+    padded = max((ds.shape[1] for ds in written), default=0)
+    for images in written:
+        images.resize(padded, axis=1)
+    f.create_dataset("compress_len", data=lengths)
 
 
 def _annotations(group, annotations) -> None:
@@ -189,12 +258,21 @@ def validate(ctx, out) -> None:
                         raise ExportError(
                             f"{path.name}: {paths[name]} differs from the source's {name}"
                         )
-            for camera in sample.cameras:
+            compressed = "compress_len" in f
+            for c, camera in enumerate(sorted(sample.cameras, key=lambda c: c["name"])):
                 images = f[f"observations/images/{camera['name']}"]
                 if images.shape[0] != frames:
                     raise ExportError(f"{path.name}: camera {camera['name']} frame count differs")
                 source = episode.frames(camera["name"], [frames - 1])[0]
-                if not np.array_equal(images[frames - 1], source):
+                if compressed:
+                    size = int(f["compress_len"][c, frames - 1])
+                    kept = images[frames - 1, :size].tobytes()
+                    if kept != encode_jpeg(source) or images[frames - 1, size:].any():
+                        raise ExportError(
+                            f"{path.name}: camera {camera['name']}'s JPEG bytes differ from "
+                            "the source frame's"
+                        )
+                elif not np.array_equal(images[frames - 1], source):
                     raise ExportError(
                         f"{path.name}: camera {camera['name']} frames differ from the source"
                     )
