@@ -80,7 +80,7 @@ export async function removeAnnotation(a, options = {}) {
   return true;
 }
 
-const again = (a) => ({ stage: a.stage, label: a.label, sample: a.sample, data: a.data, attributes: a.attributes });
+const again = (a) => ({ stage: a.stage, label: a.label, sample: a.sample, data: a.data, attributes: a.attributes, track: a.track || "" });
 
 // Undo/redo steps: create, delete, update (data or attributes, before/after) and batch
 // (several created at once). Each replays through the same API, version-checked.

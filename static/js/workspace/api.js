@@ -54,9 +54,17 @@ function conflict(a, data, verb, mine) {
   alarm(`Conflict: someone changed this annotation (${a.label} #${a.id}) meanwhile; nothing was ${verb}.${yours}${saved}`);
 }
 
+// A keyframe of a track locked in the Tracks list is not changed from this page (tracks.js).
+function locked(a) {
+  if (!state.lockedTracks || !state.lockedTracks.has(a.track)) return false;
+  alarm(`${a.label} track ${a.track} is locked: unlock it in Tracks to change it.`);
+  return true;
+}
+
 // PATCH an annotation with the version it was loaded at. ``a`` takes the answer (or, on a
 // conflict, the saved version). Returns whether it was saved; the reason is on screen.
 export async function updateAnnotation(a, fields, { quiet = false } = {}) {
+  if (locked(a)) return false;
   const { ok, status, data } = await call("PATCH", urls.annotation(a.id), { version: a.version, ...fields });
   if (status === 409) { conflict(a, data, "overwritten", fields); return false; }
   if (!ok) { if (!quiet) alarm(`Not saved: ${problem(data)}`); return false; }
@@ -65,6 +73,7 @@ export async function updateAnnotation(a, fields, { quiet = false } = {}) {
 }
 
 export async function deleteAnnotation(a) {
+  if (locked(a)) return false;
   const { ok, status, data } = await call("DELETE", `${urls.annotation(a.id)}?version=${a.version}`);
   if (status === 409) { conflict(a, data, "deleted"); return false; }
   if (!ok) { alarm(`Not deleted: ${problem(data)}`); return false; }

@@ -4,6 +4,7 @@ import { $, SVG, W, alarm, describe, incomplete, sample, say, state } from "./co
 import { create, remember } from "./annotations.js";
 import { currentKind, renderAnnotations, select } from "./panels.js";
 import { drawCursor } from "./timeline.js";
+import { between, hiddenTrack } from "./tracks.js";
 
 // One camera fills the stage (its aspect kept); every camera of the sample is a live
 // thumbnail in the strip below, a click makes it the current one.
@@ -170,11 +171,11 @@ export function drawOverlay() {
   [...document.querySelectorAll("[data-stage] svg.overlay")].forEach((svg) => {
     svg.querySelectorAll("rect.saved, rect.handle").forEach((r) => r.remove());
     const camera = svg.dataset.camera;
-    for (const a of state.annotations) {
+    for (const a of [...state.annotations.filter((x) => !hiddenTrack(x)), ...between()]) {  // tracks.js
       if (a.kind !== "box" || !W.stages.includes(a.stage) || a.sample !== sample().id || a.data.frame !== state.frame) continue;
       if ((a.data.camera || sample().cameras[0]) !== camera) continue;  // no camera: the first
       const d = state.edit && state.edit.a === a ? state.edit.data : a.data;
-      const r = rect(d.x, d.y, d.w, d.h, "saved" + (a.invalid ? " invalid" : "") + (incomplete(a) ? " incomplete" : ""));
+      const r = rect(d.x, d.y, d.w, d.h, "saved" + (a.invalid ? " invalid" : "") + (incomplete(a) ? " incomplete" : "") + (a.interpolated ? " interpolated" : ""));
       r.dataset.id = a.id;
       if (state.selected === a.id) r.classList.add("selected");
       svg.append(r);
@@ -192,7 +193,7 @@ export function drawOverlay() {
 }
 
 const HANDLES = [["nw", 0, 0], ["n", 0.5, 0], ["ne", 1, 0], ["e", 1, 0.5], ["se", 1, 1], ["s", 0.5, 1], ["sw", 0, 1], ["w", 0, 0.5]];
-const editable = (a) => W.editable && a.stage === W.stage && !a.invalid;
+const editable = (a) => W.editable && a.stage === W.stage && !a.invalid && !state.lockedTracks.has(a.track);
 
 function rect(x, y, w, h, kind) {
   const r = document.createElementNS(SVG, "rect");
