@@ -206,3 +206,39 @@ class Guideline(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+
+class TaskCount(models.Model):
+    """Kept task counts for the dashboards: a change of ``n`` tasks of one (project, status,
+    blueprint version). PostgreSQL triggers on ``tasks_task`` append a row per key a
+    statement changes (creation — COPY included —, status changes, deletion, soft deletion),
+    so a project's counts are the sums of its rows: a read costs the rows appended since the
+    last compaction, not the project's tasks (``projects.counts``). SQLite keeps none (its
+    dashboards count the tasks)."""
+
+    project = models.ForeignKey(
+        Project, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    status = models.CharField(max_length=20)
+    blueprint_id = models.BigIntegerField()
+    n = models.BigIntegerField()
+
+    def __str__(self) -> str:
+        return f"{self.project_id}/{self.status}/{self.blueprint_id} {self.n:+}"
+
+
+class RunCount(models.Model):
+    """Kept stage-run counts per (project, stage, kind, status), like ``TaskCount``: the
+    triggers on ``tasks_stagerun`` append the changes (deleting tasks deletes their runs in
+    the same transaction, which takes them out)."""
+
+    project = models.ForeignKey(
+        Project, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    stage_key = models.CharField(max_length=64)
+    kind = models.CharField(max_length=20)
+    status = models.CharField(max_length=20)
+    n = models.BigIntegerField()
+
+    def __str__(self) -> str:
+        return f"{self.project_id}/{self.stage_key}/{self.status} {self.n:+}"

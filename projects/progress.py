@@ -60,21 +60,26 @@ from django.db import connection
 from django.db.models import (
     Aggregate,
     Avg,
+    BigIntegerField,
     Count,
     DateTimeField,
     Exists,
+    F,
     FloatField,
     Max,
     Min,
+    OuterRef,
     Q,
+    Subquery,
     Value,
 )
-from django.db.models.functions import TruncDate, TruncWeek
+from django.db.models.functions import Coalesce, TruncDate, TruncWeek
 from django.utils import timezone
 
 from audits.rollups import period_bounds
 from tasks.models import StageRun, Task, TaskStatus
 
+from . import counts as kept_counts
 from .models import Membership, Project, Role
 
 DONE_STATUSES: tuple[str, ...] = (TaskStatus.REVIEW_PASSED, TaskStatus.DATA_SUBMITTED)
@@ -300,12 +305,17 @@ def task_counts(
     *, project_ids: Iterable[int], now: dt.datetime | None = None
 ) -> dict[int, TaskCounts]:
     """Tasks per project of ``project_ids``: by status, overdue, due soon, the first task's
-    creation time. One grouped query."""
+    creation time. Where the counts are kept (PostgreSQL, ``projects.counts``): the kept
+    counts, the open tasks due before soon (an index range) and the first task (an index
+    probe per project), three queries whatever the number of tasks; elsewhere one grouped
+    query over the tasks."""
     now = now or timezone.now()
     ids = list(project_ids)
     counts = {pk: TaskCounts() for pk in ids}
     open_statuses = [s for s in TaskStatus.values if s not in DONE_STATUSES]
     soon = now + dt.timedelta(hours=DUE_SOON_HOURS)
+    if kept_counts.kept():
+        return _kept_task_counts(counts, open_statuses, now, soon)
     # One query, two index-only passes (UNION ALL): every task by (status, blueprint
     # version), then the open tasks due before ``soon`` (a range of the same index).
     everything = (
@@ -335,6 +345,59 @@ def task_counts(
         c.by_blueprint[row["blueprint_id"]] = c.by_blueprint.get(row["blueprint_id"], 0) + row["n"]
         if row["first"] is not None and (c.first_task is None or row["first"] < c.first_task):
             c.first_task = row["first"]
+    return counts
+
+
+def _kept_task_counts(
+    counts: dict[int, TaskCounts], open_statuses: list[str], now: dt.datetime, soon: dt.datetime
+) -> dict[int, TaskCounts]:
+    """One query: the kept counts (``projects.counts``) and, per project, its open tasks
+    overdue and due soon (ranges of the (project, due) index) and its first task's
+    creation (one probe of the (project, created) index)."""
+    ids = list(counts)
+    due = Task.objects.filter(project_id=OuterRef("pk"), status__in=open_statuses).order_by()
+
+    def how_many(tasks) -> Coalesce:
+        n = tasks.values("project_id").annotate(c=Count("*")).values("c")
+        return Coalesce(Subquery(n), 0)
+
+    columns = ["project_id", "status", "blueprint_id", "n", "pieces"]
+    columns += ["overdue", "due_soon", "first"]
+    kept = kept_counts.task_count_values(ids).annotate(
+        overdue=Value(0), due_soon=Value(0), first=Value(None, output_field=DateTimeField())
+    )
+    facts = (
+        Project.objects.filter(pk__in=ids)
+        .order_by()
+        .annotate(
+            project_id=F("pk"),
+            status=Value(""),
+            blueprint_id=Value(None, output_field=BigIntegerField()),
+            n=Value(0, output_field=BigIntegerField()),
+            pieces=Value(0),
+            overdue=how_many(due.filter(due_at__lt=now)),
+            due_soon=how_many(due.filter(due_at__gte=now, due_at__lt=soon)),
+            first=Subquery(
+                Task.objects.filter(project_id=OuterRef("pk"))
+                .order_by("created_at")
+                .values("created_at")[:1]
+            ),
+        )
+        .values(*columns)
+    )
+    rows = list(kept.values(*columns).union(facts, all=True))
+    kept_counts.fold_crowded(rows)
+    for row in rows:
+        c = counts[row["project_id"]]
+        if row["status"]:
+            n = row["n"]
+            c.total += n
+            c.by_status[row["status"]] = c.by_status.get(row["status"], 0) + n
+            c.by_blueprint[row["blueprint_id"]] = c.by_blueprint.get(row["blueprint_id"], 0) + n
+        else:
+            c.overdue, c.due_soon, c.first_task = row["overdue"], row["due_soon"], row["first"]
+    for c in counts.values():  # keys whose count went back to zero
+        c.by_blueprint = {pk: n for pk, n in c.by_blueprint.items() if n}
     return counts
 
 
@@ -422,10 +485,11 @@ def _stage_rows(
     def row_of(project_id: int, key: str, kind: str = "") -> StageRow:
         return found[project_id].setdefault(key, StageRow(key, key.replace("_", " "), kind))
 
-    open_runs = (
-        StageRun.objects.filter(
-            project_id__in=ids, status__in=[S.BLOCKED, S.READY, S.IN_PROGRESS, S.SUBMITTED]
-        )
+    unfinished: list[str] = [S.BLOCKED, S.READY, S.IN_PROGRESS, S.SUBMITTED]
+    open_runs: Iterable[Any] = (
+        _kept_open_runs(ids, unfinished)
+        if kept_counts.kept()
+        else StageRun.objects.filter(project_id__in=ids, status__in=unfinished)
         .order_by()
         .values("project_id", "stage_key", "status")
         .annotate(
@@ -469,6 +533,29 @@ def _stage_rows(
         for stage_row in stages.values():
             _alert(stage_row, stalled_before, idle_before)
     return found
+
+
+def _kept_open_runs(ids: list[int], unfinished: list[str]) -> list[dict[str, Any]]:
+    """The unfinished runs per (project, stage, status) from the kept counts, with when
+    each group's latest run started (``projects.counts.run_rows``: a backward probe of the
+    funnel index per group, in the same query). ``last_completed`` is left out: the alerts
+    compare it with the idle limit only, and the runs completed within it are read anyway
+    (``_stage_rows``' recent work)."""
+    return [
+        {
+            "project_id": project_id,
+            "stage_key": key,
+            "kind": kind,
+            "status": status,
+            "n": n,
+            "last_started": started,
+            "last_completed": None,
+        }
+        for project_id, key, kind, status, n, started in kept_counts.run_rows(
+            ids, started_of=unfinished
+        )
+        if status in unfinished
+    ]
 
 
 def _old_open_work(

@@ -1,0 +1,157 @@
+"""The dashboards' kept counts (``projects.counts``, PostgreSQL triggers): they follow task
+creation through COPY, stage transitions through the services, bulk UPDATEs, batch delete
+and its purge; reconcile repairs them; the dashboard's figures are the same as counting the
+tasks and runs, with the same queries for 4 and 64 tasks (``test_dashboard_queries``)."""
+
+from collections import Counter
+
+import pytest
+from django.core.management import call_command
+from django.db import connection
+from django.utils import timezone
+
+from projects import counts, progress
+from projects.models import RunCount, TaskCount
+from tasks import batch, services
+from tasks.models import StageRun, Task, TaskStatus
+
+pytestmark = [
+    pytest.mark.django_db,
+    pytest.mark.skipif(
+        connection.vendor != "postgresql", reason="the counts are kept by PostgreSQL triggers"
+    ),
+]
+
+
+def kept_tasks(project) -> dict:
+    c = progress.task_counts(project_ids=[project.pk])[project.pk]
+    return {status: n for status, n in c.by_status.items() if n}
+
+
+def true_tasks(project) -> dict:
+    return dict(Counter(Task.objects.filter(project=project).values_list("status", flat=True)))
+
+
+def kept_runs(project) -> dict:
+    return {(key, status): n for _, key, _, status, n, _ in counts.run_rows([project.pk])}
+
+
+def true_runs(project) -> dict:
+    return dict(
+        Counter(StageRun.objects.filter(project=project).values_list("stage_key", "status"))
+    )
+
+
+def make(project, manager, n: int):
+    return services.task_create_many(
+        actor=manager, project=project, items=[{"name": f"t{i}"} for i in range(n)]
+    )
+
+
+def test_counts_follow_creation_transitions_and_bulk_updates(project, manager, annotator, reviewer):
+    made = make(project, manager, 5)  # COPY of the tasks and their runs
+    assert kept_tasks(project) == {TaskStatus.PENDING_START: 5} == true_tasks(project)
+    assert kept_runs(project) == {("annotate", "ready"): 5, ("review", "blocked"): 5}
+    one, two = made[0], made[1]
+    services.stage_start(actor=annotator, task=one, stage_key="annotate")
+    services.stage_submit(actor=annotator, task=one, stage_key="annotate")
+    services.stage_start(actor=annotator, task=two, stage_key="annotate")
+    assert kept_tasks(project) == {"pending_start": 3, "in_progress": 1, "pending_review": 1}
+    assert kept_tasks(project) == true_tasks(project)
+    services.stage_review(actor=reviewer, task=one, stage_key="review", decision="approve")
+    assert kept_tasks(project)["review_passed"] == 1
+    assert kept_runs(project) == true_runs(project)
+    assert kept_runs(project)[("annotate", "in_progress")] == 1
+    # A bulk UPDATE outside the services (fixtures, SQL) is counted as well.
+    Task.objects.filter(pk__in=[t.pk for t in made[2:]]).update(status=TaskStatus.IN_PROGRESS)
+    StageRun.objects.filter(task__in=made[2:], stage_key="annotate").update(status="in_progress")
+    assert (
+        kept_tasks(project)
+        == true_tasks(project)
+        == {
+            "in_progress": 4,
+            "review_passed": 1,
+        }
+    )
+    assert kept_runs(project) == true_runs(project)
+
+
+def test_batch_delete_and_purge_leave_the_counts_once(
+    project, manager, annotator, run_jobs, django_capture_on_commit_callbacks
+):
+    made = make(project, manager, 6)
+    services.stage_start(actor=annotator, task=made[0], stage_key="annotate")
+    selection = batch.batch_selection(user=manager, ids=[t.pk for t in made[:4]])
+    with django_capture_on_commit_callbacks(execute=True):
+        assert batch.task_batch_delete(actor=manager, selection=selection) == 4
+    assert kept_tasks(project) == {"pending_start": 2} == true_tasks(project)
+    assert kept_runs(project) == {("annotate", "ready"): 2, ("review", "blocked"): 2}
+    run_jobs("default")  # the purge deletes the hidden task rows: not counted twice
+    assert Task.all_objects.filter(project=project).count() == 2
+    assert kept_tasks(project) == {"pending_start": 2}
+    assert kept_runs(project) == true_runs(project)
+
+
+def test_reconcile_repairs_wrong_counts_and_says_what_it_fixed(project, manager, capsys):
+    make(project, manager, 3)
+    blueprint_id = Task.objects.filter(project=project).first().blueprint_id
+    # Counts gone wrong (e.g. rows written with the triggers disabled).
+    TaskCount.objects.create(project=project, status="in_progress", blueprint_id=blueprint_id, n=7)
+    RunCount.objects.create(
+        project=project, stage_key="annotate", kind="annotate", status="ready", n=-1
+    )
+    assert kept_tasks(project) == {"pending_start": 3, "in_progress": 7}
+    call_command("reconcile_counts", project=[project.pk])
+    said = capsys.readouterr().out
+    assert f"projects_taskcount ({project.pk}, 'in_progress', {blueprint_id}): -7" in said
+    assert "2 count(s) corrected." in said
+    assert kept_tasks(project) == {"pending_start": 3} == true_tasks(project)
+    assert kept_runs(project) == true_runs(project)
+    # Every key of the project is one row now; a second run finds nothing.
+    assert TaskCount.objects.filter(project=project).count() == 1
+    assert counts.reconcile([project.pk]) == []
+
+
+def test_a_read_folds_a_crowded_project(project, manager, monkeypatch):
+    made = make(project, manager, 3)
+    for _ in range(4):  # each statement appends change rows
+        Task.objects.filter(pk=made[0].pk).update(status=TaskStatus.IN_PROGRESS)
+        Task.objects.filter(pk=made[0].pk).update(status=TaskStatus.PENDING_START)
+    assert TaskCount.objects.filter(project=project).count() > 3
+    monkeypatch.setattr(counts, "COMPACT_ABOVE", 3)
+    assert kept_tasks(project) == {"pending_start": 3}
+    assert TaskCount.objects.filter(project=project).count() == 1
+    assert kept_tasks(project) == {"pending_start": 3}
+
+
+def test_the_dashboard_figures_equal_counting_the_tasks(
+    project, manager, annotator, reviewer, monkeypatch
+):
+    """The known answer: the Overview's figures from the kept counts and from counting."""
+    made = make(project, manager, 8)
+    now = timezone.now()
+    Task.objects.filter(pk__in=[t.pk for t in made[:3]]).update(
+        due_at=now - timezone.timedelta(days=1)
+    )
+    Task.objects.filter(pk=made[3].pk).update(due_at=now + timezone.timedelta(hours=3))
+    for task in made[:3]:
+        services.stage_start(actor=annotator, task=task, stage_key="annotate")
+    services.stage_submit(actor=annotator, task=made[0], stage_key="annotate")
+    services.stage_review(actor=reviewer, task=made[0], stage_key="review", decision="approve")
+    services.stage_submit(actor=annotator, task=made[1], stage_key="annotate")
+
+    def figures():
+        got = progress.project_progress(project=project, now=now)
+        stages = [
+            (s.key, s.blocked, s.ready, s.in_progress, s.in_review, s.done, s.alert)
+            for s in got["stages"]
+        ]
+        keys = ("total", "by_status", "done", "overdue", "due_soon", "eta_reason")
+        return {k: got[k] for k in keys}, stages
+
+    kept = figures()
+    monkeypatch.setattr(counts, "kept", lambda: False)
+    counted = figures()
+    assert kept == counted
+    assert kept[0]["overdue"] == 2 and kept[0]["due_soon"] == 1  # one overdue task is done
+    assert ("annotate", 0, 5, 1, 1, 1, "") in kept[1]  # made[1] waits for its review
