@@ -97,6 +97,16 @@ class Keeper:
             cursor.execute("SELECT to_regclass('pg_temp.keep_ids') IS NOT NULL")
             if not cursor.fetchone()[0]:
                 return
+            # A delete hides the tasks (deleted_at) and writes a "deleted" event each; the purge
+            # (or nothing, when it did not run) removed the rest.
+            cursor.execute(
+                "DELETE FROM tasks_taskevent WHERE kind = 'deleted' "
+                "AND task_id IN (SELECT id FROM keep_ids)"
+            )
+            cursor.execute(
+                "UPDATE tasks_task SET deleted_at = NULL "
+                "WHERE id IN (SELECT id FROM keep_ids) AND deleted_at IS NOT NULL"
+            )
             # Only rows not there (a delete that failed left them); an anti-join on the
             # primary key (NOT IN over a table larger than work_mem rescans it per row).
             for table in ("tasks_task", *(t for t, _ in self.children)):
@@ -311,6 +321,19 @@ def main() -> None:  # noqa: PLR0915
                             for query in slow[:8]:
                                 print(f"-- {query['time']} s {query['sql'][:400]}", file=sys.stderr)
                     assert affected == len(ids), (action, affected, len(ids))
+                    if deleting and round_ == args.rounds:
+                        # The purge job's work for this delete, in-process (no worker runs
+                        # here: the HTTP rounds' jobs wait in Redis, their tasks restored).
+                        from tasks.services.deletion import tasks_purge_deleted
+
+                        begun = time.perf_counter()
+                        _, purge_cpu, purged = cpu_of(tasks_purge_deleted, connection)
+                        purge = {
+                            "tasks": purged,
+                            "wall_ms": round((time.perf_counter() - begun) * 1000, 1),
+                            "cpu": purge_cpu,
+                        }
+                        print(f"{action}: purge {purge}", file=sys.stderr)
                 finally:
                     if deleting:
                         keeper.restore()
@@ -321,6 +344,7 @@ def main() -> None:  # noqa: PLR0915
                 "queries": len(captured.captured_queries),
                 "cpu_ms": cpu["total_ms"],
                 "cpu": cpu,
+                **({"purge": purge} if deleting else {}),
             }
             print(
                 f"{action}: {results[action]['p50_ms']} ms p50, {cpu['total_ms']} ms CPU "

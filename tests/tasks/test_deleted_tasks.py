@@ -1,0 +1,151 @@
+"""A deleted task disappears at once — from every list, count, page, export and work queue —
+before the purge job has run; its unique id is free again; the purge (a real worker) then
+removes it. And no raw SQL in the apps reads ``tasks_task`` without the deleted filter."""
+
+import ast
+import json
+import re
+from pathlib import Path
+
+import pytest
+from django.urls import reverse
+
+from projects.progress import task_counts
+from queues import services as export_services
+from tasks import selectors, services
+from tasks.models import StageRun, Task, TaskEvent
+
+pytestmark = pytest.mark.django_db
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def two_tasks(project, manager, annotator):
+    gone = services.task_create(
+        actor=manager, project=project, name="Gone task", unique_id="ep-1", annotators=["ana"]
+    )
+    kept = services.task_create(
+        actor=manager, project=project, name="Kept task", unique_id="ep-2", annotators=["ana"]
+    )
+    services.stage_start(actor=annotator, task=gone, stage_key="annotate")  # in My work
+    return gone, kept
+
+
+def delete_over_the_api(api_as, manager, task, capture) -> None:
+    with capture(execute=True):  # the purge job is enqueued after commit; no worker runs yet
+        response = api_as(manager).post(
+            "/api/v1/tasks/batch/", {"action": "delete", "ids": [task.pk]}, format="json"
+        )
+    assert response.json() == {"affected": 1}
+
+
+def test_a_deleted_task_vanishes_everywhere_at_once_and_the_purge_removes_it(
+    two_tasks,
+    project,
+    manager,
+    annotator,
+    api_as,
+    client,
+    run_jobs,
+    django_capture_on_commit_callbacks,
+):
+    gone, kept = two_tasks
+    delete_over_the_api(api_as, manager, gone, django_capture_on_commit_callbacks)
+    assert Task.all_objects.filter(pk=gone.pk, deleted_at__isnull=False).exists()  # not purged
+
+    # The list API (ids read first, then rows: raw SQL built from the ORM's) and its count.
+    listing = api_as(manager).get(f"/api/v1/tasks/?project={project.pk}").json()
+    assert [t["name"] for t in listing["results"]] == ["Kept task"]
+    assert listing["count"] == 1
+    assert api_as(manager).get(f"/api/v1/tasks/{gone.pk}/").status_code == 404
+    # /tasks/ and its tab counts (raw SQL around the ORM's).
+    client.force_login(manager)
+    page = client.get(reverse("tasks:list")).content.decode()
+    assert "Kept task" in page and "Gone task" not in page
+    assert client.get(reverse("tasks:detail", args=[gone.pk])).status_code == 404
+    counts, _ = selectors.status_counts(selectors.task_list_for_user(user=manager, filters={}))
+    assert counts == {"all": 1, "pending_start": 1}
+    # The project dashboard.
+    assert task_counts(project_ids=[project.pk])[project.pk].total == 1
+    assert client.get(reverse("projects:detail", args=[project.slug])).status_code == 200
+    # My work and claiming: the run ana had started went with the task.
+    assert {r.task_id for r in selectors.my_work_runs(user=annotator)} == {kept.pk}
+    client.force_login(annotator)
+    assert "Gone task" not in client.get(reverse("workspace:mine")).content.decode()
+    claimed = api_as(annotator).post("/api/v1/tasks/next/")
+    assert claimed.json()["id"] == kept.pk
+    # An export of every task of the project (a real worker).
+    with django_capture_on_commit_callbacks(execute=True):
+        export, _ = export_services.export_start(
+            actor=manager, project=project, format="jsonl", options={"include_unfinished": True}
+        )
+    run_jobs("exports")
+    export.refresh_from_db()
+    assert export.status == "finished", export.error
+    lines = (export_services.export_dir(export) / "tasks.jsonl").read_text().splitlines()
+    assert [json.loads(line)["name"] for line in lines] == ["Kept task"]
+
+    # The unique id is free at once: the same episode can be sent again before the purge.
+    again = services.task_create(actor=manager, project=project, name="Again", unique_id="ep-1")
+    run_jobs("default")  # the purge
+    assert not Task.all_objects.filter(pk=gone.pk).exists()
+    assert not TaskEvent.objects.filter(task_id=gone.pk).exists()
+    assert set(Task.objects.values_list("unique_id", flat=True)) == {"ep-1", "ep-2"}
+    assert StageRun.objects.filter(task=again).exists()
+
+
+def test_a_purge_that_did_not_run_is_finished_by_the_next(
+    two_tasks, project, manager, api_as, run_jobs, redis_conn, django_capture_on_commit_callbacks
+):
+    gone, kept = two_tasks
+    delete_over_the_api(api_as, manager, gone, django_capture_on_commit_callbacks)
+    redis_conn.flushdb()  # the job is lost (Redis emptied, or its worker died before it ran)
+    assert Task.all_objects.filter(pk=gone.pk).exists()
+    assert not Task.objects.filter(pk=gone.pk).exists()  # still hidden meanwhile
+    delete_over_the_api(api_as, manager, kept, django_capture_on_commit_callbacks)
+    run_jobs("default")  # the second delete's purge takes both
+    assert not Task.all_objects.exists()
+
+
+def test_deleting_a_deleted_task_again_counts_nothing(
+    two_tasks, manager, api_as, django_capture_on_commit_callbacks
+):
+    gone, _ = two_tasks
+    delete_over_the_api(api_as, manager, gone, django_capture_on_commit_callbacks)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api_as(manager).post(
+            "/api/v1/tasks/batch/", {"action": "delete", "ids": [gone.pk]}, format="json"
+        )
+    assert response.json() == {"affected": 0}
+    assert TaskEvent.objects.filter(task_id=gone.pk, kind="deleted").count() == 1
+
+
+APPS = [
+    "activity", "audits", "blueprints", "core", "experience", "notifications", "projects",
+    "queues", "reports", "tasks",
+]  # fmt: skip
+READS_TASKS = re.compile(r"\b(FROM|JOIN)\s+tasks_task\b(?!_)", re.IGNORECASE)
+
+
+def test_no_raw_sql_reads_tasks_without_the_deleted_filter():
+    """Raw SQL does not go through Task.objects: every literal that reads ``tasks_task``
+    must say ``deleted_at`` (the purge's own statements are ORM-built)."""
+    forgotten = []
+    for app in APPS:
+        for path in (ROOT / app).rglob("*.py"):
+            if "migrations" in path.parts:
+                continue
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                    text = node.value
+                elif isinstance(node, ast.JoinedStr):
+                    text = "".join(
+                        v.value
+                        for v in node.values
+                        if isinstance(v, ast.Constant) and isinstance(v.value, str)
+                    )
+                else:
+                    continue
+                if READS_TASKS.search(text) and "deleted_at" not in text:
+                    forgotten.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert not forgotten, forgotten
