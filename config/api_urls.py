@@ -172,8 +172,8 @@ urlpatterns = [
     ),
     path("", include("projects.progress_api_urls")),
     path("", include("tasks.assignment_api_urls")),
+    path("", include("tasks.review_api_urls")),
     path("", include("reports.api_urls")),
     path("", include("notifications.api_urls")),
     path("", include("experience.api_urls")),
-    path("", include("tasks.prelabel_api_urls")),
 ]

@@ -641,8 +641,22 @@ class CommentListApi(ListAPIView):
     serializer_class = CommentSerializer
     pagination_class = None
 
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "stage", str, description="Only those concerning this stage's workspace."
+            )
+        ]
+    )
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
     def get_queryset(self):
         task = selectors.task_get_for_user(user=self.request.user, task_id=self.kwargs["task_id"])
+        if stage := self.request.query_params.get("stage"):
+            from .review_selectors import stage_comments
+
+            return stage_comments(task=task, user=self.request.user, stage_key=stage)
         comments = task.comments.select_related("author", "resolved_by").order_by("id")
         hidden = selectors.hidden_annotation_ids(task=task, user=self.request.user)
         return comments.exclude(annotation__in=hidden) if hidden else comments

@@ -93,6 +93,8 @@ class Task(models.Model):
     # for a review, the (stage, replica) of its runs with a first attempt's decision recorded.
     _named: dict[str, list[int]]
     _decided: set[tuple[str, int]]
+    # And the review verdicts left open (review stage, stage, attempt): tasks.services.review.
+    _open_verdicts: list[tuple[str, str, int]]
 
     class Meta:
         ordering = ["-created_at", "-pk"]

@@ -11,7 +11,7 @@ from django.views.decorators.http import require_POST
 from core.access import Action, project_allows
 from core.exceptions import ApplicationError
 
-from . import selectors, services
+from . import review_selectors, selectors, services
 from .models import StageRun
 
 MY_WORK_SHOWN = 200
@@ -150,6 +150,8 @@ def workspace(request, task_id, stage_key):
             "classes": classes,
             "editable": editable,
             "reviewing": reviewing,
+            # Review per annotation (static/js/workspace/review.js): loaded where it shows.
+            "verdicts": reviewing or review_selectors.has_reviews(task=task, stage_key=stage_key),
             "workspace_data": workspace_data,
             "guidelines": guideline_list(project=task.project),
             "changed_names": [s.name for s in changed_list],

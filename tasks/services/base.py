@@ -10,6 +10,7 @@ from functools import lru_cache
 from typing import Any
 
 from django.db.models import DateTimeField, Prefetch, Value, prefetch_related_objects
+from django.db.models.functions import Concat
 from django.utils import timezone
 
 from blueprints.models import Blueprint
@@ -19,12 +20,13 @@ from core.access import grant_queries, remember_permissions
 from core.exceptions import ApplicationError, InvalidTransition
 from projects.models import Dataset
 
-from ..models import StageRun, Task, TaskEvent, TaskStatus
+from ..models import AnnotationReview, StageRun, Task, TaskEvent, TaskStatus
 
 # Done: every stage run completed or skipped (an export sending the data on keeps it done).
 DONE_STATUSES: frozenset[str] = frozenset({TaskStatus.REVIEW_PASSED, TaskStatus.DATA_SUBMITTED})
 # The columns a status change writes (callers save them: ``task.save(update_fields=...)``).
 STATUS_FIELDS: list[str] = ["status", "finished_at", "updated_at"]
+OPEN_VERDICTS = (AnnotationReview.Verdict.REJECTED, AnnotationReview.Verdict.MISSING)
 
 TRANSITIONS: dict[str, set[str]] = {
     TaskStatus.PENDING_START: {TaskStatus.IN_PROGRESS, TaskStatus.REVIEW_PASSED},
@@ -133,6 +135,14 @@ def lock_task(task_id: int, actor=None, *, outcomes: bool = False) -> Task:
             .order_by()
             .values_list(Value("o"), "replica", "stage_key", none)
         )
+        # Review per annotation: the rejections and missing marks left open (by attempt).
+        branches.append(
+            AnnotationReview.objects.filter(task_id=task.pk, verdict__in=OPEN_VERDICTS)
+            .order_by()
+            .values_list(
+                Value("v"), "attempt", Concat("review_stage", Value("/"), "stage_key"), none
+            )
+        )
     rows = (
         Dataset.objects.filter(tasks=task.pk)
         .order_by()
@@ -140,7 +150,7 @@ def lock_task(task_id: int, actor=None, *, outcomes: bool = False) -> Task:
         .union(*branches, all=True)
         .order_by()
     )
-    found: dict[str, list] = {"d": [], "a": [], "r": [], "p": [], "o": []}
+    found: dict[str, list] = {"d": [], "a": [], "r": [], "p": [], "o": [], "v": []}
     for kind, number, text, at in rows:
         found[kind].append((number, text, at))
     # In the order of ``task.datasets.all()`` (Dataset's ordering: newest first).
@@ -158,6 +168,7 @@ def lock_task(task_id: int, actor=None, *, outcomes: bool = False) -> Task:
         remember_permissions(actor, task.project, (code for _, code, _ in found["p"]))
     if outcomes:
         task._decided = {(key, replica) for replica, key, _ in found["o"]}
+        task._open_verdicts = [(*keys.split("/", 1), n) for n, keys, _ in found["v"]]
     return task
 
 

@@ -27,6 +27,7 @@ from .base import event, lock_task, save_events, spec_for, task_runs
 from .comments import MAX_BODY, pin_target
 from .eligibility import run_eligibility
 from .prelabels import unaccepted_prelabels
+from .review import open_verdicts, settle_on_approve
 from .sampling import stage_samples
 from .sync import aggregate_runs, runs_save, sync_task
 from .timing import stage_release_expired
@@ -288,13 +289,31 @@ def stage_review(
             f"Review “{stage_key}” is {run.get_status_display().lower()}, not in progress.",
             field="stage",
         )
+    # Review per annotation (tasks.services.review): an approve may not leave this round's
+    # rejections behind (earlier rounds' are settled by it); a reject's feedback concerns the
+    # stages of its pinned annotation and of the annotations rejected or marked missing, and
+    # only those when there are any (every reviewed stage otherwise).
+    flagged = open_verdicts(task, stage, stage_key)
+    if decision == "approve" and flagged:
+        raise ApplicationError(
+            f"{len(flagged)} annotation{'s are' if len(flagged) > 1 else ' is'} rejected or "
+            "marked missing in this review: accept them, or reject the stage.",
+            field="decision",
+        )
+    concerns = set(flagged)
+    if pin["annotation"] is not None:
+        concerns.add(pin["annotation"].stage_key)
+    concerns = concerns or set(stage.reviews)
     note = None
     if comment:
         note = Comment.objects.create(
             task=task,
             kind=Comment.Kind.PROBLEM if decision == "reject" else Comment.Kind.COMMENT,
             body=comment,
-            stage_key=stage_key,
+            # The stage it concerns when that is one (its feedback shows there only).
+            stage_key=next(iter(concerns))
+            if decision == "reject" and len(concerns) == 1
+            else stage_key,
             author=actor,
             **pin,
         )
@@ -322,10 +341,16 @@ def stage_review(
             comment=comment,
             comment_id=note.pk if note else None,
             first_pass=first_pass,
+            **(
+                {"concerns": sorted(concerns), "flagged": len(flagged)}
+                if decision == "reject"
+                else {}
+            ),
         )
     ]
     now = timezone.now()
     if decision == "approve":
+        settle_on_approve(task, stage_key, actor)
         run.status, run.completed_at = StageRun.Status.COMPLETED, now
         changed.setdefault(run.pk, (run, set()))[1].update({"status", "completed_at"})
     else:
@@ -340,6 +365,7 @@ def stage_review(
             events,
             days=days,
             changed=changed,
+            concerns=concerns,
         )
     quality_touch(task.project_id, days)
     sync_task(task, actor, events, changed=changed)
@@ -359,13 +385,15 @@ def runs_reopen(
     *,
     days: list | None = None,
     changed: dict[int, tuple[StageRun, set[str]]] | None = None,
+    concerns: set[str] | None = None,
 ) -> None:
     """Persist a reopening the engine decides (``change(spec, runs, target)``: a review's
     reject, or a standard audit's): the reworked runs go back to their annotators in progress
     with ``feedback``, the runs downstream are reset to be decided again; one event each.
 
     ``days``: a list to add the quality days to mark (else marked here); ``changed``: the
-    caller's runs to store (``sync_task``), else the runs are stored here."""
+    caller's runs to store (``sync_task``), else the runs are stored here; ``concerns``: the
+    reworked stages the feedback is about (the others reopen without it), else all."""
     runs = task_runs(task)
     current: dict[str, engine.Run] = {}
     for r in runs:
@@ -389,7 +417,7 @@ def runs_reopen(
         r.attempt, r.routed_to, r.reason, r.rejected = state.attempt, "", "", state.rejected
         r.started_at = r.submitted_at = r.completed_at = None
         if r.stage_key in reworked:
-            r.feedback = feedback
+            r.feedback = feedback if concerns is None or r.stage_key in concerns else ""
             events.append(
                 event(
                     task,

@@ -95,7 +95,12 @@ def test_a_reject_keeps_a_problem_pinned_where_the_reviewer_pointed(work, annota
     )
     problem = Comment.objects.get()
     assert (problem.kind, problem.body, problem.frame) == ("problem", "Box misses the gripper", 5)
-    assert (problem.sample, problem.annotation, problem.stage_key) == (work.samples[0], a, "review")
+    # The stage whose box it is about (its feedback shows there only).
+    assert (problem.sample, problem.annotation, problem.stage_key) == (
+        work.samples[0],
+        a,
+        "annotate",
+    )
     assert work.runs.get(stage_key="annotate").feedback == "Box misses the gripper"
     event = work.events.get(kind="review_rejected")
     assert event.data["comment_id"] == problem.pk

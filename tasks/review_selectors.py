@@ -1,0 +1,59 @@
+"""Reads for review per annotation: which comments and verdicts concern a stage (shown in
+its workspace), and a task's verdicts."""
+
+from __future__ import annotations
+
+from django.db.models import Q, QuerySet
+
+from blueprints.spec import ReviewStage
+
+from .models import AnnotationReview, Comment, Task
+from .selectors import hidden_annotation_ids
+from .services.base import spec_for
+
+
+def shown_stages(*, task: Task, stage_key: str) -> list[str]:
+    """The stages whose work a stage's workspace shows: a review's reviewed stages and its
+    own key, else the stage itself."""
+    stage = spec_for(task.blueprint).by_key.get(stage_key)
+    if isinstance(stage, ReviewStage):
+        return [*stage.reviews, stage_key]
+    return [stage_key]
+
+
+def stage_comments(*, task: Task, user, stage_key: str) -> QuerySet[Comment]:
+    """The comments that concern ``stage_key``: pinned to an annotation of a stage it shows,
+    or, unpinned to an annotation, about the task as a whole, one of those stages, or a
+    review of them. A reviewer's remark about another stage's box stays in that stage."""
+    shown = shown_stages(task=task, stage_key=stage_key)
+    reviews = [
+        s.key
+        for s in spec_for(task.blueprint).stages
+        if isinstance(s, ReviewStage) and set(s.reviews) & set(shown)
+    ]
+    comments = (
+        task.comments.select_related("author", "resolved_by")
+        .filter(
+            Q(annotation__stage_key__in=shown)
+            | Q(annotation=None) & Q(stage_key__in=["", *shown, *reviews])
+        )
+        .order_by("id")
+    )
+    hidden = hidden_annotation_ids(task=task, user=user)
+    return comments.exclude(annotation__in=hidden) if hidden else comments
+
+
+def annotation_reviews(*, task: Task, user, stage_key: str = "") -> QuerySet[AnnotationReview]:
+    """A task's verdicts (with ``stage_key``: those about the stages its workspace shows),
+    oldest first, without those on annotations ``user`` may not see."""
+    reviews = task.annotation_reviews.select_related("comment", "reviewer").order_by("id")
+    if stage_key:
+        reviews = reviews.filter(stage_key__in=shown_stages(task=task, stage_key=stage_key))
+    hidden = hidden_annotation_ids(task=task, user=user)
+    return reviews.exclude(annotation__in=hidden) if hidden else reviews
+
+
+def has_reviews(*, task: Task, stage_key: str) -> bool:
+    """Whether any verdict concerns the stages ``stage_key``'s workspace shows."""
+    shown = shown_stages(task=task, stage_key=stage_key)
+    return task.annotation_reviews.filter(stage_key__in=shown).exists()
