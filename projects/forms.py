@@ -30,7 +30,20 @@ class ProjectEditForm(ProjectForm):
         help_text="Push reserves each new task's ready stages for the least loaded eligible "
         "people (skills and capacity), as Auto-assign on the task list does.",
     )
+    robot_type = forms.CharField(
+        max_length=100,
+        required=False,
+        label="Robot type",
+        help_text="What LeRobot exports name the robot (info.json robot_type), e.g. aloha or "
+        "so100. Empty: the source's, if it says.",
+    )
     version = forms.IntegerField(widget=forms.HiddenInput)
+
+    def clean(self):
+        cleaned = super().clean()
+        if "robot_type" not in self.data:  # left out (an older page): unchanged, not unset
+            cleaned.pop("robot_type", None)
+        return cleaned
 
 
 def _skills_field() -> forms.CharField:

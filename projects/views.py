@@ -111,6 +111,7 @@ def _progress_context(user, project) -> dict:
 def _edit_form(project, data=None) -> ProjectEditForm:
     initial = {f: getattr(project, f) for f in ("name", "description", "delivery", "version")}
     initial["assignment"] = selectors.assignment_mode(project)
+    initial["robot_type"] = selectors.robot_type(project)
     return ProjectEditForm(data, initial=initial)
 
 
