@@ -283,3 +283,41 @@ def test_accept_all_is_a_handful_of_queries(demo, api_as, django_assert_max_num_
     }
     assert client.post(url, {"action": "accept", "ids": ["x"]}, format="json").status_code == 400
     assert client.post(url, {"action": "keep"}, format="json").status_code == 400
+
+
+def test_the_project_page_uploads_and_shows_the_result(
+    demo, client, run_jobs, django_capture_on_commit_callbacks
+):
+    project, users, target = demo
+    page = f"/projects/{project.slug}/data/prelabels/"
+    client.force_login(users["manager"])
+    assert "Import them as pre-labels" in client.get(f"/projects/{project.slug}/data/").text
+    annotations = [
+        {"label": "gripper_open", "stage": "segments", "data": {"start": 1, "end": 2},
+         "attributes": {"description": "x"}},
+        {"label": "banana", "stage": "segments", "data": {"start": 1, "end": 2}},
+    ]  # fmt: skip
+    raw = json.dumps({"task": target.pk, "annotations": annotations}).encode()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            page,
+            {"file": SimpleUploadedFile("model.jsonl", raw), "format": "jsonl",
+             "source_detail": "model v1"},
+        )  # fmt: skip
+    assert response.status_code == 302 and response.url == page
+    text = client.get(page).text
+    assert "queued" in text and 'hx-trigger="every 2s"' in text  # follows the running import
+    run_jobs("imports")
+    text = client.get(page, HTTP_HX_REQUEST="true").text
+    assert "<h1>" not in text and "1 created in 1 task, 1 skipped" in text
+    assert "Unknown labels: <strong>banana</strong> (1)" in text and "every 2s" not in text
+    assert Annotation.objects.get(task=target).source_detail == "model v1"
+    # COCO without a stage: said on the form, nothing queued.
+    response = client.post(
+        page, {"file": SimpleUploadedFile("a.json", b"{}"), "format": "coco", "stage": ""}
+    )
+    assert response.status_code == 200 and "COCO boxes name no stage" in response.text
+    # Annotators see the imports, not the form.
+    client.force_login(users["annotator"])
+    text = client.get(page).text
+    assert "model.jsonl" in text and "Import pre-labels</button>" not in text
