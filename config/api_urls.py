@@ -176,4 +176,5 @@ urlpatterns = [
     path("", include("reports.api_urls")),
     path("", include("notifications.api_urls")),
     path("", include("experience.api_urls")),
+    path("", include("tasks.prelabel_api_urls")),
 ]

@@ -1,5 +1,6 @@
 from django.urls import path
 
+from tasks import prelabel_views
 from tasks import views as task_views
 
 from . import data_views, views
@@ -35,6 +36,7 @@ urlpatterns = [
         name="guideline-delete",
     ),
     path("<slug:slug>/data/", data_views.project_data, name="data"),
+    path("<slug:slug>/data/prelabels/", prelabel_views.project_prelabels, name="prelabels"),
     path("<slug:slug>/data/<int:dataset_id>/", data_views.dataset_detail, name="dataset"),
     path(
         "<slug:slug>/data/<int:dataset_id>/resync/",

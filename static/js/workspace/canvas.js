@@ -175,7 +175,7 @@ export function drawOverlay() {
       if (a.kind !== "box" || !W.stages.includes(a.stage) || a.sample !== sample().id || a.data.frame !== state.frame) continue;
       if ((a.data.camera || sample().cameras[0]) !== camera) continue;  // no camera: the first
       const d = state.edit && state.edit.a === a ? state.edit.data : a.data;
-      const r = rect(d.x, d.y, d.w, d.h, "saved" + (a.invalid ? " invalid" : "") + (incomplete(a) ? " incomplete" : "") + (a.interpolated ? " interpolated" : ""));
+      const r = rect(d.x, d.y, d.w, d.h, "saved" + (a.invalid ? " invalid" : "") + (a.source === "prelabel" ? " prelabel" : "") + (incomplete(a) ? " incomplete" : "") + (a.interpolated ? " interpolated" : ""));
       r.dataset.id = a.id;
       if (state.selected === a.id) r.classList.add("selected");
       svg.append(r);

@@ -4,6 +4,7 @@ import { $, W, alarm, button, describe, incomplete, missingRequired, onSample, p
 import { markInvalid, removeAnnotation, startEdit } from "./annotations.js";
 import { buildCameras, drawOverlay, showFrame, stop } from "./canvas.js";
 import { drawTimeline, loadSeries } from "./timeline.js";
+import { prelabelBar, prelabelItem } from "./prelabels.js";
 
 // --- samples -------------------------------------------------------------------------------
 export function renderSamples() {
@@ -231,6 +232,7 @@ export function renderAnnotations() {
   drawTimeline();
   const list = $("[data-annotations]");
   list.innerHTML = "";
+  prelabelBar(list);
   const mine = state.annotations.filter(onSample);
   if (!mine.length) {
     const empty = document.createElement("li");
@@ -251,6 +253,7 @@ export function renderAnnotations() {
     label.addEventListener("click", () => select(a.id));
     item.querySelector(".muted").textContent = describe(a);
     item.querySelector("em").textContent = text;
+    prelabelItem(a, item);
     const frame = a.data.frame ?? a.data.start;
     if (frame !== undefined) {
       item.append(" ", button("Go to frame", () => { state.frame = frame; showFrame(); }));
