@@ -178,7 +178,7 @@ export async function markInvalid(a) {
 // --- the stage: review and submit --------------------------------------------------------------
 export async function review(decision) {
   const comment = $("[data-comment]").value.trim();
-  if (decision === "reject" && !comment) return alarm("Say what to fix when rejecting.");
+  if (decision === "reject" && !comment && !state.flagged) return alarm("Say what to fix when rejecting (or reject annotations).");
   const pin = comment ? commentPin($("[data-pin]").checked) : {};
   const { ok, data } = await call("POST", urls.review, { decision, comment, ...pin });
   if (!ok) return alarm(`Not saved: ${problem(data)}`);

@@ -115,7 +115,7 @@ export async function syncSamples() {
 
 // --- comments, pinned to samples, frames and annotations ------------------------------------
 export async function loadComments() {
-  const { ok, data } = await call("GET", urls.comments);
+  const { ok, data } = await call("GET", W.stage ? `${urls.comments}?stage=${W.stage}` : urls.comments);  // those about this stage
   if (ok) state.comments = data;
   renderComments();
   if (state.comments.some((c) => c.annotation)) renderAnnotations();
@@ -244,6 +244,7 @@ export function renderAnnotations() {
     const item = document.createElement("li");
     item.className = "annotation" + (a.invalid ? " invalid" : "") + (state.selected === a.id ? " selected" : "") + (incomplete(a) ? " incomplete" : "");
     item.setAttribute("aria-current", state.selected === a.id ? "true" : "false");
+    item.dataset.annotation = a.id;  // review.js puts verdicts here
     const text = Object.values(a.attributes || {}).filter((v) => typeof v === "string" && v).join(", ");
     item.innerHTML = `<button type="button" class="link label"></button> <span class="muted"></span> <em></em>`;
     const label = item.querySelector("button.label");

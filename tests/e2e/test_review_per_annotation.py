@@ -1,0 +1,53 @@
+"""Review per annotation in the browser (issue 17): a reviewer rejects one annotation with a
+comment, and the annotator finds the comment on it, in its stage only."""
+
+import re
+
+from playwright.sync_api import expect
+
+from tasks.models import Annotation, AnnotationReview, StageRun, Task
+
+
+def open_sample(page, name):
+    page.locator("[data-samples]").get_by_role("button", name=re.compile(rf"{name}$")).click()
+    expect(page.locator("[data-samples] [aria-current='true']")).to_contain_text(name)
+
+
+def test_a_reviewer_rejects_one_box_and_the_annotator_sees_it_only_on_it(
+    login, live_server, browser
+):
+    task = Task.objects.get(name="Night shift review")
+    box = Annotation.objects.filter(task=task, stage_key="objects").order_by("id").first()
+    page = login("reviewer")
+    page.goto(f"{live_server.url}/workspace/{task.pk}/full_review/")
+    expect(page.locator("[data-counter]")).to_have_text(re.compile(r"^0 / [1-9]"))
+    open_sample(page, box.sample.name)
+    annotations = page.get_by_role("list", name="Annotations of this sample")
+    page.get_by_label("Comment", exact=True).fill("The box cuts the block's left edge.")
+    annotations.get_by_role("button", name=f"Needs fix: object #{box.pk}").click()
+    expect(page.get_by_role("status", name="Saved changes")).to_contain_text("object: rejected")
+    item = annotations.locator(f"li[data-annotation='{box.pk}']")
+    expect(item).to_contain_text("Rejected by reviewer")
+    # Without a stage comment: the rejected box says it all.
+    page.get_by_role("button", name="Reject", exact=True).click()
+    expect(page).to_have_url(f"{live_server.url}/workspace/?done=rejected")
+    review = AnnotationReview.objects.get(annotation=box)
+    assert (review.verdict, review.stage_key) == ("rejected", "objects")
+    runs = {r.stage_key: r for r in StageRun.objects.filter(task=task)}
+    assert runs["objects"].status == "in_progress" and runs["objects"].attempt == 2
+
+    annotator = login("annotator", new_context=True)
+    annotator.goto(f"{live_server.url}/workspace/{task.pk}/objects/")
+    expect(annotator.locator("body")).to_have_attribute("data-workspace-ready", "true")
+    open_sample(annotator, box.sample.name)
+    item = annotator.locator(f"[data-annotations] li[data-annotation='{box.pk}']")
+    expect(item).to_contain_text("Rejected by reviewer")
+    pinned = annotator.get_by_role("list", name=f"Comments on object #{box.pk}")
+    expect(pinned).to_contain_text("The box cuts the block's left edge.")
+    # The segments stage (reopened too, no boxes) shows none of it.
+    annotator.goto(f"{live_server.url}/workspace/{task.pk}/segments/")
+    expect(annotator.locator("body")).to_have_attribute("data-workspace-ready", "true")
+    comments = annotator.get_by_role("list", name="Comments", exact=True)
+    expect(comments).to_contain_text("Episode 2 ends")  # the task's other remarks are there
+    expect(annotator.locator("body")).not_to_contain_text("left edge")
+    expect(annotator.locator("body")).not_to_contain_text("Rejected by")
