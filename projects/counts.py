@@ -66,6 +66,27 @@ def task_count_values(project_ids: Iterable[int]) -> QuerySet:
     )
 
 
+def status_totals(project_ids: Iterable[int] | None) -> dict[str, int]:
+    """Tasks per status over ``project_ids`` (every project when None), exact, one query
+    (the task list's tabs)."""
+    rows = task_count_values([] if project_ids is None else project_ids)
+    if project_ids is None:
+        from .models import TaskCount
+
+        rows = (
+            TaskCount.objects.order_by()
+            .values("project_id", "status", "blueprint_id")
+            .annotate(n=Cast(Sum("n"), BigIntegerField()), pieces=Count("*"))
+        )
+    rows = list(rows)
+    fold_crowded(rows)
+    totals: dict[str, int] = {}
+    for row in rows:
+        if row["n"]:
+            totals[row["status"]] = totals.get(row["status"], 0) + row["n"]
+    return totals
+
+
 def run_rows(
     project_ids: Iterable[int], *, started_of: Iterable[str] = ()
 ) -> list[tuple[int, str, str, str, int, Any]]:

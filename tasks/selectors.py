@@ -120,6 +120,35 @@ def task_list_for_user(*, user, filters: dict | None = None) -> QuerySet[Task]:
     return with_details(tasks.order_by(ordering, "-pk"))
 
 
+def kept_status_counts(*, user, filters: dict) -> dict[str, int] | None:
+    """The tabs' counts from the kept counts (``projects.counts``: exact, one query, no
+    count of the tasks) when the list is whole projects — no filter but the project and the
+    status (and the order), and a user who sees every task of the projects listed (an
+    administrator, or a manager or reviewer of each); None otherwise (``status_counts``)."""
+    from projects import counts
+
+    if not counts.kept() or any(k not in ("project", "status", "ordering") for k in filters):
+        return None
+    project = filters.get("project")
+    if is_admin(user):
+        ids = None if project is None else [project]
+    else:
+        roles: dict[int, set[str]] = {}
+        for project_id, role in Membership.objects.filter(user=user).values_list("project", "role"):
+            roles.setdefault(project_id, set()).add(role)
+        broad = {pk for pk, held in roles.items() if held & {Role.MANAGER, Role.REVIEWER}}
+        if project is not None:
+            if project not in broad and project in roles:
+                return None  # an annotator there: only their tasks
+            ids = [project] if project in broad else []
+        elif len(broad) < len(roles):
+            return None
+        else:
+            ids = sorted(broad)
+    totals = counts.status_totals(ids) if ids is None or ids else {}
+    return totals | {"all": sum(totals.values())}
+
+
 def status_counts(tasks: QuerySet[Task]) -> tuple[dict[str, int], set[str]]:
     """Tasks per status for the tabs (``tasks``: the list under every filter except the
     status), and which of the counts are PostgreSQL's estimates (shown "about N").

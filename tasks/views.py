@@ -40,7 +40,8 @@ def _list_context(request, source, batch_state: dict | None = None) -> dict:
     everything = selectors.task_list_for_user(
         user=request.user, filters={k: v for k, v in filters.items() if k != "status"}
     )
-    counts, estimated = selectors.status_counts(everything)
+    kept = selectors.kept_status_counts(user=request.user, filters=filters)
+    counts, estimated = (kept, set()) if kept is not None else selectors.status_counts(everything)
     tasks = everything.filter(status=status) if status else everything
     matching = counts.get(status or "all", 0)
     # Ids first (deep pages from the index), then the page's rows: what the table shows.
@@ -298,6 +299,10 @@ def _tab_context(request, task, tab: str) -> dict:
         samples = selectors.task_sample_list(task=task)
         done = set(task.annotations.exclude(sample=None).values_list("sample", flat=True))
         context["samples"] = [(s, s.pk in done) for s in samples]
+        from .review_selectors import batch_stages
+
+        context["batch_stages"] = batch_stages(task=task, user=request.user)
+        context["batch_data"] = {"task": task.pk, "stages": context["batch_stages"]}
     elif tab == "invalid":
         context["invalid"] = task.annotations.filter(invalid=True).select_related(
             "sample", "author"

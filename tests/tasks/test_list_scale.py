@@ -274,7 +274,8 @@ def test_tab_counts_beyond_the_threshold_are_estimates_said_as_such(
     first_two = list(project.tasks.order_by("pk").values_list("pk", flat=True)[:2])
     project.tasks.filter(pk__in=first_two).update(status="in_progress")
     client.force_login(manager)
-    path = f"/tasks/?project={project.pk}"
+    # Under a filter the kept counts cannot answer (a search every name matches): counted.
+    path = f"/tasks/?project={project.pk}&q=+"
     exact = tab_counts(client, path)
     assert exact == {"All": "12", "Pending start": "10", "In progress": "2", "Pending review": "0",
                      "Review passed": "0", "Data submitted": "0"}  # fmt: skip
@@ -300,3 +301,40 @@ def test_tab_counts_beyond_the_threshold_are_estimates_said_as_such(
         page = client.get(path).content.decode()
     assert re.search(r"Page 1 of about \d+ · about \d+ tasks", page), page
     assert queries(client, path) == few  # the same queries for 102 tasks as for 12
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="kept counts: PostgreSQL")
+def test_whole_project_tabs_are_exact_from_the_kept_counts(
+    client, manager, annotator, project, monkeypatch, django_capture_on_commit_callbacks
+):
+    """A project's list without other filters reads its tabs from the kept counts
+    (projects.counts): exact beyond the estimate threshold, the same queries for 12 and 102
+    tasks, deleted tasks gone at once; an annotator's list is still counted."""
+    from tasks import batch
+
+    monkeypatch.setattr(pagination, "EXACT_UP_TO", 4)
+    make_tasks(manager, project, 12)
+    first_two = list(project.tasks.order_by("pk").values_list("pk", flat=True)[:2])
+    project.tasks.filter(pk__in=first_two).update(status="in_progress")
+    client.force_login(manager)
+    path = f"/tasks/?project={project.pk}"
+    assert tab_counts(client, path) == {
+        "All": "12", "Pending start": "10", "In progress": "2", "Pending review": "0",
+        "Review passed": "0", "Data submitted": "0",
+    }  # fmt: skip
+    assert tab_counts(client, "/tasks/?sort=name")["All"] == "12"
+    few = queries(client, path)
+    make_tasks(manager, project, 90, start=12)
+    page = client.get(path).content.decode()
+    assert "Page 1 of 3 · 102 tasks" in page
+    assert queries(client, path) == few
+    selection = batch.batch_selection(user=manager, ids=first_two)
+    with django_capture_on_commit_callbacks(execute=True):
+        batch.task_batch_delete(actor=manager, selection=selection)
+    assert tab_counts(client, path)["In progress"] == "0"
+    assert tab_counts(client, path)["All"] == "100"
+    monkeypatch.undo()  # the usual threshold: the annotator's 33 tasks counted exactly
+    client.force_login(annotator)  # sees the tasks given to them only
+    assert tab_counts(client, path)["All"] == str(
+        project.tasks.filter(annotators=annotator).count()
+    )
