@@ -299,10 +299,6 @@ def _tab_context(request, task, tab: str) -> dict:
         samples = selectors.task_sample_list(task=task)
         done = set(task.annotations.exclude(sample=None).values_list("sample", flat=True))
         context["samples"] = [(s, s.pk in done) for s in samples]
-        from .review_selectors import batch_stages
-
-        context["batch_stages"] = batch_stages(task=task, user=request.user)
-        context["batch_data"] = {"task": task.pk, "stages": context["batch_stages"]}
     elif tab == "invalid":
         context["invalid"] = task.annotations.filter(invalid=True).select_related(
             "sample", "author"
