@@ -304,16 +304,19 @@ def export_run(*, export_id: int) -> Export | None:
         # ``zip: false`` leaves it out.
         wanted = export.format != ExportFormat.JSONL and export.options.get("zip", True)
         manifest["archive"] = f"{final.name}.zip" if wanted else None
+        # Whose folder this is: a run that dies between publishing and recording its
+        # finish leaves a folder that its clean-up (``_discard``) recognises and removes.
+        manifest["export_id"] = export.pk
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
         if wanted:
             job_log("zipping")
             _zip(tmp, _zip_tmp(export.pk), final.name)
-        tmp.replace(final)  # atomic publish
-        if wanted:
-            _zip_tmp(export.pk).replace(final.with_suffix(".zip"))
-        job_log(f"published {name}")
+        # Published and finished together: the renames happen inside the transaction that
+        # marks the export finished (its row locked by the UPDATE), so no one sees it
+        # finished before its files are there, and a failure before the commit (or a worker
+        # killed there: recovery calls _discard) takes the published files away again.
+        size = sum(p.stat().st_size for p in tmp.rglob("*") if p.is_file())
         with transaction.atomic():
-            size = sum(p.stat().st_size for p in final.rglob("*") if p.is_file())
             done = Export.objects.filter(pk=export.pk, status=ExportStatus.STARTED).update(
                 status=ExportStatus.FINISHED,
                 path=name,
@@ -324,8 +327,7 @@ def export_run(*, export_id: int) -> Export | None:
                 error="",
             )
             if not done:  # cancelled at the last moment
-                shutil.rmtree(final, ignore_errors=True)
-                final.with_suffix(".zip").unlink(missing_ok=True)
+                _discard(export.pk)
                 return Export.objects.get(pk=export.pk)
             if export.options.get("submit"):
                 from tasks.services import task_mark_submitted
@@ -334,6 +336,10 @@ def export_run(*, export_id: int) -> Export | None:
                 task_mark_submitted(
                     actor=export.requested_by, tasks=passed, reason=f"export v{export.version}"
                 )
+            tmp.replace(final)  # atomic publish
+            if wanted:
+                _zip_tmp(export.pk).replace(final.with_suffix(".zip"))
+            job_log(f"published {name}")
         report_progress(1.0, detail="done")
     except Cancelled:
         _discard(export.pk)
@@ -341,10 +347,14 @@ def export_run(*, export_id: int) -> Export | None:
     except ApplicationError as exc:
         _discard(export.pk)
         job_log(f"failed: {exc.message}")
-        Export.objects.filter(pk=export.pk).update(status=ExportStatus.FAILED, error=exc.message)
+        Export.objects.filter(pk=export.pk).exclude(status=ExportStatus.FINISHED).update(
+            status=ExportStatus.FAILED, error=exc.message
+        )
     except Exception as exc:
         _discard(export.pk)
-        Export.objects.filter(pk=export.pk).update(
+        # A finished export stays finished (an error after its commit, e.g. in reporting
+        # progress, does not take back what was published).
+        Export.objects.filter(pk=export.pk).exclude(status=ExportStatus.FINISHED).update(
             status=ExportStatus.FAILED,
             error=f"The export failed unexpectedly ({describe(exc)}).",
         )
@@ -369,12 +379,40 @@ def _zip_tmp(export_id: int) -> Path:
 
 
 def _discard(export_id: int) -> None:
-    """What a failed, cancelled or abandoned run leaves: its folder and its zip."""
+    """What a failed, cancelled or abandoned run leaves: its folder and its zip, and — when
+    it is not finished — a folder it published before it died (its manifest names it)."""
     shutil.rmtree(exports_root() / f".tmp-{export_id}", ignore_errors=True)
     try:  # best effort: the failure being recorded must not be lost to its clean-up
         _zip_tmp(export_id).unlink(missing_ok=True)
+        for folder in _unfinished_publications(export_id):
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.with_suffix(".zip").unlink(missing_ok=True)
+            logger.warning("export %s: removed %s, published by a run that died", export_id, folder)
     except OSError as exc:  # e.g. the exports folder is not a folder
-        logger.warning("export %s: could not remove its partial zip: %s", export_id, exc)
+        logger.warning("export %s: could not remove its partial files: %s", export_id, exc)
+
+
+def _unfinished_publications(export_id: int) -> list[Path]:
+    """The folders that an unfinished export's run published (where ``export_run`` puts
+    them, whose manifest says ``export_id``): none for a finished export."""
+    row = (
+        Export.objects.filter(pk=export_id)
+        .exclude(status=ExportStatus.FINISHED)
+        .values_list("project__slug", "version", "format")
+        .first()
+    )
+    if row is None:
+        return []
+    base = exports_root() / f"{row[0]}/v{row[1]}-{row[2]}"
+    found = []
+    for folder in (base, base.with_name(f"{base.name}-{export_id}")):
+        try:
+            manifest = json.loads((folder / "manifest.json").read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(manifest, dict) and manifest.get("export_id") == export_id:
+            found.append(folder)
+    return found
 
 
 def _zip(folder: Path, archive: Path, top: str) -> None:
