@@ -52,15 +52,16 @@ def kept() -> bool:
     return connection.vendor == "postgresql"
 
 
-def task_count_values(project_ids: Iterable[int]) -> QuerySet:
+def task_count_values(project_ids: Iterable[int], among: QuerySet | None = None) -> QuerySet:
     """The kept task counts of ``project_ids`` as ``values()`` rows: ``project_id``,
     ``status``, ``blueprint_id``, ``n`` (the count) and ``pieces`` (its change rows: pass
-    the rows to ``fold_crowded`` after reading). Zero counts may be among them."""
+    the rows to ``fold_crowded`` after reading). Zero counts may be among them. ``among``:
+    the rows of every project instead."""
     from .models import TaskCount
 
+    rows = TaskCount.objects.filter(project_id__in=list(project_ids)) if among is None else among
     return (
-        TaskCount.objects.filter(project_id__in=list(project_ids))
-        .order_by()
+        rows.order_by()
         .values("project_id", "status", "blueprint_id")
         .annotate(n=Cast(Sum("n"), BigIntegerField()), pieces=Count("*"))
     )
@@ -69,16 +70,10 @@ def task_count_values(project_ids: Iterable[int]) -> QuerySet:
 def status_totals(project_ids: Iterable[int] | None) -> dict[str, int]:
     """Tasks per status over ``project_ids`` (every project when None), exact, one query
     (the task list's tabs)."""
-    rows = task_count_values([] if project_ids is None else project_ids)
-    if project_ids is None:
-        from .models import TaskCount
+    from .models import TaskCount
 
-        rows = (
-            TaskCount.objects.order_by()
-            .values("project_id", "status", "blueprint_id")
-            .annotate(n=Cast(Sum("n"), BigIntegerField()), pieces=Count("*"))
-        )
-    rows = list(rows)
+    every = TaskCount.objects.all() if project_ids is None else None
+    rows = list(task_count_values(project_ids or [], among=every))
     fold_crowded(rows)
     totals: dict[str, int] = {}
     for row in rows:
