@@ -10,8 +10,9 @@ sample source (data file, ``index`` range, per-camera video file and start time)
 reading frames and series does not depend on the version.
 
 Cameras are features of dtype ``video`` (decoded with PyAV) or ``image`` (PNG bytes
-in the data parquet). Vector features other than the bookkeeping columns become
-arrays. The first and last frame of every episode's video segment is decoded at import,
+in the data parquet). Numeric features other than the bookkeeping columns become
+arrays: vectors as they are, N-D ones (``datasets``' Array2D…Array5D, nested lists per
+frame) with their shape kept as ``item_shape``. The first and last frame of every episode's video segment is decoded at import,
 so a truncated or unreadable video is refused then, not when its frames are asked for.
 """
 
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -279,14 +281,24 @@ class LeRobotFormat(DatasetFormatReader):
                         "encoding": dtype,
                     }
                 )
-            elif key not in BOOKKEEPING and len(shape) == 1 and dtype not in {"string"}:
+            elif (
+                key not in BOOKKEEPING
+                and shape
+                and all(isinstance(n, int) and n > 0 for n in shape)
+                and dtype not in {"string"}
+            ):
                 role = "action" if key == "action" else "state" if "state" in key else "other"
+                width = math.prod(shape)
                 names = feature.get("names")
                 if isinstance(names, dict):  # older style: {"motors": [...]}
                     names = next(iter(names.values()), None)
-                if not isinstance(names, list) or len(names) != shape[0]:
-                    names = [f"{key}_{i}" for i in range(shape[0])]
-                arrays[key] = {"role": role, "shape": [0, shape[0]], "dtype": dtype, "names": names}
+                if len(shape) > 1 or not isinstance(names, list) or len(names) != width:
+                    names = [f"{key}_{i}" for i in range(width)]
+                arrays[key] = {"role": role, "shape": [0, width], "dtype": dtype, "names": names}
+                if len(shape) > 1:
+                    # An N-D feature (datasets' Array2D…Array5D: nested lists per frame) is
+                    # kept: read_series flattens it to D = a·b·…, item_shape gives it back.
+                    arrays[key]["item_shape"] = [int(n) for n in shape]
         return cameras, arrays
 
     def _episode(self, root, info, row, cameras, arrays, fps, indexes: dict) -> SampleSpec:
