@@ -223,10 +223,19 @@ class RunRow(NamedTuple):
     routed_to: str
 
 
+class TrackFrames(dict):
+    """Task id → its annotations with every track frame by frame (its keyframes and the
+    frames between, ``tasks.tracks.expand_tracks``), expanded when a task's list is read
+    (``[task_id]``): a chunk holds only keyframes, one task's in-between frames at a time."""
+
+    def __getitem__(self, task_id: int) -> list:
+        return expand_tracks(super().__getitem__(task_id))
+
+
 @dataclass
 class TaskChunk:
     tasks: list[TaskRow]
-    annotations: dict[int, list[AnnotationRow]]  # after cleaning
+    annotations: TrackFrames  # after cleaning; read by ``[task_id]`` (tracks frame by frame)
     runs: dict[int, list[RunRow]]
     datasets: dict[int, list[int]]  # the ids of each task's datasets
     episodes: list[Episode] = field(default_factory=list)  # with ``episodes=True``
@@ -275,9 +284,6 @@ def stream_tasks(
                 ctx.count("dropped_invalid_annotations")
                 continue
             annotations[annotation.task_id].append(annotation)
-        for pk, rows in annotations.items():
-            # A track is exported frame by frame: its keyframes and the frames between.
-            annotations[pk] = expand_tracks(rows)
         runs: dict[int, list[RunRow]] = {pk: [] for pk in ids}
         for row in (
             StageRun.objects.filter(task_id__in=ids)
@@ -297,7 +303,7 @@ def stream_tasks(
             found = chunk_episodes(ctx, tasks, annotations, runs, datasets, keep=episodes)
         ctx.task_ids.extend(ids)
         ctx.passed_ids.extend(t.pk for t in tasks if t.status == TaskStatus.REVIEW_PASSED)
-        return TaskChunk(tasks, annotations, runs, datasets, found)
+        return TaskChunk(tasks, TrackFrames(annotations), runs, datasets, found)
 
     for row in rows:
         chunk.append(row)
@@ -331,7 +337,10 @@ def stream_episodes(ctx: ExportContext, chunk_size: int = EPISODE_CHUNK_SIZE) ->
             # A task's share of the progress grows with its episodes (one task may hold
             # a whole dataset).
             ctx.done = before + position[pk] + seen[pk] / per_task[pk]
+            # Tracks frame by frame for this episode only: the chunk keeps the keyframes.
+            keyframes, episode.annotations = episode.annotations, expand_tracks(episode.annotations)
             yield episode
+            episode.annotations = keyframes
         ctx.done = len(ctx.task_ids)
 
 

@@ -107,8 +107,7 @@ function render() {
       + f.map((v) => `<rect x="${x(v) - 2}" y="${i * 10 + 1}" width="4" height="8" fill="${colour}" data-frame="${v}"/>`).join("");
   }).join("");
   lanes.setAttribute("viewBox", `0 0 600 ${10 * all.length}`);
-  lanes.style.height = `${10 * all.length}px`;
-  lanes.hidden = !all.length;
+  lanes.style.cssText = all.length ? `height: ${10 * all.length}px` : "display: none";
   // The selected shape with no track yet: its keyframe here (or on the next frame) starts one.
   const a = state.annotations.find((x) => x.id === state.selected && KINDS.includes(x.kind) && !x.track && onSample(x));
   if (a && a.sample !== null) row([a], `${a.label} #${a.id}`, "");
