@@ -21,7 +21,7 @@ from ..tracks import TRACKED_KINDS
 from ..validation import clean_attributes, clean_data
 from .access import annotating_run
 from .base import as_id, lock_task, spec_for, task_sample
-from .prelabels import prelabel_accept_on_edit
+from .prelabels import prelabel_accept_on_edit, prelabel_deleted
 from .sampling import stage_samples
 
 logger = logging.getLogger(__name__)
@@ -254,6 +254,7 @@ def annotation_delete(
     else:
         run = annotating_run(task, locked.stage_key, actor)
         _own_replica(actor, task, run, locked)
+        prelabel_deleted(actor=actor, annotation=locked)
     _delete(task, locked)
 
 

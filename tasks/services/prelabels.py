@@ -286,7 +286,7 @@ def prelabels_import(
         "task_id", "stage_key", "replica", "status"
     ):
         runs[task_ref, key].append((replica, status))
-    existing = {
+    existing: set[tuple] = {
         (a["task_id"], a["stage_key"], a["replica"], a["sample_id"], a["label"], _key(a["data"]))
         for a in Annotation.objects.filter(task__in=list(tasks)).values(
             "task_id", "stage_key", "replica", "sample_id", "label", "data"
@@ -522,7 +522,8 @@ def prelabel_import_run(*, project_id: int, import_id: str) -> dict:
     record["status"] = "started"
     _write(project_id, import_id, record)
     upload = _folder(project_id) / f"{import_id}.upload"
-    actor = get_user_model().objects.filter(pk=record.get("actor")).first()
+    actor_id = record.get("actor")
+    actor = get_user_model().objects.filter(pk=actor_id).first() if actor_id else None
     try:
         summary = prelabels_import(
             actor=actor,
@@ -623,3 +624,16 @@ def prelabel_accept_on_edit(*, actor, annotation: Annotation) -> None:
 
 def unaccepted_prelabels(annotations: list[Annotation]) -> int:
     return sum(1 for a in annotations if a.source == Annotation.Source.PRELABEL)
+
+
+def prelabel_deleted(*, actor, annotation: Annotation) -> None:
+    """Deleting a pre-label one by one (the annotation's Delete) is recorded like Delete all."""
+    if annotation.source != Annotation.Source.PRELABEL:
+        return
+    TaskEvent.objects.create(
+        task_id=annotation.task_id,
+        kind="prelabels_deleted",
+        actor=actor_user(actor),
+        stage_key=annotation.stage_key,
+        data={"count": 1, "annotations": [annotation.pk]},
+    )

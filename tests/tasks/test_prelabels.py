@@ -264,6 +264,19 @@ def test_the_annotator_accepts_edits_deletes_and_then_submits(demo, api_as):
     )
     assert kinds == [("prelabels_imported", 3), ("prelabels_accepted", 1),
                      ("prelabels_accepted", 1), ("prelabels_deleted", 1)]  # fmt: skip
+    # The annotation's own Delete on a pre-label is recorded too.
+    fourth = prelabels_import(
+        actor=users["manager"], project=project, format="jsonl",
+        raw=json.dumps({"task": target.pk, "annotations": [
+            {"label": "gripper_open", "stage": "segments", "data": {"start": 30, "end": 31},
+             "attributes": {"description": "x"}}]}).encode(),
+    )  # fmt: skip
+    assert fourth["created"] == 1
+    extra = Annotation.objects.get(task=target, source="prelabel")
+    response = client.delete(f"/api/v1/tasks/{target.pk}/annotations/{extra.pk}/")
+    assert response.status_code == 204
+    last = TaskEvent.objects.filter(task=target).latest("id")
+    assert (last.kind, last.data["annotations"]) == ("prelabels_deleted", [extra.pk])
     assert client.post(submit).status_code == 200
     # Nobody else resolves them: the reviewer is not the stage's annotator.
     response = api_as(users["reviewer"]).post(url, {"action": "accept"}, format="json")
@@ -321,3 +334,57 @@ def test_the_project_page_uploads_and_shows_the_result(
     client.force_login(users["annotator"])
     text = client.get(page).text
     assert "model.jsonl" in text and "Import pre-labels</button>" not in text
+
+
+def test_the_import_reads_the_same_number_of_queries_for_one_task_or_four(demo):
+    project, users, _ = demo
+    names = ["Morning episodes 1", "Morning episodes 2", "Morning episodes 3", "Reach and grasp"]
+    tasks = list(Task.objects.filter(project=project, name__in=names).order_by("pk"))
+
+    def raw(chosen, start):
+        segment = {
+            "label": "gripper_open",
+            "stage": "segments",
+            "data": {"start": start, "end": start + 2},
+            "attributes": {"description": "x"},
+        }
+        return "\n".join(
+            json.dumps({"task": t.pk, "annotations": [segment] * 3}) for t in chosen
+        ).encode()  # fmt: skip
+
+    def count(chosen, start):
+        from django.db import connection
+        from django.test.utils import CaptureQueriesContext
+
+        with CaptureQueriesContext(connection) as queries:
+            summary = prelabels_import(
+                actor=users["manager"], project=project, format="jsonl", raw=raw(chosen, start)
+            )
+        assert summary["created"] == len(chosen)  # the same segment three times: one made
+        return len(queries)
+
+    one, four = count(tasks[:1], 1), count(tasks, 10)
+    assert one == four <= 12, (one, four)
+    assert Annotation.objects.filter(task__in=tasks, source="prelabel").count() == 5
+
+
+def test_an_import_whose_worker_died_is_failed_and_made_nothing(demo, run_jobs):
+    from tasks.jobs import import_prelabels_failed
+    from tasks.services.prelabels import prelabel_import_get, prelabel_import_start
+
+    project, users, target = demo
+    record = prelabel_import_start(
+        actor=users["manager"], project=project, format="jsonl",
+        upload=SimpleUploadedFile("a.jsonl", b'{"task": 1, "annotations": []}'),
+    )  # fmt: skip
+
+    class Job:  # what RQ hands the failure callback: the job's arguments
+        args = (project.pk, record["id"])
+
+    from core.jobs import WorkerLost
+
+    import_prelabels_failed(Job(), None, WorkerLost, WorkerLost(), None)
+    state = prelabel_import_get(project=project, import_id=record["id"])
+    assert (state["status"], state["error"]) == ("failed", "worker lost")
+    run_jobs("imports")  # a late run of the job leaves a failed import as it is
+    assert prelabel_import_get(project=project, import_id=record["id"])["status"] == "failed"
