@@ -33,10 +33,15 @@ class Priority(models.TextChoices):
 
 class LiveTaskManager(models.Manager):
     """Tasks not deleted: every read of tasks (``Task.objects``, ``project.tasks``) goes
-    through it. A deleted task is hidden at once and purged by a job (tasks.deletion)."""
+    through it. A deleted task is hidden at once, then purged by a job
+    (tasks.services.deletion)."""
 
     def get_queryset(self) -> models.QuerySet:
         return super().get_queryset().filter(deleted_at__isnull=True)
+
+
+# The condition of the task list's partial indexes: the default manager's filter.
+LIVE = models.Q(deleted_at__isnull=True)
 
 
 class Task(models.Model):
@@ -80,12 +85,9 @@ class Task(models.Model):
     # progress (tasks finished per day, the ETA) from an index.
     finished_at = models.DateTimeField(null=True, blank=True)
     # Set when the task is deleted: from then on no manager, list or count shows it, and a
-    # job purges it with its rows (tasks.deletion). Not indexed: only the purge looks for
-    # deleted tasks, and an UPDATE of an unindexed column can stay HOT.
+    # job purges it with its rows (tasks.services.deletion). Not indexed itself (only the
+    # purge looks for deleted tasks); the lists' indexes are partial on it (``LIVE``).
     deleted_at = models.DateTimeField(null=True, blank=True, editable=False)
-
-    objects = LiveTaskManager()  # the default manager (related managers follow it)
-    all_objects = models.Manager()  # deleted tasks too: the purge only
 
     # The task's datasets, read once when the task is locked (tasks.services.base.lock_task).
     _dataset_list: list[Dataset]
@@ -96,8 +98,16 @@ class Task(models.Model):
     # And the review verdicts left open (review stage, stage, attempt): tasks.services.review.
     _open_verdicts: list[tuple[str, str, int]]
 
+    all_objects = models.Manager()  # deleted tasks too: the purge only
+    objects = LiveTaskManager()  # the default manager (Meta), related managers follow it
+
     class Meta:
         ordering = ["-created_at", "-pk"]
+        default_manager_name = "objects"
+        # Every index the lists, counts and progress read holds live tasks only (``LIVE``):
+        # those queries (Task.objects) stay index-only, and hiding a task (an UPDATE of
+        # ``deleted_at``) writes no entry into them — only into the primary key and the
+        # foreign keys' indexes (tasks.services.deletion).
         indexes = [
             models.Index(fields=["project", "status"]),
             # The task list (tasks.selectors.task_list_for_user, ids first): each filter and
@@ -105,25 +115,44 @@ class Task(models.Model):
             # ``id`` tie-breaker included so deep pages skip index entries, not rows.
             # The default order (newest first) — and progress (projects.progress): the first
             # task of a project, tasks created per day.
-            models.Index(fields=["project", "created_at", "id"], name="task_list_created_idx"),
-            models.Index(fields=["created_at", "id"], name="task_all_created_idx"),  # admins
             models.Index(
-                fields=["project", "status", "created_at", "id"], name="task_list_status_idx"
+                fields=["project", "created_at", "id"], name="task_list_created_idx", condition=LIVE
             ),
             models.Index(
-                fields=["project", "priority", "created_at", "id"], name="task_list_priority_idx"
+                fields=["created_at", "id"], name="task_all_created_idx", condition=LIVE
+            ),  # admins
+            models.Index(
+                fields=["project", "status", "created_at", "id"],
+                name="task_list_status_idx",
+                condition=LIVE,
             ),
             models.Index(
-                fields=["project", "batch", "created_at", "id"], name="task_list_batch_idx"
+                fields=["project", "priority", "created_at", "id"],
+                name="task_list_priority_idx",
+                condition=LIVE,
             ),
-            models.Index(fields=["project", "due_at", "id"], name="task_list_due_idx"),
-            models.Index(fields=["project", "name", "id"], name="task_list_name_idx"),
+            models.Index(
+                fields=["project", "batch", "created_at", "id"],
+                name="task_list_batch_idx",
+                condition=LIVE,
+            ),
+            models.Index(
+                fields=["project", "due_at", "id"], name="task_list_due_idx", condition=LIVE
+            ),
+            models.Index(
+                fields=["project", "name", "id"], name="task_list_name_idx", condition=LIVE
+            ),
             # By urgency (``Priority.rank()``, the ORDER BY of the priority sorts, newest first
             # among equals): most urgent first read backwards, least urgent first forwards;
             # ``priority`` last so the scan is index-only (PostgreSQL needs the column the
             # expression reads).
             models.Index(
-                F("project"), Priority.rank(), F("id"), F("priority"), name="task_list_urgency_idx"
+                F("project"),
+                Priority.rank(),
+                F("id"),
+                F("priority"),
+                name="task_list_urgency_idx",
+                condition=LIVE,
             ),
             models.Index(
                 F("project"),
@@ -131,6 +160,7 @@ class Task(models.Model):
                 F("id").desc(),
                 F("priority"),
                 name="task_list_urgency_asc_idx",
+                condition=LIVE,
             ),
             # Progress: a project's tasks by status and blueprint version, with their dates,
             # without the wide rows (index-only on PostgreSQL, read in the index's order; key
@@ -138,16 +168,19 @@ class Task(models.Model):
             models.Index(
                 fields=["project", "status", "blueprint", "due_at", "created_at"],
                 name="task_status_progress_idx",
+                condition=LIVE,
             ),
             # Progress: tasks finished per day (index-only).
-            models.Index(fields=["project", "finished_at"], name="task_finished_idx"),
+            models.Index(
+                fields=["project", "finished_at"], name="task_finished_idx", condition=LIVE
+            ),
         ]
         constraints = [
             # A deleted task awaiting its purge does not hold its unique id: the task can be
             # created again at once.
             models.UniqueConstraint(
                 fields=["project", "unique_id"],
-                condition=~models.Q(unique_id="") & models.Q(deleted_at__isnull=True),
+                condition=~models.Q(unique_id="") & LIVE,
                 name="task_unique_id_per_project",
             )
         ]

@@ -12,7 +12,7 @@ from django.test.utils import CaptureQueriesContext
 
 from tasks import pagination, services
 from tasks.filters import task_filter
-from tasks.models import StageRun
+from tasks.models import StageRun, Task
 from tasks.selectors import my_work_runs, task_list_for_user
 from tests.tasks.test_timing_sampling import limited  # noqa: F401 - a fixture
 
@@ -140,6 +140,12 @@ def test_search_is_read_from_the_trigram_index(manager, admin_user, project):
     with connection.cursor() as cursor:  # a tiny table: forbid the scans a big one avoids
         cursor.execute("SET LOCAL enable_seqscan = off")
         cursor.execute("SET LOCAL enable_indexscan = off")
+        # ... and the list indexes: partial (live tasks), a tiny one is read whole for its
+        # condition alone (at 100,000 tasks the plan is the trigram indexes: bench/README.md).
+        # Dropped inside the test's transaction, which is rolled back.
+        for index in Task._meta.indexes:
+            if index.condition is not None:
+                cursor.execute(f"DROP INDEX {index.name}")
         sql, params = tasks.values("pk").query.sql_with_params()
         cursor.execute("EXPLAIN " + sql, params)
         plan = "\n".join(row[0] for row in cursor.fetchall())
