@@ -561,7 +561,7 @@ def audit_queue(*, actor):
     )
     own_stage = own.filter(stage_key=OuterRef("stage_key"))
     return (
-        Delivery.objects.filter(drawn)
+        Delivery.objects.filter(drawn, task__deleted_at=None)  # a deleted task awaiting its purge
         .exclude(payload__has_key="audit")  # a fixed stage's redelivery is not a new unit
         .filter(~Exists(audited))
         .exclude(Q(stage_key="") & Exists(own))

@@ -149,3 +149,21 @@ def test_no_raw_sql_reads_tasks_without_the_deleted_filter():
                 if READS_TASKS.search(text) and "deleted_at" not in text:
                     forgotten.append(f"{path.relative_to(ROOT)}:{node.lineno}")
     assert not forgotten, forgotten
+
+
+def test_a_deleted_tasks_delivery_leaves_the_audit_queue_at_once(
+    project, manager, annotator, reviewer, dataset
+):
+    from audits import services as audits
+    from tests.audits.test_audit_services import delivered
+
+    gone, kept = (
+        delivered(project, manager, annotator, reviewer, dataset, name=name, boxes=1)
+        for name in ("gone", "kept")
+    )
+    project.settings = {"audit_percent": 100}
+    project.save(update_fields=["settings"])
+    assert audits.audit_queue(actor=reviewer).count() == 2
+    services.task_delete(actor=manager, task=gone)  # its delivery waits for the purge
+    assert [d.task_id for d in audits.audit_queue(actor=reviewer)] == [kept.pk]
+    assert audits.audit_claim_next(actor=reviewer).task_id == kept.pk
