@@ -128,3 +128,23 @@ def test_a_block_tracked_in_the_wrist_camera_over_twenty_frames_with_three_keyfr
     assert keys[1].version == 2 and Annotation.objects.filter(track=str(first.pk)).count() == 3
     page.get_by_role("button", name=f"Unlock {name}").click()
     expect(tracks.get_by_role("button", name=f"Copy {name} to the next frame")).to_be_visible()
+
+    # The page's interpolate is the Python one, double for double, for every tracked kind.
+    cases = [
+        ("box", {"frame": 0, "camera": WRIST, "x": 1, "y": 2, "w": 3, "h": 4},
+         {"frame": 3, "camera": WRIST, "x": 10.5, "y": 0.1, "w": 7, "h": 4.4}, 1),
+        ("keypoint", {"frame": 2, "x": 0.3, "y": 8}, {"frame": 9, "x": 4, "y": 0.7}, 5),
+        ("polygon", {"frame": 0, "points": [[0, 0], [10, 0.2], [10, 10]]},
+         {"frame": 7, "points": [[1, 1], [20, 10], [20, 20.5]]}, 3),
+        ("polygon", {"frame": 0, "points": [[0, 0], [10, 0], [10, 10]]},
+         {"frame": 2, "points": [[1, 1], [2, 2], [3, 3], [4, 4]]}, 1),
+    ]  # fmt: skip
+    in_page = page.evaluate(
+        """async (cases) => {
+            const url = document.querySelector("script[src*='workspace/main.js']").src;
+            const { interpolate } = await import(url.replace("main.js", "tracks.js"));
+            return cases.map(([kind, a, b, frame]) => interpolate(kind, a, b, frame));
+        }""",
+        cases,
+    )
+    assert in_page == [interpolate(*case) for case in cases]
