@@ -409,7 +409,7 @@ def _create_items(request, items):
                 item["blueprint"] = item.get("blueprint") or None
                 batch.append(item)
             try:
-                created += services.task_create_many(
+                created += services.task_create_ids(
                     actor=request.user, project=project, items=batch
                 )
             except ApplicationError as exc:
@@ -418,7 +418,7 @@ def _create_items(request, items):
                     original = positions[int(found.group(1))]
                     exc.field = f"[{original}]" + exc.field[found.end() :]
                 raise
-    return created
+    return created  # the new tasks' ids
 
 
 class TaskListApi(ListAPIView):
@@ -470,7 +470,7 @@ class TaskListApi(ListAPIView):
         created = _create_items(request, [request.data])
         if isinstance(created, Response):
             return created
-        task = selectors.task_get_for_user(user=request.user, task_id=created[0].pk)
+        task = selectors.task_get_for_user(user=request.user, task_id=created[0])
         return Response(
             TaskSerializer(task, context={"request": request}).data, status=status.HTTP_201_CREATED
         )
@@ -490,7 +490,7 @@ class TaskBulkApi(GenericAPIView):
         created = _create_items(request, items)
         if isinstance(created, Response):
             return created
-        return Response({"created": len(created), "ids": [t.pk for t in created]}, status=201)
+        return Response({"created": len(created), "ids": created}, status=201)
 
 
 class TaskDetailApi(GenericAPIView):

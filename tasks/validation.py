@@ -12,6 +12,8 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from blueprints.spec import LabelClass
 from core.exceptions import ApplicationError
 
+from .models import Priority
+
 if TYPE_CHECKING:
     from projects.models import Sample
 
@@ -207,10 +209,11 @@ def _ints(value: Any) -> Any:
     return list(value)
 
 
-def _priority(value: Any) -> Any:
-    from .models import Priority
+_PRIORITIES = frozenset(Priority.values)
 
-    return value if type(value) is str and value in Priority.values else _SLOW
+
+def _priority(value: Any) -> Any:
+    return value if type(value) is str and value in _PRIORITIES else _SLOW
 
 
 _TASK_ITEM_FIELDS: dict[str, Callable[[Any], Any]] = {
@@ -244,8 +247,9 @@ def task_item_clean(raw: Any, fields: Mapping[str, Any]) -> dict | None:
         if name not in raw:
             if field.required:
                 return None
-            if field.default is not empty:
-                out[name] = field.get_default()
+            default = field.default  # Field.get_default(), without its per-call plumbing
+            if default is not empty:
+                out[name] = default() if callable(default) else default
             continue
         value = _TASK_ITEM_FIELDS[name](raw[name])
         if value is _SLOW:  # the serializer's field, alone: the same value or an error

@@ -20,6 +20,7 @@ from .base import TRANSITIONS, spec_for, task_transition
 from .comments import comment_create, comment_resolve
 from .creation import (
     task_create,
+    task_create_ids,
     task_create_many,
     task_datasets_change,
     task_delete,
@@ -65,6 +66,7 @@ __all__ = [
     "stage_start",
     "stage_submit",
     "task_create",
+    "task_create_ids",
     "task_create_many",
     "task_datasets_change",
     "task_delete",

@@ -17,6 +17,9 @@ from django.db import connection, models
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
+_MISSING = object()  # a column the row does not give
+_PLAIN = object()  # a column written as it is (not JSON)
+
 
 def copy_available() -> bool:
     return connection.vendor == "postgresql"
@@ -76,21 +79,36 @@ def copy_rows(model: type[models.Model], rows: list[dict[str, Any]], now=None) -
     columns, plan = _columns(model, keys, now)
     quote = connection.ops.quote_name
     sql = f"COPY {quote(model._meta.db_table)} ({', '.join(quote(c) for c in columns)}) FROM STDIN"
+    # JSON values by identity: rows often share one object (an event's data), dumped once.
+    # The rows hold every object for the whole call, so an id is not reused meanwhile.
+    dumped: dict[int, str] = {}
+
+    def dump(value: Any, encoder: Any) -> str:
+        text = dumped.get(id(value))
+        if text is None:
+            text = dumped[id(value)] = json.dumps(value, cls=encoder)
+        return text
+
+    steps = [
+        (attname, default, getattr(field, "encoder", None) if is_json else _PLAIN)
+        for attname, default, is_json, field in plan
+    ]
     connection.ensure_connection()
     # Database errors as Django's (a unique row taken meanwhile is an IntegrityError).
     with connection.wrap_database_errors, connection.cursor() as wrapper:
         with wrapper.cursor.copy(sql) as copy:
+            write = copy.write_row
             for row in rows:
-                values = []
-                for attname, default, is_json, field in plan:
-                    if attname in row:
-                        value = row[attname]
-                        if is_json:
-                            value = json.dumps(value, cls=getattr(field, "encoder", None))
-                    else:
-                        value = default
-                    values.append(value)
-                copy.write_row(values)
+                write(
+                    [
+                        default
+                        if (value := row.get(attname, _MISSING)) is _MISSING
+                        else value
+                        if encoder is _PLAIN
+                        else dump(value, encoder)
+                        for attname, default, encoder in steps
+                    ]
+                )
     # Count the statement where Django counts queries (tests bound them; DEBUG shows them).
     if connection.queries_logged:
         connection.queries_log.append({"sql": sql, "time": "0.000"})

@@ -27,6 +27,9 @@ logger = logging.getLogger(__name__)
 User = get_user_model()
 
 
+PRIORITIES = frozenset(Priority.values)
+
+
 def _members(project: Project, usernames: Iterable[str], role: str, field: str) -> list:
     usernames = [u for u in dict.fromkeys(usernames or []) if u]
     if not usernames:
@@ -86,7 +89,7 @@ def _blueprint(project: Project, name: str | None) -> Blueprint:
 def _check_fields(name: str, priority: str, callback_url: str, checked: set | None = None) -> None:
     if not isinstance(name, str) or not name.strip():
         raise ApplicationError("A task needs a name.", field="name")
-    if priority not in Priority.values:
+    if priority not in PRIORITIES:
         raise ApplicationError(
             f"priority must be one of {', '.join(Priority.values)}.", field="priority"
         )
@@ -143,6 +146,27 @@ def task_create(
 def task_create_many(*, actor, project: Project, items: list[dict]) -> list[Task]:
     """Create many tasks with bulk inserts: queries do not grow with the number of tasks
     (beyond one per distinct blueprint, dataset list and user list)."""
+    rows, prepared = _create(actor, project, items)
+    tasks = []
+    links = ("project_id", "blueprint_id", "created_by_id")  # given as the objects
+    for row, (_, blueprint, *_rest) in zip(rows, prepared, strict=True):
+        fields = {k: v for k, v in row.items() if k not in links}
+        task = Task(project=project, blueprint=blueprint, created_by=actor, **fields)
+        task._state.adding = False
+        tasks.append(task)
+    return tasks
+
+
+@transaction.atomic
+def task_create_ids(*, actor, project: Project, items: list[dict]) -> list[int]:
+    """``task_create_many`` without a model instance per task: the new tasks' ids, in the
+    items' order (the bulk API's path)."""
+    return [row["id"] for row in _create(actor, project, items)[0]]
+
+
+def _create(actor, project: Project, items: list[dict]) -> tuple[list[dict], list[tuple]]:
+    """Check the items, write the tasks, link them and start their engines; answers the
+    tasks' rows (column attname → value, ``id`` included) and the items as prepared."""
     require(actor, project, Action.CHANGE, "You may not create tasks in this project.")
     unique_ids = [i.get("unique_id") for i in items if i.get("unique_id")]
     if len(unique_ids) != len(set(unique_ids)):
@@ -202,7 +226,7 @@ def task_create_many(*, actor, project: Project, items: list[dict]) -> list[Task
 
     try:
         with transaction.atomic():  # a savepoint: a unique_id taken meanwhile is a 409
-            tasks = _insert_tasks(project, prepared, actor)
+            rows = _insert_tasks(project, prepared, actor)
     except IntegrityError:
         taken = Task.objects.filter(project=project, unique_id__in=unique_ids).first()
         if taken is None:
@@ -212,61 +236,45 @@ def task_create_many(*, actor, project: Project, items: list[dict]) -> list[Task
             field="unique_id",
             extra={"task": taken.pk},
         ) from None
-    _link_and_start(tasks, prepared, actor)
-    logger.info("%s created %d task(s) in %s", actor, len(tasks), project.slug)
-    return tasks
+    _link_and_start(rows, prepared, actor)
+    logger.info("%s created %d task(s) in %s", actor, len(rows), project.slug)
+    return rows, prepared
 
 
-def _insert_tasks(project, prepared, actor) -> list[Task]:
-    tasks = [
-        Task(
-            project=project,
-            blueprint=blueprint,
-            name=item["name"].strip()[:300],
-            description=item.get("description") or "",
-            priority=item.get("priority") or Priority.NORMAL,
-            due_at=item.get("due_at"),
-            batch=item.get("batch") or "",
-            metadata=item.get("metadata") or {},
-            callback_url=item.get("callback_url") or "",
-            unique_id=item.get("unique_id") or "",
-            created_by=actor,
-        )
+def _insert_tasks(project, prepared, actor) -> list[dict]:
+    """The tasks' rows, written: no model instance per task (building one costs as much as
+    checking the item)."""
+    now = timezone.now()
+    actor_id = actor.pk if actor is not None else None
+    rows = [
+        {
+            "project_id": project.pk,
+            "blueprint_id": blueprint.pk,
+            "name": item["name"].strip()[:300],
+            "description": item.get("description") or "",
+            "priority": item.get("priority") or Priority.NORMAL,
+            "due_at": item.get("due_at"),
+            "batch": item.get("batch") or "",
+            "metadata": item.get("metadata") or {},
+            "callback_url": item.get("callback_url") or "",
+            "unique_id": item.get("unique_id") or "",
+            "created_by_id": actor_id,
+            "created_at": now,
+            "updated_at": now,
+            "samples_synced_at": now,
+        }
         for item, blueprint, *_ in prepared
     ]
     if not copy_available():
-        return Task.objects.bulk_create(tasks, batch_size=1000)
+        created = Task.objects.bulk_create([Task(**row) for row in rows], batch_size=1000)
+        for row, task in zip(rows, created, strict=True):
+            row["id"] = task.pk
+        return rows
     # PostgreSQL: ids drawn from the sequence in one query, the rows written with COPY.
-    now = timezone.now()
-    ids = reserve_ids(Task, len(tasks))
-    for task, pk in zip(tasks, ids, strict=True):
-        task.pk = task.id = pk
-        task.created_at = task.updated_at = task.samples_synced_at = now
-        task._state.adding = False
-    copy_rows(
-        Task,
-        [
-            {
-                "id": t.pk,
-                "project_id": t.project_id,
-                "blueprint_id": t.blueprint_id,
-                "name": t.name,
-                "description": t.description,
-                "priority": t.priority,
-                "due_at": t.due_at,
-                "batch": t.batch,
-                "metadata": t.metadata,
-                "callback_url": t.callback_url,
-                "unique_id": t.unique_id,
-                "created_by_id": t.created_by_id,
-                "created_at": now,
-                "updated_at": now,
-                "samples_synced_at": now,
-            }
-            for t in tasks
-        ],
-    )
-    return tasks
+    for row, pk in zip(rows, reserve_ids(Task, len(rows)), strict=True):
+        row["id"] = pk
+    copy_rows(Task, rows, now=now)
+    return rows
 
 
 def _intake(spec: BlueprintSpec) -> dict[str, engine.Run] | None:
@@ -282,7 +290,7 @@ def _intake(spec: BlueprintSpec) -> dict[str, engine.Run] | None:
     return None if routed else states
 
 
-def _link_and_start(tasks, prepared, actor) -> None:
+def _link_and_start(rows, prepared, actor) -> None:
     links = {
         "datasets": (Task.datasets.through, "dataset_id"),
         "annotators": (Task.annotators.through, "user_id"),
@@ -295,9 +303,9 @@ def _link_and_start(tasks, prepared, actor) -> None:
         (3, links["reviewers"]),
     ):
         pairs = [
-            (task.pk, obj.pk)
-            for task, row in zip(tasks, prepared, strict=True)
-            for obj in row[position]
+            (row["id"], obj.pk)
+            for row, item in zip(rows, prepared, strict=True)
+            for obj in item[position]
         ]
         if not pairs:
             continue
@@ -311,49 +319,27 @@ def _link_and_start(tasks, prepared, actor) -> None:
     # intake); runs and events as rows.
     now = timezone.now()
     actor_id = actor.pk if actor is not None and actor.pk else None
+    # Per blueprint version: the spec, and the runs and events of a task as templates (None
+    # when the engine runs per task). A task's rows are the templates with its ids; their
+    # ``data`` objects are shared, so COPY writes each one's JSON once.
     plans: dict[int, tuple] = {}
     runs: list[dict] = []
     events: list[dict] = []
-    for task, (_, blueprint, *_rest) in zip(tasks, prepared, strict=True):
+    for row, (_, blueprint, *_rest) in zip(rows, prepared, strict=True):
         plan = plans.get(blueprint.pk)
         if plan is None:
             spec = spec_for(blueprint)
             label = f"{blueprint.name} v{blueprint.version}"
-            plan = plans[blueprint.pk] = (spec, _intake(spec), label)
-        spec, states, label = plan
-        if states is None:
-            states = engine.advance(spec, {}, [], task_facts(task, {}, 0.0))
-        events.append(
-            {
-                "task_id": task.pk,
-                "kind": "created",
-                "actor_id": actor_id,
-                "data": {"blueprint": label},
-            }
-        )
-        for stage in spec.stages:
-            state = states[stage.key]
-            replicas = stage.annotators if isinstance(stage, ConsensusStage) else 1
-            runs.extend(
-                {
-                    "task_id": task.pk,
-                    "project_id": task.project_id,
-                    "stage_key": stage.key,
-                    "kind": stage.kind,
-                    "replica": replica,
-                    "status": state.status,
-                    "routed_to": state.routed_to or "",
-                    "reason": state.reason,
-                }
-                for replica in range(replicas)
-            )
-            if state.status == StageRun.Status.BLOCKED:
-                continue
-            if state.routed_to:  # a logic stage at the root routes at intake
-                kind, data = "stage_routed", {"to": state.routed_to, "reason": state.reason}
-            else:
-                kind, data = f"stage_{state.status}", {"reason": state.reason}
-            events.append({"task_id": task.pk, "kind": kind, "stage_key": stage.key, "data": data})
+            states = _intake(spec)
+            templates = None if states is None else _start_rows(spec, states, label, actor_id)
+            plan = plans[blueprint.pk] = (spec, label, templates)
+        spec, label, templates = plan
+        if templates is None:  # a logic stage routes at intake: the task's own facts
+            states = engine.advance(spec, {}, [], task_facts(Task(**row), {}, 0.0))
+            templates = _start_rows(spec, states, label, actor_id)
+        ids = {"task_id": row["id"], "project_id": row["project_id"]}
+        runs.extend({**run, **ids} for run in templates[0])
+        events.extend({**event, "task_id": row["id"]} for event in templates[1])
     if fast:
         copy_rows(StageRun, runs)
         copy_rows(TaskEvent, events, now=now)
@@ -362,9 +348,39 @@ def _link_and_start(tasks, prepared, actor) -> None:
         TaskEvent.objects.bulk_create([TaskEvent(**e) for e in events], batch_size=5000)
     # No notification: creation's events (created, stage_ready/skipped/routed) concern
     # nobody (notifications.services.EVENT_KINDS); push-mode assignments below notify.
-    if tasks and push_projects([tasks[0].project_id]):
+    if rows and push_projects([rows[0]["project_id"]]):
         # A push project: the new tasks' ready runs are reserved for people at once.
-        push_assign(actor=actor, task_ids=[t.pk for t in tasks])
+        push_assign(actor=actor, task_ids=[row["id"] for row in rows])
+
+
+def _start_rows(
+    spec: BlueprintSpec, states: dict[str, engine.Run], label: str, actor_id: int | None
+) -> tuple[list[dict], list[dict]]:
+    """A new task's stage runs and events (without its ids) from the engine's answer."""
+    runs: list[dict] = []
+    events: list[dict] = [{"kind": "created", "actor_id": actor_id, "data": {"blueprint": label}}]
+    for stage in spec.stages:
+        state = states[stage.key]
+        replicas = stage.annotators if isinstance(stage, ConsensusStage) else 1
+        runs.extend(
+            {
+                "stage_key": stage.key,
+                "kind": stage.kind,
+                "replica": replica,
+                "status": state.status,
+                "routed_to": state.routed_to or "",
+                "reason": state.reason,
+            }
+            for replica in range(replicas)
+        )
+        if state.status == StageRun.Status.BLOCKED:
+            continue
+        if state.routed_to:  # a logic stage at the root routes at intake
+            kind, data = "stage_routed", {"to": state.routed_to, "reason": state.reason}
+        else:
+            kind, data = f"stage_{state.status}", {"reason": state.reason}
+        events.append({"kind": kind, "stage_key": stage.key, "data": data})
+    return runs, events
 
 
 EDITABLE = {"name", "description", "priority", "due_at", "batch", "metadata"}
