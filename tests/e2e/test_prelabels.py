@@ -69,3 +69,22 @@ def test_the_annotator_sees_prelabels_distinct_accepts_one_then_all(login, live_
             "actor__username", "data__count"
         )
     ) == [("annotator", 1), ("annotator", 1)]
+
+    # Delete all (after a confirmation): gone from the page and the database, recorded.
+    more = [{**boxes[0], "data": {**boxes[0]["data"], "x": 70}}]
+    raw = json.dumps({"task": task.pk, "annotations": more}).encode()
+    assert (
+        prelabels_import(actor=users["manager"], project=task.project, format="jsonl", raw=raw)[
+            "created"
+        ]
+        == 1
+    )
+    page.reload()
+    expect(page.locator("body")).to_have_attribute("data-workspace-ready", "true")
+    expect(bar).to_contain_text("1 pre-label to check")
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Delete all pre-labels (1)").click()
+    expect(bar).to_be_hidden()
+    expect(page.locator("svg.overlay .saved")).to_have_count(2)
+    assert not Annotation.objects.filter(task=task, data__x=70).exists()
+    assert TaskEvent.objects.filter(task=task, kind="prelabels_deleted").count() == 1
