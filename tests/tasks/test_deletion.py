@@ -16,7 +16,14 @@ from experience.models import Post
 from experience.services import post_create
 from projects.models import Dataset, Sample
 from tasks import batch, services
-from tasks.models import Delivery, DeliveryAttempt, StageRun, Task, TaskEvent
+from tasks.models import (
+    AnnotationReview,
+    Delivery,
+    DeliveryAttempt,
+    StageRun,
+    Task,
+    TaskEvent,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -62,6 +69,15 @@ def task_with_every_child(project, manager, annotator, reviewer, dataset) -> Tas
     )
     services.comment_create(
         actor=annotator, task=task, body="Fixed", kind="solution", parent=problem.pk
+    )
+    AnnotationReview.objects.create(
+        task=task,
+        review_stage="review",
+        stage_key="annotate",
+        annotation=box,
+        verdict=AnnotationReview.Verdict.REJECTED,
+        comment=problem,
+        reviewer=reviewer,
     )
     delivery = Delivery.objects.create(task=task, payload={})
     DeliveryAttempt.objects.create(delivery=delivery, url="http://127.0.0.1:9/hook")
