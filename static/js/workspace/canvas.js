@@ -6,34 +6,18 @@ import { currentKind, renderAnnotations, select } from "./panels.js";
 import { drawCursor } from "./timeline.js";
 import { between, hiddenTrack } from "./tracks.js";
 
-// One camera fills the stage (its aspect kept); every camera of the sample is a live
-// thumbnail in the strip below, a click makes it the current one.
+// One camera fills the stage (its aspect kept), or two side by side; every camera of the
+// sample is a live thumbnail in the strip below, a click makes it the current one.
+state.split = localStorage.getItem("ws-split") === "1";
 export function buildCameras() {
   const s = sample();
   if (!s.cameras.includes(state.camera)) state.camera = s.cameras[0];
   const stage = $("[data-stage]");
   stage.querySelectorAll(".frame-box").forEach((el) => el.remove());
-  const frameBox = document.createElement("div");
-  frameBox.className = "frame-box";
-  const img = document.createElement("img");
-  img.draggable = false;
-  const svg = document.createElementNS(SVG, "svg");
-  svg.classList.add("overlay");
-  frameBox.append(img, svg);
-  stage.prepend(frameBox);
-  img.addEventListener("load", () => {
-    const { naturalWidth: w, naturalHeight: h } = img;
-    if (svg.viewBox.baseVal.width !== w || svg.viewBox.baseVal.height !== h) {
-      svg.setAttribute("viewBox", `0 0 ${w} ${h}`);
-      frameBox.style.width = `${w}px`;
-      frameBox.style.height = `${h}px`;
-      fit();
-    }
-    drawOverlay();
-  });
-  svg.addEventListener("mousedown", startDrag);
-  svg.addEventListener("mousemove", moveDrag);
-  svg.addEventListener("click", clickShape);
+  for (let i = state.split && s.cameras.length > 1 ? 2 : 1; i--;) stage.prepend(frameBox());
+  const toggle = $("[data-split]");
+  toggle.disabled = s.cameras.length < 2;
+  toggle.setAttribute("aria-pressed", state.split);
   const strip = $("[data-cameras]");
   strip.innerHTML = "";
   for (const camera of s.cameras) {
@@ -55,15 +39,44 @@ export function buildCameras() {
   $("[data-scrubber]").max = Math.max(0, s.frames - 1);
 }
 
+function frameBox() {
+  const box = document.createElement("div");
+  box.className = "frame-box";
+  const img = document.createElement("img");
+  img.draggable = false;
+  const svg = document.createElementNS(SVG, "svg");
+  svg.classList.add("overlay");
+  svg.setAttribute("tabindex", "0");  // focused, the keys draw (keyboard.js)
+  box.append(img, svg);
+  img.addEventListener("load", () => {
+    const { naturalWidth: w, naturalHeight: h } = img;
+    if (svg.viewBox.baseVal.width !== w || svg.viewBox.baseVal.height !== h) {
+      svg.setAttribute("viewBox", `0 0 ${w} ${h}`);
+      box.style.width = `${w}px`;
+      box.style.height = `${h}px`;
+      fit();
+    }
+    drawOverlay();
+  });
+  svg.addEventListener("mousedown", startDrag);
+  svg.addEventListener("mousemove", moveDrag);
+  svg.addEventListener("click", clickShape);
+  return box;
+}
+
+// The current camera in the first frame box, the next one (side by side) in the second.
 function labelCamera() {
-  const camera = state.camera;
-  const img = $("[data-stage] .frame-box img"), svg = $("[data-stage] svg.overlay");
-  img.alt = `${camera} frame`;
-  img.dataset.camera = camera;
-  svg.dataset.camera = camera;
-  svg.setAttribute("aria-label", `Drawing area on ${camera}`);
+  const cameras = sample().cameras, first = cameras.indexOf(state.camera);
+  const shown = [];
+  document.querySelectorAll("[data-stage] .frame-box").forEach((box, i) => {
+    const camera = cameras[(first + i) % cameras.length];
+    shown.push(camera);
+    box.firstChild.alt = `${camera} frame`;
+    box.firstChild.dataset.camera = box.lastChild.dataset.camera = camera;
+    box.lastChild.setAttribute("aria-label", `Drawing area on ${camera}`);
+  });
   document.querySelectorAll("[data-cameras] .thumb").forEach((t) => {
-    t.setAttribute("aria-pressed", t.dataset.camera === camera ? "true" : "false");
+    t.setAttribute("aria-pressed", shown.includes(t.dataset.camera));
   });
 }
 
@@ -76,21 +89,33 @@ export function showCamera(camera) {
   showFrame();
 }
 
+export function split() {
+  state.split = !state.split;
+  localStorage.setItem("ws-split", state.split ? "1" : "");
+  buildCameras();
+  showFrame();
+}
+
 // --- the view: the frame box is the image at its own size, scaled and moved by a transform,
 // so the overlay's coordinates are always image pixels whatever the zoom.
 export function fit() {
-  const stage = $("[data-stage]"), svg = $("[data-stage] svg.overlay");
-  if (!stage || !svg || !svg.viewBox.baseVal.width) return;
-  const { width: w, height: h } = svg.viewBox.baseVal;
-  const scale = Math.min(stage.clientWidth / w, stage.clientHeight / h);
-  state.view = { scale, x: (stage.clientWidth - w * scale) / 2, y: (stage.clientHeight - h * scale) / 2, fitted: true };
-  applyView();
+  const stage = $("[data-stage]"), boxes = document.querySelectorAll("[data-stage] .frame-box");
+  const cell = stage.clientWidth / boxes.length;
+  boxes.forEach((box, i) => {
+    const { width: w, height: h } = box.lastChild.viewBox.baseVal;
+    if (!w) return;
+    const scale = Math.min(cell / w, stage.clientHeight / h);
+    const view = { scale, x: i * cell + (cell - w * scale) / 2, y: (stage.clientHeight - h * scale) / 2, fitted: true };
+    if (i) place(box, view);
+    else { state.view = view; applyView(); }
+  });
 }
 
 const MIN_ZOOM = 0.1, MAX_ZOOM = 64;
 
 // Zoom by ``factor`` keeping the image point under (cx, cy) — stage pixels — where it is.
 export function zoomAt(factor, cx, cy) {
+  if (state.split) return;  // side by side, both cameras stay fitted
   const v = state.view;
   const scale = Math.min(MAX_ZOOM, Math.max(MIN_ZOOM, v.scale * factor));
   const px = (cx - v.x) / v.scale, py = (cy - v.y) / v.scale;
@@ -107,15 +132,19 @@ export function zoom(kind) {
   else zoomAt(kind === "in" ? 1.25 : 0.8, cx, cy);
 }
 
+function place(box, { scale, x, y }) {
+  box.style.transform = `translate(${x}px, ${y}px) scale(${scale})`;
+  box.lastChild.scale = scale;
+}
+
 function applyView() {
   const box = $("[data-stage] .frame-box");
   if (!box) return;
-  const { scale, x, y } = state.view;
-  box.style.transform = `translate(${x}px, ${y}px) scale(${scale})`;
-  $("[data-stage]").style.setProperty("--zoom", scale);
+  place(box, state.view);
+  $("[data-stage]").style.setProperty("--zoom", state.view.scale);
   const label = $("[data-zoom-level]");
-  if (label) label.textContent = `${Math.round(scale * 100)} %`;
-  if (state.selected) drawOverlay();  // the handles keep their size on screen
+  if (label) label.textContent = `${Math.round(state.view.scale * 100)} %`;
+  drawOverlay();  // handles, points and the cross-hair keep their size on screen
 }
 
 export function showFrame() {
@@ -167,33 +196,58 @@ export function stop() {
 }
 
 // --- the overlay: shapes in image pixels (the SVG's viewBox is the image's size) ----------
+const onCamera = (a, camera) => (a.data.camera || sample().cameras[0]) === camera;  // no camera: the first
+const shown = (a, camera) => ["box", "polygon", "keypoint"].includes(a.kind) && W.stages.includes(a.stage)
+  && a.sample === sample().id && a.data.frame === state.frame && onCamera(a, camera);
+
 export function drawOverlay() {
-  [...document.querySelectorAll("[data-stage] svg.overlay")].forEach((svg) => {
-    svg.querySelectorAll("rect.saved, rect.handle").forEach((r) => r.remove());
-    const camera = svg.dataset.camera;
+  document.querySelectorAll("[data-stage] svg.overlay").forEach((svg) => {
+    svg.querySelectorAll(".saved, .handle, .pending").forEach((r) => r.remove());
+    const camera = svg.dataset.camera, px = 1 / (svg.scale || state.view.scale);  // a screen pixel
     for (const a of [...state.annotations.filter((x) => !hiddenTrack(x)), ...between()]) {  // tracks.js
-      if (a.kind !== "box" || !W.stages.includes(a.stage) || a.sample !== sample().id || a.data.frame !== state.frame) continue;
-      if ((a.data.camera || sample().cameras[0]) !== camera) continue;  // no camera: the first
+      if (!shown(a, camera)) continue;
       const d = state.edit && state.edit.a === a ? state.edit.data : a.data;
-      const r = rect(d.x, d.y, d.w, d.h, "saved" + (a.invalid ? " invalid" : "") + (a.source === "prelabel" ? " prelabel" : "") + (incomplete(a) ? " incomplete" : "") + (a.interpolated ? " interpolated" : ""));
-      r.dataset.id = a.id;
-      if (state.selected === a.id) r.classList.add("selected");
-      svg.append(r);
-      if (state.selected === a.id && editable(a)) {
-        const size = 9 / state.view.scale;  // handles keep their size on screen
-        for (const [name, hx, hy] of HANDLES) {
-          const h = rect(d.x + hx * d.w - size / 2, d.y + hy * d.h - size / 2, size, size, "handle");
-          h.dataset.handle = name;
-          h.dataset.id = a.id;
-          svg.append(h);
-        }
+      const el = shape(a.kind, d, px, "saved" + (a.invalid ? " invalid" : "") + (a.source === "prelabel" ? " prelabel" : "") + (incomplete(a) ? " incomplete" : "") + (a.interpolated ? " interpolated" : "") + (state.selected === a.id ? " selected" : ""));
+      el.dataset.id = a.id;
+      svg.append(el);
+      if (state.selected !== a.id || !editable(a)) continue;
+      for (const [name, x, y] of handles(a.kind, d)) {  // handles keep their size on screen
+        const h = rect(x - 4.5 * px, y - 4.5 * px, 9 * px, 9 * px, `handle${name[0] === "+" ? " mid" : ""}${name === `v${corner(a)}` ? " active" : ""}`);
+        h.dataset.handle = name;
+        h.dataset.id = a.id;
+        svg.append(h);
       }
     }
+    // What is being drawn: a polygon's corners, the keyboard's cross-hair and box corner.
+    const c = state.cursor && state.cursor.camera === camera ? state.cursor : null;
+    if (state.polygon.length && state.polygonCamera === camera) svg.append(shape("line", { points: c ? [...state.polygon, [c.x, c.y]] : state.polygon }, px, "pending"));
+    if (c && state.corner) svg.append(rect(Math.min(c.x, state.corner.x), Math.min(c.y, state.corner.y), Math.abs(c.x - state.corner.x), Math.abs(c.y - state.corner.y), "pending"));
+    if (c) svg.append(shape("cursor", c, px, "pending cursor"));
   });
 }
 
+function shape(kind, d, px, className) {
+  if (kind === "box") return rect(d.x, d.y, d.w, d.h, className);
+  const el = document.createElementNS(SVG, { polygon: "polygon", line: "polyline", keypoint: "circle" }[kind] || "path");
+  if (d.points) el.setAttribute("points", d.points.join(" "));
+  else if (kind === "keypoint") { el.setAttribute("cx", d.x); el.setAttribute("cy", d.y); el.setAttribute("r", 5 * px); }
+  else el.setAttribute("d", `M${d.x - 9 * px} ${d.y}h${18 * px}M${d.x} ${d.y - 9 * px}v${18 * px}`);
+  el.setAttribute("class", className);
+  return el;
+}
+
+// A box's eight handles; a polygon's corners ("v<i>") and the middles of its edges ("+<i>":
+// dragged, a new corner); a keypoint is dragged by itself.
 const HANDLES = [["nw", 0, 0], ["n", 0.5, 0], ["ne", 1, 0], ["e", 1, 0.5], ["se", 1, 1], ["s", 0.5, 1], ["sw", 0, 1], ["w", 0, 0.5]];
+function handles(kind, d) {
+  if (kind === "box") return HANDLES.map(([name, hx, hy]) => [name, d.x + hx * d.w, d.y + hy * d.h]);
+  const p = d.points || [];
+  return [...p.map(([x, y], i) => [`+${i}`, ...middle(p, i)]), ...p.map(([x, y], i) => [`v${i}`, x, y])];
+}
+const middle = (p, i) => { const [a, b] = [p[i], p[(i + 1) % p.length]]; return [tenth((a[0] + b[0]) / 2), tenth((a[1] + b[1]) / 2)]; };
 const editable = (a) => W.editable && a.stage === W.stage && !a.invalid && !state.lockedTracks.has(a.track);
+// The polygon corner the keys work on ([ ] choose it), if ``a`` is its polygon.
+export const corner = (a) => (state.vertex && state.vertex.id === a.id ? state.vertex.i : null);
 
 function rect(x, y, w, h, kind) {
   const r = document.createElementNS(SVG, "rect");
@@ -209,20 +263,22 @@ export function pointIn(svg, event) {
   return { x: ((event.clientX - box.left) / box.width) * view.width, y: ((event.clientY - box.top) / box.height) * view.height };
 }
 
-const tenth = (v) => Math.round(v * 10) / 10;
+export const tenth = (v) => Math.round(v * 10) / 10;
 
 async function clickShape(event) {
   if (!W.editable || state.suppressClick) return;
   const p = pointIn(event.currentTarget, event);
   const camera = event.currentTarget.dataset.camera;
-  if (currentKind() === "keypoint") {
-    await create({ frame: state.frame, camera, x: tenth(p.x), y: tenth(p.y) });
-  } else if (currentKind() === "polygon") {
-    if (state.polygonCamera && state.polygonCamera !== camera) state.polygon = [];
-    state.polygonCamera = camera;
-    state.polygon.push([tenth(p.x), tenth(p.y)]);
-    say(`Polygon: ${state.polygon.length} point(s); press Enter to close it.`);
-  }
+  if (currentKind() === "keypoint") await create({ frame: state.frame, camera, x: tenth(p.x), y: tenth(p.y) });
+  else if (currentKind() === "polygon") addCorner(camera, tenth(p.x), tenth(p.y));
+}
+
+export function addCorner(camera, x, y) {
+  if (state.polygonCamera !== camera) state.polygon = [];
+  state.polygonCamera = camera;
+  state.polygon.push([x, y]);
+  say(`Polygon: ${state.polygon.length} point(s); press Enter to close it.`);
+  drawOverlay();
 }
 
 export async function closePolygon() {
@@ -233,17 +289,29 @@ export async function closePolygon() {
 }
 
 function startDrag(event) {
+  event.preventDefault();  // focused for the keys, but never scrolled into view (the view moves it)
+  event.currentTarget.focus({ preventScroll: true });
   if (event.button !== 0) return;
-  const target = event.target.closest("rect.saved, rect.handle");
+  state.cursor = null;  // the mouse takes over from the keyboard's cross-hair
+  const target = event.target.closest(".saved, .handle");
   const a = target && state.annotations.find((x) => x.id === Number(target.dataset.id));
-  if (a) {  // a saved box: select it; drag it (or one of its handles) to move or resize
+  if (a) {  // a saved shape: select it; drag it (or one of its handles) to move or reshape it
     state.suppressClick = true;
     setTimeout(() => { state.suppressClick = false; }, 0);
-    if (state.selected !== a.id) select(a.id);
+    if (state.selected !== a.id) { state.vertex = null; select(a.id); }
     if (!editable(a)) return;
     event.preventDefault();
-    const mode = target.dataset.handle || "move";
-    state.edit = { a, mode, svg: event.currentTarget, start: pointIn(event.currentTarget, event), data: { ...a.data } };
+    let mode = target.dataset.handle || "move", data = a.data;
+    if (mode[0] === "+") {  // the middle of an edge: a new corner there, dragged from now on
+      const i = Number(mode.slice(1)) + 1;
+      data = { ...data, points: data.points.toSpliced(i, 0, middle(data.points, i - 1)) };
+      mode = `v${i}`;
+    }
+    if (mode[0] === "v") {
+      state.vertex = { id: a.id, i: Number(mode.slice(1)) };
+      if (event.altKey) return deleteCorner(a);  // Alt+click deletes a corner
+    }
+    state.edit = { a, mode, svg: event.currentTarget, start: pointIn(event.currentTarget, event), base: data, data };
     return;
   }
   if (state.selected) select(null);  // a press on the image itself lets go of the selection
@@ -252,15 +320,20 @@ function startDrag(event) {
   event.currentTarget.append(state.drag.shape);
 }
 
-// --- editing a box: move it, resize it by a handle, nudge it with the arrow keys ------------
+// --- editing a shape: move it, reshape it by a handle or corner, nudge it with the keys ------
 const clamp = (v, lo, hi) => Math.min(Math.max(v, lo), hi);
 
-function editTo(event) {
-  const { a, mode, svg, start } = state.edit;
-  const view = svg.viewBox.baseVal;
-  const p = pointIn(svg, event);
-  const dx = p.x - start.x, dy = p.y - start.y;
-  const o = a.data;
+// The geometry ``o`` becomes when ``mode`` ("move", a box handle "nw"…, a polygon corner
+// "v<i>") goes dx, dy image pixels, inside the image (``view``).
+function edited(kind, o, mode, dx, dy, view) {
+  const at = (x, y) => [tenth(clamp(x + dx, 0, view.width)), tenth(clamp(y + dy, 0, view.height))];
+  if (kind === "keypoint") { const [x, y] = at(o.x, o.y); return { ...o, x, y }; }
+  if (kind === "polygon") {
+    if (mode[0] === "v") return { ...o, points: o.points.map((p, i) => (`v${i}` === mode ? at(...p) : p)) };
+    const xs = o.points.map((p) => p[0]), ys = o.points.map((p) => p[1]);
+    const mx = clamp(dx, -Math.min(...xs), view.width - Math.max(...xs)), my = clamp(dy, -Math.min(...ys), view.height - Math.max(...ys));
+    return { ...o, points: o.points.map(([x, y]) => [tenth(x + mx), tenth(y + my)]) };
+  }
   let x1 = o.x, y1 = o.y, x2 = o.x + o.w, y2 = o.y + o.h;
   if (mode === "move") {
     const mx = clamp(dx, -o.x, view.width - x2), my = clamp(dy, -o.y, view.height - y2);
@@ -271,16 +344,23 @@ function editTo(event) {
     if (mode.includes("n")) y1 = clamp(o.y + dy, 0, view.height);
     if (mode.includes("s")) y2 = clamp(y2 + dy, 0, view.height);
   }
-  state.edit.data = { ...o, x: tenth(Math.min(x1, x2)), y: tenth(Math.min(y1, y2)), w: tenth(Math.abs(x2 - x1)), h: tenth(Math.abs(y2 - y1)) };
+  return { ...o, x: tenth(Math.min(x1, x2)), y: tenth(Math.min(y1, y2)), w: tenth(Math.abs(x2 - x1)), h: tenth(Math.abs(y2 - y1)) };
+}
+
+function editTo(event) {
+  const { a, mode, svg, start, base } = state.edit;
+  const p = pointIn(svg, event);
+  state.edit.data = edited(a.kind, base, mode, p.x - start.x, p.y - start.y, svg.viewBox.baseVal);
   drawOverlay();
 }
 
+const verb = (a, mode, added) => (added ? "Added a corner to" : mode[0] === "v" ? "Moved a corner of" : mode === "move" ? "Moved" : "Resized");
+
 async function endEdit() {
-  const { a, data, mode } = state.edit;
+  const { a, data, mode, base } = state.edit;
   state.edit = null;
-  const same = ["x", "y", "w", "h"].every((k) => data[k] === a.data[k]);
-  if (same || data.w < 1 || data.h < 1) return drawOverlay();
-  await saveShape(a, data, mode === "move" ? "Moved" : "Resized");
+  if (JSON.stringify(data) === JSON.stringify(a.data) || data.w < 1 || data.h < 1) return drawOverlay();
+  await saveShape(a, data, verb(a, mode, base !== a.data));
 }
 
 // Saved with the version it was loaded at; undo puts the old geometry back the same way.
@@ -295,27 +375,39 @@ async function saveShape(a, data, verb) {
   drawOverlay();
 }
 
-// Arrow keys move the selected box by an image pixel (ten with Shift); a run of presses is
-// one save and one undo step.
+// The selected polygon's chosen corner: deleted (Alt+click, Delete), or a new one after it,
+// in the middle of the next edge (Insert). A polygon keeps three corners at least.
+export async function deleteCorner(a) {
+  const i = corner(a);
+  const points = a.data.points;
+  if (points.length < 4) return alarm("A polygon keeps at least three corners.");
+  state.vertex = { id: a.id, i: i % (points.length - 1) };  // Delete again: the next one
+  await saveShape(a, { ...a.data, points: points.toSpliced(i, 1) }, "Deleted a corner of");
+}
+export async function insertCorner(a) {
+  const i = corner(a) + 1, points = a.data.points;
+  state.vertex = { id: a.id, i };
+  await saveShape(a, { ...a.data, points: points.toSpliced(i, 0, middle(points, i - 1)) }, "Added a corner to");
+}
+
+// Arrow keys move the selected shape (or its chosen corner) by an image pixel (ten with
+// Shift); a run of presses is one save and one undo step.
 let nudging = null;
 export function nudge(dx, dy) {
   const a = state.annotations.find((x) => x.id === state.selected);
-  const svg = $("[data-stage] svg.overlay");
-  if (!a || a.kind !== "box" || !editable(a) || a.data.frame !== state.frame || !svg) return false;
-  if ((a.data.camera || sample().cameras[0]) !== state.camera) return false;
-  const view = svg.viewBox.baseVal;
-  if (!nudging) nudging = { a, data: { ...a.data } };
-  const d = nudging.data;
-  d.x = tenth(clamp(d.x + dx, 0, view.width - d.w));
-  d.y = tenth(clamp(d.y + dy, 0, view.height - d.h));
-  state.edit = { a, data: d };
+  const svg = a && [...document.querySelectorAll("[data-stage] svg.overlay")].find((s) => shown(a, s.dataset.camera));
+  if (!svg || !editable(a)) return false;
+  const mode = corner(a) === null ? "move" : `v${corner(a)}`;
+  if (!nudging) nudging = { a, data: a.data };
+  nudging.data = edited(a.kind, nudging.data, mode, dx, dy, svg.viewBox.baseVal);
+  state.edit = { a, data: nudging.data };
   drawOverlay();
   clearTimeout(nudging.timer);
   nudging.timer = setTimeout(async () => {
     const { data } = nudging;
     nudging = null;
     state.edit = null;
-    await saveShape(a, data, "Moved");
+    await saveShape(a, data, verb(a, mode));
   }, 400);
   return true;
 }
@@ -337,7 +429,7 @@ export async function endDrag(event) {
   state.drag = null;
   const view = svg.viewBox.baseVal;
   const raw = pointIn(svg, event);  // a drag may end outside the image: clamp to it
-  const p = { x: Math.min(Math.max(raw.x, 0), view.width), y: Math.min(Math.max(raw.y, 0), view.height) };
+  const p = { x: clamp(raw.x, 0, view.width), y: clamp(raw.y, 0, view.height) };
   const w = Math.abs(p.x - s.x), h = Math.abs(p.y - s.y);
   if (w < 2 || h < 2) return;
   await create({ frame: state.frame, camera: svg.dataset.camera,
@@ -356,6 +448,7 @@ export function wireStage() {
   window.addEventListener("resize", measure);
   const stage = $("[data-stage]");
   new ResizeObserver(() => { if (state.view.fitted) fit(); else applyView(); }).observe(stage);
+  stage.addEventListener("scroll", () => { stage.scrollTop = stage.scrollLeft = 0; });  // Tab to a zoomed image
   // The wheel (and a touchpad's pinch, which comes as a wheel with Ctrl) zooms at the cursor.
   stage.addEventListener("wheel", (event) => {
     event.preventDefault();
@@ -365,7 +458,7 @@ export function wireStage() {
   }, { passive: false });
   // The middle button, or the left one while Space is held, pans (before any drawing sees it).
   stage.addEventListener("mousedown", (event) => {
-    if (event.button !== 1 && !(event.button === 0 && state.space)) return;
+    if (state.split || (event.button !== 1 && !(event.button === 0 && state.space))) return;
     event.preventDefault();
     event.stopPropagation();
     state.pan = { x: event.clientX, y: event.clientY, vx: state.view.x, vy: state.view.y };

@@ -6,7 +6,8 @@
 import { call } from "./api.js";
 import { $, W, alarm, describe, problem, sample, say, state } from "./core.js";
 import { create, createMany, loadAnnotations, redo, removeAnnotation, review, saveEdit, submit, undo } from "./annotations.js";
-import { closePolygon, drawOverlay, endDrag, nudge, play, showFrame, spaceDown, spaceUp, step, wireStage, zoom } from "./canvas.js";
+import { closePolygon, drawOverlay, endDrag, nudge, play, showFrame, spaceDown, spaceUp, split, step, wireStage, zoom } from "./canvas.js";
+import { keys } from "./keyboard.js";
 import {
   addComment, attributes, currentClass, goTo, loadComments, markSampleInvalid, renderAnnotations,
   renderComments, renderSamples, renderTools, segmentRange, select, selectSample, syncSamples,
@@ -18,6 +19,7 @@ document.addEventListener("click", (event) => {
   if (t.matches("[data-step]")) step(Number(t.dataset.step));
   else if (t.matches("[data-play]")) play();
   else if (t.matches("[data-zoom]")) zoom(t.dataset.zoom);
+  else if (t.matches("[data-split]")) split();
   else if (t.matches("[data-help]")) $("#ws-help").showModal();
   else if (t.matches("[data-close-help]")) $("#ws-help").close();
   else if (t.matches("[data-submit]")) submit();
@@ -51,6 +53,21 @@ document.addEventListener("mouseup", (event) => { if (state.drag || state.edit) 
 wireTimeline();
 wireStage();
 
+// The side panels fold away, giving the viewer their room; the choice is kept for next time.
+const folded = new Set(JSON.parse(localStorage.getItem("ws-folded") || "[]"));
+document.querySelectorAll("[data-fold]").forEach((b) => {
+  const key = b.dataset.fold, show = () => {
+    b.parentElement.classList.toggle("folded", folded.has(key));
+    b.setAttribute("aria-expanded", !folded.has(key));
+  };
+  show();
+  b.addEventListener("click", () => {
+    folded.has(key) ? folded.delete(key) : folded.add(key);
+    localStorage.setItem("ws-folded", JSON.stringify([...folded]));
+    show();
+  });
+});
+
 document.addEventListener("keydown", (event) => {
   // Ctrl+Enter submits from anywhere, a text field included (after typing a description).
   if ((event.ctrlKey || event.metaKey) && event.key === "Enter" && W.editable && !W.audit) {
@@ -62,6 +79,7 @@ document.addEventListener("keydown", (event) => {
   if (event.target.matches("input, select, textarea")) return;
   if (document.querySelector("dialog[open]")) return;  // the help dialog has the keys
   if ((event.key === " " || event.key === "Enter") && event.target.closest("button, a, summary")) return;
+  if (keys(event)) { event.preventDefault(); return; }  // drawing and corners by keyboard
   const mod = event.ctrlKey || event.metaKey;
   if (mod && event.key.toLowerCase() === "z" && W.editable) { (event.shiftKey ? redo : undo)(); event.preventDefault(); return; }
   if (mod && event.key.toLowerCase() === "y" && W.editable) { redo(); event.preventDefault(); return; }
