@@ -108,8 +108,10 @@ class Task(models.Model):
         # those queries (Task.objects) stay index-only, and hiding a task (an UPDATE of
         # ``deleted_at``) writes no entry into them — only into the primary key and the
         # foreign keys' indexes (tasks.services.deletion).
+        # No (project, status) index: task_list_status_idx and task_status_progress_idx lead
+        # with those columns for live tasks, the project's key index for all (every write paid
+        # for a third copy of them).
         indexes = [
-            models.Index(fields=["project", "status"]),
             # The task list (tasks.selectors.task_list_for_user, ids first): each filter and
             # sort read in the list's order from an index, index-only on PostgreSQL, the
             # ``id`` tie-breaker included so deep pages skip index entries, not rows.
@@ -200,7 +202,8 @@ class StageRun(models.Model):
         COMPLETED = "completed"
         SKIPPED = "skipped"
 
-    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="runs")
+    # No index of its own: stagerun_unique_replica (task, stage_key, replica) leads with it.
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="runs", db_index=False)
     # The task's project, copied when the run is created (a task never changes project):
     # progress reads a project's runs from its indexes without joining the tasks.
     project = models.ForeignKey(
@@ -217,6 +220,7 @@ class StageRun(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="stage_runs",
+        db_index=False,  # the (assignee, status) index leads with it
     )
     routed_to = models.CharField(max_length=64, blank=True)
     reason = models.CharField(max_length=300, blank=True)
@@ -335,7 +339,8 @@ class Annotation(models.Model):
 class TaskEvent(models.Model):
     """Append-only history of a task: who did what, when."""
 
-    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="events")
+    # No index of its own: the (task, kind) index leads with it.
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="events", db_index=False)
     kind = models.CharField(max_length=40)
     stage_key = models.CharField(max_length=64, blank=True)
     actor = models.ForeignKey(
