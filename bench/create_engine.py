@@ -1,19 +1,24 @@
 """Task creation over HTTP and the engine through the services, on PostgreSQL, as a manager,
 DEBUG off. Prints JSON.
 
-Creation: a real ``manage.py runserver --noreload`` (DEBUG off) serves
-``POST /api/v1/tasks/bulk/`` with 1,000 tasks per request (each with a unique_id and
-metadata, like Label Studio's import), a fresh connection per request, the project's
-manager's token. Figures: tasks/s (wall), the server's CPU seconds, the stage runs and events
-written, and the queries of one request (counted in-process with the test client).
+Creation: the real server (``bench.common.serve``: gunicorn, 2 workers, persistent database
+connections; DEBUG off) serves ``POST /api/v1/tasks/bulk/`` with 1,000 tasks per request (each
+with a unique_id and metadata, like Label Studio's import), a fresh HTTP connection per
+request, the project's manager's token. Figures: tasks/s (wall), the CPU per task of the
+server's processes and of the PostgreSQL backends of its database (``/proc``, as
+``side_by_side.py`` counts them: on a shared machine the steadier figure), the stage runs and
+events written, and the queries of one request (counted in-process with the test client).
 
 Engine: ``stage_start`` → ``stage_submit`` → ``stage_review`` (approve) of the default
 blueprint (annotate, then review) on each task, by an annotator and a reviewer, through the
 services in this process: stage transitions/s (3 per task), this process's CPU and the
 queries of each action.
 
-.venv/bin/python bench/create_engine.py [--tasks 20000] [--engine-tasks 500]
-    [--db stagecraft_bench_p2] [--port 8122]
+.venv/bin/python bench/create_engine.py [--tasks 20000] [--engine-tasks 500 | 0]
+    [--db stagecraft_bench_p2] [--template DB] [--port 8122]
+
+``--template DB``: create the database as a copy of DB (an empty, migrated database), which
+saves the migrations' minutes on a loaded machine.
 """
 
 import argparse
@@ -38,22 +43,6 @@ def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     ticks = os.sysconf("SC_CLK_TCK")
     return sum(int(f) for f in fields[11:15]) / ticks
-
-
-def postgres_cpu() -> float:
-    """CPU seconds of every postgres process now running (backends come and go: a rough
-    figure of the database's share, taken before and after)."""
-    total = 0.0
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            if (proc / "comm").read_text().strip() != "postgres":
-                continue
-            total += cpu_seconds(int(proc.name))
-        except (OSError, ValueError):
-            continue
-    return total
 
 
 def post(port: int, path: str, token: str, body: bytes) -> tuple[int, bytes]:
@@ -81,9 +70,10 @@ def main() -> None:
     parser.add_argument("--engine-tasks", type=int, default=500)
     parser.add_argument("--db", default="stagecraft_bench_p2")
     parser.add_argument("--port", type=int, default=8122)
+    parser.add_argument("--template", default="")
     args = parser.parse_args()
     psql(f"drop database if exists {args.db}")
-    psql(f"create database {args.db}")
+    psql(f"create database {args.db}" + (f" template {args.template}" if args.template else ""))
     env = dict(
         DATABASE_URL=f"postgres://postgres@127.0.0.1:5432/{args.db}",
         DJANGO_SETTINGS_MODULE="config.settings",
@@ -92,6 +82,7 @@ def main() -> None:
         LOG_LEVEL="WARNING",
         ALLOWED_HOSTS="testserver,localhost,127.0.0.1",
         REDIS_URL=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/12"),
+        DB_CONN_MAX_AGE="3600",
     )
     os.environ.update(env)
     import django
@@ -150,46 +141,39 @@ def main() -> None:
         "shell", "-c", "from django.db import connection; connection.cursor().execute('ANALYZE')"
     )
 
-    server = subprocess.Popen(  # noqa: S603
-        [sys.executable, "manage.py", "runserver", f"127.0.0.1:{args.port}", "--noreload"],
-        cwd=ROOT,
-        env={**os.environ, **env},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    from bench.common import serve
+    from bench.side_by_side import Meter, sc_snapshot
+
+    server = serve(args.port)
     try:
-        for _ in range(200):
-            try:
-                conn = http.client.HTTPConnection("127.0.0.1", args.port, timeout=2)
-                conn.request("GET", "/api/v1/", headers={"Connection": "close"})
-                conn.getresponse().read()
-                break
-            except OSError:
-                time.sleep(0.1)
-        # One warm-up request (imports, first connection), not counted.
-        status, data = post(
-            args.port, "/api/v1/tasks/bulk/", token, json.dumps(items(30_000_000, 100)).encode()
-        )
-        assert status == 201, data[:500]
+        # Warm-up requests (imports, each worker's connection), not counted.
+        for n in range(4):
+            status, data = post(
+                args.port,
+                "/api/v1/tasks/bulk/",
+                token,
+                json.dumps(items(30_000_000 + 1000 * n, 100)).encode(),
+            )
+            assert status == 201, data[:500]
         Task.objects.filter(project=project).delete()
         load_before = os.getloadavg()
-        cpu0, pg0 = cpu_seconds(server.pid), postgres_cpu()
         started = time.perf_counter()
         per_request = []
-        for offset in range(0, args.tasks, args.batch):
-            body = json.dumps(items(offset, min(args.batch, args.tasks - offset))).encode()
-            t = time.perf_counter()
-            status, data = post(args.port, "/api/v1/tasks/bulk/", token, body)
-            per_request.append(time.perf_counter() - t)
-            assert status == 201, data[:500]
+        with Meter(sc_snapshot(server.pid, args.db)) as meter:
+            for offset in range(0, args.tasks, args.batch):
+                body = json.dumps(items(offset, min(args.batch, args.tasks - offset))).encode()
+                t = time.perf_counter()
+                status, data = post(args.port, "/api/v1/tasks/bulk/", token, body)
+                per_request.append(time.perf_counter() - t)
+                assert status == 201, data[:500]
         wall = time.perf_counter() - started
-        cpu = cpu_seconds(server.pid) - cpu0
-        pg = postgres_cpu() - pg0
         load_after = os.getloadavg()
     finally:
         server.terminate()
         server.wait(timeout=30)
     per_request.sort()
+    with connection.cursor() as cursor:  # fresh statistics: the counts below join 20,000 tasks
+        cursor.execute("ANALYZE")
     creation = {
         "tasks": Task.objects.filter(project=project).count(),
         "stage_runs": StageRun.objects.filter(task__project=project).count(),
@@ -198,12 +182,18 @@ def main() -> None:
         "wall_s": round(wall, 2),
         "tasks_per_s": round(args.tasks / wall),
         "request_ms_median": round(per_request[len(per_request) // 2] * 1000),
-        "server_cpu_s": round(cpu, 2),
-        "postgres_cpu_s_all_backends_machine_wide": round(pg, 2),
+        "cpu_ms_per_task": {  # the server's processes, its database's backends
+            part: round(1000 * seconds / args.tasks, 3) for part, seconds in meter.seconds.items()
+        },
         "queries_per_request": {f"{args.batch}_tasks": queries_per_request, "10_tasks": queries_10},
         "load_average_before_after": [round(load_before[0], 2), round(load_after[0], 2)],
     }
 
+    if not args.engine_tasks:
+        print(json.dumps({"creation_over_http": creation}, indent=2))
+        connection.close()
+        psql(f"drop database if exists {args.db}")
+        return
     # The engine through the services.
     call_command(
         "shell", "-c", "from django.db import connection; connection.cursor().execute('ANALYZE')"
