@@ -229,7 +229,8 @@ class AnnotationSerializer(serializers.ModelSerializer):
         model = Annotation
         fields = [
             "id", "stage", "replica", "sample", "label", "kind", "data", "attributes", "author",
-            "version", "invalid", "invalid_reason", "track", "created_at", "updated_at",
+            "version", "invalid", "invalid_reason", "track", "source", "source_detail",
+            "created_at", "updated_at",
         ]  # fmt: skip
 
     def get_author(self, annotation) -> str | None:
