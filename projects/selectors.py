@@ -63,6 +63,32 @@ def user_roles(*, user) -> set[str]:
     return roles
 
 
+def user_roles_and_creation(*, user) -> tuple[set[str], bool]:
+    """``user_roles`` and whether the user may create projects (``can_create_project``), in
+    one query: the roles held, and a probe of the ``projects.add_project`` permission given
+    to the user or one of their groups (what Django's ModelBackend grants; it read every
+    permission of the user in two queries for this one answer)."""
+    from django.contrib.auth.models import Permission
+    from django.db.models import Q, Value
+
+    if not user.is_authenticated:
+        return set(), False
+    roles = Membership.objects.filter(user=user).order_by().values_list("role")
+    if is_admin(user):
+        return {role for (role,) in roles.distinct()} | {"admin"}, True
+    grant = (
+        Permission.objects.filter(
+            Q(user=user) | Q(group__user=user),
+            codename="add_project",
+            content_type__app_label="projects",
+        )
+        .order_by()
+        .values_list(Value("+add_project"))
+    )
+    found = {row for (row,) in roles.union(grant).order_by()}
+    return found - {"+add_project"}, "+add_project" in found
+
+
 def guideline_list(*, project: Project) -> QuerySet[Guideline]:
     return Guideline.objects.filter(project=project).select_related("author")
 

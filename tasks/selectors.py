@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from datetime import datetime, time
 from typing import Any
 
@@ -11,13 +12,54 @@ from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
 from core.access import Action, check_project_access, is_admin, project_allows
-from projects.models import Membership, Role
+from projects.models import Membership, Project, Role
 
 from .filters import ORDERINGS
 from .models import Delivery, Priority, StageRun, Task
 
 
-def task_visibility(user) -> Q:
+def user_memberships(user) -> list[tuple[int, str]]:
+    """``(project id, role)`` of each of the user's memberships (one small query): read once
+    by a page and handed to ``task_visibility`` and ``kept_status_counts``."""
+    if not user.is_authenticated:
+        return []
+    return list(Membership.objects.filter(user=user).values_list("project", "role"))
+
+
+@dataclass
+class ListAccess:
+    """What the task list page needs to know about its user, in two queries: their
+    memberships, the projects they may see (the filter's choices: id, name, slug) and those
+    they manage (administrators: all)."""
+
+    memberships: list[tuple[int, str]]
+    projects: list[Project]
+    managed: list[Project]
+
+
+def task_list_access(*, user) -> ListAccess:
+    from guardian.shortcuts import get_objects_for_user
+
+    memberships = user_memberships(user)
+    if is_admin(user):
+        projects = Project.objects.all()
+    elif user.is_authenticated:
+        projects = get_objects_for_user(
+            user, "projects.view_project", klass=Project, accept_global_perms=False
+        )
+    else:
+        projects = Project.objects.none()
+    seen = list(projects.only("pk", "name", "slug").order_by("name", "pk"))
+    if is_admin(user):
+        return ListAccess(memberships, seen, sorted(seen, key=lambda p: p.name))
+    managing = {pk for pk, role in memberships if role == Role.MANAGER}
+    managed = [p for p in seen if p.pk in managing]
+    if len(managed) < len(managing):  # managed but not visible (a grant taken away): read them
+        managed = list(Project.objects.filter(pk__in=managing).only("pk", "name", "slug"))
+    return ListAccess(memberships, seen, sorted(managed, key=lambda p: p.name))
+
+
+def task_visibility(user, memberships: list[tuple[int, str]] | None = None) -> Q:
     """Managers and reviewers see their projects' tasks; annotators the tasks given to them.
 
     The user's projects are read first (one small query) and the filter names them as
@@ -33,7 +75,9 @@ def task_visibility(user) -> Q:
         return Q(pk__in=[])
     broad: set[int] = set()
     annotating: set[int] = set()
-    for project_id, role in Membership.objects.filter(user=user).values_list("project", "role"):
+    if memberships is None:
+        memberships = user_memberships(user)
+    for project_id, role in memberships:
         if role in (Role.MANAGER, Role.REVIEWER):
             broad.add(project_id)
         elif role == Role.ANNOTATOR:
@@ -59,10 +103,13 @@ def _day_start(day):
     return timezone.make_aware(datetime.combine(day, time.min))
 
 
-def task_list_for_user(*, user, filters: dict | None = None) -> QuerySet[Task]:
-    """The tasks ``user`` sees, under a filter read by ``tasks.filters.task_filter``."""
+def task_list_for_user(
+    *, user, filters: dict | None = None, memberships: list[tuple[int, str]] | None = None
+) -> QuerySet[Task]:
+    """The tasks ``user`` sees, under a filter read by ``tasks.filters.task_filter``
+    (``memberships``: ``user_memberships`` when the caller read them already)."""
     filters = filters or {}
-    tasks = Task.objects.filter(task_visibility(user))
+    tasks = Task.objects.filter(task_visibility(user, memberships))
     if filters.get("project"):
         tasks = tasks.filter(project=filters["project"])
     if filters.get("status"):
@@ -120,7 +167,9 @@ def task_list_for_user(*, user, filters: dict | None = None) -> QuerySet[Task]:
     return with_details(tasks.order_by(ordering, "-pk"))
 
 
-def kept_status_counts(*, user, filters: dict) -> dict[str, int] | None:
+def kept_status_counts(
+    *, user, filters: dict, memberships: list[tuple[int, str]] | None = None
+) -> dict[str, int] | None:
     """The tabs' counts from the kept counts (``projects.counts``: exact, one query, no
     count of the tasks) when the list is whole projects — no filter but the project and the
     status (and the order), and a user who sees every task of the projects listed (an
@@ -134,7 +183,9 @@ def kept_status_counts(*, user, filters: dict) -> dict[str, int] | None:
         ids = None if project is None else [project]
     else:
         roles: dict[int, set[str]] = {}
-        for project_id, role in Membership.objects.filter(user=user).values_list("project", "role"):
+        if memberships is None:
+            memberships = user_memberships(user)
+        for project_id, role in memberships:
             roles.setdefault(project_id, set()).add(role)
         broad = {pk for pk, held in roles.items() if held & {Role.MANAGER, Role.REVIEWER}}
         if project is not None:

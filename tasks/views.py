@@ -24,23 +24,32 @@ FILTER_FIELDS = ("status", "project", "q", "assignee", "reviewer", "priority", "
                  "due_after", "due_before", "overdue", "sort")  # fmt: skip
 
 
-def _filter_state(request, source) -> tuple[TaskFilterForm, dict, str]:
+def _filter_state(request, source, projects=None) -> tuple[TaskFilterForm, dict, str]:
     from projects.selectors import project_list_for_user
 
     params = {k: v for k, v in source.items() if k in FILTER_FIELDS and v not in ("", None)}
-    form = TaskFilterForm(params, projects=project_list_for_user(user=request.user))
+    if projects is None:
+        projects = project_list_for_user(user=request.user)
+    form = TaskFilterForm(params, projects=projects)
     form.is_valid()
     return form, form.filters(), urlencode(params)
 
 
 def _list_context(request, source, batch_state: dict | None = None) -> dict:
-    form, filters, query = _filter_state(request, source)
+    # The user's memberships and projects read once for the filter, the list, the tabs and
+    # the batch bar.
+    access = selectors.task_list_access(user=request.user)
+    form, filters, query = _filter_state(request, source, projects=access.projects)
     status = filters.get("status") or ""
     # The tabs count under every filter but the status; the list is that, of one status.
     everything = selectors.task_list_for_user(
-        user=request.user, filters={k: v for k, v in filters.items() if k != "status"}
+        user=request.user,
+        filters={k: v for k, v in filters.items() if k != "status"},
+        memberships=access.memberships,
     )
-    kept = selectors.kept_status_counts(user=request.user, filters=filters)
+    kept = selectors.kept_status_counts(
+        user=request.user, filters=filters, memberships=access.memberships
+    )
     counts, estimated = (kept, set()) if kept is not None else selectors.status_counts(everything)
     tasks = everything.filter(status=status) if status else everything
     matching = counts.get(status or "all", 0)
@@ -61,7 +70,7 @@ def _list_context(request, source, batch_state: dict | None = None) -> dict:
         }
         for value, label in STATUS_TABS
     ]
-    managed = batch_services.managed_projects(user=request.user)
+    managed = access.managed
     # Managing a project is what allows batches: no second read of the memberships.
     can_batch = bool(managed) or batch_services.can_batch(request.user)
     _row_html(page.object_list, can_batch=can_batch, batch_state=batch_state or {})
