@@ -1,5 +1,5 @@
-"""Reads for review per annotation: which comments and verdicts concern a stage (shown in
-its workspace), and a task's verdicts."""
+"""Reads for review per annotation (which comments and verdicts concern a stage, shown in
+its workspace; a task's verdicts) and for the task page's Batch annotation tab."""
 
 from __future__ import annotations
 
@@ -57,3 +57,28 @@ def has_reviews(*, task: Task, stage_key: str) -> bool:
     """Whether any verdict concerns the stages ``stage_key``'s workspace shows."""
     shown = shown_stages(task=task, stage_key=stage_key)
     return task.annotation_reviews.filter(stage_key__in=shown).exists()
+
+
+def batch_stages(*, task: Task, user) -> list[dict]:
+    """The stages of ``task`` the user has in progress to annotate (what the Batch
+    annotation tab applies to), each with its classes as the tab's script reads them."""
+    spec = spec_for(task.blueprint)
+    mine = task.runs.filter(
+        assignee=user, status="in_progress", kind__in=["annotate", "consensus"]
+    ).values_list("stage_key", flat=True)
+    stages = []
+    for key in dict.fromkeys(mine):
+        stage = spec.by_key.get(key)
+        if stage is None:
+            continue
+        classes = {
+            c: {
+                "name": spec.classes[c].name or c,
+                "kind": spec.classes[c].kind,
+                "choices": spec.classes[c].choices or [],
+                "attributes": [a.model_dump() for a in spec.classes[c].attributes],
+            }
+            for c in stage.classes
+        }
+        stages.append({"key": key, "title": stage.title, "classes": classes})
+    return stages

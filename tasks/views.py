@@ -115,44 +115,50 @@ def _table_rows(ids: list[int]) -> list[dict]:
 def _row_html(rows: list[dict], *, can_batch: bool, batch_state: dict) -> None:
     """Each row of the table as one piece of markup (``row["html"]``): built here once per
     row instead of some twenty template lookups and filters per row (the table was half of
-    the page's rendering). The same markup the template wrote."""
-    from django.template.defaultfilters import date, truncatechars
-    from django.utils.html import format_html, format_html_join
+    the page's rendering), with plain string formatting: every value escaped as
+    ``format_html`` escapes it (``html.escape``), the dates as the ``date`` filter writes
+    ``c`` and ``Y-m-d H:i``. The same markup the template wrote."""
+    from html import escape
+
+    from django.template.defaultfilters import truncatechars
     from django.utils.safestring import mark_safe
     from django.utils.timezone import template_localtime
 
     ticked = set(batch_state.get("ids") or [])
+    everything = batch_state.get("all_matching")
     for row in rows:
+        name = escape(str(row["name"]))
         box = ""
         if can_batch:
-            checked = batch_state.get("all_matching") or str(row["id"]) in ticked
-            box = format_html(
-                '<td><input type="checkbox" name="ids" value="{}" aria-label="Select {}"{}></td>',
-                row["id"], row["name"], mark_safe(" checked") if checked else "",
-            )  # fmt: skip
+            checked = " checked" if everything or str(row["id"]) in ticked else ""
+            box = (
+                f'<td><input type="checkbox" name="ids" value="{row["id"]}" '
+                f'aria-label="Select {name}"{checked}></td>'
+            )
         description = (
-            format_html('<div class="muted">{}</div>', truncatechars(row["description"], 80))
+            f'<div class="muted">{escape(truncatechars(row["description"], 80))}</div>'
             if row["description"]
             else ""
         )
         due = "—"
         if row["due_at"]:
             at = template_localtime(row["due_at"])
-            due = format_html('<time datetime="{}">{}</time>', date(at, "c"), date(at, "Y-m-d H:i"))
+            due = f'<time datetime="{at.isoformat()}">{at:%Y-%m-%d %H:%M}</time>'
         people = (
-            format_html_join(", ", "{}", ((name,) for name in row["annotators"]))
+            ", ".join(escape(str(person)) for person in row["annotators"])
             if row["annotators"]
-            else mark_safe('<span class="muted">anyone</span>')  # noqa: S308 - a constant
+            else '<span class="muted">anyone</span>'
         )
-        row["html"] = format_html(
-            "<tr>{}<td><a href=\"{}\">{}</a>{}</td>"
-            '<td><span class="badge status-{}">{}</span></td>'
-            '<td><span class="priority-{}">{}</span></td>'
-            "<td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            box, row["url"], row["name"], description, row["status"], row["status_label"],
-            row["priority"], row["priority_label"], row["batch"] or "—", due, people,
-            row["project_name"],
-        )  # fmt: skip
+        status, priority = escape(str(row["status"])), escape(str(row["priority"]))
+        status_label = escape(str(row["status_label"]))
+        priority_label = escape(str(row["priority_label"]))
+        row["html"] = mark_safe(  # noqa: S308 — every value above is escaped
+            f'<tr>{box}<td><a href="{escape(row["url"])}">{name}</a>{description}</td>'
+            f'<td><span class="badge status-{status}">{status_label}</span></td>'
+            f'<td><span class="priority-{priority}">{priority_label}</span></td>'
+            f"<td>{escape(str(row['batch'] or '—'))}</td><td>{due}</td><td>{people}</td>"
+            f"<td>{escape(str(row['project_name']))}</td></tr>"
+        )
 
 
 @login_required
@@ -308,6 +314,10 @@ def _tab_context(request, task, tab: str) -> dict:
         samples = selectors.task_sample_list(task=task)
         done = set(task.annotations.exclude(sample=None).values_list("sample", flat=True))
         context["samples"] = [(s, s.pk in done) for s in samples]
+        from .review_selectors import batch_stages
+
+        context["batch_stages"] = batch_stages(task=task, user=request.user)
+        context["batch_data"] = {"task": task.pk, "stages": context["batch_stages"]}
     elif tab == "invalid":
         context["invalid"] = task.annotations.filter(invalid=True).select_related(
             "sample", "author"

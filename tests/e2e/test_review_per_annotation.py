@@ -51,3 +51,44 @@ def test_a_reviewer_rejects_one_box_and_the_annotator_sees_it_only_on_it(
     expect(comments).to_contain_text("Episode 2 ends")  # the task's other remarks are there
     expect(annotator.locator("body")).not_to_contain_text("left edge")
     expect(annotator.locator("body")).not_to_contain_text("Rejected by")
+
+
+def test_the_task_pages_batch_tab_previews_the_count_and_applies(login, live_server):
+    from blueprints import services as blueprints
+    from projects.models import Dataset, Project
+    from tasks import services
+
+    project = Project.objects.get(slug="pick-and-place")
+    manager = project.created_by
+    blueprints.blueprint_activate(actor=manager, blueprint=project.blueprints.get(name="default"))
+    dataset = Dataset.objects.get(name="Sorting blocks")
+    task = services.task_create(
+        actor=manager, project=project, name="Outcomes", datasets=[dataset.pk],
+        annotators=["annotator"],
+    )  # fmt: skip
+    page = login("annotator")
+    page.goto(f"{live_server.url}/tasks/{task.pk}/")
+    page.get_by_role("tab", name="Batch annotation").click()
+    expect(page.get_by_text("applies to an annotate stage you have in progress")).to_be_visible()
+    services.stage_start(actor=task.annotators.get(), task=task, stage_key="annotate")
+    page.get_by_role("tab", name="Annotation data").click()  # and back: the tab comes by htmx
+    expect(page.get_by_role("tab", name="Annotation data")).to_have_attribute(
+        "aria-selected", "true"
+    )
+    page.get_by_role("tab", name="Batch annotation").click()
+    form = page.get_by_role("form", name="Batch annotation")
+    form.get_by_label("Class").select_option("outcome")
+    form.get_by_label("Value").select_option("failure")
+    options = form.get_by_label("Samples").locator("option")
+    names = [options.nth(i).get_attribute("value") for i in range(3)]
+    form.get_by_label("Samples").select_option(names)
+    expect(form.get_by_role("status")).to_have_text("outcome goes to 3 samples.")
+    form.get_by_role("button", name="Apply to 3 samples").click()
+    expect(form.get_by_role("status")).to_have_text("Applied outcome to 3 samples.")
+    saved = Annotation.objects.filter(task=task, label="outcome", data__value="failure")
+    assert sorted(str(a.sample_id) for a in saved) == sorted(names)
+    expect(options.nth(0)).to_contain_text("✓")
+    # The same again: nothing to do, and the preview says why.
+    form.get_by_label("Samples").select_option(names[:1])
+    expect(form.get_by_role("status")).to_contain_text("goes to 0 samples. Skipped 1")
+    expect(form.get_by_role("button", name="Apply")).to_be_disabled()
