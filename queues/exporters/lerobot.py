@@ -7,7 +7,10 @@ and per-frame shape, as LeRobot writes non-image features: ``shape`` ``[1]`` (a 
 dimensions) nested lists (``datasets``' ``Array2D``…``Array5D``); each episode's
 language task comes from its annotations (``task_from`` option: ``segments`` — the segment
 descriptions in time order —, ``classification:<class>``, or ``task`` — the task's name);
-every annotation goes to ``meta/stagecraft_annotations.jsonl`` beside the dataset.
+every annotation goes to ``meta/stagecraft_annotations.jsonl`` beside the dataset. Data
+and video files are split as lerobot's writer splits them: a new file when one would pass
+``data_files_size_in_mb`` (100) / ``video_files_size_in_mb`` (200), ``chunks_size`` (1000)
+files per chunk folder, an episode never split.
 """
 
 from __future__ import annotations
@@ -39,6 +42,34 @@ from .base import (
 BOOKKEEPING = ("timestamp", "frame_index", "episode_index", "index", "task_index")
 DATA_PATH = "data/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet"
 VIDEO_PATH = "videos/{video_key}/chunk-{chunk_index:03d}/file-{file_index:03d}.mp4"
+# lerobot's defaults (datasets/utils.py): files of up to about this size, this many per chunk.
+CHUNKS_SIZE = 1000
+DATA_FILES_SIZE_IN_MB = 100
+VIDEO_FILES_SIZE_IN_MB = 200
+
+
+class _Slot:
+    """Where an episode's rows (or one camera's frames) go: (chunk, file). A new file begins
+    when the current one would reach the size limit with the coming episode (estimated from
+    the file's bytes per frame so far), as lerobot's writer rolls over
+    (``update_chunk_file_indices``); an episode never spans two files, so one larger than
+    the limit has a file to itself."""
+
+    def __init__(self, limit_mb: float) -> None:
+        self.chunk = self.file = self.frames = 0
+        self.limit = limit_mb * 1024 * 1024
+
+    def roll(self, size: int, frames: int) -> bool:
+        """Place an episode of ``frames`` frames, the current file holding ``size`` bytes;
+        True when it starts a new file."""
+        if self.frames and size + size / self.frames * frames >= self.limit:
+            self.file += 1
+            if self.file >= CHUNKS_SIZE:
+                self.chunk, self.file = self.chunk + 1, 0
+            self.frames = frames
+            return True
+        self.frames += frames
+        return False
 
 
 def episode_task(episode, option: str) -> str:
@@ -312,12 +343,14 @@ class _Video:
         self.stream.options = {"crf": "18", "g": "2", "bf": "0"}
         self.stream.time_base = Fraction(1, 1) / rate
         self.frames = 0
+        self.bytes = 0  # encoded so far (the file on disk lags behind by FFmpeg's buffer)
         self.av = av
 
     def add(self, frame: np.ndarray) -> None:
         vf = self.av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
         vf.pts = self.frames
         for packet in self.stream.encode(vf):
+            self.bytes += packet.size
             self.container.mux(packet)
         self.frames += 1
 
@@ -385,7 +418,9 @@ def write(ctx, out) -> None:
     layout: Layout | None = None
     data_path = out / DATA_PATH.format(chunk_index=0, file_index=0)
     data_path.parent.mkdir(parents=True)
-    writer = None
+    writer = schema = None
+    data_slot = _Slot(DATA_FILES_SIZE_IN_MB)
+    video_slots: dict[str, _Slot] = {}
     videos: dict[str, _Video] = {}
     stats: dict[str, RunningStats] = {}
     image_stats: dict[str, ImageStats] = {}
@@ -413,12 +448,20 @@ def write(ctx, out) -> None:
             T = sample.num_frames
             text = episode_task(episode, task_option)
             task_index = tasks.setdefault(text, len(tasks))
+            if data_slot.roll(data_path.stat().st_size if writer else 0, T):
+                if writer is not None:
+                    writer.close()
+                writer = None
+                data_path = out / DATA_PATH.format(
+                    chunk_index=data_slot.chunk, file_index=data_slot.file
+                )
+                data_path.parent.mkdir(parents=True, exist_ok=True)
             row = {
                 "episode_index": n,
                 "tasks": [text],
                 "length": T,
-                "data/chunk_index": 0,
-                "data/file_index": 0,
+                "data/chunk_index": data_slot.chunk,
+                "data/file_index": data_slot.file,
                 "dataset_from_index": start,
                 "dataset_to_index": start + T,
             }
@@ -431,9 +474,17 @@ def write(ctx, out) -> None:
             for name, camera in layout.cameras.items():
                 key = f"observation.images.{name}"
                 if layout.video:
-                    if name not in videos:
+                    slot = video_slots.setdefault(name, _Slot(VIDEO_FILES_SIZE_IN_MB))
+                    current = videos.get(name)
+                    rolled = slot.roll(current.bytes if current else 0, T)
+                    if current is None or rolled:
+                        if current is not None:
+                            current.close()
                         videos[name] = _Video(
-                            out / VIDEO_PATH.format(video_key=key, chunk_index=0, file_index=0),
+                            out
+                            / VIDEO_PATH.format(
+                                video_key=key, chunk_index=slot.chunk, file_index=slot.file
+                            ),
                             camera["width"],
                             camera["height"],
                             layout.fps,
@@ -441,8 +492,8 @@ def write(ctx, out) -> None:
                     offset = videos[name].frames
                     row.update(
                         {
-                            f"videos/{key}/chunk_index": 0,
-                            f"videos/{key}/file_index": 0,
+                            f"videos/{key}/chunk_index": slot.chunk,
+                            f"videos/{key}/file_index": slot.file,
                             f"videos/{key}/from_timestamp": offset / layout.fps,
                             f"videos/{key}/to_timestamp": (offset + T) / layout.fps,
                         }
@@ -484,8 +535,9 @@ def write(ctx, out) -> None:
                     }
                 )
                 table = pa.table(columns)
-                if writer is None:
+                if schema is None:
                     schema = table.schema.with_metadata({b"huggingface": _hf_metadata(features)})
+                if writer is None:
                     writer = pq.ParquetWriter(data_path, schema)
                 writer.write_table(table.cast(writer.schema))
             episode_rows.add(row)
@@ -553,9 +605,9 @@ def write(ctx, out) -> None:
         "total_episodes": n,
         "total_frames": start,
         "total_tasks": len(tasks),
-        "chunks_size": 1000,
-        "data_files_size_in_mb": 100,
-        "video_files_size_in_mb": 200,
+        "chunks_size": CHUNKS_SIZE,
+        "data_files_size_in_mb": DATA_FILES_SIZE_IN_MB,
+        "video_files_size_in_mb": VIDEO_FILES_SIZE_IN_MB,
         "data_path": DATA_PATH,
         "video_path": VIDEO_PATH if layout.video else None,
         "features": features,
@@ -582,9 +634,10 @@ def validate(ctx, out) -> None:
     from projects.formats.lerobot import LeRobotFormat
 
     info = json.loads((out / "meta" / "info.json").read_text())
-    table = pq.read_table(
-        out / DATA_PATH.format(chunk_index=0, file_index=0),
-        columns=["index", "timestamp", "frame_index", "task_index"],
+    # Every data file in (chunk, file) order: together one contiguous index.
+    table = pa.concat_tables(
+        pq.read_table(path, columns=["index", "timestamp", "frame_index", "task_index"])
+        for path in sorted((out / "data").glob("chunk-*/file-*.parquet"))
     )
     index = table["index"].to_numpy()
     if not np.array_equal(index, np.arange(len(index))):
