@@ -231,7 +231,7 @@ def _targets(project, candidates: list[Candidate], task_id: int | None) -> dict[
             live.filter(unique_id__in=unique).values_list("unique_id", "pk") if unique else []
         )
         for c in candidates:
-            if c.unique_id in by_unique:
+            if isinstance(c.unique_id, str) and c.unique_id in by_unique:
                 c.task = by_unique[c.unique_id]
         ids = {t for c in candidates if (t := _as_int(c.task)) is not None}
     tasks = (
@@ -274,7 +274,13 @@ def prelabels_import(
     reader = READERS.get(format)
     if reader is None:
         raise ApplicationError(f"Unknown format “{format}”.", field="format")
-    candidates = reader(raw)
+    try:
+        candidates = reader(raw)
+    except (TypeError, ValueError, AttributeError, KeyError) as exc:
+        # Values of the wrong type where the format has ids, lists or objects.
+        raise ApplicationError(
+            f"The file is not laid out as {FORMATS[format]} ({type(exc).__name__}: {exc})."
+        ) from exc
     detail = (detail or FORMATS[format].split(" (")[0] + " import")[:200]
     skips = _Skips()
     tasks = _targets(project, candidates, task_id)

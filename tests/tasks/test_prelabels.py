@@ -9,6 +9,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import SimpleUploadedFile
 
+from core.exceptions import ApplicationError
 from queues import services as export_services
 from tasks import services
 from tasks.models import Annotation, Task, TaskEvent
@@ -388,3 +389,50 @@ def test_an_import_whose_worker_died_is_failed_and_made_nothing(demo, run_jobs):
     assert (state["status"], state["error"]) == ("failed", "worker lost")
     run_jobs("imports")  # a late run of the job leaves a failed import as it is
     assert prelabel_import_get(project=project, import_id=record["id"])["status"] == "failed"
+
+
+@pytest.mark.parametrize(
+    ("fmt", "document", "said"),
+    [
+        ("coco", {"images": [{"id": 1, "sample": "s"}], "categories": [{"id": 1, "name": "x"}],
+                  "annotations": [{"image_id": [1], "category_id": 1, "bbox": [1, 2, 3, 4]}]},
+         "not laid out as COCO boxes"),
+        ("coco", {"images": [{"id": [1]}], "categories": [], "annotations": []},
+         "every image an id"),
+        ("coco", [1, 2], "needs images, annotations and categories lists"),
+        ("jsonl", {"task": 1, "annotations": [["label", "x"]]}, "annotation 1 is not an object"),
+        ("lerobot", {"task": 1, "label": 5, "data": {}}, "line 1 lacks a label or data"),
+    ],
+)  # fmt: skip
+def test_odd_values_are_refused_with_a_message_never_a_crash(demo, fmt, document, said):
+    project, users, _ = demo
+    with pytest.raises(ApplicationError) as refused:
+        prelabels_import(
+            actor=users["manager"], project=project, format=fmt, raw=json.dumps(document).encode(),
+            stage="objects",
+        )  # fmt: skip
+    assert said in refused.value.message
+
+
+def test_odd_references_are_skipped_with_their_reason(demo):
+    project, users, target = demo
+    odd = [
+        {"task": [1], "unique_id": ["x"], "annotations": [
+            {"label": "gripper_open", "stage": "segments", "data": {"start": 1, "end": 2}}]},
+        {"task": target.pk, "annotations": [
+            {"label": "gripper_open", "stage": {"a": 1}, "data": {"start": 1, "end": 2}},
+            {"label": "gripper_open", "stage": "segments", "sample": [3], "data": {}},
+            {"label": "gripper_open", "stage": "segments", "data": {"start": "1", "end": 2}},
+            {"label": "gripper_open", "stage": "segments", "data": {"start": 1, "end": 2},
+             "attributes": ["description"]}]},
+    ]  # fmt: skip
+    raw = "\n".join(json.dumps(line) for line in odd).encode()
+    summary = prelabels_import(actor=users["manager"], project=project, format="jsonl", raw=raw)
+    assert (summary["created"], summary["skipped"]) == (0, 5)
+    assert summary["reasons"] == {
+        "names no task of this project": 1,
+        f"task #{target.pk} has no annotate stage “{{'a': 1}}”": 1,
+        f"sample #[3] is not one of task #{target.pk}'s samples": 1,
+        "data.start: start must be a frame number (0 or more).": 1,
+        "attributes: attributes must be an object.": 1,
+    }
