@@ -29,8 +29,8 @@ from .models import (
 )
 from .pagination import TaskPagination
 from .records import annotation_record
-from .validation import task_item_clean
 from .tracks import expand_tracks
+from .validation import task_item_clean
 
 
 class StageSerializer(serializers.Serializer):
@@ -385,7 +385,7 @@ def _create_items(request, items):
     # validating an item. An ordinary item is cleaned in one pass (task_item_clean); the
     # serializer runs only for the others, so values and error messages are its own.
     serializer = TaskInputSerializer()
-    fields = serializer.fields
+    fields = list(serializer.fields.items())
     for index, raw in enumerate(items):
         item = task_item_clean(raw, fields)
         if item is None:

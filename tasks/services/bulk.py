@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from operator import itemgetter
 from typing import Any
 
 from django.db import connection, models
@@ -18,7 +19,6 @@ from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 _MISSING = object()  # a column the row does not give
-_PLAIN = object()  # a column written as it is (not JSON)
 
 
 def copy_available() -> bool:
@@ -77,6 +77,12 @@ def copy_rows(model: type[models.Model], rows: list[dict[str, Any]], now=None) -
     for row in rows:
         keys |= row.keys()
     columns, plan = _columns(model, keys, now)
+    # The columns the rows give first, then those none gives (the same defaults for all).
+    order = sorted(range(len(plan)), key=lambda i: plan[i][0] not in keys)
+    columns = [columns[i] for i in order]
+    plan = [plan[i] for i in order]
+    given = [step for step in plan if step[0] in keys]
+    tail = tuple(step[1] for step in plan if step[0] not in keys)
     quote = connection.ops.quote_name
     sql = f"COPY {quote(model._meta.db_table)} ({', '.join(quote(c) for c in columns)}) FROM STDIN"
     # JSON values by identity: rows often share one object (an event's data), dumped once.
@@ -89,26 +95,41 @@ def copy_rows(model: type[models.Model], rows: list[dict[str, Any]], now=None) -
             text = dumped[id(value)] = json.dumps(value, cls=encoder)
         return text
 
-    steps = [
-        (attname, default, getattr(field, "encoder", None) if is_json else _PLAIN)
-        for attname, default, is_json, field in plan
-    ]
+    jsons = [(i, getattr(step[3], "encoder", None)) for i, step in enumerate(given) if step[2]]
+    if all(len(row) == len(keys) for row in rows):  # every row gives every column: one
+        get = itemgetter(*(step[0] for step in given))  # C call reads a row's values
+
+        def values(row: dict) -> tuple:
+            found = get(row)
+            if len(given) == 1:
+                found = (found,)
+            if jsons:
+                found = list(found)
+                for i, encoder in jsons:
+                    found[i] = dump(found[i], encoder)
+            return (*found, *tail)
+
+    else:
+        encoders = {i: encoder for i, encoder in jsons}
+
+        def values(row: dict) -> tuple:
+            found = []
+            for i, (attname, default, _, _) in enumerate(given):
+                value = row.get(attname, _MISSING)
+                if value is _MISSING:
+                    value = default
+                elif i in encoders:
+                    value = dump(value, encoders[i])
+                found.append(value)
+            return (*found, *tail)
+
     connection.ensure_connection()
     # Database errors as Django's (a unique row taken meanwhile is an IntegrityError).
     with connection.wrap_database_errors, connection.cursor() as wrapper:
         with wrapper.cursor.copy(sql) as copy:
             write = copy.write_row
             for row in rows:
-                write(
-                    [
-                        default
-                        if (value := row.get(attname, _MISSING)) is _MISSING
-                        else value
-                        if encoder is _PLAIN
-                        else dump(value, encoder)
-                        for attname, default, encoder in steps
-                    ]
-                )
+                write(values(row))
     # Count the statement where Django counts queries (tests bound them; DEBUG shows them).
     if connection.queries_logged:
         connection.queries_log.append({"sql": sql, "time": "0.000"})

@@ -358,7 +358,10 @@ def _start_rows(
 ) -> tuple[list[dict], list[dict]]:
     """A new task's stage runs and events (without its ids) from the engine's answer."""
     runs: list[dict] = []
-    events: list[dict] = [{"kind": "created", "actor_id": actor_id, "data": {"blueprint": label}}]
+    # Every row gives the same columns (copy_rows reads them in one call per row).
+    events: list[dict] = [
+        {"kind": "created", "stage_key": "", "actor_id": actor_id, "data": {"blueprint": label}}
+    ]
     for stage in spec.stages:
         state = states[stage.key]
         replicas = stage.annotators if isinstance(stage, ConsensusStage) else 1
@@ -379,7 +382,7 @@ def _start_rows(
             kind, data = "stage_routed", {"to": state.routed_to, "reason": state.reason}
         else:
             kind, data = f"stage_{state.status}", {"reason": state.reason}
-        events.append({"kind": kind, "stage_key": stage.key, "data": data})
+        events.append({"kind": kind, "stage_key": stage.key, "actor_id": None, "data": data})
     return runs, events
 
 

@@ -136,3 +136,38 @@ def test_a_unique_id_taken_meanwhile_is_an_integrity_error_from_copy(project, ma
     with pytest.raises(IntegrityError), transaction.atomic():
         copy_rows(Task, [row])
     assert Task.objects.filter(project=project).count() == 1
+
+
+def test_copy_rows_writes_each_row_given_or_default_columns(project, manager):
+    """Rows with the same keys (read with one call per row) and rows with different keys
+    store the same thing; a JSON object shared by rows is written to each."""
+    from tasks.services.bulk import copy_available, copy_rows
+
+    if not copy_available():
+        pytest.skip("COPY is PostgreSQL's")
+    task = services.task_create(actor=manager, project=project, name="t")
+    shared = {"reason": "r", "n": [1, 2]}
+    copy_rows(
+        TaskEvent,
+        [
+            {"task_id": task.pk, "kind": "same", "stage_key": "a", "data": shared},
+            {"task_id": task.pk, "kind": "same", "stage_key": "b", "data": shared},
+        ],
+    )
+    copy_rows(
+        TaskEvent,
+        [
+            {"task_id": task.pk, "kind": "mixed", "data": shared},
+            {"task_id": task.pk, "kind": "mixed", "stage_key": "c", "actor_id": manager.pk},
+        ],
+    )
+    stored = [
+        (e.kind, e.stage_key, e.actor_id, e.data, e.created_at is not None)
+        for e in TaskEvent.objects.filter(task=task, kind__in=["same", "mixed"]).order_by("pk")
+    ]
+    assert stored == [
+        ("same", "a", None, shared, True),
+        ("same", "b", None, shared, True),
+        ("mixed", "", None, shared, True),
+        ("mixed", "c", manager.pk, {}, True),
+    ]
