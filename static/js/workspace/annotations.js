@@ -48,6 +48,7 @@ export async function createMany(data) {
     const short = W.samples.filter((s) => state.batch.has(s.id) && data.end > s.frames - 1);
     if (short.length) return alarm(`${short.map((s) => `${s.name} ends at frame ${s.frames - 1}`).join("; ")}: shorten the segment or leave those samples out.`);
   }
+  if (!W.audit) return applyMany(ids, data);  // an audit's fixes go one by one (each recorded)
   let saved = 0, failure = "";
   const made = [];
   for (const id of ids) {
@@ -62,6 +63,26 @@ export async function createMany(data) {
   if (made.length) remember({ type: "batch", label: currentClass(), annotations: made });
   say(`Saved ${currentClass()} on ${saved} sample${saved === 1 ? "" : "s"}.`);
   if (failure) alarm(`${failure} (saved on ${saved} of ${state.batch.size}; Undo takes those back)`);
+  renderSamples();
+  renderAnnotations();
+}
+
+// The batch service (POST annotations/batch/, as the task page's Batch annotation tab): one
+// transaction; a classification a sample already has is changed, skipped samples are named.
+async function applyMany(samples, data) {
+  const label = currentClass();
+  const { ok, data: answer } = await call("POST", `${urls.annotations}batch/`, { stage: W.stage, label, samples, data, attributes: attributes() });
+  if (!ok) return alarm(`Not saved: ${problem(answer)}`);
+  const made = [];
+  for (const a of answer.annotations) {
+    const known = state.annotations.find((x) => x.id === a.id);
+    if (known) Object.assign(known, a);
+    else { state.annotations.push(a); made.push(a); }
+    labelled(a.sample);
+  }
+  if (made.length) remember({ type: "batch", label, annotations: made });
+  const skipped = answer.skipped.map((x) => `${x.name} (${x.reason})`).join(", ");
+  say(`Saved ${label} on ${answer.count} sample${answer.count === 1 ? "" : "s"}.${skipped ? ` Skipped ${skipped}.` : ""}`);
   renderSamples();
   renderAnnotations();
 }
