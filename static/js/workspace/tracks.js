@@ -27,7 +27,8 @@ function tracks() {
   for (const a of state.annotations) {
     if (!a.track || !KINDS.includes(a.kind) || a.invalid || !onSample(a) || a.sample === null) continue;
     const key = `${a.stage}/${a.replica}/${a.track}`;
-    out.set(key, [...(out.get(key) || []), a]);
+    if (!out.has(key)) out.set(key, []);
+    out.get(key).push(a);
   }
   for (const keys of out.values()) keys.sort((x, y) => x.data.frame - y.data.frame);
   return out;
