@@ -12,8 +12,9 @@ reading frames and series does not depend on the version.
 Cameras are features of dtype ``video`` (decoded with PyAV) or ``image`` (PNG bytes
 in the data parquet). Numeric features other than the bookkeeping columns become
 arrays: vectors as they are, N-D ones (``datasets``' Array2D…Array5D, nested lists per
-frame) with their shape kept as ``item_shape``. The first and last frame of every episode's video segment is decoded at import,
-so a truncated or unreadable video is refused then, not when its frames are asked for.
+frame) with their shape kept as ``item_shape``. The first and last frame of every
+episode's video segment is decoded at import, so a truncated or unreadable video is
+refused then, not when its frames are asked for.
 """
 
 from __future__ import annotations
@@ -448,6 +449,9 @@ def decode_video_frames(
     try:
         with av.open(str(path)) as container:
             stream = container.streams.video[0]
+            time_base = stream.time_base
+            if time_base is None:
+                raise DataError(path.name, "the video stream has no time base")
             decoder, last = None, None  # last: (time, frame) most recently decoded
             for i in sorted(wanted):
                 target = wanted[i]
@@ -459,14 +463,10 @@ def decode_video_frames(
                 # Frames close ahead are decoded on from where the decoder is; only a jump
                 # (or the first frame) seeks back to a keyframe. A whole episode is one pass.
                 if decoder is None or last is None or target - last[0] > SEEK_GAP_SECONDS:
-                    container.seek(int(target / stream.time_base), stream=stream, backward=True)
+                    container.seek(int(target / time_base), stream=stream, backward=True)
                     decoder = container.decode(stream)
                 for frame in decoder:
-                    t = (
-                        float(frame.pts * Fraction(stream.time_base))
-                        if frame.pts is not None
-                        else 0
-                    )
+                    t = float(frame.pts * Fraction(time_base)) if frame.pts is not None else 0
                     last = (t, frame)
                     if t < target - tolerance:
                         continue

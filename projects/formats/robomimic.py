@@ -254,7 +254,7 @@ class RobomimicFormat(DatasetFormatReader):
         return self.read_frames(root, sample, camera, [index])[0]
 
     def read_frames(self, root: Path, sample, camera: str, indices) -> list[np.ndarray]:
-        info = next((c for c in sample.cameras if c["name"] == camera), {})
+        info: dict = next((c for c in sample.cameras if c["name"] == camera), {})
         with open_hdf5(root / sample.source["file"]) as f:
             ds = f[sample.source["group"]][f"obs/{camera}"]
             frames = [np.asarray(ds[i]) for i in indices]

@@ -136,6 +136,11 @@ def _role(key: str, dtype) -> str:
     return "state"
 
 
+def _scale(camera: dict[str, object]) -> float:
+    scale = camera.get("scale", 1.0)
+    return float(scale) if isinstance(scale, int | float) else 1.0
+
+
 def _frame(array, row: int, scale: float) -> np.ndarray:
     frame = np.asarray(array[row])
     if frame.dtype != np.uint8:
@@ -250,7 +255,7 @@ class ZarrReplayBufferFormat(DatasetFormatReader):
                 for camera in cameras:  # first and last frame: codecs and data show here
                     for row in (start, end - 1):
                         try:
-                            _frame(data[camera["name"]], row, camera["scale"])
+                            _frame(data[camera["name"]], row, _scale(camera))
                         except Exception as exc:
                             raise DataError(
                                 label, f"{camera['path']} frame {row} {_problem(exc)}"

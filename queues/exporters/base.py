@@ -152,7 +152,7 @@ class ExportContext:
     annotations: dict[int, list]  # task id → exported annotations
     options: dict
     counts: dict = field(default_factory=dict)
-    progress: Callable[[float, str], None] = lambda fraction, detail="": None
+    progress: Callable[[float, str], None] = field(default=lambda fraction, detail: None)
     # The task query, its size, and what the stream saw (ids for the manifest, review-passed
     # ids for ``submit``).
     source: Any = None

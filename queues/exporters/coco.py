@@ -41,7 +41,8 @@ def taxonomy_categories(ctx) -> dict[str, dict]:
 def write(ctx, out) -> None:
     images_dir = out / "images"
     images_dir.mkdir()
-    images, annotations = {}, []
+    images: dict[tuple[int, str, int], dict] = {}
+    annotations: list[dict] = []
     categories = taxonomy_categories(ctx)
     extra: dict[str, list[dict]] = {}  # labels no taxonomy names: numbered at the end
     for episode in stream_episodes(ctx):
@@ -52,7 +53,7 @@ def write(ctx, out) -> None:
                 continue
             camera = a.data.get("camera") or (cameras[0] if cameras else None)
             frame = int(a.data.get("frame", 0))
-            if camera not in cameras or not 0 <= frame < (sample.num_frames or 0):
+            if camera is None or camera not in cameras or not 0 <= frame < (sample.num_frames or 0):
                 # Saved before cameras and frames were checked: no image to put it on.
                 ctx.count("skipped_boxes_without_an_image")
                 continue

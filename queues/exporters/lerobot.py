@@ -212,7 +212,7 @@ def feature_shape(sample, name: str) -> list[int]:
 
 
 def _hf_metadata(features) -> bytes:
-    hf = {}
+    hf: dict[str, dict[str, Any]] = {}
     for key, f in features.items():
         if f["dtype"] == "video":
             continue
@@ -251,7 +251,11 @@ class RunningStats:
         self.shape = shape
         self.keep, self.stride, self.seen = keep, 1, 0
         self.count = 0
-        self.total = self.squares = self.low = self.high = None
+        # Per-value sums and extremes (numpy arrays) once a row has come.
+        self.total: Any = None
+        self.squares: Any = None
+        self.low: Any = None
+        self.high: Any = None
         self.kept: list[np.ndarray] = []
         self.kept_rows = 0
 
@@ -364,7 +368,9 @@ class _Rows:
     """A parquet file written a batch of rows at a time (the schema from the first batch)."""
 
     def __init__(self, path, batch: int = 1000) -> None:
-        self.path, self.batch, self.rows, self.writer = path, batch, [], None
+        self.path, self.batch = path, batch
+        self.rows: list[dict] = []
+        self.writer: pq.ParquetWriter | None = None
 
     def add(self, row: dict) -> None:
         self.rows.append(row)
