@@ -177,3 +177,41 @@ def test_episodes_of_two_environments_are_refused(project, manager, tmp_path):
     assert failed.status == "failed"
     assert "environment (env_args) differs" in failed.error
     assert not list((tmp_path / "media" / "exports").glob(f"{project.slug}/*"))
+
+
+def test_queries_do_not_grow_with_tasks(project, manager, dataset, monkeypatch):
+    from queues import services
+
+    monkeypatch.setattr(services, "PROGRESS_INTERVAL", 3600)
+    finished_tasks(project, manager, dataset, 2)
+    small, _, small_queries = export(project, manager, "robomimic")
+    finished_tasks(project, manager, dataset, 10, start=2)
+    large, out, large_queries = export(project, manager, "robomimic")
+    assert (small.manifest["counts"]["episodes"], large.manifest["counts"]["episodes"]) == (4, 24)
+    assert large_queries == small_queries <= 30
+    assert len(sequence_dataset(out / "dataset.hdf5")["demos"]) == 24
+
+
+@pytest.mark.parametrize(("fmt", "options"), [("robomimic", {}), ("hdf5", {"compress": "jpeg"})])
+def test_a_long_episode_is_exported_in_bounded_memory(
+    project, manager, tmp_path, monkeypatch, fmt, options
+):
+    """400 frames of two 120x160 cameras (46 MB of pixels) with a 1 MB frame window: the
+    robomimic and the JPEG-compressed HDF5 writers peak far below one camera's frames."""
+    import tracemalloc
+
+    from queues.exporters import base
+
+    folder = tmp_path / "long"
+    write_episode(folder / "episode_0.hdf5", 400, h=120, w=160)
+    finished_tasks(project, manager, import_folder(project, manager, folder), 1)
+    monkeypatch.setattr(base, "WINDOW_BYTES", 1024 * 1024)
+    one_camera = 400 * 120 * 160 * 3
+    tracemalloc.start()
+    try:
+        done, _, _ = export(project, manager, fmt, **options)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert done.manifest["counts"]["frames"] == 400
+    assert peak < one_camera / 2, f"peak {peak / 1e6:.1f} MB"
