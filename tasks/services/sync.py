@@ -11,6 +11,7 @@ from blueprints import engine
 
 from ..models import Annotation, Delivery, StageRun, Task, TaskEvent, TaskStatus
 from ..records import annotation_record
+from ..tracks import expand_tracks
 from .assignment import is_push, push_assign
 from .base import STATUS_FIELDS, event, spec_for, task_runs, task_seed, task_transition
 
@@ -244,5 +245,6 @@ def delivery_payload(task: Task, annotations: list[Annotation], stage: str = "")
         "status": task.status,
         "metadata": task.metadata,
         "datasets": [d.pk for d in getattr(task, "_dataset_list", [])],
-        "annotations": [annotation_record(a) for a in annotations if not a.invalid],
+        # Tracks frame by frame, as the exports write them (in-between frames: id null).
+        "annotations": [annotation_record(a) for a in expand_tracks(annotations) if not a.invalid],
     }

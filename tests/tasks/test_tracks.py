@@ -208,3 +208,15 @@ def test_hdf5_and_coco_write_each_frame_with_its_track(tracked, manager):
     ]
     assert got == WANT
     assert {a["attributes"]["track_id"] for a in document["annotations"]} == {"obj-1"}
+
+
+def test_the_delivery_carries_the_track_frame_by_frame_like_the_jsonl_export(
+    tracked, annotator, reviewer, manager
+):
+    services.stage_submit(actor=annotator, task=tracked, stage_key="annotate")
+    services.stage_review(actor=reviewer, task=tracked, stage_key="review", decision="approve")
+    (delivery,) = tracked.deliveries.all()
+    boxes = [a for a in delivery.payload["annotations"] if a["track"] == "obj-1"]
+    assert [(a["data"]["frame"], a["data"]["x"], a["id"] is not None) for a in boxes] == WANT
+    [line] = (_export(tracked, manager, "jsonl") / "tasks.jsonl").read_text().splitlines()
+    assert json.loads(line)["annotations"] == delivery.payload["annotations"]
