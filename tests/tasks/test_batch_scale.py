@@ -20,7 +20,7 @@ from tests.factories import UserFactory
 pytestmark = pytest.mark.django_db
 # One bound for every size: what a call costs besides its tasks (the selection, people,
 # locks, events, moved runs and their notifications).
-MAX_QUERIES = {"delete by ids": 30, "delete by filter": 31, "assign": 24, "update": 5}
+MAX_QUERIES = {"delete by ids": 18, "delete by filter": 19, "assign": 24, "update": 5}
 
 
 @pytest.fixture
