@@ -175,6 +175,8 @@ def write(ctx: ExportContext, out) -> None:
             ctx.count("frames", sample.num_frames)
             ctx.count("annotations", len(episode.annotations))
             ctx.progress(ctx.fraction(), sample.name)
+        if not ctx.written:
+            raise ExportError("No episodes to export (the tasks have no datasets with episodes).")
         for key, value in data_attrs.items():
             data.attrs[key] = _attr(value)
         if env is not None:

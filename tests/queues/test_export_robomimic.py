@@ -215,3 +215,19 @@ def test_a_long_episode_is_exported_in_bounded_memory(
         tracemalloc.stop()
     assert done.manifest["counts"]["frames"] == 400
     assert peak < one_camera / 2, f"peak {peak / 1e6:.1f} MB"
+
+
+def test_tasks_without_episodes_are_a_clear_failure(project, manager):
+    from queues import services
+    from tasks.services import task_create_many
+
+    ids = [t.pk for t in task_create_many(actor=manager, project=project, items=[{"name": "a"}])]
+    from tasks.models import Task
+
+    Task.objects.filter(pk__in=ids).update(status="review_passed")
+    started, _ = services.export_start(
+        actor=manager, project=project, format="robomimic", background=False
+    )
+    failed = services.export_run(export_id=started.pk)
+    assert (failed.status, failed.error) == ("failed", "No episodes to export (the tasks have "
+                                             "no datasets with episodes).")  # fmt: skip
