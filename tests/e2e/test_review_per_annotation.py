@@ -28,13 +28,20 @@ def test_a_reviewer_rejects_one_box_and_the_annotator_sees_it_only_on_it(
     expect(page.get_by_role("status", name="Saved changes")).to_contain_text("object: rejected")
     item = annotations.locator(f"li[data-annotation='{box.pk}']")
     expect(item).to_contain_text("Rejected by reviewer")
-    # Without a stage comment: the rejected box says it all.
+    # A grasp nobody segmented: marked missing here, it goes to the segments stage.
+    page.get_by_label("Comment", exact=True).fill("The second grasp is not segmented.")
+    page.get_by_label("Missing label").select_option("gripper_open")
+    page.get_by_role("button", name="Mark missing on this frame").click()
+    missing = page.get_by_role("list", name="Marked missing by the reviewer")
+    expect(missing).to_contain_text("Missing gripper_open (segments)")
+    # Without a stage comment: the rejected box and the missing grasp say it all.
     page.get_by_role("button", name="Reject", exact=True).click()
     expect(page).to_have_url(f"{live_server.url}/workspace/?done=rejected")
     review = AnnotationReview.objects.get(annotation=box)
     assert (review.verdict, review.stage_key) == ("rejected", "objects")
     runs = {r.stage_key: r for r in StageRun.objects.filter(task=task)}
     assert runs["objects"].status == "in_progress" and runs["objects"].attempt == 2
+    assert AnnotationReview.objects.get(annotation=None).stage_key == "segments"
 
     annotator = login("annotator", new_context=True)
     annotator.goto(f"{live_server.url}/workspace/{task.pk}/objects/")
@@ -44,6 +51,7 @@ def test_a_reviewer_rejects_one_box_and_the_annotator_sees_it_only_on_it(
     expect(item).to_contain_text("Rejected by reviewer")
     pinned = annotator.get_by_role("list", name=f"Comments on object #{box.pk}")
     expect(pinned).to_contain_text("The box cuts the block's left edge.")
+    expect(annotator.locator("body")).not_to_contain_text("second grasp")  # segments' concern
     # The segments stage (reopened too, no boxes) shows none of it.
     annotator.goto(f"{live_server.url}/workspace/{task.pk}/segments/")
     expect(annotator.locator("body")).to_have_attribute("data-workspace-ready", "true")
@@ -51,6 +59,9 @@ def test_a_reviewer_rejects_one_box_and_the_annotator_sees_it_only_on_it(
     expect(comments).to_contain_text("Episode 2 ends")  # the task's other remarks are there
     expect(annotator.locator("body")).not_to_contain_text("left edge")
     expect(annotator.locator("body")).not_to_contain_text("Rejected by")
+    expect(annotator.get_by_role("list", name="Marked missing by the reviewer")).to_contain_text(
+        "The second grasp is not segmented."
+    )
 
 
 def test_the_task_pages_batch_tab_previews_the_count_and_applies(login, live_server):
