@@ -35,6 +35,14 @@ def id_set(ids: Iterable[int]) -> Any:
     return list(ids)
 
 
+def text_set(values: Iterable[str]) -> Any:
+    """A ``field__in`` value for many strings: on PostgreSQL one text array parameter (as
+    ``id_set``), elsewhere the list itself."""
+    if connection.vendor == "postgresql":
+        return RawSQL("SELECT unnest(%s::text[])", (list(values),))
+    return list(values)
+
+
 def reserve_ids(model: type[models.Model], count: int) -> list[int]:
     """``count`` new primary keys of ``model``'s table, in ascending order, one query."""
     if count <= 0:

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from blueprints import engine
@@ -20,7 +21,7 @@ from projects.models import Dataset, ImportStatus, Membership, Project, Role
 from ..models import Priority, StageRun, Task, TaskEvent, TaskStatus
 from .assignment import push_assign, push_projects
 from .base import STATUS_FIELDS, lock_task, spec_for, task_transition
-from .bulk import copy_available, copy_rows, reserve_ids
+from .bulk import copy_available, copy_rows, reserve_ids, text_set
 from .sync import task_facts
 
 logger = logging.getLogger(__name__)
@@ -164,17 +165,29 @@ def task_create_ids(*, actor, project: Project, items: list[dict]) -> list[int]:
     return [row["id"] for row in _create(actor, project, items)[0]]
 
 
+def tasks_with_unique_ids(project: Project, unique_ids: list[str]) -> QuerySet[Task]:
+    """The project's live tasks holding any of ``unique_ids`` (non-empty strings), read from
+    the partial unique index: the ids as one array, and the index's own condition
+    (``unique_id <> ''``) spelled out — PostgreSQL does not prove it from an IN list of more
+    than 100 values, and then scanned the whole table on every bulk request."""
+    return (
+        Task.objects.filter(project=project, unique_id__in=text_set(unique_ids))
+        .exclude(unique_id="")
+        .order_by()
+    )
+
+
 def _create(actor, project: Project, items: list[dict]) -> tuple[list[dict], list[tuple]]:
     """Check the items, write the tasks, link them and start their engines; answers the
     tasks' rows (column attname → value, ``id`` included) and the items as prepared."""
     require(actor, project, Action.CHANGE, "You may not create tasks in this project.")
-    unique_ids = [i.get("unique_id") for i in items if i.get("unique_id")]
+    unique_ids: list[str] = [i["unique_id"] for i in items if i.get("unique_id")]
     if len(unique_ids) != len(set(unique_ids)):
         raise ApplicationError("unique_id repeats within the request.", field="unique_id")
-    existing = dict(
-        Task.objects.filter(project=project, unique_id__in=unique_ids).values_list(
-            "unique_id", "id"
-        )
+    existing = (
+        dict(tasks_with_unique_ids(project, unique_ids).values_list("unique_id", "id"))
+        if unique_ids
+        else {}
     )
     if existing:
         uid, task_id = next(iter(existing.items()))
@@ -228,7 +241,7 @@ def _create(actor, project: Project, items: list[dict]) -> tuple[list[dict], lis
         with transaction.atomic():  # a savepoint: a unique_id taken meanwhile is a 409
             rows = _insert_tasks(project, prepared, actor)
     except IntegrityError:
-        taken = Task.objects.filter(project=project, unique_id__in=unique_ids).first()
+        taken = tasks_with_unique_ids(project, unique_ids).first()
         if taken is None:
             raise
         raise Conflict(

@@ -171,3 +171,30 @@ def test_copy_rows_writes_each_row_given_or_default_columns(project, manager):
         ("mixed", "", None, shared, True),
         ("mixed", "c", manager.pk, {}, True),
     ]
+
+
+def test_the_unique_id_check_reads_the_unique_index_for_a_thousand_ids(project, manager):
+    """With 1,000 ids PostgreSQL cannot prove the partial unique index's condition from an
+    IN list (it stops at 100 values) and scanned every task of the table per request."""
+    from django.db import connection
+
+    from tasks.services.creation import tasks_with_unique_ids
+
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL's plan")
+    services.task_create_many(
+        actor=manager,
+        project=project,
+        items=[{"name": f"t{i}", "unique_id": f"u-{i}"} for i in range(2000)],
+    )
+    found = tasks_with_unique_ids(project, [f"v-{i}" for i in range(1000)] + ["u-7"])
+    assert list(found.values_list("unique_id", flat=True)) == ["u-7"]
+    sql, params = found.values_list("unique_id", "id").query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE tasks_task")
+        # A small table: the plan a big one gets (a lookup per id), to show the index serves.
+        for setting in ("enable_seqscan", "enable_hashjoin", "enable_mergejoin"):
+            cursor.execute(f"SET LOCAL {setting} = off")
+        cursor.execute(f"EXPLAIN {sql}", params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "task_unique_id_per_project" in plan, plan
