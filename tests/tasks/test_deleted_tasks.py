@@ -167,3 +167,19 @@ def test_a_deleted_tasks_delivery_leaves_the_audit_queue_at_once(
     services.task_delete(actor=manager, task=gone)  # its delivery waits for the purge
     assert [d.task_id for d in audits.audit_queue(actor=reviewer)] == [kept.pk]
     assert audits.audit_claim_next(actor=reviewer).task_id == kept.pk
+
+
+def test_the_daily_clean_up_purges_what_a_lost_purge_left(
+    two_tasks, manager, api_as, run_jobs, redis_conn, django_capture_on_commit_callbacks
+):
+    import django_rq
+
+    from queues.jobs import clean_exports_job
+
+    gone, kept = two_tasks
+    delete_over_the_api(api_as, manager, gone, django_capture_on_commit_callbacks)
+    redis_conn.flushdb()  # the purge job is lost
+    django_rq.get_queue("default", commit_mode="auto").enqueue(clean_exports_job)
+    run_jobs("default")
+    assert not Task.all_objects.filter(pk=gone.pk).exists()
+    assert Task.objects.filter(pk=kept.pk).exists()
