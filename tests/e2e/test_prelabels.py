@@ -46,6 +46,9 @@ def test_the_annotator_sees_prelabels_distinct_accepts_one_then_all(login, live_
     assert dashes not in {"", "none"}
     bar = page.get_by_role("group", name="Pre-labels")
     expect(bar).to_contain_text("2 pre-labels to check")
+    # Unchecked pre-labels do not make a sample done.
+    entry = page.locator("[data-samples] button.sample", has_text=first.name)
+    expect(entry).to_have_text(re.compile(rf"^○ {first.name}"))
 
     page.get_by_role("button", name=re.compile(r"^Accept pre-label object frame 0, 5,10")).click()
     expect(page.get_by_role("status", name="Saved changes")).to_contain_text(
@@ -53,6 +56,7 @@ def test_the_annotator_sees_prelabels_distinct_accepts_one_then_all(login, live_
     )
     expect(listing.locator("li.annotation.prelabel")).to_have_count(1)
     expect(page.locator("svg.overlay .saved.prelabel")).to_have_count(1)
+    expect(entry).to_have_text(re.compile(rf"^✓ {first.name}"))
     accepted = Annotation.objects.get(task=task, data__x=5)
     assert (accepted.source, accepted.author.username) == ("accepted", "annotator")
     assert accepted.source_detail == "model v1"

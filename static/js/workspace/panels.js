@@ -10,7 +10,7 @@ import { prelabelBar, prelabelItem } from "./prelabels.js";
 export function renderSamples() {
   const list = $("[data-samples]");
   list.innerHTML = "";
-  const done = new Set(state.annotations.filter((a) => W.stages.includes(a.stage) && a.sample && !a.invalid).map((a) => a.sample));
+  const done = new Set(state.annotations.filter((a) => W.stages.includes(a.stage) && a.sample && !a.invalid && a.source !== "prelabel").map((a) => a.sample));
   let progress = 0;
   W.samples.forEach((s, i) => {
     const item = document.createElement("li");
