@@ -430,6 +430,9 @@ def _direct_write(kind: str, source: Path, out: Path, fps: float) -> None:
         }
         T, h, w = src[f"observations/images/{LONG_CAMERAS[0]}"].shape[:3]
         window = max(1, (32 << 20) // (h * w * 3))
+        if kind == "hdf5-jpeg":
+            _direct_jpeg(src, out / "episode_0.hdf5", arrays, window)
+            return
         if kind == "hdf5":
             with h5py.File(out / "episode_0.hdf5", "w") as f:
                 f.attrs["sim"] = False
@@ -462,6 +465,45 @@ def _direct_write(kind: str, source: Path, out: Path, fps: float) -> None:
             }
         )
         pq.write_table(table, out / "data.parquet")
+
+
+def _direct_jpeg(src, path: Path, arrays: dict, window: int) -> None:
+    """ALOHA's compressed layout written straight: Pillow JPEGs (quality 50, channels as
+    OpenCV stores them), zero-padded rows and /compress_len."""
+    import io
+
+    import h5py
+    import numpy as np
+    from PIL import Image
+
+    T = len(arrays["action"])
+    with h5py.File(path, "w") as f:
+        f.attrs.update(sim=False, compress=True)
+        for k, v in arrays.items():
+            f.create_dataset(k, data=v)
+        lengths = np.zeros((len(LONG_CAMERAS), T), np.float32)
+        for c, cam in enumerate(LONG_CAMERAS):
+            ds = None
+            for start in range(0, T, window):
+                encoded = []
+                for frame in src[f"observations/images/{cam}"][start : start + window]:
+                    buffer = io.BytesIO()
+                    Image.fromarray(frame[..., ::-1]).save(buffer, "JPEG", quality=50)
+                    encoded.append(np.frombuffer(buffer.getvalue(), np.uint8))
+                if ds is None:  # a chunk about one row wide (a wider one is stored whole)
+                    chunk = (max(len(e) for e in encoded) * 5 // 4 // 1024 + 1) * 1024
+                    ds = f.create_dataset(
+                        f"observations/images/{cam}", (T, 0), np.uint8, maxshape=(T, None),
+                        chunks=(1, chunk),
+                    )  # fmt: skip
+                width = max(ds.shape[1], max(len(e) for e in encoded))
+                ds.resize(width, axis=1)
+                rows = np.zeros((len(encoded), width), np.uint8)
+                for i, e in enumerate(encoded):
+                    rows[i, : len(e)] = e
+                    lengths[c, start + i] = len(e)
+                ds[start : start + len(encoded)] = rows
+        f.create_dataset("compress_len", data=lengths)
 
 
 def long_child(argv: list[str]) -> None:
@@ -559,20 +601,27 @@ def long_main(argv: list[str]) -> None:
         "load_before": os.getloadavg()[0],
     }
     for fmt in args.formats.split(","):
+        # "hdf5-jpeg": HDF5 with ALOHA's JPEG layout; robomimic is compared with the direct
+        # HDF5 write (the same arrays and gzip frames, in one file).
         export, _ = exports.export_start(
             actor=admin,
             project=project,
-            format=fmt,
+            format=fmt.removesuffix("-jpeg"),
             background=False,
-            options={"zip": args.zip},
+            options={"zip": args.zip, **({"compress": "jpeg"} if fmt == "hdf5-jpeg" else {})},
         )
         got = child("export", str(export.pk))
         export.refresh_from_db()
-        direct = child("direct", fmt, str(source), str(work / f"direct-{fmt}"))
+        kind = "hdf5" if fmt == "robomimic" else fmt
+        direct = child("direct", kind, str(source), str(work / f"direct-{fmt}"))
         results[fmt] = {
             "export": got,
             "direct": direct,
             "export_mb": round(export.size_bytes / 2**20),
+            "direct_mb": round(
+                sum(p.stat().st_size for p in (work / f"direct-{fmt}").rglob("*") if p.is_file())
+                / 2**20
+            ),
             "wall_ratio": round(got["wall_seconds"] / direct["wall_seconds"], 2),
             "rss_ratio": round(got["peak_rss_mb"] / direct["peak_rss_mb"], 2),
         }
