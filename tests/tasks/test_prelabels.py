@@ -13,7 +13,7 @@ from core.exceptions import ApplicationError
 from queues import services as export_services
 from tasks import services
 from tasks.models import Annotation, Task, TaskEvent
-from tasks.services.prelabels import _key, prelabels_import
+from tasks.services.prelabels import _key, prelabels_import, prelabels_resolve
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -438,3 +438,28 @@ def test_odd_references_are_skipped_with_their_reason(demo):
         "data.start: start must be a frame number (0 or more).": 1,
         "attributes: attributes must be an object.": 1,
     }
+
+
+@pytest.mark.django_db
+def test_a_consensus_stage_gives_each_replica_its_own_copy(project, manager):
+    from tests.tasks.test_flows import activate, annotators
+
+    activate(project, manager, "driving-scene")
+    a, b, _ = annotators(project, manager, "a1", "a2", "a3", skills=["driving"])
+    task = services.task_create(actor=manager, project=project, name="clip")
+    rain = {"label": "weather", "stage": "weather", "sample": None, "data": {"value": "rain"}}
+    line = {"task": task.pk, "annotations": [rain]}
+    summary = prelabels_import(
+        actor=manager, project=project, format="jsonl", raw=json.dumps(line).encode()
+    )
+    assert summary["created"] == 3
+    copies = Annotation.objects.filter(task=task, stage_key="weather")
+    assert sorted(copies.values_list("replica", flat=True)) == [0, 1, 2]
+    run = services.stage_start(actor=a, task=task, stage_key="weather")
+    result = prelabels_resolve(actor=a, task=task, stage="weather", action="accept")
+    mine = copies.get(replica=run.replica)
+    assert result["ids"] == [mine.pk] and mine.author == a
+    assert copies.filter(source="prelabel").count() == 2  # the others' copies stay theirs
+    services.stage_start(actor=b, task=task, stage_key="weather")
+    with pytest.raises(ApplicationError, match="pre-label"):
+        services.stage_submit(actor=b, task=task, stage_key="weather")
