@@ -1,8 +1,8 @@
 """Kept counts for the dashboards (issue 15): the tasks per (project, status, blueprint
-version) and the stage runs per (project, stage, kind, status), read without counting the
-project's tasks or runs.
+version, hour they are due in) and the stage runs per (project, stage, kind, status), read
+without counting the project's tasks or runs.
 
-PostgreSQL triggers on ``tasks_task`` and ``tasks_stagerun`` (migration ``projects`` 0006)
+PostgreSQL triggers on ``tasks_task`` and ``tasks_stagerun`` (migrations ``projects`` 0006-7)
 append a change row — ``+n`` / ``-n`` for a key — to ``projects_taskcount`` /
 ``projects_runcount`` in the transaction of every statement that creates, changes, deletes or
 soft-deletes tasks or runs, whoever wrote it (the services, bulk ``UPDATE``s, ``COPY``). A
@@ -30,15 +30,18 @@ from django.db.models.functions import Cast
 COMPACT_ABOVE = 1000  # change rows of one project a read folds (at most a few ms to sum)
 LOCK_SPACE = 715_031  # pg_advisory_xact_lock(LOCK_SPACE, project id): compaction, reconcile
 
-TASK_KEY = ("project_id", "status", "blueprint_id")
+TASK_KEY = ("project_id", "status", "blueprint_id", "due_hour")
+# The UTC hour a task is due in, whatever the session's time zone (as the triggers write it).
+DUE_HOUR = "date_trunc('hour', due_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'"
 RUN_KEY = ("project_id", "stage_key", "kind", "status")
 TABLES = {"tasks": ("projects_taskcount", TASK_KEY), "runs": ("projects_runcount", RUN_KEY)}
 
 # What the counts are, from the tasks and runs themselves (reconcile).
 TRUE_COUNTS = {
     "tasks": (
-        "SELECT project_id, status, blueprint_id, count(*) FROM tasks_task "
-        "WHERE project_id = %s AND deleted_at IS NULL GROUP BY project_id, status, blueprint_id"
+        f"SELECT project_id, status, blueprint_id, {DUE_HOUR} AS due_hour, count(*) "  # noqa: S608
+        "FROM tasks_task WHERE project_id = %s AND deleted_at IS NULL "
+        "GROUP BY project_id, status, blueprint_id, due_hour"
     ),
     "runs": (
         "SELECT project_id, stage_key, kind, status, count(*) FROM tasks_stagerun "
@@ -54,15 +57,15 @@ def kept() -> bool:
 
 def task_count_values(project_ids: Iterable[int], among: QuerySet | None = None) -> QuerySet:
     """The kept task counts of ``project_ids`` as ``values()`` rows: ``project_id``,
-    ``status``, ``blueprint_id``, ``n`` (the count) and ``pieces`` (its change rows: pass
-    the rows to ``fold_crowded`` after reading). Zero counts may be among them. ``among``:
-    the rows of every project instead."""
+    ``status``, ``blueprint_id``, ``due_hour``, ``n`` (the count) and ``pieces`` (its change
+    rows: pass the rows to ``fold_crowded`` after reading). Zero counts may be among them.
+    ``among``: the rows of every project instead."""
     from .models import TaskCount
 
     rows = TaskCount.objects.filter(project_id__in=list(project_ids)) if among is None else among
     return (
         rows.order_by()
-        .values("project_id", "status", "blueprint_id")
+        .values("project_id", "status", "blueprint_id", "due_hour")
         .annotate(n=Cast(Sum("n"), BigIntegerField()), pieces=Count("*"))
     )
 

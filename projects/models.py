@@ -221,10 +221,13 @@ class TaskCount(models.Model):
     )
     status = models.CharField(max_length=20)
     blueprint_id = models.BigIntegerField()
+    # The hour (UTC) the tasks are due in, None without a due date: overdue and due-soon
+    # counts add whole hours and count only the tasks of the current hours.
+    due_hour = models.DateTimeField(null=True)
     n = models.BigIntegerField()
 
     def __str__(self) -> str:
-        return f"{self.project_id}/{self.status}/{self.blueprint_id} {self.n:+}"
+        return f"{self.project_id}/{self.status}/{self.blueprint_id}/{self.due_hour} {self.n:+}"
 
 
 class RunCount(models.Model):

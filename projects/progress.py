@@ -351,17 +351,28 @@ def task_counts(
 def _kept_task_counts(
     counts: dict[int, TaskCounts], open_statuses: list[str], now: dt.datetime, soon: dt.datetime
 ) -> dict[int, TaskCounts]:
-    """One query: the kept counts (``projects.counts``) and, per project, its open tasks
-    overdue and due soon (ranges of the (project, due) index) and its first task's
-    creation (one probe of the (project, created) index)."""
+    """One query: the kept counts (``projects.counts``, by the UTC hour the tasks are due
+    in) and, per project, the open tasks due in the hours ``now`` and ``soon`` cut (a range
+    of the (project, due) index each: an hour's tasks, not every overdue one) and its first
+    task's creation (one probe of the (project, created) index). Overdue: whole hours before
+    ``now``'s plus its part; due soon: the rest of ``now``'s hour, whole hours, ``soon``'s
+    part."""
     ids = list(counts)
+    hour = now.astimezone(dt.UTC).replace(minute=0, second=0, microsecond=0)
+    next_hour = hour + dt.timedelta(hours=1)
+    soon_hour = soon.astimezone(dt.UTC).replace(minute=0, second=0, microsecond=0)
     due = Task.objects.filter(project_id=OuterRef("pk"), status__in=open_statuses).order_by()
 
-    def how_many(tasks) -> Coalesce:
-        n = tasks.values("project_id").annotate(c=Count("*")).values("c")
+    def how_many(start: dt.datetime, end: dt.datetime) -> Coalesce:
+        n = (
+            due.filter(due_at__gte=start, due_at__lt=end)
+            .values("project_id")
+            .annotate(c=Count("*"))
+            .values("c")
+        )
         return Coalesce(Subquery(n), 0)
 
-    columns = ["project_id", "status", "blueprint_id", "n", "pieces"]
+    columns = ["project_id", "status", "blueprint_id", "due_hour", "n", "pieces"]
     columns += ["overdue", "due_soon", "first"]
     kept = kept_counts.task_count_values(ids).annotate(
         overdue=Value(0), due_soon=Value(0), first=Value(None, output_field=DateTimeField())
@@ -373,10 +384,12 @@ def _kept_task_counts(
             project_id=F("pk"),
             status=Value(""),
             blueprint_id=Value(None, output_field=BigIntegerField()),
+            due_hour=Value(None, output_field=DateTimeField()),
             n=Value(0, output_field=BigIntegerField()),
             pieces=Value(0),
-            overdue=how_many(due.filter(due_at__lt=now)),
-            due_soon=how_many(due.filter(due_at__gte=now, due_at__lt=soon)),
+            overdue=how_many(hour, now),
+            due_soon=how_many(now, min(next_hour, soon))
+            + (how_many(max(soon_hour, next_hour), soon) if soon > next_hour else Value(0)),
             first=Subquery(
                 Task.objects.filter(project_id=OuterRef("pk"))
                 .order_by("created_at")
@@ -394,8 +407,16 @@ def _kept_task_counts(
             c.total += n
             c.by_status[row["status"]] = c.by_status.get(row["status"], 0) + n
             c.by_blueprint[row["blueprint_id"]] = c.by_blueprint.get(row["blueprint_id"], 0) + n
+            due_hour = row["due_hour"]
+            if due_hour is not None and row["status"] in open_statuses:
+                if due_hour < hour:
+                    c.overdue += n
+                elif next_hour <= due_hour < soon_hour:
+                    c.due_soon += n
         else:
-            c.overdue, c.due_soon, c.first_task = row["overdue"], row["due_soon"], row["first"]
+            c.overdue += row["overdue"]
+            c.due_soon += row["due_soon"]
+            c.first_task = row["first"]
     for c in counts.values():  # keys whose count went back to zero
         c.by_blueprint = {pk: n for pk, n in c.by_blueprint.items() if n}
     return counts

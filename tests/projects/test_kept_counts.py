@@ -103,7 +103,7 @@ def test_reconcile_repairs_wrong_counts_and_says_what_it_fixed(project, manager,
     assert kept_tasks(project) == {"pending_start": 3, "in_progress": 7}
     call_command("reconcile_counts", project=[project.pk])
     said = capsys.readouterr().out
-    assert f"projects_taskcount ({project.pk}, 'in_progress', {blueprint_id}): -7" in said
+    assert f"projects_taskcount ({project.pk}, 'in_progress', {blueprint_id}, None): -7" in said
     assert "2 count(s) corrected." in said
     assert kept_tasks(project) == {"pending_start": 3} == true_tasks(project)
     assert kept_runs(project) == true_runs(project)
@@ -124,16 +124,22 @@ def test_a_read_folds_a_crowded_project(project, manager, monkeypatch):
     assert kept_tasks(project) == {"pending_start": 3}
 
 
+@pytest.mark.parametrize("minute", [0, 1, 59])
 def test_the_dashboard_figures_equal_counting_the_tasks(
-    project, manager, annotator, reviewer, monkeypatch
+    project, manager, annotator, reviewer, monkeypatch, minute
 ):
-    """The known answer: the Overview's figures from the kept counts and from counting."""
+    """The known answer: the Overview's figures from the kept counts and from counting, at
+    the start, inside and at the end of an hour (the due-hour edges)."""
     made = make(project, manager, 8)
-    now = timezone.now()
+    now = timezone.now().replace(minute=minute, second=30)
     Task.objects.filter(pk__in=[t.pk for t in made[:3]]).update(
         due_at=now - timezone.timedelta(days=1)
     )
-    Task.objects.filter(pk=made[3].pk).update(due_at=now + timezone.timedelta(hours=3))
+    hours = timezone.timedelta(hours=1)
+    # Due in hours the kept counts add whole and in the hours ``now`` and ``soon`` cut.
+    dues = (3 * hours, -hours / 3, hours / 3, 47.8 * hours, 49 * hours)
+    for task, due in zip(made[3:], dues, strict=True):
+        Task.objects.filter(pk=task.pk).update(due_at=now + due)
     for task in made[:3]:
         services.stage_start(actor=annotator, task=task, stage_key="annotate")
     services.stage_submit(actor=annotator, task=made[0], stage_key="annotate")
@@ -153,5 +159,5 @@ def test_the_dashboard_figures_equal_counting_the_tasks(
     monkeypatch.setattr(counts, "kept", lambda: False)
     counted = figures()
     assert kept == counted
-    assert kept[0]["overdue"] == 2 and kept[0]["due_soon"] == 1  # one overdue task is done
+    assert kept[0]["overdue"] == 3 and kept[0]["due_soon"] == 3  # one overdue task is done
     assert ("annotate", 0, 5, 1, 1, 1, "") in kept[1]  # made[1] waits for its review
