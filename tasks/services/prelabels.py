@@ -49,6 +49,7 @@ FORMATS = {
     "coco": "COCO boxes (annotations.json)",
     "lerobot": "LeRobot export's meta/stagecraft_annotations.jsonl (or the dataset as a zip)",
 }
+NAMES = {"jsonl": "JSONL", "coco": "COCO", "lerobot": "LeRobot"}
 MAX_BYTES = 200 * 1024 * 1024
 SIDECAR = "meta/stagecraft_annotations.jsonl"
 EXAMPLES = 20  # skipped annotations listed one by one in a summary (all are counted)
@@ -281,7 +282,7 @@ def prelabels_import(
         raise ApplicationError(
             f"The file is not laid out as {FORMATS[format]} ({type(exc).__name__}: {exc})."
         ) from exc
-    detail = (detail or FORMATS[format].split(" (")[0] + " import")[:200]
+    detail = (detail or f"{NAMES[format]} import")[:200]
     skips = _Skips()
     tasks = _targets(project, candidates, task_id)
     if task_id is not None and task_id not in tasks:

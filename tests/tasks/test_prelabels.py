@@ -8,6 +8,7 @@ import zipfile
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
 
 from core.exceptions import ApplicationError
 from queues import services as export_services
@@ -279,6 +280,12 @@ def test_the_annotator_accepts_edits_deletes_and_then_submits(demo, api_as):
     last = TaskEvent.objects.filter(task=target).latest("id")
     assert (last.kind, last.data["annotations"]) == ("prelabels_deleted", [extra.pk])
     assert client.post(submit).status_code == 200
+    # The task's history says it, with the counts.
+    manager = Client()
+    manager.force_login(users["manager"])
+    history = manager.get(f"/tasks/{target.pk}/").text
+    assert "prelabels imported segments by manager: 3 from JSONL import" in history
+    assert "prelabels accepted segments by annotator: 1" in history
     # Nobody else resolves them: the reviewer is not the stage's annotator.
     response = api_as(users["reviewer"]).post(url, {"action": "accept"}, format="json")
     assert response.status_code in {403, 409}
