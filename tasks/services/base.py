@@ -11,6 +11,7 @@ from typing import Any
 
 from django.db.models import DateTimeField, Prefetch, Value, prefetch_related_objects
 from django.db.models.functions import Concat
+from django.http import Http404
 from django.utils import timezone
 
 from blueprints.models import Blueprint
@@ -112,11 +113,14 @@ def lock_task(task_id: int, actor=None, *, outcomes: bool = False) -> Task:
     asked (``task_runs``)."""
     from audits.models import ReviewOutcome
 
-    task = (
-        Task.objects.select_for_update(of=("self",))
-        .select_related("blueprint", "project")
-        .get(pk=task_id)
-    )
+    try:
+        task = (
+            Task.objects.select_for_update(of=("self",))
+            .select_related("blueprint", "project")
+            .get(pk=task_id)
+        )
+    except Task.DoesNotExist:  # deleted since the caller read it: hidden, awaiting its purge
+        raise Http404("This task has been deleted.") from None
     none = Value(None, output_field=DateTimeField())
     people = [
         through.objects.filter(task_id=task.pk)

@@ -183,3 +183,17 @@ def test_the_daily_clean_up_purges_what_a_lost_purge_left(
     run_jobs("default")
     assert not Task.all_objects.filter(pk=gone.pk).exists()
     assert Task.objects.filter(pk=kept.pk).exists()
+
+
+def test_acting_on_a_task_deleted_meanwhile_answers_404(
+    two_tasks, manager, annotator, api_as, django_capture_on_commit_callbacks
+):
+    from django.http import Http404
+
+    gone, kept = two_tasks
+    stale = Task.objects.get(pk=kept.pk)  # read by a request before the delete
+    delete_over_the_api(api_as, manager, kept, django_capture_on_commit_callbacks)
+    with pytest.raises(Http404):
+        services.stage_start(actor=annotator, task=stale, stage_key="annotate")
+    response = api_as(annotator).post(f"/api/v1/tasks/{kept.pk}/stages/annotate/start/")
+    assert response.status_code == 404
