@@ -49,7 +49,11 @@ def _reviewing_run(task: Task, review_stage: str, actor) -> StageRun:
             actor,
             timezone.now(),
         )
-        events = [event(task, "stage_started", actor, review_stage, replica=run.replica, attempt=1)]
+        events = [
+            event(
+                task, "stage_started", actor, review_stage, replica=run.replica, attempt=run.attempt
+            )
+        ]
         sync_task(
             task, actor, events, changed={run.pk: (run, {"status", "assignee", "started_at"})}
         )

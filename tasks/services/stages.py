@@ -301,7 +301,7 @@ def stage_review(
             field="decision",
         )
     concerns = set(flagged)
-    if pin["annotation"] is not None:
+    if pin["annotation"] is not None and pin["annotation"].stage_key in stage.reviews:
         concerns.add(pin["annotation"].stage_key)
     concerns = concerns or set(stage.reviews)
     note = None
