@@ -33,7 +33,8 @@ LOCK_SPACE = 715_031  # pg_advisory_xact_lock(LOCK_SPACE, project id): compactio
 TASK_KEY = ("project_id", "status", "blueprint_id", "due_hour")
 # The UTC hour a task is due in, whatever the session's time zone (as the triggers write it).
 DUE_HOUR = "date_trunc('hour', due_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'"
-RUN_KEY = ("project_id", "stage_key", "kind", "status")
+RUN_KEY = ("project_id", "stage_key", "kind", "status", "assignee_id")
+FUNNEL_KEY = ("project_id", "stage_key", "kind", "status")  # run_rows: summed over people
 TABLES = {"tasks": ("projects_taskcount", TASK_KEY), "runs": ("projects_runcount", RUN_KEY)}
 
 # What the counts are, from the tasks and runs themselves (reconcile).
@@ -44,8 +45,8 @@ TRUE_COUNTS = {
         "GROUP BY project_id, status, blueprint_id, due_hour"
     ),
     "runs": (
-        "SELECT project_id, stage_key, kind, status, count(*) FROM tasks_stagerun "
-        "WHERE project_id = %s GROUP BY project_id, stage_key, kind, status"
+        "SELECT project_id, stage_key, kind, status, assignee_id, count(*) FROM tasks_stagerun "
+        "WHERE project_id = %s GROUP BY project_id, stage_key, kind, status, assignee_id"
     ),
 }
 
@@ -92,7 +93,7 @@ def run_rows(
     non-zero counts only; ``last started`` is when the latest run of a group whose status is
     in ``started_of`` started (one backward probe of the funnel index per group; None for
     the others). One query; folds crowded projects after reading."""
-    columns = ", ".join(RUN_KEY)
+    columns = ", ".join(FUNNEL_KEY)
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT {columns}, n, pieces, CASE WHEN status = ANY(%s) THEN ("  # noqa: S608
@@ -107,6 +108,22 @@ def run_rows(
         rows = cursor.fetchall()
     fold_crowded([{"project_id": row[0], "pieces": row[5]} for row in rows])
     return [row[:5] + row[6:] for row in rows]
+
+
+def runs_by_person(project_id: int, *, kinds: Iterable[str], status: str) -> QuerySet:
+    """``values()`` rows ``assignee_id``, ``n`` (non-zero) of the project's runs of ``kinds``
+    in ``status`` that someone holds, from the kept counts (one query)."""
+    from .models import RunCount
+
+    return (
+        RunCount.objects.filter(
+            project_id=project_id, kind__in=list(kinds), status=status, assignee_id__isnull=False
+        )
+        .order_by()
+        .values("assignee_id")
+        .annotate(n=Cast(Sum("n"), BigIntegerField()))
+        .exclude(n=0)
+    )
 
 
 def fold_crowded(rows: Iterable[dict]) -> None:

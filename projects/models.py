@@ -241,7 +241,8 @@ class RunCount(models.Model):
     stage_key = models.CharField(max_length=64)
     kind = models.CharField(max_length=20)
     status = models.CharField(max_length=20)
+    assignee_id = models.BigIntegerField(null=True)  # the per-annotator runs in progress
     n = models.BigIntegerField()
 
     def __str__(self) -> str:
-        return f"{self.project_id}/{self.stage_key}/{self.status} {self.n:+}"
+        return f"{self.project_id}/{self.stage_key}/{self.status}/{self.assignee_id} {self.n:+}"

@@ -823,6 +823,14 @@ def annotator_table(
         .values("assignee_id")
         .annotate(in_progress=Count("*"), done_7d=Value(0), median=no_median)
     )
+    if kept_counts.kept():  # the kept counts, not every run in progress
+        busy_rows = (
+            kept_counts.runs_by_person(project.pk, kinds=ANNOTATE_KINDS, status=S.IN_PROGRESS)
+            .annotate(in_progress=F("n"), done_7d=Value(0), median=no_median)
+            .values("assignee_id", "in_progress", "done_7d", "median")
+        )
+        if only_user is not None:
+            busy_rows = busy_rows.filter(assignee_id=only_user)
     done_rows = (
         done_runs.order_by()
         .values("assignee_id")

@@ -36,6 +36,11 @@ def kept_runs(project) -> dict:
     return {(key, status): n for _, key, _, status, n, _ in counts.run_rows([project.pk])}
 
 
+def kept_people(project) -> dict:
+    rows = counts.runs_by_person(project.pk, kinds=["annotate"], status="in_progress")
+    return {row["assignee_id"]: row["n"] for row in rows}
+
+
 def true_runs(project) -> dict:
     return dict(
         Counter(StageRun.objects.filter(project=project).values_list("stage_key", "status"))
@@ -62,6 +67,7 @@ def test_counts_follow_creation_transitions_and_bulk_updates(project, manager, a
     assert kept_tasks(project)["review_passed"] == 1
     assert kept_runs(project) == true_runs(project)
     assert kept_runs(project)[("annotate", "in_progress")] == 1
+    assert kept_people(project) == {annotator.pk: 1}  # made[1]'s run, by whom
     # A bulk UPDATE outside the services (fixtures, SQL) is counted as well.
     Task.objects.filter(pk__in=[t.pk for t in made[2:]]).update(status=TaskStatus.IN_PROGRESS)
     StageRun.objects.filter(task__in=made[2:], stage_key="annotate").update(status="in_progress")
@@ -153,7 +159,8 @@ def test_the_dashboard_figures_equal_counting_the_tasks(
             for s in got["stages"]
         ]
         keys = ("total", "by_status", "done", "overdue", "due_soon", "eta_reason")
-        return {k: got[k] for k in keys}, stages
+        people = [(a.user_id, a.in_progress, a.done_7d) for a in got["annotators"]]
+        return {k: got[k] for k in keys}, stages, people
 
     kept = figures()
     monkeypatch.setattr(counts, "kept", lambda: False)
@@ -161,3 +168,4 @@ def test_the_dashboard_figures_equal_counting_the_tasks(
     assert kept == counted
     assert kept[0]["overdue"] == 3 and kept[0]["due_soon"] == 3  # one overdue task is done
     assert ("annotate", 0, 5, 1, 1, 1, "") in kept[1]  # made[1] waits for its review
+    assert (annotator.pk, 1, 2) in kept[2]  # one run in progress, two done this week
