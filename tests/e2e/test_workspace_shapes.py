@@ -1,12 +1,17 @@
 """Editing polygons and keypoints, drawing by keyboard only, two cameras side by side and
 folding panels (issue 17): what is saved is checked in the database, in image pixels."""
 
+import tempfile
+from pathlib import Path
+
 from playwright.sync_api import expect
 
 from blueprints import services as blueprint_services
 from projects.models import Dataset, Project
 from tasks import services
 from tasks.models import Annotation
+
+SHOTS = Path(tempfile.gettempdir()) / "stagecraft-shots"  # screenshots to look at
 
 
 def shapes_task():
@@ -96,6 +101,7 @@ def test_edit_a_polygons_corners_and_move_a_keypoint(login, live_server):
         "(h) => [getComputedStyle(h).fill, getComputedStyle(h).stroke]"
     )
     assert colours == ["rgb(255, 255, 255)", "rgb(31, 41, 51)"], colours
+    page.screenshot(path=f"{SHOTS}/polygon-selected-1440x900.png")
 
     # Drag a corner: it moves, the others stay.
     drag(page, (40, 10), (50, 5))
@@ -230,6 +236,8 @@ def test_two_cameras_side_by_side_and_a_folded_panel_stay_after_reload(login, li
     for key, value in {"x": 10, "y": 12, "w": 20, "h": 28}.items():
         assert abs(box[key] - value) <= 0.25, box
 
+    page.screenshot(path=f"{SHOTS}/side-by-side-1440x900.png")
+
     # Fold the samples panel: the viewer takes its room.
     fold = page.get_by_role("button", name="Samples panel")
     expect(fold).to_have_attribute("aria-expanded", "true")
@@ -247,6 +255,9 @@ def test_two_cameras_side_by_side_and_a_folded_panel_stay_after_reload(login, li
     expect(page.get_by_role("button", name="Side by side")).to_have_attribute(
         "aria-pressed", "true"
     )
+    page.set_viewport_size({"width": 1280, "height": 720})
+    page.wait_for_timeout(200)
+    page.screenshot(path=f"{SHOTS}/side-by-side-folded-1280x720.png")
     fold.click()
     expect(page.locator("[data-samples]")).to_be_visible()
     expect(page.get_by_role("button", name="Tools panel")).to_have_attribute(

@@ -100,11 +100,11 @@ export function split() {
 // so the overlay's coordinates are always image pixels whatever the zoom.
 export function fit() {
   const stage = $("[data-stage]"), boxes = document.querySelectorAll("[data-stage] .frame-box");
-  const cell = stage.clientWidth / boxes.length;
+  const cell = stage.clientWidth / boxes.length, gap = boxes.length > 1 ? 8 : 0;
   boxes.forEach((box, i) => {
     const { width: w, height: h } = box.lastChild.viewBox.baseVal;
     if (!w) return;
-    const scale = Math.min(cell / w, stage.clientHeight / h);
+    const scale = Math.min((cell - gap) / w, stage.clientHeight / h);
     const view = { scale, x: i * cell + (cell - w * scale) / 2, y: (stage.clientHeight - h * scale) / 2, fitted: true };
     if (i) place(box, view);
     else { state.view = view; applyView(); }
@@ -134,6 +134,7 @@ export function zoom(kind) {
 
 function place(box, { scale, x, y }) {
   box.style.transform = `translate(${x}px, ${y}px) scale(${scale})`;
+  box.style.setProperty("--zoom", scale);  // strokes stay thin on screen (the CSS)
   box.lastChild.scale = scale;
 }
 
@@ -141,7 +142,6 @@ function applyView() {
   const box = $("[data-stage] .frame-box");
   if (!box) return;
   place(box, state.view);
-  $("[data-stage]").style.setProperty("--zoom", state.view.scale);
   const label = $("[data-zoom-level]");
   if (label) label.textContent = `${Math.round(state.view.scale * 100)} %`;
   drawOverlay();  // handles, points and the cross-hair keep their size on screen
