@@ -101,6 +101,11 @@ def test_edit_a_polygons_corners_and_move_a_keypoint(login, live_server):
         "(h) => [getComputedStyle(h).fill, getComputedStyle(h).stroke]"
     )
     assert colours == ["rgb(255, 255, 255)", "rgb(31, 41, 51)"], colours
+    # Their outline stays 1.5 screen pixels at this zoom (the frame is scaled ~5×).
+    outline = handles.first.evaluate(
+        "(h) => parseFloat(getComputedStyle(h).strokeWidth) * h.ownerSVGElement.scale"
+    )
+    assert abs(outline - 1.5) < 0.01, outline
     page.screenshot(path=f"{SHOTS}/polygon-selected-1440x900.png")
 
     # Drag a corner: it moves, the others stay.
