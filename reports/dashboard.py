@@ -9,7 +9,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from django.db.models import Exists, Max, Min, OuterRef, Subquery
+from django.db.models import CharField, Exists, Max, Min, OuterRef, Subquery
+from django.db.models.fields.json import KeyTextTransform
+from django.db.models.functions import Cast
 from django.utils import timezone
 
 from audits.models import Audit, AuditFinding
@@ -93,8 +95,12 @@ def feedback_waiting(*, user) -> dict[str, Any]:
     mine = StageRun.objects.filter(
         task=OuterRef("task"), assignee=user, kind__in=selectors.WORK_KINDS
     )
-    review_note = StageRun.objects.filter(
-        task=OuterRef("task"), stage_key=OuterRef("stage_key"), kind="review"
+    # A reviewer's reject note is the one its review_rejected event names (its stage is the
+    # stage it concerns, not the review's: tasks.services.stages.stage_review).
+    review_note = (
+        TaskEvent.objects.filter(task=OuterRef("task"), kind="review_rejected")
+        .annotate(note=KeyTextTransform("comment_id", "data"))
+        .filter(note=Cast(OuterRef("pk"), CharField()))
     )
     problems = (
         Comment.objects.filter(Exists(mine), kind=Comment.Kind.PROBLEM, resolved=False)
