@@ -242,6 +242,11 @@ def test_two_cameras_side_by_side_and_a_folded_panel_stay_after_reload(login, li
         assert abs(box[key] - value) <= 0.25, box
 
     page.screenshot(path=f"{SHOTS}/side-by-side-1440x900.png")
+    page.keyboard.press("+")  # both stay fitted, and the page says why nothing zooms
+    expect(page.get_by_role("status", name="Saved changes")).to_have_text(
+        "Side by side, both cameras stay fitted: turn it off to zoom."
+    )
+    assert wrist.bounding_box() == right
 
     # Fold the samples panel: the viewer takes its room.
     fold = page.get_by_role("button", name="Samples panel")

@@ -115,7 +115,7 @@ const MIN_ZOOM = 0.1, MAX_ZOOM = 64;
 
 // Zoom by ``factor`` keeping the image point under (cx, cy) — stage pixels — where it is.
 export function zoomAt(factor, cx, cy) {
-  if (state.split) return;  // side by side, both cameras stay fitted
+  if (state.split) return say("Side by side, both cameras stay fitted: turn it off to zoom.");
   const v = state.view;
   const scale = Math.min(MAX_ZOOM, Math.max(MIN_ZOOM, v.scale * factor));
   const px = (cx - v.x) / v.scale, py = (cy - v.y) / v.scale;
