@@ -9,7 +9,7 @@ from rest_framework.parsers import BaseParser
 from rest_framework.response import Response
 
 from core.access import Action
-from core.parsers import StrictJSONParser, has_nul
+from core.parsers import UNSAFE_TEXT, StrictJSONParser, has_unsafe_text
 from projects.selectors import project_get_for_user
 
 from . import selectors, services
@@ -24,8 +24,8 @@ class YAMLParser(BaseParser):
             data = yaml.safe_load(stream.read().decode("utf-8"))
         except (yaml.YAMLError, UnicodeDecodeError, RecursionError) as exc:
             raise ParseError(f"YAML parse error: {exc}") from exc
-        if has_nul(data):
-            raise ParseError("Text may not contain NUL characters.")
+        if has_unsafe_text(data):
+            raise ParseError(UNSAFE_TEXT)
         return data
 
 

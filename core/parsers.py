@@ -1,22 +1,30 @@
 """The API's JSON parser. A module of its own: DRF imports the default parser classes while
 it builds ``APIView``, so this must not import ``rest_framework.views`` (core.api does)."""
 
+import re
+
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
 
+# What no database column can hold: NUL, and a lone UTF-16 surrogate ("\ud800" in JSON,
+# which Python decodes but UTF-8 cannot encode — PostgreSQL refused it with a 500).
+_UNSAFE = re.compile("[\x00\ud800-\udfff]")
+UNSAFE_TEXT = "Text may not contain NUL characters or unpaired surrogates (\\ud800–\\udfff)."
 
-def has_nul(value, depth: int = 0) -> bool:
+
+def has_unsafe_text(value) -> bool:
     if isinstance(value, str):
-        return "\x00" in value
+        return _UNSAFE.search(value) is not None
     if isinstance(value, dict):
-        return any(has_nul(k) or has_nul(v) for k, v in value.items())
+        return any(has_unsafe_text(k) or has_unsafe_text(v) for k, v in value.items())
     if isinstance(value, list):
-        return any(has_nul(v) for v in value)
+        return any(has_unsafe_text(v) for v in value)
     return False
 
 
 class StrictJSONParser(JSONParser):
-    """JSON, refusing what the database cannot hold (NUL characters) and absurd nesting."""
+    """JSON, refusing what the database cannot hold (NUL characters, lone surrogates) and
+    absurd nesting."""
 
     def parse(self, stream, media_type=None, parser_context=None):
         try:
@@ -24,8 +32,8 @@ class StrictJSONParser(JSONParser):
         except RecursionError:
             raise ParseError("JSON parse error - nested too deeply.") from None
         try:
-            if has_nul(data):
-                raise ParseError("Text may not contain NUL characters.")
+            if has_unsafe_text(data):
+                raise ParseError(UNSAFE_TEXT)
         except RecursionError:
             raise ParseError("JSON parse error - nested too deeply.") from None
         return data

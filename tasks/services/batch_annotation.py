@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import transaction
+from django.utils import timezone
 
 from core.access import actor_user
 from core.exceptions import ApplicationError
@@ -138,6 +139,7 @@ def annotation_apply_many(
     create: list[Annotation] = []
     change: list[Annotation] = []
     author = actor_user(actor)
+    now = timezone.now()
     for s, value in targets:
         mine = by_sample.get(s.pk, [])
         if not setting:  # attribute values on the existing annotations
@@ -146,7 +148,7 @@ def annotation_apply_many(
             for a in mine:
                 merged = clean_attributes(cls, {**a.attributes, **attributes})
                 if merged != a.attributes:
-                    a.attributes, a.version = merged, a.version + 1
+                    a.attributes, a.version, a.updated_at = merged, a.version + 1, now
                     change.append(a)
             continue
         same = [a for a in mine if a.data == value] if cls.kind == "classification" else []
@@ -156,6 +158,7 @@ def annotation_apply_many(
                 continue
             a = mine[0]
             a.data, a.attributes, a.version = value, cleaned_attributes, a.version + 1
+            a.updated_at = now  # bulk_update skips auto_now; incremental exports read it
             change.append(a)
             continue
         create.append(

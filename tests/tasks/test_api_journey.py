@@ -295,6 +295,25 @@ def test_nul_characters_and_deep_nesting_are_400s(api_as, manager, project):
     assert response.status_code == 400
 
 
+@pytest.mark.parametrize("url", ["/api/v1/tasks/", "/api/v1/tasks/bulk/"])
+def test_a_lone_surrogate_anywhere_in_the_json_is_a_400_not_a_500(api_as, manager, project, url):
+    """JSON may escape half a UTF-16 pair ("\\ud800"): Python decodes it, PostgreSQL cannot
+    store it (it answered 500 from the metadata's jsonb column)."""
+    client = api_as(manager)
+    item = {"project": project.pk, "name": "t", "metadata": {"note": "a\ud800b"}}
+    body = json.dumps([item] if url.endswith("bulk/") else item)
+    response = client.generic("POST", url, body, content_type="application/json")
+    assert response.status_code == 400
+    assert "unpaired surrogates" in response.json()["detail"]
+    paired = json.dumps({**item, "metadata": {"note": "\U0001f600 ok"}})  # a real pair is fine
+    assert (
+        client.generic(
+            "POST", "/api/v1/tasks/", paired, content_type="application/json"
+        ).status_code
+        == 201
+    )
+
+
 def test_bulk_is_all_or_nothing_and_names_the_request_index(api_as, manager, project):
     from projects.services import project_create
 

@@ -76,8 +76,11 @@ def test_attribute_values_go_onto_the_annotations_the_samples_have(work, annotat
     assert result["skipped"] == [
         {"sample": second.pk, "name": second.name, "reason": "has no object"}
     ]
+    before = box.updated_at
     box.refresh_from_db()
     assert (box.attributes, box.version) == ({"label": "red cube"}, 2)
+    # Incremental exports pick changed annotations by updated_at: a batch change moves it.
+    assert box.updated_at > before
 
 
 @pytest.mark.parametrize(
