@@ -73,7 +73,7 @@ class HealthCheckMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        if request.path not in self.PATHS:
+        if request.path_info not in self.PATHS:
             return self.get_response(request)
         if request.method not in {"GET", "HEAD"}:
             response = JsonResponse({"detail": "Use GET."}, status=405)
@@ -81,7 +81,7 @@ class HealthCheckMiddleware:
             return response
         from . import health
 
-        if request.path.startswith("/healthz/workers"):
+        if request.path_info.startswith("/healthz/workers"):
             healthy, queues = health.worker_health()
             body: dict = {"status": "ok" if healthy else "no worker", "queues": queues}
         else:

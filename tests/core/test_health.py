@@ -42,3 +42,10 @@ def test_healthz_takes_only_get(client):
     response = client.post("/healthz")
     assert response.status_code == 405
     assert response["Allow"] == "GET, HEAD"
+
+
+def test_healthz_answers_under_a_path_prefix(client, settings):
+    """Served under a prefix (SCRIPT_NAME, FORCE_SCRIPT_NAME): the prefix is not the path."""
+    settings.FORCE_SCRIPT_NAME = "/stagecraft"
+    response = client.get("/healthz", SCRIPT_NAME="/stagecraft")
+    assert response.status_code == 200 and response.json()["status"] == "ok"
