@@ -193,6 +193,19 @@ class AlohaFormat(DatasetFormatReader):
         with open_hdf5(root / relative) as f:
             return [self._frame(f, sample_source(sample), camera, i, relative) for i in indices]
 
+    def read_jpeg_rows(self, root: Path, sample, camera: str, start: int, stop: int):
+        """The stored JPEG bytes of frames ``start``..``stop`` when the camera is in ACT's
+        compressed layout with OpenCV's channel order (``swap_rb``, what ACT's loader
+        expects), else None: an HDF5 export in that layout copies them rather than encoding
+        the decoded frames again (no second loss)."""
+        info = next((c for c in sample.cameras if c["name"] == camera), None)
+        if not info or info.get("encoding") != "jpeg" or not info.get("swap_rb"):
+            return None
+        with open_hdf5(root / sample.source["file"]) as f:
+            lengths = f["/compress_len"][info["index"], start:stop]
+            rows = f[f"/observations/images/{camera}"][start:stop]
+            return [bytes(row[: int(n)]) for row, n in zip(rows, lengths, strict=True)]
+
     def read_series(self, root: Path, sample) -> dict[str, np.ndarray]:
         relative = Path(sample.source["file"])
         with open_hdf5(root / relative) as f:

@@ -151,6 +151,21 @@ def encode_jpeg(frame: np.ndarray) -> bytes:
     return out.getvalue()
 
 
+def jpeg_rows(episode, camera: str, start: int, stop: int) -> list[bytes]:
+    """Frames ``start``..``stop`` of a camera as JPEGs in ACT's layout: the source's own
+    bytes when it stores them so (an ALOHA file's compressed cameras), else encoded."""
+    from projects.dataset_services import dataset_dir
+    from projects.formats import get_format
+
+    sample = episode.sample
+    reader = get_format(sample.dataset.format)
+    copy = getattr(reader, "read_jpeg_rows", None)
+    stored = copy(dataset_dir(sample.dataset), sample, camera, start, stop) if copy else None
+    if stored is not None:
+        return stored
+    return [encode_jpeg(frame) for frame in episode.frames(camera, range(start, stop))]
+
+
 def _jpeg_cameras(f: h5py.File, episode, size: int) -> None:
     """ALOHA's compressed layout (``record_episodes.py``): each camera a (T, padded) uint8
     array of zero-padded JPEG bytes, ``/compress_len`` (n_cams, T) their lengths (float32,
@@ -164,8 +179,8 @@ def _jpeg_cameras(f: h5py.File, episode, size: int) -> None:
     written = []
     for c, camera in enumerate(cameras):
         images = None
-        for start, window in episode.frame_windows(camera["name"], size):
-            encoded = [encode_jpeg(frame) for frame in window]
+        for start in range(0, frames, size):
+            encoded = jpeg_rows(episode, camera["name"], start, min(start + size, frames))
             widest = max(len(e) for e in encoded)
             if images is None:
                 # A row is one chunk (as the recorder's chunks=(1, padded)) unless a later
@@ -263,16 +278,18 @@ def validate(ctx, out) -> None:
                 images = f[f"observations/images/{camera['name']}"]
                 if images.shape[0] != frames:
                     raise ExportError(f"{path.name}: camera {camera['name']} frame count differs")
-                source = episode.frames(camera["name"], [frames - 1])[0]
                 if compressed:
                     size = int(f["compress_len"][c, frames - 1])
-                    kept = images[frames - 1, :size].tobytes()
-                    if kept != encode_jpeg(source) or images[frames - 1, size:].any():
+                    stored = images[frames - 1, :size].tobytes()
+                    wanted = jpeg_rows(episode, camera["name"], frames - 1, frames)[0]
+                    if stored != wanted or images[frames - 1, size:].any():
                         raise ExportError(
                             f"{path.name}: camera {camera['name']}'s JPEG bytes differ from "
                             "the source frame's"
                         )
-                elif not np.array_equal(images[frames - 1], source):
+                elif not np.array_equal(
+                    images[frames - 1], episode.frames(camera["name"], [frames - 1])[0]
+                ):
                     raise ExportError(
                         f"{path.name}: camera {camera['name']} frames differ from the source"
                     )

@@ -106,6 +106,19 @@ def test_our_aloha_importer_reads_the_jpeg_layout_back(project, manager, episode
 
     frame = get_format("hdf5").read_frame(dataset_dir(dataset), sample, "cam_high", T - 1)
     assert np.abs(frame.astype(int) - episode["cam_high"][T - 1].astype(int)).mean() < 6
+    # Exported again in the JPEG layout, a JPEG-sourced episode keeps its source's bytes (no
+    # second loss): every row and length the same as in the file imported.
+    from tasks.models import Task
+
+    Task.objects.all().delete()
+    finished_tasks(project, manager, dataset, 1, start=5)
+    _, second, _ = export(project, manager, "hdf5", compress="jpeg")
+    with h5py.File(out / "episode_0.hdf5") as first, h5py.File(second / "episode_0.hdf5") as f:
+        assert np.array_equal(f["compress_len"][...], first["compress_len"][...])
+        for cam in CAMERAS:
+            assert np.array_equal(
+                f[f"observations/images/{cam}"][...], first[f"observations/images/{cam}"][...]
+            )
 
 
 def test_compress_is_refused_for_other_formats_and_unknown_values(project, manager, api_as):
