@@ -1,6 +1,7 @@
 """The API's JSON parser. A module of its own: DRF imports the default parser classes while
 it builds ``APIView``, so this must not import ``rest_framework.views`` (core.api does)."""
 
+import io
 import re
 
 from rest_framework.exceptions import ParseError
@@ -27,10 +28,16 @@ class StrictJSONParser(JSONParser):
     absurd nesting."""
 
     def parse(self, stream, media_type=None, parser_context=None):
+        body = stream.read() if stream is not None else b""
         try:
-            data = super().parse(stream, media_type, parser_context)
+            data = super().parse(io.BytesIO(body), media_type, parser_context)
         except RecursionError:
             raise ParseError("JSON parse error - nested too deeply.") from None
+        # JSON refuses raw control characters and UTF-8 cannot carry a surrogate, so both can
+        # only come from a \u escape: a body without one needs no walk (a bulk request of
+        # 1,000 tasks spent ~7 % of its time walking every value).
+        if b"\\u" not in body:
+            return data
         try:
             if has_unsafe_text(data):
                 raise ParseError(UNSAFE_TEXT)
