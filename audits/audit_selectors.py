@@ -44,10 +44,16 @@ def _with_details(audits: QuerySet[Audit]) -> QuerySet[Audit]:
     )
 
 
+def _visible(user) -> QuerySet[Audit]:
+    """The audits the user may see, of live tasks: a deleted task's audits wait for its
+    purge (tasks.services.deletion) unseen."""
+    return Audit.objects.filter(audit_visibility(user), task__deleted_at__isnull=True)
+
+
 def audit_list(
     *, user, project: int | None = None, task: int | None = None, status: str | None = None
 ) -> QuerySet[Audit]:
-    audits = Audit.objects.filter(audit_visibility(user))
+    audits = _visible(user)
     if project is not None:
         audits = audits.filter(project=project)
     if task is not None:
@@ -58,10 +64,8 @@ def audit_list(
 
 
 def audit_get_for_user(*, user, audit_id: int) -> Audit:
-    """404 when the user may not see the audit."""
-    return get_object_or_404(
-        _with_details(Audit.objects.filter(audit_visibility(user))), pk=audit_id
-    )
+    """404 when the user may not see the audit (or its task was deleted)."""
+    return get_object_or_404(_with_details(_visible(user)), pk=audit_id)
 
 
 def task_audits(*, task, user) -> list[Audit]:

@@ -101,6 +101,7 @@ class _Sources:
             current=True,
             counts=True,
             type=AuditFinding.Type.ERROR,
+            audit__task__deleted_at__isnull=True,  # a deleted task counts no more
         )
         self.agreements = AgreementScore.objects.filter(when("created_at"), project=project)
         # Runs with something measured: samples to annotate, or QC flags.
@@ -117,6 +118,7 @@ class _Sources:
             project=project,
             status=Audit.Status.COMPLETED,
             current=True,
+            task__deleted_at__isnull=True,
         )
 
 

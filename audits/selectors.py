@@ -266,6 +266,7 @@ def audited_tasks(
         project=project,
         current=True,
         status=Audit.Status.COMPLETED,
+        task__deleted_at__isnull=True,  # a deleted task's audits wait for its purge unseen
     )
     if stage is not None or annotator is not None:
         work = AuditedWork.objects.filter(audit=OuterRef("pk"))

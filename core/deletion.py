@@ -63,6 +63,22 @@ def delete_leaves(model: type[models.Model], *, keys: Any) -> list[str]:
     return left
 
 
+def clear_references(model: type[models.Model], *, keys: Any) -> list[str]:
+    """Clear the ``SET_NULL`` references to the ``model`` rows whose primary keys are
+    ``keys`` now, as their deletion will (a post pinned to a deleted task stops linking to
+    it before the purge). Clearing a reference fires no foreign-key check of the parent
+    table. Returns the labels of the tables changed."""
+    cleared = []
+    for relation in _relations(model):
+        field = relation.field
+        if field.remote_field.on_delete in (models.SET_NULL, models.DB_SET_NULL):
+            relation.related_model._base_manager.filter(**{f"{field.name}__in": keys}).update(
+                **{field.name: None}
+            )
+            cleared.append(relation.related_model._meta.label)
+    return cleared
+
+
 def delete_set(queryset: QuerySet, *, using: str = "default", keys: Any = None) -> int:
     """Delete every row of ``queryset`` and what depends on it; returns the rows deleted
     from ``queryset``'s own table. Run it inside a transaction. ``keys``: what the child

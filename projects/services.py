@@ -207,12 +207,24 @@ def project_delete(*, actor, project: Project) -> None:
     """Delete an empty project: its members, blueprints, guidelines and export records go
     with it. Tasks and datasets are work: a project that holds any is refused."""
     require(actor, project, Action.CHANGE)
+    from tasks.models import Task
+    from tasks.services.deletion import tasks_purge_deleted
+
     locked = Project.objects.select_for_update().get(pk=project.pk)
     tasks, datasets = locked.tasks.count(), locked.datasets.count()
     if tasks or datasets:
         raise ApplicationError(
             f"“{locked.name}” still has {tasks} task(s) and {datasets} dataset(s): "
             "delete them first.",
+            field="project",
+        )
+    # Its deleted tasks awaiting their purge go now, set-based (not through the collector
+    # below, one object at a time); a purge job holding some of them right now is waited
+    # for by no one: the project is refused until it has finished.
+    tasks_purge_deleted(project_id=locked.pk)
+    if Task.all_objects.filter(project=locked).exists():
+        raise ApplicationError(
+            f"“{locked.name}”'s deleted tasks are being removed: try again in a minute.",
             field="project",
         )
     from queues.services import exports_root

@@ -88,6 +88,7 @@ def feedback_waiting(*, user) -> dict[str, Any]:
             annotator=user,
             state=AuditFinding.State.OPEN,
             type=AuditFinding.Type.ERROR,
+            task__deleted_at__isnull=True,  # a deleted task's findings wait for its purge
         )
         .select_related("task", "audit")
         .order_by("-created_at", "-id")

@@ -30,6 +30,7 @@ from core.jobs import enqueue
 
 logger = logging.getLogger(__name__)
 SIGNATURE_HEADER = "X-Stagecraft-Signature"
+CANCELLED = "task deleted"  # the last attempt of a delivery whose task was deleted
 
 
 def _not_public(address: str) -> bool:
@@ -109,6 +110,29 @@ def sign(body: bytes) -> str:
     return "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
 
 
+def cancel_callbacks(task_ids) -> int:
+    """The deliveries of deleted tasks still to be sent are never sent: each is marked
+    failed with a last attempt that says why (the task's history is gone with it, the
+    delivery stays until the purge). Jobs already queued find it failed and do nothing.
+    Returns how many were cancelled."""
+    from .models import Delivery, DeliveryAttempt
+
+    pending = list(
+        Delivery.objects.filter(task_id__in=task_ids, callback=Delivery.Callback.PENDING)
+        .select_for_update()
+        .values_list("pk", "task__callback_url")
+    )
+    if not pending:
+        return 0
+    Delivery.objects.filter(pk__in=[pk for pk, _ in pending]).update(
+        callback=Delivery.Callback.FAILED
+    )
+    DeliveryAttempt.objects.bulk_create(
+        DeliveryAttempt(delivery_id=pk, url=url[:1000], error=CANCELLED) for pk, url in pending
+    )
+    return len(pending)
+
+
 def queue_callback(delivery) -> None:
     enqueue(
         "webhooks",
@@ -128,6 +152,9 @@ def send_callback_job(delivery_id: int, attempt: int | None = None) -> str:
     delivery = Delivery.objects.select_related("task").filter(pk=delivery_id).first()
     if delivery is None or delivery.callback != Delivery.Callback.PENDING:
         return "nothing to send"
+    if delivery.task.deleted_at is not None:  # deleted after this job was queued
+        Delivery.objects.filter(pk=delivery.pk).update(callback=Delivery.Callback.FAILED)
+        return "the task was deleted"
     if _attempt_made(delivery, attempt):
         return f"attempt {attempt} was already made"
     url = delivery.task.callback_url
@@ -203,7 +230,11 @@ def send_callback_failed(job, connection, exc_type, exc_value, traceback) -> Non
 
     attempt = job.args[1] if len(job.args) > 1 else None
     delivery = Delivery.objects.select_related("task").filter(pk=job.args[0]).first()
-    if delivery is not None and delivery.callback == Delivery.Callback.PENDING:
+    if (
+        delivery is not None
+        and delivery.callback == Delivery.Callback.PENDING
+        and delivery.task.deleted_at is None  # a deleted task's delivery is never retried
+    ):
         if not _attempt_made(delivery, attempt):  # else it stopped after recording its answer
             DeliveryAttempt.objects.create(
                 delivery=delivery,

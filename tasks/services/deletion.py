@@ -6,9 +6,12 @@ free again (the constraint is partial). In the same transaction go the child row
 other table refers to — stage runs, people, dataset links, events, notifications, quality
 measurements (``core.deletion.delete_leaves``) — so the readers that reach tasks through
 those rows (My work, claiming work, the dashboards' run counts, activity) stop seeing them
-at once too; each task then gets one ``deleted`` event. What is left (the task rows, and the
-annotations, comments, deliveries and audits other rows point at) is purged by
-``purge_deleted_tasks_job`` on the "default" queue after commit: deleting a task row fires
+at once too; the references the purge would clear (``SET_NULL``: a post's pin) are cleared,
+and the deliveries still to be sent to the task's ``callback_url`` are cancelled (failed,
+a last attempt saying "task deleted"); each task then gets one ``deleted`` event. What is
+left (the task rows, and the annotations, comments, deliveries and audits other rows point
+at) is purged by ``purge_deleted_tasks_job`` on the "default" queue after commit (the audits
+and deliveries of a deleted task are read by no list meanwhile): deleting a task row fires
 PostgreSQL's foreign-key check of each of the ~16 tables that refer to tasks, seconds of
 database time for 10,000 tasks, which the request no longer waits for.
 
@@ -25,9 +28,10 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from audits.rollups import quality_touch
-from core.deletion import delete_leaves, delete_set
+from core.deletion import clear_references, delete_leaves, delete_set
 
 from ..models import Task
+from ..webhooks import cancel_callbacks
 from .bulk import id_set
 
 logger = logging.getLogger(__name__)
@@ -59,6 +63,8 @@ def tasks_delete(*, actor, ids: Sequence[int]) -> int:
         return 0
     hidden = sorted(row[0] for row in rows)
     delete_leaves(Task, keys=id_set(hidden))
+    clear_references(Task, keys=id_set(hidden))  # e.g. a post's pin: no link to a 404
+    cancel_callbacks(id_set(hidden))  # a deleted task's work is never sent
     _events(hidden, "deleted", actor)
     for project_id in sorted({row[1] for row in rows}):
         quality_touch(project_id)  # its runs, reviews and scores went with it
@@ -76,15 +82,15 @@ def purge_soon() -> None:
     enqueue("default", purge_deleted_tasks_job)
 
 
-def tasks_purge_deleted(*, chunk: int = PURGE_CHUNK) -> int:
-    """Delete every deleted task with all its rows (``core.deletion.delete_set``), ``chunk``
-    tasks per transaction; a chunk another purge holds is skipped (that purge takes it).
-    Safe to run any number of times, at once or after a failure. Returns the tasks purged."""
-    waiting = list(
-        Task.all_objects.filter(deleted_at__isnull=False)
-        .order_by("pk")
-        .values_list("pk", flat=True)
-    )
+def tasks_purge_deleted(*, chunk: int = PURGE_CHUNK, project_id: int | None = None) -> int:
+    """Delete every deleted task (of ``project_id`` only, when given) with all its rows
+    (``core.deletion.delete_set``), ``chunk`` tasks per transaction; a chunk another purge
+    holds is skipped (that purge takes it). Safe to run any number of times, at once or
+    after a failure. Returns the tasks purged."""
+    deleted = Task.all_objects.filter(deleted_at__isnull=False)
+    if project_id is not None:
+        deleted = deleted.filter(project_id=project_id)
+    waiting = list(deleted.order_by("pk").values_list("pk", flat=True))
     purged = 0
     for start in range(0, len(waiting), chunk):
         with transaction.atomic():

@@ -197,3 +197,147 @@ def test_acting_on_a_task_deleted_meanwhile_answers_404(
         services.stage_start(actor=annotator, task=stale, stage_key="annotate")
     response = api_as(annotator).post(f"/api/v1/tasks/{kept.pk}/stages/annotate/start/")
     assert response.status_code == 404
+
+
+# --- what the audits, the webhooks and project deletion see of a deleted task ---------------
+
+
+def test_a_deleted_tasks_callback_is_never_sent(
+    api_as, manager, annotator, reviewer, project, run_jobs, settings,
+    django_capture_on_commit_callbacks,
+):  # fmt: skip
+    from tasks.models import Delivery
+    from tests.tasks.test_api_journey import Receiver
+
+    settings.STAGECRAFT_ALLOW_PRIVATE_CALLBACKS = True
+    receiver = Receiver(failures=0)
+    try:
+        task = services.task_create(
+            actor=manager, project=project, name="Hooked", annotators=["ana"],
+            callback_url=receiver.url,
+        )  # fmt: skip
+        with django_capture_on_commit_callbacks(execute=True):  # the send job is queued
+            services.stage_start(actor=annotator, task=task, stage_key="annotate")
+            services.stage_submit(actor=annotator, task=task, stage_key="annotate")
+            services.stage_review(actor=reviewer, task=task, stage_key="review", decision="approve")
+        delivery = Delivery.objects.get(task_id=task.pk)
+        assert delivery.callback == "pending"
+        delete_over_the_api(api_as, manager, task, django_capture_on_commit_callbacks)
+        run_jobs("webhooks")  # the job queued before the delete runs now
+        assert receiver.received == []
+        delivery.refresh_from_db()
+        assert delivery.callback == "failed"
+        assert [a.error for a in delivery.attempts.all()] == ["task deleted"]
+    finally:
+        receiver.close()
+
+
+@pytest.fixture
+def audited(project, manager, annotator, reviewer, dataset):
+    """A delivered task with a completed audit (two errors: one accepted, one waiting for
+    the annotator's answer) and an open audit of another."""
+    from audits import services as audits
+    from tests.audits.test_audit_services import delivered
+
+    done, open_ = (
+        delivered(project, manager, annotator, reviewer, dataset, name=name, boxes=1)
+        for name in ("Audited task", "Open audit task")
+    )
+    completed = audits.audit_create(actor=reviewer, task=done, kind="fixless")
+    accepted, _ = (
+        audits.finding_add(
+            actor=reviewer,
+            audit=completed,
+            type="error",
+            category="geometry",
+            annotation=done.boxes[0].pk,
+            note="Too loose",
+        )  # fmt: skip
+        for _ in range(2)
+    )
+    audits.finding_respond(actor=annotator, finding=accepted, response="accept")  # counts
+    completed = audits.audit_complete(actor=reviewer, audit=completed)
+    return done, completed, open_, audits.audit_create(actor=reviewer, task=open_, kind="fixless")
+
+
+def test_acting_on_an_open_audit_of_a_deleted_task_answers_404(
+    audited, api_as, manager, reviewer, django_capture_on_commit_callbacks
+):
+    from django.http import Http404
+
+    from audits import services as audits
+
+    _, _, task, audit = audited
+    delete_over_the_api(api_as, manager, task, django_capture_on_commit_callbacks)
+    response = api_as(reviewer).post(f"/api/v1/audits/{audit.pk}/complete/", {}, format="json")
+    assert response.status_code == 404, response.content
+    finding = api_as(reviewer).post(
+        f"/api/v1/audits/{audit.pk}/findings/", {"type": "flag", "note": "x"}, format="json"
+    )
+    assert finding.status_code == 404
+    with pytest.raises(Http404):  # the service itself, reached with the audit object
+        audits.audit_complete(actor=reviewer, audit=audit)
+
+
+def test_a_deleted_tasks_audits_are_no_longer_listed_counted_or_opened(
+    audited, project, api_as, client, manager, reviewer, annotator,
+    django_capture_on_commit_callbacks,
+):  # fmt: skip
+    from audits.rollups import quality_refresh
+    from audits.selectors import audited_tasks, project_quality
+    from reports.dashboard import feedback_waiting
+
+    task, completed, _, open_audit = audited
+    quality_refresh(project)
+    counts = project_quality(project=project)["counts"]
+    assert (counts["audits"], counts["errors"]) == (1, 1)
+    assert [a.pk for a in audited_tasks(project=project)] == [completed.pk]
+    assert [f.task_id for f in feedback_waiting(user=annotator)["findings"]] == [task.pk]
+    delete_over_the_api(api_as, manager, task, django_capture_on_commit_callbacks)
+
+    listed = api_as(reviewer).get("/api/v1/audits/").json()
+    assert [a["id"] for a in listed["results"]] == [open_audit.pk]
+    assert api_as(reviewer).get(f"/api/v1/audits/{completed.pk}/").status_code == 404
+    client.force_login(reviewer)
+    assert "Audited task" not in client.get(reverse("audits:list")).content.decode()
+    assert client.get(reverse("audits:detail", args=[completed.pk])).status_code == 404
+    assert not audited_tasks(project=project).exists()
+    quality_refresh(project)  # the delete marked the project's figures to be rebuilt
+    counts = project_quality(project=project)["counts"]
+    assert (counts["audits"], counts["errors"]) == (0, 0)
+    # The annotator's dashboard no longer asks to answer a finding on the deleted task.
+    assert feedback_waiting(user=annotator)["findings"] == []
+
+
+def test_a_post_pinned_to_a_deleted_task_no_longer_links_to_it(
+    two_tasks, project, manager, annotator, api_as, client, django_capture_on_commit_callbacks
+):
+    from experience import services as experience
+
+    gone, _ = two_tasks
+    post = experience.post_create(
+        actor=annotator, project=project, title="Grip", body="Close slowly.", task=gone.pk
+    )
+    client.force_login(annotator)
+    page = f"/projects/{project.slug}/experience/{post.pk}/"
+    assert reverse("tasks:detail", args=[gone.pk]) in client.get(page).content.decode()
+    delete_over_the_api(api_as, manager, gone, django_capture_on_commit_callbacks)
+    shown = client.get(page).content.decode()
+    assert "Grip" in shown and reverse("tasks:detail", args=[gone.pk]) not in shown
+    listed = client.get(f"/projects/{project.slug}/experience/").content.decode()
+    assert "Grip" in listed and reverse("tasks:detail", args=[gone.pk]) not in listed
+
+
+def test_a_project_whose_tasks_all_await_their_purge_is_deleted_with_them(
+    two_tasks, project, manager, api_as, django_capture_on_commit_callbacks
+):
+    from projects import services as project_services
+    from projects.models import Project
+
+    for task in two_tasks:
+        delete_over_the_api(api_as, manager, task, django_capture_on_commit_callbacks)
+    assert Task.all_objects.filter(project=project).count() == 2  # no purge has run
+    project_services.project_delete(actor=manager, project=project)
+    assert not Project.objects.filter(pk=project.pk).exists()
+    assert not Task.all_objects.filter(pk__in=[t.pk for t in two_tasks]).exists()
+    assert not TaskEvent.objects.filter(task_id__in=[t.pk for t in two_tasks]).exists()
