@@ -85,8 +85,8 @@ class Task(models.Model):
     # progress (tasks finished per day, the ETA) from an index.
     finished_at = models.DateTimeField(null=True, blank=True)
     # Set when the task is deleted: from then on no manager, list or count shows it, and a
-    # job purges it with its rows (tasks.services.deletion). Not indexed itself (only the
-    # purge looks for deleted tasks); the lists' indexes are partial on it (``LIVE``).
+    # job purges it with its rows (tasks.services.deletion). The lists' indexes are partial
+    # on it (``LIVE``); the purge finds the deleted ones in ``task_deleted_idx``.
     deleted_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     # The task's datasets, read once when the task is locked (tasks.services.base.lock_task).
@@ -112,6 +112,11 @@ class Task(models.Model):
         # with those columns for live tasks, the project's key index for all (every write paid
         # for a third copy of them).
         indexes = [
+            # The purge's selection (tasks.services.deletion.tasks_purge_deleted): the deleted
+            # tasks awaiting it, a handful of entries, instead of a scan of the whole table.
+            models.Index(
+                fields=["id"], name="task_deleted_idx", condition=models.Q(deleted_at__isnull=False)
+            ),
             # The task list (tasks.selectors.task_list_for_user, ids first): each filter and
             # sort read in the list's order from an index, index-only on PostgreSQL, the
             # ``id`` tie-breaker included so deep pages skip index entries, not rows.
