@@ -21,6 +21,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StrictBool,
     StringConstraints,
     ValidationError,
     model_validator,
@@ -471,6 +472,9 @@ class ConsensusStage(StageBase):
 class ReviewStage(StageBase):
     kind: Literal["review"]
     reviews: list[Key] = Field(min_length=1)
+    # The reviewer may correct the reviewed stages' annotations in place (update, delete),
+    # each fix recorded before/after (tasks.services.review.review_fix_run).
+    allow_fixes: StrictBool = False
 
 
 class LogicStage(StageBase):

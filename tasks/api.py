@@ -275,6 +275,12 @@ class AnnotationPatchSerializer(PatchSerializer):
         min_value=1,
         help_text="A fix under your open standard audit of this stage (recorded before/after).",
     )
+    review = serializers.CharField(
+        required=False,
+        max_length=64,
+        help_text="A fix in place by the reviewer of this review stage (one with allow_fixes, "
+        "your review in progress), recorded before/after.",
+    )
     data = serializers.JSONField(required=False)
     attributes = serializers.JSONField(required=False)
     invalid = serializers.BooleanField(required=False)
@@ -622,7 +628,13 @@ class AnnotationDetailApi(GenericAPIView):
         )
         return Response(AnnotationSerializer(updated).data)
 
-    @extend_schema(parameters=[OpenApiParameter("version", int), OpenApiParameter("audit", int)])
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("version", int),
+            OpenApiParameter("audit", int),
+            OpenApiParameter("review", str, description="A reviewer's fix: the review stage."),
+        ]
+    )
     def delete(self, request, task_id: int, annotation_id: int):
         annotation = self._get(request, task_id, annotation_id)
         version = request.query_params.get("version")
@@ -632,6 +644,7 @@ class AnnotationDetailApi(GenericAPIView):
             annotation=annotation,
             version=int(version) if version and re.fullmatch(r"[0-9]{1,9}", version) else None,
             audit=audit or None,
+            review=request.query_params.get("review") or None,
         )
         return Response(status=status.HTTP_204_NO_CONTENT)
 

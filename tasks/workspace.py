@@ -125,6 +125,14 @@ def workspace(request, task_id, stage_key):
         "stages": shown_stages,
         "review": reviewing,
         "editable": editable,
+        # A review that allows fixes: the reviewed stages whose shapes its reviewer edits in
+        # place while the review is theirs and in progress (each write names the review).
+        "fixes": list(stage.reviews)
+        if reviewing
+        and stage.allow_fixes
+        and run.status == "in_progress"
+        and run.assignee_id == request.user.pk
+        else [],
         "samples": sample_entries(samples, in_stage),
         "classes": class_entries(classes),
         "mine": reverse("workspace:mine"),

@@ -22,6 +22,7 @@ from ..validation import clean_attributes, clean_data
 from .access import annotating_run
 from .base import as_id, lock_task, spec_for, task_sample
 from .prelabels import prelabel_accept_on_edit, prelabel_deleted
+from .review import record_review_fix, review_fix_run
 from .sampling import stage_samples
 
 logger = logging.getLogger(__name__)
@@ -187,9 +188,12 @@ def annotation_update(
     invalid_reason: str | None = None,
     audit: Any = None,
     track: Any = None,
+    review: Any = None,
 ) -> Annotation:
     """Change an annotation; ``version`` must be the one the editor saw (else 409). With
-    ``audit``: a fix under the actor's open standard audit, recorded before and after.
+    ``audit``: a fix under the actor's open standard audit, recorded before and after. With
+    ``review`` (a review stage with ``allow_fixes``, the actor's run in progress): a
+    reviewer's fix in place, recorded before and after.
     ``track``: join that track (``""`` leaves its track)."""
     task = lock_task(annotation.task_id, actor)
     locked = Annotation.objects.select_for_update().get(pk=annotation.pk)
@@ -207,6 +211,8 @@ def annotation_update(
     before = annotation_record(locked)
     if audit is not None:
         fixing = audit_fix_target(actor=actor, task=task, stage=locked.stage_key, audit_id=audit)
+    elif review is not None:
+        review_fix_run(actor=actor, task=task, stage_key=locked.stage_key, review_stage=review)
     elif only_flag and invalid is not None:
         allowed = project_allows(actor, task.project, Action.REVIEW) or project_allows(
             actor, task.project, Action.CHANGE
@@ -234,13 +240,24 @@ def annotation_update(
     locked.version += 1
     locked.save()
     _fix(fixing, AuditFix.Action.UPDATE, locked, before)
+    if review is not None:
+        record_review_fix(
+            actor=actor,
+            task=task,
+            review_stage=review,
+            action="update",
+            before=before,
+            after=annotation_record(locked),
+        )
     return locked
 
 
 @transaction.atomic
 def annotation_delete(
-    *, actor, annotation: Annotation, version: Any = None, audit: Any = None
+    *, actor, annotation: Annotation, version: Any = None, audit: Any = None, review: Any = None
 ) -> None:
+    """Delete an annotation of the actor's run in progress — or, with ``audit`` or ``review``
+    (see ``annotation_update``), a fix in place, recorded with what it was."""
     task = lock_task(annotation.task_id, actor)
     locked = Annotation.objects.select_for_update().get(pk=annotation.pk)
     if version is not None and version != locked.version:
@@ -251,6 +268,16 @@ def annotation_delete(
     if audit is not None:
         fixing = audit_fix_target(actor=actor, task=task, stage=locked.stage_key, audit_id=audit)
         _fix(fixing, AuditFix.Action.DELETE, locked, annotation_record(locked))
+    elif review is not None:
+        review_fix_run(actor=actor, task=task, stage_key=locked.stage_key, review_stage=review)
+        record_review_fix(
+            actor=actor,
+            task=task,
+            review_stage=review,
+            action="delete",
+            before=annotation_record(locked),
+            after=None,
+        )
     else:
         run = annotating_run(task, locked.stage_key, actor)
         _own_replica(actor, task, run, locked)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.utils import timezone
 
@@ -64,6 +65,56 @@ def _reviewing_run(task: Task, review_stage: str, actor) -> StageRun:
             field="stage",
         )
     return run
+
+
+def review_fix_run(*, actor, task: Task, stage_key: str, review_stage: Any) -> StageRun:
+    """The actor's review run in progress through which they correct in place an annotation
+    of ``stage_key`` (a reviewed stage) — where the review stage says ``allow_fixes``; the
+    fix is recorded before/after by ``record_review_fix``. Refused (403) otherwise."""
+    if not isinstance(review_stage, str) or not review_stage:
+        raise ApplicationError("Name the review stage you fix in.", field="review")
+    reviewing = spec_for(task.blueprint).by_key.get(review_stage)
+    if not isinstance(reviewing, ReviewStage):
+        raise ApplicationError(f"“{review_stage}” is not a review stage.", field="review")
+    if stage_key not in reviewing.reviews:
+        raise PermissionDenied(
+            f"“{review_stage}” reviews {', '.join(reviewing.reviews)}, not “{stage_key}”."
+        )
+    if not reviewing.allow_fixes:
+        raise PermissionDenied(
+            f"Review “{review_stage}” does not allow fixes: accept or reject the annotation "
+            "(with a comment) instead."
+        )
+    run = run_for(task, review_stage, actor)
+    may_work(actor, task, run, spec_for(task.blueprint))
+    if run.status != StageRun.Status.IN_PROGRESS or run.assignee_id != actor.pk:
+        raise PermissionDenied(
+            f"Fix annotations while your review “{review_stage}” is in progress (start it first)."
+        )
+    return run
+
+
+def record_review_fix(
+    *, actor, task: Task, review_stage: str, action: str, before: dict, after: dict | None
+) -> None:
+    """One TaskEvent per fix, in the stage whose annotation it changed: before and after
+    (``after`` None: deleted)."""
+    save_events(
+        [
+            event(
+                task,
+                "annotation_fixed_in_review",
+                actor,
+                before["stage"],
+                review_stage=review_stage,
+                annotation=before["id"],
+                label=before["label"],
+                action=action,
+                before=before,
+                after=after,
+            )
+        ]
+    )
 
 
 def _attempt(task: Task, stage_key: str, replica: int = 0) -> int:

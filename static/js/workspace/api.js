@@ -24,6 +24,11 @@ export async function call(method, url, body) {
     if (method === "DELETE") url += `${url.includes("?") ? "&" : "?"}audit=${W.audit.id}`;
     else body = { ...(body || {}), audit: W.audit.id };
   }
+  // A reviewer's fix in place (a review with allow_fixes): edits and deletes name the review.
+  if ((W.fixes || []).length && (method === "DELETE" || (method === "PATCH" && !("invalid" in body))) && url.startsWith(urls.annotations)) {
+    if (method === "DELETE") url += `${url.includes("?") ? "&" : "?"}review=${W.stage}`;
+    else body = { ...(body || {}), review: W.stage };
+  }
   let response;
   try {
     response = await fetch(url, {

@@ -248,7 +248,8 @@ function handles(kind, d) {
   return [...p.map(([x, y], i) => [`+${i}`, ...middle(p, i)]), ...p.map(([x, y], i) => [`v${i}`, x, y])];
 }
 const middle = (p, i) => { const [a, b] = [p[i], p[(i + 1) % p.length]]; return [tenth((a[0] + b[0]) / 2), tenth((a[1] + b[1]) / 2)]; };
-const editable = (a) => W.editable && a.stage === W.stage && !a.invalid && !state.lockedTracks.has(a.track);
+// A reviewer whose review allows fixes edits the reviewed stages' shapes (W.fixes, api.js).
+const editable = (a) => ((W.editable && a.stage === W.stage) || (W.fixes || []).includes(a.stage)) && !a.invalid && !state.lockedTracks.has(a.track);
 // The polygon corner the keys work on ([ ] choose it), if ``a`` is its polygon.
 export const corner = (a) => (state.vertex && state.vertex.id === a.id ? state.vertex.i : null);
 

@@ -91,7 +91,7 @@ document.addEventListener("keydown", (event) => {
     say(`Class: ${select.value}.`);
     return;
   }
-  if ((event.key === "Delete" || event.key === "Backspace") && W.editable && state.selected) {
+  if ((event.key === "Delete" || event.key === "Backspace") && (W.editable || (W.fixes || []).length) && state.selected) {
     const chosen = state.annotations.find((a) => a.id === state.selected && W.stages.includes(a.stage) && (a.sample === sample().id || a.sample === null));
     if (chosen) { state.selected = null; removeAnnotation(chosen); }
     event.preventDefault();
