@@ -147,7 +147,10 @@ def reviewer_section(*, user) -> dict[str, Any]:
         actor=user, kind__in=["review_approved", "review_rejected"], created_at__gte=since
     ).count()
     audited = Audit.objects.filter(
-        auditor=user, status=Audit.Status.COMPLETED, completed_at__gte=since
+        auditor=user,
+        status=Audit.Status.COMPLETED,
+        completed_at__gte=since,
+        task__deleted_at__isnull=True,  # as after the purge, which takes them
     ).count()
     return {
         "queue_count": queue.count(),

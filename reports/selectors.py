@@ -154,6 +154,7 @@ def activity(
             _scope("project", ids),
             _person("auditor", person_id),
             status=Audit.Status.COMPLETED,
+            task__deleted_at__isnull=True,  # as after the purge, which takes them
         )
         .annotate(day=TruncDate("completed_at"))
         .order_by()

@@ -285,7 +285,7 @@ def test_a_deleted_tasks_audits_are_no_longer_listed_counted_or_opened(
 ):  # fmt: skip
     from audits.rollups import quality_refresh
     from audits.selectors import audited_tasks, project_quality
-    from reports.dashboard import feedback_waiting
+    from reports.dashboard import feedback_waiting, reviewer_section
 
     task, completed, _, open_audit = audited
     quality_refresh(project)
@@ -293,6 +293,7 @@ def test_a_deleted_tasks_audits_are_no_longer_listed_counted_or_opened(
     assert (counts["audits"], counts["errors"]) == (1, 1)
     assert [a.pk for a in audited_tasks(project=project)] == [completed.pk]
     assert [f.task_id for f in feedback_waiting(user=annotator)["findings"]] == [task.pk]
+    assert reviewer_section(user=reviewer)["audited_today"] == 1
     delete_over_the_api(api_as, manager, task, django_capture_on_commit_callbacks)
 
     listed = api_as(reviewer).get("/api/v1/audits/").json()
@@ -307,6 +308,7 @@ def test_a_deleted_tasks_audits_are_no_longer_listed_counted_or_opened(
     assert (counts["audits"], counts["errors"]) == (0, 0)
     # The annotator's dashboard no longer asks to answer a finding on the deleted task.
     assert feedback_waiting(user=annotator)["findings"] == []
+    assert reviewer_section(user=reviewer)["audited_today"] == 0  # as after the purge
 
 
 def test_a_post_pinned_to_a_deleted_task_no_longer_links_to_it(
