@@ -2,6 +2,9 @@
 reviewer, their review in progress, update or delete the reviewed stages' annotations,
 version-checked, each fix a TaskEvent with before and after; without it, 403 as before."""
 
+import json
+import re
+
 import pytest
 import yaml
 from django.core.exceptions import PermissionDenied
@@ -154,3 +157,22 @@ def test_the_api_fixes_and_refuses_with_403(fixable, api_as, reviewer, annotator
     assert [
         e.data["action"] for e in t.events.filter(kind="annotation_fixed_in_review").order_by("pk")
     ] == ["update", "delete"]
+
+
+def workspace_data(client, user, task):
+    client.force_login(user)
+    html = client.get(f"/workspace/{task.pk}/check/").content.decode()
+    found = re.search(r'<script id="workspace-data"[^>]*>(.*?)</script>', html, re.S)
+    return json.loads(found.group(1))
+
+
+def test_the_workspace_makes_the_reviewed_stage_editable_only_where_fixes_are_allowed(
+    project, manager, annotator, reviewer, dataset, client
+):
+    t = reviewed(project, manager, annotator, reviewer, dataset, allow=True)
+    data = workspace_data(client, reviewer, t)
+    assert (data["fixes"], data["editable"], data["review"]) == (["boxes"], False, True)
+    services.stage_review(actor=reviewer, task=t, stage_key="check", decision="approve")
+    assert workspace_data(client, reviewer, t)["fixes"] == []  # no longer in progress
+    t = reviewed(project, manager, annotator, reviewer, dataset, allow=False)
+    assert workspace_data(client, reviewer, t)["fixes"] == []
