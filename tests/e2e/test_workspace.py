@@ -820,3 +820,21 @@ def test_draw_first_describe_after_and_submit_points_to_the_incomplete_box(login
     expect(listed.locator("li.incomplete")).to_have_count(0)
     box.refresh_from_db()
     assert box.attributes == {"category": "block", "occluded": False} and box.version == 2
+
+
+def test_the_shortcuts_dialog_opens_at_its_title_and_reads_at_1280x720(login, live_server):
+    page = login("annotator")
+    page.set_viewport_size({"width": 1280, "height": 720})
+    open_objects_stage(page, live_server)
+    page.get_by_role("button", name="Shortcuts").click()
+    dialog = page.get_by_role("dialog", name="Keyboard shortcuts")
+    expect(dialog).to_be_visible()
+    # It opens at its title (not scrolled down to the Close button at its end)...
+    title = dialog.get_by_role("heading", name="Keyboard shortcuts").bounding_box()
+    assert title["y"] >= dialog.bounding_box()["y"], title
+    # ...and each key's description has room: a few words a line, not one.
+    table = dialog.locator("dl").bounding_box()
+    widths = [d.bounding_box()["width"] for d in dialog.locator("dd").all()]
+    assert min(widths) >= 0.5 * table["width"], (widths, table)
+    page.keyboard.press("Escape")
+    expect(dialog).to_be_hidden()
