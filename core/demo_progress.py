@@ -14,7 +14,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from projects.models import Project
+from projects.models import Dataset, DatasetFormat, ImportStatus, Project
 
 HISTORY_BATCH = "progress-history"
 BACKLOG_BATCH = "backlog"
@@ -59,12 +59,22 @@ def _seed(project: Project, users: dict) -> list[str]:
         finished = today - dt.timedelta(days=days_ago, hours=-(10 + n % 6))
         # Annotators got quicker over the weeks: 9 to 25 minutes a run.
         _backdate(task.pk, finished, active=540 + (days_ago * 47 + n * 13) % 960)
+    # The backlog is work to do: each task gets an episode to label (Start next task gives
+    # the overdue ones first, and a task without a dataset has nothing to open).
+    episodes = list(
+        Dataset.objects.filter(
+            project=project, format=DatasetFormat.HDF5, status=ImportStatus.FINISHED
+        )
+        .order_by("name")
+        .values_list("pk", flat=True)
+    )
     backlog = task_services.task_create_many(
         actor=manager,
         project=project,
         items=[
             {
                 "name": f"Backlog episode {n + 1:02}",
+                "datasets": [episodes[n % len(episodes)]] if episodes else [],
                 "annotators": people,
                 "reviewers": ["reviewer"],
                 "batch": BACKLOG_BATCH,

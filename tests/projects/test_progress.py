@@ -324,3 +324,20 @@ def test_the_demo_history_gives_the_overview_an_eta(settings):
     assert figures["overdue"] == 2 and figures["due_soon"] == 2
     people = {a.username: a for a in figures["annotators"]}
     assert 9 * 60 <= people["annotator"].median_seconds <= 25 * 60
+
+
+def test_start_next_task_on_the_demo_opens_an_episode_to_label(settings):
+    """The demo's backlog (overdue and high priority, so first in line) has episodes: before,
+    "Start next task" opened a backlog task that said "no samples: add a dataset first"."""
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+
+    from tasks import services
+
+    settings.STAGECRAFT_DEMO_PROGRESS = True
+    call_command("seed_demo")
+    backlog = Task.objects.filter(name__startswith="Backlog episode")
+    assert backlog.count() and not backlog.filter(datasets=None).exists()
+    annotator = get_user_model().objects.get(username="annotator")
+    run = services.stage_claim_next(actor=annotator)
+    assert run is not None and run.task.datasets.exists(), run
