@@ -12,6 +12,10 @@ it and robosuite replays it.
 * ``data.attrs["env_args"]``: the source file's exact JSON text, or, for a file straight from
   robosuite's ``collect_human_demonstrations``, the one robomimic's ``convert_robosuite.py``
   builds from ``env``, ``env_info`` and ``repository_version``; ``data.attrs["total"]``;
+* one environment and one set of observations per file: episodes whose environment differs
+  (a source naming none counts as one) or whose ``obs/`` keys, ``actions`` or their shapes
+  differ from the first demo's are refused (``SequenceDataset`` reads the same obs keys from
+  every demo, and ``env_args`` is the whole file's);
 * ``mask/<key>``: the filter keys, as byte strings of demo names (``split_train_val.py``'s
   layout). The sources' keys are kept for the demos that had them; ``train``/``valid`` are
   the sources' when they cover every demo, else a fixed 90/10 split of all demos;
@@ -136,9 +140,33 @@ def _frames(window: np.ndarray, camera: dict) -> np.ndarray:
     return np.ascontiguousarray(window[:, ::-1]) if camera.get("flip") else window
 
 
+def observation_layout(sample) -> dict[str, tuple]:
+    """What robomimic's ``SequenceDataset`` reads of every demo alike: the ``obs/`` keys
+    (arrays and cameras) and ``actions``, with their per-frame shapes and dtypes."""
+    arrays = sample.arrays or {}
+    layout = {
+        path: (array_shape(arrays[name]), array_dtype(arrays[name]))
+        for name, path in array_paths(sample).items()
+        if path == "actions" or path.startswith("obs/")
+    }
+    for camera in sample.cameras:
+        layout[camera_path(camera)] = ((camera["height"], camera["width"], 3), "uint8")
+    return layout
+
+
+def _mixed(sample, first, what: str) -> ExportError:
+    return ExportError(
+        f"{sample.name}: its {what} differ from the earlier demos' ({first.name}); a "
+        "robomimic file holds one environment with one set of observations — export each "
+        "source's tasks separately"
+    )
+
+
 def write(ctx: ExportContext, out) -> None:
     env: str | None = None
-    envs_seen: set[str] = set()
+    envs_seen: set[str | None] = set()
+    first: Any = None
+    layout: dict[str, tuple] = {}
     masks: dict[str, list[str]] = {}
     data_attrs: dict[str, Any] = {}
     total = 0
@@ -150,14 +178,19 @@ def write(ctx: ExportContext, out) -> None:
             sample = episode.sample
             metadata = sample.metadata or {}
             here = env_args(metadata)
+            envs_seen.add(here)  # a source naming no environment counts as one
+            if len(envs_seen) > 1:
+                raise ExportError(
+                    f"{sample.name}: its environment (env_args) differs from the earlier "
+                    f"demos'{' (one of them names none)' if None in envs_seen else ''}; a "
+                    "robomimic file holds one environment — export each environment's tasks "
+                    "separately"
+                )
+            if first is None:
+                first, layout = sample, observation_layout(sample)
+            elif observation_layout(sample) != layout:
+                raise _mixed(sample, first, "observations (obs/ keys, actions or their shapes)")
             if here is not None:
-                envs_seen.add(here)
-                if len(envs_seen) > 1:
-                    raise ExportError(
-                        f"{sample.name}: its environment (env_args) differs from the earlier "
-                        "demos'; a robomimic file holds one environment — export each "
-                        "environment's tasks separately"
-                    )
                 env = here
                 data_attrs = {
                     k: v
