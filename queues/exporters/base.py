@@ -105,6 +105,39 @@ def array_shape(spec: dict) -> tuple[int, ...]:
     return tuple(item_shape(spec))
 
 
+def write_hdf5_series(group, episode, paths: dict[str, str], frames: int, size: int) -> None:
+    """Every array of the episode's sample under ``paths`` (array name → path in ``group``),
+    in its source's shape and dtype, written a window of frames at a time."""
+    arrays = episode.sample.arrays
+    written = {
+        name: group.create_dataset(
+            path, shape=(frames, *array_shape(arrays[name])), dtype=array_dtype(arrays[name])
+        )
+        for name, path in paths.items()
+    }
+    for start, rows in episode.series_windows(size):
+        for name, values in rows.items():
+            written[name][start : start + len(values)] = values
+
+
+def write_hdf5_camera(
+    group, path: str, episode, camera: dict, frames: int, size: int, convert: Callable | None = None
+) -> None:
+    """A camera as a (T, H, W, 3) uint8 dataset, one frame a gzip chunk, written a window of
+    frames at a time (``convert`` turns a window into what is stored)."""
+    shape = (frames, camera["height"], camera["width"], 3)
+    images = group.create_dataset(
+        path,
+        shape=shape,
+        dtype=np.uint8,
+        chunks=(1, *shape[1:]),
+        compression="gzip",
+        compression_opts=4,
+    )
+    for start, window in episode.frame_windows(camera["name"], size):
+        images[start : start + len(window)] = convert(window) if convert else window
+
+
 def conventional_names(
     arrays: dict[str, dict],
     aliases: Mapping[str, Sequence[str]],

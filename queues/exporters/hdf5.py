@@ -29,6 +29,8 @@ from .base import (
     conventional_names,
     stream_episodes,
     window_size,
+    write_hdf5_camera,
+    write_hdf5_series,
     written_samples,
 )
 
@@ -93,17 +95,7 @@ def write(ctx, out) -> None:
             # time (a (T, 84, 84, 1) depth array stays (T, 84, 84, 1), a (T,) reward (T,)).
             paths = array_paths(sample.arrays)
             size = window_size(sample)
-            written = {
-                name: f.create_dataset(
-                    path,
-                    shape=(frames, *array_shape(sample.arrays[name])),
-                    dtype=array_dtype(sample.arrays[name]),
-                )
-                for name, path in paths.items()
-            }
-            for start, rows in episode.series_windows(size):
-                for name, values in rows.items():
-                    written[name][start : start + len(values)] = values
+            write_hdf5_series(f, episode, paths, frames, size)
             if "observations/qpos" not in paths.values():
                 f.create_dataset("observations/qpos", data=np.zeros((frames, 0), np.float32))
             if "action" not in paths.values():
@@ -114,17 +106,8 @@ def write(ctx, out) -> None:
                 _jpeg_cameras(f, episode, size)
             else:
                 for camera in sample.cameras:
-                    shape = (frames, camera["height"], camera["width"], 3)
-                    images = f.create_dataset(
-                        f"observations/images/{camera['name']}",
-                        shape=shape,
-                        dtype=np.uint8,
-                        chunks=(1, *shape[1:]),
-                        compression="gzip",
-                        compression_opts=4,
-                    )
-                    for start, window in episode.frame_windows(camera["name"], size):
-                        images[start : start + len(window)] = window
+                    path = f"observations/images/{camera['name']}"
+                    write_hdf5_camera(f, path, episode, camera, frames, size)
             _annotations(f.create_group("annotations"), episode.annotations)
         ctx.written.append((sample.pk, len(episode.annotations)))
         ctx.count("episodes")

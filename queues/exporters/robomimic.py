@@ -48,6 +48,8 @@ from .base import (
     conventional_names,
     stream_episodes,
     window_size,
+    write_hdf5_camera,
+    write_hdf5_series,
     written_samples,
 )
 
@@ -243,17 +245,7 @@ def _write_demo(demo: h5py.Group, episode: Episode) -> set[str]:
     )
     paths = array_paths(sample)
     size = window_size(sample)
-    written = {
-        name: demo.create_dataset(
-            path,
-            shape=(frames, *array_shape(sample.arrays[name])),
-            dtype=array_dtype(sample.arrays[name]),
-        )
-        for name, path in paths.items()
-    }
-    for start, rows in episode.series_windows(size):
-        for name, values in rows.items():
-            written[name][start : start + len(values)] = values
+    write_hdf5_series(demo, episode, paths, frames, size)
     filled = set()
     if "actions" not in paths.values():
         raise ExportError(f"{sample.name}: no action array (robomimic needs actions)")
@@ -266,17 +258,10 @@ def _write_demo(demo: h5py.Group, episode: Episode) -> set[str]:
         demo.create_dataset("dones", data=dones)
         filled.add("dones")
     for camera in sample.cameras:
-        shape = (frames, camera["height"], camera["width"], 3)
-        images = demo.create_dataset(
-            camera_path(camera),
-            shape=shape,
-            dtype=np.uint8,
-            chunks=(1, *shape[1:]),
-            compression="gzip",
-            compression_opts=4,
-        )
-        for start, window in episode.frame_windows(camera["name"], size):
-            images[start : start + len(window)] = _frames(window, camera)
+        write_hdf5_camera(
+            demo, camera_path(camera), episode, camera, frames, size,
+            convert=lambda window, camera=camera: _frames(window, camera),
+        )  # fmt: skip
     return filled
 
 

@@ -31,14 +31,16 @@ from tests.projects.test_import_formats import (
     write_replay_buffer,
 )
 
-from .test_export_episodes import LEROBOT_CHECK, export, finished_tasks, gradient
+from .test_export_episodes import (
+    HAS_LEROBOT_CHECK,
+    LEROBOT_CHECK,
+    export,
+    finished_tasks,
+    gradient,
+)
 from .test_export_robomimic import sequence_dataset
 
 pytestmark = pytest.mark.django_db
-
-HAS_LEROBOT_CHECK = (
-    Path.home() / ".cache" / "stagecraft-lerobot-check" / "bin" / "python"
-).exists()
 
 
 @dataclass

@@ -7,7 +7,6 @@ of frames at a time, not whole in float64."""
 import json
 import subprocess
 import tracemalloc
-from pathlib import Path
 
 import h5py
 import numpy as np
@@ -18,7 +17,13 @@ import pytest
 from queues.exporters import base
 from queues.exporters import lerobot as lerobot_export
 
-from .test_export_episodes import LEROBOT_CHECK, export, finished_tasks, gradient
+from .test_export_episodes import (
+    LEROBOT_CHECK,
+    export,
+    finished_tasks,
+    gradient,
+    needs_lerobot_check,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -188,10 +193,7 @@ def test_lerobot_refuses_an_array_of_more_dimensions_than_a_feature_has(project,
     assert "obs/agentview_depth has 6 dimensions per frame" in failed.error
 
 
-@pytest.mark.skipif(
-    not (Path.home() / ".cache" / "stagecraft-lerobot-check" / "bin" / "python").exists(),
-    reason="lerobot-check's venv is not built (../shared/tools/lerobot-check/run builds it)",
-)
+@needs_lerobot_check
 def test_the_real_lerobot_loads_n_d_and_scalar_features(project, manager, demos):
     """lerobot's LeRobotDataset loads the export: the (12, 10, 1) depth as an Array3D, the
     rewards and dones as one value per frame, float64 states as float64."""
