@@ -490,6 +490,7 @@ def _stage_rows(
     project_ids: Iterable[int],
     now: dt.datetime,
     counts: dict[int, TaskCounts] | None = None,
+    specs: dict[int, Any] | None = None,
 ) -> dict[int, dict[str, StageRow]]:
     """Runs per (project, stage) by status, with the alerts. The unfinished runs (blocked,
     ready, in progress, submitted) are counted (one grouped query, through the status
@@ -546,7 +547,7 @@ def _stage_rows(
         stage_row = row_of(moved["project_id"], moved["stage_key"])
         _later(stage_row, moved["last_started"], moved["last_completed"])
     if counts:
-        _add_finished_runs(found, counts)
+        _add_finished_runs(found, counts, _version_specs(counts) if specs is None else specs)
     stalled_before = now - dt.timedelta(hours=STALLED_HOURS)
     idle_before = now - dt.timedelta(days=IDLE_DAYS)
     _old_open_work(found, stalled_before, idle_before)
@@ -631,9 +632,9 @@ def _later(stage_row: StageRow, started: dt.datetime | None, completed: dt.datet
         stage_row.last_completed = completed
 
 
-def _add_finished_runs(found: dict[int, dict[str, StageRow]], counts: dict[int, TaskCounts]):
-    """``done`` of each stage: the runs the tasks' blueprint versions make for it less the
-    unfinished ones counted."""
+def _version_specs(counts: dict[int, TaskCounts]) -> dict[int, Any]:
+    """The specs of the blueprint versions the projects' tasks have (one query); an
+    unreadable version is left out."""
     from blueprints.models import Blueprint
     from tasks.services import spec_for
 
@@ -644,6 +645,14 @@ def _add_finished_runs(found: dict[int, dict[str, StageRow]], counts: dict[int, 
             specs[blueprint.pk] = spec_for(blueprint)
         except Exception:  # noqa: BLE001, S112 — an unreadable version: its runs go uncounted
             continue
+    return specs
+
+
+def _add_finished_runs(
+    found: dict[int, dict[str, StageRow]], counts: dict[int, TaskCounts], specs: dict[int, Any]
+):
+    """``done`` of each stage: the runs the tasks' blueprint versions make for it less the
+    unfinished ones counted."""
     for project_id, c in counts.items():
         made: dict[str, int] = defaultdict(int)
         for blueprint_id, n in c.by_blueprint.items():
@@ -706,7 +715,8 @@ def stage_funnel(
     S = StageRun.Status
     if counts is None:
         counts = task_counts(project_ids=[project.pk], now=now)
-    counted = _stage_rows([project.pk], now, counts).get(project.pk, {})
+    specs = _version_specs(counts)
+    counted = _stage_rows([project.pk], now, counts, specs).get(project.pk, {})
     stages: dict[str, StageRow] = {}
     if spec is not None:
         for stage in spec.stages:
@@ -722,17 +732,31 @@ def stage_funnel(
         for stage in spec.stages:
             for reviewed in getattr(stage, "reviews", None) or []:
                 reviewed_by[reviewed].append(stage.key)
+    versions = [specs.get(pk) for pk in counts[project.pk].by_blueprint]
+    if kept_counts.kept() and reviewed_by and None not in versions:
+        # The open reviewing runs are counted already (kept): where every version's
+        # pipeline makes each of them wait on the completed runs of what it reviews, those
+        # are the runs waiting (``_waiting_per_review``); the others are joined below.
+        for key, replicas in _waiting_per_review(versions, reviewed_by).items():
+            review_row = stages.get(reviewed_by.pop(key)[0])
+            if review_row is not None and key in stages:
+                waiting_runs = (review_row.ready + review_row.in_progress) * replicas
+                moved = min(waiting_runs, stages[key].done)
+                stages[key].in_review += moved
+                stages[key].done -= moved
     if reviewed_by:
         # From the open reviewing runs (few) to the completed run they review on the same
         # task (the (task, stage, replica) key): never the project's finished runs.
-        waiting: Any = StageRun.objects.none()
+        # One query: a UNION ALL of the parts (a union nested in a union, as adding the
+        # parts one by one to ``none()`` builds it, failed on its ordering for 2+ stages).
+        parts: list[Any] = []
         for key, reviews in reviewed_by.items():
             reviewing = StageRun.objects.filter(
                 project_id=project.pk,
                 status__in=[S.READY, S.IN_PROGRESS],
                 stage_key__in=reviews,
             ).values("task_id")
-            waiting = waiting.union(
+            parts.append(
                 StageRun.objects.filter(
                     project_id=project.pk,
                     stage_key=key,
@@ -741,15 +765,55 @@ def stage_funnel(
                 )
                 .order_by()
                 .values("stage_key")
-                .annotate(n=Count("*")),
-                all=True,
+                .annotate(n=Count("*"))
             )
+        waiting = parts[0].union(*parts[1:], all=True) if len(parts) > 1 else parts[0]
         for found_row in waiting.order_by():
             stage_row = stages[found_row["stage_key"]]
             moved = min(found_row["n"], stage_row.done)
             stage_row.in_review += moved
             stage_row.done -= moved
     return list(stages.values())
+
+
+def _never_skipped(spec, key: str) -> bool:
+    """Whether the engine can never skip ``key``'s runs: no condition, not a logic stage,
+    and the same of everything it depends on (a skip comes from a condition, a logic
+    stage's routing, or every dependency skipped)."""
+    stage = spec.by_key[key]
+    if stage.kind == "logic" or stage.when is not None:
+        return False
+    return all(_never_skipped(spec, dep) for dep in stage.depends_on)
+
+
+def _waiting_per_review(versions: list[Any], reviewed_by: dict[str, list[str]]) -> dict[str, int]:
+    """The reviewed stages whose completed runs waiting for their review are the review's
+    open runs times the stage's replicas, on every one of ``versions`` (the specs of the
+    project's tasks): ``{reviewed key: replicas}``. That holds when one review stage
+    reviews the stage and an open review run means the reviewed stage completed on its
+    task: a run opens once its dependencies are finished (the reviewed stage is upstream),
+    and the reviewed stage is either never skipped or the review's only dependency (all of
+    them skipped skips the review; a disagreement or a rework opens it on completed work
+    only); a consensus stage completes when every replica has, and a reject sends the
+    review back to blocked with the rework. Any other pipeline is joined (``stage_funnel``)."""
+    found: dict[str, int] = {}
+    for key, reviews in reviewed_by.items():
+        if len(reviews) != 1:
+            continue
+        replicas: set[int] = set()
+        for spec in versions:
+            stage = spec.by_key.get(key)
+            review = spec.by_key.get(reviews[0])
+            reviewers = [s.key for s in spec.stages if key in (getattr(s, "reviews", None) or [])]
+            if stage is None or review is None or reviewers != reviews:
+                break
+            if not (review.depends_on == [key] or _never_skipped(spec, key)):
+                break
+            replicas.add(getattr(stage, "annotators", 1) if stage.kind == "consensus" else 1)
+        else:
+            if len(replicas) == 1:
+                found[key] = replicas.pop()
+    return found
 
 
 # --- per annotator -------------------------------------------------------------------------
