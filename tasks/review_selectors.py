@@ -7,7 +7,7 @@ from django.db.models import Q, QuerySet
 
 from blueprints.spec import ReviewStage
 
-from .models import AnnotationReview, Comment, Task
+from .models import AnnotationReview, Comment, StageRun, Task
 from .selectors import hidden_annotation_ids
 from .services.base import spec_for
 
@@ -57,6 +57,45 @@ def has_reviews(*, task: Task, stage_key: str) -> bool:
     """Whether any verdict concerns the stages ``stage_key``'s workspace shows."""
     shown = shown_stages(task=task, stage_key=stage_key)
     return task.annotation_reviews.filter(stage_key__in=shown).exists()
+
+
+def reopened_for_others(*, task: Task, run: StageRun | None) -> dict | None:
+    """Why ``run`` (in progress again, without feedback) was reopened, when a reject of a review
+    of its stage reopened every reviewed stage but concerned others only (their feedback and
+    verdicts are there): ``{"review": title, "concerns": [{"key", "title"}]}``, else None."""
+    if run is None or run.attempt < 2 or run.feedback or run.status != StageRun.Status.IN_PROGRESS:
+        return None
+    spec = spec_for(task.blueprint)
+    reviews = [
+        s.key for s in spec.stages if isinstance(s, ReviewStage) and run.stage_key in s.reviews
+    ]
+    reopened = (
+        task.events.filter(kind="stage_reopened", stage_key=run.stage_key).order_by("-id").first()
+    )
+    if not reviews or reopened is None:
+        return None
+    # The reject that reopened it: saved just before the stages it reopened.
+    reject = (
+        task.events.filter(id__lt=reopened.pk)
+        .exclude(kind="stage_reopened")
+        .order_by("-id")
+        .first()
+    )
+    concerns = [] if reject is None else reject.data.get("concerns") or []
+    if (
+        reject is None
+        or reject.kind != "review_rejected"
+        or reject.stage_key not in reviews
+        or not concerns
+        or run.stage_key in concerns
+    ):
+        return None
+    return {
+        "review": spec.by_key[reject.stage_key].title,
+        "concerns": [
+            {"key": k, "title": spec.by_key[k].title} for k in concerns if k in spec.by_key
+        ],
+    }
 
 
 def batch_stages(*, task: Task, user) -> list[dict]:

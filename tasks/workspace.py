@@ -160,6 +160,8 @@ def workspace(request, task_id, stage_key):
             "reviewing": reviewing,
             # Review per annotation (static/js/workspace/review.js): loaded where it shows.
             "verdicts": reviewing or review_selectors.has_reviews(task=task, stage_key=stage_key),
+            # Reopened by a reject that concerned other stages: the page says so (issue 17).
+            "reopened_for": review_selectors.reopened_for_others(task=task, run=run),
             "workspace_data": workspace_data,
             "guidelines": guideline_list(project=task.project),
             "changed_names": [s.name for s in changed_list],

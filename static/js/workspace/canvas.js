@@ -9,6 +9,11 @@ import { between, hiddenTrack } from "./tracks.js";
 // One camera fills the stage (its aspect kept), or two side by side; every camera of the
 // sample is a live thumbnail in the strip below, a click makes it the current one.
 state.split = localStorage.getItem("ws-split") === "1";
+// The camera and the zoom chosen last in this task's stage, taken back when it is opened again.
+const KEPT = `ws-view-${W.task}-${W.stage}`;
+let kept = JSON.parse(localStorage.getItem(KEPT) || "null");
+if (kept) state.camera = kept.camera;
+const keep = () => localStorage.setItem(KEPT, JSON.stringify({ camera: state.camera, view: state.view }));
 export function buildCameras() {
   const s = sample();
   if (!s.cameras.includes(state.camera)) state.camera = s.cameras[0];
@@ -55,6 +60,8 @@ function frameBox() {
       box.style.width = `${w}px`;
       box.style.height = `${h}px`;
       fit();
+      if (kept && !kept.view.fitted && !state.split && box === $("[data-stage] .frame-box")) { state.view = kept.view; applyView(); }
+      kept = null;
     }
     drawOverlay();
   });
@@ -87,6 +94,7 @@ export function showCamera(camera) {
   state.view.fitted = true;
   labelCamera();
   showFrame();
+  keep();
 }
 
 export function split() {
@@ -142,6 +150,7 @@ function applyView() {
   const box = $("[data-stage] .frame-box");
   if (!box) return;
   place(box, state.view);
+  keep();
   const label = $("[data-zoom-level]");
   if (label) label.textContent = `${Math.round(state.view.scale * 100)} %`;
   drawOverlay();  // handles, points and the cross-hair keep their size on screen
@@ -210,7 +219,7 @@ export function drawOverlay() {
     for (const a of [...state.annotations.filter((x) => !hiddenTrack(x)), ...between()]) {  // tracks.js
       if (!shown(a, camera)) continue;
       const d = state.edit && state.edit.a === a ? state.edit.data : a.data;
-      const el = shape(a.kind, d, px, "saved" + (a.invalid ? " invalid" : "") + (a.source === "prelabel" ? " prelabel" : "") + (incomplete(a) ? " incomplete" : "") + (a.interpolated ? " interpolated" : "") + (state.selected === a.id ? " selected" : ""));
+      const el = shape(a.kind, d, px, "saved" + (a.invalid ? " invalid" : "") + (a.source === "prelabel" ? " prelabel" : "") + (incomplete(a) ? " incomplete" : "") + (a.interpolated ? " interpolated" : "") + (state.rejected?.has(a.id) ? " rejected" : "") + (state.selected === a.id ? " selected" : ""));
       el.dataset.id = a.id;
       svg.append(el);
       if (state.selected !== a.id || !editable(a)) continue;

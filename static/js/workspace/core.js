@@ -15,7 +15,11 @@ export const sample = () => W.samples[state.sample];
 // task-level ones included.
 export const onSample = (a) => W.stages.includes(a.stage) && (a.sample === sample().id || a.sample === null);
 
-export function say(text) { $("#ws-messages").textContent = text; $("#ws-alert").textContent = ""; }
+export function say(text) {
+  const m = $("#ws-messages");
+  m.textContent = text; $("#ws-alert").textContent = "";
+  m.getAnimations().forEach((a) => { a.currentTime = 0; a.play(); });  // shown again, then fades (CSS)
+}
 export function alarm(text) { $("#ws-alert").textContent = text; if (text) $("#ws-messages").textContent = ""; }
 export function problem(data) {
   if (!data) return "Something went wrong.";

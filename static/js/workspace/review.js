@@ -2,6 +2,7 @@
 // says why) or marks one missing here; everyone sees the verdicts on the annotations of the
 // stage they concern, and the missing marks listed. Loaded by the page only where needed.
 import { call } from "./api.js";
+import { drawOverlay } from "./canvas.js";
 import { $, W, alarm, button, problem, sample, say, state } from "./core.js";
 import { goTo, loadComments } from "./panels.js";
 
@@ -11,7 +12,10 @@ let verdicts = [];
 async function load() {
   const { ok, data } = await call("GET", `${base}/annotation-reviews/?stage=${W.stage}`);
   if (ok) verdicts = data;
+  // The canvas draws a rejected annotation distinctly (a red dashed outline).
+  state.rejected = new Set(verdicts.filter((v) => v.annotation && v.verdict === "rejected").map((v) => v.annotation));
   show();
+  drawOverlay();
 }
 
 async function judge(body) {
