@@ -104,7 +104,7 @@ def test_a_rejected_box_is_drawn_red_and_a_stage_reopened_for_another_says_why(
     note = annotator.get_by_role("note").filter(has_text="Reopened")
     expect(note).to_have_text(
         re.compile(
-            r"Reopened because the review of full review was rejected; "
+            r"Reopened because the review of this stage \(full review\) was rejected; "
             r"the reviewer's notes are on objects\.$"
         )
     )
