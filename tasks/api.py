@@ -445,13 +445,14 @@ class TaskListApi(ListAPIView):
             OpenApiParameter("due_before", OpenApiTypes.DATE),
             OpenApiParameter("overdue", bool),
             OpenApiParameter("ordering", enum=list(ORDERINGS)),
+            OpenApiParameter("cursor", str, description="next_cursor/previous_cursor of a page"),
         ]
     )
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 
     def get_queryset(self):
-        # Query parameters other than filters (page, page_size) are the paginator's.
+        # Query parameters other than filters (page, page_size, cursor) are the paginator's.
         params = {k: v for k, v in self.request.query_params.items() if k in FILTERS}
         filters = task_filter(params)
         return selectors.task_list_for_user(user=self.request.user, filters=filters)
