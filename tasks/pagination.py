@@ -94,31 +94,34 @@ class ListOrder:
             return cls(first.expression.name, first.descending, nullable=bool(first.nulls_last))
         return None
 
-    def ordering(self, back: bool) -> list[str]:
-        """The ORDER BY of one part of a keyset read (a part holds non-NULL keys only, or
-        NULL ones only: no NULLS placement, so it is the index's order). ``back``: read
-        towards the start (the previous page), in the reverse order."""
-        descending = self.descending != back
-        return [("-" if descending else "") + self.key, "pk" if back else "-pk"]
-
-    def parts(self, value: Any, pk: int, back: bool) -> list:
-        """The conditions of the tasks after (``back``: before) the task with sort key
-        ``value`` and id ``pk``, one per index range, in the list's (reverse) order."""
+    def parts(self, value: Any, pk: int, back: bool) -> list[tuple[Any, list[str]]]:
+        """The tasks after (``back``: before, read towards the start) the task with sort
+        key ``value`` and id ``pk``: one ``(condition, ORDER BY)`` per index range, in the
+        list's (reverse) order. A part holds non-NULL keys only or NULL keys only, so its
+        ORDER BY needs no NULLS placement and is the index's; where the key is one value
+        (equal to the cursor's, or NULL) it is the id alone — PostgreSQL does not take
+        ``IS NULL`` as one value and would sort every NULL row for a key order."""
         key, pair = self.key, Tuple(F(self.key), F("pk"))
+        by_key = [("-" if self.descending != back else "") + key, "pk" if back else "-pk"]
+        by_id = ["pk" if back else "-pk"]
         if value is None:  # among the NULL keys, last in the list
             if back:
-                return [Q(**{f"{key}__isnull": True, "pk__gt": pk}), Q(**{f"{key}__isnull": False})]
-            return [Q(**{f"{key}__isnull": True, "pk__lt": pk})]
+                return [
+                    (Q(**{f"{key}__isnull": True, "pk__gt": pk}), by_id),
+                    (Q(**{f"{key}__isnull": False}), by_key),
+                ]
+            return [(Q(**{f"{key}__isnull": True, "pk__lt": pk}), by_id)]
         if self.descending:  # key and id both descend: one row comparison
-            parts: list = [
+            after = (
                 TupleGreaterThan(pair, (value, pk)) if back else TupleLessThan(pair, (value, pk))
-            ]
+            )
+            parts: list[tuple[Any, list[str]]] = [(after, by_key)]
         elif back:
-            parts = [Q(**{key: value, "pk__gt": pk}), Q(**{f"{key}__lt": value})]
+            parts = [(Q(**{key: value, "pk__gt": pk}), by_id), (Q(**{f"{key}__lt": value}), by_key)]
         else:
-            parts = [Q(**{key: value, "pk__lt": pk}), Q(**{f"{key}__gt": value})]
+            parts = [(Q(**{key: value, "pk__lt": pk}), by_id), (Q(**{f"{key}__gt": value}), by_key)]
         if self.nullable and not back:
-            parts.append(Q(**{f"{key}__isnull": True}))
+            parts.append((Q(**{f"{key}__isnull": True}), by_id))
         return parts
 
 
@@ -250,9 +253,9 @@ class TaskPaginator(Paginator):
             self._ids()
             .filter(condition)
             .annotate(cursor_part=Value(i))
-            .order_by(*order.ordering(back))
+            .order_by(*ordering)
             .values_list("pk", order.key, "cursor_part")[:limit]
-            for i, condition in enumerate(order.parts(value, pk, back))
+            for i, (condition, ordering) in enumerate(order.parts(value, pk, back))
         ]
         keyed = [(row[0], row[1]) for row in _union_in_order(parts, order, back, limit)]
         more = len(keyed) > self.per_page  # more in the direction read
