@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from django.core import signing
 from django.core.paginator import EmptyPage, Page, Paginator
@@ -91,7 +91,8 @@ class ListOrder:
         if isinstance(first, str):
             return cls(first.lstrip("-"), first.startswith("-"), nullable=False)
         if isinstance(first, OrderBy) and isinstance(first.expression, F):
-            return cls(first.expression.name, first.descending, nullable=bool(first.nulls_last))
+            name = first.expression.name  # type: ignore[attr-defined]  # F's stubs lack it
+            return cls(name, first.descending, nullable=bool(first.nulls_last))
         return None
 
     def parts(self, value: Any, pk: int, back: bool) -> list[tuple[Any, list[str]]]:
@@ -281,7 +282,8 @@ def _union_in_order(parts: list[QuerySet], order: ListOrder, back: bool, limit: 
         return list(parts[0])
     from django.core.exceptions import EmptyResultSet
 
-    sqls, params = [], []
+    sqls: list[str] = []
+    params: list[Any] = []
     for part in parts:
         try:
             sql, more = part.query.sql_with_params()
@@ -344,10 +346,11 @@ class TaskPagination(Pagination):
         return super().get_previous_link()
 
     def get_paginated_response(self, data):
+        paginator = cast(TaskPaginator, self.page.paginator)
         return Response(
             {
-                "count": self.page.paginator.count,
-                "count_exact": self.page.paginator.exact,
+                "count": paginator.count,
+                "count_exact": paginator.exact,
                 "next": self.get_next_link(),
                 "previous": self.get_previous_link(),
                 "next_cursor": self.page.next_cursor,

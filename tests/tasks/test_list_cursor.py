@@ -191,3 +191,36 @@ def test_a_bad_cursor_is_a_400_that_says_why(manager, project, api_as):
     both = api.get("/api/v1/tasks/", {**params, "cursor": cursor, "page": 2})
     assert both.status_code == 400 and "not both" in both.json()["cursor"][0]
     assert api.get("/api/v1/tasks/", {**params, "cursor": cursor}).status_code == 200
+
+
+def walk(api, params) -> list[int]:
+    body = api.get("/api/v1/tasks/", params).json()
+    found = ids(body)
+    while body["next_cursor"]:
+        body = api.get("/api/v1/tasks/", {**params, "cursor": body["next_cursor"]}).json()
+        found += ids(body)
+    return found
+
+
+def test_cursors_follow_filtered_lists_and_an_annotators(manager, annotator, project, api_as):
+    services.task_create_many(
+        actor=manager,
+        project=project,
+        items=[
+            {"name": f"cup {i % 4}", "priority": ["low", "high"][i % 2]}
+            | ({"annotators": [annotator.username]} if i % 3 else {})
+            for i in range(60)
+        ],
+    )
+    lists = [
+        (manager, {"priority": "high", "ordering": "name"}),
+        (manager, {"search": "cup 1", "ordering": "-due_at"}),
+        (annotator, {"ordering": "priority"}),
+        (annotator, {}),
+    ]
+    for user, filters in lists:
+        api = api_as(user)
+        params = {"project": project.pk, "page_size": 7, **filters}
+        expected = numbered(api, params)
+        assert expected and walk(api, params) == expected, filters
+    assert len(numbered(api_as(annotator), {"project": project.pk})) == 40  # theirs only
