@@ -62,36 +62,21 @@ def has_reviews(*, task: Task, stage_key: str) -> bool:
 def reopened_for_others(*, task: Task, run: StageRun | None) -> dict | None:
     """Why ``run`` (in progress again, without feedback) was reopened, when a reject of a review
     of its stage reopened every reviewed stage but concerned others only (their feedback and
-    verdicts are there): ``{"review": title, "concerns": [{"key", "title"}]}``, else None."""
+    verdicts are there): ``{"review": title, "concerns": [{"key", "title"}]}``, else None.
+    The ``stage_reopened`` event names the reject's review and the stages it concerns."""
     if run is None or run.attempt < 2 or run.feedback or run.status != StageRun.Status.IN_PROGRESS:
         return None
-    spec = spec_for(task.blueprint)
-    reviews = [
-        s.key for s in spec.stages if isinstance(s, ReviewStage) and run.stage_key in s.reviews
-    ]
     reopened = (
         task.events.filter(kind="stage_reopened", stage_key=run.stage_key).order_by("-id").first()
     )
-    if not reviews or reopened is None:
+    if reopened is None:
         return None
-    # The reject that reopened it: saved just before the stages it reopened.
-    reject = (
-        task.events.filter(id__lt=reopened.pk)
-        .exclude(kind="stage_reopened")
-        .order_by("-id")
-        .first()
-    )
-    concerns = [] if reject is None else reject.data.get("concerns") or []
-    if (
-        reject is None
-        or reject.kind != "review_rejected"
-        or reject.stage_key not in reviews
-        or not concerns
-        or run.stage_key in concerns
-    ):
+    spec = spec_for(task.blueprint)
+    review, concerns = reopened.data.get("review"), reopened.data.get("concerns") or []
+    if review not in spec.by_key or not concerns or run.stage_key in concerns:
         return None
     return {
-        "review": spec.by_key[reject.stage_key].title,
+        "review": spec.by_key[review].title,
         "concerns": [
             {"key": k, "title": spec.by_key[k].title} for k in concerns if k in spec.by_key
         ],

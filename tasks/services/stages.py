@@ -426,6 +426,9 @@ def runs_reopen(
                     r.stage_key,
                     attempt=r.attempt,
                     assignee=r.assignee.username if r.assignee else None,
+                    # Which reject reopened it and the stages its feedback concerns: the
+                    # workspace says why a stage came back without feedback of its own.
+                    **({"review": target, "concerns": sorted(concerns)} if concerns else {}),
                 )
             )
         if state.status == engine.IN_PROGRESS:
