@@ -3,7 +3,6 @@ grow with the number of tasks, and a TaskEvent per task changed."""
 
 from __future__ import annotations
 
-import json
 import logging
 from datetime import datetime
 from typing import Any
@@ -21,7 +20,7 @@ from .filters import task_filter
 from .models import Priority, Task, TaskEvent
 from .selectors import task_list_for_user
 from .services.base import save_events
-from .services.bulk import copy_available, copy_rows, id_set
+from .services.bulk import copy_available, copy_rows, id_set, task_events
 
 logger = logging.getLogger(__name__)
 UNSET: Any = object()
@@ -94,24 +93,6 @@ def _ids(selection: QuerySet) -> list[int]:
     if len(ids) > MAX_BATCH:
         raise ApplicationError(f"At most {MAX_BATCH:,} tasks per batch action.", field="ids")
     return ids
-
-
-def _events(ids: list[int], kind: str, actor, **data) -> None:
-    """One event per task, the same ``data`` for all: on PostgreSQL one INSERT … SELECT over
-    the ids (no row built in Python)."""
-    if not copy_available():
-        TaskEvent.objects.bulk_create(
-            [TaskEvent(task_id=i, kind=kind, actor=actor, data=data) for i in ids],
-            batch_size=5000,
-        )
-        return
-    table = TaskEvent._meta.db_table
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {table} (task_id, kind, stage_key, actor_id, data, created_at) "  # noqa: S608
-            "SELECT unnest(%s::bigint[]), %s, '', %s, %s::jsonb, %s",
-            [list(ids), kind, actor.pk if actor else None, json.dumps(data), timezone.now()],
-        )
 
 
 def task_batch_delete(*, actor, selection: QuerySet) -> int:
@@ -202,7 +183,7 @@ def task_batch_assign(
             actor=actor, task_ids=ids, field=field, before=before, after=users, moves=moves
         )
     chosen.update(updated_at=timezone.now())
-    _events(ids, "assigned", actor, annotators=annotators, reviewers=reviewers)
+    task_events(ids, "assigned", actor, annotators=annotators, reviewers=reviewers)
     if moved:  # the people given work hear of it (notifications)
         if copy_available():
             copy_rows(TaskEvent, [_row(e) for e in moved])
@@ -266,7 +247,7 @@ def task_batch_update(
         return 0
     Task.objects.filter(pk__in=id_set(ids)).update(**changes, updated_at=timezone.now())
     shown = {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in changes.items()}
-    _events(ids, "updated", actor, **shown)
+    task_events(ids, "updated", actor, **shown)
     return len(ids)
 
 

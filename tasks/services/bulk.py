@@ -35,6 +35,26 @@ def id_set(ids: Iterable[int]) -> Any:
     return list(ids)
 
 
+def task_events(ids: Sequence[int], kind: str, actor, **data) -> None:
+    """One event per task, the same ``data`` for all: on PostgreSQL one INSERT … SELECT over
+    the ids (no row built in Python)."""
+    from ..models import TaskEvent
+
+    if not copy_available():
+        TaskEvent.objects.bulk_create(
+            [TaskEvent(task_id=i, kind=kind, actor=actor, data=data) for i in ids],
+            batch_size=5000,
+        )
+        return
+    table = TaskEvent._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (task_id, kind, stage_key, actor_id, data, created_at) "  # noqa: S608
+            "SELECT unnest(%s::bigint[]), %s, '', %s, %s::jsonb, %s",
+            [list(ids), kind, actor.pk if actor else None, json.dumps(data), timezone.now()],
+        )
+
+
 def text_set(values: Iterable[str]) -> Any:
     """A ``field__in`` value for many strings: on PostgreSQL one text array parameter (as
     ``id_set``), elsewhere the list itself."""

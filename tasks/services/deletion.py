@@ -32,7 +32,7 @@ from core.deletion import clear_references, delete_leaves, delete_set
 
 from ..models import Task
 from ..webhooks import cancel_callbacks
-from .bulk import id_set
+from .bulk import id_set, task_events
 
 logger = logging.getLogger(__name__)
 
@@ -43,8 +43,6 @@ PURGE_CHUNK = 2_000  # tasks per purge transaction
 def tasks_delete(*, actor, ids: Sequence[int]) -> int:
     """Hide the tasks ``ids`` at once (the caller checked the actor may) and schedule their
     purge. Returns how many were deleted (a task deleted meanwhile counts once)."""
-    from ..batch import _events
-
     if not ids:
         return 0
     table = connection.ops.quote_name(Task._meta.db_table)
@@ -65,7 +63,7 @@ def tasks_delete(*, actor, ids: Sequence[int]) -> int:
     delete_leaves(Task, keys=id_set(hidden))
     clear_references(Task, keys=id_set(hidden))  # e.g. a post's pin: no link to a 404
     cancel_callbacks(id_set(hidden))  # a deleted task's work is never sent
-    _events(hidden, "deleted", actor)
+    task_events(hidden, "deleted", actor)
     for project_id in sorted({row[1] for row in rows}):
         quality_touch(project_id)  # its runs, reviews and scores went with it
     purge_soon()
@@ -106,8 +104,8 @@ def tasks_purge_deleted(*, chunk: int = PURGE_CHUNK, project_id: int | None = No
                 continue
             ids = [pk for pk, _ in rows]
             delete_set(Task.all_objects.filter(pk__in=id_set(ids)), keys=id_set(ids))
-            for project_id in sorted({project for _, project in rows}):
-                quality_touch(project_id)  # their annotations and audits went now
+            for touched in sorted({project for _, project in rows}):
+                quality_touch(touched)  # their annotations and audits went now
         purged += len(ids)
     if purged:
         logger.info("purged %d deleted task(s)", purged)
