@@ -223,7 +223,7 @@ def _as_int(value: Any) -> int | None:
 
 def _targets(project, candidates: list[Candidate], task_id: int | None) -> dict[int, Task]:
     """The project's live tasks the candidates name (or the one chosen), locked."""
-    live = Task.objects.filter(project=project, deleted_at__isnull=True)
+    live = Task.objects.filter(project=project)  # the default manager: live tasks only
     if task_id is not None:
         ids = {task_id}
     else:
@@ -478,10 +478,7 @@ def prelabel_import_start(
         raise ApplicationError(f"The file is larger than {MAX_BYTES // 2**20} MB.", field="file")
     if format == "coco" and not stage:
         raise ApplicationError("COCO boxes name no stage: choose one.", field="stage")
-    if (
-        task_id is not None
-        and not Task.objects.filter(project=project, pk=task_id, deleted_at__isnull=True).exists()
-    ):
+    if task_id is not None and not Task.objects.filter(project=project, pk=task_id).exists():
         raise ApplicationError("That task is not one of the project's.", field="task")
     import_id = uuid.uuid4().hex
     folder = _folder(project.pk)
