@@ -176,6 +176,39 @@ STORAGES = {
         )
     },
 }
+# --- Data storage (datasets, exports, uploads): core/objectstore.py --------------------
+# "local" keeps every file under MEDIA_ROOT (the default, one machine or a shared volume);
+# "s3" keeps them in an S3-compatible bucket, so web servers and workers on several machines
+# need no shared disk (README, "Several machines"). Credentials may come from *_FILE too; with
+# none set, boto3's own chain (instance role, ~/.aws) answers.
+STAGECRAFT_STORAGE = (env("STAGECRAFT_STORAGE", "local") or "local").strip().lower()
+if STAGECRAFT_STORAGE not in {"local", "s3"}:
+    raise ImproperlyConfigured('STAGECRAFT_STORAGE must be "local" or "s3".')
+if STAGECRAFT_STORAGE == "s3":
+    if not env("STAGECRAFT_S3_BUCKET"):
+        raise ImproperlyConfigured("STAGECRAFT_STORAGE=s3 needs STAGECRAFT_S3_BUCKET.")
+    STORAGES["default"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": env("STAGECRAFT_S3_BUCKET"),
+            "location": (env("STAGECRAFT_S3_PREFIX", "") or "").strip("/"),
+            "endpoint_url": env("STAGECRAFT_S3_ENDPOINT_URL") or None,
+            "region_name": env("STAGECRAFT_S3_REGION") or None,
+            "access_key": env("STAGECRAFT_S3_ACCESS_KEY_ID") or None,
+            "secret_key": env("STAGECRAFT_S3_SECRET_ACCESS_KEY") or None,
+            # Keys are written once under versioned names; never renamed to "name_abc12".
+            "file_overwrite": True,
+            "default_acl": None,
+            "querystring_auth": True,
+            "querystring_expire": int(env("STAGECRAFT_S3_URL_SECONDS", "300") or 300),
+            "signature_version": "s3v4",
+            "addressing_style": env("STAGECRAFT_S3_ADDRESSING_STYLE") or None,
+        },
+    }
+# Files of a remote storage read by a process (HDF5, parquet, video of a dataset) are copied
+# into this folder, at most this many bytes, least recently used evicted first.
+STAGECRAFT_CACHE_DIR = Path(env("STAGECRAFT_CACHE_DIR", str(BASE_DIR / "var" / "cache")))
+STAGECRAFT_CACHE_MAX_BYTES = int(env("STAGECRAFT_CACHE_MAX_BYTES", str(20 * 1024**3)) or 0)
 # Serve static files from the app folders too when DEBUG is off and collectstatic
 # has not run (the tests and a quick production trial; core/storage.py).
 WHITENOISE_USE_FINDERS = True

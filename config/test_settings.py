@@ -30,10 +30,13 @@ STAGECRAFT_IMPORT_ROOTS = [str(MEDIA_ROOT / "incoming"), tempfile.gettempdir()]
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 SESSION_COOKIE_SECURE = False
 CSRF_COOKIE_SECURE = False
+# The data storage follows STAGECRAFT_STORAGE as in production (local unless set; the S3
+# tests switch one test at a time, tests/helpers/s3.py); static files unhashed.
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    **STORAGES,  # noqa: F405
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+STAGECRAFT_CACHE_DIR = Path(tempfile.mkdtemp(prefix="stagecraft-test-cache-"))
 # The demo without its quality history (core/demo.py): tests count the demo's eight tasks
 # and browser tests seed it for every test; tests of the history turn it on.
 STAGECRAFT_DEMO_QUALITY = False

@@ -11,6 +11,7 @@ from rest_framework.test import APIClient
 from projects import services as project_services
 from projects.models import Role
 from tests.factories import UserFactory
+from tests.helpers.s3 import s3_server, s3_storage  # noqa: F401 (fixtures)
 
 ROLES = ("anonymous", "outsider", "annotator", "reviewer", "manager", "admin")
 
@@ -132,6 +133,7 @@ def _media_root_cleanup():
 
     yield
     shutil.rmtree(settings.MEDIA_ROOT, ignore_errors=True)
+    shutil.rmtree(settings.STAGECRAFT_CACHE_DIR, ignore_errors=True)
 
 
 @pytest.fixture

@@ -1,0 +1,355 @@
+"""Where Stagecraft's data lives: one interface over the local folder and an S3 bucket.
+
+Datasets, exports and uploads are stored under *keys* (``datasets/12/v3/ep_0.hdf5``) in the
+default storage (``settings.STORAGES["default"]``): a folder (``MEDIA_ROOT``, the default) or
+an S3-compatible bucket (``STAGECRAFT_STORAGE=s3``, config/settings.py). Code that writes or
+reads data goes through these functions, never through ``MEDIA_ROOT`` itself, so web servers
+and workers on several machines need no shared disk.
+
+Publishing is atomic for readers on both backends: a tree is uploaded with its manifest
+**last** (``publish_tree``), and a reader trusts a version only once its manifest exists. A
+failed or killed writer leaves objects without a manifest, which ``delete_prefix`` removes.
+
+Readers that need a real file (h5py, pyarrow, PyAV, zarr) ask ``local_path`` /
+``local_tree``: on the local backend that is the stored file itself; on a bucket it is a copy
+in a bounded cache on this machine (``STAGECRAFT_CACHE_DIR``, at most
+``STAGECRAFT_CACHE_MAX_BYTES``, least recently used evicted first). Stored keys are never
+rewritten in place (a new version gets a new prefix), so a cached copy never goes stale.
+
+Downloads of large files skip the web server on a bucket: ``download_url`` signs a
+short-lived URL (the caller checks membership first); on the local backend it answers
+``None`` and the caller streams the file through Django.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path, PurePosixPath
+from typing import IO
+
+from django.conf import settings
+from django.core.files import File
+from django.core.files.storage import Storage, default_storage
+
+# A cached copy read within this many seconds is never evicted (another process of this
+# machine may be about to open it).
+RECENT_SECONDS = 60
+COMPLETE = ".complete"
+
+
+def storage() -> Storage:
+    return default_storage
+
+
+def is_remote() -> bool:
+    """True when the data lives in a bucket rather than a local folder."""
+    try:
+        storage().path("probe")
+    except NotImplementedError:
+        return True
+    return False
+
+
+def clean_key(key: str) -> str:
+    """A key as stored: forward slashes, no leading slash, no ``..`` or empty parts."""
+    parts = [p for p in PurePosixPath(str(key).replace("\\", "/")).parts if p not in ("", "/")]
+    if not parts or any(p in (".", "..") for p in parts):
+        raise ValueError(f"Not a storage key: {key!r}")
+    return "/".join(parts)
+
+
+def join(*parts: str) -> str:
+    return clean_key("/".join(str(p).strip("/") for p in parts if str(p).strip("/")))
+
+
+# --- writing ------------------------------------------------------------------------------
+
+
+def put_file(local: Path | str, key: str) -> str:
+    """Store one local file under ``key`` (overwriting); multipart on a bucket for large files."""
+    key = clean_key(key)
+    store = storage()
+    if not is_remote():
+        target = Path(store.path(key))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.part-{os.getpid()}")
+        shutil.copyfile(local, tmp)
+        os.replace(tmp, target)
+        return key
+    with open(local, "rb") as handle:
+        store.save(key, File(handle, name=PurePosixPath(key).name))
+    return key
+
+
+def put_bytes(data: bytes, key: str) -> str:
+    with tempfile.NamedTemporaryFile(prefix="stagecraft-put-") as tmp:
+        tmp.write(data)
+        tmp.flush()
+        return put_file(tmp.name, key)
+
+
+def _files_under(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.is_file())
+
+
+def publish_tree(local_dir: Path | str, prefix: str, *, last: Iterable[str] = ()) -> list[str]:
+    """Store every file under ``local_dir`` as ``prefix/<relative path>``; the relative paths
+    named in ``last`` (the manifest) go after every other file, in that order, so a reader
+    that waits for the manifest never sees a partial version. Returns the keys written.
+
+    On the local backend the folder is moved into place by one rename when it is on the same
+    file system (the atomic publish the local code always had), else copied file by file."""
+    local_dir, prefix = Path(local_dir), clean_key(prefix)
+    last = [clean_key(name) for name in last]
+    files = _files_under(local_dir)
+    relative = [p.relative_to(local_dir).as_posix() for p in files]
+    keys = [join(prefix, r) for r in relative]
+    if not is_remote():
+        target = Path(storage().path(prefix))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if target.exists():
+            raise FileExistsError(f"{prefix} is already published")
+        try:
+            os.rename(local_dir, target)
+            return keys
+        except OSError:
+            pass  # another file system: copy below, the manifest last
+    ordered = sorted(zip(relative, files, strict=True), key=lambda rf: _last_rank(rf[0], last))
+    for rel, path in ordered:
+        put_file(path, join(prefix, rel))
+    return keys
+
+
+def _last_rank(relative: str, last: list[str]) -> tuple[int, str]:
+    return (last.index(relative) + 1 if relative in last else 0, relative)
+
+
+def delete(key: str) -> None:
+    storage().delete(clean_key(key))
+
+
+def delete_prefix(prefix: str) -> int:
+    """Remove every object under ``prefix`` (a folder on the local backend); how many."""
+    prefix = clean_key(prefix)
+    store = storage()
+    if not is_remote():
+        folder = Path(store.path(prefix))
+        if not folder.exists():
+            return 0
+        count = sum(1 for _ in folder.rglob("*") if _.is_file()) if folder.is_dir() else 1
+        if folder.is_dir():
+            shutil.rmtree(folder, ignore_errors=True)
+        else:
+            folder.unlink(missing_ok=True)
+        return count
+    bucket = store.bucket  # type: ignore[attr-defined]
+    base = store._normalize_name(prefix).rstrip("/") + "/"  # type: ignore[attr-defined]
+    deleted = 0
+    batch: list[dict] = []
+    for obj in bucket.objects.filter(Prefix=base):
+        batch.append({"Key": obj.key})
+        if len(batch) == 1000:
+            bucket.delete_objects(Delete={"Objects": batch, "Quiet": True})
+            deleted, batch = deleted + len(batch), []
+    if batch:
+        bucket.delete_objects(Delete={"Objects": batch, "Quiet": True})
+        deleted += len(batch)
+    return deleted
+
+
+# --- reading ------------------------------------------------------------------------------
+
+
+def exists(key: str) -> bool:
+    return storage().exists(clean_key(key))
+
+
+def size(key: str) -> int:
+    return storage().size(clean_key(key))
+
+
+def list_keys(prefix: str) -> Iterator[tuple[str, int]]:
+    """(key, size) of every object under ``prefix``, recursively, in key order."""
+    prefix = clean_key(prefix)
+    store = storage()
+    if not is_remote():
+        folder = Path(store.path(prefix))
+        if folder.is_dir():
+            for path in _files_under(folder):
+                yield join(prefix, path.relative_to(folder).as_posix()), path.stat().st_size
+        return
+    base = store._normalize_name(prefix).rstrip("/") + "/"  # type: ignore[attr-defined]
+    location = store.location.strip("/")  # type: ignore[attr-defined]
+    for obj in store.bucket.objects.filter(Prefix=base):  # type: ignore[attr-defined]
+        key = obj.key[len(location) + 1 :] if location else obj.key
+        yield key, obj.size
+
+
+def open_read(key: str) -> IO[bytes]:
+    """A binary file object for streaming (a response body, a hash): the stored file or the
+    bucket's object read as it goes."""
+    return storage().open(clean_key(key), "rb")
+
+
+def download_url(key: str, *, filename: str, seconds: int | None = None) -> str | None:
+    """A short-lived signed URL that downloads ``key`` as ``filename`` from the bucket, or
+    ``None`` on the local backend (stream through Django). Check access before calling."""
+    if not is_remote():
+        return None
+    safe = filename.replace('"', "").replace("\\", "")
+    return storage().url(  # type: ignore[call-arg]
+        clean_key(key),
+        parameters={"ResponseContentDisposition": f'attachment; filename="{safe}"'},
+        expire=seconds,
+    )
+
+
+def local_path(key: str) -> Path:
+    """A real file holding ``key``'s bytes: the stored file, or a cached copy of the object."""
+    key = clean_key(key)
+    if not is_remote():
+        return Path(storage().path(key))
+    return _cache().file(key)
+
+
+def local_tree(prefix: str) -> Path:
+    """A real folder holding every object under ``prefix`` (a zarr store, a LeRobot dataset):
+    the stored folder, or a cached copy fetched whole."""
+    prefix = clean_key(prefix)
+    if not is_remote():
+        return Path(storage().path(prefix))
+    return _cache().tree(prefix)
+
+
+def evict(prefix: str = "") -> None:
+    """Drop this machine's cached copies (all, or of keys under ``prefix``)."""
+    if is_remote():
+        _cache().evict(clean_key(prefix) if prefix else "")
+
+
+def _cache() -> LocalCache:
+    store = storage()
+    namespace = f"{getattr(store, 'endpoint_url', '')}|{store.bucket_name}|{store.location}"  # type: ignore[attr-defined]
+    return LocalCache(Path(settings.STAGECRAFT_CACHE_DIR), namespace)
+
+
+class LocalCache:
+    """Copies of stored objects on this machine's disk, bounded in bytes.
+
+    Each key is kept at ``<dir>/<hash of namespace + key>/<file name>`` (the file name kept,
+    since readers look at suffixes); a tree at ``<dir>/<hash>/`` with a ``.complete`` marker
+    written once every file is in. Downloads go to a temporary name and are renamed into
+    place, so two processes fetching the same key both end with a whole file. Reading touches
+    the entry's time; when the total passes the bound, the least recently used entries go,
+    except those used in the last minute (an open file stays readable after its unlink)."""
+
+    def __init__(self, root: Path, namespace: str) -> None:
+        self.root, self.namespace = root, namespace
+        self.limit = int(settings.STAGECRAFT_CACHE_MAX_BYTES or 0)
+
+    def _entry(self, key: str) -> Path:
+        digest = hashlib.sha256(f"{self.namespace}|{key}".encode()).hexdigest()[:32]
+        return self.root / digest[:2] / digest
+
+    def file(self, key: str) -> Path:
+        entry = self._entry(key)
+        path = entry / PurePosixPath(key).name
+        if (entry / COMPLETE).exists():
+            _touch(entry / COMPLETE)
+            return path
+        entry.mkdir(parents=True, exist_ok=True)
+        self._download(key, path)
+        (entry / COMPLETE).write_text(key)
+        self.trim(keep=entry)
+        return path
+
+    def tree(self, prefix: str) -> Path:
+        entry = self._entry(prefix + "/")
+        folder = entry / "tree"
+        if (entry / COMPLETE).exists():
+            _touch(entry / COMPLETE)
+            return folder
+        entry.mkdir(parents=True, exist_ok=True)
+        for key, _size in list_keys(prefix):
+            target = folder / key[len(prefix) + 1 :]
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if not target.exists():
+                self._download(key, target)
+        folder.mkdir(parents=True, exist_ok=True)
+        (entry / COMPLETE).write_text(prefix + "/")
+        self.trim(keep=entry)
+        return folder
+
+    def _download(self, key: str, path: Path) -> None:
+        store = storage()
+        tmp = path.with_name(f".{path.name}.part-{os.getpid()}-{time.monotonic_ns()}")
+        try:
+            client = store.connection.meta.client  # type: ignore[attr-defined]
+            client.download_file(
+                store.bucket_name,  # type: ignore[attr-defined]
+                store._normalize_name(key),  # type: ignore[attr-defined]
+                str(tmp),
+            )
+            os.replace(tmp, path)
+        except Exception as error:
+            tmp.unlink(missing_ok=True)
+            if _is_not_found(error):
+                raise FileNotFoundError(f"No stored object {key}") from None
+            raise
+
+    def entries(self) -> list[tuple[float, int, Path, str]]:
+        """(last used, bytes, folder, key) of every complete entry."""
+        found: list[tuple[float, int, Path, str]] = []
+        if not self.root.exists():
+            return found
+        for marker in self.root.glob(f"*/*/{COMPLETE}"):
+            entry = marker.parent
+            try:
+                used = marker.stat().st_mtime
+                key = marker.read_text()
+            except OSError:
+                continue
+            total = sum(
+                p.stat().st_size for p in entry.rglob("*") if p.is_file() and p.name != COMPLETE
+            )
+            found.append((used, total, entry, key))
+        return found
+
+    def trim(self, keep: Path | None = None) -> int:
+        """Evict least recently used entries until the cache fits its bound; bytes freed."""
+        if not self.limit:
+            return 0
+        entries = sorted(self.entries())
+        total = sum(size for _, size, _, _ in entries)
+        freed, now = 0, time.time()
+        for used, size, entry, _key in entries:
+            if total - freed <= self.limit:
+                break
+            if entry == keep or now - used < RECENT_SECONDS:
+                continue
+            shutil.rmtree(entry, ignore_errors=True)
+            freed += size
+        return freed
+
+    def evict(self, prefix: str) -> None:
+        for _used, _size, entry, key in self.entries():
+            if not prefix or key == prefix or key.startswith(prefix.rstrip("/") + "/"):
+                shutil.rmtree(entry, ignore_errors=True)
+
+
+def _touch(path: Path) -> None:
+    try:
+        os.utime(path)
+    except OSError:
+        pass
+
+
+def _is_not_found(error: Exception) -> bool:
+    response = getattr(error, "response", None) or {}
+    code = str(response.get("Error", {}).get("Code", ""))
+    return code in {"404", "NoSuchKey", "NotFound"}

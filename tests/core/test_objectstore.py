@@ -1,0 +1,132 @@
+"""core/objectstore.py on both backends: the local folder and a real S3 server (moto's server
+mode in a separate process, tests/helpers/s3.py)."""
+
+import urllib.error
+import urllib.request
+
+import pytest
+
+from core import objectstore
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(params=["local", "s3"])
+def backend(request):
+    if request.param == "s3":
+        return request.getfixturevalue("s3_storage")
+    return None
+
+
+def _tree(root, files: dict[str, bytes]):
+    for name, data in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    return root
+
+
+def test_publish_tree_then_read_back(backend, tmp_path):
+    files = {"a.hdf5": b"A" * 10, "meta/info.json": b"{}", "manifest.json": b'{"ok": 1}'}
+    keys = objectstore.publish_tree(
+        _tree(tmp_path / "staged", files), "datasets/7/v1", last=["manifest.json"]
+    )
+
+    assert sorted(keys) == ["datasets/7/v1/a.hdf5", "datasets/7/v1/manifest.json",
+                            "datasets/7/v1/meta/info.json"]  # fmt: skip
+    assert objectstore.exists("datasets/7/v1/manifest.json")
+    assert objectstore.local_path("datasets/7/v1/a.hdf5").read_bytes() == b"A" * 10
+    assert dict(objectstore.list_keys("datasets/7")) == {
+        "datasets/7/v1/a.hdf5": 10,
+        "datasets/7/v1/manifest.json": 9,
+        "datasets/7/v1/meta/info.json": 2,
+    }
+    tree = objectstore.local_tree("datasets/7/v1")
+    assert (tree / "meta" / "info.json").read_bytes() == b"{}"
+    with objectstore.open_read("datasets/7/v1/manifest.json") as handle:
+        assert handle.read() == b'{"ok": 1}'
+
+
+def test_delete_prefix_removes_only_that_prefix(backend, tmp_path):
+    objectstore.put_bytes(b"keep", "exports/p/v1-jsonl/tasks.jsonl")
+    objectstore.put_bytes(b"x", "exports/p/.tmp-5/tasks.jsonl")
+    objectstore.put_bytes(b"y", "exports/p/.tmp-5/deep/more.bin")
+
+    assert objectstore.delete_prefix("exports/p/.tmp-5") == 2
+
+    assert [k for k, _ in objectstore.list_keys("exports")] == ["exports/p/v1-jsonl/tasks.jsonl"]
+    assert objectstore.delete_prefix("exports/nothing-here") == 0
+
+
+def test_keys_cannot_climb_out(backend):
+    for key in ("../etc/passwd", "a/../../b", "", "/"):
+        with pytest.raises(ValueError):
+            objectstore.put_bytes(b"x", key)
+
+
+def test_manifest_is_the_last_object_written(s3_storage, tmp_path):
+    staged = _tree(
+        tmp_path / "staged",
+        {"manifest.json": b"{}", "z.parquet": b"z" * 5, "a/b.mp4": b"b" * 7, "checksums": b"c"},
+    )
+    s3_storage.record()
+
+    objectstore.publish_tree(staged, "exports/p/v2", last=["checksums", "manifest.json"])
+
+    puts = [path for method, path in s3_storage.recorded() if method == "PUT"]
+    assert [p.rsplit("/v2/", 1)[1] for p in puts] == [
+        "a/b.mp4",
+        "z.parquet",
+        "checksums",
+        "manifest.json",
+    ]
+
+
+def test_presigned_download_url_serves_the_object(s3_storage):
+    objectstore.put_bytes(b"episode bytes", "exports/p/v1-hdf5/export.zip")
+
+    url = objectstore.download_url("exports/p/v1-hdf5/export.zip", filename='p "v1".zip')
+
+    with urllib.request.urlopen(url) as response:  # noqa: S310 (the test server)
+        assert response.read() == b"episode bytes"
+        assert response.headers["Content-Disposition"] == 'attachment; filename="p v1.zip"'
+    tampered = url.replace("export.zip", "other.zip")
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(tampered)  # noqa: S310
+    assert refused.value.code == 403
+
+
+def test_local_backend_has_no_download_url(settings):
+    assert objectstore.is_remote() is False
+    assert objectstore.download_url("exports/x.zip", filename="x.zip") is None
+
+
+def test_cache_survives_a_cleared_cache_and_stays_in_bounds(s3_storage, settings):
+    for i in range(4):
+        objectstore.put_bytes(bytes([i]) * 1000, f"datasets/1/v1/ep{i}.hdf5")
+    settings.STAGECRAFT_CACHE_MAX_BYTES = 2500
+    first = objectstore.local_path("datasets/1/v1/ep0.hdf5")
+    assert first.read_bytes() == b"\x00" * 1000
+
+    objectstore.evict()
+    assert not first.exists()
+    assert objectstore.local_path("datasets/1/v1/ep0.hdf5").read_bytes() == b"\x00" * 1000
+
+    cache = objectstore._cache()
+    for i in range(1, 4):
+        objectstore.local_path(f"datasets/1/v1/ep{i}.hdf5")
+    # Every entry was used in the last minute: none may go yet (a process may be opening it).
+    assert len(cache.entries()) == 4
+    objectstore.RECENT_SECONDS, saved = 0, objectstore.RECENT_SECONDS
+    try:
+        freed = cache.trim()
+    finally:
+        objectstore.RECENT_SECONDS = saved
+    assert freed == 2000
+    assert sum(size for _, size, _, _ in cache.entries()) <= 2500
+
+
+def test_a_missing_object_is_file_not_found(s3_storage):
+    with pytest.raises(FileNotFoundError):
+        objectstore.local_path("datasets/9/none.hdf5")
+    assert not objectstore.exists("datasets/9/none.hdf5")
