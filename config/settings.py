@@ -209,6 +209,10 @@ if STAGECRAFT_STORAGE == "s3":
 # into this folder, at most this many bytes, least recently used evicted first.
 STAGECRAFT_CACHE_DIR = Path(env("STAGECRAFT_CACHE_DIR", str(BASE_DIR / "var" / "cache")))
 STAGECRAFT_CACHE_MAX_BYTES = int(env("STAGECRAFT_CACHE_MAX_BYTES", str(20 * 1024**3)) or 0)
+# Where a worker writes what it builds before publishing it to the storage (an export's
+# files and zip, a dataset's staging): a local folder of each machine, never shared. On
+# the local storage an export is built beside its published versions instead (one rename).
+STAGECRAFT_WORK_DIR = Path(env("STAGECRAFT_WORK_DIR", str(BASE_DIR / "var" / "work")))
 # Serve static files from the app folders too when DEBUG is off and collectstatic
 # has not run (the tests and a quick production trial; core/storage.py).
 WHITENOISE_USE_FINDERS = True

@@ -37,6 +37,7 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 STAGECRAFT_CACHE_DIR = Path(tempfile.mkdtemp(prefix="stagecraft-test-cache-"))
+STAGECRAFT_WORK_DIR = Path(tempfile.mkdtemp(prefix="stagecraft-test-work-"))
 # The demo without its quality history (core/demo.py): tests count the demo's eight tasks
 # and browser tests seed it for every test; tests of the history turn it on.
 STAGECRAFT_DEMO_QUALITY = False
