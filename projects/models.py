@@ -92,8 +92,9 @@ class ImportStatus(models.TextChoices):
 class Dataset(models.Model):
     """A unit of data that tasks reference: one recording session, many samples.
 
-    Its files live under ``MEDIA_ROOT/datasets/<id>/`` once imported. Task
-    operations never delete datasets (tasks only link to them).
+    Its files live in the data storage once imported (projects/dataset_files.py): under
+    ``datasets/<id>/`` on the local folder, under ``datasets/<id>/<files_version>/`` in a
+    bucket. Task operations never delete datasets (tasks only link to them).
     """
 
     project = models.ForeignKey(Project, on_delete=models.PROTECT, related_name="datasets")
@@ -125,6 +126,10 @@ class Dataset(models.Model):
     imported_at = models.DateTimeField(null=True, blank=True)
     # Set while a re-sync runs (one at a time per dataset; a stale claim expires).
     resync_started_at = models.DateTimeField(null=True, blank=True)
+    # The published version of its files in a bucket (a prefix under datasets/<id>/ whose
+    # manifest was written); a re-sync publishes a new one and switches to it. Empty on the
+    # local folder, where the files are datasets/<id>/ itself.
+    files_version = models.CharField(max_length=40, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-pk"]
