@@ -52,21 +52,24 @@ def managed_projects(*, user) -> list:
 def batch_people(*, projects: list, project_id: int | None = None) -> dict:
     """The batch bar's member pickers: the annotators and the reviewers of the projects the
     manager manages, grouped by project (only the filtered project when the list is
-    filtered to one of them), in one query. ``several`` says whether to label the groups."""
+    filtered to one of them), in one query. ``several`` says whether to label the groups.
+    Each person is ``{"username", "name"}`` (``name``: ``User.get_full_name()``), plain
+    values: no model instances for a bar drawn on every list page."""
     chosen = [p for p in projects if p.pk == project_id] or projects
     rows = (
         Membership.objects.filter(
-            project__in=[p.pk for p in chosen], role__in=[Role.ANNOTATOR, Role.REVIEWER]
+            project__in=[p.pk for p in chosen],
+            role__in=[Role.ANNOTATOR, Role.REVIEWER],
+            user__is_active=True,
         )
-        .select_related("user")
         .order_by("user__username")
+        .values_list("project_id", "role", "user__username", "user__first_name", "user__last_name")
     )
     people: dict[str, dict[int, list]] = {"annotators": {}, "reviewers": {}}
-    for m in rows:
-        if not m.user.is_active:
-            continue
-        field = "annotators" if m.role == Role.ANNOTATOR else "reviewers"
-        people[field].setdefault(m.project_id, []).append(m.user)
+    for project, role, username, first, last in rows:
+        field = "annotators" if role == Role.ANNOTATOR else "reviewers"
+        name = f"{first} {last}".strip()  # what get_full_name() says
+        people[field].setdefault(project, []).append({"username": username, "name": name})
     return {
         field: [{"project": p, "users": by_project[p.pk]} for p in chosen if p.pk in by_project]
         for field, by_project in people.items()

@@ -1,6 +1,7 @@
 from django import forms
 
 from blueprints.models import Blueprint
+from core.widgets import PLAIN_WIDGETS
 from projects.models import Dataset, ImportStatus, Membership, Role
 
 from .filters import task_filter
@@ -64,7 +65,10 @@ STATUS_TABS = [
 
 
 class TaskFilterForm(forms.Form):
-    """The task list's filters, as they appear in the URL."""
+    """The task list's filters, as they appear in the URL (drawn on every list page: its
+    widgets are written without the template engine, the same markup)."""
+
+    default_renderer = PLAIN_WIDGETS
 
     status = forms.ChoiceField(choices=STATUS_TABS, required=False)
     project = forms.TypedChoiceField(coerce=int, required=False, empty_value=None)

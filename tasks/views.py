@@ -104,8 +104,10 @@ def _table_rows(ids: list[int]) -> list[dict]:
         fields=("name", "description", "status", "priority", "batch", "due_at", "project__name"),
         related=("annotators",),
     )
+    # One reverse for the page: the task's URL is the pattern with its id in place.
+    url = reverse("tasks:detail", args=[0]).removesuffix("0/")
     for row in rows:
-        row["url"] = reverse("tasks:detail", args=[row["id"]])
+        row["url"] = f"{url}{row['id']}/"
         row["project_name"] = row.pop("project__name")
         row["status_label"] = statuses.get(row["status"], row["status"])
         row["priority_label"] = priorities.get(row["priority"], row["priority"])
