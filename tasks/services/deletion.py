@@ -32,7 +32,7 @@ from core.deletion import clear_references, delete_leaves, delete_set
 
 from ..models import Task
 from ..webhooks import cancel_callbacks
-from .bulk import id_set, task_events
+from .bulk import id_array, id_set, task_events
 
 logger = logging.getLogger(__name__)
 
@@ -45,30 +45,40 @@ def tasks_delete(*, actor, ids: Sequence[int]) -> int:
     purge. Returns how many were deleted (a task deleted meanwhile counts once)."""
     if not ids:
         return 0
-    table = connection.ops.quote_name(Task._meta.db_table)
-    live = Task.objects.filter(pk__in=id_set(ids)).values("pk")  # not deleted yet
-    sql, params = live.query.sql_with_params()
-    with connection.cursor() as cursor:
-        # One statement: the tasks hidden and their projects (a task another request deleted
-        # first is not counted twice).
-        cursor.execute(
-            f"UPDATE {table} SET deleted_at = %s WHERE id IN ({sql}) "  # noqa: S608
-            "RETURNING id, project_id",
-            [timezone.now(), *params],
-        )
-        rows = cursor.fetchall()
+    rows = _hide(ids)
     if not rows:
         return 0
     hidden = sorted(row[0] for row in rows)
-    delete_leaves(Task, keys=id_set(hidden))
-    clear_references(Task, keys=id_set(hidden))  # e.g. a post's pin: no link to a 404
-    cancel_callbacks(id_set(hidden))  # a deleted task's work is never sent
+    keys = id_set(hidden)  # the array's text built once, carried by every statement below
+    delete_leaves(Task, keys=keys)
+    clear_references(Task, keys=keys)  # e.g. a post's pin: no link to a 404
+    cancel_callbacks(keys)  # a deleted task's work is never sent
     task_events(hidden, "deleted", actor)
     for project_id in sorted({row[1] for row in rows}):
         quality_touch(project_id)  # its runs, reviews and scores went with it
     purge_soon()
     logger.info("%s deleted %d task(s): %s", actor, len(hidden), hidden[:20])
     return len(hidden)
+
+
+def _hide(ids: Sequence[int]) -> list[tuple[int, int]]:
+    """Set ``deleted_at`` on the tasks of ``ids`` not deleted yet, in one statement; their
+    ``(id, project id)`` (a task another request deleted first is not counted twice)."""
+    table = connection.ops.quote_name(Task._meta.db_table)
+    if connection.vendor == "postgresql":
+        # By the primary key alone: matching "id IN (the live tasks among the ids)" joined the
+        # table to itself through a sequential scan (225 of 500 ms for 10,000 of 100,000).
+        match, params = "= ANY(%s::bigint[])", [id_array(ids)]
+    else:
+        sql, params = Task.all_objects.filter(pk__in=list(ids)).values("pk").query.sql_with_params()
+        match = f"IN ({sql})"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET deleted_at = %s "  # noqa: S608
+            f"WHERE deleted_at IS NULL AND id {match} RETURNING id, project_id",
+            [timezone.now(), *params],
+        )
+        return cursor.fetchall()
 
 
 def purge_soon() -> None:
