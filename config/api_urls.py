@@ -177,4 +177,5 @@ urlpatterns = [
     path("", include("notifications.api_urls")),
     path("", include("experience.api_urls")),
     path("", include("tasks.prelabel_api_urls")),
+    path("", include("connectors.api_urls")),
 ]

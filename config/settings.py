@@ -72,6 +72,7 @@ INSTALLED_APPS = [
     "reports",
     "notifications",
     "experience",
+    "connectors",
 ]
 
 MIDDLEWARE = [
@@ -263,6 +264,14 @@ STAGECRAFT_EXPORT_RETENTION_DAYS = int(env("STAGECRAFT_EXPORT_RETENTION_DAYS", "
 STAGECRAFT_MAX_ACTIVE_EXPORTS_PER_USER = int(
     env("STAGECRAFT_MAX_ACTIVE_EXPORTS_PER_USER", "3") or 3
 )
+# Bucket connections (connectors/): the Fernet key(s) that encrypt their secrets, the first
+# encrypting and all decrypting (rotation); unset, a key derived from SECRET_KEY (changing
+# SECRET_KEY then makes stored secrets unreadable: enter them again). *_FILE works too.
+STAGECRAFT_ENCRYPTION_KEY = env("STAGECRAFT_ENCRYPTION_KEY", "") or ""
+# May a connection's endpoint be a private or loopback address (a MinIO on your network)?
+STAGECRAFT_ALLOW_PRIVATE_ENDPOINTS = env_bool("STAGECRAFT_ALLOW_PRIVATE_ENDPOINTS", DEBUG)
+# Seconds to wait for a bucket's endpoint to accept a connection.
+STAGECRAFT_CONNECTOR_TIMEOUT = int(env("STAGECRAFT_CONNECTOR_TIMEOUT", "5") or 5)
 # Server folders that the API and pages may import datasets from (the command line may
 # import from anywhere). Files are copied into MEDIA_ROOT/datasets/ on import.
 STAGECRAFT_IMPORT_ROOTS = env_list("STAGECRAFT_IMPORT_ROOTS", str(MEDIA_ROOT / "incoming"))

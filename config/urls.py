@@ -10,6 +10,7 @@ urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("projects/", include("projects.urls")),
+    path("projects/<slug:slug>/data/connections/", include("connectors.urls")),
     path("projects/<slug:slug>/blueprints/", include("blueprints.urls")),
     path("projects/<slug:slug>/exports/", include("queues.urls")),
     path("projects/<slug:slug>/quality/", include("audits.quality_urls")),

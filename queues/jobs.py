@@ -16,6 +16,10 @@ def run_export_job(export_id: int) -> str:
     export = export_run(export_id=export_id)
     if export is not None:  # ready, or failed on a refusal (a crash: export_failed says it)
         notify_export_done(export_id=export_id)
+        # Copies to the project's export targets (buckets of its own), each a job of its own.
+        from connectors.services import connection_exports_enqueue
+
+        connection_exports_enqueue(export_id=export_id)
     return export.status if export else "skipped"
 
 

@@ -142,6 +142,19 @@ def _build(row: dict, stack: ExitStack, tmp_path_factory) -> dict:
         ).pk
     if "{export_id}" in row["path"]:
         ids["export_id"] = need("finished_export").pk
+    if "{connection_id}" in row["path"]:  # a source bucket whose endpoint answers no one
+        from connectors.crypto import encrypt
+        from connectors.models import BucketConnection
+
+        ids["connection_id"] = BucketConnection.objects.create(
+            project=project,
+            name="Lab bucket",
+            direction="source",
+            bucket="lab-bucket",
+            endpoint_url="http://127.0.0.1:9",
+            access_key_id="AKIAEXAMPLE",
+            secret_encrypted=encrypt("example-secret"),
+        ).pk
     return {"users": users, "ids": ids}
 
 
