@@ -34,7 +34,12 @@ def check_redis() -> str | None:
 
 
 def check_storage() -> str | None:
-    """The media storage answers (a local folder must exist and be writable)."""
+    """The data storage answers: a local folder must exist and be writable; a bucket must
+    answer a HEAD with these credentials (core/objectstore.py)."""
+    from core import objectstore
+
+    if objectstore.is_remote():
+        return _check_bucket()
     try:
         location = getattr(default_storage, "location", None)
         if location is not None:
@@ -42,6 +47,52 @@ def check_storage() -> str | None:
             if not os.access(location, os.W_OK):
                 return "storage: media folder not writable"
         default_storage.exists("healthz-probe")
+    except Exception as error:
+        return f"storage: {type(error).__name__}"
+    return None
+
+
+_clients: dict[tuple, object] = {}
+
+
+def _check_bucket() -> str | None:
+    """HEAD the bucket with a client of short timeouts and no retries: a probe must answer
+    within seconds, not after boto3's minute of retries."""
+    from botocore.config import Config
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    store = default_storage
+    bucket = store.bucket_name  # type: ignore[attr-defined]
+    identity = (
+        store.endpoint_url,  # type: ignore[attr-defined]
+        store.region_name,  # type: ignore[attr-defined]
+        store.access_key,  # type: ignore[attr-defined]
+        store.secret_key,  # type: ignore[attr-defined]
+        store.session_profile,  # type: ignore[attr-defined]
+    )
+    try:
+        client = _clients.get(identity)
+        if client is None:
+            quick = Config(connect_timeout=2, read_timeout=3, retries={"max_attempts": 1})
+            client = store._create_session().client(  # type: ignore[attr-defined]
+                "s3",
+                region_name=store.region_name,  # type: ignore[attr-defined]
+                endpoint_url=store.endpoint_url,  # type: ignore[attr-defined]
+                use_ssl=store.use_ssl,  # type: ignore[attr-defined]
+                verify=store.verify,  # type: ignore[attr-defined]
+                config=store.client_config.merge(quick),  # type: ignore[attr-defined]
+            )
+            _clients[identity] = client
+        client.head_bucket(Bucket=bucket)  # type: ignore[attr-defined]
+    except ClientError as error:
+        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        if status == 404:
+            return f"storage: bucket {bucket} not found"
+        if status in (401, 403):
+            return f"storage: access to bucket {bucket} denied (credentials?)"
+        return f"storage: bucket {bucket} answered {status}"
+    except BotoCoreError as error:  # unreachable endpoint, no credentials, timeouts
+        return f"storage: {type(error).__name__}"
     except Exception as error:
         return f"storage: {type(error).__name__}"
     return None

@@ -2,7 +2,6 @@
 
 import logging
 import re
-import shutil
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -227,7 +226,7 @@ def project_delete(*, actor, project: Project) -> None:
             f"“{locked.name}”'s deleted tasks are being removed: try again in a minute.",
             field="project",
         )
-    from queues.services import exports_root
+    from queues.services import export_delete_project_files
 
     activity_record(
         actor=actor,
@@ -236,14 +235,13 @@ def project_delete(*, actor, project: Project) -> None:
         project=locked,
         before={"name": locked.name, "slug": locked.slug},
     )
-    exports = exports_root() / locked.slug
-    pk = locked.pk
+    slug, pk = locked.slug, locked.pk
     locked.delete()
     # Object permissions point at the project by text, not by a foreign key.
     UserObjectPermission.objects.filter(
         content_type__app_label="projects", content_type__model="project", object_pk=str(pk)
     ).delete()
-    transaction.on_commit(lambda: shutil.rmtree(exports, ignore_errors=True))
+    transaction.on_commit(lambda: export_delete_project_files(slug))
     logger.info("project %s deleted by %s", project.slug, actor)
 
 

@@ -1,8 +1,8 @@
 """JSON API for exports (API.md)."""
 
-from django.http import FileResponse
+from django.http import FileResponse, HttpResponseRedirect
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.generics import GenericAPIView, ListAPIView
 from rest_framework.response import Response
@@ -118,13 +118,20 @@ class ExportCancelApi(GenericAPIView):
 class ExportDownloadApi(GenericAPIView):
     serializer_class = ExportSerializer
 
-    @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY})
+    @extend_schema(
+        responses={
+            (200, "application/octet-stream"): OpenApiTypes.BINARY,
+            302: OpenApiResponse(description="Object storage: a short-lived signed URL."),
+        }
+    )
     def get(self, request, export_id: int):
-        """The JSONL file, or a zip archive of the export version's folder."""
+        """The JSONL file, or a zip archive of the export version's folder; on object storage
+        a redirect to a short-lived signed URL of it."""
         export = services.export_get_for_user(user=request.user, export_id=export_id)
-        path = services.export_archive(actor=request.user, export=export)
-        filename = services.export_download_name(export, path)
-        return FileResponse(path.open("rb"), as_attachment=True, filename=filename)
+        download = services.export_download(actor=request.user, export=export)
+        if download.url:
+            return HttpResponseRedirect(download.url)
+        return FileResponse(download.open(), as_attachment=True, filename=download.filename)
 
 
 class QueueListApi(GenericAPIView):

@@ -1,5 +1,15 @@
 """Exports: request (deduplicated), run as a job on `exports` (temporary folder, validation,
-manifest with checksums, atomic publish), cancel, and the retention clean-up."""
+manifest with checksums, atomic publish), cancel, and the retention clean-up.
+
+Where the files go (core/objectstore.py): an export is built in a working folder of the
+worker's machine and published under the storage key ``exports/<slug>/v<N>-<format>/``
+(its zip beside it, ``….zip``). On the local storage the working folder sits beside the
+published ones (``MEDIA_ROOT/exports/.tmp-<id>``) and publishing is one rename inside the
+transaction that marks the export finished. On a bucket it is ``STAGECRAFT_WORK_DIR/exports/
+.tmp-<id>`` of that machine: the zip is uploaded, then every file with the manifest last,
+then the row is marked finished. A reader trusts an export only when the row says finished
+*and* its manifest object exists; a run that dies before leaves objects without a manifest
+(or a manifest naming an unfinished export), which its clean-up (``_discard``) removes."""
 
 from __future__ import annotations
 
@@ -8,9 +18,10 @@ import json
 import logging
 import shutil
 import time
+from dataclasses import dataclass
 from datetime import timedelta
-from pathlib import Path
-from typing import Any
+from pathlib import Path, PurePath
+from typing import IO, Any
 
 from django.conf import settings
 from django.db import transaction
@@ -18,6 +29,7 @@ from django.db.models import Max, QuerySet
 from django.utils import timezone
 
 from activity.services import activity_record
+from core import objectstore
 from core.access import Action, actor_user, require
 from core.exceptions import ApplicationError, describe
 from core.jobs import enqueue, job_log, report_progress
@@ -52,11 +64,34 @@ class TooManyExports(ApplicationError):
     status_code = 429
 
 
+EXPORTS = "exports"  # the storage prefix of every export
+MANIFEST = "manifest.json"
+
+
 def exports_root() -> Path:
-    return Path(settings.MEDIA_ROOT) / "exports"
+    """The folder of the published exports on the local storage (``MEDIA_ROOT/exports``)."""
+    return Path(settings.MEDIA_ROOT) / EXPORTS
+
+
+def work_root() -> Path:
+    """Where a run builds an export before publishing it: beside the published exports on
+    the local storage (published by one rename), this machine's ``STAGECRAFT_WORK_DIR`` when
+    the exports live in a bucket."""
+    if objectstore.is_remote():
+        return Path(settings.STAGECRAFT_WORK_DIR) / EXPORTS
+    return exports_root()
+
+
+def export_key(name: str) -> str:
+    """The storage prefix of a published export (``name`` is ``Export.path``)."""
+    return objectstore.join(EXPORTS, name)
 
 
 def export_dir(export: Export) -> Path:
+    """A real folder holding a published export's files: the folder itself on the local
+    storage, this machine's cached copy of its objects on a bucket."""
+    if objectstore.is_remote():
+        return objectstore.local_tree(export_key(export.path))
     return exports_root() / export.path
 
 
@@ -245,7 +280,8 @@ def export_run(*, export_id: int) -> Export | None:
     if not claimed:
         return None
     export = Export.objects.select_related("project", "requested_by", "parent").get(pk=export_id)
-    tmp = exports_root() / f".tmp-{export.pk}"
+    remote = objectstore.is_remote()
+    tmp = work_root() / f".tmp-{export.pk}"
 
     throttle = Throttle(PROGRESS_INTERVAL)
 
@@ -262,6 +298,8 @@ def export_run(*, export_id: int) -> Export | None:
 
     try:
         shutil.rmtree(tmp, ignore_errors=True)
+        if remote:  # what an earlier run of it left in the bucket (killed mid-upload)
+            _discard_published(export.pk)
         tmp.mkdir(parents=True)  # a folder that cannot be written fails the export, said
         writer = get_writer(export.format)
         # Every format streams: the tasks over a server-side cursor a chunk at a time (and
@@ -296,10 +334,15 @@ def export_run(*, export_id: int) -> Export | None:
         }
         name = f"{export.project.slug}/v{export.version}-{export.format}"
         final = exports_root() / name
-        final.parent.mkdir(parents=True, exist_ok=True)
-        if final.exists():  # left by a database that was reset: never overwrite it
-            name = f"{name}-{export.pk}"
-            final = exports_root() / name
+        if remote:
+            if _published(name):  # left by a database that was reset: never overwrite it
+                name = f"{name}-{export.pk}"
+            final = Path(name)  # only its name is used below
+        else:
+            final.parent.mkdir(parents=True, exist_ok=True)
+            if final.exists():  # left by a database that was reset: never overwrite it
+                name = f"{name}-{export.pk}"
+                final = exports_root() / name
         # The download of a folder format is a zip the job builds (never the web request);
         # ``zip: false`` leaves it out.
         wanted = export.format != ExportFormat.JSONL and export.options.get("zip", True)
@@ -307,15 +350,23 @@ def export_run(*, export_id: int) -> Export | None:
         # Whose folder this is: a run that dies between publishing and recording its
         # finish leaves a folder that its clean-up (``_discard``) recognises and removes.
         manifest["export_id"] = export.pk
-        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
+        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, default=str))
         if wanted:
             job_log("zipping")
             _zip(tmp, _zip_tmp(export.pk), final.name)
+        size = sum(p.stat().st_size for p in tmp.rglob("*") if p.is_file())
+        if remote:
+            # Uploaded before the row says finished: the zip, then every file with the
+            # manifest last (multipart for large files). Killed on the way, the run leaves
+            # no manifest, or one naming an unfinished export: _discard removes either.
+            job_log(f"uploading to {export_key(name)}")
+            if wanted:
+                objectstore.put_file(_zip_tmp(export.pk), f"{export_key(name)}.zip")
+            objectstore.publish_tree(tmp, export_key(name), last=[MANIFEST])
         # Published and finished together: the renames happen inside the transaction that
         # marks the export finished (its row locked by the UPDATE), so no one sees it
         # finished before its files are there, and a failure before the commit (or a worker
         # killed there: recovery calls _discard) takes the published files away again.
-        size = sum(p.stat().st_size for p in tmp.rglob("*") if p.is_file())
         with transaction.atomic():
             done = Export.objects.filter(pk=export.pk, status=ExportStatus.STARTED).update(
                 status=ExportStatus.FINISHED,
@@ -336,10 +387,14 @@ def export_run(*, export_id: int) -> Export | None:
                 task_mark_submitted(
                     actor=export.requested_by, tasks=passed, reason=f"export v{export.version}"
                 )
-            tmp.replace(final)  # atomic publish
-            if wanted:
-                _zip_tmp(export.pk).replace(final.with_suffix(".zip"))
+            if not remote:
+                tmp.replace(final)  # atomic publish
+                if wanted:
+                    _zip_tmp(export.pk).replace(final.with_suffix(".zip"))
             job_log(f"published {name}")
+        if remote:  # this machine's working copy is no longer needed
+            shutil.rmtree(tmp, ignore_errors=True)
+            _zip_tmp(export.pk).unlink(missing_ok=True)
         report_progress(1.0, detail="done")
     except Cancelled:
         _discard(export.pk)
@@ -375,26 +430,38 @@ def export_abandon(*, export_id: int, reason: str) -> None:
 
 
 def _zip_tmp(export_id: int) -> Path:
-    return exports_root() / f".tmp-{export_id}.zip"
+    return work_root() / f".tmp-{export_id}.zip"
+
+
+def _published(name: str) -> bool:
+    """Whether anything is stored under an export's name (its folder or its zip)."""
+    key = export_key(name)
+    return objectstore.exists(f"{key}.zip") or any(objectstore.list_keys(key))
 
 
 def _discard(export_id: int) -> None:
-    """What a failed, cancelled or abandoned run leaves: its folder and its zip, and — when
-    it is not finished — a folder it published before it died (its manifest names it)."""
-    shutil.rmtree(exports_root() / f".tmp-{export_id}", ignore_errors=True)
+    """What a failed, cancelled or abandoned run leaves: its working folder and zip (on
+    this machine), and — when it is not finished — what it published before it died."""
+    shutil.rmtree(work_root() / f".tmp-{export_id}", ignore_errors=True)
     try:  # best effort: the failure being recorded must not be lost to its clean-up
         _zip_tmp(export_id).unlink(missing_ok=True)
-        for folder in _unfinished_publications(export_id):
-            shutil.rmtree(folder, ignore_errors=True)
-            folder.with_suffix(".zip").unlink(missing_ok=True)
-            logger.warning("export %s: removed %s, published by a run that died", export_id, folder)
-    except OSError as exc:  # e.g. the exports folder is not a folder
+        _discard_published(export_id)
+    except Exception as exc:  # e.g. the exports folder is not a folder, the bucket is down
         logger.warning("export %s: could not remove its partial files: %s", export_id, exc)
 
 
-def _unfinished_publications(export_id: int) -> list[Path]:
-    """The folders that an unfinished export's run published (where ``export_run`` puts
-    them, whose manifest says ``export_id``): none for a finished export."""
+def _discard_published(export_id: int) -> None:
+    for name in _unfinished_publications(export_id):
+        objectstore.delete_prefix(export_key(name))
+        objectstore.delete(f"{export_key(name)}.zip")
+        logger.warning("export %s: removed %s, published by a run that died", export_id, name)
+
+
+def _unfinished_publications(export_id: int) -> list[str]:
+    """The names (``Export.path``) an unfinished export's run published to, where
+    ``export_run`` puts them: those whose manifest says ``export_id`` and, on a bucket,
+    those with objects but no manifest (an upload cut short: only this export has this
+    version). None for a finished export."""
     row = (
         Export.objects.filter(pk=export_id)
         .exclude(status=ExportStatus.FINISHED)
@@ -403,15 +470,20 @@ def _unfinished_publications(export_id: int) -> list[Path]:
     )
     if row is None:
         return []
-    base = exports_root() / f"{row[0]}/v{row[1]}-{row[2]}"
+    base = f"{row[0]}/v{row[1]}-{row[2]}"
     found = []
-    for folder in (base, base.with_name(f"{base.name}-{export_id}")):
+    for name in (base, f"{base}-{export_id}"):
         try:
-            manifest = json.loads((folder / "manifest.json").read_text())
+            with objectstore.open_read(objectstore.join(export_key(name), MANIFEST)) as handle:
+                manifest = json.loads(handle.read())
+        except FileNotFoundError:
+            if objectstore.is_remote() and _published(name):
+                found.append(name)
+            continue
         except (OSError, ValueError):
             continue
         if isinstance(manifest, dict) and manifest.get("export_id") == export_id:
-            found.append(folder)
+            found.append(name)
     return found
 
 
@@ -435,13 +507,52 @@ def export_clean_expired(*, actor, now=None) -> int:
     for export in Export.objects.filter(
         status=ExportStatus.FINISHED, finished_at__lt=limit
     ).exclude(path=""):
-        shutil.rmtree(export_dir(export), ignore_errors=True)
-        export_dir(export).with_suffix(".zip").unlink(missing_ok=True)
+        try:
+            objectstore.delete_prefix(export_key(export.path))
+            objectstore.delete(f"{export_key(export.path)}.zip")
+        except Exception:  # the storage is down: the next clean-up tries again
+            logger.exception("export %s: could not remove its files", export.pk)
+            continue
         Export.objects.filter(pk=export.pk).update(
             path="", error="Files removed after the retention period."
         )
         removed += 1
+    _sweep_work_folder()
     return removed
+
+
+def _sweep_work_folder() -> None:
+    """This machine's working folders and zips of exports that are not running (a worker
+    killed here, whose clean-up ran on another machine)."""
+    root = work_root()
+    if not root.is_dir():
+        return
+    found: dict[int, list[Path]] = {}
+    for path in root.glob(".tmp-*"):
+        number = path.name.removeprefix(".tmp-").removesuffix(".zip")
+        if number.isdigit():
+            found.setdefault(int(number), []).append(path)
+    running = set(
+        Export.objects.filter(
+            pk__in=found, status__in=[ExportStatus.QUEUED, ExportStatus.STARTED]
+        ).values_list("pk", flat=True)
+    )
+    for export_id, paths in found.items():
+        if export_id in running:
+            continue
+        for path in paths:
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+
+
+def export_delete_project_files(slug: str) -> None:
+    """Every export file of a project (after the project is deleted)."""
+    try:
+        objectstore.delete_prefix(objectstore.join(EXPORTS, slug))
+    except Exception:
+        logger.exception("exports of %s: could not remove their files", slug)
 
 
 def export_list_for_user(*, user):
@@ -501,6 +612,56 @@ def export_archive(*, actor, export: Export) -> Path:
     return archive
 
 
-def export_download_name(export: Export, path: Path) -> str:
+@dataclass(frozen=True)
+class ExportDownload:
+    """How to hand an export's file to its requester: a short-lived signed ``url`` of the
+    bucket's object, or the local ``path`` to stream."""
+
+    filename: str
+    url: str | None = None
+    path: Path | None = None
+
+    def open(self) -> IO[bytes]:
+        if self.path is None:
+            raise ApplicationError("This export is downloaded from its URL.", field="status")
+        return self.path.open("rb")
+
+
+def export_download(*, actor, export: Export) -> ExportDownload:
+    """The download of an export for someone allowed to change its project (checked before
+    anything is signed). On a bucket the export must be finished and its manifest stored."""
+    if not objectstore.is_remote():
+        path = export_archive(actor=actor, export=export)
+        return ExportDownload(filename=export_download_name(export, path), path=path)
+    require(actor, export.project, Action.CHANGE)
+    if export.status != ExportStatus.FINISHED or not export.path:
+        raise ApplicationError("This export has no files to download.", field="status")
+    prefix = export_key(export.path)
+    if not objectstore.exists(objectstore.join(prefix, MANIFEST)):
+        raise ApplicationError(
+            "This export's files are missing from the storage; request it again.", field="status"
+        )
+    if export.format == ExportFormat.JSONL:
+        key = objectstore.join(prefix, "tasks.jsonl")
+    else:
+        if (export.manifest or {}).get("archive", "") is None:
+            raise ApplicationError(
+                "This export was made without a zip archive (option zip: false); request it "
+                "again to download it.",
+                field="status",
+            )
+        key = f"{prefix}.zip"
+        if not objectstore.exists(key):
+            raise ApplicationError(
+                "This export's archive is missing from the storage; request it again.",
+                field="status",
+            )
+    filename = export_download_name(export, PurePath(key))
+    url = objectstore.download_url(key, filename=filename)
+    activity_record(actor=actor, verb="export.downloaded", target=export, project=export.project)
+    return ExportDownload(filename=filename, url=url)
+
+
+def export_download_name(export: Export, path: PurePath) -> str:
     stem = path.parent.name if path.suffix == ".jsonl" else path.stem
     return f"{export.project.slug}-{stem}{path.suffix}"

@@ -2,7 +2,7 @@
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import FileResponse
+from django.http import FileResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
@@ -66,9 +66,10 @@ def export_cancel(request, slug, export_id):
 def export_download(request, slug, export_id):
     export = services.export_get_for_user(user=request.user, export_id=export_id)
     try:
-        path = services.export_archive(actor=request.user, export=export)
+        download = services.export_download(actor=request.user, export=export)
     except ApplicationError as exc:
         messages.error(request, exc.message)
         return redirect("exports:list", slug=export.project.slug)
-    filename = services.export_download_name(export, path)
-    return FileResponse(path.open("rb"), as_attachment=True, filename=filename)
+    if download.url:  # on a bucket: a short-lived signed URL, the bytes never pass through us
+        return HttpResponseRedirect(download.url)
+    return FileResponse(download.open(), as_attachment=True, filename=download.filename)

@@ -14,27 +14,30 @@ skipped and counted with their reason. What fits is created in one transaction, 
 ``prelabels_imported`` TaskEvent per task and stage, so nothing is ever half-imported.
 
 An import runs as a job; its state (queued, started, finished with its summary, or failed
-with its error) is a small JSON file beside the upload under ``MEDIA_ROOT/prelabels/``.
+with its error) is a small JSON object beside the upload in the data storage
+(``prelabels/<project>/<id>.json`` and ``.upload``, core/objectstore.py), so the worker that
+imports and the web server that shows the state need not share a disk. Import ids begin with
+the time, so their keys sort oldest first.
 """
 
 from __future__ import annotations
 
 import io
 import json
-import os
 import re
+import tempfile
+import time
 import uuid
 import zipfile
 from collections import Counter, defaultdict
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from core import objectstore
 from core.access import actor_user
 from core.exceptions import ApplicationError
 
@@ -411,8 +414,13 @@ def _floats(value: Any) -> Any:
 # --- the import as a job: its state beside its upload ------------------------------------------
 
 
-def _folder(project_id: int) -> Path:
-    return Path(settings.MEDIA_ROOT) / "prelabels" / str(project_id)
+def _prefix(project_id: int) -> str:
+    return f"prelabels/{int(project_id)}"
+
+
+def _new_id() -> str:
+    """32 hex digits: the time in microseconds, then random ones (keys sort by time)."""
+    return f"{time.time_ns() // 1000:014x}{uuid.uuid4().hex[:18]}"
 
 
 def _valid_id(import_id: str) -> bool:
@@ -420,36 +428,38 @@ def _valid_id(import_id: str) -> bool:
 
 
 def _write(project_id: int, import_id: str, record: dict) -> None:
-    folder = _folder(project_id)
-    folder.mkdir(parents=True, exist_ok=True)
-    partial = folder / f".{import_id}.json.part"
-    partial.write_text(json.dumps(record, sort_keys=True))
-    os.replace(partial, folder / f"{import_id}.json")  # readers never see half a record
+    # One PUT (a rename on the local folder): readers never see half a record.
+    data = json.dumps(record, sort_keys=True).encode()
+    objectstore.put_bytes(data, f"{_prefix(project_id)}/{import_id}.json")
+
+
+def _read(key: str) -> dict | None:
+    try:
+        with objectstore.open_read(key) as handle:
+            record = json.loads(handle.read())
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) else None
 
 
 def prelabel_import_get(*, project, import_id: str) -> dict | None:
     """An import's state: status, what it was asked, and its summary or error."""
     if not _valid_id(import_id):
         return None
-    path = _folder(project.pk) / f"{import_id}.json"
-    try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
-        return None
+    return _read(f"{_prefix(project.pk)}/{import_id}.json")
 
 
 def prelabel_import_list(*, project, limit: int = 10) -> list[dict]:
     """The project's latest imports, newest first."""
-    folder = _folder(project.pk)
-    if not folder.is_dir():
-        return []
-    paths = sorted(folder.glob("*.json"), key=lambda p: p.stat().st_mtime, reverse=True)
+    keys = sorted(
+        (key for key, _size in objectstore.list_keys(_prefix(project.pk)) if key.endswith(".json")),
+        reverse=True,
+    )
     found = []
-    for path in paths[:limit]:
-        try:
-            found.append(json.loads(path.read_text()))
-        except (OSError, json.JSONDecodeError):
-            continue
+    for key in keys[:limit]:
+        record = _read(key)
+        if record is not None:
+            found.append(record)
     return found
 
 
@@ -480,12 +490,12 @@ def prelabel_import_start(
         raise ApplicationError("COCO boxes name no stage: choose one.", field="stage")
     if task_id is not None and not Task.objects.filter(project=project, pk=task_id).exists():
         raise ApplicationError("That task is not one of the project's.", field="task")
-    import_id = uuid.uuid4().hex
-    folder = _folder(project.pk)
-    folder.mkdir(parents=True, exist_ok=True)
-    with (folder / f"{import_id}.upload").open("wb") as fh:
+    import_id = _new_id()
+    with tempfile.NamedTemporaryFile(prefix="stagecraft-prelabels-") as held:
         for chunk in upload.chunks():
-            fh.write(chunk)
+            held.write(chunk)
+        held.flush()
+        objectstore.put_file(held.name, f"{_prefix(project.pk)}/{import_id}.upload")
     record = {
         "id": import_id,
         "project": project.pk,
@@ -525,7 +535,7 @@ def prelabel_import_run(*, project_id: int, import_id: str) -> dict:
         return record or {}
     record["status"] = "started"
     _write(project_id, import_id, record)
-    upload = _folder(project_id) / f"{import_id}.upload"
+    upload = f"{_prefix(project_id)}/{import_id}.upload"
     actor_id = record.get("actor")
     actor = get_user_model().objects.filter(pk=actor_id).first() if actor_id else None
     try:
@@ -533,7 +543,7 @@ def prelabel_import_run(*, project_id: int, import_id: str) -> dict:
             actor=actor,
             project=project,
             format=record["format"],
-            raw=upload.read_bytes(),
+            raw=_read_upload(upload),
             stage=record.get("stage") or "",
             task_id=record.get("task"),
             detail=record.get("source_detail") or "",
@@ -541,13 +551,19 @@ def prelabel_import_run(*, project_id: int, import_id: str) -> dict:
     except ApplicationError as exc:
         record.update(status="failed", error=exc.message)
     except OSError as exc:
-        record.update(status="failed", error=f"The uploaded file is gone: {exc.strerror}.")
+        why = f": {exc.strerror}" if exc.strerror else ""
+        record.update(status="failed", error=f"The uploaded file is gone{why}.")
     else:
         record.update(status="finished", summary=summary)
     record["finished_at"] = timezone.now().isoformat()
     _write(project_id, import_id, record)
-    upload.unlink(missing_ok=True)
+    objectstore.delete(upload)
     return record
+
+
+def _read_upload(key: str) -> bytes:
+    with objectstore.open_read(key) as handle:
+        return handle.read()
 
 
 def prelabel_import_abandon(*, project_id: int, import_id: str, reason: str) -> None:
