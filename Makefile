@@ -12,10 +12,11 @@ SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/stagecraft
 TEST_REDIS_URL    ?= redis://127.0.0.1:6379/15
 
-.PHONY: help run serve worker test test-fast lint format install install-dev chromium clean
+.PHONY: help run run-s3 serve worker test test-fast lint format install install-dev chromium clean
 
 help:
 	@echo "make run    serve Stagecraft on http://127.0.0.1:8000 (SQLite + local Redis, demo data)"
+	@echo "make run-s3 as make run, the data in a bucket of a local S3 server (moto; a fresh demo each time)"
 	@echo "make serve  production: DEBUG off, migrate + collectstatic, gunicorn with WEB_WORKERS on HOST:PORT"
 	@echo "make worker production: one RQ worker for the jobs (run as many as you need)"
 	@echo "make test   run the whole suite against PostgreSQL and Redis, browser tests included"
@@ -43,6 +44,27 @@ run: install
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py seed_demo
 	$(PY) manage.py serve 127.0.0.1:8000
+
+# The demo with its data in object storage (README, "Data storage"): moto's S3 server (a dev
+# dependency) on 127.0.0.1:$(S3_PORT), in memory, so the demo's database starts afresh each time.
+S3_PORT ?= 9100
+run-s3: export DEBUG ?= 1
+run-s3: export DATABASE_URL ?= sqlite:///$(CURDIR)/var/demo-s3.sqlite3
+run-s3: export STAGECRAFT_STORAGE = s3
+run-s3: export STAGECRAFT_S3_BUCKET ?= stagecraft
+run-s3: export STAGECRAFT_S3_ENDPOINT_URL ?= http://127.0.0.1:$(S3_PORT)
+run-s3: export STAGECRAFT_S3_REGION ?= us-east-1
+run-s3: export STAGECRAFT_S3_ACCESS_KEY_ID ?= stagecraft
+run-s3: export STAGECRAFT_S3_SECRET_ACCESS_KEY ?= stagecraft-local
+run-s3: export STAGECRAFT_S3_ADDRESSING_STYLE ?= path
+run-s3: export STAGECRAFT_CACHE_DIR ?= $(CURDIR)/var/demo-s3-cache
+run-s3: install-dev
+	@mkdir -p var && rm -rf var/demo-s3.sqlite3 var/demo-s3-cache
+	$(PY) -m moto.server -H 127.0.0.1 -p $(S3_PORT) >var/moto.log 2>&1 & moto=$$!; \
+	trap "kill $$moto 2>/dev/null" EXIT; \
+	for i in $$(seq 100); do curl -sf -o /dev/null $(STAGECRAFT_S3_ENDPOINT_URL)/moto-api/ && break; sleep 0.1; done; \
+	$(PY) manage.py storage --create-bucket && $(PY) manage.py migrate --noinput && \
+	$(PY) manage.py seed_demo && $(PY) manage.py serve 127.0.0.1:8000
 
 # Production (README, "Production"): DEBUG off, so SECRET_KEY (or SECRET_KEY_FILE),
 # ALLOWED_HOSTS and DATABASE_URL / REDIS_URL come from the environment. collectstatic runs
