@@ -136,18 +136,23 @@ def _decode(value: Any) -> Any:
     return value
 
 
-def cursor_make(order: ListOrder, pk: int, value: Any, *, back: bool = False) -> str:
+def cursor_make(
+    order: ListOrder, pk: int, value: Any, *, back: bool = False, number: int | None = None
+) -> str:
     """An opaque, signed cursor: the page after (``back``: before) the task ``pk`` whose
-    sort key is ``value``."""
+    sort key is ``value``; ``number``, when known, is the number of the page it leads to
+    (what ``/tasks/`` says in its pager: a walk from page 1 counts its steps)."""
     payload = {"o": order.word, "k": _encode(value), "i": pk}
     if back:
         payload["b"] = 1
+    if number is not None:
+        payload["n"] = number
     return signing.dumps(payload, salt=CURSOR_SALT, compress=False)
 
 
-def cursor_read(cursor: str, order: ListOrder) -> tuple[Any, int, bool]:
-    """``(key value, id, back)`` of a cursor made by ``cursor_make`` for ``order``; a cursor
-    altered, cut or made for another order is a 400 saying so."""
+def cursor_read(cursor: str, order: ListOrder) -> tuple[Any, int, bool, int | None]:
+    """``(key value, id, back, page number or None)`` of a cursor made by ``cursor_make``
+    for ``order``; a cursor altered, cut or made for another order is a 400 saying so."""
     try:
         payload = signing.loads(cursor, salt=CURSOR_SALT)
         if payload["o"] != order.word:
@@ -157,14 +162,20 @@ def cursor_read(cursor: str, order: ListOrder) -> tuple[Any, int, bool]:
                 field="cursor",
             )
         value, pk, back = _decode(payload["k"]), payload["i"], bool(payload.get("b"))
+        number = payload.get("n")
         if not isinstance(pk, int) or isinstance(pk, bool):
+            raise TypeError
+        if number is not None and (not isinstance(number, int) or number < 1):
             raise TypeError
     except (signing.BadSignature, KeyError, TypeError, ValueError):
         raise ApplicationError(BAD_CURSOR, field="cursor") from None
-    return value, pk, back
+    return value, pk, back, number
 
 
 class TaskPage(Page):
+    """A page of tasks; ``number`` is None for a page read from a cursor that did not say
+    its number (one of the API's pages, say)."""
+
     more = False
     next_cursor: str | None = None
     previous_cursor: str | None = None
@@ -237,9 +248,13 @@ class TaskPaginator(Paginator):
         page = self._page(keyed[: self.per_page], number, more=len(keyed) > self.per_page)
         if self.order is not None and keyed:
             if page.more:
-                page.next_cursor = cursor_make(self.order, *keyed[self.per_page - 1])
+                page.next_cursor = cursor_make(
+                    self.order, *keyed[self.per_page - 1], number=number + 1
+                )
             if number > 1:
-                page.previous_cursor = cursor_make(self.order, *keyed[0], back=True)
+                page.previous_cursor = cursor_make(
+                    self.order, *keyed[0], back=True, number=number - 1
+                )
         return page
 
     def cursor_page(self, cursor: str) -> TaskPage:
@@ -248,7 +263,7 @@ class TaskPaginator(Paginator):
         if self.order is None:
             raise ApplicationError("This list's order cannot be read by cursor.", field="cursor")
         order = self.order
-        value, pk, back = cursor_read(cursor, order)
+        value, pk, back, number = cursor_read(cursor, order)
         limit = self.per_page + 1
         parts = [
             self._ids()
@@ -266,11 +281,15 @@ class TaskPaginator(Paginator):
         # Forward, the page came from one before it; backward, from one after it.
         has_next, has_previous = (True, more) if back else (more, True)
         page = self._page(keyed, 2, more=has_next and bool(keyed))
+        page.number = number  # type: ignore[assignment]  # None: a number the cursor did not say
+        after = before = None
+        if number is not None:
+            after, before = number + 1, (number - 1 if number > 1 else None)
         if keyed:
             if has_next:
-                page.next_cursor = cursor_make(order, *keyed[-1])
+                page.next_cursor = cursor_make(order, *keyed[-1], number=after)
             if has_previous:
-                page.previous_cursor = cursor_make(order, *keyed[0], back=True)
+                page.previous_cursor = cursor_make(order, *keyed[0], back=True, number=before)
         return page
 
 

@@ -20,6 +20,10 @@ from .pagination import TaskPaginator
 from .services.transfer import transfer_forms
 
 PAGE_SIZE = 50
+# Pages reached by their number (?page=, an OFFSET of at most this many pages' index
+# entries); Next beyond them, and Previous back to them, follow keyset cursors (?cursor=, the
+# API's), which cost the same at any depth.
+NUMBERED_PAGES = 20
 FILTER_FIELDS = ("status", "project", "q", "assignee", "reviewer", "priority", "batch",
                  "due_after", "due_before", "overdue", "sort")  # fmt: skip
 
@@ -57,7 +61,7 @@ def _list_context(request, source, batch_state: dict | None = None) -> dict:
     paginator = TaskPaginator(tasks, PAGE_SIZE, rows=_table_rows)
     paginator.count = matching  # already counted for the tabs
     paginator.exact = (status or "all") not in estimated  # "about N": pages go on past it
-    page = paginator.get_page(source.get("page"))
+    page, cursor_error = _page(paginator, source)
     base = {k: v for k, v in form.data.items() if k != "status"}
     tabs = [
         {
@@ -79,6 +83,8 @@ def _list_context(request, source, batch_state: dict | None = None) -> dict:
         "managed_projects": managed,
         "tabs": tabs,
         "page": page,
+        "pager": _pager(page),
+        "cursor_error": cursor_error,
         "matching": matching,
         "matching_exact": paginator.exact,
         "query": query,
@@ -91,6 +97,45 @@ def _list_context(request, source, batch_state: dict | None = None) -> dict:
         if managed
         else None,
     }
+
+
+def _page(paginator: TaskPaginator, source) -> tuple:
+    """The page asked for: by cursor (``?cursor=``, wins over ``?page=``) or by number; a
+    cursor that is not one of this list's (altered, or made for another sort) shows the
+    first page and says why, never a 500."""
+    cursor = source.get("cursor")
+    if cursor and paginator.order is not None:
+        try:
+            return paginator.cursor_page(cursor), False
+        except ApplicationError:
+            return paginator.get_page(1), True
+    return paginator.get_page(source.get("page")), False
+
+
+def _pager(page) -> dict | None:
+    """The pager's links as query parameters (``page=N`` up to ``NUMBERED_PAGES``, else
+    ``cursor=…``) and the page's number (None: a cursor that did not say it); None when
+    there is one page only."""
+    number = page.number
+    previous = following = None
+    if (
+        number is not None
+        and number > 1
+        and (number <= NUMBERED_PAGES + 1 or not page.previous_cursor)
+    ):
+        previous = f"page={number - 1}"
+    elif page.previous_cursor:
+        previous = urlencode({"cursor": page.previous_cursor})
+    if page.has_next():
+        if number is not None and number < NUMBERED_PAGES:
+            following = f"page={number + 1}"
+        elif page.next_cursor:
+            following = urlencode({"cursor": page.next_cursor})
+        else:  # an order without cursors: by number, however deep
+            following = f"page={number + 1}"
+    if not (previous or following or page.paginator.num_pages > 1):
+        return None
+    return {"previous": previous, "next": following, "number": number}
 
 
 def _table_rows(ids: list[int]) -> list[dict]:
