@@ -176,6 +176,75 @@ def lock_task(task_id: int, actor=None, *, outcomes: bool = False) -> Task:
     return task
 
 
+def lock_tasks(task_ids: list[int], actor, *, outcomes: bool = False) -> list[Task]:
+    """``lock_task`` for many tasks, in a bounded number of queries whatever their number:
+    the rows locked in one statement (in id order, as every batch locks), then their
+    datasets, the people they name, their runs (``task_runs``), ``actor``'s grants (one read
+    per project, shared by the tasks of a project) and, with ``outcomes``, the first
+    attempts' decisions and open verdicts — each task carries what ``lock_task`` gives it.
+    Tasks deleted meanwhile are left out."""
+    from audits.models import ReviewOutcome
+
+    from .bulk import id_set
+
+    if not task_ids:
+        return []
+    tasks = list(
+        Task.objects.select_for_update(of=("self",))
+        .select_related("blueprint", "project")
+        .filter(pk__in=id_set(task_ids))
+        .order_by("pk")
+    )
+    ids = [t.pk for t in tasks]
+    projects: dict[int, Any] = {}
+    blueprints: dict[int, Any] = {}
+    for task in tasks:  # one instance each: the grants are cached on the project read
+        task.project = projects.setdefault(task.project_id, task.project)
+        task.blueprint = blueprints.setdefault(task.blueprint_id, task.blueprint)
+        task._dataset_list = []
+        task._named = {"annotators": [], "reviewers": []}
+        task._prefetched_objects_cache = {"runs": []}  # type: ignore[attr-defined]
+        if outcomes:
+            task._decided, task._open_verdicts = set(), []
+    by_id = {t.pk: t for t in tasks}
+    db = tasks[0]._state.db if tasks else "default"
+    rows = (
+        Dataset.objects.filter(tasks__in=id_set(ids))
+        .order_by("-created_at", "-pk")
+        .values_list("tasks", "pk", "name", "created_at")
+    )
+    for task_id, pk, name, at in rows:
+        by_id[task_id]._dataset_list.append(
+            Dataset.from_db(db, ["id", "name", "created_at"], [pk, name, at])
+        )
+    named = (("annotators", Task.annotators.through), ("reviewers", Task.reviewers.through))
+    for people, through in named:
+        for task_id, user_id in through.objects.filter(task_id__in=id_set(ids)).values_list(
+            "task_id", "user_id"
+        ):
+            by_id[task_id]._named[people].append(user_id)
+    for run in StageRun.objects.filter(task_id__in=id_set(ids)).select_related("assignee"):
+        task = by_id[run.task_id]
+        run.task = task
+        task._prefetched_objects_cache["runs"].append(run)  # type: ignore[attr-defined]
+    if actor is not None:
+        for project in projects.values():
+            grants = grant_queries(actor, project)
+            if grants is not None:
+                codes = grants[0].union(*grants[1:], all=True).order_by()
+                remember_permissions(actor, project, list(codes))
+    if outcomes:
+        decided = ReviewOutcome.objects.filter(task_id__in=id_set(ids), attempt=1)
+        for task_id, replica, key in decided.values_list("task_id", "replica", "stage_key"):
+            by_id[task_id]._decided.add((key, replica))
+        verdicts = AnnotationReview.objects.filter(
+            task_id__in=id_set(ids), verdict__in=OPEN_VERDICTS
+        ).values_list("task_id", "review_stage", "stage_key", "attempt")
+        for task_id, review, key, attempt in verdicts:
+            by_id[task_id]._open_verdicts.append((review, key, attempt))
+    return tasks
+
+
 def named_ids(task: Task, people: str) -> list[int]:
     """The ids of the task's ``annotators`` or ``reviewers`` (``people``): as read with the
     lock (``lock_task``), else from ``task.annotators`` (``task.reviewers``) — a prefetch, or

@@ -315,11 +315,27 @@ def open_verdicts(task: Task, reviewing: ReviewStage, review_stage: str) -> list
 def settle_on_approve(task: Task, review_stage: str, actor) -> int:
     """An approve accepts the earlier rounds' verdicts left open (the rework answered them);
     their problems are resolved. Returns how many."""
-    if not any(review == review_stage for review, _, _ in _open(task)):
+    return settle_on_approve_many([(task, review_stage)], actor)
+
+
+def settle_on_approve_many(approved: list[tuple[Task, str]], actor) -> int:
+    """``settle_on_approve`` for many tasks (each with its approving review stage): no
+    query when none has open verdicts of it, three in all otherwise."""
+    due = [
+        (task, stage)
+        for task, stage in approved
+        if any(review == stage for review, _, _ in _open(task))
+    ]
+    if not due:
         return 0
-    stale = list(
-        AnnotationReview.objects.filter(task=task, review_stage=review_stage, verdict__in=OPEN)
-    )
+    wanted = {(task.pk, stage) for task, stage in due}
+    stale = [
+        v
+        for v in AnnotationReview.objects.filter(
+            task__in=[task.pk for task, _ in due], verdict__in=OPEN
+        )
+        if (v.task_id, v.review_stage) in wanted
+    ]
     now = timezone.now()
     Comment.objects.filter(
         pk__in=[v.comment_id for v in stale if v.comment_id], resolved=False

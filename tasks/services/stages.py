@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -21,15 +22,15 @@ from core.exceptions import ApplicationError, InvalidTransition
 from projects.models import Membership, Role, Sample
 
 from ..checks import run_checks
-from ..models import Annotation, Comment, InvalidSample, Priority, StageRun, Task
+from ..models import Annotation, Comment, InvalidSample, Priority, StageRun, Task, TaskEvent
 from .access import may_work, run_for
 from .base import event, lock_task, save_events, spec_for, task_runs
 from .comments import MAX_BODY, pin_target
 from .eligibility import run_eligibility
 from .prelabels import unaccepted_prelabels
-from .review import open_verdicts, settle_on_approve
+from .review import open_verdicts, settle_on_approve_many
 from .sampling import stage_samples
-from .sync import aggregate_runs, runs_save, sync_task
+from .sync import Synced, aggregate_runs, runs_save, sync_plan, sync_task, syncs_write
 from .timing import stage_release_expired
 
 logger = logging.getLogger(__name__)
@@ -39,11 +40,37 @@ User = get_user_model()
 @transaction.atomic
 def stage_start(*, actor, task: Task, stage_key: str) -> StageRun:
     task = lock_task(task.pk, actor)
+    action = start_decide(task, actor, stage_key)
+    actions_write([action], actor)
+    return action.run
+
+
+@dataclass
+class StageAction:
+    """One task's stage action, decided in memory on the locked task (``start_decide``,
+    ``review_decide``) and written with others by ``actions_write``: the per-task services
+    write one, the batch services (tasks.services.batch_stages) many at once."""
+
+    task: Task
+    run: StageRun
+    events: list[TaskEvent] = field(default_factory=list)
+    plan: Synced | None = None  # None: nothing to write (started twice)
+    outcomes: list[ReviewOutcome] = field(default_factory=list)
+    note: Comment | None = None  # the decision's comment, saved with its event's id
+    decided: TaskEvent | None = None
+    settle: str = ""  # an approve's review stage: its earlier rounds' open verdicts settle
+    days: list = field(default_factory=list)  # the quality days the action changes
+
+
+def start_decide(task: Task, actor, stage_key: str, loader=None) -> StageAction:
+    """Start the actor's run of the stage on the locked task (nothing when they hold it in
+    progress already: starting twice is harmless). ``loader``: reads the task's annotations
+    if the engine asks (a batch's, ``BatchAnnotations``)."""
     spec = spec_for(task.blueprint)
     run = run_for(task, stage_key, actor, starting=True)
     may_work(actor, task, run, spec)
     if run.status == StageRun.Status.IN_PROGRESS and run.assignee_id == actor.pk:
-        return run  # starting twice is harmless
+        return StageAction(task, run)
     if run.status != StageRun.Status.READY:
         raise InvalidTransition(
             f"Stage “{stage_key}” is {run.get_status_display().lower()}, not ready.", field="stage"
@@ -52,9 +79,39 @@ def stage_start(*, actor, task: Task, stage_key: str) -> StageRun:
     events = [
         event(task, "stage_started", actor, stage_key, replica=run.replica, attempt=run.attempt)
     ]
-    sync_task(task, actor, events, changed={run.pk: (run, set(STARTED))})
-    save_events(events)
-    return run
+    plan = sync_plan(task, events, changed={run.pk: (run, set(STARTED))}, loader=loader)
+    return StageAction(task, run, events, plan)
+
+
+def actions_write(actions: list[StageAction], actor) -> None:
+    """Write decided stage actions, however many, in a bounded number of statements: their
+    comments, review outcomes, settled verdicts, quality marks (one per project), the runs
+    and statuses the engine moved (``syncs_write``) and every event, each kind in one
+    INSERT or UPDATE."""
+    notes = [a.note for a in actions if a.note is not None]
+    if len(notes) == 1:
+        notes[0].save()
+    elif notes:
+        Comment.objects.bulk_create(notes)
+    for a in actions:
+        if a.note is not None and a.decided is not None:
+            a.decided.data["comment_id"] = a.note.pk
+    outcomes = [o for a in actions for o in a.outcomes]
+    if outcomes:
+        ReviewOutcome.objects.bulk_create(outcomes)
+    settle_on_approve_many([(a.task, a.settle) for a in actions if a.settle], actor)
+    days: dict[int, list] = {}
+    for a in actions:
+        if a.days:
+            days.setdefault(a.task.project_id, []).extend(a.days)
+    for project_id, marked in days.items():
+        quality_touch(project_id, marked)
+    events = [e for a in actions for e in a.events]
+    plans = [a.plan for a in actions if a.plan is not None]
+    if plans:
+        syncs_write(plans, actor, events)
+    if events:
+        save_events(events)
 
 
 STARTED = ("status", "assignee", "started_at")
@@ -269,13 +326,24 @@ def stage_review(
         raise ApplicationError(f"Keep the comment under {MAX_BODY} characters.", field="comment")
     task = lock_task(task.pk, actor, outcomes=True)
     pin = pin_target(task, sample, frame, annotation, actor)
+    action = review_decide(task, actor, stage_key, decision, comment, pin)
+    actions_write([action], actor)
+    return action.run
+
+
+def review_decide(
+    task: Task, actor, stage_key: str, decision: str, comment: str, pin: dict, loader=None
+) -> StageAction:
+    """A review's decision on the locked task (read with ``outcomes``), in memory: the
+    checks, the run's change, the reopened runs of a reject, the outcomes, the comment to
+    save (``pin``: where it points), the events and the engine's step."""
     spec = spec_for(task.blueprint)
     stage = spec.by_key.get(stage_key)
     if not isinstance(stage, ReviewStage):
         raise ApplicationError(f"“{stage_key}” is not a review stage.", field="stage")
     run = run_for(task, stage_key, actor, starting=True)
     may_work(actor, task, run, spec)
-    # The runs this decision changes, stored together by sync_task (one UPDATE).
+    # The runs this decision changes, stored together by syncs_write (one UPDATE).
     changed: dict[int, tuple[StageRun, set[str]]] = {}
     if run.status == StageRun.Status.READY:  # deciding on a ready review starts it
         run.status, run.assignee, run.started_at = (
@@ -306,7 +374,7 @@ def stage_review(
     concerns = concerns or set(stage.reviews)
     note = None
     if comment:
-        note = Comment.objects.create(
+        note = Comment(
             task=task,
             kind=Comment.Kind.PROBLEM if decision == "reject" else Comment.Kind.COMMENT,
             body=comment,
@@ -323,34 +391,23 @@ def stage_review(
         if r.stage_key in stage.reviews and r.status != StageRun.Status.SKIPPED
     ]
     first_pass = all(r.attempt == 1 for r in reviewed_runs)
-    days: list = []  # the quality days this decision changes, marked once
-    record_outcomes(
-        task,
-        reviewed_runs,
-        accepted=decision == "approve",
-        actor=actor,
-        source="review",
-        days=days,
+    days: list = [timezone.localdate()]  # the quality days this decision changes
+    outcomes = review_outcomes(
+        task, reviewed_runs, accepted=decision == "approve", actor=actor, source="review"
     )
-    events = [
-        event(
-            task,
-            {"approve": "review_approved", "reject": "review_rejected"}[decision],
-            actor,
-            stage_key,
-            comment=comment,
-            comment_id=note.pk if note else None,
-            first_pass=first_pass,
-            **(
-                {"concerns": sorted(concerns), "flagged": len(flagged)}
-                if decision == "reject"
-                else {}
-            ),
-        )
-    ]
+    decided = event(
+        task,
+        {"approve": "review_approved", "reject": "review_rejected"}[decision],
+        actor,
+        stage_key,
+        comment=comment,
+        comment_id=None,  # the note's, once saved (actions_write)
+        first_pass=first_pass,
+        **({"concerns": sorted(concerns), "flagged": len(flagged)} if decision == "reject" else {}),
+    )
+    events = [decided]
     now = timezone.now()
     if decision == "approve":
-        settle_on_approve(task, stage_key, actor)
         run.status, run.completed_at = StageRun.Status.COMPLETED, now
         changed.setdefault(run.pk, (run, set()))[1].update({"status", "completed_at"})
     else:
@@ -367,10 +424,18 @@ def stage_review(
             changed=changed,
             concerns=concerns,
         )
-    quality_touch(task.project_id, days)
-    sync_task(task, actor, events, changed=changed)
-    save_events(events)
-    return run
+    plan = sync_plan(task, events, changed=changed, loader=loader)
+    return StageAction(
+        task,
+        run,
+        events,
+        plan,
+        outcomes=outcomes,
+        note=note,
+        decided=decided,
+        settle=stage_key if decision == "approve" else "",
+        days=days,
+    )
 
 
 def runs_reopen(
@@ -462,13 +527,23 @@ def record_outcomes(
     source: str,
     days: list | None = None,
 ) -> None:
-    """One ReviewOutcome per decided run; ``first`` on the first decision of a first attempt
-    (the first-pass rate's denominator), whoever decided it, review or standard audit.
+    """One ReviewOutcome per decided run (``review_outcomes``), written now.
     ``days``: a list to add today to (the caller marks the quality days), else marked here."""
     if days is None:
         quality_today(task.project_id)  # quality rollups: today's review outcomes changed
     else:
         days.append(timezone.localdate())
+    ReviewOutcome.objects.bulk_create(
+        review_outcomes(task, runs, accepted=accepted, actor=actor, source=source)
+    )
+
+
+def review_outcomes(
+    task: Task, runs: list[StageRun], *, accepted: bool, actor, source: str
+) -> list[ReviewOutcome]:
+    """One ReviewOutcome per decided run, not saved; ``first`` on the first decision of a
+    first attempt (the first-pass rate's denominator), whoever decided it, review or
+    standard audit."""
     decided: set[tuple[str, int]] = task.__dict__.get("_decided", set())  # read with the lock
     if "_decided" not in task.__dict__ and any(r.attempt == 1 for r in runs):
         decided = set(
@@ -476,7 +551,7 @@ def record_outcomes(
                 task=task, stage_key__in={r.stage_key for r in runs}, attempt=1
             ).values_list("stage_key", "replica")
         )
-    ReviewOutcome.objects.bulk_create(
+    return [
         ReviewOutcome(
             project_id=task.project_id,
             task=task,
@@ -490,7 +565,7 @@ def record_outcomes(
             first=r.attempt == 1 and (r.stage_key, r.replica) not in decided,
         )
         for r in runs
-    )
+    ]
 
 
 def stage_claim_next(*, actor, review: bool = False) -> StageRun | None:

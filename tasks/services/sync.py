@@ -3,17 +3,20 @@ status, and deliver finished work (deliveries and callbacks go out after commit)
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 
 from django.utils import timezone
 
 from blueprints import engine
+from blueprints.spec import BlueprintSpec
 
 from ..models import Annotation, Delivery, StageRun, Task, TaskEvent, TaskStatus
 from ..records import annotation_record
 from ..tracks import expand_tracks
 from .assignment import is_push, push_assign
 from .base import STATUS_FIELDS, event, spec_for, task_runs, task_seed, task_transition
+from .bulk import copy_available, id_set, update_rows
 
 
 def task_facts(
@@ -70,15 +73,22 @@ def engine_annotations(annotations: Iterable[Annotation]) -> list[engine.Annotat
 class TaskAnnotations(Sequence):
     """The task's annotations, read when first asked (once): the engine looks at them only
     to decide a stage (a ``when`` condition, a logic stage's rules) and the delivery only
-    when work is delivered, so a start or a review that decides nothing reads none."""
+    when work is delivered, so a start or a review that decides nothing reads none.
+    ``loader``: reads them (a batch's ``BatchAnnotations`` reads every task's at once)."""
 
-    def __init__(self, task: Task, given: list[Annotation] | None = None) -> None:
-        self.task, self._models = task, given
+    def __init__(
+        self,
+        task: Task,
+        given: list[Annotation] | None = None,
+        loader: Callable[[Task], list[Annotation]] | None = None,
+    ) -> None:
+        self.task, self._models, self._loader = task, given, loader
         self._engine: list[engine.Annotation] | None = None
 
     def models(self) -> list[Annotation]:
         if self._models is None:
-            self._models = list(self.task.annotations.all())
+            loader = self._loader
+            self._models = loader(self.task) if loader else list(self.task.annotations.all())
         return self._models
 
     def _for_engine(self) -> list[engine.Annotation]:
@@ -96,7 +106,35 @@ class TaskAnnotations(Sequence):
         return iter(self._for_engine())
 
 
+class BatchAnnotations:
+    """The annotations of a batch's tasks, read in one query the first time any task's are
+    asked for (then none for the others): ``TaskAnnotations(task, loader=batch)``."""
+
+    def __init__(self, task_ids: Iterable[int]) -> None:
+        self.task_ids = list(task_ids)
+        self._by_task: dict[int, list[Annotation]] | None = None
+
+    def __call__(self, task: Task) -> list[Annotation]:
+        if self._by_task is None:
+            self._by_task = {pk: [] for pk in self.task_ids}
+            for a in Annotation.objects.filter(task_id__in=id_set(self.task_ids)):
+                self._by_task.setdefault(a.task_id, []).append(a)
+        return self._by_task.get(task.pk, [])
+
+
 RUN_FIELDS = ["status", "routed_to", "reason", "completed_at"]
+
+
+@dataclass
+class Synced:
+    """What the engine decided for one locked task, not yet written (``sync_plan``)."""
+
+    task: Task
+    spec: BlueprintSpec
+    after: dict[str, engine.Run]
+    runs: dict[int, tuple[StageRun, set[str]]]
+    annotations: TaskAnnotations
+    push: bool  # a push project whose runs just became ready unreserved
 
 
 def sync_task(
@@ -113,6 +151,19 @@ def sync_task(
     in them is what the engine sees; ``changed``: the runs the service changed and not yet
     saved, with their fields — stored here with the engine's changes, in one UPDATE.
     ``annotations``: the task's annotations when the service read them already."""
+    syncs_write([sync_plan(task, events, annotations=annotations, changed=changed)], actor, events)
+
+
+def sync_plan(
+    task: Task,
+    events: list[TaskEvent],
+    *,
+    annotations: list[Annotation] | None = None,
+    changed: dict[int, tuple[StageRun, set[str]]] | None = None,
+    loader: Callable[[Task], list[Annotation]] | None = None,
+) -> Synced:
+    """The engine's step on the locked task (as ``sync_task``), in memory: the runs it
+    changes (with the caller's ``changed``) and an event each; ``syncs_write`` writes it."""
     spec = spec_for(task.blueprint)
     runs = task_runs(task)
     pending: dict[int, tuple[StageRun, set[str]]] = dict(changed or {})
@@ -127,7 +178,7 @@ def sync_task(
         if group[0].kind in {"annotate", "consensus"}
     }
     active = sum(r.active_seconds for r in runs if r.kind in {"annotate", "consensus"})
-    found = TaskAnnotations(task, annotations)
+    found = TaskAnnotations(task, annotations, loader)
     nxt = engine.advance(spec, current, found, task_facts(task, assignees, active))
     ready = []
     for key, state in nxt.items():
@@ -153,17 +204,47 @@ def sync_task(
         if state.routed_to:
             kind, data = "stage_routed", {"to": state.routed_to, "reason": state.reason}
         events.append(event(task, kind, None, key, **data))
-    runs_save(pending)
-    if is_push(task.project) and any(
+    push = is_push(task.project) and any(
         r.status == StageRun.Status.READY and r.assignee_id is None and r.kind != "logic"
         for r in ready
-    ):  # a push project: runs that just became ready go to people at once
-        push_assign(actor=None, task_ids=[task.pk], events=events)
-    derived = engine.task_status(spec, nxt)
-    if task.status != TaskStatus.DATA_SUBMITTED and derived != task.status:
-        events.append(task_transition(task=task, to=derived, actor=actor))
-        task.save(update_fields=STATUS_FIELDS)
-    deliver(task, spec, nxt, events, found)
+    )
+    return Synced(task, spec, nxt, pending, found, push)
+
+
+def syncs_write(plans: list[Synced], actor, events: list[TaskEvent]) -> None:
+    """Write the engine's steps of locked tasks (``sync_plan``), whatever their number, in a
+    bounded number of statements: the runs in one UPDATE, a push project's newly ready runs
+    given out together, the statuses derived (an event each) in one UPDATE, the finished
+    work delivered (``deliver_many``)."""
+    pending: dict[int, tuple[StageRun, set[str]]] = {}
+    for plan in plans:
+        pending.update(plan.runs)
+    runs_save(pending)
+    pushed = [plan.task.pk for plan in plans if plan.push]
+    if pushed:  # a push project: runs that just became ready go to people at once
+        push_assign(actor=None, task_ids=pushed, events=events)
+    moved = []
+    for plan in plans:
+        task, derived = plan.task, engine.task_status(plan.spec, plan.after)
+        if task.status != TaskStatus.DATA_SUBMITTED and derived != task.status:
+            events.append(task_transition(task=task, to=derived, actor=actor))
+            moved.append(task)
+    tasks_save_status(moved)
+    deliver_many(plans, events)
+
+
+def tasks_save_status(tasks: list[Task]) -> None:
+    """Store the status columns (``STATUS_FIELDS``) of locked tasks, in one UPDATE."""
+    if not tasks:
+        return
+    if not copy_available():
+        for task in tasks:
+            task.save(update_fields=STATUS_FIELDS)
+        return
+    now = timezone.now()
+    for task in tasks:
+        task.updated_at = now  # auto_now, as save() would
+    update_rows(Task, tasks, STATUS_FIELDS)
 
 
 def runs_save(changed: dict[int, tuple[StageRun, set[str]]]) -> None:
@@ -172,54 +253,66 @@ def runs_save(changed: dict[int, tuple[StageRun, set[str]]]) -> None:
         return
     fields = sorted(set().union(*(f for _, f in changed.values())))
     runs = [run for run, _ in changed.values()]
-    if len(runs) == 1:
+    if copy_available():  # one UPDATE … FROM unnest(…): no SQL compiled per call
+        update_rows(StageRun, runs, fields)
+    elif len(runs) == 1:
         runs[0].save(update_fields=fields)
     else:
         StageRun.objects.bulk_update(runs, fields)
 
 
-def deliver(task, spec, after, events, annotations: TaskAnnotations | list[Annotation]) -> None:
+def deliver_many(plans: list[Synced], events: list[TaskEvent]) -> None:
+    """Deliveries of the tasks' finished work: the whole task once it passed (task-level
+    delivery) or each annotate stage once per attempt (stage-level); what was delivered
+    already is read in one query, the new deliveries written in one INSERT, an event each,
+    their callbacks sent after commit."""
     from ..webhooks import queue_callback
 
-    def delivered() -> list[Annotation]:
-        found = annotations.models() if isinstance(annotations, TaskAnnotations) else annotations
-        return [a for a in found if a.stage_key not in skipped]
-
-    deliveries = []
-    skipped = {k for k, state in after.items() if state.status == engine.SKIPPED}
-    if task.project.delivery == "task":
-        if (
-            task.status == TaskStatus.REVIEW_PASSED
-            and not task.deliveries.filter(stage_key="").exists()
-        ):
-            deliveries.append(Delivery(task=task, payload=delivery_payload(task, delivered())))
-    else:
-        # Each annotate stage once per attempt: rework after a reject is delivered again.
+    due: list[tuple[Synced, list[tuple[str, engine.Run]]]] = []
+    whole: list[Synced] = []
+    for plan in plans:
+        task = plan.task
+        if task.project.delivery == "task":
+            if task.status == TaskStatus.REVIEW_PASSED:
+                whole.append(plan)
+            continue
         finished = [
             (key, state)
-            for key, state in after.items()
-            if spec.by_key[key].kind in {"annotate", "consensus"}
+            for key, state in plan.after.items()
+            if plan.spec.by_key[key].kind in {"annotate", "consensus"}
             and state.status == engine.COMPLETED
         ]
-        done = (
-            {
-                (d["stage_key"], d["payload__attempt"])
-                for d in task.deliveries.exclude(stage_key="").values(
-                    "stage_key", "payload__attempt"
-                )
-            }
-            if finished
-            else set()
-        )
+        if finished:
+            due.append((plan, finished))
+    if not whole and not due:
+        return
+    delivered = Delivery.objects.filter(
+        task_id__in=id_set([p.task.pk for p in whole] + [p.task.pk for p, _ in due])
+    )
+    whole_done = set(
+        delivered.filter(stage_key="").values_list("task_id", flat=True) if whole else ()
+    )
+    # Each annotate stage once per attempt: rework after a reject is delivered again.
+    stage_done = set(
+        delivered.exclude(stage_key="").values_list("task_id", "stage_key", "payload__attempt")
+        if due
+        else ()
+    )
+    deliveries: list[Delivery] = []
+    for plan in whole:
+        if plan.task.pk not in whole_done:
+            payload = delivery_payload(plan.task, _delivered(plan))
+            deliveries.append(Delivery(task=plan.task, payload=payload))
+    for plan, finished in due:
         for key, state in finished:
-            if (key, state.attempt) in done:
+            if (plan.task.pk, key, state.attempt) in stage_done:
                 continue
-            payload = delivery_payload(
-                task, [a for a in delivered() if a.stage_key == key], stage=key
-            )
+            work = [a for a in _delivered(plan) if a.stage_key == key]
+            payload = delivery_payload(plan.task, work, stage=key)
             payload["attempt"] = state.attempt
-            deliveries.append(Delivery(task=task, stage_key=key, payload=payload))
+            deliveries.append(Delivery(task=plan.task, stage_key=key, payload=payload))
     for delivery in deliveries:
+        task = delivery.task
         # Audit sampling: a reproducible draw per delivered unit (task, stage and attempt).
         attempt = delivery.payload.get("attempt", 1)
         delivery.audit_draw = engine.sample_draw(
@@ -228,10 +321,22 @@ def deliver(task, spec, after, events, annotations: TaskAnnotations | list[Annot
         delivery.callback = (
             Delivery.Callback.PENDING if task.callback_url else Delivery.Callback.NONE
         )
-        delivery.save()
-        events.append(event(task, "delivered", None, delivery.stage_key, delivery=delivery.pk))
-        if task.callback_url:
+    if len(deliveries) == 1:
+        deliveries[0].save()
+    else:
+        Delivery.objects.bulk_create(deliveries)
+    for delivery in deliveries:
+        events.append(
+            event(delivery.task, "delivered", None, delivery.stage_key, delivery=delivery.pk)
+        )
+        if delivery.task.callback_url:
             queue_callback(delivery)
+
+
+def _delivered(plan: Synced) -> list[Annotation]:
+    """The task's annotations a delivery carries: not those of skipped stages."""
+    skipped = {k for k, state in plan.after.items() if state.status == engine.SKIPPED}
+    return [a for a in plan.annotations.models() if a.stage_key not in skipped]
 
 
 def delivery_payload(task: Task, annotations: list[Annotation], stage: str = "") -> dict:
