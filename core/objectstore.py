@@ -40,6 +40,7 @@ from django.core.files.storage import Storage, default_storage
 # machine may be about to open it).
 RECENT_SECONDS = 60
 COMPLETE = ".complete"
+CHUNK = 1024 * 1024
 
 
 def storage() -> Storage:
@@ -83,6 +84,31 @@ def put_file(local: Path | str, key: str) -> str:
         return key
     with open(local, "rb") as handle:
         store.save(key, File(handle, name=PurePosixPath(key).name))
+    return key
+
+
+def put_stream(stream: IO[bytes] | File, key: str) -> str:
+    """Store what a file object holds under ``key`` (an upload as it arrives: Django's
+    ``UploadedFile`` is read chunk by chunk), multipart on a bucket for large ones."""
+    key = clean_key(key)
+    store = storage()
+    if not is_remote():
+        target = Path(store.path(key))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.part-{os.getpid()}")
+        chunks = (
+            stream.chunks() if isinstance(stream, File) else iter(lambda: stream.read(CHUNK), b"")
+        )
+        with tmp.open("wb") as out:
+            for chunk in chunks:
+                out.write(chunk)
+        os.replace(tmp, target)
+        return key
+    if isinstance(stream, File):
+        stream.seek(0)
+    store.save(
+        key, stream if isinstance(stream, File) else File(stream, name=PurePosixPath(key).name)
+    )
     return key
 
 
@@ -209,6 +235,28 @@ def download_url(key: str, *, filename: str, seconds: int | None = None) -> str 
     )
 
 
+def get_file(key: str, target: Path | str, *, move: bool = False) -> Path:
+    """Put ``key``'s bytes at ``target``, a path of this machine (a worker's staging folder):
+    copied from the folder or downloaded from the bucket (ranged parts, never whole in
+    memory). With ``move`` the stored object is gone afterwards: on the local backend the
+    file is moved there (one rename on the same file system)."""
+    key, target = clean_key(key), Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if not is_remote():
+        stored = Path(storage().path(key))
+        if not stored.is_file():
+            raise FileNotFoundError(f"No stored object {key}")
+        if move:
+            shutil.move(stored, target)
+        else:
+            shutil.copyfile(stored, target)
+        return target
+    _download(key, target)
+    if move:
+        delete(key)
+    return target
+
+
 def local_path(key: str) -> Path:
     """A real file holding ``key``'s bytes: the stored file, or a cached copy of the object."""
     key = clean_key(key)
@@ -217,13 +265,27 @@ def local_path(key: str) -> Path:
     return _cache().file(key)
 
 
-def local_tree(prefix: str) -> Path:
+def local_tree(
+    prefix: str, *, parts: Iterable[str] | None = None, require: str | None = None
+) -> Path:
     """A real folder holding every object under ``prefix`` (a zarr store, a LeRobot dataset):
-    the stored folder, or a cached copy fetched whole."""
+    the stored folder, or a cached copy fetched whole.
+
+    ``parts`` (paths relative to ``prefix``: files, folders, ``.`` for all) fetches only those
+    into the copy, at their places in the folder: what one reader needs of a large tree (an
+    episode's HDF5 file, its parquet file and videos). ``require`` (relative to ``prefix``)
+    must exist before anything is fetched, else FileNotFoundError: a version is trusted only
+    once its manifest was written. The local backend answers the stored folder either way."""
     prefix = clean_key(prefix)
     if not is_remote():
         return Path(storage().path(prefix))
-    return _cache().tree(prefix)
+    wanted = None if parts is None else sorted({_relative_part(p) for p in parts})
+    return _cache().tree(prefix, parts=wanted, require=clean_key(require) if require else None)
+
+
+def _relative_part(part: str) -> str:
+    part = str(part).replace("\\", "/").strip("/")
+    return "." if part in ("", ".") else clean_key(part)
 
 
 def evict(prefix: str = "") -> None:
@@ -268,14 +330,21 @@ class LocalCache:
         self.trim(keep=entry)
         return path
 
-    def tree(self, prefix: str) -> Path:
-        entry = self._entry(prefix + "/")
+    def tree(
+        self, prefix: str, *, parts: list[str] | None = None, require: str | None = None
+    ) -> Path:
+        # An entry per prefix and set of parts: a part's files are fetched once per set that
+        # names it (the episodes of one file or store all name the same set).
+        name = prefix + "/" + ("" if parts is None else "\n".join(parts))
+        entry = self._entry(name)
         folder = entry / "tree"
         if (entry / COMPLETE).exists():
             _touch(entry / COMPLETE)
             return folder
+        if require and not exists(join(prefix, require)):
+            raise FileNotFoundError(f"No stored object {join(prefix, require)}")
         entry.mkdir(parents=True, exist_ok=True)
-        for key, _size in list_keys(prefix):
+        for key in self._keys(prefix, parts):
             target = folder / key[len(prefix) + 1 :]
             target.parent.mkdir(parents=True, exist_ok=True)
             if not target.exists():
@@ -285,22 +354,18 @@ class LocalCache:
         self.trim(keep=entry)
         return folder
 
+    @staticmethod
+    def _keys(prefix: str, parts: list[str] | None) -> list[str]:
+        if parts is None or "." in parts:
+            return [key for key, _size in list_keys(prefix)]
+        keys: list[str] = []
+        for part in parts:
+            inside = [key for key, _size in list_keys(join(prefix, part))]
+            keys.extend(inside or [join(prefix, part)])  # a folder's objects, else the file
+        return keys
+
     def _download(self, key: str, path: Path) -> None:
-        store = storage()
-        tmp = path.with_name(f".{path.name}.part-{os.getpid()}-{time.monotonic_ns()}")
-        try:
-            client = store.connection.meta.client  # type: ignore[attr-defined]
-            client.download_file(
-                store.bucket_name,  # type: ignore[attr-defined]
-                store._normalize_name(key),  # type: ignore[attr-defined]
-                str(tmp),
-            )
-            os.replace(tmp, path)
-        except Exception as error:
-            tmp.unlink(missing_ok=True)
-            if _is_not_found(error):
-                raise FileNotFoundError(f"No stored object {key}") from None
-            raise
+        _download(key, path)
 
     def entries(self) -> list[tuple[float, int, Path, str]]:
         """(last used, bytes, folder, key) of every complete entry."""
@@ -340,6 +405,26 @@ class LocalCache:
         for _used, _size, entry, key in self.entries():
             if not prefix or key == prefix or key.startswith(prefix.rstrip("/") + "/"):
                 shutil.rmtree(entry, ignore_errors=True)
+
+
+def _download(key: str, path: Path) -> None:
+    """The object ``key`` into the file ``path``: to a temporary name beside it, then renamed
+    (two processes fetching one key both end with a whole file)."""
+    store = storage()
+    tmp = path.with_name(f".{path.name}.part-{os.getpid()}-{time.monotonic_ns()}")
+    try:
+        client = store.connection.meta.client  # type: ignore[attr-defined]
+        client.download_file(
+            store.bucket_name,  # type: ignore[attr-defined]
+            store._normalize_name(key),  # type: ignore[attr-defined]
+            str(tmp),
+        )
+        os.replace(tmp, path)
+    except Exception as error:
+        tmp.unlink(missing_ok=True)
+        if _is_not_found(error):
+            raise FileNotFoundError(f"No stored object {key}") from None
+        raise
 
 
 def _touch(path: Path) -> None:

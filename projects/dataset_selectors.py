@@ -16,7 +16,7 @@ from PIL import Image
 from core.access import Action, check_project_access
 from core.exceptions import ApplicationError
 
-from .dataset_services import dataset_dir
+from .dataset_files import sample_root
 from .formats import DataError, get_format
 from .models import Dataset, ImportStatus, Project, Sample
 
@@ -55,7 +55,8 @@ def sample_list(*, dataset: Dataset) -> QuerySet[Sample]:
 
 
 def _root(sample: Sample) -> Path:
-    return dataset_dir(sample.dataset)
+    """The real folder the sample's files are read in (a cached copy with a bucket)."""
+    return sample_root(sample)
 
 
 def _read(sample: Sample, method: str, *args):

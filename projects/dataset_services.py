@@ -1,17 +1,21 @@
 """Dataset import: copy files into Stagecraft's storage, inspect them, store samples.
 
-``dataset_import_start`` records the request and enqueues ``import_dataset_job``
-on the ``imports`` queue; the job calls ``dataset_import_run``, which:
+``dataset_import_start`` records the request (uploaded files go to the data storage, under
+``uploads/datasets/<id>/``) and enqueues ``import_dataset_job`` on the ``imports`` queue;
+the job calls ``dataset_import_run``, which:
 
-1. stages the files in ``MEDIA_ROOT/datasets/.staging-<id>/`` (copied from a
-   server path, or the uploaded files, zip archives unpacked), hashing each;
+1. stages the files in a folder of the worker's machine (``staging_dir``: copied from a
+   server path, or the uploaded files fetched from the storage, zip archives unpacked),
+   hashing each;
 2. inspects them with the format's pure importer (projects.formats);
 3. refuses files already imported in the project (same checksums);
-4. publishes the folder by an atomic rename and stores every sample in one
-   transaction.
+4. publishes them (``_publish``: one rename into ``MEDIA_ROOT/datasets/<id>/`` on the
+   local folder; in a bucket a new version ``datasets/<id>/<version>/`` with its manifest
+   written last) and stores every sample, with the version, in one transaction.
 
-Any failure leaves no samples and no files behind, only the dataset row with
-status ``failed`` and an error that names the file and the problem.
+Any failure leaves no samples and no files behind (staging, uploads and any published
+objects are removed), only the dataset row with status ``failed`` and an error that names
+the file and the problem. Where the files live: projects/dataset_files.py.
 """
 
 from __future__ import annotations
@@ -19,9 +23,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import shutil
-import uuid
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -32,10 +35,22 @@ from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
 from activity.services import activity_record
+from core import objectstore
 from core.access import Action, actor_user, require
 from core.exceptions import ApplicationError
 from core.jobs import enqueue, job_log, report_progress
 
+from .dataset_files import (
+    MANIFEST,
+    dataset_dir,
+    dataset_key,
+    dataset_prefix,
+    datasets_root,
+    manifest_bytes,
+    new_version,
+    staging_dir,
+    upload_prefix,
+)
 from .formats import DataError, SampleSpec, get_format
 from .formats.base import check_spec, public_error
 from .models import Dataset, DatasetFormat, ImportStatus, Project, Sample
@@ -46,16 +61,7 @@ CHUNK = 1024 * 1024
 MAX_ZIP_MEMBERS = 100_000
 
 
-def datasets_root() -> Path:
-    return Path(settings.MEDIA_ROOT) / "datasets"
-
-
-def dataset_dir(dataset: Dataset) -> Path:
-    return datasets_root() / str(dataset.pk)
-
-
-def staging_dir(dataset: Dataset) -> Path:
-    return datasets_root() / f".staging-{dataset.pk}"
+__all__ = ["dataset_dir", "datasets_root", "staging_dir"]  # where they were found before
 
 
 def import_job_id(dataset: Dataset) -> str:
@@ -160,13 +166,13 @@ def dataset_import_start(
 
 
 def _save_uploads(dataset: Dataset, uploads: list[UploadedFile]) -> None:
-    staging = staging_dir(dataset)
-    staging.mkdir(parents=True, exist_ok=True)
+    """Keep the uploaded files in the data storage until the import job (on any machine)
+    takes them."""
     for upload in uploads:
-        target = staging / Path(upload.name or "upload").name  # never a path from the client
-        with target.open("wb") as out:
-            for chunk in upload.chunks():
-                out.write(chunk)
+        name = Path(upload.name or "").name  # never a path from the client
+        if name in {"", ".", ".."}:
+            name = "upload"
+        objectstore.put_stream(upload, objectstore.join(upload_prefix(dataset.pk), name))
 
 
 def detect_format(path: str | Path) -> str:
@@ -281,6 +287,11 @@ def _stage(dataset: Dataset, fmt, staging: Path) -> dict[str, tuple[str, int]]:
             report_progress(0.4 * n / len(files), stage="copying", detail=str(relative))
             checksums[str(relative)] = _copy_hashed(path, staging / relative)
         return checksums
+    uploaded = [key for key, _size in objectstore.list_keys(upload_prefix(dataset.pk))]
+    for n, key in enumerate(uploaded):
+        name = key.rsplit("/", 1)[-1]
+        report_progress(0.1 * n / len(uploaded), stage="fetching", detail=name)
+        objectstore.get_file(key, staging / name, move=True)
     if not staging.exists():
         raise DataError(None, "The uploaded files are gone (the upload did not complete).")
     for archive in list(staging.glob("*.zip")):
@@ -342,6 +353,36 @@ def _fail(dataset_id: int, message: str) -> None:
     Dataset.objects.filter(pk=dataset_id).update(status=ImportStatus.FAILED, error=message[:4000])
 
 
+def _discard_import(dataset_id: int) -> None:
+    """Everything an import that did not finish left: this machine's staging folder, the
+    uploads, and whatever it published (objects of a version without a manifest, or one
+    whose samples were never saved). Nothing of the dataset is kept before it finishes."""
+    shutil.rmtree(staging_dir(dataset_id), ignore_errors=True)
+    objectstore.delete_prefix(upload_prefix(dataset_id))
+    objectstore.delete_prefix(dataset_key(dataset_id))
+
+
+def _publish(dataset: Dataset, staging: Path, checksums: dict, digest: str) -> str:
+    """Publish the staged files; the version to record on the dataset ("" on the local
+    folder: the files are renamed into ``datasets/<id>/``). In a bucket a new version
+    prefix gets every file, then the manifest (files, sha256, sizes) last; a failure
+    removes what was written. The staging folder is gone afterwards."""
+    if objectstore.is_remote():
+        version = new_version()
+        prefix = objectstore.join(dataset_key(dataset.pk), version)
+        (staging / MANIFEST).write_bytes(manifest_bytes(dataset, version, checksums, digest))
+    else:
+        version, prefix = "", dataset_key(dataset.pk)
+        objectstore.delete_prefix(prefix)  # a dead attempt's folder
+    try:
+        objectstore.publish_tree(staging, prefix, last=[MANIFEST] if version else [])
+    except BaseException:
+        objectstore.delete_prefix(prefix)
+        raise
+    shutil.rmtree(staging, ignore_errors=True)
+    return version
+
+
 def dataset_import_abandon(*, dataset_id: int, reason: str) -> None:
     """Mark an import that can no longer finish as failed and drop its staged files."""
     stuck = Dataset.objects.filter(
@@ -352,7 +393,7 @@ def dataset_import_abandon(*, dataset_id: int, reason: str) -> None:
         error=f"The import job stopped before it finished ({reason}). Nothing was kept; "
         "import the files again.",
     ):
-        shutil.rmtree(datasets_root() / f".staging-{dataset_id}", ignore_errors=True)
+        _discard_import(dataset_id)
         logger.warning("dataset %s import abandoned: %s", dataset_id, reason)
 
 
@@ -386,7 +427,7 @@ def dataset_import_run(*, dataset_id: int) -> Dataset | None:
     if not claimed:
         return None
     dataset = Dataset.objects.select_related("project").get(pk=dataset_id)
-    staging, final = staging_dir(dataset), dataset_dir(dataset)
+    staging = staging_dir(dataset)
     try:
         checksums, specs, dataset.checksum = _read_into(dataset, staging)
         duplicate = (
@@ -403,25 +444,19 @@ def dataset_import_run(*, dataset_id: int) -> Dataset | None:
                 f"(dataset {duplicate.pk}).",
             )
         report_progress(0.95, stage="saving")
-        if final.exists():
-            shutil.rmtree(final)
-        staging.replace(final)
-        try:
-            _save_samples(dataset, specs, checksums)
-        except BaseException:
-            shutil.rmtree(final, ignore_errors=True)
-            raise
+        version = _publish(dataset, staging, checksums, dataset.checksum)
+        _save_samples(dataset, specs, checksums, version)
     except DataError as exc:
-        shutil.rmtree(staging, ignore_errors=True)
+        _discard_import(dataset_id)
         _fail(dataset_id, exc.message)
         logger.info("dataset %s import failed: %s", dataset_id, exc.message)
         return Dataset.objects.get(pk=dataset_id)
     except IntegrityError:
-        shutil.rmtree(staging, ignore_errors=True)
+        _discard_import(dataset_id)
         _fail(dataset_id, "The same files were imported into this project at the same moment.")
         return Dataset.objects.get(pk=dataset_id)
     except Exception as exc:
-        shutil.rmtree(staging, ignore_errors=True)
+        _discard_import(dataset_id)
         _fail(dataset_id, f"The import failed unexpectedly ({public_error(exc)}).")
         logger.exception("dataset %s import crashed", dataset_id)
         raise
@@ -431,10 +466,11 @@ def dataset_import_run(*, dataset_id: int) -> Dataset | None:
 
 
 @transaction.atomic
-def _save_samples(dataset: Dataset, specs: list[SampleSpec], checksums: dict) -> None:
+def _save_samples(dataset: Dataset, specs: list[SampleSpec], checksums: dict, version: str) -> None:
     Sample.objects.bulk_create(_sample_rows(dataset, specs, checksums), batch_size=500)
     Dataset.objects.filter(pk=dataset.pk).update(
         status=ImportStatus.FINISHED,
+        files_version=version,
         error="",
         checksum=dataset.checksum,
         num_samples=len(specs),
@@ -468,12 +504,13 @@ def dataset_delete(*, actor, dataset: Dataset) -> None:
         project=locked.project,
         before={"name": locked.name, "format": locked.format, "samples": locked.num_samples},
     )
-    folders = [dataset_dir(locked), staging_dir(locked)]
+    pk = locked.pk
     locked.delete()
 
     def remove_files() -> None:
-        for folder in folders:
-            shutil.rmtree(folder, ignore_errors=True)
+        # Every version and any upload left; this machine's staging folder and cached copies.
+        _discard_import(pk)
+        objectstore.evict(dataset_key(pk))
 
     transaction.on_commit(remove_files)
     logger.info("dataset %s deleted by %s", dataset.pk, actor)
@@ -518,7 +555,10 @@ def _sample_identity(source: dict) -> tuple:
 
 
 def _restore_interrupted_swap(dataset: Dataset) -> None:
-    """A worker that died between the two renames of a swap left the files aside."""
+    """A worker that died between the two renames of a swap left the files aside (the
+    local folder; a bucket's re-sync switches versions in the database instead)."""
+    if objectstore.is_remote():
+        return
     final, previous = dataset_dir(dataset), datasets_root() / f".previous-{dataset.pk}"
     if previous.exists() and not final.exists():
         previous.replace(final)
@@ -557,8 +597,7 @@ def dataset_resync_run(*, dataset_id: int) -> dict:
 
 
 def _resync(dataset: Dataset) -> dict:
-    staging = datasets_root() / f".resync-{dataset.pk}-{uuid.uuid4().hex[:8]}"
-    final, previous = dataset_dir(dataset), datasets_root() / f".previous-{dataset.pk}"
+    staging = staging_dir(dataset, label="resync")
     try:
         check_import_path(dataset.source_path)  # the allowed folders may have changed
         checksums, specs, digest = _read_into(dataset, staging)
@@ -585,10 +624,8 @@ def _resync(dataset: Dataset) -> dict:
                     setattr(sample, f, getattr(row, f))
                 sample.changed_at = now
                 changed.append(sample)
-        shutil.rmtree(previous, ignore_errors=True)
-        final.replace(previous)
-        staging.replace(final)
-        try:
+
+        def save(version: str) -> None:
             with transaction.atomic():
                 fields = [*RESYNC_FIELDS, "size_bytes", "name", "changed_at"]
                 Sample.objects.bulk_update(changed, fields)
@@ -602,12 +639,13 @@ def _resync(dataset: Dataset) -> dict:
                     size_bytes=sum(size for _, size in checksums.values()),
                     imported_at=now,
                     error="",
+                    files_version=version,
                 )
-        except BaseException:
-            final.replace(staging)
-            previous.replace(final)
-            raise
-        shutil.rmtree(previous, ignore_errors=True)
+
+        if objectstore.is_remote():
+            _switch_version(dataset, staging, checksums, digest, save)
+        else:
+            _swap_folders(dataset, staging, save)
     except ApplicationError as exc:
         _resync_failed(dataset, staging, exc.message)
         return {"error": exc.message}
@@ -622,6 +660,39 @@ def _resync(dataset: Dataset) -> dict:
     result = {"changed": [s.name for s in changed], "added": [s.name for s in added]}
     job_log(f"dataset {dataset.pk} re-synced: {len(changed)} changed, {len(added)} added")
     return result
+
+
+def _switch_version(
+    dataset: Dataset, staging: Path, checksums: dict, digest: str, save: Callable[[str], None]
+) -> None:
+    """A bucket's re-sync: publish the files as a new version, switch the dataset and its
+    samples to it in one transaction, then delete the old version's objects (readers that
+    loaded the dataset before the switch may still have its files in their cache)."""
+    old = dataset_prefix(dataset)
+    version = _publish(dataset, staging, checksums, digest)
+    try:
+        save(version)
+    except BaseException:
+        objectstore.delete_prefix(objectstore.join(dataset_key(dataset.pk), version))
+        raise
+    objectstore.delete_prefix(old)
+    objectstore.evict(old)
+
+
+def _swap_folders(dataset: Dataset, staging: Path, save: Callable[[str], None]) -> None:
+    """The local folder's re-sync: the staged folder takes the live one's place by two
+    renames, put back if the database refuses the change."""
+    final, previous = dataset_dir(dataset), datasets_root() / f".previous-{dataset.pk}"
+    shutil.rmtree(previous, ignore_errors=True)
+    final.replace(previous)
+    staging.replace(final)
+    try:
+        save("")
+    except BaseException:
+        final.replace(staging)
+        previous.replace(final)
+        raise
+    shutil.rmtree(previous, ignore_errors=True)
 
 
 def _resync_failed(dataset: Dataset, staging: Path, message: str) -> None:

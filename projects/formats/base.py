@@ -14,12 +14,15 @@ from core.exceptions import ApplicationError, describe, without_server_paths
 Progress = Callable[[int, int, str], None]
 
 
-# The folders a dataset's files stand in (dataset_services: datasets/<id>, its .staging-,
-# .resync- and .previous- copies, an unpacked upload's .unzip-<name>): what follows them is
-# the file's name as the user uploaded or named it.
+# The folders a dataset's files stand in (dataset_files: datasets/<id> or a version of it,
+# its .staging-, .resync- and .previous- copies, an unpacked upload's .unzip-<name>, a cached
+# copy of a bucket's objects): what follows them is the file's name as the user uploaded or
+# named it.
 DATASET_FOLDERS = (
-    re.compile(r"/datasets/(?:\.staging-|\.resync-|\.previous-)?\d+[^/]*/"),
+    re.compile(r"/datasets/(?:\.staging-|\.resync-|\.previous-)?\d+[^/]*/(?:v-[0-9a-f]{12}/)?"),
     re.compile(r"/\.unzip-[^/]+/"),
+    # A copy of a bucket's files in this machine's cache (core/objectstore.LocalCache).
+    re.compile(r"/[0-9a-f]{2}/[0-9a-f]{32}/(?:tree/)?"),
 )
 
 
@@ -108,6 +111,11 @@ class DatasetFormatReader:
         self, root: Path, files: list[Path], options: dict[str, Any], progress: Progress
     ) -> list[SampleSpec]:
         raise NotImplementedError
+
+    def sample_files(self, sample) -> list[str]:
+        """The paths under the dataset's folder that reading ``sample`` opens (files, or a
+        folder for all inside it): what a machine fetches from a bucket to read it."""
+        return [sample.source["file"]]
 
     def read_frame(self, root: Path, sample, camera: str, index: int) -> np.ndarray:
         """One frame as an (H, W, 3) uint8 RGB array."""

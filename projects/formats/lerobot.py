@@ -371,6 +371,10 @@ class LeRobotFormat(DatasetFormatReader):
 
     # --- reading ------------------------------------------------------------------------
 
+    def sample_files(self, sample) -> list[str]:
+        videos = (sample.source.get("videos") or {}).values()
+        return [sample.source["file"], *sorted({v["file"] for v in videos})]
+
     def _rows(
         self, root: Path, sample, columns: list[str], start: int | None = None, stop: int = 0
     ) -> pa.Table:

@@ -312,6 +312,9 @@ class ZarrReplayBufferFormat(DatasetFormatReader):
 
     # --- reading ------------------------------------------------------------------------
 
+    def sample_files(self, sample) -> list[str]:
+        return [sample.source["store"]]  # a folder of chunk files, "." or a zip
+
     def read_frame(self, root: Path, sample, camera: str, index: int) -> np.ndarray:
         return self.read_frames(root, sample, camera, [index])[0]
 

@@ -10,7 +10,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from core.exceptions import ApplicationError
-from projects.dataset_services import dataset_dir
+from projects.dataset_files import sample_root
 from projects.formats import get_format
 from projects.formats.base import item_shape
 from tasks.tracks import expand_tracks
@@ -29,9 +29,7 @@ class Episode:
 
     def frames(self, camera: str, indices) -> list[np.ndarray]:
         reader = get_format(self.sample.dataset.format)
-        return reader.read_frames(
-            dataset_dir(self.sample.dataset), self.sample, camera, list(indices)
-        )
+        return reader.read_frames(sample_root(self.sample), self.sample, camera, list(indices))
 
     def frame_windows(self, camera: str, size: int) -> Iterator[tuple[int, np.ndarray]]:
         """The camera's frames in order, ``size`` at a time, as (first index, (k, H, W, 3)
@@ -46,7 +44,7 @@ class Episode:
         ``array_dtype``), read a window at a time (never the whole array, never a float64
         copy of it)."""
         reader = get_format(self.sample.dataset.format)
-        root = dataset_dir(self.sample.dataset)
+        root = sample_root(self.sample)
         total = self.sample.num_frames
         arrays = self.sample.arrays or {}
         for start in range(0, total, max(size, 1)):

@@ -137,13 +137,13 @@ def encode_jpeg(frame: np.ndarray) -> bytes:
 def jpeg_rows(episode, camera: str, start: int, stop: int) -> list[bytes]:
     """Frames ``start``..``stop`` of a camera as JPEGs in ACT's layout: the source's own
     bytes when it stores them so (an ALOHA file's compressed cameras), else encoded."""
-    from projects.dataset_services import dataset_dir
+    from projects.dataset_files import sample_root
     from projects.formats import get_format
 
     sample = episode.sample
     reader = get_format(sample.dataset.format)
     copy = getattr(reader, "read_jpeg_rows", None)
-    stored = copy(dataset_dir(sample.dataset), sample, camera, start, stop) if copy else None
+    stored = copy(sample_root(sample), sample, camera, start, stop) if copy else None
     if stored is not None:
         return stored
     return [encode_jpeg(frame) for frame in episode.frames(camera, range(start, stop))]
