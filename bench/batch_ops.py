@@ -97,12 +97,15 @@ class Keeper:
             cursor.execute("SELECT to_regclass('pg_temp.keep_ids') IS NOT NULL")
             if not cursor.fetchone()[0]:
                 return
-            # A delete hides the tasks (deleted_at) and writes a "deleted" event each; the purge
+            # A delete hides the tasks (deleted_at) and records who deleted them; the purge
             # (or nothing, when it did not run) removed the rest.
             cursor.execute(
                 "DELETE FROM tasks_taskevent WHERE kind = 'deleted' "
                 "AND task_id IN (SELECT id FROM keep_ids)"
-            )
+            )  # the code before tasks 0024 (TaskDeletion) wrote a "deleted" event per task
+            cursor.execute("SELECT to_regclass('tasks_taskdeletion') IS NOT NULL")
+            if cursor.fetchone()[0]:
+                cursor.execute("DELETE FROM tasks_taskdeletion")
             cursor.execute(
                 "UPDATE tasks_task SET deleted_at = NULL "
                 "WHERE id IN (SELECT id FROM keep_ids) AND deleted_at IS NOT NULL"

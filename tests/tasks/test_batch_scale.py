@@ -14,7 +14,7 @@ from notifications.models import Notification
 from projects import services as project_services
 from projects.models import Role
 from tasks import batch, services
-from tasks.models import StageRun, Task, TaskEvent
+from tasks.models import StageRun, Task, TaskDeletion, TaskEvent
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -137,16 +137,18 @@ def test_batch_delete_by_filter_takes_the_tasks_with_their_rows_and_marks_qualit
     QualityDirty.objects.all().delete()
     with django_capture_on_commit_callbacks(execute=True):
         assert call("delete by filter", manager, project, gone, "gone") == 8
-    # At once: hidden, their runs, people and history gone, one "deleted" event each.
+    # At once: hidden, their runs, people and history gone; one record says who deleted them.
     ids = [t.pk for t in gone]
     assert set(Task.objects.values_list("pk", flat=True)) == {t.pk for t in kept}
     assert not StageRun.objects.filter(task_id__in=ids).exists()
-    assert set(TaskEvent.objects.filter(task_id__in=ids).values_list("task_id", "kind")) == {
-        (pk, "deleted") for pk in ids
-    }
+    assert not TaskEvent.objects.filter(task_id__in=ids).exists()
+    assert list(TaskDeletion.objects.values_list("project", "actor", "task_ids")) == [
+        (project.pk, manager.pk, sorted(ids))
+    ]
     assert not Task.annotators.through.objects.filter(task_id__in=ids).exists()
     run_jobs("default")  # the purge: the task rows and their events
     assert not Task.all_objects.filter(pk__in=ids).exists()
     assert not TaskEvent.objects.filter(task_id__in=ids).exists()
+    assert TaskDeletion.objects.get().task_ids == sorted(ids)  # the record outlives the purge
     assert StageRun.objects.filter(task__in=kept).count() == 2 * 3
     assert QualityDirty.objects.filter(project=project, day=None).exists()

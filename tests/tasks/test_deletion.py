@@ -22,6 +22,7 @@ from tasks.models import (
     DeliveryAttempt,
     StageRun,
     Task,
+    TaskDeletion,
     TaskEvent,
 )
 
@@ -133,14 +134,18 @@ def test_deleting_a_task_hides_it_at_once_and_the_purge_removes_every_kind_of_ch
             assert batch.task_batch_delete(actor=manager, selection=selection) == 1
 
     # Hidden at once; the rows nothing else refers to went with the request (its runs: My
-    # work and claiming no longer see it), and one "deleted" event says who deleted it.
+    # work and claiming no longer see it), and a TaskDeletion row says who deleted it.
     assert not Task.objects.filter(pk=task.pk).exists()
     assert not project.tasks.filter(pk=task.pk).exists()
     assert Task.all_objects.filter(pk=task.pk, deleted_at__isnull=False).exists()
     assert not StageRun.objects.filter(task_id=task.pk).exists()
-    assert list(TaskEvent.objects.filter(task_id=task.pk).values_list("kind", "actor")) == [
-        ("deleted", manager.pk)
-    ]
+    assert not TaskEvent.objects.filter(task_id=task.pk).exists()
+    record = TaskDeletion.objects.get(task_ids__contains=[task.pk])
+    assert (record.project_id, record.actor_id, record.task_ids) == (
+        project.pk,
+        manager.pk,
+        [task.pk],
+    )
     # The purge job (a real worker) removes the task and everything else.
     run_jobs("default")
     assert not Task.all_objects.filter(pk=task.pk).exists()
@@ -151,6 +156,8 @@ def test_deleting_a_task_hides_it_at_once_and_the_purge_removes_every_kind_of_ch
     assert Sample.objects.filter(dataset=dataset).count() == 2
     assert kept.runs.exists() and kept.datasets.exists()
     assert Post.objects.filter(title="Tip", task=None, annotation=None).exists()
+    # Who deleted it outlives the purge (no reference to the task row).
+    assert TaskDeletion.objects.filter(task_ids__contains=[task.pk], actor=manager).exists()
 
 
 def test_batch_delete_of_tasks_with_comments_answers_over_the_api(
