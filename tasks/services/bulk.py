@@ -17,8 +17,35 @@ from typing import Any
 from django.db import connection, models
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
+from psycopg import pq
+from psycopg.adapt import Dumper
+from psycopg.postgres import types as pg_types
 
 _MISSING = object()  # a column the row does not give
+
+
+class _DumpedJsonb(Dumper):
+    """A jsonb value in COPY's binary format from its JSON text, dumped by ``copy_rows``
+    (once per shared object): the format's version byte, then the text."""
+
+    oid = pg_types["jsonb"].oid
+    format = pq.Format.BINARY
+
+    def dump(self, obj: str) -> bytes:
+        return b"\x01" + obj.encode()
+
+
+def _binary_types(fields: list[models.Field]) -> list[str] | None:
+    """The PostgreSQL type of each column, for a binary COPY; None when one is a type
+    psycopg has no binary dumper for (then the COPY is text)."""
+    names = []
+    for field in fields:
+        name = (field.db_type(connection) or "").split("(")[0].strip()
+        info = pg_types.get(name)
+        if info is None:
+            return None
+        names.append(info.name)
+    return names
 
 
 def copy_available() -> bool:
@@ -158,10 +185,19 @@ def copy_rows(model: type[models.Model], rows: list[dict[str, Any]], now=None) -
                 found.append(value)
             return (*found, *tail)
 
+    # Binary when every column allows it: PostgreSQL parses no text (timestamps, numbers)
+    # and psycopg formats the values in C — about a third of each side's cost of a row.
+    types = _binary_types([step[3] for step in plan])
+    if types is not None:
+        sql += " (FORMAT BINARY)"
     connection.ensure_connection()
     # Database errors as Django's (a unique row taken meanwhile is an IntegrityError).
     with connection.wrap_database_errors, connection.cursor() as wrapper:
+        if types is not None:  # this cursor's own adapters: JSON goes as the text dumped
+            wrapper.cursor.adapters.register_dumper(None, _DumpedJsonb)
         with wrapper.cursor.copy(sql) as copy:
+            if types is not None:
+                copy.set_types(types)
             write = copy.write_row
             for row in rows:
                 write(values(row))

@@ -198,3 +198,49 @@ def test_the_unique_id_check_reads_the_unique_index_for_a_thousand_ids(project, 
         cursor.execute(f"EXPLAIN {sql}", params)
         plan = "\n".join(row[0] for row in cursor.fetchall())
     assert "task_unique_id_per_project" in plan, plan
+
+
+def test_copy_rows_in_binary_stores_every_column_type_as_the_orm_does(project, manager):
+    """COPY goes in PostgreSQL's binary format (no text parsing of timestamps and numbers):
+    integers, floats, booleans, timestamps, NULLs, text and JSON (with non-ASCII and
+    nesting) read back exactly as the ORM's own insert of the same values."""
+    import datetime as dt
+
+    from tasks.services.bulk import _binary_types, copy_available, copy_rows
+
+    if not copy_available():
+        pytest.skip("COPY is PostgreSQL's")
+    for model in (Task, StageRun, TaskEvent):  # the creation path's tables go in binary
+        assert _binary_types(list(model._meta.concrete_fields)) is not None
+    task = services.task_create(actor=manager, project=project, name="t")
+    at = dt.datetime(2026, 11, 29, 8, 30, 15, 123456, tzinfo=dt.UTC)
+    values = {
+        "task_id": task.pk,
+        "project_id": project.pk,
+        "stage_key": "étape",
+        "kind": "annotate",
+        "replica": 3,
+        "status": "in_progress",
+        "attempt": 2,
+        "reason": "naïve — “quoted”\ttab\nline",
+        "agreement": 0.875,
+        "active_seconds": 12.5,
+        "started_at": at,
+        "assignee_id": manager.pk,
+        "rejected": True,
+        "qc_flags": {"größe": [1, 2.5, None, True], "nested": {"a": "\u00e9\\"}},
+        "samples_total": 7,
+    }
+    copy_rows(StageRun, [values])
+    StageRun.objects.create(**{**values, "replica": 4})
+    copied, made = (
+        StageRun.objects.filter(task=task, stage_key="étape").order_by("replica").values()
+    )
+    for row in (copied, made):
+        row.pop("id"), row.pop("replica")
+    assert copied == made
+    assert (copied["started_at"], copied["qc_flags"], copied["completed_at"]) == (
+        at,
+        values["qc_flags"],
+        None,
+    )
