@@ -332,7 +332,7 @@ def _link_and_start(rows, prepared, actor) -> None:
     # intake); runs and events as rows.
     now = timezone.now()
     actor_id = actor.pk if actor is not None and actor.pk else None
-    # Per blueprint version: the spec, and the runs and events of a task as templates (None
+    # Per blueprint version: the spec, and the runs and event of a task as templates (None
     # when the engine runs per task). A task's rows are the templates with its ids; their
     # ``data`` objects are shared, so COPY writes each one's JSON once.
     plans: dict[int, tuple] = {}
@@ -359,8 +359,8 @@ def _link_and_start(rows, prepared, actor) -> None:
     else:
         StageRun.objects.bulk_create([StageRun(**r) for r in runs], batch_size=5000)
         TaskEvent.objects.bulk_create([TaskEvent(**e) for e in events], batch_size=5000)
-    # No notification: creation's events (created, stage_ready/skipped/routed) concern
-    # nobody (notifications.services.EVENT_KINDS); push-mode assignments below notify.
+    # No notification: creation's event (created) concerns nobody
+    # (notifications.services.EVENT_KINDS); push-mode assignments below notify.
     if rows and push_projects([rows[0]["project_id"]]):
         # A push project: the new tasks' ready runs are reserved for people at once.
         push_assign(actor=actor, task_ids=[row["id"] for row in rows])
@@ -369,12 +369,14 @@ def _link_and_start(rows, prepared, actor) -> None:
 def _start_rows(
     spec: BlueprintSpec, states: dict[str, engine.Run], label: str, actor_id: int | None
 ) -> tuple[list[dict], list[dict]]:
-    """A new task's stage runs and events (without its ids) from the engine's answer."""
+    """A new task's stage runs and its one event (without its ids) from the engine's answer.
+
+    Creation is one change, so one ``created`` event records it: the blueprint version and,
+    in ``data["stages"]``, each stage it opened — what a ``stage_ready``, ``stage_skipped``
+    or ``stage_routed`` event of its own said (``kind``, ``stage``, ``reason``, a route's
+    ``to``). Later transitions still write one event each (tasks.services.sync)."""
     runs: list[dict] = []
-    # Every row gives the same columns (copy_rows reads them in one call per row).
-    events: list[dict] = [
-        {"kind": "created", "stage_key": "", "actor_id": actor_id, "data": {"blueprint": label}}
-    ]
+    opened: list[dict] = []
     for stage in spec.stages:
         state = states[stage.key]
         replicas = stage.annotators if isinstance(stage, ConsensusStage) else 1
@@ -392,11 +394,26 @@ def _start_rows(
         if state.status == StageRun.Status.BLOCKED:
             continue
         if state.routed_to:  # a logic stage at the root routes at intake
-            kind, data = "stage_routed", {"to": state.routed_to, "reason": state.reason}
+            opened.append(
+                {
+                    "kind": "stage_routed",
+                    "stage": stage.key,
+                    "to": state.routed_to,
+                    "reason": state.reason,
+                }
+            )
         else:
-            kind, data = f"stage_{state.status}", {"reason": state.reason}
-        events.append({"kind": kind, "stage_key": stage.key, "actor_id": None, "data": data})
-    return runs, events
+            opened.append(
+                {"kind": f"stage_{state.status}", "stage": stage.key, "reason": state.reason}
+            )
+    # Every row gives the same columns (copy_rows reads them in one call per row).
+    created = {
+        "kind": "created",
+        "stage_key": "",
+        "actor_id": actor_id,
+        "data": {"blueprint": label, "stages": opened},
+    }
+    return runs, [created]
 
 
 EDITABLE = {"name", "description", "priority", "due_at", "batch", "metadata"}

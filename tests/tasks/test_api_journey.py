@@ -102,8 +102,7 @@ def test_api_journey_with_a_signed_retried_callback(
     assert [a["status_code"] for a in deliveries[0]["attempts"]] == [500, 500, 200]
     events = [(e["kind"], e["stage"], e["actor"]) for e in upstream.get(f"{url}/events/").json()]
     assert events == [
-        ("created", "", "maya"),
-        ("stage_ready", "annotate", None),
+        ("created", "", "maya"),  # it opened annotate (data.stages)
         ("stage_started", "annotate", "ana"),
         ("status_changed", "", "ana"),
         ("stage_submitted", "annotate", "ana"),

@@ -75,8 +75,15 @@ def test_bulk_creation_writes_what_one_by_one_creation_writes(project, manager):
         ("review", "review", 0, "blocked", "", "", 1),
     ]
     assert events == [
-        ("created", "", manager.pk, {"blueprint": "default v1"}),
-        ("stage_ready", "annotate", None, {"reason": ""}),
+        (
+            "created",
+            "",
+            manager.pk,
+            {
+                "blueprint": "default v1",
+                "stages": [{"kind": "stage_ready", "stage": "annotate", "reason": ""}],
+            },
+        ),
     ]
     for task in many:
         assert shape(task) == (runs, events)

@@ -277,4 +277,12 @@ stages:
     }  # fmt: skip
     assert night.runs.get(stage_key="intake").routed_to == "careful"
     assert dict(day.runs.values_list("stage_key", "status"))["quick"] == "ready"
-    assert night.events.filter(kind="stage_routed", stage_key="intake").exists()
+    # The creation's one event records the route and each stage it opened or skipped.
+    (created,) = night.events.all()
+    assert created.kind == "created"
+    assert [(s["kind"], s["stage"], s.get("to")) for s in created.data["stages"]] == [
+        ("stage_routed", "intake", "careful"),
+        ("stage_ready", "careful", None),
+        ("stage_skipped", "quick", None),
+    ]
+    assert all(s["reason"] for s in created.data["stages"][::2])  # the route, the skip say why

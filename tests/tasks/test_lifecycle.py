@@ -27,7 +27,16 @@ def test_a_project_and_a_name_are_enough(project, manager):
     task = services.task_create(actor=manager, project=project, name="Episode 1")
     assert task.blueprint.name == "default" and task.status == "pending_start"
     assert runs(task) == {"annotate": "ready", "review": "blocked"}
-    assert list(task.events.values_list("kind", flat=True)) == ["created", "stage_ready"]
+    # One event for the creation, carrying the stage it opened.
+    assert list(task.events.values_list("kind", "data")) == [
+        (
+            "created",
+            {
+                "blueprint": "default v1",
+                "stages": [{"kind": "stage_ready", "stage": "annotate", "reason": ""}],
+            },
+        )
+    ]
 
 
 def test_default_flow_to_review_passed_with_a_task_delivery(project, manager, annotator, reviewer):
@@ -165,3 +174,30 @@ def test_bulk_creation_of_5000_tasks_with_bounded_queries(
     assert len(tasks) == 5000
     assert StageRun.objects.filter(task__project=project).count() == 10000
     assert Task.annotators.through.objects.count() == 5000
+
+
+def test_creation_is_one_event_and_the_history_shows_each_stage_it_opened(
+    project, manager, pick, client, api_as
+):
+    """The creation writes one ``created`` event carrying the stages it opened (instead of
+    one event per stage); the task's history page and the events API still show each."""
+    task = services.task_create(
+        actor=manager, project=project, name="t", blueprint="pick-and-place"
+    )
+    opened = [r.stage_key for r in task.runs.order_by("id") if r.status == "ready"]
+    assert len(opened) >= 2  # segments and objects run in parallel
+    (created,) = task.events.all()
+    assert created.kind == "created" and created.actor == manager
+    assert [(s["kind"], s["stage"]) for s in created.data["stages"]] == [
+        ("stage_ready", key) for key in opened
+    ]
+    client.force_login(manager)
+    page = client.get(f"/tasks/{task.pk}/").content.decode()
+    line = f"created by {manager.username} from pick-and-place v1" + "".join(
+        f" · stage ready {key}" for key in opened
+    )
+    assert line in page
+    events = api_as(manager).get(f"/api/v1/tasks/{task.pk}/events/").json()
+    assert [(e["kind"], e["actor"], e["data"]["stages"]) for e in events] == [
+        ("created", manager.username, created.data["stages"])
+    ]
