@@ -71,7 +71,7 @@ def dataset_dir(dataset: Dataset) -> Path:
     backend, a cached copy of the whole version with a bucket (readers of one sample use
     ``sample_root``, which fetches only that sample's files)."""
     if objectstore.is_remote():
-        return objectstore.local_tree(dataset_prefix(dataset), require=MANIFEST)
+        return objectstore.local_tree(dataset_prefix(dataset), require=_required(dataset))
     return datasets_root() / str(dataset.pk)
 
 
@@ -84,7 +84,14 @@ def sample_root(sample: Sample) -> Path:
     if not objectstore.is_remote():
         return dataset_dir(dataset)
     parts = get_format(dataset.format).sample_files(sample)
-    return objectstore.local_tree(dataset_prefix(dataset), parts=parts, require=MANIFEST)
+    return objectstore.local_tree(dataset_prefix(dataset), parts=parts, require=_required(dataset))
+
+
+def _required(dataset: Dataset) -> str | None:
+    """A version is read only once its manifest exists. A dataset without one was imported
+    on the local folder and its ``datasets/<id>/`` copied into the bucket as it was (moving
+    a deployment to a bucket): that folder was published whole by a rename."""
+    return MANIFEST if dataset.files_version else None
 
 
 def manifest_bytes(dataset: Dataset, version: str, checksums: dict, digest: str) -> bytes:
