@@ -9,6 +9,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.db.models import DateTimeField, Prefetch, Value, prefetch_related_objects
 from django.db.models.functions import Concat
 from django.http import Http404
@@ -189,18 +190,22 @@ def lock_tasks(task_ids: list[int], actor, *, outcomes: bool = False) -> list[Ta
 
     if not task_ids:
         return []
-    tasks = list(
-        Task.objects.select_for_update(of=("self",))
-        .select_related("blueprint", "project")
-        .filter(pk__in=id_set(task_ids))
-        .order_by("pk")
-    )
+    from projects.models import Project
+
+    tasks = list(Task.objects.select_for_update().filter(pk__in=id_set(task_ids)).order_by("pk"))
     ids = [t.pk for t in tasks]
-    projects: dict[int, Any] = {}
-    blueprints: dict[int, Any] = {}
-    for task in tasks:  # one instance each: the grants are cached on the project read
-        task.project = projects.setdefault(task.project_id, task.project)
-        task.blueprint = blueprints.setdefault(task.blueprint_id, task.blueprint)
+    # Their projects and blueprint versions (a few) once each, not a copy per task: the
+    # grants are cached on the project, and a blueprint's document is not decoded per task
+    # (its spec is cached by id and date: ``spec_for``).
+    projects = Project.objects.in_bulk({t.project_id for t in tasks})
+    blueprints = Blueprint.objects.defer("definition", "source").in_bulk(
+        {t.blueprint_id for t in tasks}
+    )
+    runs = list(StageRun.objects.filter(task_id__in=id_set(ids)))
+    assignees = get_user_model().objects.in_bulk({r.assignee_id for r in runs if r.assignee_id})
+    for task in tasks:
+        task.project = projects[task.project_id]
+        task.blueprint = blueprints[task.blueprint_id]
         task._dataset_list = []
         task._named = {"annotators": [], "reviewers": []}
         task._prefetched_objects_cache = {"runs": []}  # type: ignore[attr-defined]
@@ -223,9 +228,9 @@ def lock_tasks(task_ids: list[int], actor, *, outcomes: bool = False) -> list[Ta
             "task_id", "user_id"
         ):
             by_id[task_id]._named[people].append(user_id)
-    for run in StageRun.objects.filter(task_id__in=id_set(ids)).select_related("assignee"):
+    for run in runs:
         task = by_id[run.task_id]
-        run.task = task
+        run.task, run.assignee = task, assignees.get(run.assignee_id)
         task._prefetched_objects_cache["runs"].append(run)  # type: ignore[attr-defined]
     if actor is not None:
         for project in projects.values():
@@ -234,12 +239,14 @@ def lock_tasks(task_ids: list[int], actor, *, outcomes: bool = False) -> list[Ta
                 codes = grants[0].union(*grants[1:], all=True).order_by()
                 remember_permissions(actor, project, list(codes))
     if outcomes:
-        decided = ReviewOutcome.objects.filter(task_id__in=id_set(ids), attempt=1)
+        decided = ReviewOutcome.objects.filter(task_id__in=id_set(ids), attempt=1).order_by()
         for task_id, replica, key in decided.values_list("task_id", "replica", "stage_key"):
             by_id[task_id]._decided.add((key, replica))
-        verdicts = AnnotationReview.objects.filter(
-            task_id__in=id_set(ids), verdict__in=OPEN_VERDICTS
-        ).values_list("task_id", "review_stage", "stage_key", "attempt")
+        verdicts = (
+            AnnotationReview.objects.filter(task_id__in=id_set(ids), verdict__in=OPEN_VERDICTS)
+            .order_by()
+            .values_list("task_id", "review_stage", "stage_key", "attempt")
+        )
         for task_id, review, key, attempt in verdicts:
             by_id[task_id]._open_verdicts.append((review, key, attempt))
     return tasks
@@ -270,5 +277,21 @@ def task_runs(task: Task) -> list[StageRun]:
 def save_events(events: list[TaskEvent]) -> None:
     from notifications.services import notify_for_events
 
-    TaskEvent.objects.bulk_create(events)
-    notify_for_events(events)  # who should hear of it (assigned, sent back, problems, audits)
+    from .bulk import copy_available, copy_rows
+
+    if len(events) > 1 and copy_available():  # a batch's events: COPY, no SQL per row
+        copy_rows(TaskEvent, [event_row(e) for e in events])
+    else:
+        TaskEvent.objects.bulk_create(events)
+    notify_for_events(events)
+
+
+def event_row(e: TaskEvent) -> dict[str, Any]:
+    """An event as a row for ``bulk.copy_rows``."""
+    return {
+        "task_id": e.task_id,
+        "kind": e.kind,
+        "stage_key": e.stage_key,
+        "actor_id": e.actor_id,
+        "data": e.data,
+    }  # who should hear of it (assigned, sent back, problems, audits)

@@ -288,7 +288,7 @@ def deliver_many(plans: list[Synced], events: list[TaskEvent]) -> None:
         return
     delivered = Delivery.objects.filter(
         task_id__in=id_set([p.task.pk for p in whole] + [p.task.pk for p, _ in due])
-    )
+    ).order_by()
     whole_done = set(
         delivered.filter(stage_key="").values_list("task_id", flat=True) if whole else ()
     )
