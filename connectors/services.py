@@ -623,9 +623,9 @@ def _import_folder(
     except ApplicationError as exc:
         counts["failed"] += len(members)
         return f"{first}: {exc.message}"
-    # The working folder is gone after the sync: the dataset is re-synced from the bucket.
-    Dataset.objects.filter(pk=dataset.pk).update(source_path="")
     result = dataset_import_run(dataset_id=dataset.pk)
+    # The working folder is gone after the sync: the bucket is the source (synced again).
+    Dataset.objects.filter(pk=dataset.pk).update(source_path="")
     if result is None or result.status != ImportStatus.FINISHED:
         counts["failed"] += len(members)
         return f"{first}: {result.error if result else 'the import did not run'}"
