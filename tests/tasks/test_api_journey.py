@@ -9,7 +9,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
-from tasks.models import Delivery
+from tasks.models import Delivery, StageRun, Task
 
 pytestmark = pytest.mark.django_db
 
@@ -181,6 +181,29 @@ def test_unique_id_repeat_answers_409_with_the_task(api_as, manager, project):
     again = client.post("/api/v1/tasks/", body, format="json")
     assert again.status_code == 409
     assert again.json()["task"] == first["id"]
+
+
+def test_a_bulk_request_with_one_unique_id_taken_creates_nothing_and_names_it(
+    api_as, manager, project
+):
+    """The unique index finds the taken id as the tasks are written (no read of every id
+    first): 409 with the task holding it, nothing of the request kept, the same request
+    without that item creates the rest; a deleted task's unique_id is free again."""
+    client = api_as(manager)
+    taken = client.post(
+        "/api/v1/tasks/", {"project": project.pk, "name": "t", "unique_id": "ep-7"}, format="json"
+    ).json()
+    items = [{"project": project.pk, "name": f"t{i}", "unique_id": f"ep-{i}"} for i in range(20)]
+    response = client.post("/api/v1/tasks/bulk/", items, format="json")
+    assert response.status_code == 409
+    assert response.json()["task"] == taken["id"] and "ep-7" in str(response.json())
+    assert Task.objects.filter(project=project).count() == 1
+    assert not StageRun.objects.filter(task__project=project).exclude(task=taken["id"]).exists()
+    rest = [item for item in items if item["unique_id"] != "ep-7"]
+    assert client.post("/api/v1/tasks/bulk/", rest, format="json").status_code == 201
+    assert client.delete(f"/api/v1/tasks/{taken['id']}/").status_code == 204
+    again = client.post("/api/v1/tasks/bulk/", [items[7]], format="json")
+    assert again.status_code == 201 and again.json()["ids"][0] != taken["id"]
 
 
 def test_bulk_endpoint(api_as, manager, project):
