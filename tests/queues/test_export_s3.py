@@ -72,7 +72,7 @@ def mirror_datasets_to_bucket(local_media: Path) -> None:
     for folder in sorted((local_media / "datasets").iterdir()):
         if folder.is_dir() and folder.name.isdigit():
             for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-                objectstore.put_file(path, f"datasets/{path.relative_to(local_media).as_posix()}")
+                objectstore.put_file(path, path.relative_to(local_media).as_posix())
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
