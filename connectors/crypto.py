@@ -35,7 +35,7 @@ def _fernet() -> MultiFernet:
     configured = getattr(settings, "STAGECRAFT_ENCRYPTION_KEY", "") or ""
     keys = [k.strip() for k in configured.split(",") if k.strip()]
     if not keys:
-        return MultiFernet([Fernet(derived_key(settings.SECRET_KEY))])
+        return MultiFernet([Fernet(derived_key(str(settings.SECRET_KEY)))])
     try:
         return MultiFernet([Fernet(k) for k in keys])
     except (ValueError, TypeError):

@@ -2,7 +2,8 @@
 
 from typing import Any
 
-from .services import connection_push_run, connection_sync_run
+from .exports import connection_push_run
+from .sync import connection_sync_run
 
 
 def sync_connection_job(

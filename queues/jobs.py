@@ -17,7 +17,7 @@ def run_export_job(export_id: int) -> str:
     if export is not None:  # ready, or failed on a refusal (a crash: export_failed says it)
         notify_export_done(export_id=export_id)
         # Copies to the project's export targets (buckets of its own), each a job of its own.
-        from connectors.services import connection_exports_enqueue
+        from connectors.exports import connection_exports_enqueue
 
         connection_exports_enqueue(export_id=export_id)
     return export.status if export else "skipped"
