@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import shutil
 import zipfile
 from collections.abc import Callable, Iterable
@@ -362,6 +363,33 @@ def _discard_import(dataset_id: int) -> None:
     objectstore.delete_prefix(dataset_key(dataset_id))
 
 
+STAGING_NAME = re.compile(r"\.(?:staging|resync)-(\d+)(?:-[0-9a-f]{8})?")
+
+
+def _sweep_staging() -> None:
+    """This machine's staging folders of imports and re-syncs that no longer run: a worker
+    killed here, whose clean-up ran on another machine, left its folder in this machine's
+    ``STAGECRAFT_WORK_DIR``. Each job sweeps before it stages (on the local folder the
+    clean-up paths see the one disk)."""
+    root = Path(settings.STAGECRAFT_WORK_DIR) / "datasets"
+    if not objectstore.is_remote() or not root.is_dir():
+        return
+    found: dict[int, list[Path]] = {}
+    for path in root.iterdir():
+        match = STAGING_NAME.fullmatch(path.name)
+        if match:
+            found.setdefault(int(match.group(1)), []).append(path)
+    running = set(
+        Dataset.objects.filter(pk__in=found)
+        .filter(models.Q(status=ImportStatus.STARTED) | models.Q(resync_started_at__isnull=False))
+        .values_list("pk", flat=True)
+    )
+    for dataset_id, paths in found.items():
+        if dataset_id not in running:
+            for path in paths:
+                shutil.rmtree(path, ignore_errors=True)
+
+
 def _publish(dataset: Dataset, staging: Path, checksums: dict, digest: str) -> str:
     """Publish the staged files; the version to record on the dataset ("" on the local
     folder: the files are renamed into ``datasets/<id>/``). In a bucket a new version
@@ -428,6 +456,7 @@ def dataset_import_run(*, dataset_id: int) -> Dataset | None:
         return None
     dataset = Dataset.objects.select_related("project").get(pk=dataset_id)
     staging = staging_dir(dataset)
+    _sweep_staging()
     try:
         checksums, specs, dataset.checksum = _read_into(dataset, staging)
         duplicate = (
@@ -591,6 +620,7 @@ def dataset_resync_run(*, dataset_id: int) -> dict:
     dataset = Dataset.objects.select_related("project").get(pk=dataset_id)
     try:
         _restore_interrupted_swap(dataset)
+        _sweep_staging()
         return _resync(dataset)
     finally:
         Dataset.objects.filter(pk=dataset_id).update(resync_started_at=None)

@@ -23,6 +23,7 @@ from projects.dataset_services import (
     dataset_resync_run,
 )
 from projects.formats import get_format
+from projects.models import Dataset
 from tests.helpers.hdf5 import write_aloha, write_robomimic
 from tests.helpers.lerobot import write_lerobot
 from tests.projects.test_import_formats import write_replay_buffer
@@ -221,3 +222,28 @@ def test_resync_publishes_a_new_version_and_delete_removes_every_object(
     with django_capture_on_commit_callbacks(execute=True):
         dataset_delete(actor=manager, dataset=dataset)
     assert s3_storage.keys() == []
+
+
+def test_an_import_sweeps_staging_folders_a_killed_worker_left_on_this_machine(
+    s3_storage, project, manager, tmp_path, settings
+):
+    fmt, uploads, _ = images(tmp_path)
+    dead = upload(project, manager, fmt, uploads, name="Killed here")
+    Dataset.objects.filter(pk=dead.pk).update(status="failed")  # cleaned up elsewhere
+    work = Path(settings.STAGECRAFT_WORK_DIR) / "datasets"
+    left = [work / f".staging-{dead.pk}", work / f".resync-{dead.pk}-0123abcd"]
+    for folder in left:
+        (folder / "sub").mkdir(parents=True)
+        (folder / "sub" / "shot.png").write_bytes(b"x")
+    (work / f".staging-{dead.pk + 1000}").mkdir()  # no such dataset
+    busy = upload(project, manager, fmt, files(tmp_path / "src"), name="Running elsewhere")
+    Dataset.objects.filter(pk=busy.pk).update(status="started")
+    (work / f".staging-{busy.pk}").mkdir()  # another worker of this machine's
+    (work / "notes").mkdir()  # not a staging folder
+
+    (tmp_path / "next").mkdir()
+    fmt, uploads, _ = images(tmp_path / "next")
+    dataset = dataset_import_run(dataset_id=upload(project, manager, fmt, uploads).pk)
+
+    assert dataset.status == "finished"
+    assert sorted(p.name for p in work.iterdir()) == sorted([f".staging-{busy.pk}", "notes"])
