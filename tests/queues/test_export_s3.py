@@ -354,3 +354,31 @@ def test_the_daily_clean_up_sweeps_working_folders_of_exports_not_running(
 
     assert sorted(p.name for p in root.glob(".tmp-*")) == [f".tmp-{running.pk}"]
     shutil.rmtree(root / f".tmp-{running.pk}")
+
+
+def test_the_export_command_names_the_key_or_copies_the_objects_out(
+    project, manager, s3_storage, tmp_path
+):
+    from django.core.management import call_command
+
+    from tasks.models import Task
+    from tasks.services import task_create
+
+    task = task_create(actor=manager, project=project, name="one")
+    Task.objects.filter(pk=task.pk).update(status="review_passed")
+    said = io.StringIO()
+    call_command("export", project.slug, "--as", manager.username, "--format", "jsonl", stdout=said)
+    first = Export.objects.order_by("-pk").first()
+    assert f"storage key exports/{first.path}/" in said.getvalue()
+    assert not (tmp_path / "media" / "exports").exists()
+
+    out = tmp_path / "copied"
+    call_command(
+        "export", project.slug, "--as", manager.username, "--format", "jsonl", "--out", str(out),
+        stdout=io.StringIO(),
+    )  # fmt: skip
+    second = Export.objects.order_by("-pk").first()
+    assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "tasks.jsonl"]
+    assert (out / "tasks.jsonl").read_bytes() == stored(
+        s3_storage, f"exports/{second.path}/tasks.jsonl"
+    )

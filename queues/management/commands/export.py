@@ -4,6 +4,7 @@ from pathlib import Path
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
+from core import objectstore
 from core.exceptions import ApplicationError
 from projects.models import Project
 from queues import services
@@ -127,10 +128,13 @@ class Command(BaseCommand):
         export = services.export_run(export_id=export.pk) or export
         if export.status != ExportStatus.FINISHED:
             raise CommandError(f"Export failed: {export.error}")
-        folder = services.export_dir(export)
-        if out:
-            shutil.copytree(folder, Path(out), dirs_exist_ok=True)
-            folder = Path(out)
+        if out:  # from a bucket: this machine's cached copy of the objects
+            shutil.copytree(services.export_dir(export), Path(out), dirs_exist_ok=True)
+            where = str(Path(out))
+        elif objectstore.is_remote():
+            where = f"storage key {services.export_key(export.path)}/ (--out to copy it here)"
+        else:
+            where = str(services.export_dir(export))
         counts = ", ".join(f"{v} {k}" for k, v in export.manifest["counts"].items())
         self.stdout.write(self.style.SUCCESS(f"Export v{export.version} ({format}): {counts}"))
-        self.stdout.write(str(folder))
+        self.stdout.write(where)
