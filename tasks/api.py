@@ -818,7 +818,11 @@ class TaskNextApi(GenericAPIView):
 
 
 class BatchSerializer(serializers.Serializer):
-    action = serializers.ChoiceField(choices=["delete", "assign", "update"])
+    action = serializers.ChoiceField(
+        choices=["delete", "assign", "update", "start", "approve", "reject"]
+    )
+    stage = serializers.CharField(required=False, max_length=64)
+    comment = serializers.CharField(required=False, allow_blank=True)
     ids = serializers.ListField(child=serializers.IntegerField(), required=False)
     filter = serializers.DictField(required=False)
     annotators = serializers.ListField(child=serializers.CharField(), required=False)
@@ -839,7 +843,8 @@ class TaskBatchApi(GenericAPIView):
 
     @extend_schema(request=BatchSerializer, responses={200: dict})
     def post(self, request):
-        """Delete, reassign or update many tasks, chosen by ids or by a list filter."""
+        """Delete, reassign or update many tasks, chosen by ids or by a list filter, or start
+        a stage of them or approve or reject its review (``stage``, ``comment``)."""
         from . import batch
 
         batch.ensure_manager(request.user)
@@ -855,5 +860,7 @@ class TaskBatchApi(GenericAPIView):
             reviewers=data.get("reviewers"),
             changes={k: data[k] for k in ("priority", "due_at", "batch") if k in data},
             moves=data.get("moves"),
+            stage=data.get("stage", ""),
+            comment=data.get("comment", ""),
         )
         return Response({"affected": affected})

@@ -264,15 +264,23 @@ def task_batch_apply(
     reviewers: list[str] | None = None,
     changes: dict[str, Any] | None = None,
     moves: dict[str, str | None] | None = None,
+    stage: str = "",
+    comment: str = "",
 ) -> int:
     """The one entry for batch actions, from the page and the API: choose the tasks (ids, or
     every task matching a filter read by tasks.filters), then delete, reassign or update
-    them. Returns how many tasks were affected."""
+    them, or act on one of their stages — ``start`` it (for the manager), ``approve`` or
+    ``reject`` its review (``comment``: the feedback), all or nothing
+    (tasks.services.batch_stages). Returns how many tasks were affected."""
     ensure_manager(actor)
-    if action not in {"delete", "assign", "update"}:
-        raise ApplicationError("action is delete, assign or update.", field="action")
+    if action not in {"delete", "assign", "update", *STAGE_ACTIONS}:
+        raise ApplicationError(
+            "action is delete, assign, update, start, approve or reject.", field="action"
+        )
     chosen = task_filter(filters) if filters is not None else None
     selection = batch_selection(user=actor, ids=ids, filters=chosen)
+    if action in STAGE_ACTIONS:
+        return _stage_action(actor, action, selection, stage, comment)
     if action == "delete":
         return task_batch_delete(actor=actor, selection=selection)
     if action == "assign":
@@ -284,6 +292,24 @@ def task_batch_apply(
             moves=moves,
         )
     return task_batch_update(actor=actor, selection=selection, **(changes or {}))
+
+
+STAGE_ACTIONS = ("start", "approve", "reject")
+
+
+def _stage_action(actor, action: str, selection: QuerySet, stage: str, comment: str) -> int:
+    from .services.batch_stages import MAX_TASKS, stage_review_many, stage_start_many
+
+    ids = list(selection.values_list("pk", flat=True)[: MAX_TASKS + 1])
+    if len(ids) > MAX_TASKS:
+        raise ApplicationError(f"At most {MAX_TASKS:,} tasks per stage action.", field="ids")
+    if not ids:
+        return 0
+    if action == "start":
+        return stage_start_many(actor=actor, task_ids=ids, stage_key=stage)
+    return stage_review_many(
+        actor=actor, task_ids=ids, stage_key=stage, decision=action, comment=comment
+    )
 
 
 def can_batch(user) -> bool:

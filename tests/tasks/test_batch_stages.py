@@ -18,6 +18,7 @@ from projects.services import membership_add, project_create
 from tasks import services
 from tasks.models import Comment, Delivery, StageRun, Task, TaskEvent
 from tasks.services.batch_stages import stage_review_many, stage_start_many
+from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -247,3 +248,60 @@ def test_a_batch_takes_the_same_queries_for_3_tasks_as_for_12(manager, annotator
     assert start <= 13 and reject <= 21 and approve <= 21, found
     done = Task.objects.filter(pk__in=[t.pk for t in tasks]).values_list("status", flat=True)
     assert set(done) == {"review_passed"}
+
+
+def test_the_batch_api_starts_a_stage_and_decides_reviews_for_a_manager(
+    manager, annotator, reviewer, api_as
+):
+    project, tasks = _project("Through the API", manager, annotator, reviewer)
+    night = [t.pk for t in tasks[:4]]
+    client = api_as(manager)
+    answer = client.post(
+        "/api/v1/tasks/batch/",
+        {"action": "start", "ids": [t.pk for t in tasks], "stage": "a"},
+        format="json",
+    )
+    assert answer.status_code == 200, answer.content
+    assert answer.json() == {"affected": 5}
+    assert set(StageRun.objects.filter(task__in=tasks, stage_key="a").values_list(
+        "status", "assignee")) == {("in_progress", manager.pk)}  # fmt: skip
+    stage_start_many(actor=annotator, task_ids=[t.pk for t in tasks], stage_key="b")
+    for t in tasks:
+        services.stage_submit(actor=manager, task=t, stage_key="a")
+        services.stage_submit(actor=annotator, task=t, stage_key="b")
+    # The manager annotated stage a: nobody reviews their own work, so all is refused.
+    refused = client.post(
+        "/api/v1/tasks/batch/",
+        {"action": "approve", "ids": night, "stage": "check"},
+        format="json",
+    )
+    assert refused.status_code == 400
+    assert [r["task"] for r in refused.json()["refused"]] == night
+    assert "Nobody reviews their own work." in refused.json()["ids"][0]
+    # Another manager rejects by filter (the night shift's tasks of the project).
+    other = UserFactory(username="mona")
+    membership_add(actor=manager, project=project, user=other, role=Role.MANAGER)
+    answer = api_as(other).post(
+        "/api/v1/tasks/batch/",
+        {"action": "reject", "filter": {"project": project.pk, "status": "pending_review"},
+         "stage": "check", "comment": "Redo the grasp."},
+        format="json",
+    )  # fmt: skip
+    assert answer.status_code == 200, answer.content
+    assert answer.json() == {"affected": 4}
+    assert set(Task.objects.filter(pk__in=night).values_list("status", flat=True)) == {
+        "in_progress"
+    }
+    assert Comment.objects.filter(task__in=night, body="Redo the grasp.").count() == 4
+    # Reviewers and annotators do not act in batches; a bad stage is a clear 400.
+    for user in (reviewer, annotator):
+        answer = api_as(user).post(
+            "/api/v1/tasks/batch/", {"action": "approve", "ids": night, "stage": "check"},
+            format="json",
+        )  # fmt: skip
+        assert answer.status_code == 403
+    answer = client.post(
+        "/api/v1/tasks/batch/", {"action": "start", "ids": night, "stage": "nope"}, format="json"
+    )
+    assert answer.status_code == 400
+    assert "no stage “nope”" in answer.json()["ids"][0]
