@@ -47,6 +47,24 @@ def test_it_encrypts_with_the_configured_keys_and_rotates(connect, settings):
         crypto.decrypt(connection.secret_encrypted)  # only the old key could read it
 
 
+def test_the_command_rotates_every_secret_to_the_first_key(connect, settings):
+    from django.core.management import call_command
+
+    old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    settings.STAGECRAFT_ENCRYPTION_KEY = old
+    kept = connect(secret_access_key="first")
+    connect(secret_access_key="", access_key_id="")  # a public bucket: nothing to rotate
+    lost = connect(secret_access_key="lost")
+    BucketConnection.objects.filter(pk=lost.pk).update(
+        secret_encrypted=Fernet(Fernet.generate_key()).encrypt(b"lost").decode()
+    )
+    settings.STAGECRAFT_ENCRYPTION_KEY = f"{new},{old}"
+    call_command("rotate_connection_keys")
+    settings.STAGECRAFT_ENCRYPTION_KEY = new
+    kept.refresh_from_db()
+    assert crypto.decrypt(kept.secret_encrypted) == "first"
+
+
 def test_the_fallback_key_comes_from_secret_key(connect, settings):
     settings.STAGECRAFT_ENCRYPTION_KEY = ""
     connection = connect(secret_access_key="derived")
