@@ -12,9 +12,12 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(params=["local", "s3"])
-def backend(request):
+def backend(request, settings, tmp_path):
     if request.param == "s3":
         return request.getfixturevalue("s3_storage")
+    # A media folder of its own: the suite's is shared by every test of the process, and a
+    # dataset imported by an earlier test may hold datasets/7/ there.
+    settings.MEDIA_ROOT = tmp_path / "media"
     return None
 
 
