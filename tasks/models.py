@@ -189,7 +189,9 @@ class Task(models.Model):
                 fields=["project", "unique_id"],
                 condition=~models.Q(unique_id="") & LIVE,
                 name="task_unique_id_per_project",
-            )
+            ),
+            # What a stage run's (task, project) references (StageRun.task).
+            models.UniqueConstraint(fields=["id", "project"], name="task_id_project_key"),
         ]
 
     def __str__(self) -> str:
@@ -208,11 +210,16 @@ class StageRun(models.Model):
         SKIPPED = "skipped"
 
     # No index of its own: stagerun_unique_replica (task, stage_key, replica) leads with it.
-    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="runs", db_index=False)
+    # In the database the run's (task, project) references the task's (id, project) — one
+    # foreign key, stagerun_task_project_fk (migration tasks 0025), that checks both and
+    # that the run's project is its task's; no key of each (two checks a run at commit).
+    task = models.ForeignKey(
+        Task, on_delete=models.CASCADE, related_name="runs", db_index=False, db_constraint=False
+    )
     # The task's project, copied when the run is created (a task never changes project):
     # progress reads a project's runs from its indexes without joining the tasks.
     project = models.ForeignKey(
-        Project, on_delete=models.CASCADE, related_name="+", db_index=False
+        Project, on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False
     )  # the progress indexes below lead with it
     stage_key = models.CharField(max_length=64)
     kind = models.CharField(max_length=20)
@@ -275,7 +282,9 @@ class StageRun(models.Model):
                 name="stagerun_project_funnel_idx",
             ),
             # ... and work completed per day, recent work per person and per stage, the weekly
-            # time per run (key columns: SQLite has no INCLUDE).
+            # time per run (key columns: SQLite has no INCLUDE). Completed runs only: every
+            # reader asks for completed_at from a time on (which implies it is set), and a
+            # new task's runs are not written into it.
             models.Index(
                 fields=[
                     "project",
@@ -287,6 +296,7 @@ class StageRun(models.Model):
                     "active_seconds",
                     "started_at",
                 ],
+                condition=models.Q(completed_at__isnull=False),
                 name="stagerun_project_done_idx",
             ),
         ]
