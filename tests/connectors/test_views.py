@@ -105,3 +105,21 @@ def test_another_projects_connection_is_not_found_under_this_slug(
     assert (
         client.get(f"/projects/{other.slug}/data/connections/{connection.pk}/").status_code == 404
     )
+
+
+def test_the_episodes_fragment_lists_new_and_imported_episodes(
+    client, manager, project, s3_server, customer_bucket, django_assert_max_num_queries
+):
+    customer_bucket.aloha("robots/ep_0.hdf5")
+    customer_bucket.put("robots/readme.md", b"#")
+    client.force_login(manager)
+    url = f"/projects/{project.slug}/data/connections/"
+    client.post(url, _form(s3_server, customer_bucket))
+    connection = BucketConnection.objects.get()
+    with django_assert_max_num_queries(8):
+        response = client.get(f"{url}{connection.pk}/episodes/", headers={"HX-Request": "true"})
+    assert response.status_code == 200 and b"<html" not in response.content
+    assert b'value="robots/ep_0.hdf5"' in response.content  # a checkbox to pick it
+    assert b"1 new; 1 other object(s) no importer takes." in response.content
+    with django_assert_max_num_queries(8):
+        assert client.get(url).status_code == 200
