@@ -475,6 +475,7 @@ def dataset_import_run(*, dataset_id: int) -> Dataset | None:
         report_progress(0.95, stage="saving")
         version = _publish(dataset, staging, checksums, dataset.checksum)
         _save_samples(dataset, specs, checksums, version)
+        objectstore.delete_prefix(upload_prefix(dataset_id))  # its (emptied) folder
     except DataError as exc:
         _discard_import(dataset_id)
         _fail(dataset_id, exc.message)

@@ -247,3 +247,21 @@ def test_an_import_sweeps_staging_folders_a_killed_worker_left_on_this_machine(
 
     assert dataset.status == "finished"
     assert sorted(p.name for p in work.iterdir()) == sorted([f".staging-{busy.pk}", "notes"])
+
+
+def test_on_the_local_folder_uploads_wait_under_media_and_are_moved_into_the_dataset(
+    project, manager, tmp_path, settings
+):
+    settings.MEDIA_ROOT = tmp_path / "media"
+    fmt, uploads, _ = images(tmp_path)
+    dataset = upload(project, manager, fmt, uploads)
+    waiting = tmp_path / "media" / "uploads" / "datasets" / str(dataset.pk)
+    assert sorted(p.name for p in waiting.iterdir()) == ["shot_0.png", "shot_1.png", "shot_2.png"]
+
+    dataset = dataset_import_run(dataset_id=dataset.pk)
+
+    assert (dataset.status, dataset.files_version) == ("finished", "")
+    stored = tmp_path / "media" / "datasets" / str(dataset.pk)
+    assert sorted(p.name for p in stored.iterdir()) == ["shot_0.png", "shot_1.png", "shot_2.png"]
+    assert not waiting.exists()
+    assert not (tmp_path / "media" / "datasets" / f".staging-{dataset.pk}").exists()
