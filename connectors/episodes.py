@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import PurePosixPath
 
 from .backends import StoredObject
 
@@ -61,13 +60,22 @@ def _root_of(parts: tuple[str, ...]) -> tuple[str, int] | None:
     return None
 
 
+def _plain(relative: str) -> bool:
+    """A relative path of named parts only: no empty, ``.`` or ``..`` part."""
+    return all(p not in ("", ".", "..") for p in relative.split("/"))
+
+
 def episodes_in(objects: Iterable[StoredObject], prefix: str = "") -> Listing:
     """Group the objects under ``prefix`` into episodes, in key order."""
     base = f"{prefix.strip('/')}/" if prefix.strip("/") else ""
-    items = [o for o in objects if o.key.startswith(base) and not o.key.endswith("/")]
+    under = [o for o in objects if o.key.startswith(base) and not o.key.endswith("/")]
+    # A key is the customer's text: one that is not a plain relative path under the prefix
+    # (``a//b``, ``./``, ``../``) would name a place outside the sync's working folder once
+    # joined to it (``//`` an absolute path). It is no episode's, counted as ignored.
+    items = [o for o in under if _plain(o.key[len(base) :])]
 
     def parts(o: StoredObject) -> tuple[str, ...]:
-        return PurePosixPath(o.key[len(base) :]).parts
+        return tuple(o.key[len(base) :].split("/"))
 
     # Folder units first: LeRobot datasets (meta/info.json), Zarr stores.
     roots: dict[tuple[str, ...], str] = {}
@@ -86,7 +94,7 @@ def episodes_in(objects: Iterable[StoredObject], prefix: str = "") -> Listing:
         r: kind for r, kind in roots.items() if not any(r[: len(o)] == o and r != o for o in roots)
     }
     units: dict[str, Episode] = {}
-    ignored = 0
+    ignored = len(under) - len(items)
     for o in items:
         p = parts(o)
         root = next((r for r in outer if p[: len(r)] == r and len(p) > len(r)), None)

@@ -167,9 +167,13 @@ def _download(
         raise ApplicationError(f"{total / 1e9:.1f} GB, over the import limit.")
     if total > shutil.disk_usage(folder.parent).free * 0.9:
         raise ApplicationError("These files do not fit on the worker's disk.")
+    inside = folder.resolve()
     for episode in members:
         for obj in episode.objects:
-            bucket.download(obj.key, folder / _relative(connection, episode, obj.key))
+            target = folder / _relative(connection, episode, obj.key)
+            if not target.resolve().is_relative_to(inside):  # episodes_in leaves such keys out
+                raise ApplicationError(f"The key {obj.key!r} is not a path under the prefix.")
+            bucket.download(obj.key, target)
             counts["objects"] += 1
             counts["bytes"] += obj.size
 
