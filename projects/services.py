@@ -226,8 +226,6 @@ def project_delete(*, actor, project: Project) -> None:
             f"“{locked.name}”'s deleted tasks are being removed: try again in a minute.",
             field="project",
         )
-    from queues.services import export_delete_project_files
-
     activity_record(
         actor=actor,
         verb="project.deleted",
@@ -241,8 +239,20 @@ def project_delete(*, actor, project: Project) -> None:
     UserObjectPermission.objects.filter(
         content_type__app_label="projects", content_type__model="project", object_pk=str(pk)
     ).delete()
-    transaction.on_commit(lambda: export_delete_project_files(slug))
+    transaction.on_commit(lambda: _delete_project_files(slug, pk))
     logger.info("project %s deleted by %s", project.slug, actor)
+
+
+def _delete_project_files(slug: str, project_id: int) -> None:
+    """A deleted project's exports and pre-label imports in the data storage."""
+    from queues.services import export_delete_project_files
+    from tasks.services.prelabels import prelabel_files_delete
+
+    export_delete_project_files(slug)
+    try:
+        prelabel_files_delete(project_id=project_id)
+    except Exception:  # the storage is down: leftovers nobody reads, said in the log
+        logger.exception("pre-label files of project %s: could not remove them", project_id)
 
 
 def _get_user(username: str):

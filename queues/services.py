@@ -356,6 +356,8 @@ def export_run(*, export_id: int) -> Export | None:
             _zip(tmp, _zip_tmp(export.pk), final.name)
         size = sum(p.stat().st_size for p in tmp.rglob("*") if p.is_file())
         if remote:
+            if not Export.objects.filter(pk=export.pk, status=ExportStatus.STARTED).exists():
+                raise Cancelled()  # not worth an upload
             # Uploaded before the row says finished: the zip, then every file with the
             # manifest last (multipart for large files). Killed on the way, the run leaves
             # no manifest, or one naming an unfinished export: _discard removes either.

@@ -423,6 +423,11 @@ def _new_id() -> str:
     return f"{time.time_ns() // 1000:014x}{uuid.uuid4().hex[:18]}"
 
 
+def prelabel_files_delete(*, project_id: int) -> None:
+    """Every import state and upload of a project (after the project is deleted)."""
+    objectstore.delete_prefix(_prefix(project_id))
+
+
 def _valid_id(import_id: str) -> bool:
     return bool(re.fullmatch(r"[0-9a-f]{32}", import_id or ""))
 

@@ -321,12 +321,13 @@ def test_retention_removes_expired_exports_objects(published, project, s3_storag
     assert zipped.path == "" and "retention" in zipped.error
 
 
-def test_deleting_a_project_removes_its_exports_objects(
+def test_deleting_a_project_removes_its_exports_and_prelabel_objects(
     project, manager, s3_storage, django_capture_on_commit_callbacks
 ):
     from projects.services import project_delete
 
     other = objectstore.put_bytes(b"keep", f"exports/{project.slug}-2/v1-jsonl/tasks.jsonl")
+    objectstore.put_bytes(b"{}", f"prelabels/{project.pk}/{'0' * 32}.json")
     done, _, _ = export(project, manager, "jsonl")  # no tasks: the project can be deleted
     assert s3_storage.keys(prefix=f"{s3_storage.prefix}/exports/{project.slug}/")
 
@@ -336,6 +337,7 @@ def test_deleting_a_project_removes_its_exports_objects(
     assert s3_storage.keys(prefix=f"{s3_storage.prefix}/exports/") == [
         f"{s3_storage.prefix}/{other}"
     ]
+    assert s3_storage.keys(prefix=f"{s3_storage.prefix}/prelabels/") == []
 
 
 def test_the_daily_clean_up_sweeps_working_folders_of_exports_not_running(
@@ -382,3 +384,27 @@ def test_the_export_command_names_the_key_or_copies_the_objects_out(
     assert (out / "tasks.jsonl").read_bytes() == stored(
         s3_storage, f"exports/{second.path}/tasks.jsonl"
     )
+
+
+def test_a_cancel_before_the_upload_uploads_nothing(project, manager, tmp_path, s3_storage):
+    demos(project, manager, tmp_path)
+    started, _ = services.export_start(
+        actor=manager, project=project, format="hdf5", background=False
+    )
+    real_log = services.job_log
+
+    def cancelled_while_zipping(message, *args, **kwargs):
+        if message == "zipping":
+            services.export_cancel(actor=manager, export=Export.objects.get(pk=started.pk))
+        return real_log(message, *args, **kwargs)
+
+    s3_storage.record()
+    services.job_log = cancelled_while_zipping
+    try:
+        done = services.export_run(export_id=started.pk)
+    finally:
+        services.job_log = real_log
+
+    assert done.status == ExportStatus.CANCELLED and done.path == ""
+    assert not [path for method, path in s3_storage.recorded() if method in {"PUT", "POST"}]
+    assert not list(services.work_root().glob(f".tmp-{started.pk}*"))
