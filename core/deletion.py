@@ -15,6 +15,7 @@ count — a deletion that must be quick takes those at once and leaves the rest 
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from django.db import models
@@ -40,11 +41,14 @@ def _is_leaf(model: type[models.Model]) -> bool:
     return all(r.field.remote_field.on_delete is models.DO_NOTHING for r in _relations(model))
 
 
-def delete_leaves(model: type[models.Model], *, keys: Any) -> list[str]:
+def delete_leaves(
+    model: type[models.Model], *, keys: Any, keep: Collection[type[models.Model]] = ()
+) -> list[str]:
     """Delete the ``CASCADE`` child rows of the ``model`` rows whose primary keys are
     ``keys`` when no other table refers to the child's table; refuse (as ``delete_set``
-    would) when a ``PROTECT``/``RESTRICT`` reference holds one of them. Returns the labels of
-    the child tables left for ``delete_set``. Run it inside a transaction."""
+    would) when a ``PROTECT``/``RESTRICT`` reference holds one of them. ``keep``: child
+    models left for ``delete_set`` all the same (their readers filter the parent). Returns
+    the labels of the child tables left for ``delete_set``. Run it inside a transaction."""
     left = []
     for relation in _relations(model):
         child, field = relation.related_model, relation.field
@@ -56,7 +60,11 @@ def delete_leaves(model: type[models.Model], *, keys: Any) -> list[str]:
                     f"{str(model._meta.verbose_name_plural).capitalize()} are still referred to by "
                     f"{child._meta.verbose_name_plural}; remove those first."
                 )
-        elif on_delete in (models.CASCADE, models.DB_CASCADE) and _is_leaf(child):
+        elif (
+            on_delete in (models.CASCADE, models.DB_CASCADE)
+            and _is_leaf(child)
+            and child not in keep
+        ):
             rows._raw_delete(rows.db)
         elif on_delete is not models.DO_NOTHING:
             left.append(child._meta.label)

@@ -144,7 +144,10 @@ def reviewer_section(*, user) -> dict[str, Any]:
     today = timezone.localdate()
     since, _ = period_bounds(today, today)
     reviewed = TaskEvent.objects.filter(
-        actor=user, kind__in=["review_approved", "review_rejected"], created_at__gte=since
+        actor=user,
+        kind__in=["review_approved", "review_rejected"],
+        created_at__gte=since,
+        task__deleted_at__isnull=True,  # a deleted task's events wait for its purge
     ).count()
     audited = Audit.objects.filter(
         auditor=user,

@@ -93,6 +93,7 @@ def activity(
             _scope("task__project", ids),
             _person("actor", person_id),
             kind__in=EVENT_KINDS,
+            task__deleted_at__isnull=True,  # a deleted task's events wait for its purge
         )
         .annotate(day=TruncDate("created_at"), work=Exists(work_run))
         .order_by()

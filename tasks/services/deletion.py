@@ -3,12 +3,13 @@
 A delete sets ``Task.deleted_at`` in one UPDATE: from that moment the default manager (every
 list, count, page, export and related manager) no longer sees the task, and its unique id is
 free again (the constraint is partial). In the same transaction go the child rows that no
-other table refers to — stage runs, people, dataset links, events, notifications, quality
+other table refers to — stage runs, people, dataset links, notifications, quality
 measurements (``core.deletion.delete_leaves``) — so the readers that reach tasks through
-those rows (My work, claiming work, the dashboards' run counts, activity) stop seeing them
-at once too; the references the purge would clear (``SET_NULL``: a post's pin) are cleared,
-and the deliveries still to be sent to the task's ``callback_url`` are cancelled (failed,
-a last attempt saying "task deleted"). Who deleted which tasks, and when, is one
+those rows (My work, claiming work, the dashboards' run counts, the kept counts) stop seeing
+them at once too; the task's events wait for the purge (their few readers across tasks filter
+the deleted tasks out). The references the purge would clear (``SET_NULL``: a post's pin)
+are cleared, and the deliveries still to be sent to the task's ``callback_url`` are
+cancelled (failed, a last attempt saying "task deleted"). Who deleted which tasks, and when, is one
 ``TaskDeletion`` row per project, which the purge leaves: a ``deleted`` event per task went
 with the task's history at the purge, and its reference to the task cost a foreign-key check
 (a lock on the task's row) per task at commit — 10,000 of them more than the rest of the
@@ -34,7 +35,7 @@ from django.utils import timezone
 from audits.rollups import quality_touch
 from core.deletion import clear_references, delete_leaves, delete_set
 
-from ..models import Task, TaskDeletion
+from ..models import Task, TaskDeletion, TaskEvent
 from ..webhooks import cancel_callbacks
 from .bulk import id_array, id_set
 
@@ -54,7 +55,10 @@ def tasks_delete(*, actor, ids: Sequence[int]) -> int:
         return 0
     hidden = sorted(row[0] for row in rows)
     keys = id_set(hidden)  # the array's text built once, carried by every statement below
-    delete_leaves(Task, keys=keys)
+    # The events stay for the purge (20,000 rows for 10,000 tasks, ≈ 10 % of the request):
+    # history is read through its task (a page or API that answers 404 for a deleted task),
+    # and the few reads across tasks filter task__deleted_at (tests/tasks/test_deleted_tasks).
+    delete_leaves(Task, keys=keys, keep=(TaskEvent,))
     clear_references(Task, keys=keys)  # e.g. a post's pin: no link to a 404
     cancel_callbacks(keys)  # a deleted task's work is never sent
     by_project: dict[int, list[int]] = {}

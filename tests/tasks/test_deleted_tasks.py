@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from projects.progress import task_counts
 from queues import services as export_services
@@ -149,6 +150,62 @@ def test_no_raw_sql_reads_tasks_without_the_deleted_filter():
                 if READS_TASKS.search(text) and "deleted_at" not in text:
                     forgotten.append(f"{path.relative_to(ROOT)}:{node.lineno}")
     assert not forgotten, forgotten
+
+
+# A read of events keyed by one task (a page or API of a deleted task answers 404 first).
+KEYED_BY_TASK = re.compile(r"""\btask(_id)?(__in)?\s*=|task__deleted_at""")
+WRITES = re.compile(r"TaskEvent\.objects\.(bulk_create|create)\(")
+READS_EVENTS = re.compile(r"\b(FROM|JOIN)\s+tasks_taskevent\b", re.IGNORECASE)
+
+
+def test_every_read_of_events_across_tasks_leaves_the_deleted_tasks_out():
+    """A deleted task's events wait for the purge (tasks.services.deletion): every statement
+    that reads ``TaskEvent.objects`` is keyed by a task or filters ``task__deleted_at``, and
+    raw SQL that reads ``tasks_taskevent`` says ``deleted_at``."""
+    forgotten = []
+    for app in APPS:
+        for path in (ROOT / app).rglob("*.py"):
+            if "migrations" in path.parts:
+                continue
+            source = path.read_text()
+            for node in ast.walk(ast.parse(source)):
+                if isinstance(node, ast.Assign | ast.AnnAssign | ast.Return | ast.Expr):
+                    text = ast.get_source_segment(source, node) or ""
+                    reads = text.count("TaskEvent.objects.") - len(WRITES.findall(text))
+                    if reads and not KEYED_BY_TASK.search(text):
+                        forgotten.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+                elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+                    if READS_EVENTS.search(node.value) and "deleted_at" not in node.value:
+                        forgotten.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert not forgotten, forgotten
+
+
+def test_a_deleted_tasks_history_waits_for_the_purge_and_counts_nowhere_meanwhile(
+    task, project, manager, annotator, reviewer, run_jobs, django_capture_on_commit_callbacks
+):
+    from reports.dashboard import reviewer_section
+    from reports.periods import Period
+    from reports.selectors import activity
+
+    services.stage_submit(actor=annotator, task=task, stage_key="annotate")
+    services.stage_review(actor=reviewer, task=task, stage_key="review", decision="approve")
+    today = Period(timezone.localdate(), timezone.localdate())
+
+    def reviews() -> tuple[int, float]:
+        table, _ = activity(period=today, project_ids=[project.pk])
+        everyone, _ = activity(period=today)
+        mine = sum(cell["reviews"] for cell in table[reviewer.pk].values())
+        assert mine == sum(cell["reviews"] for cell in everyone[reviewer.pk].values())
+        return reviewer_section(user=reviewer)["reviewed_today"], mine
+
+    assert reviews() == (1, 1)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.task_delete(actor=manager, task=task)
+    assert TaskEvent.objects.filter(task_id=task.pk, kind="review_approved").exists()  # kept
+    assert reviews() == (0, 0)  # as after the purge
+    run_jobs("default")
+    assert not TaskEvent.objects.filter(task_id=task.pk).exists()
+    assert reviews() == (0, 0)
 
 
 def test_a_deleted_tasks_delivery_leaves_the_audit_queue_at_once(

@@ -134,12 +134,13 @@ def test_deleting_a_task_hides_it_at_once_and_the_purge_removes_every_kind_of_ch
             assert batch.task_batch_delete(actor=manager, selection=selection) == 1
 
     # Hidden at once; the rows nothing else refers to went with the request (its runs: My
-    # work and claiming no longer see it), and a TaskDeletion row says who deleted it.
+    # work and claiming no longer see it) but its history, which waits for the purge, and a
+    # TaskDeletion row says who deleted it.
     assert not Task.objects.filter(pk=task.pk).exists()
     assert not project.tasks.filter(pk=task.pk).exists()
     assert Task.all_objects.filter(pk=task.pk, deleted_at__isnull=False).exists()
     assert not StageRun.objects.filter(task_id=task.pk).exists()
-    assert not TaskEvent.objects.filter(task_id=task.pk).exists()
+    assert TaskEvent.objects.filter(task_id=task.pk).exists()
     record = TaskDeletion.objects.get(task_ids__contains=[task.pk])
     assert (record.project_id, record.actor_id, record.task_ids) == (
         project.pk,
