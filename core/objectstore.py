@@ -159,10 +159,17 @@ def delete(key: str) -> None:
     storage().delete(clean_key(key))
 
 
-def delete_prefix(prefix: str) -> int:
-    """Remove every object under ``prefix`` (a folder on the local backend); how many."""
+def delete_prefix(prefix: str, *, keep: str | None = None) -> int:
+    """Remove every object under ``prefix`` (a folder on the local backend); how many.
+    ``keep``, a prefix inside it, is left as it is (a new version under an old one's)."""
     prefix = clean_key(prefix)
     store = storage()
+    if keep is not None:
+        kept = clean_key(keep) + "/"
+        gone = [key for key, _size in list_keys(prefix) if not key.startswith(kept)]
+        for key in gone:
+            delete(key)
+        return len(gone)
     if not is_remote():
         folder = Path(store.path(prefix))
         if not folder.exists():

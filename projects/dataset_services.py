@@ -701,12 +701,14 @@ def _switch_version(
     loaded the dataset before the switch may still have its files in their cache)."""
     old = dataset_prefix(dataset)
     version = _publish(dataset, staging, checksums, digest)
+    new = objectstore.join(dataset_key(dataset.pk), version)
     try:
         save(version)
     except BaseException:
-        objectstore.delete_prefix(objectstore.join(dataset_key(dataset.pk), version))
+        objectstore.delete_prefix(new)
         raise
-    objectstore.delete_prefix(old)
+    # Files moved from the local folder have no version: the new one is inside their prefix.
+    objectstore.delete_prefix(old, keep=None if dataset.files_version else new)
     objectstore.evict(old)
 
 
