@@ -1,15 +1,15 @@
-"""A stage run's (task, project) references its task's (id, project) — one foreign key
-checked at commit instead of one for each column (migration tasks 0025) — and the
-completions index holds completed runs only, still read by every reader of completed work."""
+"""A stage run's only key to its task is task_id (project_id is a copy of the task's and
+carries no key: one check a run at commit fewer), and it finds the task by its primary key
+even when the statistics say the table is empty; the completions index holds completed runs
+only, still read by every reader of completed work (migrations tasks 0025, 0026)."""
 
 import pytest
 from django.db import IntegrityError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from projects.progress import project_overview
-from projects.services import project_create
 from tasks import services
-from tasks.models import StageRun
+from tasks.models import StageRun, Task
 
 pytestmark = pytest.mark.django_db
 
@@ -29,25 +29,44 @@ def _keys(table: str) -> dict[str, str]:
 
 
 @postgresql
-def test_a_run_has_one_key_for_its_task_and_project():
+def test_a_run_has_one_key_its_task_and_the_check_reads_the_primary_key(project, manager):
     keys = _keys("tasks_stagerun")
-    assert keys.pop("stagerun_task_project_fk") == (
-        "FOREIGN KEY (task_id, project_id) REFERENCES tasks_task(id, project_id) "
-        "DEFERRABLE INITIALLY DEFERRED"
+    assert [d for d in keys.values() if "project_id" in d] == []
+    assert "FOREIGN KEY (task_id) REFERENCES tasks_task(id) DEFERRABLE INITIALLY DEFERRED" in (
+        keys.values()
     )
-    assert [d for d in keys.values() if "task_id" in d or "project_id" in d] == []
+    # The check PostgreSQL plans for that key, planned on statistics that say the task table
+    # holds nothing though it has pages (a table just emptied): the primary key, not an index
+    # that reads a whole project (the composite key of 0025 got the project's index here).
+    made = services.task_create_many(
+        actor=manager, project=project, items=[{"name": f"t{i}"} for i in range(500)]
+    )
+    Task.objects.filter(pk__in=[t.pk for t in made]).delete()
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("ANALYZE tasks_task")
+        cursor.execute("SET LOCAL plan_cache_mode = force_generic_plan")
+        cursor.execute(
+            "PREPARE ri_check(bigint) AS "
+            "SELECT 1 FROM ONLY tasks_task x WHERE id = $1 FOR KEY SHARE OF x"
+        )
+        cursor.execute("EXPLAIN EXECUTE ri_check(1)")
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+        cursor.execute("DEALLOCATE ri_check")
+    assert "tasks_task_pkey" in plan, plan
 
 
 @postgresql
-def test_a_run_of_another_project_or_of_no_task_is_refused_at_commit(project, manager):
-    task = services.task_create(actor=manager, project=project, name="t")
-    other = project_create(actor=manager, name="Other")
-    run = task.runs.get(stage_key="annotate")
-    for change in ({"project_id": other.pk}, {"task_id": task.pk + 1000}):
-        with pytest.raises(IntegrityError), transaction.atomic():
-            StageRun.objects.filter(pk=run.pk).update(**change)
-            with connection.cursor() as cursor:  # the deferred check now, not at the commit
-                cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+def test_a_run_of_no_task_is_refused_and_created_runs_carry_their_tasks_project(project, manager):
+    tasks = services.task_create_many(
+        actor=manager, project=project, items=[{"name": f"t{i}"} for i in range(3)]
+    )
+    runs = StageRun.objects.filter(task__in=tasks)
+    assert runs.count() == 6 and {r.project_id for r in runs} == {project.pk}
+    run = runs.first()
+    with pytest.raises(IntegrityError), transaction.atomic():
+        StageRun.objects.filter(pk=run.pk).update(task_id=tasks[-1].pk + 1000)
+        with connection.cursor() as cursor:  # the deferred check now, not at the commit
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
 
 
 @postgresql
