@@ -113,3 +113,19 @@ def s3_auth(s3_server):
         yield key["AccessKeyId"], key["SecretAccessKey"]
     finally:
         _moto_auth(s3_server.endpoint, "inf")
+
+
+@pytest.fixture
+def sync(manager, run_jobs, django_capture_on_commit_callbacks):
+    """``sync(connection, keys=None)``: start a sync, let a worker run it, the connection after."""
+
+    def run(connection, keys=None, queue="imports"):
+        with django_capture_on_commit_callbacks(execute=True):
+            services.connection_sync_start(actor=manager, connection=connection, keys=keys)
+        connection.refresh_from_db()
+        assert connection.sync_status == "queued"
+        run_jobs(queue)
+        connection.refresh_from_db()
+        return connection
+
+    return run

@@ -10,22 +10,6 @@ from connectors.models import ImportedObject
 from projects.models import Dataset
 
 
-@pytest.fixture
-def sync(manager, run_jobs, django_capture_on_commit_callbacks):
-    """``sync(connection, keys=None)``: start a sync, let a worker run it, the connection after."""
-
-    def run(connection, keys=None, queue="imports"):
-        with django_capture_on_commit_callbacks(execute=True):
-            services.connection_sync_start(actor=manager, connection=connection, keys=keys)
-        connection.refresh_from_db()
-        assert connection.sync_status == "queued"
-        run_jobs(queue)
-        connection.refresh_from_db()
-        return connection
-
-    return run
-
-
 def test_a_sync_imports_the_episodes_and_a_resync_only_the_new_ones(
     connect, customer_bucket, sync, django_assert_max_num_queries
 ):
@@ -200,3 +184,17 @@ def test_sync_now_on_a_target_copies_the_newest_export(
     assert target.sync_counts["export"] == export.version
     top = export.path.rsplit("/", 1)[-1]
     assert f"{top}/manifest.json" in customer_bucket.keys(top)
+
+
+def test_a_sync_with_stagecraft_on_a_bucket_too(connect, customer_bucket, sync, s3_storage):
+    """Stagecraft's own data storage on its bucket, the customer's bucket beside it: the
+    episodes are published into Stagecraft's, the customer's is only read."""
+    customer_bucket.aloha("robots/ep_0.hdf5")
+    before = customer_bucket.keys()
+    connection = sync(connect())
+    assert connection.sync_status == "finished", connection.sync_error
+    (dataset,) = Dataset.objects.filter(pk__in=connection.sync_counts["datasets"])
+    assert dataset.files_version  # published as a version in Stagecraft's bucket
+    keys = customer_bucket.server.keys(s3_storage.bucket, f"stagecraft/datasets/{dataset.pk}/")
+    assert any(k.endswith("/ep_0.hdf5") for k in keys)
+    assert customer_bucket.keys() == before

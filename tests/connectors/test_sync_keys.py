@@ -4,7 +4,6 @@ of the worker's machine — such objects are left out of the listing and counted
 
 from connectors.backends import StoredObject
 from connectors.episodes import episodes_in
-from tests.connectors.test_sync import sync  # noqa: F401 (fixture)
 
 
 def _objects(*keys: str) -> list[StoredObject]:
@@ -41,7 +40,7 @@ def test_a_sync_never_writes_outside_its_working_folder(
     connect,
     customer_bucket,
     sync,
-    tmp_path,  # noqa: F811 (the fixture)
+    tmp_path,
 ):
     outside = tmp_path / "outside"
     customer_bucket.aloha("robots/ep_0.hdf5", seed=0)
