@@ -123,13 +123,17 @@ def _files_under(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.is_file())
 
 
-def publish_tree(local_dir: Path | str, prefix: str, *, last: Iterable[str] = ()) -> list[str]:
+def publish_tree(
+    local_dir: Path | str, prefix: str, *, last: Iterable[str] = (), workers: int = 1
+) -> list[str]:
     """Store every file under ``local_dir`` as ``prefix/<relative path>``; the relative paths
     named in ``last`` (the manifest) go after every other file, in that order, so a reader
     that waits for the manifest never sees a partial version. Returns the keys written.
 
     On the local backend the folder is moved into place by one rename when it is on the same
-    file system (the atomic publish the local code always had), else copied file by file."""
+    file system (the atomic publish the local code always had), else copied file by file.
+    ``workers`` > 1 uploads the other files that many at a time (a tree of many small files:
+    one request each); ``last`` still waits until every one of them is stored."""
     local_dir, prefix = Path(local_dir), clean_key(prefix)
     last = [clean_key(name) for name in last]
     files = _files_under(local_dir)
@@ -146,6 +150,14 @@ def publish_tree(local_dir: Path | str, prefix: str, *, last: Iterable[str] = ()
         except OSError:
             pass  # another file system: copy below, the manifest last
     ordered = sorted(zip(relative, files, strict=True), key=lambda rf: _last_rank(rf[0], last))
+    first = [(rel, path) for rel, path in ordered if rel not in last]
+    if workers > 1 and len(first) > 1:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            # list(): every upload done (or its error raised) before anything named last
+            list(pool.map(lambda rp: put_file(rp[1], join(prefix, rp[0])), first))
+        ordered = [rp for rp in ordered if rp[0] in last]
     for rel, path in ordered:
         put_file(path, join(prefix, rel))
     return keys

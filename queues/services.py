@@ -66,6 +66,7 @@ class TooManyExports(ApplicationError):
 
 EXPORTS = "exports"  # the storage prefix of every export
 MANIFEST = "manifest.json"
+UPLOADS = 8  # files of an export uploaded at a time (a LeRobot export is many small files)
 
 
 def exports_root() -> Path:
@@ -89,10 +90,24 @@ def export_key(name: str) -> str:
 
 def export_dir(export: Export) -> Path:
     """A real folder holding a published export's files: the folder itself on the local
-    storage, this machine's cached copy of its objects on a bucket."""
-    if objectstore.is_remote():
-        return objectstore.local_tree(export_key(export.path))
-    return exports_root() / export.path
+    storage, this machine's cached copy of its objects on a bucket.
+
+    A key can name another export later (a project deleted and made again under its slug
+    numbers its exports from v1 again): a cached copy whose manifest is not this export's
+    is fetched anew."""
+    if not objectstore.is_remote():
+        return exports_root() / export.path
+    key = export_key(export.path)
+    folder = objectstore.local_tree(key, require=MANIFEST)
+    if _run_of(json.loads((folder / MANIFEST).read_text())) != _run_of(export.manifest or {}):
+        objectstore.evict(key)
+        folder = objectstore.local_tree(key, require=MANIFEST)
+    return folder
+
+
+def _run_of(manifest: dict) -> tuple:
+    """Which run of which export published a manifest."""
+    return manifest.get("export_id"), manifest.get("created_at")
 
 
 def _profile(project: Project, fmt: str, selection: dict, options: dict) -> str:
@@ -364,7 +379,7 @@ def export_run(*, export_id: int) -> Export | None:
             job_log(f"uploading to {export_key(name)}")
             if wanted:
                 objectstore.put_file(_zip_tmp(export.pk), f"{export_key(name)}.zip")
-            objectstore.publish_tree(tmp, export_key(name), last=[MANIFEST])
+            objectstore.publish_tree(tmp, export_key(name), last=[MANIFEST], workers=UPLOADS)
         # Published and finished together: the renames happen inside the transaction that
         # marks the export finished (its row locked by the UPDATE), so no one sees it
         # finished before its files are there, and a failure before the commit (or a worker
