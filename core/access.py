@@ -70,15 +70,20 @@ def grant_queries(user, project: "Project") -> list[QuerySet] | None:
     codenames; None when no read is needed (administrators, inactive and anonymous users,
     or grants already cached on the instance). A caller may send them in a larger query and
     hand the codenames to ``remember_permissions``."""
-    if is_admin(user) or not user.is_authenticated or not user.is_active:
-        return None
-    if user.pk in project.__dict__.get("_permission_cache", {}):
+    if not grants_unread(user, project):
         return None
     checker = ObjectPermissionChecker(user)
     return [
         checker.get_user_perms(project).order_by(),
         checker.get_group_perms(project).order_by(),
     ]
+
+
+def grants_unread(user, project: "Project") -> bool:
+    """Whether ``grant_queries`` has reads to give (without building them)."""
+    if is_admin(user) or not user.is_authenticated or not user.is_active:
+        return False
+    return user.pk not in project.__dict__.get("_permission_cache", {})
 
 
 def remember_permissions(user, project: "Project", codenames: Iterable[str]) -> None:

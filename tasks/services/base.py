@@ -6,11 +6,12 @@ nothing here imports them back."""
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.db.models import DateTimeField, Prefetch, Value, prefetch_related_objects
+from django.contrib.contenttypes.models import ContentType
+from django.db.models import DateTimeField, Prefetch, QuerySet, Value, prefetch_related_objects
 from django.db.models.functions import Concat
 from django.http import Http404
 from django.utils import timezone
@@ -18,9 +19,10 @@ from django.utils import timezone
 from blueprints.models import Blueprint
 from blueprints.spec import BlueprintSpec
 from blueprints.validation import validate
-from core.access import grant_queries, remember_permissions
+from core import compiled
+from core.access import grant_queries, grants_unread, remember_permissions
 from core.exceptions import ApplicationError, InvalidTransition
-from projects.models import Dataset
+from projects.models import Dataset, Project
 
 from ..models import AnnotationReview, StageRun, Task, TaskEvent, TaskStatus
 
@@ -112,49 +114,24 @@ def lock_task(task_id: int, actor=None, *, outcomes: bool = False) -> Task:
     ``outcomes``, which of its runs a first attempt's decision was already recorded for
     (``task._decided``, for ``record_outcomes``). Its runs are read once more, when first
     asked (``task_runs``)."""
-    from audits.models import ReviewOutcome
-
-    try:
-        task = (
-            Task.objects.select_for_update(of=("self",))
-            .select_related("blueprint", "project")
-            .get(pk=task_id)
-        )
-    except Task.DoesNotExist:  # deleted since the caller read it: hidden, awaiting its purge
-        raise Http404("This task has been deleted.") from None
-    none = Value(None, output_field=DateTimeField())
-    people = [
-        through.objects.filter(task_id=task.pk)
-        .order_by()
-        .values_list(Value(kind), "user_id", Value(""), none)
-        for kind, through in (("a", Task.annotators.through), ("r", Task.reviewers.through))
-    ]
-    grants = grant_queries(actor, task.project) if actor is not None else None
-    branches = [
-        *people,
-        *(q.values_list(Value("p"), Value(0), "codename", none) for q in grants or []),
-    ]
-    if outcomes:
-        branches.append(
-            ReviewOutcome.objects.filter(task_id=task.pk, attempt=1)
-            .order_by()
-            .values_list(Value("o"), "replica", "stage_key", none)
-        )
-        # Review per annotation: the rejections and missing marks left open (by attempt).
-        branches.append(
-            AnnotationReview.objects.filter(task_id=task.pk, verdict__in=OPEN_VERDICTS)
-            .order_by()
-            .values_list(
-                Value("v"), "attempt", Concat("review_stage", Value("/"), "stage_key"), none
-            )
-        )
-    rows = (
-        Dataset.objects.filter(tasks=task.pk)
-        .order_by()
-        .values_list(Value("d"), "pk", "name", "created_at")
-        .union(*branches, all=True)
-        .order_by()
-    )
+    if compiled.available():  # the two reads' SQL compiled once (core.compiled)
+        locked = compiled.compiled_objects(("lock_task",), _locked, [task_id])
+        task = locked[0] if locked else None
+    else:
+        task = _locked(task_id).first()
+    if task is None:  # deleted since the caller read it: hidden, awaiting its purge
+        raise Http404("This task has been deleted.")
+    grants = actor is not None and grants_unread(actor, task.project)
+    arguments = [task.pk, task.project_id, actor.pk] if grants else [task.pk]
+    rows: Any
+    if compiled.available():
+        build = partial(_task_reads, grants, outcomes)
+        # The grants' SQL names the project's content type: part of the key.
+        kind = ContentType.objects.get_for_model(Project).pk if grants else None
+        key = ("lock_task_reads", grants, outcomes, kind)
+        rows = compiled.compiled_rows(key, build, arguments)
+    else:
+        rows = _task_reads(grants, outcomes, *arguments)
     found: dict[str, list] = {"d": [], "a": [], "r": [], "p": [], "o": [], "v": []}
     for kind, number, text, at in rows:
         found[kind].append((number, text, at))
@@ -169,12 +146,64 @@ def lock_task(task_id: int, actor=None, *, outcomes: bool = False) -> Task:
         "annotators": [pk for pk, _, _ in found["a"]],
         "reviewers": [pk for pk, _, _ in found["r"]],
     }
-    if grants is not None:
+    if grants:
         remember_permissions(actor, task.project, (code for _, code, _ in found["p"]))
     if outcomes:
         task._decided = {(key, replica) for replica, key, _ in found["o"]}
         task._open_verdicts = [(*keys.split("/", 1), n) for n, keys, _ in found["v"]]
     return task
+
+
+def _locked(task_id: int) -> QuerySet[Task]:
+    return (
+        Task.objects.select_for_update(of=("self",))
+        .select_related("blueprint", "project")
+        .filter(pk=task_id)
+    )
+
+
+def _task_reads(
+    grants: bool, outcomes: bool, task_id: int, project_id: int = 0, user_id: int = 0
+) -> QuerySet:
+    """What ``lock_task`` reads of a task besides its row, one ``UNION ALL``: its datasets,
+    the people it names, the actor's grants on the project (``grants``: as
+    ``core.access.grant_queries`` reads them) and, with ``outcomes``, the first attempts'
+    decisions and the open verdicts. Rows (kind, number, text, time)."""
+    from audits.models import ReviewOutcome
+
+    none = Value(None, output_field=DateTimeField())
+    people = [
+        through.objects.filter(task_id=task_id)
+        .order_by()
+        .values_list(Value(kind), "user_id", Value(""), none)
+        for kind, through in (("a", Task.annotators.through), ("r", Task.reviewers.through))
+    ]
+    reads = grant_queries(get_user_model()(pk=user_id), Project(pk=project_id)) if grants else []
+    branches = [
+        *people,
+        *(q.values_list(Value("p"), Value(0), "codename", none) for q in reads or []),
+    ]
+    if outcomes:
+        branches.append(
+            ReviewOutcome.objects.filter(task_id=task_id, attempt=1)
+            .order_by()
+            .values_list(Value("o"), "replica", "stage_key", none)
+        )
+        # Review per annotation: the rejections and missing marks left open (by attempt).
+        branches.append(
+            AnnotationReview.objects.filter(task_id=task_id, verdict__in=OPEN_VERDICTS)
+            .order_by()
+            .values_list(
+                Value("v"), "attempt", Concat("review_stage", Value("/"), "stage_key"), none
+            )
+        )
+    return (
+        Dataset.objects.filter(tasks=task_id)
+        .order_by()
+        .values_list(Value("d"), "pk", "name", "created_at")
+        .union(*branches, all=True)
+        .order_by()
+    )
 
 
 def lock_tasks(task_ids: list[int], actor, *, outcomes: bool = False) -> list[Task]:
@@ -190,8 +219,6 @@ def lock_tasks(task_ids: list[int], actor, *, outcomes: bool = False) -> list[Ta
 
     if not task_ids:
         return []
-    from projects.models import Project
-
     tasks = list(Task.objects.select_for_update().filter(pk__in=id_set(task_ids)).order_by("pk"))
     ids = [t.pk for t in tasks]
     # Their projects and blueprint versions (a few) once each, not a copy per task: the
@@ -208,7 +235,6 @@ def lock_tasks(task_ids: list[int], actor, *, outcomes: bool = False) -> list[Ta
         task.blueprint = blueprints[task.blueprint_id]
         task._dataset_list = []
         task._named = {"annotators": [], "reviewers": []}
-        task._prefetched_objects_cache = {"runs": []}  # type: ignore[attr-defined]
         if outcomes:
             task._decided, task._open_verdicts = set(), []
     by_id = {t.pk: t for t in tasks}
@@ -228,10 +254,12 @@ def lock_tasks(task_ids: list[int], actor, *, outcomes: bool = False) -> list[Ta
             "task_id", "user_id"
         ):
             by_id[task_id]._named[people].append(user_id)
+    runs_of: dict[int, list[StageRun]] = {pk: [] for pk in ids}
     for run in runs:
-        task = by_id[run.task_id]
-        run.task, run.assignee = task, assignees.get(run.assignee_id)
-        task._prefetched_objects_cache["runs"].append(run)  # type: ignore[attr-defined]
+        run.assignee = assignees.get(run.assignee_id)
+        runs_of[run.task_id].append(run)
+    for task in tasks:
+        remember_runs(task, runs_of[task.pk])
     if actor is not None:
         for project in projects.values():
             grants = grant_queries(actor, project)
@@ -268,10 +296,29 @@ def task_runs(task: Task) -> list[StageRun]:
     changes a run changes these objects, so the steps after it see the change."""
     cache = getattr(task, "_prefetched_objects_cache", {})
     if "runs" not in cache:
-        prefetch_related_objects(
-            [task], Prefetch("runs", queryset=StageRun.objects.select_related("assignee"))
-        )
+        if compiled.available():  # compiled once (core.compiled)
+            runs = compiled.compiled_objects(("task_runs",), _runs_of, [task.pk])
+            remember_runs(task, runs)
+        else:
+            prefetch_related_objects(
+                [task], Prefetch("runs", queryset=StageRun.objects.select_related("assignee"))
+            )
     return list(task._prefetched_objects_cache["runs"])  # type: ignore[attr-defined]
+
+
+def _runs_of(task_id: int) -> QuerySet[StageRun]:
+    return StageRun.objects.filter(task_id=task_id).select_related("assignee")
+
+
+def remember_runs(task: Task, runs: list[StageRun]) -> None:
+    """Keep ``runs`` (all of the task's) as its prefetched runs: ``task_runs`` and
+    ``task.runs.all()`` answer from them, each run's ``task`` is this one."""
+    for run in runs:
+        run.task = task
+    runs.sort(key=lambda r: r.pk)  # StageRun's ordering within a task
+    found = task.runs.get_queryset()
+    found._result_cache, found._prefetch_done = runs, True  # type: ignore[attr-defined]
+    task.__dict__.setdefault("_prefetched_objects_cache", {})["runs"] = found
 
 
 def save_events(events: list[TaskEvent]) -> None:
