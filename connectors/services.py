@@ -195,7 +195,7 @@ def connection_update(
     before = _public(locked)
     current = {f: getattr(locked, f) for f in EDITABLE}
     fields = _clean({**current, **changes}, kind=locked.kind)
-    if fields["direction"] != locked.direction and locked.sync_status in _BUSY:
+    if fields["direction"] != locked.direction and locked.sync_status in BUSY:
         raise ApplicationError("Wait until the running sync ends.", field="direction")
     if secret_access_key:
         locked.secret_encrypted = crypto.encrypt(secret_access_key)
@@ -233,7 +233,7 @@ def connection_delete(*, actor, connection: BucketConnection) -> None:
     """Disconnect a bucket. Datasets it imported stay; nothing in the bucket is touched."""
     require(actor, connection.project, Action.CHANGE, "Only the project's managers do this.")
     locked = BucketConnection.objects.select_for_update().get(pk=connection.pk)
-    if locked.sync_status in _BUSY and not _stale(locked):
+    if locked.sync_status in BUSY and not _stale(locked):
         raise ApplicationError("Wait until the running sync ends.", field="connection")
     activity_record(
         actor=actor,
@@ -314,7 +314,7 @@ def connection_episodes(*, actor, connection: BucketConnection) -> dict[str, Any
     }
 
 
-_BUSY = (SyncStatus.QUEUED, SyncStatus.RUNNING)
+BUSY = (SyncStatus.QUEUED, SyncStatus.RUNNING)
 
 
 def _stale(connection: BucketConnection) -> bool:
@@ -355,8 +355,7 @@ def connection_sync_start(
     claimed = (
         BucketConnection.objects.filter(pk=connection.pk)
         .filter(
-            ~models.Q(sync_status__in=_BUSY)
-            | models.Q(sync_started_at__lt=now - SYNC_CLAIM_TIMEOUT)
+            ~models.Q(sync_status__in=BUSY) | models.Q(sync_started_at__lt=now - SYNC_CLAIM_TIMEOUT)
         )
         .update(
             sync_status=SyncStatus.QUEUED,
@@ -412,7 +411,7 @@ def sync_finish(connection_id: int, *, counts: dict, error: str = "", failed: bo
 
 def connection_sync_abandon(*, connection_id: int, reason: str) -> None:
     """The job died (a crash, its worker lost): say so on the connection."""
-    BucketConnection.objects.filter(pk=connection_id, sync_status__in=_BUSY).update(
+    BucketConnection.objects.filter(pk=connection_id, sync_status__in=BUSY).update(
         sync_status=SyncStatus.FAILED,
         sync_finished_at=timezone.now(),
         sync_error=f"The sync stopped before it finished ({reason}). Sync again.",

@@ -10,6 +10,7 @@ from django.views.decorators.http import require_GET, require_POST
 from core.access import Action
 from core.exceptions import ApplicationError
 from core.forms import add_application_error
+from core.jobs import jobs_progress
 from projects import selectors as project_selectors
 
 from . import selectors, services
@@ -66,11 +67,12 @@ def connection_detail(request, slug, connection_id):
         else:
             messages.success(request, f"Saved “{connection.name}”.")
             return redirect("connectors:detail", slug=slug, connection_id=connection.pk)
-    return render(
-        request,
-        "connectors/detail.html",
-        {"project": connection.project, "connection": connection, "form": form},
-    )
+    context = {"project": connection.project, "connection": connection, "form": form}
+    if connection.sync_status in services.BUSY:  # the job's stage while it runs
+        context["job"] = jobs_progress([connection.sync_job_id]).get(connection.sync_job_id, {})
+    if request.htmx and request.method == "GET":  # the status polling while a sync runs
+        return render(request, "connectors/detail.html#sync-status", context)
+    return render(request, "connectors/detail.html", context)
 
 
 @require_POST

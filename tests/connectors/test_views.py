@@ -123,3 +123,24 @@ def test_the_episodes_fragment_lists_new_and_imported_episodes(
     assert b"1 new; 1 other object(s) no importer takes." in response.content
     with django_assert_max_num_queries(8):
         assert client.get(url).status_code == 200
+
+
+def test_the_status_polls_while_a_sync_is_queued_and_stops_after(
+    client, manager, project, s3_server, customer_bucket
+):
+    client.force_login(manager)
+    url = f"/projects/{project.slug}/data/connections/"
+    client.post(url, _form(s3_server, customer_bucket))
+    connection = BucketConnection.objects.get()
+    client.post(f"{url}{connection.pk}/sync/")
+    detail = f"{url}{connection.pk}/"
+    fragment = client.get(detail, headers={"HX-Request": "true"})
+    assert fragment.status_code == 200 and b"<html" not in fragment.content
+    assert b'id="sync-status"' in fragment.content and b'hx-trigger="every 3s"' in fragment.content
+    assert b"waiting for a worker" in fragment.content
+    BucketConnection.objects.update(
+        sync_status="finished", sync_counts={"imported": 3, "failed": 0, "unchanged": 1}
+    )
+    fragment = client.get(detail, headers={"HX-Request": "true"})
+    assert b"every 3s" not in fragment.content
+    assert b"3 imported, 1 unchanged" in fragment.content
