@@ -322,6 +322,7 @@ SPECTACULAR_SETTINGS = {
         "SampleKindEnum": "projects.models.SampleKind",
         "CommentKindEnum": "tasks.models.Comment.Kind",
         "AuditKindEnum": "audits.models.Audit.Kind",
+        "ConnectionKindEnum": "connectors.models.ConnectionKind",
         "AuditDecisionEnum": [("accept", "Accepted"), ("reject", "Rejected")],
         "ReviewDecisionEnum": [("approve", "approve"), ("reject", "reject")],
     },
