@@ -282,3 +282,31 @@ def test_the_demo_seeds_its_datasets_into_the_bucket_and_its_frames_answer(s3_st
         objectstore.evict()
         answer = client.get(f"/api/v1/samples/{sample.pk}/frames/{sample.cameras[0]['name']}/0/")
         assert answer.status_code == 200, answer.content[:200]
+
+
+def test_a_damaged_object_is_named_as_its_file_not_where_this_machine_cached_it(
+    s3_storage, project, manager, tmp_path, settings, api_as
+):
+    rng = np.random.default_rng(5)
+    episode = {
+        "frames": rng.integers(0, 256, size=(4, 8, 8, 3), dtype=np.uint8),
+        "state": np.zeros((4, 2), np.float32),
+        "action": np.ones((4, 2), np.float32),
+        "task": "pick",
+    }
+    root = write_lerobot(tmp_path / "ds", [episode])  # frames as images inside the parquet
+    dataset = dataset_import_run(dataset_id=upload(project, manager, "lerobot", [zipped(root)]).pk)
+    sample = dataset.samples.get()
+    table = sample.source["file"]
+    key = f"{s3_storage.prefix}/datasets/{dataset.pk}/{dataset.files_version}/{table}"
+    s3_storage.client().put_object(Bucket=s3_storage.bucket, Key=key, Body=b"PAR1 broken PAR1")
+    objectstore.evict()
+
+    camera = sample.cameras[0]["name"]
+    answer = api_as(manager).get(f"/api/v1/samples/{sample.pk}/frames/{camera}/0/")
+
+    assert answer.status_code == 422
+    detail = answer.json()["detail"]
+    assert detail.startswith(f"{table}: ") and detail.count(table) == 2, detail  # pyarrow's too
+    for where in (str(settings.STAGECRAFT_CACHE_DIR), "/tree/", str(tmp_path)):
+        assert where not in detail, detail
