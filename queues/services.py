@@ -284,8 +284,9 @@ def _sha256(path: Path) -> str:
 
 
 def export_run(*, export_id: int) -> Export | None:
-    """The job's body. Writes into a temporary folder and publishes by renaming it; any
-    failure or a cancel leaves nothing published. Safe to run twice (only a queued export runs)."""
+    """The job's body. Writes into a temporary folder and publishes it — by renaming it on
+    the local storage, by uploading it with its manifest last on a bucket; any failure or a
+    cancel leaves nothing published. Safe to run twice (only a queued export runs)."""
     from .exporters import ExportContext, get_writer
 
     # A failed export runs again when its job is retried (queue administration).
