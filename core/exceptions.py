@@ -45,10 +45,17 @@ _ABSOLUTE_PATH = re.compile(r"""(?<![\w.:/~-])/[^\s'"`()<>\[\],;]+""")
 
 
 def _server_folders() -> list[str]:
-    """Where this server keeps things of its own: its media, its code, its temporary files."""
+    """Where this server keeps things of its own: its media, its code, its temporary files,
+    its working folder and its cache of stored objects (core/objectstore.py)."""
     from django.conf import settings
 
-    return [str(settings.MEDIA_ROOT), str(settings.BASE_DIR), tempfile.gettempdir()]
+    return [
+        str(settings.MEDIA_ROOT),
+        str(settings.BASE_DIR),
+        tempfile.gettempdir(),
+        str(getattr(settings, "STAGECRAFT_WORK_DIR", "") or ""),
+        str(getattr(settings, "STAGECRAFT_CACHE_DIR", "") or ""),
+    ]
 
 
 def _inside(path: str, folder: str) -> bool:

@@ -408,3 +408,17 @@ def test_a_cancel_before_the_upload_uploads_nothing(project, manager, tmp_path, 
     assert done.status == ExportStatus.CANCELLED and done.path == ""
     assert not [path for method, path in s3_storage.recorded() if method in {"PUT", "POST"}]
     assert not list(services.work_root().glob(f".tmp-{started.pk}*"))
+
+
+def test_messages_never_name_the_working_folder_or_the_cache(settings):
+    from core.exceptions import without_server_paths
+
+    settings.STAGECRAFT_WORK_DIR = "/srv/stagecraft-work"  # need not exist (a run cleaned it)
+    settings.STAGECRAFT_CACHE_DIR = "/srv/stagecraft-cache"
+    text = (
+        "Unable to open /srv/stagecraft-work/exports/.tmp-5/episode_0.hdf5 or "
+        "/srv/stagecraft-cache/ab/abcd/tree/meta/info.json; /observations/qpos is fine."
+    )
+    assert without_server_paths(text) == (
+        "Unable to open episode_0.hdf5 or info.json; /observations/qpos is fine."
+    )
