@@ -103,8 +103,11 @@ def reserve_ids(model: type[models.Model], count: int) -> list[int]:
         return []
     table = model._meta.db_table
     with connection.cursor() as cursor:
+        # The sequence looked up once (OFFSET 0 keeps the subquery from being pulled up into
+        # a lookup per id), not by pg_get_serial_sequence for every id.
         cursor.execute(
-            "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
+            "SELECT nextval(s.seq) FROM (SELECT pg_get_serial_sequence(%s, %s)::regclass "
+            "AS seq OFFSET 0) AS s, generate_series(1, %s)",
             [connection.ops.quote_name(table), model._meta.pk.column, count],
         )
         return sorted(row[0] for row in cursor.fetchall())
@@ -130,21 +133,39 @@ def _columns(model: type[models.Model], given: Iterable[str], now: datetime):
     return columns, plan
 
 
-def copy_rows(model: type[models.Model], rows: list[dict[str, Any]], now=None) -> None:
-    """COPY ``rows`` into ``model``'s table in one statement (PostgreSQL only)."""
+def copy_rows(
+    model: type[models.Model],
+    rows: Sequence[dict[str, Any]] | Sequence[tuple],
+    now=None,
+    fields: Sequence[str] | None = None,
+) -> None:
+    """COPY ``rows`` into ``model``'s table in one statement (PostgreSQL only). Rows are
+    dicts (attname → value), or tuples of the ``fields`` named (attnames, in that order):
+    no dict built per row by a caller that has the values in order."""
     if not rows:
         return
     now = now or timezone.now()
     keys: set[str] = set()
-    for row in rows:
-        keys |= row.keys()
+    if fields is not None:
+        keys = set(fields)
+        position = {name: i for i, name in enumerate(fields)}
+    else:
+        for row in rows:
+            keys |= row.keys()  # type: ignore[union-attr]  # dicts without fields
     columns, plan = _columns(model, keys, now)
-    # The columns the rows give first, then those none gives (the same defaults for all).
-    order = sorted(range(len(plan)), key=lambda i: plan[i][0] not in keys)
+    # The columns the rows give first (a tuple's in its order), then those none gives (the
+    # same defaults for all).
+    if fields is not None:
+        order = sorted(range(len(plan)), key=lambda i: position.get(plan[i][0], len(fields)))
+    else:
+        order = sorted(range(len(plan)), key=lambda i: plan[i][0] not in keys)
     columns = [columns[i] for i in order]
     plan = [plan[i] for i in order]
     given = [step for step in plan if step[0] in keys]
     tail = tuple(step[1] for step in plan if step[0] not in keys)
+    if fields is not None and len(given) != len(fields):
+        unknown = set(fields) - {step[0] for step in given}
+        raise ValueError(f"{model.__name__} has no column {', '.join(sorted(unknown))}.")
     quote = connection.ops.quote_name
     sql = f"COPY {quote(model._meta.db_table)} ({', '.join(quote(c) for c in columns)}) FROM STDIN"
     # JSON values by identity: rows often share one object (an event's data), dumped once.
@@ -158,10 +179,20 @@ def copy_rows(model: type[models.Model], rows: list[dict[str, Any]], now=None) -
         return text
 
     jsons = [(i, getattr(step[3], "encoder", None)) for i, step in enumerate(given) if step[2]]
-    if all(len(row) == len(keys) for row in rows):  # every row gives every column: one
+    if fields is not None:
+
+        def values(row: Any) -> tuple:
+            if jsons:
+                found = list(row)
+                for i, encoder in jsons:
+                    found[i] = dump(found[i], encoder)
+                return (*found, *tail)
+            return (*row, *tail) if tail else row
+
+    elif all(len(row) == len(keys) for row in rows):  # every row gives every column: one
         get = itemgetter(*(step[0] for step in given))  # C call reads a row's values
 
-        def values(row: dict) -> tuple:
+        def values(row: Any) -> tuple:
             found = get(row)
             if len(given) == 1:
                 found = (found,)
@@ -174,7 +205,7 @@ def copy_rows(model: type[models.Model], rows: list[dict[str, Any]], now=None) -
     else:
         encoders = {i: encoder for i, encoder in jsons}
 
-        def values(row: dict) -> tuple:
+        def values(row: Any) -> tuple:
             found = []
             for i, (attname, default, _, _) in enumerate(given):
                 value = row.get(attname, _MISSING)

@@ -327,8 +327,8 @@ def _link_and_start(rows, prepared, actor) -> None:
     # when the engine runs per task). A task's rows are the templates with its ids; their
     # ``data`` objects are shared, so COPY writes each one's JSON once.
     plans: dict[int, tuple] = {}
-    runs: list[dict] = []
-    events: list[dict] = []
+    runs: list[tuple] = []
+    events: list[tuple] = []
     for row, (_, blueprint, *_rest) in zip(rows, prepared, strict=True):
         plan = plans.get(blueprint.pk)
         if plan is None:
@@ -341,15 +341,20 @@ def _link_and_start(rows, prepared, actor) -> None:
         if templates is None:  # a logic stage routes at intake: the task's own facts
             states = engine.advance(spec, {}, [], task_facts(Task(**row), {}, 0.0))
             templates = _start_rows(spec, states, label, actor_id)
-        ids = {"task_id": row["id"], "project_id": row["project_id"]}
-        runs.extend({**run, **ids} for run in templates[0])
-        events.extend({**event, "task_id": row["id"]} for event in templates[1])
+        task_id, project_id = row["id"], row["project_id"]
+        runs.extend((*run, task_id, project_id) for run in templates[0])
+        events.extend((*event, task_id) for event in templates[1])
     if fast:
-        copy_rows(StageRun, runs)
-        copy_rows(TaskEvent, events, now=now)
+        copy_rows(StageRun, runs, fields=RUN_FIELDS)
+        copy_rows(TaskEvent, events, now=now, fields=EVENT_FIELDS)
     else:
-        StageRun.objects.bulk_create([StageRun(**r) for r in runs], batch_size=5000)
-        TaskEvent.objects.bulk_create([TaskEvent(**e) for e in events], batch_size=5000)
+        StageRun.objects.bulk_create(
+            [StageRun(**dict(zip(RUN_FIELDS, r, strict=True))) for r in runs], batch_size=5000
+        )
+        TaskEvent.objects.bulk_create(
+            [TaskEvent(**dict(zip(EVENT_FIELDS, e, strict=True))) for e in events],
+            batch_size=5000,
+        )
     # No notification: creation's event (created) concerns nobody
     # (notifications.services.EVENT_KINDS); push-mode assignments below notify.
     if rows and push_projects([rows[0]["project_id"]]):
@@ -357,29 +362,36 @@ def _link_and_start(rows, prepared, actor) -> None:
         push_assign(actor=actor, task_ids=[row["id"] for row in rows])
 
 
+# The columns of a new task's run and event rows (the task's ids last).
+RUN_FIELDS = (
+    "stage_key",
+    "kind",
+    "replica",
+    "status",
+    "routed_to",
+    "reason",
+    "task_id",
+    "project_id",
+)
+EVENT_FIELDS = ("kind", "stage_key", "actor_id", "data", "task_id")
+
+
 def _start_rows(
     spec: BlueprintSpec, states: dict[str, engine.Run], label: str, actor_id: int | None
-) -> tuple[list[dict], list[dict]]:
+) -> tuple[list[tuple], list[tuple]]:
     """A new task's stage runs and its one event (without its ids) from the engine's answer.
 
     Creation is one change, so one ``created`` event records it: the blueprint version and,
     in ``data["stages"]``, each stage it opened — what a ``stage_ready``, ``stage_skipped``
     or ``stage_routed`` event of its own said (``kind``, ``stage``, ``reason``, a route's
     ``to``). Later transitions still write one event each (tasks.services.sync)."""
-    runs: list[dict] = []
+    runs: list[tuple] = []
     opened: list[dict] = []
     for stage in spec.stages:
         state = states[stage.key]
         replicas = stage.annotators if isinstance(stage, ConsensusStage) else 1
-        runs.extend(
-            {
-                "stage_key": stage.key,
-                "kind": stage.kind,
-                "replica": replica,
-                "status": state.status,
-                "routed_to": state.routed_to or "",
-                "reason": state.reason,
-            }
+        runs.extend(  # RUN_FIELDS without the task's ids
+            (stage.key, stage.kind, replica, state.status, state.routed_to or "", state.reason)
             for replica in range(replicas)
         )
         if state.status == StageRun.Status.BLOCKED:
@@ -397,13 +409,7 @@ def _start_rows(
             opened.append(
                 {"kind": f"stage_{state.status}", "stage": stage.key, "reason": state.reason}
             )
-    # Every row gives the same columns (copy_rows reads them in one call per row).
-    created = {
-        "kind": "created",
-        "stage_key": "",
-        "actor_id": actor_id,
-        "data": {"blueprint": label, "stages": opened},
-    }
+    created = ("created", "", actor_id, {"blueprint": label, "stages": opened})  # EVENT_FIELDS
     return runs, [created]
 
 
