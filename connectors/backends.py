@@ -75,16 +75,70 @@ def check_endpoint(url: str) -> str:
     return url.rstrip("/")
 
 
+def _not_public(address: str) -> bool:
+    ip = ipaddress.ip_address(address.split("%")[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
+        ip = ip.ipv4_mapped
+    return not ip.is_global
+
+
 def _private(host: str) -> bool:
     try:
         infos = socket.getaddrinfo(host, None)
-    except (OSError, UnicodeError):
+    except (OSError, UnicodeError, ValueError):
         return False  # unresolvable: the connection test says it cannot be reached
-    for info in infos:
-        address = ipaddress.ip_address(info[4][0])
-        if not address.is_global:
-            return True
-    return False
+    return any(_not_public(str(info[4][0])) for info in infos)
+
+
+class PrivatePeer(OSError):
+    """The endpoint's connected socket is a private or loopback address."""
+
+
+class _PeerChecked:
+    """Checks the connected socket's own address (a DNS answer that changed since
+    ``check_endpoint`` cannot reach an internal address), as the callback sender does."""
+
+    def connect(self):
+        super().connect()  # type: ignore[misc]
+        if not settings.STAGECRAFT_ALLOW_PRIVATE_ENDPOINTS and _not_public(
+            self.sock.getpeername()[0]  # type: ignore[attr-defined]
+        ):
+            self.sock.close()  # type: ignore[attr-defined]
+            raise PrivatePeer("the endpoint is a private or loopback address")
+
+
+def _peer_checked_pools() -> dict[str, type]:
+    from botocore.awsrequest import (
+        AWSHTTPConnection,
+        AWSHTTPConnectionPool,
+        AWSHTTPSConnection,
+        AWSHTTPSConnectionPool,
+    )
+
+    class HTTPConnection(_PeerChecked, AWSHTTPConnection):
+        pass
+
+    class HTTPSConnection(_PeerChecked, AWSHTTPSConnection):
+        pass
+
+    class HTTPPool(AWSHTTPConnectionPool):
+        ConnectionCls = HTTPConnection
+
+    class HTTPSPool(AWSHTTPSConnectionPool):
+        ConnectionCls = HTTPSConnection
+
+    return {"http": HTTPPool, "https": HTTPSPool}
+
+
+def _check_peers(client: Any) -> None:
+    """Make the client's connections check their peer. botocore keeps its pool classes in
+    one dict its pool managers share; if that ever moves, refuse rather than go unchecked."""
+    pools = getattr(
+        getattr(client._endpoint, "http_session", None), "_pool_classes_by_scheme", None
+    )
+    if not isinstance(pools, dict) or set(pools) != {"http", "https"}:
+        raise BucketError("This server cannot check the endpoint's address (botocore changed).")
+    pools.update(_peer_checked_pools())
 
 
 _MESSAGES = {
@@ -100,11 +154,35 @@ _MESSAGES = {
 }
 
 
+def _caused_by(error: BaseException, kind: type[BaseException]) -> bool:
+    """Whether ``kind`` is somewhere in what botocore and urllib3 wrapped into ``error``."""
+    seen: set[int] = set()
+    todo: list[object] = [error]
+    while todo:
+        item = todo.pop()
+        if not isinstance(item, BaseException) or id(item) in seen:
+            continue
+        if isinstance(item, kind):
+            return True
+        seen.add(id(item))
+        kwargs = getattr(item, "kwargs", None)
+        todo += [item.__cause__, item.__context__, getattr(item, "reason", None), *item.args]
+        if isinstance(kwargs, dict):
+            todo.append(kwargs.get("error"))
+    return False
+
+
 def describe_error(error: Exception, creds: Credentials) -> BucketError:
     """A boto3/botocore exception as a BucketError a manager can act on."""
     from botocore import exceptions as bx
 
     where = creds.endpoint_url or "the AWS S3 endpoint"
+    if _caused_by(error, PrivatePeer):
+        return BucketError(
+            f"{where} answered from a private or loopback address, which this server does not "
+            "connect to (STAGECRAFT_ALLOW_PRIVATE_ENDPOINTS).",
+            field="endpoint_url",
+        )
     if isinstance(error, bx.ClientError):
         info = error.response.get("Error", {})
         code = str(info.get("Code", ""))
@@ -160,7 +238,7 @@ class S3Bucket:
                     aws_access_key_id=self.creds.access_key_id or None,
                     aws_secret_access_key=self.creds.secret or None,
                 )
-                self._client = session.client(
+                client = session.client(
                     "s3",
                     endpoint_url=self.creds.endpoint_url or None,
                     region_name=self.creds.region or "us-east-1",
@@ -168,6 +246,8 @@ class S3Bucket:
                 )
             except Exception as error:
                 raise describe_error(error, self.creds) from None
+            _check_peers(client)
+            self._client = client
         return self._client
 
     def _call(self, method: str, **kwargs: Any) -> Any:

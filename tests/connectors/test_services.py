@@ -249,3 +249,27 @@ def test_an_episode_is_new_until_each_of_its_objects_was_imported_with_its_etag(
     assert not episode.is_new(seen)
     assert episode.is_new({**seen, "lr/data/x.parquet": "changed"})
     assert episode.is_new({"lr/meta/info.json": "etag-lr/meta/info.json"})
+
+
+def test_the_connected_socket_is_checked_not_only_the_name(s3_server, customer_bucket, settings):
+    """A name whose DNS answer changes after ``check_endpoint`` (rebinding) still cannot reach
+    an internal address: each connection's peer is checked. Here the check of the name is
+    skipped (the client is made directly) and the peer, 127.0.0.1, is refused."""
+    from connectors.backends import BucketError, Credentials, open_bucket
+    from tests.helpers.s3 import ACCESS_KEY, SECRET_KEY
+
+    creds = Credentials(
+        bucket=customer_bucket.name,
+        endpoint_url=s3_server.endpoint,
+        access_key_id=ACCESS_KEY,
+        secret=SECRET_KEY,
+    )
+    customer_bucket.put("ep.hdf5", b"x")
+    assert open_bucket("s3", creds).probe() is not None  # allowed (the fixture's setting)
+    settings.STAGECRAFT_ALLOW_PRIVATE_ENDPOINTS = False
+    bucket = open_bucket("s3", creds)
+    with pytest.raises(BucketError, match="private or loopback address"):
+        bucket.probe()
+    with pytest.raises(BucketError, match="private or loopback address"):
+        bucket.download("ep.hdf5", customer_bucket.tmp / "dl" / "ep.hdf5")
+    assert not (customer_bucket.tmp / "dl" / "ep.hdf5").exists()
