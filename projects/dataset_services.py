@@ -244,10 +244,13 @@ def _unpack_zip(archive: Path, into: Path) -> None:
             if total > shutil.disk_usage(into).free * 0.9:
                 raise DataError(archive.name, "does not fit on the server's disk")
             for member in members:
+                # Some Windows tools separate folders with backslashes: folders here too, so
+                # a file's path is the same on the local folder and as a bucket's key.
+                member.filename = member.filename.replace("\\", "/")
                 target = (unpacked / member.filename).resolve()
                 if not target.is_relative_to(unpacked.resolve()):
                     raise DataError(archive.name, f"member {member.filename!r} points outside")
-            zf.extractall(unpacked)
+            zf.extractall(unpacked, members)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EOFError) as exc:
         raise DataError(archive.name, f"is not a readable zip archive ({exc})") from exc
     archive.unlink()
