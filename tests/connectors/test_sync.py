@@ -198,3 +198,22 @@ def test_a_sync_with_stagecraft_on_a_bucket_too(connect, customer_bucket, sync, 
     keys = customer_bucket.server.keys(s3_storage.bucket, f"stagecraft/datasets/{dataset.pk}/")
     assert any(k.endswith("/ep_0.hdf5") for k in keys)
     assert customer_bucket.keys() == before
+
+
+def test_an_export_in_stagecraft_s_bucket_is_copied_to_the_target(
+    project, manager, connect, customer_bucket, sync, s3_storage
+):
+    """Stagecraft's exports in its own bucket: the copy reads them from there (no shared disk)
+    into the customer's bucket, the manifest last."""
+    from tests.conftest import make_finished_export
+
+    export = make_finished_export(project, manager)
+    target = sync(connect(direction="target", prefix="training"), queue="exports")
+    assert target.sync_status == "finished", target.sync_error
+    top = f"training/{export.path.rsplit('/', 1)[-1]}"
+    keys = customer_bucket.keys(top)
+    assert f"{top}/manifest.json" in keys and len(keys) == target.sync_counts["files"]
+    own = customer_bucket.server.keys(s3_storage.bucket, f"stagecraft/exports/{export.path}/")
+    assert sorted(k.split(f"/{export.path}/", 1)[1] for k in own) == sorted(
+        k.split(f"{top}/", 1)[1] for k in keys
+    )
