@@ -40,6 +40,8 @@ from django.core.files.storage import Storage, default_storage
 # machine may be about to open it).
 RECENT_SECONDS = 60
 COMPLETE = ".complete"
+# Objects of one tree fetched into the cache at a time.
+FETCH_WORKERS = 8
 CHUNK = 1024 * 1024
 
 
@@ -235,6 +237,27 @@ def list_keys(prefix: str) -> Iterator[tuple[str, int]]:
         yield key, obj.size
 
 
+def list_folders(prefix: str) -> list[str]:
+    """The names of the folders right under ``prefix`` (a bucket's common prefixes), sorted:
+    the versions of a dataset, say, without listing their objects."""
+    prefix = clean_key(prefix)
+    store = storage()
+    if not is_remote():
+        folder = Path(store.path(prefix))
+        return sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
+    base = store._normalize_name(prefix).rstrip("/") + "/"  # type: ignore[attr-defined]
+    client = store.connection.meta.client  # type: ignore[attr-defined]
+    bucket = store.bucket_name  # type: ignore[attr-defined]
+    pages = client.get_paginator("list_objects_v2").paginate(
+        Bucket=bucket, Prefix=base, Delimiter="/"
+    )
+    return sorted(
+        common["Prefix"][len(base) :].rstrip("/")
+        for page in pages
+        for common in page.get("CommonPrefixes", ())
+    )
+
+
 def open_read(key: str) -> IO[bytes]:
     """A binary file object for streaming (a response body, a hash): the stored file or the
     bucket's object read as it goes."""
@@ -363,10 +386,17 @@ class LocalCache:
         if require and not exists(join(prefix, require)):
             raise FileNotFoundError(f"No stored object {join(prefix, require)}")
         entry.mkdir(parents=True, exist_ok=True)
-        for key in self._keys(prefix, parts):
-            target = folder / key[len(prefix) + 1 :]
+        wanted = [(key, folder / key[len(prefix) + 1 :]) for key in self._keys(prefix, parts)]
+        for _key, target in wanted:
             target.parent.mkdir(parents=True, exist_ok=True)
-            if not target.exists():
+        missing = [(key, target) for key, target in wanted if not target.exists()]
+        if len(missing) > 1:  # a Zarr store is many small objects: one request each
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(max_workers=FETCH_WORKERS) as pool:
+                list(pool.map(lambda kt: self._download(*kt), missing))
+        else:
+            for key, target in missing:
                 self._download(key, target)
         folder.mkdir(parents=True, exist_ok=True)
         (entry / COMPLETE).write_text(prefix + "/")

@@ -366,6 +366,8 @@ def _discard_import(dataset_id: int) -> None:
     objectstore.delete_prefix(dataset_key(dataset_id))
 
 
+# Files of a dataset uploaded to a bucket at a time (a Zarr store is many small chunks).
+PUBLISH_WORKERS = 8
 STAGING_NAME = re.compile(r"\.(?:staging|resync)-(\d+)(?:-[0-9a-f]{8})?")
 
 
@@ -406,7 +408,9 @@ def _publish(dataset: Dataset, staging: Path, checksums: dict, digest: str) -> s
         version, prefix = "", dataset_key(dataset.pk)
         objectstore.delete_prefix(prefix)  # a dead attempt's folder
     try:
-        objectstore.publish_tree(staging, prefix, last=[MANIFEST] if version else [])
+        objectstore.publish_tree(
+            staging, prefix, last=[MANIFEST] if version else [], workers=PUBLISH_WORKERS
+        )
     except BaseException:
         objectstore.delete_prefix(prefix)
         raise
@@ -625,6 +629,7 @@ def dataset_resync_run(*, dataset_id: int) -> dict:
     try:
         _restore_interrupted_swap(dataset)
         _sweep_staging()
+        _remove_dead_versions(dataset)
         return _resync(dataset)
     finally:
         Dataset.objects.filter(pk=dataset_id).update(resync_started_at=None)
@@ -694,6 +699,17 @@ def _resync(dataset: Dataset) -> dict:
     result = {"changed": [s.name for s in changed], "added": [s.name for s in added]}
     job_log(f"dataset {dataset.pk} re-synced: {len(changed)} changed, {len(added)} added")
     return result
+
+
+def _remove_dead_versions(dataset: Dataset) -> None:
+    """A bucket's versions of the dataset other than its current one: what a re-sync killed
+    while publishing left (one re-sync runs at a time, so none is being written now)."""
+    if not objectstore.is_remote() or not dataset.files_version:
+        return
+    for name in objectstore.list_folders(dataset_key(dataset.pk)):
+        if name != dataset.files_version:
+            objectstore.delete_prefix(objectstore.join(dataset_key(dataset.pk), name))
+            logger.warning("dataset %s: removed the unfinished version %s", dataset.pk, name)
 
 
 def _switch_version(

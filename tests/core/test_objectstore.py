@@ -133,3 +133,12 @@ def test_a_missing_object_is_file_not_found(s3_storage):
     with pytest.raises(FileNotFoundError):
         objectstore.local_path("datasets/9/none.hdf5")
     assert not objectstore.exists("datasets/9/none.hdf5")
+
+
+def test_list_folders_names_the_folders_right_under_a_prefix(backend):
+    for key in ("v-a/x.hdf5", "v-a/deep/y", "v-b/z", "f"):
+        objectstore.put_bytes(b"1", f"datasets/3/{key}")
+
+    assert objectstore.list_folders("datasets/3") == ["v-a", "v-b"]
+    assert objectstore.list_folders("datasets/3/v-a") == ["deep"]
+    assert objectstore.list_folders("datasets/nothing") == []

@@ -200,6 +200,8 @@ def test_resync_publishes_a_new_version_and_delete_removes_every_object(
 
     write_aloha(folder / "episode_0.hdf5", T=9, seed=7)
     write_aloha(folder / "episode_2.hdf5", T=5, seed=2)
+    # What a re-sync killed while publishing left: a version without its manifest.
+    objectstore.put_bytes(b"half", f"datasets/{dataset.pk}/v-0123456789ab/episode_0.hdf5")
     assert dataset_resync_run(dataset_id=dataset.pk) == {
         "changed": ["episode_0"],
         "added": ["episode_2"],
