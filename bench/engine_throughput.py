@@ -16,8 +16,15 @@ how many, queries per call (mean and max), wall ms and CPU ms per call (Django i
 process + the PostgreSQL backend serving it, read from /proc: CPU does not grow with the
 machine's load, wall time does).
 
+With ``--batch N`` the same work is done again on a new project with the batch services
+(tasks.services.batch_stages) where a person acts on many tasks at once — the starts of
+``objects`` and ``segments``, the rejects and the approves of ``full_review``, N tasks a call
+— and those calls alone are timed: queries per call, wall and CPU ms per call and per
+transition, transitions/s by wall clock and by CPU.
+
 Usage: DATABASE_URL=postgres://postgres@127.0.0.1:5432/stagecraft_engine \
-       .venv/bin/python bench/engine_throughput.py [--tasks 300] [--pure 20000]
+       .venv/bin/python bench/engine_throughput.py [--tasks 300] [--pure 20000] [--batch 100
+       --batch-tasks 1500]
 Without DATABASE_URL a throw-away SQLite database is used. The database is migrated and
 each run adds its own project and users (names carry the run's timestamp).
 """
@@ -113,18 +120,21 @@ TRANSITIONS = {"start", "submit", "submit_routed", "review_start", "review_appro
 }
 
 
-def services_flow(tasks: int) -> dict:
+def _setup(tasks: int):
+    """A fresh project on the pick-and-place blueprint with its people and ``tasks`` tasks:
+    (annotator, reviewer, the tasks, seconds to create them)."""
     from django.contrib.auth import get_user_model
     from django.core.management import call_command
-    from django.db import connection
 
     from blueprints.services import blueprint_activate, blueprint_create_from_example
     from projects.models import Role
     from projects.services import membership_add, project_create
     from tasks import services
-    from tasks.models import StageRun
 
     call_command("migrate", verbosity=0)
+    from django.urls import reverse
+
+    reverse("tasks:detail", args=[1])  # the URL patterns loaded, as in a running server
     User = get_user_model()
     tag = time.strftime("%H%M%S") + f"{os.getpid() % 1000}"
     manager = User.objects.create_user(f"maya{tag}", password="x")
@@ -150,7 +160,16 @@ def services_flow(tasks: int) -> dict:
     created = services.task_create_many(
         actor=manager, project=project, items=[{"name": f"t{i}"} for i in range(tasks)]
     )
-    create_seconds = time.perf_counter() - started
+    return annotator, reviewer, created, time.perf_counter() - started
+
+
+def services_flow(tasks: int) -> dict:
+    from django.db import connection
+
+    from tasks import services
+    from tasks.models import StageRun
+
+    annotator, reviewer, created, create_seconds = _setup(tasks)
 
     meter = Meter(connection)
     rejected = routed = 0
@@ -206,10 +225,93 @@ def services_flow(tasks: int) -> dict:
     }
 
 
+def batched_flow(tasks: int, size: int) -> dict:
+    """The same work with the batch services (tasks.services.batch_stages) where a person
+    acts on many tasks at once: ana starts ``objects`` on ``size`` tasks in one call, then
+    ``segments``; the submits stay per task (each runs its own checks); ravi rejects every
+    second routed task's review in one call per batch (``size`` tasks), and after the rework
+    approves every routed task's review in one call per batch. Per kind of call: queries,
+    wall and CPU ms per call and per transition (one transition per task)."""
+    from django.db import connection
+
+    from tasks import services
+    from tasks.models import StageRun
+    from tasks.services.batch_stages import stage_review_many, stage_start_many
+
+    annotator, reviewer, created, _ = _setup(tasks)
+    ids = [t.pk for t in created]
+    chunks = [ids[i : i + size] for i in range(0, len(ids), size)]
+    meter = Meter(connection)
+    moved: dict[str, int] = defaultdict(int)
+
+    def batch(kind, function, chosen, **kwargs):
+        moved[kind] += meter(kind, function, task_ids=chosen, **kwargs)
+
+    for chunk in chunks:
+        batch("batch_start", stage_start_many, chunk, actor=annotator, stage_key="objects")
+    for task in created:
+        services.stage_submit(actor=annotator, task=task, stage_key="objects")
+    for chunk in chunks:
+        batch("batch_start", stage_start_many, chunk, actor=annotator, stage_key="segments")
+    grasp = {"data": {"start": 1, "end": 3}, "attributes": {"description": "g"}}
+    for task in created:
+        services.annotation_create(actor=annotator, task=task, stage="segments",
+                                   label="gripper_open", **grasp)  # fmt: skip
+        services.stage_submit(actor=annotator, task=task, stage_key="segments")
+    routed = list(
+        StageRun.objects.filter(
+            task__in=ids, stage_key="full_review", status=StageRun.Status.READY
+        ).values_list("task_id", flat=True)
+    )
+    routed.sort()
+    rejected = routed[1::2]
+    for i in range(0, len(rejected), size):
+        batch("batch_reject", stage_review_many, rejected[i : i + size], actor=reviewer,
+              stage_key="full_review", decision="reject",
+              comment="Grasp ends too early.")  # fmt: skip
+    by_id = {t.pk: t for t in created}
+    for pk in rejected:
+        for key in ("objects", "segments"):
+            services.stage_submit(actor=annotator, task=by_id[pk], stage_key=key)
+    for i in range(0, len(routed), size):
+        batch("batch_approve", stage_review_many, routed[i : i + size], actor=reviewer,
+              stage_key="full_review", decision="approve")  # fmt: skip
+    per_kind = meter.report()
+    for kind, figures in per_kind.items():
+        rows = meter.calls[kind]
+        wall, cpu = sum(w for _, w, _ in rows), sum(c for _, _, c in rows)
+        figures.update(
+            transitions=moved[kind],
+            wall_ms_per_transition=round(wall / moved[kind] * 1000, 3),
+            cpu_ms_per_transition=round(cpu / moved[kind] * 1000, 3),
+            transitions_per_second_wall=round(moved[kind] / wall),
+            transitions_per_second_cpu=round(moved[kind] / cpu),
+        )
+    total = sum(moved.values())
+    wall = sum(w for rows in meter.calls.values() for _, w, _ in rows)
+    cpu = sum(c for rows in meter.calls.values() for _, _, c in rows)
+    return {
+        "database": connection.vendor,
+        "tasks": tasks,
+        "tasks_per_call": size,
+        "routed_to_full_review": len(routed),
+        "rejected_once": len(rejected),
+        "batched_transitions": total,
+        "batched_transitions_per_second_wall": round(total / wall),
+        "batched_cpu_ms_per_transition": round(cpu / total * 1000, 3),
+        "by_call": per_kind,
+        "note": "only the batched calls are timed (the submits and annotation saves between "
+        "them are per task, as in the services flow); cpu = this process + its PostgreSQL "
+        "backend",
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tasks", type=int, default=300)
     parser.add_argument("--pure", type=int, default=20000)
+    parser.add_argument("--batch", type=int, default=0, help="tasks per batched call (0: none)")
+    parser.add_argument("--batch-tasks", type=int, default=0, help="tasks of the batched run")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="stagecraft-bench-"))
     os.environ.setdefault("DATABASE_URL", f"sqlite:///{work}/bench.sqlite3")
@@ -223,12 +325,10 @@ def main() -> None:
     import django
 
     django.setup()
-    print(
-        json.dumps(
-            {"pure_engine": pure_engine(args.pure), "services": services_flow(args.tasks)},
-            indent=2,
-        )
-    )
+    figures = {"pure_engine": pure_engine(args.pure), "services": services_flow(args.tasks)}
+    if args.batch:
+        figures["batched"] = batched_flow(args.batch_tasks or args.tasks, args.batch)
+    print(json.dumps(figures, indent=2))
 
 
 if __name__ == "__main__":
