@@ -26,6 +26,14 @@ class Nav:
         roles, can_create = user_roles_and_creation(user=self._user)
         return [role for role in ROLE_ORDER if role in roles], can_create
 
+    def know(self, *, roles: set[str], can_create_project: bool) -> None:
+        """Take the answers from a page that read them already (the task list's one query
+        of the user's memberships and grants): the navigation then reads nothing."""
+        self.__dict__["_facts"] = (
+            [role for role in ROLE_ORDER if role in roles],
+            can_create_project,
+        )
+
     @property
     def roles(self) -> list[str]:
         return self._facts[0]
@@ -35,12 +43,17 @@ class Nav:
         return self._facts[1]
 
 
-def stagecraft(request) -> dict:
-    """Navigation facts and the job-mode banner for every page."""
+def nav_for(request) -> Nav:
+    """The request's navigation facts (one object per request)."""
     if not hasattr(request, "_stagecraft_nav"):
         request._stagecraft_nav = Nav(getattr(request, "user", None))
+    return request._stagecraft_nav
+
+
+def stagecraft(request) -> dict:
+    """Navigation facts and the job-mode banner for every page."""
     return {
-        "nav": request._stagecraft_nav,
+        "nav": nav_for(request),
         "redis_down": not redis_available(),
         "jobs_inline_fallback": settings.STAGECRAFT_JOBS_SYNC_FALLBACK,
     }

@@ -35,6 +35,9 @@ class ListAccess:
     memberships: list[tuple[int, str]]
     projects: list[Project]
     managed: list[Project]
+    # Whether the user may create projects (the navigation's question, answered by the same
+    # query); None when that query found no project of theirs and so could not say.
+    can_create_project: bool | None = None
 
 
 def task_list_access(*, user) -> ListAccess:
@@ -46,7 +49,9 @@ def task_list_access(*, user) -> ListAccess:
     memberships: list[tuple[int, str]] = []
     seen, managed = [], []
     by_pk: dict[int, Project] = {}
-    for pk, name, slug, role, visible in _memberships_and_viewable(user):
+    can_create = None  # the same on every row; None when there is none
+    for pk, name, slug, role, visible, creates in _memberships_and_viewable(user):
+        can_create = creates
         project = by_pk.get(pk)
         if project is None:
             project = Project.from_db(Project.objects.db, ["id", "name", "slug"], (pk, name, slug))
@@ -57,16 +62,21 @@ def task_list_access(*, user) -> ListAccess:
             memberships.append((pk, role))
             if role == Role.MANAGER:
                 managed.append(project)  # managed but not visible (a grant taken away) too
-    return ListAccess(memberships, seen, sorted(managed, key=lambda p: p.name))
+    managed.sort(key=lambda p: p.name)
+    return ListAccess(memberships, seen, managed, None if can_create is None else bool(can_create))
 
 
 def _memberships_and_viewable(user) -> list[tuple]:
-    """``(project id, name, slug, role or None, viewable)`` of every project ``user`` is a
-    member of or may view, a row per membership (ordered by name, id): one query, read as
-    the page's first. Viewable is what ``guardian.shortcuts.get_objects_for_user(user,
-    "projects.view_project", accept_global_perms=False)`` answers — a grant of the user's
-    own or of one of their groups (``tests/tasks/test_list_access.py`` compares them) —
-    without composing guardian's querysets on every page (~1.5 ms of CPU)."""
+    """``(project id, name, slug, role or None, viewable, may create projects)`` of every
+    project ``user`` is a member of or may view, a row per membership (ordered by name, id):
+    one query, read as the page's first. Viewable is what
+    ``guardian.shortcuts.get_objects_for_user(user, "projects.view_project",
+    accept_global_perms=False)`` answers — a grant of the user's own or of one of their
+    groups (``tests/tasks/test_list_access.py`` compares them) — without composing
+    guardian's querysets on every page (~1.5 ms of CPU). The last column, the same on every
+    row, is ``projects.selectors.user_roles_and_creation``'s probe of the
+    ``projects.add_project`` permission (the user's or a group's): the navigation's other
+    question, so that the page asks it no second query."""
     from django.contrib.auth.models import Permission
     from django.contrib.contenttypes.models import ContentType
     from django.db import connection
@@ -77,6 +87,9 @@ def _memberships_and_viewable(user) -> list[tuple]:
     own, group = UserObjectPermission._meta.db_table, GroupObjectPermission._meta.db_table
     grant = Permission._meta.db_table
     groups = user.groups.through._meta.db_table
+    user_grants = user.user_permissions.through._meta.db_table
+    group_grants = Permission.group_set.through._meta.db_table
+    types = ContentType._meta.db_table
     # Guardian's object_pk is text: the project's id compared as text, as guardian does.
     granted = f"""
         SELECT g.object_pk FROM {own} g JOIN {grant} p ON p.id = g.permission_id
@@ -86,8 +99,16 @@ def _memberships_and_viewable(user) -> list[tuple]:
         SELECT g.object_pk FROM {group} g JOIN {grant} p ON p.id = g.permission_id
          WHERE g.group_id IN (SELECT ug.group_id FROM {groups} ug WHERE ug.user_id = %(user)s)
            AND p.codename = 'view_project' AND p.content_type_id = %(kind)s"""  # noqa: S608
+    creates = f"""
+        SELECT 1 FROM {grant} p JOIN {types} t ON t.id = p.content_type_id
+         WHERE p.codename = 'add_project' AND t.app_label = 'projects'
+           AND (p.id IN (SELECT u.permission_id FROM {user_grants} u WHERE u.user_id = %(user)s)
+                OR p.id IN (SELECT gp.permission_id FROM {group_grants} gp
+                             JOIN {groups} ug ON ug.group_id = gp.group_id
+                            WHERE ug.user_id = %(user)s))"""  # noqa: S608
     sql = f"""
-        SELECT pr.id, pr.name, pr.slug, m.role, CAST(pr.id AS VARCHAR(20)) IN ({granted})
+        SELECT pr.id, pr.name, pr.slug, m.role, CAST(pr.id AS VARCHAR(20)) IN ({granted}),
+               EXISTS ({creates})
           FROM {project} pr
           LEFT JOIN {membership} m ON m.project_id = pr.id AND m.user_id = %(user)s
          WHERE m.id IS NOT NULL OR CAST(pr.id AS VARCHAR(20)) IN ({granted})

@@ -8,6 +8,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from core.access import Action, project_allows
+from core.context_processors import nav_for
 from core.exceptions import ApplicationError
 from core.forms import add_application_error
 from core.parsers import whole_number
@@ -44,6 +45,12 @@ def _list_context(request, source, batch_state: dict | None = None) -> dict:
     # The user's memberships and projects read once for the filter, the list, the tabs and
     # the batch bar.
     access = selectors.task_list_access(user=request.user)
+    if access.can_create_project is not None:
+        # The navigation's roles and project creation came with the same query.
+        nav_for(request).know(
+            roles={role for _, role in access.memberships},
+            can_create_project=access.can_create_project,
+        )
     form, filters, query = _filter_state(request, source, projects=access.projects)
     status = filters.get("status") or ""
     # The tabs count under every filter but the status; the list is that, of one status.
