@@ -6,7 +6,6 @@ own loader when lerobot-check is built)."""
 
 import json
 import subprocess
-from pathlib import Path
 
 import numpy as np
 import pyarrow.compute as pc
@@ -17,7 +16,7 @@ from projects.dataset_services import dataset_dir, dataset_import_run, dataset_i
 from projects.formats import get_format
 from queues.exporters import lerobot as lerobot_export
 
-from .test_export_episodes import LEROBOT_CHECK, export, finished_tasks
+from .test_export_episodes import HAS_LEROBOT_CHECK, LEROBOT_CHECK, export, finished_tasks
 
 pytestmark = pytest.mark.django_db
 
@@ -90,8 +89,8 @@ def test_default_limits_keep_a_small_export_in_one_file(project, manager, datase
 
 
 @pytest.mark.skipif(
-    not (Path.home() / ".cache" / "stagecraft-lerobot-check" / "bin" / "python").exists(),
-    reason="lerobot-check's venv is not built (../shared/tools/lerobot-check/run builds it)",
+    not HAS_LEROBOT_CHECK,
+    reason="lerobot-check or its venv is missing (../shared/tools/lerobot-check/run builds it)",
 )
 def test_the_real_lerobot_loads_a_split_export(project, manager, dataset, small_files):
     finished_tasks(project, manager, dataset, 3)
