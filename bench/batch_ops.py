@@ -149,7 +149,9 @@ def body_for(action: str, project_id: int, ids: list[int], round_: int, connecti
     if action == "delete by ids":
         return {"action": "delete", "ids": ids}
     if action == "delete by filter":
-        batch = f"leaving-{round_}"
+        # Unique to this run: the restored tasks keep their batch, and a later run's round
+        # with the same name would select them too (--reuse).
+        batch = f"leaving-{os.getpid()}-{round_}"
         with connection.cursor() as cursor:
             cursor.execute("UPDATE tasks_task SET batch = %s WHERE id = ANY(%s)", [batch, ids])
             cursor.execute("ANALYZE tasks_task")
