@@ -134,7 +134,7 @@ def test_a_worker_killed_while_publishing_leaves_no_manifest_and_its_objects_are
     settings.STAGECRAFT_WORKER_LOST_SECONDS = LOST
     archive = io.BytesIO()
     with zipfile.ZipFile(archive, "w") as zf:  # many objects: publishing takes a while
-        for i in range(400):
+        for i in range(800):
             image = io.BytesIO()
             Image.new("RGB", (16, 16), (i % 256, 0, 0)).save(image, "PNG")
             zf.writestr(f"shots/shot_{i:03}.png", image.getvalue())
