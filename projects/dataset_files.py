@@ -58,7 +58,9 @@ def new_version() -> str:
 def staging_dir(dataset: Dataset | int, *, label: str = "staging") -> Path:
     """This machine's folder where a job gathers and checks the files before publishing:
     beside the datasets on the local backend (published by one rename), in the worker's
-    ``STAGECRAFT_WORK_DIR`` with a bucket (nothing of it is shared)."""
+    ``STAGECRAFT_WORK_DIR`` with a bucket (nothing of it is shared). An import's is
+    ``.staging-<id>`` (one at a time per dataset; the clean-up paths find it by its name),
+    any other ``label``'s (a re-sync's) ``.<label>-<id>-<random>``."""
     pk = dataset if isinstance(dataset, int) else dataset.pk
     name = f".{label}-{pk}" if label == "staging" else f".{label}-{pk}-{uuid.uuid4().hex[:8]}"
     if objectstore.is_remote():
@@ -110,12 +112,3 @@ def manifest_bytes(dataset: Dataset, version: str, checksums: dict, digest: str)
         },
         indent=1,
     ).encode()
-
-
-def read_manifest(dataset: Dataset) -> dict | None:
-    """The current version's manifest, or None (the local backend keeps none)."""
-    if not dataset.files_version:
-        return None
-    key = objectstore.join(dataset_prefix(dataset), MANIFEST)
-    with objectstore.open_read(key) as handle:
-        return json.loads(handle.read())
