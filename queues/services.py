@@ -535,13 +535,14 @@ def export_clean_expired(*, actor, now=None) -> int:
             path="", error="Files removed after the retention period."
         )
         removed += 1
-    _sweep_work_folder()
+    export_sweep_work_folder()
     return removed
 
 
-def _sweep_work_folder() -> None:
+def export_sweep_work_folder() -> None:
     """This machine's working folders and zips of exports that are not running (a worker
-    killed here, whose clean-up ran on another machine)."""
+    killed here, whose clean-up ran on another machine): by the daily clean-up and as a
+    worker starts (queues/worker.py)."""
     root = work_root()
     if not root.is_dir():
         return

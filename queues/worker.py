@@ -117,6 +117,21 @@ class _Beat(threading.Thread):
         self.connection.connection_pool.disconnect()
 
 
+def _sweep_work_folder() -> None:
+    """What exports left in this machine's working folder when a worker here died (their
+    clean-up ran on another machine, or not at all): removed as a worker starts here."""
+    from django.db import connections
+
+    from .services import export_sweep_work_folder
+
+    try:
+        export_sweep_work_folder()
+    except Exception:
+        logger.exception("could not sweep the working folder")
+    finally:
+        connections.close_all()  # none kept open across the work horses' forks
+
+
 class PausableMixin:
     _threads: list[_Beat] = []
     _lost_retry: str | None = None
@@ -132,6 +147,7 @@ class PausableMixin:
         self._threads = [_Beat(self)]
         if not getattr(self, "_burst", False):  # a long-running worker also watches
             self._threads.append(_Beat(self, recover=True))
+            _sweep_work_folder()
         for thread in self._threads:
             thread.start()
 

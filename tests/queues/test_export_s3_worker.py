@@ -65,9 +65,9 @@ def test_a_killed_workers_export_leaves_nothing_in_the_bucket_and_the_retry_publ
     admin_user,
     project,
     s3_storage,
-    long_export,
+    long_export,  # noqa: F811 (the fixture imported above)
     worker_process,
-    tmp_path,  # noqa: F811
+    tmp_path,
 ):
     export = long_export()
     work = tmp_path / "worker-machine"
@@ -101,3 +101,29 @@ def test_a_killed_workers_export_leaves_nothing_in_the_bucket_and_the_retry_publ
     keys = s3_storage.keys(prefix=f"{s3_storage.prefix}/exports/")
     assert f"{key}/manifest.json" in keys and f"{key}.zip" in keys
     assert not list((work / "exports").iterdir())
+
+
+def test_a_worker_starting_on_a_machine_clears_what_dead_exports_left_there(
+    project, manager, s3_storage, worker_process, tmp_path
+):
+    from queues.models import Export
+
+    running, _ = services.export_start(
+        actor=manager, project=project, format="jsonl", background=False
+    )
+    Export.objects.filter(pk=running.pk).update(status="started")  # on another worker
+    folder = tmp_path / "machine" / "exports"
+    for name in (f".tmp-{running.pk}", ".tmp-999999"):
+        (folder / name).mkdir(parents=True)
+        (folder / name / "episode_0.hdf5").write_bytes(b"half")
+    (folder / ".tmp-999999.zip").write_bytes(b"half")
+    env = {
+        **s3_storage.environ(s3_storage.bucket, s3_storage.prefix),
+        "STAGECRAFT_TEST_WORK_DIR": str(tmp_path / "machine"),
+    }
+    worker_process("default", env=env)
+    deadline = time.monotonic() + 60
+    while (folder / ".tmp-999999").exists() or (folder / ".tmp-999999.zip").exists():
+        assert time.monotonic() < deadline, "the worker left them"
+        time.sleep(0.1)
+    assert sorted(p.name for p in folder.iterdir()) == [f".tmp-{running.pk}"]  # still running
