@@ -168,12 +168,17 @@ def dataset_import_start(
 
 def _save_uploads(dataset: Dataset, uploads: list[UploadedFile]) -> None:
     """Keep the uploaded files in the data storage until the import job (on any machine)
-    takes them."""
-    for upload in uploads:
-        name = Path(upload.name or "").name  # never a path from the client
-        if name in {"", ".", ".."}:
-            name = "upload"
-        objectstore.put_stream(upload, objectstore.join(upload_prefix(dataset.pk), name))
+    takes them. An upload that breaks off leaves none of them (the dataset row is rolled
+    back with the request)."""
+    try:
+        for upload in uploads:
+            name = Path(upload.name or "").name  # never a path from the client
+            if name in {"", ".", ".."}:
+                name = "upload"
+            objectstore.put_stream(upload, objectstore.join(upload_prefix(dataset.pk), name))
+    except BaseException:
+        objectstore.delete_prefix(upload_prefix(dataset.pk))
+        raise
 
 
 def detect_format(path: str | Path) -> str:

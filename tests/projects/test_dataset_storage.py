@@ -312,3 +312,36 @@ def test_a_damaged_object_is_named_as_its_file_not_where_this_machine_cached_it(
     assert detail.startswith(f"{table}: ") and detail.count(table) == 2, detail  # pyarrow's too
     for where in (str(settings.STAGECRAFT_CACHE_DIR), "/tree/", str(tmp_path)):
         assert where not in detail, detail
+
+
+class BrokenOff(SimpleUploadedFile):
+    """An upload whose client went away in the middle of its body."""
+
+    def chunks(self, chunk_size=None):
+        yield b"the first part"
+        raise OSError("connection reset by peer")
+
+    def read(self, *args):
+        raise OSError("connection reset by peer")
+
+
+@pytest.mark.parametrize("where", ["local", "bucket"])
+def test_an_upload_that_breaks_off_leaves_no_dataset_and_no_files(
+    where, project, manager, tmp_path, settings, request
+):
+    settings.MEDIA_ROOT = tmp_path / "media"
+    s3 = request.getfixturevalue("s3_storage") if where == "bucket" else None
+    fine = SimpleUploadedFile("episode_0.hdf5", b"a whole file")
+
+    with pytest.raises(OSError):
+        upload(project, manager, "hdf5", [fine, BrokenOff("episode_1.hdf5", b"")])
+
+    assert not Dataset.objects.exists()
+    if s3 is not None:
+        assert s3.keys() == []
+    else:
+        assert files_in_media(tmp_path / "media") == []
+
+
+def files_in_media(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.is_file()) if folder.exists() else []
