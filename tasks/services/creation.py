@@ -6,7 +6,8 @@ import logging
 from collections.abc import Iterable
 
 from django.contrib.auth import get_user_model
-from django.db import IntegrityError, transaction
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, models, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
@@ -200,6 +201,9 @@ def _create(actor, project: Project, items: list[dict]) -> tuple[list[dict], lis
                 item.get("callback_url") or "",
                 checked_urls,
             )
+            due = _due(item.get("due_at"))
+            if due is not item.get("due_at"):  # a string or naive time: the item, parsed
+                item = {**item, "due_at": due}
             key = item.get("blueprint") or ""
             if key not in blueprints:
                 blueprints[key] = _blueprint(project, key or None)
@@ -243,6 +247,23 @@ def _create(actor, project: Project, items: list[dict]) -> tuple[list[dict], lis
     _link_and_start(rows, prepared, actor)
     logger.info("%s created %d task(s) in %s", actor, len(rows), project.slug)
     return rows, prepared
+
+
+_DUE = models.DateTimeField()
+
+
+def _due(value):
+    """A due date as the ORM would store it: a datetime, date or ISO string (COPY's binary
+    format takes datetimes only), a naive time in the default time zone; None for none."""
+    if value in (None, ""):
+        return None
+    try:
+        due = _DUE.to_python(value)
+    except ValidationError:
+        raise ApplicationError("due_at is not a date and time.", field="due_at") from None
+    if due is not None and timezone.is_naive(due):
+        due = timezone.make_aware(due)
+    return due
 
 
 def _insert_tasks(project, prepared, actor) -> list[dict]:

@@ -6,6 +6,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from core.exceptions import ApplicationError
 from tasks import services
 from tasks.models import StageRun, Task, TaskEvent
 
@@ -284,3 +285,30 @@ def test_copy_rows_of_tuples_store_what_rows_of_dicts_store(project, manager):
     ]
     with pytest.raises(ValueError, match="no column colour"):
         copy_rows(TaskEvent, [("x", task.pk, "red")], fields=("kind", "task_id", "colour"))
+
+
+def test_due_dates_given_as_text_dates_or_naive_times_are_stored_as_the_orm_would(project, manager):
+    """COPY's binary format takes datetimes only: the service parses a due date given as
+    text or a date (as the ORM's save would) and refuses one that is not a date, naming the
+    item."""
+    import datetime as dt
+
+    tasks = services.task_create_many(
+        actor=manager,
+        project=project,
+        items=[
+            {"name": "text", "due_at": "2030-01-02T03:04:05Z"},
+            {"name": "date", "due_at": dt.date(2030, 1, 2)},
+            {"name": "naive", "due_at": dt.datetime(2030, 1, 2, 3, 4, 5)},  # noqa: DTZ001
+            {"name": "none", "due_at": ""},
+        ],
+    )
+    stored = dict(Task.objects.filter(pk__in=[t.pk for t in tasks]).values_list("name", "due_at"))
+    assert stored["text"] == dt.datetime(2030, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
+    assert stored["date"] is not None and stored["naive"] is not None
+    assert stored["none"] is None
+    with pytest.raises(ApplicationError) as info:
+        services.task_create_many(
+            actor=manager, project=project, items=[{"name": "a"}, {"name": "b", "due_at": "soon"}]
+        )
+    assert info.value.field == "[1].due_at"
