@@ -362,6 +362,10 @@ def _fail(dataset_id: int, message: str) -> None:
     Dataset.objects.filter(pk=dataset_id).update(status=ImportStatus.FAILED, error=message[:4000])
 
 
+class ImportAbandoned(Exception):
+    """The import's row was marked failed (its job declared lost) before it could finish."""
+
+
 def _discard_import(dataset_id: int) -> None:
     """Everything an import that did not finish left: this machine's staging folder, the
     uploads, and whatever it published (objects of a version without a manifest, or one
@@ -488,6 +492,12 @@ def dataset_import_run(*, dataset_id: int) -> Dataset | None:
         version = _publish(dataset, staging, checksums, dataset.checksum)
         _save_samples(dataset, specs, checksums, version)
         objectstore.delete_prefix(upload_prefix(dataset_id))  # its (emptied) folder
+    except ImportAbandoned:
+        # Declared lost elsewhere (recovery on another machine) while this worker went on:
+        # the row says failed and stays so; what this run published goes too.
+        _discard_import(dataset_id)
+        logger.warning("dataset %s import finished after it was abandoned: discarded", dataset_id)
+        return Dataset.objects.get(pk=dataset_id)
     except DataError as exc:
         _discard_import(dataset_id)
         _fail(dataset_id, exc.message)
@@ -510,7 +520,7 @@ def dataset_import_run(*, dataset_id: int) -> Dataset | None:
 @transaction.atomic
 def _save_samples(dataset: Dataset, specs: list[SampleSpec], checksums: dict, version: str) -> None:
     Sample.objects.bulk_create(_sample_rows(dataset, specs, checksums), batch_size=500)
-    Dataset.objects.filter(pk=dataset.pk).update(
+    finished = Dataset.objects.filter(pk=dataset.pk, status=ImportStatus.STARTED).update(
         status=ImportStatus.FINISHED,
         files_version=version,
         error="",
@@ -521,6 +531,8 @@ def _save_samples(dataset: Dataset, specs: list[SampleSpec], checksums: dict, ve
         size_bytes=sum(size for _, size in checksums.values()),
         imported_at=timezone.now(),
     )
+    if not finished:  # abandoned meanwhile: the samples roll back with this transaction
+        raise ImportAbandoned(dataset.pk)
 
 
 @transaction.atomic
