@@ -48,8 +48,17 @@ class S3:
         with urllib.request.urlopen(  # noqa: S310
             f"{self.endpoint}/moto-api/recorder/download-recording"
         ) as response:
-            lines = response.read().decode().splitlines()
-        entries = [json.loads(line) for line in lines if line.strip()]
+            text = response.read().decode()
+        # The server records from several threads: two entries can share a line (each is one
+        # write, the newline another), so read JSON values one after another, not lines.
+        decoder, entries, at = json.JSONDecoder(), [], 0
+        while True:
+            while at < len(text) and text[at].isspace():
+                at += 1
+            if at == len(text):
+                break
+            entry, at = decoder.raw_decode(text, at)
+            entries.append(entry)
         return [(e["method"], e["url"].split("?", 1)[0]) for e in entries]
 
     def client(self):
