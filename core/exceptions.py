@@ -73,7 +73,7 @@ def without_server_paths(
     A server path is one inside the server's own folders or whose folder exists here; other
     absolute-looking names (an HDF5 group such as /observations/qpos) are left as they are.
     Where things live on the server is nobody's business but the server's."""
-    roots = sorted((str(r).rstrip("/") for r in roots if str(r)), key=len, reverse=True)
+    folders = sorted((str(r).rstrip("/") for r in roots if str(r)), key=len, reverse=True)
     anchors = list(anchors)
     own = _server_folders()
 
@@ -84,7 +84,7 @@ def without_server_paths(
         cut = max((m.end() for a in anchors for m in a.finditer(path)), default=0)
         if 0 < cut < len(path):
             return path[cut:] + tail
-        for root in roots:
+        for root in folders:
             if _inside(path, root) and len(path) > len(root) + 1:
                 return path[len(root) + 1 :] + tail
         parent = Path(path).parent
