@@ -8,8 +8,6 @@ credentials (its instance role, ``~/.aws``): without an access key it reads anon
 
 from __future__ import annotations
 
-import ipaddress
-import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +16,7 @@ from urllib.parse import urlparse
 
 from django.conf import settings
 
+from core.addresses import not_public, resolves_private
 from core.exceptions import ApplicationError
 
 
@@ -66,28 +65,13 @@ def check_endpoint(url: str) -> str:
             "The endpoint must be an http(s) URL such as https://s3.example.com.",
             field="endpoint_url",
         )
-    if not settings.STAGECRAFT_ALLOW_PRIVATE_ENDPOINTS and _private(host):
+    if not settings.STAGECRAFT_ALLOW_PRIVATE_ENDPOINTS and resolves_private(host):
         raise ApplicationError(
             "The endpoint is a private or loopback address, which this server does not "
             "connect to (STAGECRAFT_ALLOW_PRIVATE_ENDPOINTS).",
             field="endpoint_url",
         )
     return url.rstrip("/")
-
-
-def _not_public(address: str) -> bool:
-    ip = ipaddress.ip_address(address.split("%")[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
-        ip = ip.ipv4_mapped
-    return not ip.is_global
-
-
-def _private(host: str) -> bool:
-    try:
-        infos = socket.getaddrinfo(host, None)
-    except (OSError, UnicodeError, ValueError):
-        return False  # unresolvable: the connection test says it cannot be reached
-    return any(_not_public(str(info[4][0])) for info in infos)
 
 
 class PrivatePeer(OSError):
@@ -100,7 +84,7 @@ class _PeerChecked:
 
     def connect(self):
         super().connect()  # type: ignore[misc]
-        if not settings.STAGECRAFT_ALLOW_PRIVATE_ENDPOINTS and _not_public(
+        if not settings.STAGECRAFT_ALLOW_PRIVATE_ENDPOINTS and not_public(
             self.sock.getpeername()[0]  # type: ignore[attr-defined]
         ):
             self.sock.close()  # type: ignore[attr-defined]

@@ -13,10 +13,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import http.client
-import ipaddress
 import json
 import logging
-import socket
 import time
 import urllib.error
 import urllib.request
@@ -25,6 +23,7 @@ from urllib.parse import urlparse
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 
+from core.addresses import not_public, resolves_private
 from core.exceptions import ApplicationError
 from core.jobs import enqueue
 
@@ -33,28 +32,13 @@ SIGNATURE_HEADER = "X-Stagecraft-Signature"
 CANCELLED = "task deleted"  # the last attempt of a delivery whose task was deleted
 
 
-def _not_public(address: str) -> bool:
-    ip = ipaddress.ip_address(address.split("%")[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
-        ip = ip.ipv4_mapped
-    return not ip.is_global
-
-
-def _private(host: str) -> bool:
-    try:
-        infos = socket.getaddrinfo(host, None)
-    except (socket.gaierror, UnicodeError, ValueError):
-        return False
-    return any(_not_public(info[4][0]) for info in infos)
-
-
 class _PeerChecked:
     """Refuses to talk to a non-public peer, checked on the connected socket itself (so a
     DNS answer that changed since the first check cannot reach an internal address)."""
 
     def connect(self):
         super().connect()
-        if not settings.STAGECRAFT_ALLOW_PRIVATE_CALLBACKS and _not_public(
+        if not settings.STAGECRAFT_ALLOW_PRIVATE_CALLBACKS and not_public(
             self.sock.getpeername()[0]
         ):
             self.sock.close()
@@ -98,7 +82,7 @@ def check_callback_url(url: str) -> None:
         ) from None
     if parsed.scheme not in {"http", "https"} or not hostname:
         raise ApplicationError("callback_url must be an http(s) address.", field="callback_url")
-    if not settings.STAGECRAFT_ALLOW_PRIVATE_CALLBACKS and _private(hostname):
+    if not settings.STAGECRAFT_ALLOW_PRIVATE_CALLBACKS and resolves_private(hostname):
         raise ApplicationError(
             "callback_url points at a private or loopback address.", field="callback_url"
         )
