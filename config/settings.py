@@ -206,6 +206,10 @@ if STAGECRAFT_STORAGE == "s3":
             "addressing_style": env("STAGECRAFT_S3_ADDRESSING_STYLE") or None,
         },
     }
+# Signed download URLs name this endpoint when the users' browsers reach the bucket at
+# another address than the servers do (e.g. http://minio:9000 inside, https://files.example.com
+# outside); empty: the endpoint above.
+STAGECRAFT_S3_PUBLIC_ENDPOINT_URL = (env("STAGECRAFT_S3_PUBLIC_ENDPOINT_URL", "") or "").rstrip("/")
 # Files of a remote storage read by a process (HDF5, parquet, video of a dataset) are copied
 # into this folder, at most this many bytes, least recently used evicted first.
 STAGECRAFT_CACHE_DIR = Path(env("STAGECRAFT_CACHE_DIR", str(BASE_DIR / "var" / "cache")))

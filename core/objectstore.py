@@ -270,10 +270,34 @@ def download_url(key: str, *, filename: str, seconds: int | None = None) -> str 
     if not is_remote():
         return None
     safe = filename.replace('"', "").replace("\\", "")
-    return storage().url(  # type: ignore[call-arg]
-        clean_key(key),
-        parameters={"ResponseContentDisposition": f'attachment; filename="{safe}"'},
-        expire=seconds,
+    parameters = {"ResponseContentDisposition": f'attachment; filename="{safe}"'}
+    store = storage()
+    public = getattr(settings, "STAGECRAFT_S3_PUBLIC_ENDPOINT_URL", "")
+    if not public:
+        return store.url(clean_key(key), parameters=parameters, expire=seconds)  # type: ignore[call-arg]
+    # The servers reach the bucket at one address (a private network, a container's name),
+    # the users' browsers at another: sign for the one the browser will ask (SigV4 signs
+    # the host), with the same credentials.
+    import boto3
+
+    client = boto3.session.Session(
+        aws_access_key_id=store.access_key,  # type: ignore[attr-defined]
+        aws_secret_access_key=store.secret_key,  # type: ignore[attr-defined]
+        aws_session_token=store.security_token,  # type: ignore[attr-defined]
+    ).client(
+        "s3",
+        endpoint_url=public,
+        region_name=store.region_name,  # type: ignore[attr-defined]
+        config=store.client_config,  # type: ignore[attr-defined]
+    )
+    return client.generate_presigned_url(
+        "get_object",
+        Params={
+            "Bucket": store.bucket_name,  # type: ignore[attr-defined]
+            "Key": store._normalize_name(clean_key(key)),  # type: ignore[attr-defined]
+            **parameters,
+        },
+        ExpiresIn=seconds or store.querystring_expire,  # type: ignore[attr-defined]
     )
 
 

@@ -142,3 +142,19 @@ def test_list_folders_names_the_folders_right_under_a_prefix(backend):
     assert objectstore.list_folders("datasets/3") == ["v-a", "v-b"]
     assert objectstore.list_folders("datasets/3/v-a") == ["deep"]
     assert objectstore.list_folders("datasets/nothing") == []
+
+
+def test_a_public_endpoint_is_the_one_signed_for(s3_storage, settings):
+    """The servers reach the bucket at one address, the browsers at another: the signed URL
+    names the public one (SigV4 signs the host) and downloads the object from there."""
+    objectstore.put_bytes(b"for the browser", "exports/p/v1-jsonl/export.zip")
+    public = s3_storage.endpoint.replace("127.0.0.1", "localhost")
+    settings.STAGECRAFT_S3_PUBLIC_ENDPOINT_URL = public
+
+    url = objectstore.download_url("exports/p/v1-jsonl/export.zip", filename="p.zip", seconds=60)
+
+    assert url.startswith(f"{public}/{s3_storage.bucket}/stagecraft/exports/p/v1-jsonl/export.zip?")
+    assert "X-Amz-Expires=60" in url and "X-Amz-Signature=" in url
+    with urllib.request.urlopen(url) as response:  # noqa: S310 (the test server)
+        assert response.read() == b"for the browser"
+        assert response.headers["Content-Disposition"] == 'attachment; filename="p.zip"'
