@@ -24,6 +24,7 @@ short-lived URL (the caller checks membership first); on the local backend it an
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import tempfile
@@ -392,7 +393,7 @@ class LocalCache:
             return path
         entry.mkdir(parents=True, exist_ok=True)
         self._download(key, path)
-        (entry / COMPLETE).write_text(key)
+        _mark_complete(entry, key)
         self.trim(keep=entry)
         return path
 
@@ -423,7 +424,7 @@ class LocalCache:
             for key, target in missing:
                 self._download(key, target)
         folder.mkdir(parents=True, exist_ok=True)
-        (entry / COMPLETE).write_text(prefix + "/")
+        _mark_complete(entry, prefix + "/")
         self.trim(keep=entry)
         return folder
 
@@ -449,12 +450,9 @@ class LocalCache:
             entry = marker.parent
             try:
                 used = marker.stat().st_mtime
-                key = marker.read_text()
+                key, total = _read_marker(marker)
             except OSError:
                 continue
-            total = sum(
-                p.stat().st_size for p in entry.rglob("*") if p.is_file() and p.name != COMPLETE
-            )
             found.append((used, total, entry, key))
         return found
 
@@ -470,14 +468,45 @@ class LocalCache:
                 break
             if entry == keep or now - used < RECENT_SECONDS:
                 continue
-            shutil.rmtree(entry, ignore_errors=True)
+            _remove_entry(entry)
             freed += size
         return freed
 
     def evict(self, prefix: str) -> None:
         for _used, _size, entry, key in self.entries():
             if not prefix or key == prefix or key.startswith(prefix.rstrip("/") + "/"):
-                shutil.rmtree(entry, ignore_errors=True)
+                _remove_entry(entry)
+
+
+def _mark_complete(entry: Path, key: str) -> None:
+    """The entry is whole: its key and its size in bytes, counted once here, so that
+    ``entries`` (every trim) reads one small file per entry instead of walking its files."""
+    size = sum(p.stat().st_size for p in entry.rglob("*") if p.is_file() and p.name != COMPLETE)
+    tmp = entry / f"{COMPLETE}.{os.getpid()}-{time.monotonic_ns()}"
+    tmp.write_text(json.dumps({"key": key, "bytes": size}))
+    os.replace(tmp, entry / COMPLETE)
+
+
+def _read_marker(marker: Path) -> tuple[str, int]:
+    text = marker.read_text()
+    try:
+        data = json.loads(text)
+        return str(data["key"]), int(data["bytes"])
+    except (ValueError, TypeError, KeyError):  # a marker of before: the key alone
+        entry = marker.parent
+        size = sum(p.stat().st_size for p in entry.rglob("*") if p.is_file() and p.name != COMPLETE)
+        return text, size
+
+
+def _remove_entry(entry: Path) -> None:
+    """Take the entry out of the cache in one rename (a reader then finds no marker and
+    fetches again, never a marker whose files are half deleted), then delete it."""
+    gone = entry.with_name(f".gone-{entry.name}-{os.getpid()}-{time.monotonic_ns()}")
+    try:
+        os.rename(entry, gone)
+    except OSError:
+        return
+    shutil.rmtree(gone, ignore_errors=True)
 
 
 def _download(key: str, path: Path) -> None:

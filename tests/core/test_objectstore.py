@@ -1,8 +1,10 @@
 """core/objectstore.py on both backends: the local folder and a real S3 server (moto's server
 mode in a separate process, tests/helpers/s3.py)."""
 
+import json
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -158,3 +160,25 @@ def test_a_public_endpoint_is_the_one_signed_for(s3_storage, settings):
     with urllib.request.urlopen(url) as response:  # noqa: S310 (the test server)
         assert response.read() == b"for the browser"
         assert response.headers["Content-Disposition"] == 'attachment; filename="p.zip"'
+
+
+def test_cache_entries_are_sized_once_and_leave_nothing_when_evicted(s3_storage, settings):
+    """Each cached entry records its size when it is complete (a trim reads one small file
+    per entry, not every file of a Zarr store); eviction leaves no folder behind."""
+    objectstore.put_bytes(b"z" * 300, "datasets/2/v1/store.zarr/0.0")
+    objectstore.put_bytes(b"z" * 200, "datasets/2/v1/store.zarr/0.1")
+    objectstore.put_bytes(b"e" * 50, "datasets/2/v1/ep.hdf5")
+    objectstore.local_tree("datasets/2/v1/store.zarr")
+    objectstore.local_path("datasets/2/v1/ep.hdf5")
+    cache = objectstore._cache()
+
+    assert sorted((key, size) for _, size, _, key in cache.entries()) == [
+        ("datasets/2/v1/ep.hdf5", 50),
+        ("datasets/2/v1/store.zarr/", 500),
+    ]
+    markers = {entry: json.loads((entry / objectstore.COMPLETE).read_text())
+               for _, _, entry, _ in cache.entries()}  # fmt: skip
+    assert sorted(m["bytes"] for m in markers.values()) == [50, 500]
+    objectstore.evict()
+    assert cache.entries() == []
+    assert not [p for p in Path(settings.STAGECRAFT_CACHE_DIR).rglob("*") if p.is_file()]
