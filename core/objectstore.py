@@ -24,10 +24,10 @@ short-lived URL (the caller checks membership first); on the local backend it an
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import shutil
-import tempfile
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path, PurePosixPath
@@ -76,18 +76,8 @@ def join(*parts: str) -> str:
 
 def put_file(local: Path | str, key: str) -> str:
     """Store one local file under ``key`` (overwriting); multipart on a bucket for large files."""
-    key = clean_key(key)
-    store = storage()
-    if not is_remote():
-        target = Path(store.path(key))
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.part-{os.getpid()}")
-        shutil.copyfile(local, tmp)
-        os.replace(tmp, target)
-        return key
     with open(local, "rb") as handle:
-        store.save(key, File(handle, name=PurePosixPath(key).name))
-    return key
+        return put_stream(handle, key)
 
 
 def put_stream(stream: IO[bytes] | File, key: str) -> str:
@@ -116,10 +106,7 @@ def put_stream(stream: IO[bytes] | File, key: str) -> str:
 
 
 def put_bytes(data: bytes, key: str) -> str:
-    with tempfile.NamedTemporaryFile(prefix="stagecraft-put-") as tmp:
-        tmp.write(data)
-        tmp.flush()
-        return put_file(tmp.name, key)
+    return put_stream(io.BytesIO(data), key)
 
 
 def _files_under(folder: Path) -> list[Path]:
