@@ -54,15 +54,16 @@ def connection_exports_enqueue(*, export_id: int) -> int:
     return len(targets)
 
 
-def _export_folder(export) -> Path:
-    """The export's files as a real folder on this machine."""
-    from core import objectstore
+def _export_folder(export) -> Path | None:
+    """The export's files as a real folder on this machine (the published folder, or the
+    cached copy of a bucket's whose manifest is this export's), None when they are gone."""
     from queues import services as export_services
 
-    local = export_services.export_dir(export)
-    if local.is_dir():
-        return local
-    return objectstore.local_tree(objectstore.join("exports", export.path))
+    try:
+        folder = export_services.export_dir(export)
+    except FileNotFoundError:  # no manifest in the bucket: nothing trusted to copy
+        return None
+    return folder if folder.is_dir() else None
 
 
 def connection_push_run(*, connection_id: int, export_id: int) -> dict[str, Any]:
@@ -89,8 +90,8 @@ def connection_push_run(*, connection_id: int, export_id: int) -> dict[str, Any]
             raise ApplicationError("The export is gone, or not finished.")
         counts["export"] = export.version
         folder = _export_folder(export)
-        files = sorted(p for p in folder.rglob("*") if p.is_file())
-        if not files:
+        files = sorted(p for p in folder.rglob("*") if p.is_file()) if folder else []
+        if folder is None or not files:
             raise ApplicationError(f"The files of export v{export.version} are gone.")
         top = PurePosixPath(export.path).name
         base = "/".join(p for p in (connection.prefix, top) if p)
