@@ -1,17 +1,18 @@
 """Kept counts for the dashboards (issue 15): the tasks per (project, status, blueprint
-version, hour they are due in) and the stage runs per (project, stage, kind, status), read
-without counting the project's tasks or runs.
+version, hour they are due in), the tasks per (project, status, minute they are due in) and
+the stage runs per (project, stage, kind, status, assignee), read without counting the
+project's tasks or runs.
 
-PostgreSQL triggers on ``tasks_task`` and ``tasks_stagerun`` (migrations ``projects`` 0006-7)
-append a change row — ``+n`` / ``-n`` for a key — to ``projects_taskcount`` /
-``projects_runcount`` in the transaction of every statement that creates, changes, deletes or
-soft-deletes tasks or runs, whoever wrote it (the services, bulk ``UPDATE``s, ``COPY``). A
-key's count is the sum of its rows. Rows are only ever appended by writers, so concurrent
-transactions never wait for each other on a counter row; ``compact`` folds a project's rows
-into one per key (a read does it when a project has more than ``COMPACT_ABOVE`` rows), and
-``reconcile`` recomputes a project's counts from its tasks and runs
-(``manage.py reconcile_counts``). A task counts while ``deleted_at`` is null; a run until it
-is deleted (deleting tasks deletes their runs in the same transaction).
+PostgreSQL triggers on ``tasks_task`` and ``tasks_stagerun`` (migrations ``projects``
+0006-8, 0010) append a change row — ``+n`` / ``-n`` for a key — to ``projects_taskcount``
+and ``projects_taskduecount`` / ``projects_runcount`` in the transaction of every statement
+that creates, changes, deletes or soft-deletes tasks or runs, whoever wrote it (the
+services, bulk ``UPDATE``s, ``COPY``). A key's count is the sum of its rows. Rows are only
+ever appended by writers, so concurrent transactions never wait for each other on a counter
+row; ``compact`` folds a project's rows into one per key (a read does it when a project has
+more than ``COMPACT_ABOVE`` rows), and ``reconcile`` recomputes a project's counts from its
+tasks and runs (``manage.py reconcile_counts``). A task counts while ``deleted_at`` is null;
+a run until it is deleted (deleting tasks deletes their runs in the same transaction).
 
 SQLite has no triggers here: ``kept()`` is False and the dashboards count the tasks and runs
 as before (small data).
@@ -21,10 +22,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import BigIntegerField, Count, QuerySet, Sum
+from django.db.models import BigIntegerField, Count, Q, QuerySet, Sum
 from django.db.models.functions import Cast
 
 COMPACT_ABOVE = 1000  # change rows of one project a read folds (at most a few ms to sum)
@@ -33,9 +35,16 @@ LOCK_SPACE = 715_031  # pg_advisory_xact_lock(LOCK_SPACE, project id): compactio
 TASK_KEY = ("project_id", "status", "blueprint_id", "due_hour")
 # The UTC hour a task is due in, whatever the session's time zone (as the triggers write it).
 DUE_HOUR = "date_trunc('hour', due_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'"
+# The tasks due in each UTC minute (``TaskDueCount``): the hours the due figures cut.
+DUE_KEY = ("project_id", "status", "due_minute")
+DUE_MINUTE = "date_trunc('minute', due_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'"
 RUN_KEY = ("project_id", "stage_key", "kind", "status", "assignee_id")
 FUNNEL_KEY = ("project_id", "stage_key", "kind", "status")  # run_rows: summed over people
-TABLES = {"tasks": ("projects_taskcount", TASK_KEY), "runs": ("projects_runcount", RUN_KEY)}
+TABLES = {
+    "tasks": ("projects_taskcount", TASK_KEY),
+    "due": ("projects_taskduecount", DUE_KEY),
+    "runs": ("projects_runcount", RUN_KEY),
+}
 
 # What the counts are, from the tasks and runs themselves (reconcile).
 TRUE_COUNTS = {
@@ -43,6 +52,11 @@ TRUE_COUNTS = {
         f"SELECT project_id, status, blueprint_id, {DUE_HOUR} AS due_hour, count(*) "  # noqa: S608
         "FROM tasks_task WHERE project_id = %s AND deleted_at IS NULL "
         "GROUP BY project_id, status, blueprint_id, due_hour"
+    ),
+    "due": (
+        f"SELECT project_id, status, {DUE_MINUTE} AS due_minute, count(*) "  # noqa: S608
+        "FROM tasks_task WHERE project_id = %s AND deleted_at IS NULL AND due_at IS NOT NULL "
+        "GROUP BY project_id, status, due_minute"
     ),
     "runs": (
         "SELECT project_id, stage_key, kind, status, assignee_id, count(*) FROM tasks_stagerun "
@@ -67,6 +81,24 @@ def task_count_values(project_ids: Iterable[int], among: QuerySet | None = None)
     return (
         rows.order_by()
         .values("project_id", "status", "blueprint_id", "due_hour")
+        .annotate(n=Cast(Sum("n"), BigIntegerField()), pieces=Count("*"))
+    )
+
+
+def due_minute_values(project_ids: Iterable[int], hours: Iterable[Any]) -> QuerySet:
+    """The kept counts of the tasks of ``project_ids`` due in each minute of ``hours`` (UTC
+    hour starts; a range of the (project, minute) index each) as ``values()`` rows:
+    ``project_id``, ``status``, ``due_minute``, ``n``, ``pieces``. Zero counts may be among
+    them."""
+    from .models import TaskDueCount
+
+    within = Q()
+    for hour in hours:
+        within |= Q(due_minute__gte=hour, due_minute__lt=hour + timedelta(hours=1))
+    return (
+        TaskDueCount.objects.filter(within, project_id__in=list(project_ids))
+        .order_by()
+        .values("project_id", "status", "due_minute")
         .annotate(n=Cast(Sum("n"), BigIntegerField()), pieces=Count("*"))
     )
 

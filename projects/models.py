@@ -235,6 +235,27 @@ class TaskCount(models.Model):
         return f"{self.project_id}/{self.status}/{self.blueprint_id}/{self.due_hour} {self.n:+}"
 
 
+class TaskDueCount(models.Model):
+    """Kept counts of the tasks due in each minute (UTC) per (project, status), like
+    ``TaskCount``, appended by the same triggers: the overdue and due-soon figures add whole
+    hours from ``TaskCount`` and read this table only for the two hours that ``now`` and
+    ``now`` + 48 h cut (at most 120 minutes of rows), so they count no task whatever the
+    number of tasks due in those hours. Tasks without a due date have no row."""
+
+    project = models.ForeignKey(
+        Project, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+", db_index=False
+    )
+    status = models.CharField(max_length=20)
+    due_minute = models.DateTimeField()
+    n = models.BigIntegerField()
+
+    class Meta:
+        indexes = [models.Index(fields=["project", "due_minute"], name="taskduecount_minute_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.project_id}/{self.status}/{self.due_minute} {self.n:+}"
+
+
 class RunCount(models.Model):
     """Kept stage-run counts per (project, stage, kind, status), like ``TaskCount``: the
     triggers on ``tasks_stagerun`` append the changes (deleting tasks deletes their runs in

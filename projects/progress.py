@@ -73,7 +73,7 @@ from django.db.models import (
     Subquery,
     Value,
 )
-from django.db.models.functions import Coalesce, TruncDate, TruncWeek
+from django.db.models.functions import Cast, TruncDate, TruncWeek
 from django.utils import timezone
 
 from audits.rollups import period_bounds
@@ -282,8 +282,8 @@ def eta_window(*, first_task: dt.datetime | None, today: dt.date) -> tuple[dt.da
 class TaskCounts:
     total: int = 0
     by_status: dict[str, int] = field(default_factory=lambda: dict.fromkeys(TaskStatus.values, 0))
-    overdue: int = 0  # due before now, not done
-    due_soon: int = 0  # due in the next DUE_SOON_HOURS, not done
+    overdue: int = 0  # due before the current minute (``due_cut``), not done
+    due_soon: int = 0  # due from then to DUE_SOON_HOURS on, not done
     first_task: dt.datetime | None = None  # when the first task was created
     # Tasks per blueprint version: each has the runs its version makes (the stage funnel).
     by_blueprint: dict[int, int] = field(default_factory=dict)
@@ -301,6 +301,13 @@ class TaskCounts:
         return round(self.done / self.total * 100, 1) if self.total else 0.0
 
 
+def due_cut(now: dt.datetime | None = None) -> dt.datetime:
+    """Where overdue ends and due soon begins: the start of the current minute (the kept
+    counts hold minutes; a task due at 17:00:30 is overdue from 17:01, here and in the task
+    list's overdue filter)."""
+    return (now or timezone.now()).replace(second=0, microsecond=0)
+
+
 def task_counts(
     *, project_ids: Iterable[int], now: dt.datetime | None = None
 ) -> dict[int, TaskCounts]:
@@ -309,7 +316,8 @@ def task_counts(
     counts, the open tasks due before soon (an index range) and the first task (an index
     probe per project), three queries whatever the number of tasks; elsewhere one grouped
     query over the tasks."""
-    now = now or timezone.now()
+    # Due dates are compared to the minute: overdue from the minute after the one due in.
+    now = due_cut(now)
     ids = list(project_ids)
     counts = {pk: TaskCounts() for pk in ids}
     open_statuses = [s for s in TaskStatus.values if s not in DONE_STATUSES]
@@ -351,31 +359,24 @@ def task_counts(
 def _kept_task_counts(
     counts: dict[int, TaskCounts], open_statuses: list[str], now: dt.datetime, soon: dt.datetime
 ) -> dict[int, TaskCounts]:
-    """One query: the kept counts (``projects.counts``, by the UTC hour the tasks are due
-    in) and, per project, the open tasks due in the hours ``now`` and ``soon`` cut (a range
-    of the (project, due) index each: an hour's tasks, not every overdue one) and its first
-    task's creation (one probe of the (project, created) index). Overdue: whole hours before
-    ``now``'s plus its part; due soon: the rest of ``now``'s hour, whole hours, ``soon``'s
-    part."""
+    """One query, nothing counted: the kept counts (``projects.counts``) by the UTC hour the
+    tasks are due in, by the minute for the two hours ``now`` and ``soon`` (whole minutes,
+    ``task_counts``) cut, and per project its first task's creation (one probe of the
+    (project, created) index). Overdue: the hours before ``now``'s, then its minutes before
+    ``now``; due soon: the rest of ``now``'s hour, the hours between, ``soon``'s minutes
+    before ``soon``."""
     ids = list(counts)
     hour = now.astimezone(dt.UTC).replace(minute=0, second=0, microsecond=0)
     next_hour = hour + dt.timedelta(hours=1)
     soon_hour = soon.astimezone(dt.UTC).replace(minute=0, second=0, microsecond=0)
-    due = Task.objects.filter(project_id=OuterRef("pk"), status__in=open_statuses).order_by()
-
-    def how_many(start: dt.datetime, end: dt.datetime) -> Coalesce:
-        n = (
-            due.filter(due_at__gte=start, due_at__lt=end)
-            .values("project_id")
-            .annotate(c=Count("*"))
-            .values("c")
-        )
-        return Coalesce(Subquery(n), 0)
-
-    columns = ["project_id", "status", "blueprint_id", "due_hour", "n", "pieces"]
-    columns += ["overdue", "due_soon", "first"]
-    kept = kept_counts.task_count_values(ids).annotate(
-        overdue=Value(0), due_soon=Value(0), first=Value(None, output_field=DateTimeField())
+    columns = ["project_id", "status", "blueprint_id", "due_hour", "due_minute", "n", "pieces"]
+    columns += ["first"]
+    # Typed NULLs: a column that is NULL in the first two parts of a UNION is text otherwise.
+    none_time = Cast(Value(None), DateTimeField())
+    none_id = Cast(Value(None), BigIntegerField())
+    hours = kept_counts.task_count_values(ids).annotate(due_minute=none_time, first=none_time)
+    minutes = kept_counts.due_minute_values(ids, {hour, soon_hour}).annotate(
+        blueprint_id=none_id, due_hour=none_time, first=none_time
     )
     facts = (
         Project.objects.filter(pk__in=ids)
@@ -383,13 +384,11 @@ def _kept_task_counts(
         .annotate(
             project_id=F("pk"),
             status=Value(""),
-            blueprint_id=Value(None, output_field=BigIntegerField()),
-            due_hour=Value(None, output_field=DateTimeField()),
+            blueprint_id=none_id,
+            due_hour=none_time,
+            due_minute=none_time,
             n=Value(0, output_field=BigIntegerField()),
             pieces=Value(0),
-            overdue=how_many(hour, now),
-            due_soon=how_many(now, min(next_hour, soon))
-            + (how_many(max(soon_hour, next_hour), soon) if soon > next_hour else Value(0)),
             first=Subquery(
                 Task.objects.filter(project_id=OuterRef("pk"))
                 .order_by("created_at")
@@ -398,25 +397,30 @@ def _kept_task_counts(
         )
         .values(*columns)
     )
-    rows = list(kept.values(*columns).union(facts, all=True))
+    rows = list(hours.values(*columns).union(minutes.values(*columns), facts, all=True))
     kept_counts.fold_crowded(rows)
     for row in rows:
         c = counts[row["project_id"]]
-        if row["status"]:
-            n = row["n"]
+        n, status = row["n"], row["status"]
+        if not status:
+            c.first_task = row["first"]
+        elif row["due_minute"] is not None:  # a minute of the hours cut
+            if status in open_statuses:
+                minute = row["due_minute"]
+                if minute < now:
+                    c.overdue += n
+                elif minute < next_hour or soon_hour <= minute < soon:
+                    c.due_soon += n
+        else:
             c.total += n
-            c.by_status[row["status"]] = c.by_status.get(row["status"], 0) + n
+            c.by_status[status] = c.by_status.get(status, 0) + n
             c.by_blueprint[row["blueprint_id"]] = c.by_blueprint.get(row["blueprint_id"], 0) + n
             due_hour = row["due_hour"]
-            if due_hour is not None and row["status"] in open_statuses:
+            if due_hour is not None and status in open_statuses:
                 if due_hour < hour:
                     c.overdue += n
                 elif next_hour <= due_hour < soon_hour:
                     c.due_soon += n
-        else:
-            c.overdue += row["overdue"]
-            c.due_soon += row["due_soon"]
-            c.first_task = row["first"]
     for c in counts.values():  # keys whose count went back to zero
         c.by_blueprint = {pk: n for pk, n in c.by_blueprint.items() if n}
     return counts

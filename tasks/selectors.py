@@ -202,7 +202,9 @@ def task_list_for_user(
     if filters.get("due_after"):
         tasks = tasks.filter(due_at__gte=_day_start(filters["due_after"]))
     if filters.get("overdue"):
-        tasks = tasks.filter(due_at__lt=timezone.now()).exclude(
+        from projects.progress import due_cut  # the dashboards' overdue, to the minute
+
+        tasks = tasks.filter(due_at__lt=due_cut()).exclude(
             status__in=["review_passed", "data_submitted"]
         )
     if filters.get("search"):

@@ -11,7 +11,7 @@ from django.db import connection
 from django.utils import timezone
 
 from projects import counts, progress
-from projects.models import RunCount, TaskCount
+from projects.models import RunCount, TaskCount, TaskDueCount
 from tasks import batch, services
 from tasks.models import StageRun, Task, TaskStatus
 
@@ -44,6 +44,26 @@ def kept_people(project) -> dict:
 def true_runs(project) -> dict:
     return dict(
         Counter(StageRun.objects.filter(project=project).values_list("stage_key", "status"))
+    )
+
+
+def kept_due(project) -> dict:
+    """(status, due minute) -> tasks, from the kept minute counts (non-zero)."""
+    found: Counter = Counter()
+    for status, minute, n in TaskDueCount.objects.filter(project=project).values_list(
+        "status", "due_minute", "n"
+    ):
+        found[(status, minute)] += n
+    return {key: n for key, n in found.items() if n}
+
+
+def true_due(project) -> dict:
+    return dict(
+        Counter(
+            (status, due.replace(second=0, microsecond=0))
+            for status, due in Task.objects.filter(project=project, due_at__isnull=False)
+            .values_list("status", "due_at")
+        )
     )
 
 
@@ -118,6 +138,39 @@ def test_reconcile_repairs_wrong_counts_and_says_what_it_fixed(project, manager,
     assert counts.reconcile([project.pk]) == []
 
 
+def test_the_minute_counts_follow_due_dates_statuses_deletion_and_reconcile(
+    project, manager, annotator, django_capture_on_commit_callbacks
+):
+    made = make(project, manager, 6)
+    assert kept_due(project) == {}  # no due date, no minute row
+    at = timezone.now().replace(second=0, microsecond=0) + timezone.timedelta(hours=5)
+    seconds = timezone.timedelta(seconds=1)
+    Task.objects.filter(pk__in=[t.pk for t in made[:3]]).update(due_at=at + 10 * seconds)
+    Task.objects.filter(pk__in=[t.pk for t in made[3:5]]).update(due_at=at + 70 * seconds)
+    minute = timezone.timedelta(minutes=1)
+    assert kept_due(project) == {("pending_start", at): 3, ("pending_start", at + minute): 2}
+    services.stage_start(actor=annotator, task=made[0], stage_key="annotate")  # status moves
+    Task.objects.filter(pk=made[3].pk).update(due_at=None)  # a due date taken away
+    Task.objects.filter(pk=made[5].pk).update(due_at=at + 59 * seconds)  # one given
+    assert kept_due(project) == true_due(project)
+    assert kept_due(project) == {
+        ("in_progress", at): 1,
+        ("pending_start", at): 3,
+        ("pending_start", at + minute): 1,
+    }
+    selection = batch.batch_selection(user=manager, ids=[made[1].pk, made[4].pk])
+    with django_capture_on_commit_callbacks(execute=True):
+        batch.task_batch_delete(actor=manager, selection=selection)
+    assert kept_due(project) == {("in_progress", at): 1, ("pending_start", at): 2}
+    # Wrong rows (written with the triggers off) are repaired, and compaction keeps the sums.
+    TaskDueCount.objects.create(project=project, status="pending_start", due_minute=at, n=4)
+    assert [c.table for c in counts.reconcile([project.pk])] == ["projects_taskduecount"]
+    assert kept_due(project) == true_due(project)
+    counts.compact([project.pk])
+    assert TaskDueCount.objects.filter(project=project).count() == 2
+    assert kept_due(project) == true_due(project)
+
+
 def test_a_read_folds_a_crowded_project(project, manager, monkeypatch):
     made = make(project, manager, 3)
     for _ in range(4):  # each statement appends change rows
@@ -136,14 +189,18 @@ def test_the_dashboard_figures_equal_counting_the_tasks(
 ):
     """The known answer: the Overview's figures from the kept counts and from counting, at
     the start, inside and at the end of an hour (the due-hour edges)."""
-    made = make(project, manager, 8)
+    made = make(project, manager, 12)
     now = timezone.now().replace(minute=minute, second=30)
     Task.objects.filter(pk__in=[t.pk for t in made[:3]]).update(
         due_at=now - timezone.timedelta(days=1)
     )
     hours = timezone.timedelta(hours=1)
-    # Due in hours the kept counts add whole and in the hours ``now`` and ``soon`` cut.
+    second = timezone.timedelta(seconds=1)
+    # Due in hours the kept counts add whole, in the hours ``now`` and ``soon`` cut, and on
+    # both sides of the minutes they cut (``now`` is 30 s into its minute: overdue is due
+    # before that minute began, due soon before the same minute 48 hours on).
     dues = (3 * hours, -hours / 3, hours / 3, 47.8 * hours, 49 * hours)
+    dues += (-31 * second, -29 * second, 48 * hours - 31 * second, 48 * hours - 29 * second)
     for task, due in zip(made[3:], dues, strict=True):
         Task.objects.filter(pk=task.pk).update(due_at=now + due)
     for task in made[:3]:
@@ -166,6 +223,8 @@ def test_the_dashboard_figures_equal_counting_the_tasks(
     monkeypatch.setattr(counts, "kept", lambda: False)
     counted = figures()
     assert kept == counted
-    assert kept[0]["overdue"] == 3 and kept[0]["due_soon"] == 3  # one overdue task is done
-    assert ("annotate", 0, 5, 1, 1, 1, "") in kept[1]  # made[1] waits for its review
+    # Overdue: two of made[:3] (one is done), -20 min, -31 s. Due soon: -29 s (its minute
+    # has not ended), +20 min, +3 h, +47.8 h, +48 h - 31 s.
+    assert kept[0]["overdue"] == 4 and kept[0]["due_soon"] == 5
+    assert ("annotate", 0, 9, 1, 1, 1, "") in kept[1]  # made[1] waits for its review
     assert (annotator.pk, 1, 2) in kept[2]  # one run in progress, two done this week
