@@ -61,8 +61,9 @@ def true_due(project) -> dict:
     return dict(
         Counter(
             (status, due.replace(second=0, microsecond=0))
-            for status, due in Task.objects.filter(project=project, due_at__isnull=False)
-            .values_list("status", "due_at")
+            for status, due in Task.objects.filter(
+                project=project, due_at__isnull=False
+            ).values_list("status", "due_at")
         )
     )
 
