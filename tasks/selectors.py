@@ -208,8 +208,9 @@ def task_list_for_user(
             status__in=["review_passed", "data_submitted"]
         )
     if filters.get("search"):
-        text = filters["search"]
-        tasks = tasks.filter(Q(name__icontains=text) | Q(description__icontains=text))
+        from .search import search_q
+
+        tasks = tasks.filter(search_q(filters["search"]))
     ordering = filters.get("ordering") or "-created_at"
     if ordering not in ORDERINGS:
         ordering = "-created_at"
