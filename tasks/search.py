@@ -10,10 +10,13 @@ such trigrams ("ene sce") took a second.
 So the search asks the index only for the text's **rare** trigrams and checks the whole text
 with ``STRPOS`` (which no index answers, so the planner cannot add the common trigrams back):
 
-- ``common_trigrams`` samples about ``SAMPLE_ROWS`` live tasks (``TABLESAMPLE SYSTEM``, a
-  few pages; kept ``CACHE_SECONDS`` per process) and calls a trigram common when more than
-  ``COMMON_FRACTION`` of the sampled names (descriptions) hold it. The indexes span every
-  project, so the sample does too: a posting list's length is the table's, not a project's.
+- ``sample`` reads about ``SAMPLE_ROWS`` live tasks by random ids (kept ``CACHE_SECONDS``
+  per process) and calls a trigram common when the index would list it for more than
+  ``COMMON_POSTINGS`` tasks (its share of the sampled names, or descriptions, times the
+  table's rows). The indexes span every project, so the sample does too: a posting list's
+  length is the table's, not a project's. Random ids, not ``TABLESAMPLE SYSTEM``'s random
+  pages: a page holds tasks made together, whose shared digits looked common — a worker
+  whose sample held the page of "scene 42400…42460" read "scene 4242" without the index.
 - ``search_q``: per column, the rarest (at most ``MOST_TRIGRAMS``) of the text's uncommon
   trigrams — three letters or digits in a row, as pg_trgm reads a ``LIKE '%abc%'`` — each an
   ``icontains`` the index answers, AND ``STRPOS(UPPER(column), UPPER(text)) > 0``. A column
@@ -24,12 +27,13 @@ with ``STRPOS`` (which no index answers, so the planner cannot add the common tr
 
 Results are exactly ``icontains``'s on either column: every condition added is implied by the
 text being in the column (only ASCII letters and digits make the trigrams, so upper-casing is
-the same in Python and SQL). Small tables (``SMALL_TABLE`` rows) and SQLite keep plain
-``icontains``.
+the same in Python and SQL). Tables of fewer than ``COMMON_POSTINGS`` tasks (nothing can be
+common) and SQLite keep plain ``icontains``.
 """
 
 from __future__ import annotations
 
+import random
 import re
 import time
 from collections import Counter
@@ -41,9 +45,11 @@ from django.db.models.functions import StrIndex, Upper
 from django.db.models.lookups import GreaterThan
 
 SAMPLE_ROWS = 2000
-COMMON_FRACTION = 0.01  # a trigram in 1% of 1,000,000 names: 10,000 postings (~1 ms)
+# A trigram listed for more tasks than this is common: reading 20,000 postings costs ~1 ms;
+# at 1,000,000 tasks that is a trigram in 2% of the names, at 100,000 in 20%. A table with
+# fewer tasks has none (no sample: plain icontains).
+COMMON_POSTINGS = 20_000
 CACHE_SECONDS = 300.0
-SMALL_TABLE = 20_000  # below this the whole posting lists cost little: plain icontains
 MOST_TRIGRAMS = 4
 COLUMNS = ("name", "description")
 _WORD = re.compile(r"[A-Za-z0-9]{3,}")
@@ -55,10 +61,12 @@ class Sample:
     is small, or not PostgreSQL)."""
 
     rows: int
+    tasks: float  # the table's rows (PostgreSQL's estimate)
     counts: dict[str, Counter]
 
     def common(self, column: str) -> set[str]:
-        least = max(1, int(self.rows * COMMON_FRACTION))
+        """Trigrams the index would list for more than ``COMMON_POSTINGS`` tasks."""
+        least = COMMON_POSTINGS * self.rows / self.tasks
         return {t for t, n in self.counts[column].items() if n > least}
 
 
@@ -98,21 +106,26 @@ def sample(*, refresh: bool = False) -> Sample | None:
 
 def _sample_postgres() -> Sample | None:
     with connection.cursor() as cursor:
-        cursor.execute("SELECT reltuples FROM pg_class WHERE oid = 'tasks_task'::regclass")
-        estimate = float(cursor.fetchone()[0])  # -1: never analyzed
-        if estimate < SMALL_TABLE:
-            return None
-        percent = min(100.0, 100.0 * 2 * SAMPLE_ROWS / max(estimate, 1.0))
         cursor.execute(
-            "SELECT name, description FROM tasks_task TABLESAMPLE SYSTEM (%s) "
-            "WHERE deleted_at IS NULL LIMIT %s",
-            [percent, SAMPLE_ROWS],
+            "SELECT reltuples, (SELECT min(id) FROM tasks_task), (SELECT max(id) FROM tasks_task) "
+            "FROM pg_class WHERE oid = 'tasks_task'::regclass"
+        )
+        estimate, low, high = cursor.fetchone()  # reltuples -1: never analyzed
+        if estimate < COMMON_POSTINGS or low is None:
+            return None
+        # Random ids, not random pages: a page holds tasks made together ("scene 42400" to
+        # "scene 42460"), whose shared digits would look common in a sample of pages.
+        span = range(low, high + 1)
+        ids = random.sample(span, min(len(span), SAMPLE_ROWS))  # noqa: S311 - not a secret
+        cursor.execute(
+            "SELECT name, description FROM tasks_task WHERE id = ANY(%s) AND deleted_at IS NULL",
+            [ids],
         )
         rows = cursor.fetchall()
     if not rows:
         return None
     counts = {column: _count([row[i] for row in rows]) for i, column in enumerate(COLUMNS)}
-    return Sample(len(rows), counts)
+    return Sample(len(rows), float(estimate), counts)
 
 
 def search_q(text: str) -> Q:

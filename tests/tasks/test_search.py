@@ -28,13 +28,13 @@ ODD = [
 @pytest.fixture
 def scenes(manager, project, monkeypatch):
     """400 "scene N take M" tasks (so "SCE", "CEN", "ENE" are in every name) and some odd
-    ones; the trigram sample taken from them (the small-table cut-off lowered)."""
+    ones; the trigram sample taken from them (the bar for common lowered to this size)."""
     items = [{"name": f"scene {i} take {i % 7}"} for i in range(400)]
     items += [{"name": name, "description": text} for name, text in ODD]
     services.task_create_many(actor=manager, project=project, items=items)
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE tasks_task")  # reltuples: the sample's size guess
-    monkeypatch.setattr(search, "SMALL_TABLE", 1)
+    monkeypatch.setattr(search, "COMMON_POSTINGS", 4)  # as 1% of 405 tasks
     monkeypatch.setattr(search, "_cached", None)
     known = search.sample(refresh=True)
     assert known is not None and known.rows == 405
