@@ -41,6 +41,11 @@ from core.api import Pagination
 from core.exceptions import ApplicationError
 
 EXACT_UP_TO = 10_000
+# Pages reached by their number (?page=, an OFFSET of at most this many pages' index
+# entries); Next beyond them, and Previous back to them on /tasks/, follow keyset cursors
+# (?cursor=), which cost the same at any depth: the API's ``next`` link from this page on,
+# and the pager of /tasks/ (``tasks.views``).
+NUMBERED_PAGES = 20
 
 
 def estimated_count(queryset: QuerySet) -> int | None:
@@ -355,8 +360,13 @@ class TaskPagination(Pagination):
         return replace_query_param(url, self.cursor_query_param, cursor)
 
     def get_next_link(self):
-        if self.by_cursor:
-            return self._cursor_link(self.page.next_cursor)
+        """By cursor from a cursor's page, and from the ``NUMBERED_PAGES``-th page on: a
+        client that follows ``next`` through a million tasks reads each page at page 1's
+        cost, not an OFFSET that grows with the page."""
+        number = self.page.number
+        if self.by_cursor or (number is not None and number >= NUMBERED_PAGES):
+            if self.page.next_cursor or self.by_cursor:
+                return self._cursor_link(self.page.next_cursor)
         return super().get_next_link()
 
     def get_previous_link(self):

@@ -17,14 +17,10 @@ from projects.selectors import project_get_for_user
 from . import batch as batch_services
 from . import selectors, services
 from .forms import STATUS_TABS, TaskCreateForm, TaskFilterForm
-from .pagination import TaskPaginator
+from .pagination import NUMBERED_PAGES, TaskPaginator
 from .services.transfer import transfer_forms
 
 PAGE_SIZE = 50
-# Pages reached by their number (?page=, an OFFSET of at most this many pages' index
-# entries); Next beyond them, and Previous back to them, follow keyset cursors (?cursor=, the
-# API's), which cost the same at any depth.
-NUMBERED_PAGES = 20
 URL_NAMES = ("list", "batch", "auto-assign")
 FILTER_FIELDS = ("status", "project", "q", "assignee", "reviewer", "priority", "batch",
                  "due_after", "due_before", "overdue", "sort")  # fmt: skip

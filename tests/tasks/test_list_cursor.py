@@ -95,6 +95,28 @@ def test_cursors_go_through_every_task_once_in_the_order_of_the_pages(
     assert ids(before) == expected[PAGE : 2 * PAGE]
 
 
+@pytest.mark.parametrize("ordering", ["-created_at", "due_at"])
+def test_following_next_from_page_1_turns_to_cursors_at_the_twentieth_page(
+    manager, project, api_as, many, ordering
+):
+    """A client that walks ``next`` through a deep list reads every task once, in order, and
+    from page ``NUMBERED_PAGES`` on by cursor (no OFFSET that grows with the depth)."""
+    api = api_as(manager)
+    params = {"project": project.pk, "ordering": ordering, "page_size": 5}
+    expected = numbered(api, params)
+    body = api.get("/api/v1/tasks/", params).json()
+    walked, links = ids(body), []
+    while body["next"]:
+        links.append(body["next"])
+        body = api.get(body["next"]).json()
+        walked += ids(body)
+    assert walked == expected and len(walked) == many
+    assert len(links) == many // 5 - 1
+    by_number = [link for link in links if "page=" in link]
+    assert [f"page={n}" in link for n, link in enumerate(by_number, start=2)] == [True] * 19
+    assert all("cursor=" in link and "page=" not in link for link in links[19:])
+
+
 def test_a_cursor_page_costs_the_same_queries_at_any_depth(
     manager, project, api_as, many, django_assert_max_num_queries
 ):
