@@ -55,6 +55,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -831,6 +832,10 @@ def run(args) -> dict:
         }  # fmt: skip
         if args.stagecraft_only:
             reads["list middle page"] = (f"{api}&page={last // 2}", False, None, None)
+            # The page after it by its keyset cursor (what following ``next`` reads there).
+            middle = json.loads(sc.request("GET", f"{api}&page={last // 2}"))
+            cursor = urllib.parse.quote(middle["next_cursor"])
+            reads["list middle page by cursor"] = (f"{api}&cursor={cursor}", False, None, None)
         for name, (path, html, ls_path, ls_params) in reads.items():
             if not wanted(name.split()[0]) and not wanted(name):
                 continue
@@ -946,7 +951,8 @@ def markdown(result: dict) -> str:
     labels = {
         "list page 1": "task list API, page 1, p50 / p95",
         "list page 500": "task list API, page 500, p50 / p95",
-        "list middle page": "task list API, middle page, p50 / p95",
+        "list middle page": "task list API, middle page by number, p50 / p95",
+        "list middle page by cursor": "task list API, the page after it by `next`, p50 / p95",
         "tasks page": "tasks page, p50 / p95 (SC `/tasks/` HTML; LS its data-manager API call)",
         "search": "search, p50 / p95 (SC name search; LS `data.episode` range filter)",
         "dashboard": "project dashboard `/projects/<slug>/` (SC only)",
