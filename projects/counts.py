@@ -45,6 +45,12 @@ TABLES = {
     "due": ("projects_taskduecount", DUE_KEY),
     "runs": ("projects_runcount", RUN_KEY),
 }
+# The rows compaction and reconcile keep (SQL on the table's columns; all when absent): reads
+# take minutes of the hour now is in and of the hour 48 h on, never of an hour gone by, so
+# minutes more than a day past are dropped (a task due then and changed later appends a row
+# for its minute again, which the next compaction drops).
+DUE_KEPT_FROM = "date_trunc('minute', now() - interval '1 day')"
+KEPT = {"due": f"due_minute >= {DUE_KEPT_FROM}"}
 
 # What the counts are, from the tasks and runs themselves (reconcile).
 TRUE_COUNTS = {
@@ -55,8 +61,8 @@ TRUE_COUNTS = {
     ),
     "due": (
         f"SELECT project_id, status, {DUE_MINUTE} AS due_minute, count(*) "  # noqa: S608
-        "FROM tasks_task WHERE project_id = %s AND deleted_at IS NULL AND due_at IS NOT NULL "
-        "GROUP BY project_id, status, due_minute"
+        "FROM tasks_task WHERE project_id = %s AND deleted_at IS NULL "
+        f"AND due_at >= {DUE_KEPT_FROM} GROUP BY project_id, status, due_minute"
     ),
     "runs": (
         "SELECT project_id, stage_key, kind, status, assignee_id, count(*) FROM tasks_stagerun "
@@ -188,13 +194,14 @@ def compact(project_ids: Iterable[int], *, wait: bool = True) -> None:
         with transaction.atomic(), connection.cursor() as cursor:
             if not _lock(cursor, project_id, wait):
                 continue
-            for table, key in TABLES.values():
+            for which, (table, key) in TABLES.items():
                 columns = ", ".join(key)
+                keep = KEPT.get(which, "true")
                 cursor.execute(
                     f"WITH gone AS (DELETE FROM {table} WHERE project_id = %s "  # noqa: S608
                     f"RETURNING {columns}, n) "
                     f"INSERT INTO {table} ({columns}, n) SELECT {columns}, sum(n) FROM gone "
-                    f"GROUP BY {columns} HAVING sum(n) <> 0",
+                    f"WHERE {keep} GROUP BY {columns} HAVING sum(n) <> 0",
                     [project_id],
                 )
 
@@ -221,8 +228,7 @@ def reconcile(project_ids: Iterable[int] | None = None) -> list[Correction]:
     if project_ids is None:
         with connection.cursor() as cursor:
             cursor.execute(
-                "SELECT project_id FROM projects_taskcount UNION "
-                "SELECT project_id FROM projects_runcount"
+                " UNION ".join(f"SELECT project_id FROM {table}" for table, _ in TABLES.values())  # noqa: S608
             )
             counted = {row[0] for row in cursor.fetchall()}
         ids = set(Project.objects.values_list("pk", flat=True)) | counted
@@ -234,13 +240,15 @@ def reconcile(project_ids: Iterable[int] | None = None) -> list[Correction]:
             _lock(cursor, project_id, wait=True)
             for which, (table, key) in TABLES.items():
                 columns = ", ".join(key)
+                keep = KEPT.get(which, "true")  # rows dropped as past are no correction
                 cursor.execute(
                     f"WITH gone AS (DELETE FROM {table} WHERE project_id = %s "  # noqa: S608
                     f"RETURNING {columns}, n), "
                     f"fresh AS (INSERT INTO {table} ({columns}, n) {TRUE_COUNTS[which]} "
                     f"RETURNING {columns}, n) "
                     f"SELECT {columns}, sum(n)::bigint FROM ("
-                    f"SELECT {columns}, -n AS n FROM gone UNION ALL SELECT {columns}, n FROM fresh"
+                    f"SELECT {columns}, -n AS n FROM gone WHERE {keep} "
+                    f"UNION ALL SELECT {columns}, n FROM fresh"
                     f") AS change GROUP BY {columns} HAVING sum(n) <> 0 ORDER BY {columns}",
                     [project_id, project_id],
                 )

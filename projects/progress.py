@@ -313,9 +313,8 @@ def task_counts(
 ) -> dict[int, TaskCounts]:
     """Tasks per project of ``project_ids``: by status, overdue, due soon, the first task's
     creation time. Where the counts are kept (PostgreSQL, ``projects.counts``): the kept
-    counts, the open tasks due before soon (an index range) and the first task (an index
-    probe per project), three queries whatever the number of tasks; elsewhere one grouped
-    query over the tasks."""
+    counts by hour and by minute and the first task (an index probe per project), one query
+    whatever the number of tasks; elsewhere one grouped query over the tasks."""
     # Due dates are compared to the minute: overdue from the minute after the one due in.
     now = due_cut(now)
     ids = list(project_ids)
@@ -1000,8 +999,8 @@ def efficiency_trend(
 
 def overdue_tasks(*, project: Project, now: dt.datetime | None = None, limit: int = 5):
     """The most overdue open tasks, then those due soonest: (overdue, due soon) querysets
-    sliced to ``limit`` (two queries when read)."""
-    now = now or timezone.now()
+    sliced to ``limit`` (two queries when read). Cut where the figures cut (``due_cut``)."""
+    now = due_cut(now)
     open_tasks = Task.objects.filter(project=project, due_at__isnull=False).exclude(
         status__in=DONE_STATUSES
     )

@@ -11,12 +11,14 @@ So the search asks the index only for the text's **rare** trigrams and checks th
 with ``STRPOS`` (which no index answers, so the planner cannot add the common trigrams back):
 
 - ``sample`` reads about ``SAMPLE_ROWS`` live tasks by random ids (kept ``CACHE_SECONDS``
-  per process) and calls a trigram common when the index would list it for more than
-  ``COMMON_POSTINGS`` tasks (its share of the sampled names, or descriptions, times the
-  table's rows). The indexes span every project, so the sample does too: a posting list's
-  length is the table's, not a project's. Random ids, not ``TABLESAMPLE SYSTEM``'s random
-  pages: a page holds tasks made together, whose shared digits looked common — a worker
-  whose sample held the page of "scene 42400…42460" read "scene 4242" without the index.
+  per process; drawn again, more, where most ids are of deleted tasks) and calls a trigram
+  common when the index would list it for more than ``COMMON_POSTINGS`` tasks (its share
+  of the ids drawn times the ids there are: deleted tasks and gaps count for nothing, as
+  in the indexes, which hold live tasks only). The indexes span every project, so the
+  sample does too: a posting list's length is the table's, not a project's. Random ids,
+  not ``TABLESAMPLE SYSTEM``'s random pages: a page holds tasks made together, whose
+  shared digits looked common — a worker whose sample held the page of "scene 42400…42460"
+  read "scene 4242" without the index.
 - ``search_q``: per column, the rarest (at most ``MOST_TRIGRAMS``) of the text's uncommon
   trigrams — three letters or digits in a row, as pg_trgm reads a ``LIKE '%abc%'`` — each an
   ``icontains`` the index answers, AND ``STRPOS(UPPER(column), UPPER(text)) > 0``. A column
@@ -49,6 +51,7 @@ SAMPLE_ROWS = 2000
 # at 1,000,000 tasks that is a trigram in 2% of the names, at 100,000 in 20%. A table with
 # fewer tasks has none (no sample: plain icontains).
 COMMON_POSTINGS = 20_000
+MOST_IDS = 50_000  # a second draw's bound where most ids are of deleted tasks
 CACHE_SECONDS = 300.0
 MOST_TRIGRAMS = 4
 COLUMNS = ("name", "description")
@@ -57,11 +60,10 @@ _WORD = re.compile(r"[A-Za-z0-9]{3,}")
 
 @dataclass(frozen=True)
 class Sample:
-    """Trigram counts of each column over ``rows`` sampled tasks (None: no sample — the table
-    is small, or not PostgreSQL)."""
+    """Trigram counts of each column over the live tasks of ``rows`` random ids."""
 
-    rows: int
-    tasks: float  # the table's rows (PostgreSQL's estimate)
+    rows: int  # ids drawn (some of them found no live task)
+    tasks: float  # ids there are, from the lowest to the highest
     counts: dict[str, Counter]
 
     def common(self, column: str) -> set[str]:
@@ -107,25 +109,36 @@ def sample(*, refresh: bool = False) -> Sample | None:
 def _sample_postgres() -> Sample | None:
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT reltuples, (SELECT min(id) FROM tasks_task), (SELECT max(id) FROM tasks_task) "
-            "FROM pg_class WHERE oid = 'tasks_task'::regclass"
+            "SELECT reltuples, (SELECT id FROM tasks_task WHERE deleted_at IS NULL "
+            "ORDER BY id LIMIT 1), (SELECT id FROM tasks_task WHERE deleted_at IS NULL "
+            "ORDER BY id DESC LIMIT 1) FROM pg_class WHERE oid = 'tasks_task'::regclass"
         )
         estimate, low, high = cursor.fetchone()  # reltuples -1: never analyzed
         if estimate < COMMON_POSTINGS or low is None:
             return None
         # Random ids, not random pages: a page holds tasks made together ("scene 42400" to
-        # "scene 42460"), whose shared digits would look common in a sample of pages.
+        # "scene 42460"), whose shared digits would look common in a sample of pages. Ids of
+        # deleted tasks find nothing: where most do, draw again, more (the share of ids that
+        # found a live task says how many).
         span = range(low, high + 1)
-        ids = random.sample(span, min(len(span), SAMPLE_ROWS))  # noqa: S311 - not a secret
-        cursor.execute(
-            "SELECT name, description FROM tasks_task WHERE id = ANY(%s) AND deleted_at IS NULL",
-            [ids],
-        )
-        rows = cursor.fetchall()
+        drawn, rows = 0, []
+        for _ in range(2):
+            wanted = SAMPLE_ROWS * drawn // max(len(rows), 1) if drawn else SAMPLE_ROWS
+            drawn = min(len(span), MOST_IDS, wanted)
+            ids = random.sample(span, drawn)  # noqa: S311 - not a secret
+            cursor.execute(
+                "SELECT name, description FROM tasks_task "
+                "WHERE id = ANY(%s) AND deleted_at IS NULL",
+                [ids],
+            )
+            rows = cursor.fetchall()
+            if len(rows) * 2 >= SAMPLE_ROWS or drawn == len(span):
+                break
     if not rows:
         return None
     counts = {column: _count([row[i] for row in rows]) for i, column in enumerate(COLUMNS)}
-    return Sample(len(rows), float(estimate), counts)
+    # A trigram's share of the ids drawn times the ids there are: its live tasks' number.
+    return Sample(drawn, float(len(span)), counts)
 
 
 def search_q(text: str) -> Q:

@@ -68,6 +68,10 @@ def rebuild(apps, schema_editor):
     if schema_editor.connection.vendor != "postgresql":
         return
     schema_editor.execute(FUNCTIONS)
+    # Writers that began before the new functions (committed with this migration) would
+    # append no minute rows, and a snapshot taken before they commit would not see their
+    # tasks: wait for them, and hold new ones off until the migration commits.
+    schema_editor.execute("LOCK TABLE tasks_task IN SHARE MODE")
     schema_editor.execute(
         f"INSERT INTO projects_taskduecount ({DUE_KEY}, n) SELECT {DUE_KEY}, count(*) FROM ("
         f"SELECT {DUE_COLUMNS} FROM tasks_task WHERE {DUE}) AS t GROUP BY {DUE_KEY}"

@@ -172,6 +172,48 @@ def test_the_minute_counts_follow_due_dates_statuses_deletion_and_reconcile(
     assert kept_due(project) == true_due(project)
 
 
+def test_minutes_a_day_past_are_dropped_and_gone_projects_forgotten(project, manager):
+    """Reads never take a minute of an hour gone by: compaction and reconcile drop minutes
+    more than a day past (no correction said for them), and reconcile of every project drops
+    the rows of a project that no longer exists."""
+    made = make(project, manager, 2)
+    now = timezone.now().replace(second=0, microsecond=0)
+    past, soon = now - timezone.timedelta(days=2), now + timezone.timedelta(hours=3)
+    Task.objects.filter(pk=made[0].pk).update(due_at=past)
+    Task.objects.filter(pk=made[1].pk).update(due_at=soon)
+    assert kept_due(project) == {("pending_start", past): 1, ("pending_start", soon): 1}
+    counts.compact([project.pk])
+    assert kept_due(project) == {("pending_start", soon): 1}
+    Task.objects.filter(pk=made[0].pk).update(status=TaskStatus.IN_PROGRESS)  # -1 / +1, past
+    assert counts.reconcile([project.pk]) == []
+    assert kept_due(project) == {("pending_start", soon): 1}
+    figures = progress.task_counts(project_ids=[project.pk])[project.pk]
+    assert (figures.overdue, figures.due_soon) == (1, 1)  # the past hour from the hour counts
+    gone = project.pk + 10_000
+    TaskDueCount.objects.create(project_id=gone, status="ready", due_minute=soon, n=3)
+    assert ("projects_taskduecount", (gone, "ready", soon), -3) in [
+        (c.table, c.key, c.change) for c in counts.reconcile()
+    ]
+    assert not TaskDueCount.objects.filter(project_id=gone).exists()
+
+
+def test_the_overview_lists_cut_where_its_figures_cut(project, manager):
+    """A task due 15 s before ``now``, in the same minute: not overdue yet, in the figures, in
+    the Overview's lists and in the task list's overdue filter alike."""
+    made = make(project, manager, 1)
+    now = (timezone.now() + timezone.timedelta(hours=2)).replace(second=45, microsecond=0)
+    Task.objects.filter(pk=made[0].pk).update(due_at=now.replace(second=30))
+    figures = progress.task_counts(project_ids=[project.pk], now=now)[project.pk]
+    overdue, soon = progress.overdue_tasks(project=project, now=now)
+    assert (figures.overdue, figures.due_soon) == (0, 1)
+    assert ([t.pk for t in overdue], [t.pk for t in soon]) == ([], [made[0].pk])
+    later = now + timezone.timedelta(seconds=15)  # the next minute: overdue everywhere
+    figures = progress.task_counts(project_ids=[project.pk], now=later)[project.pk]
+    overdue, soon = progress.overdue_tasks(project=project, now=later)
+    assert (figures.overdue, figures.due_soon) == (1, 0)
+    assert ([t.pk for t in overdue], [t.pk for t in soon]) == ([made[0].pk], [])
+
+
 def test_a_read_folds_a_crowded_project(project, manager, monkeypatch):
     made = make(project, manager, 3)
     for _ in range(4):  # each statement appends change rows
