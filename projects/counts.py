@@ -185,9 +185,12 @@ def _lock(cursor, project_id: int, wait: bool) -> bool:
 
 def compact(project_ids: Iterable[int], *, wait: bool = True) -> None:
     """Fold each project's change rows into one row per key (zero counts dropped). One
-    statement per table deletes the rows it sees and inserts their sums, so rows that
-    concurrent transactions append meanwhile are kept as they are. ``wait=False`` skips a
-    project another compaction or reconcile holds."""
+    statement per table deletes the rows it sees of the keys that have several (or a zero,
+    or that ``KEPT`` drops) and inserts their sums, so rows that concurrent transactions
+    append meanwhile are kept as they are, and a key's single row is left in place (a
+    project's minute counts are mostly such rows: rewriting them all took 0.35 s for 39,000
+    rows, folding the crowded ones 0.07 s). ``wait=False`` skips a project another
+    compaction or reconcile holds."""
     if not kept():
         return
     for project_id in sorted(set(project_ids)):
@@ -198,11 +201,15 @@ def compact(project_ids: Iterable[int], *, wait: bool = True) -> None:
                 columns = ", ".join(key)
                 keep = KEPT.get(which, "true")
                 cursor.execute(
-                    f"WITH gone AS (DELETE FROM {table} WHERE project_id = %s "  # noqa: S608
-                    f"RETURNING {columns}, n) "
+                    "WITH crowded AS (SELECT ctid AS at FROM ("  # noqa: S608
+                    f"SELECT ctid, n, {keep} AS keep, count(*) OVER (PARTITION BY {columns}) "
+                    f"AS rows FROM {table} WHERE project_id = %s) AS key_rows "
+                    "WHERE rows > 1 OR n = 0 OR NOT keep), "
+                    f"gone AS (DELETE FROM {table} WHERE project_id = %s "
+                    f"AND ctid IN (SELECT at FROM crowded) RETURNING {columns}, n) "
                     f"INSERT INTO {table} ({columns}, n) SELECT {columns}, sum(n) FROM gone "
                     f"WHERE {keep} GROUP BY {columns} HAVING sum(n) <> 0",
-                    [project_id],
+                    [project_id, project_id],
                 )
 
 

@@ -197,6 +197,26 @@ def test_minutes_a_day_past_are_dropped_and_gone_projects_forgotten(project, man
     assert not TaskDueCount.objects.filter(project_id=gone).exists()
 
 
+def test_compaction_folds_the_crowded_keys_and_leaves_single_rows_in_place(project, manager):
+    made = make(project, manager, 2)
+    soon = timezone.now().replace(second=0, microsecond=0) + timezone.timedelta(hours=3)
+    Task.objects.filter(pk=made[0].pk).update(due_at=soon)
+    Task.objects.filter(pk=made[1].pk).update(due_at=soon + timezone.timedelta(minutes=5))
+    counts.compact([project.pk])
+    alone = TaskDueCount.objects.get(
+        project=project, due_minute=soon + timezone.timedelta(minutes=5)
+    )
+    for status in (TaskStatus.IN_PROGRESS, TaskStatus.PENDING_START, TaskStatus.IN_PROGRESS):
+        Task.objects.filter(pk=made[0].pk).update(status=status)
+    assert TaskDueCount.objects.filter(project=project, due_minute=soon).count() > 2
+    counts.compact([project.pk])
+    assert list(
+        TaskDueCount.objects.filter(project=project, due_minute=soon).values_list("status", "n")
+    ) == [("in_progress", 1)]  # the crowded key folded, its zero dropped
+    assert TaskDueCount.objects.get(pk=alone.pk).n == 1  # the single row untouched
+    assert kept_due(project) == true_due(project)
+
+
 def test_the_overview_lists_cut_where_its_figures_cut(project, manager):
     """A task due 15 s before ``now``, in the same minute: not overdue yet, in the figures, in
     the Overview's lists and in the task list's overdue filter alike."""
