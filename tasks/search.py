@@ -29,8 +29,9 @@ with ``STRPOS`` (which no index answers, so the planner cannot add the common tr
 
 Results are exactly ``icontains``'s on either column: every condition added is implied by the
 text being in the column (only ASCII letters and digits make the trigrams, so upper-casing is
-the same in Python and SQL). Tables of fewer than ``COMMON_POSTINGS`` tasks (nothing can be
-common) and SQLite keep plain ``icontains``.
+the same in Python and SQL; a database whose UPPER of the ASCII letters differs — a Turkish
+collation's UPPER('i') is 'İ' — keeps plain ``icontains``). Tables of fewer than
+``COMMON_POSTINGS`` tasks (nothing can be common) and SQLite keep plain ``icontains``.
 """
 
 from __future__ import annotations
@@ -111,11 +112,14 @@ def _sample_postgres() -> Sample | None:
         cursor.execute(
             "SELECT reltuples, (SELECT id FROM tasks_task WHERE deleted_at IS NULL "
             "ORDER BY id LIMIT 1), (SELECT id FROM tasks_task WHERE deleted_at IS NULL "
-            "ORDER BY id DESC LIMIT 1) FROM pg_class WHERE oid = 'tasks_task'::regclass"
+            "ORDER BY id DESC LIMIT 1), upper('abcdefghijklmnopqrstuvwxyz') "
+            "FROM pg_class WHERE oid = 'tasks_task'::regclass"
         )
-        estimate, low, high = cursor.fetchone()  # reltuples -1: never analyzed
+        estimate, low, high, upper = cursor.fetchone()  # reltuples -1: never analyzed
         if estimate < COMMON_POSTINGS or low is None:
             return None
+        if upper != "ABCDEFGHIJKLMNOPQRSTUVWXYZ":  # e.g. a Turkish collation: UPPER('i') = 'İ'
+            return None  # the trigrams upper-cased here would not be the database's
         # Random ids, not random pages: a page holds tasks made together ("scene 42400" to
         # "scene 42460"), whose shared digits would look common in a sample of pages. Ids of
         # deleted tasks find nothing: where most do, draw again, more (the share of ids that
