@@ -22,9 +22,12 @@ def test_auto_assign_preview_then_apply_reaches_my_work(login, live_server):
     expect(rows.nth(1)).to_have_text(re.compile(r"annotator2\s*\d+\s*10\s*3"))
     expect(rows.nth(2)).to_have_text(re.compile(r"annotator\s*\d+\s*10\s*1"))
     weight = preview.get_by_role("checkbox", name="Weight by quality")
-    weight.check()  # recomputed in place, in the same dialog
+    recomputed = "**/tasks/auto-assign/"
+    with page.expect_response(recomputed):  # recomputed in place, in the same dialog
+        weight.check()
     expect(preview.get_by_role("checkbox", name="Weight by quality")).to_be_checked()
-    preview.get_by_role("checkbox", name="Weight by quality").uncheck()
+    with page.expect_response(recomputed):
+        preview.get_by_role("checkbox", name="Weight by quality").uncheck()
     expect(preview.get_by_role("checkbox", name="Weight by quality")).not_to_be_checked()
     preview.get_by_role("button", name="Apply: assign 4 runs").click()
     expect(page.get_by_role("status").filter(has_text="assigned")).to_contain_text(
