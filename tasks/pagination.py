@@ -363,10 +363,9 @@ class TaskPagination(Pagination):
         """By cursor from a cursor's page, and from the ``NUMBERED_PAGES``-th page on: a
         client that follows ``next`` through a million tasks reads each page at page 1's
         cost, not an OFFSET that grows with the page."""
-        number = self.page.number
-        if self.by_cursor or (number is not None and number >= NUMBERED_PAGES):
-            if self.page.next_cursor or self.by_cursor:
-                return self._cursor_link(self.page.next_cursor)
+        deep = self.page.next_cursor and (self.page.number or 0) >= NUMBERED_PAGES
+        if self.by_cursor or deep:
+            return self._cursor_link(self.page.next_cursor)
         return super().get_next_link()
 
     def get_previous_link(self):

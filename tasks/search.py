@@ -41,6 +41,7 @@ import re
 import time
 from collections import Counter
 from dataclasses import dataclass
+from functools import cached_property
 
 from django.db import connection
 from django.db.models import Q, Value
@@ -67,10 +68,18 @@ class Sample:
     tasks: float  # ids there are, from the lowest to the highest
     counts: dict[str, Counter]
 
-    def common(self, column: str) -> set[str]:
-        """Trigrams the index would list for more than ``COMMON_POSTINGS`` tasks."""
+    def common(self, column: str) -> frozenset[str]:
+        """Trigrams the index would list for more than ``COMMON_POSTINGS`` tasks (worked out
+        once a sample, not on each search)."""
+        return self._common[column]
+
+    @cached_property
+    def _common(self) -> dict[str, frozenset[str]]:
         least = COMMON_POSTINGS * self.rows / self.tasks
-        return {t for t, n in self.counts[column].items() if n > least}
+        return {
+            column: frozenset(t for t, n in counts.items() if n > least)
+            for column, counts in self.counts.items()
+        }
 
 
 _cached: tuple[float, Sample | None] | None = None
@@ -125,7 +134,8 @@ def _sample_postgres() -> Sample | None:
         # deleted tasks find nothing: where most do, draw again, more (the share of ids that
         # found a live task says how many).
         span = range(low, high + 1)
-        drawn, rows = 0, []
+        drawn = 0
+        rows: list[tuple] = []
         for _ in range(2):
             wanted = SAMPLE_ROWS * drawn // max(len(rows), 1) if drawn else SAMPLE_ROWS
             drawn = min(len(span), MOST_IDS, wanted)
@@ -152,11 +162,10 @@ def search_q(text: str) -> Q:
     if known is None:
         return Q(name__icontains=text) | Q(description__icontains=text)
     wanted = Upper(Value(text))  # both sides upper-cased by PostgreSQL, as icontains does
-    found = Q()
+    found, words = Q(), trigrams(text)
     for column in COLUMNS:
-        counts = known.counts[column]
-        common = known.common(column)
-        rare = sorted((t for t in trigrams(text) if t not in common), key=lambda t: counts[t])
+        counts, common = known.counts[column], known.common(column)
+        rare = sorted((t for t in words if t not in common), key=lambda t: counts[t])
         test = Q(GreaterThan(StrIndex(Upper(column), wanted), 0))
         for trigram in rare[:MOST_TRIGRAMS]:
             test &= Q(**{f"{column}__icontains": trigram})
